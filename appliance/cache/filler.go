@@ -1,0 +1,205 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// chunk is how much of an upstream body is read and published at a time.
+const chunk = 64 << 10
+
+// fillOrJoin joins the fill for key, starting it if none runs, and waits
+// until the upstream's headers are known.
+func (c *Cache) fillOrJoin(ctx context.Context, key string) (Hit, error) {
+	c.fmu.Lock()
+	if c.ctx.Err() != nil {
+		c.fmu.Unlock()
+		return Hit{}, ErrClosed
+	}
+	f, ok := c.inflight[key]
+	if ok {
+		f.acquire()
+		c.coalesced.Add(1)
+	} else {
+		f = newFill(strings.Clone(key))
+		f.refs = 2 // the filler and this client
+		c.inflight[f.key] = f
+		c.misses.Add(1)
+		c.wg.Add(1)
+		go c.runFill(f)
+	}
+	c.fmu.Unlock()
+
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		f.unref()
+		return Hit{}, ctx.Err()
+	}
+	if f.err != nil {
+		f.unref()
+		return Hit{}, f.err
+	}
+	return Hit{Tier: TierFill, Meta: &f.meta, fill: f}, nil
+}
+
+// runFill fetches f.key, spools it for the waiting clients, and on success
+// stores it in both tiers.
+func (c *Cache) runFill(f *fill) {
+	defer c.wg.Done()
+	defer f.unref()
+	err := c.doFill(f)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		c.fillErrors.Add(1)
+		c.log.Warn("cache: fill failed", "key", f.key, "err", err)
+	}
+	c.fmu.Lock()
+	delete(c.inflight, f.key)
+	c.fmu.Unlock()
+	select {
+	case <-f.ready:
+		f.finish(err)
+	default:
+		f.err = err
+		close(f.ready)
+	}
+}
+
+func (c *Cache) doFill(f *fill) error {
+	up, err := c.src.Fetch(c.ctx, f.key)
+	if err != nil {
+		return err
+	}
+	defer up.Body.Close()
+	meta := up.Meta
+	size := meta.Size
+
+	// Choose the spool. The disk writer is optional for a memory spool (a
+	// full or broken disk costs caching, not the response) and is the
+	// spool itself for large or unknown-length objects.
+	var buf []byte
+	var w *diskWriter
+	if size >= 0 && size <= c.cfg.DiskBytes {
+		if w, err = c.disk.create(f.key); err != nil {
+			c.log.Warn("cache: not caching on disk", "key", f.key, "err", err)
+			w = nil
+		}
+	}
+	if size >= 0 && size <= c.cfg.MaxSpoolBytes {
+		buf = make([]byte, size)
+		f.spool = memSpool(buf)
+	} else if w != nil {
+		f.spool = w
+	} else if size < 0 {
+		if w, err = c.disk.create(f.key); err != nil {
+			return err
+		}
+		f.spool = w
+	} else {
+		return fmt.Errorf("cache: %s: %d bytes is larger than the disk tier and the memory spool", f.key, size)
+	}
+	if w != nil {
+		f.release = w.close
+	}
+	f.meta = meta
+	close(f.ready)
+
+	n, err := c.copyBody(f, up.Body, buf, w)
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("cache: %s: upstream sent %d of %d bytes", f.key, n, size)
+	}
+	if err != nil {
+		if w != nil {
+			w.abort()
+		}
+		return err
+	}
+	meta.Size = n
+	if meta.ETag == "" {
+		meta.ETag = `"` + strconv.FormatUint(uint64(crcOf(buf, w)), 16) + "-" + strconv.FormatInt(n, 16) + `"`
+	}
+	f.mu.Lock()
+	purged := f.purged
+	f.mu.Unlock()
+	if purged {
+		if w != nil {
+			w.abort()
+		}
+		return nil
+	}
+	if w != nil && !w.done {
+		if err := w.commit(meta); err != nil {
+			c.log.Warn("cache: not caching on disk", "key", f.key, "err", err)
+		}
+	}
+	if c.mem != nil && buf != nil {
+		c.mem.set(f.key, &memObject{meta: meta, body: buf})
+	}
+	return nil
+}
+
+// copyBody reads the upstream body into the spool, writing it to disk as
+// well when w is not the spool, and publishes progress as it goes.
+func (c *Cache) copyBody(f *fill, body io.Reader, buf []byte, w *diskWriter) (int64, error) {
+	var scratch []byte
+	if buf == nil {
+		scratch = make([]byte, chunk)
+	}
+	var n int64
+	for {
+		var p []byte
+		if buf != nil {
+			if n == int64(len(buf)) {
+				// Expect EOF; a longer body is an error reported by the source.
+				var one [1]byte
+				m, err := body.Read(one[:])
+				if m > 0 {
+					return n + int64(m), nil
+				}
+				if errors.Is(err, io.EOF) {
+					return n, nil
+				}
+				if err != nil {
+					return n, err
+				}
+				continue
+			}
+			p = buf[n:min(n+chunk, int64(len(buf)))]
+		} else {
+			p = scratch
+		}
+		m, err := body.Read(p)
+		if m > 0 {
+			if w != nil && !w.done {
+				if _, werr := w.Write(p[:m]); werr != nil {
+					if buf == nil {
+						return n, werr
+					}
+					// The memory spool still serves the clients.
+					c.log.Warn("cache: not caching on disk", "key", f.key, "err", werr)
+					w.abort()
+				}
+			}
+			n += int64(m)
+			f.advance(int64(m))
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func crcOf(buf []byte, w *diskWriter) uint32 {
+	if buf != nil {
+		return crc32.Checksum(buf, crcTable)
+	}
+	return w.crc
+}

@@ -1,0 +1,295 @@
+// Package server is the appliance's HTTP front: it serves
+// GET|HEAD /c/{token}/{title}/{path...} from the cache with signed-token
+// checks, byte ranges, conditional requests and CORS, plus /healthz,
+// /metrics, /v1/status and /admin/purge. The request logic is written once
+// against fasthttp; HTTP/3 adapts to it.
+package server
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/byterange"
+	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// Cache is what the server needs of the cache.
+type Cache interface {
+	Get(ctx context.Context, key string) (cache.Hit, error)
+	Lookup(key string) (cache.Hit, bool)
+	Purge(prefix string) int
+}
+
+// Config configures a Server.
+type Config struct {
+	// Keys verify path tokens. Required.
+	Keys *urlsign.Keys
+	// AdminToken authorises /admin/ calls; empty disables them.
+	AdminToken string
+	// MaxURILen bounds the request URI; longer ones get 414. Zero means 2048.
+	MaxURILen int
+	// WriteTimeout is the base time a response may take to write. Zero
+	// means 10 s.
+	WriteTimeout time.Duration
+	// MinClientRate is the slowest a client may read, in bytes per second:
+	// a response of n bytes gets WriteTimeout + n/MinClientRate before the
+	// connection is cut. Zero means 32 KiB/s (256 kbit/s).
+	MinClientRate int64
+	// AltSvc, when set, is sent as the Alt-Svc header (HTTP/3).
+	AltSvc string
+	// Status returns the body of /v1/status; nil serves {}.
+	Status func() any
+	// Gatherer is exposed at /metrics; nil exposes only the server's own.
+	Gatherer prometheus.Gatherer
+	// Now returns the time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate fills defaults and reports the first problem.
+func (c *Config) Validate() error {
+	if c.Keys == nil {
+		return errors.New("server: token keys are required (--token-keys)")
+	}
+	if c.MaxURILen == 0 {
+		c.MaxURILen = 2048
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MinClientRate == 0 {
+		c.MinClientRate = 32 << 10
+	}
+	if c.MaxURILen < 64 || c.WriteTimeout < 0 || c.MinClientRate < 0 {
+		return errors.New("server: limits must be positive (max URI length at least 64)")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Server handles appliance requests.
+type Server struct {
+	cfg     Config
+	cache   Cache
+	metrics *metrics
+	admin   fasthttp.RequestHandler
+}
+
+// New returns a Server over c.
+func New(cfg Config, c Cache) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, cache: c, metrics: newMetrics()}
+	s.admin = s.adminHandler()
+	return s, nil
+}
+
+// Collector returns the server's own Prometheus metrics.
+func (s *Server) Collector() prometheus.Collector { return s.metrics }
+
+// Header values set on every content response.
+var (
+	hdrAcceptRanges = []byte("Accept-Ranges")
+	hdrBytes        = []byte("bytes")
+	hdrACAO         = []byte("Access-Control-Allow-Origin")
+	hdrStar         = []byte("*")
+	hdrACEH         = []byte("Access-Control-Expose-Headers")
+	hdrExposed      = []byte("Content-Length, Content-Range, ETag")
+	hdrETag         = []byte("ETag")
+	hdrCacheControl = []byte("Cache-Control")
+	hdrLastModified = []byte("Last-Modified")
+	hdrXCache       = []byte("X-Cache")
+	hdrAltSvc       = []byte("Alt-Svc")
+	tierNames       = [...][]byte{[]byte("HIT-memory"), []byte("HIT-disk"), []byte("MISS")}
+)
+
+// Handle is the fasthttp request handler.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	path := ctx.URI().PathOriginal()
+	if len(path) >= 3 && path[1] == 'c' && path[2] == '/' && path[0] == '/' {
+		s.serveContent(ctx, path)
+		return
+	}
+	s.admin(ctx)
+}
+
+// b2s views b as a string without copying; the string must not outlive b.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// parseContentPath splits "/c/{token}/{title}/{object}" (no query). key is
+// "{title}/{object}", a view into path.
+func parseContentPath(path []byte) (token, title, object, key string, err error) {
+	p := b2s(path[3:])
+	i := strings.IndexByte(p, '/')
+	if i <= 0 {
+		return "", "", "", "", errBadPath
+	}
+	token, key = p[:i], p[i+1:]
+	j := strings.IndexByte(key, '/')
+	if j <= 0 {
+		return "", "", "", "", errBadPath
+	}
+	title, object = key[:j], key[j+1:]
+	if fillcast.ValidateTitleID(title) != nil || fillcast.ValidateObjectPath(object) != nil {
+		return "", "", "", "", errBadPath
+	}
+	return token, title, object, key, nil
+}
+
+var errBadPath = errors.New("server: bad content path: want /c/{token}/{title}/{path}")
+
+func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
+	m := ctx.Method()
+	isHead := string(m) == fasthttp.MethodHead
+	switch {
+	case string(m) == fasthttp.MethodGet || isHead:
+	case string(m) == fasthttp.MethodOptions:
+		s.preflight(ctx)
+		return
+	default:
+		ctx.Response.Header.Set("Allow", "GET, HEAD, OPTIONS")
+		s.fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if len(ctx.RequestURI()) > s.cfg.MaxURILen {
+		s.fail(ctx, fasthttp.StatusRequestURITooLong, "request URI too long")
+		return
+	}
+	token, title, object, key, err := parseContentPath(path)
+	if err != nil {
+		s.fail(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	var addr netip.Addr
+	if ip := ctx.RemoteIP(); ip != nil {
+		addr, _ = netip.AddrFromSlice(ip)
+	}
+	if err := s.cfg.Keys.Verify(token, title, s.cfg.Now(), addr); err != nil {
+		s.metrics.tokenRejects.Inc()
+		s.fail(ctx, fasthttp.StatusForbidden, "forbidden: "+err.Error())
+		return
+	}
+
+	var hit cache.Hit
+	if onlyIfCached(ctx.Request.Header.Peek("Cache-Control")) {
+		var ok bool
+		if hit, ok = s.cache.Lookup(key); !ok {
+			s.fail(ctx, fasthttp.StatusGatewayTimeout, "not cached")
+			return
+		}
+	} else if hit, err = s.cache.Get(ctx, key); err != nil {
+		switch {
+		case errors.Is(err, cache.ErrNotFound):
+			s.fail(ctx, fasthttp.StatusNotFound, "not found")
+		case errors.Is(err, cache.ErrClosed), errors.Is(err, context.Canceled):
+			s.fail(ctx, fasthttp.StatusServiceUnavailable, "shutting down")
+		default:
+			s.fail(ctx, fasthttp.StatusBadGateway, "upstream failed")
+		}
+		return
+	}
+	s.respond(ctx, &hit, object, isHead)
+}
+
+// respond writes the headers and body for hit, honouring conditionals and
+// ranges.
+func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string, isHead bool) {
+	meta := hit.Meta
+	rh := &ctx.Response.Header
+	rh.SetContentType(fillcast.ContentType(object))
+	rh.SetCanonical(hdrAcceptRanges, hdrBytes)
+	rh.SetCanonical(hdrACAO, hdrStar)
+	rh.SetCanonical(hdrACEH, hdrExposed)
+	rh.SetCanonical(hdrXCache, tierNames[hit.Tier])
+	if meta.ETag != "" {
+		rh.SetBytesKV(hdrETag, s2b(meta.ETag))
+	}
+	if meta.CacheControl != "" {
+		rh.SetBytesKV(hdrCacheControl, s2b(meta.CacheControl))
+	}
+	if meta.LastModified != "" {
+		rh.SetBytesKV(hdrLastModified, s2b(meta.LastModified))
+	}
+	if s.cfg.AltSvc != "" {
+		rh.SetBytesKV(hdrAltSvc, s2b(s.cfg.AltSvc))
+	}
+	req := &ctx.Request.Header
+	if notModified(req.Peek("If-None-Match"), req.Peek("If-Modified-Since"), meta) {
+		hit.Release()
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		s.metrics.observe(fasthttp.StatusNotModified, hit.Tier, 0)
+		return
+	}
+
+	size := meta.Size
+	start, length := int64(0), size
+	status := fasthttp.StatusOK
+	if size >= 0 && ifRangeMatches(req.Peek("If-Range"), meta) {
+		r, ok, err := byterange.Parse(req.Peek("Range"), size)
+		switch {
+		case err != nil:
+			hit.Release()
+			rh.Set("Content-Range", "bytes */"+itoa(size))
+			s.fail(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
+			return
+		case ok:
+			start, length, status = r.Start, r.Length, fasthttp.StatusPartialContent
+			rh.SetContentRange(int(r.Start), int(r.End()), int(size))
+		}
+	}
+	ctx.SetStatusCode(status)
+	s.metrics.observe(status, hit.Tier, max(length, 0))
+
+	if hit.Body != nil {
+		ctx.Response.SetBodyRaw(hit.Body[start : start+length])
+		return
+	}
+	if isHead {
+		hit.Release()
+		rh.SetContentLength(int(length))
+		ctx.Response.SkipBody = true
+		return
+	}
+	body, err := hit.Stream(ctx, start, length)
+	if err != nil {
+		hit.Release()
+		s.fail(ctx, fasthttp.StatusInternalServerError, "cannot read object")
+		return
+	}
+	if length > 0 {
+		ctx.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout + time.Duration(length/s.cfg.MinClientRate)*time.Second))
+	}
+	ctx.Response.SetBodyStream(body, int(length))
+}
+
+func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
+	rh := &ctx.Response.Header
+	rh.SetCanonical(hdrACAO, hdrStar)
+	rh.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	rh.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since, If-Range")
+	rh.Set("Access-Control-Max-Age", "86400")
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	s.metrics.observe(fasthttp.StatusNoContent, cache.TierMemory, 0)
+}
+
+// fail answers with a short plain-text error.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, code int, msg string) {
+	ctx.Response.Header.SetCanonical(hdrACAO, hdrStar)
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetStatusCode(code)
+	ctx.SetBodyString(msg + "\n")
+	s.metrics.observe(code, cache.TierMemory, 0)
+}
+
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -1,0 +1,130 @@
+package appliance
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	ID        string           `json:"id"`
+	Site      string           `json:"site"`
+	Profile   string           `json:"profile"`
+	UptimeS   int64            `json:"uptime_s"`
+	Memory    TierStatus       `json:"memory"`
+	Disk      TierStatus       `json:"disk"`
+	Misses    int64            `json:"misses"`
+	Coalesced int64            `json:"coalesced_waits"`
+	HitRatio  float64          `json:"hit_ratio"`
+	Fills     FillStatus       `json:"fills"`
+	Upstreams []UpstreamStatus `json:"upstreams"`
+}
+
+// TierStatus describes one cache tier.
+type TierStatus struct {
+	CapacityBytes int64 `json:"capacity_bytes"`
+	UsedBytes     int64 `json:"used_bytes"`
+	Objects       int64 `json:"objects,omitempty"`
+	Hits          int64 `json:"hits"`
+	Evictions     int64 `json:"evictions"`
+}
+
+// FillStatus describes the miss path.
+type FillStatus struct {
+	InFlight        int64 `json:"in_flight"`
+	Errors          int64 `json:"errors"`
+	CorruptDropped  int64 `json:"corrupt_dropped"`
+	DiskWriteErrors int64 `json:"disk_write_errors"`
+}
+
+// UpstreamStatus is one upstream's counters.
+type UpstreamStatus struct {
+	URL     string `json:"url"`
+	Fetches int64  `json:"fetches"`
+	Errors  int64  `json:"errors"`
+}
+
+// Status reports the appliance's tiers, hit ratio and fills.
+func (a *Appliance) Status() any {
+	s := a.cache.Stats()
+	st := Status{
+		ID: a.cfg.ID, Site: a.cfg.Site, Profile: a.cfg.Profile,
+		UptimeS:   int64(time.Since(a.start).Seconds()),
+		Memory:    TierStatus{CapacityBytes: s.MemCapacity, UsedBytes: s.MemUsed, Hits: s.MemHits, Evictions: s.MemEvictions},
+		Disk:      TierStatus{CapacityBytes: s.DiskCapacity, UsedBytes: s.DiskUsed, Objects: s.DiskObjects, Hits: s.DiskHits, Evictions: s.DiskEvictions},
+		Misses:    s.Misses,
+		Coalesced: s.Coalesced,
+		Fills:     FillStatus{InFlight: s.FillsInFlight, Errors: s.FillErrors, CorruptDropped: s.Corrupt, DiskWriteErrors: s.DiskWriteErrors},
+	}
+	if total := s.MemHits + s.DiskHits + s.Misses; total > 0 {
+		st.HitRatio = float64(s.MemHits+s.DiskHits) / float64(total)
+	}
+	for _, u := range a.up.Stats() {
+		st.Upstreams = append(st.Upstreams, UpstreamStatus{URL: u.URL, Fetches: u.Fetches, Errors: u.Errors})
+	}
+	return st
+}
+
+// collector exposes the cache and upstream counters to Prometheus, read
+// at scrape time so the hot path only touches atomics.
+type collector struct {
+	a                                                        *Appliance
+	hits, misses, coalesced, used, capacity, evictions       *prometheus.Desc
+	fillErrors, corrupt, diskErrors, objects, upFetch, upErr *prometheus.Desc
+}
+
+func newCollector(a *Appliance) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("fillcast_appliance_"+name, help, labels, nil)
+	}
+	return &collector{
+		a:          a,
+		hits:       d("hits_total", "Cache hits by tier.", "tier"),
+		misses:     d("misses_total", "Misses that started an upstream fill."),
+		coalesced:  d("coalesced_waits_total", "Misses that joined a fill already in progress."),
+		used:       d("cache_used_bytes", "Bytes held by each tier.", "tier"),
+		capacity:   d("cache_capacity_bytes", "Budget of each tier.", "tier"),
+		evictions:  d("evictions_total", "Objects evicted by each tier.", "tier"),
+		fillErrors: d("fill_errors_total", "Fills that failed (upstream error, truncated body)."),
+		corrupt:    d("corrupt_objects_total", "Disk objects dropped as torn or corrupt."),
+		diskErrors: d("disk_write_errors_total", "Disk writes that failed (full or broken disk)."),
+		objects:    d("disk_objects", "Objects in the disk tier."),
+		upFetch:    d("upstream_fetches_total", "Fetches sent to each upstream.", "upstream"),
+		upErr:      d("upstream_errors_total", "Failed fetches per upstream.", "upstream"),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.coalesced, c.used, c.capacity, c.evictions, c.fillErrors, c.corrupt, c.diskErrors, c.objects, c.upFetch, c.upErr} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.a.cache.Stats()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter(c.hits, s.MemHits, "memory")
+	counter(c.hits, s.DiskHits, "disk")
+	counter(c.misses, s.Misses)
+	counter(c.coalesced, s.Coalesced)
+	gauge(c.used, s.MemUsed, "memory")
+	gauge(c.used, s.DiskUsed, "disk")
+	gauge(c.capacity, s.MemCapacity, "memory")
+	gauge(c.capacity, s.DiskCapacity, "disk")
+	counter(c.evictions, s.MemEvictions, "memory")
+	counter(c.evictions, s.DiskEvictions, "disk")
+	counter(c.fillErrors, s.FillErrors)
+	counter(c.corrupt, s.Corrupt)
+	counter(c.diskErrors, s.DiskWriteErrors)
+	gauge(c.objects, s.DiskObjects)
+	for _, u := range c.a.up.Stats() {
+		counter(c.upFetch, u.Fetches, u.URL)
+		counter(c.upErr, u.Errors, u.URL)
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/fillcast/fillcast/origin"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("origin", "--root DIR --http ADDR [--admin-token T] [--token-keys FILE]", stderr)
+	cfg := origin.DefaultConfig()
+	fs.StringVar(&cfg.Root, "root", "", "directory holding one sub-directory per title")
+	addr := fs.String("http", "127.0.0.1:9000", "listen address")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "token for PUT (Authorization: Bearer); empty disables PUT")
+	keys := fs.String("token-keys", "", "key `FILE`; when set, content GETs need a valid path token or the admin token")
+	maxUpload := byteSize(cfg.MaxUploadBytes)
+	fs.Var(&maxUpload, "max-upload", "largest PUT body")
+	lf := addLogFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg.MaxUploadBytes = int64(maxUpload)
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if *keys != "" {
+		if cfg.Keys, err = urlsign.LoadKeys(*keys); err != nil {
+			return err
+		}
+	}
+	srv, err := origin.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("origin: %w", err)
+	}
+	log.Info("origin: serving", "root", cfg.Root, "http", ln.Addr().String())
+	return serveHTTP(ctx, ln, srv)
+}
+
+// serveHTTP serves h on ln with conservative timeouts until ctx is done,
+// then shuts down gracefully, letting in-flight responses finish.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

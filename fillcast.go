@@ -1,0 +1,133 @@
+// Package fillcast holds the small vocabulary shared by every part of the
+// CDN: title and rendition identifiers, the catalog records the transcoder
+// produces and the control plane replicates, sites, and the heartbeat an
+// appliance sends. Implementations live beside the role that uses them
+// (appliance/, controlplane/, steering/, transcoder/); this package has no
+// behaviour beyond validation.
+package fillcast
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Version is the release of this build; cmd/fillcast may override it with
+// -ldflags "-X github.com/fillcast/fillcast.Version=...".
+var Version = "0.1.0-dev"
+
+// MaxTitleIDLen bounds a title identifier so that it fits comfortably in a
+// URL path segment, a file name and a log line.
+const MaxTitleIDLen = 64
+
+// ErrBadTitleID is returned by ValidateTitleID for an identifier that is
+// empty, too long or uses characters outside [A-Za-z0-9_-].
+var ErrBadTitleID = errors.New("fillcast: bad title id")
+
+// ValidateTitleID reports whether id may name a title. Title ids appear as
+// a path segment in every URL and as a directory on the origin, so they are
+// restricted to letters, digits, '-' and '_' and must not start with '-'.
+func ValidateTitleID(id string) error {
+	if id == "" || len(id) > MaxTitleIDLen {
+		return fmt.Errorf("%w %q: want 1 to %d characters", ErrBadTitleID, id, MaxTitleIDLen)
+	}
+	if id[0] == '-' {
+		return fmt.Errorf("%w %q: must not start with '-'", ErrBadTitleID, id)
+	}
+	for i := 0; i < len(id); i++ {
+		if !IsIDByte(id[i]) {
+			return fmt.Errorf("%w %q: only letters, digits, '-' and '_' are allowed", ErrBadTitleID, id)
+		}
+	}
+	return nil
+}
+
+// IsIDByte reports whether c may appear in a title, rendition, key or
+// appliance identifier.
+func IsIDByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// Title status values, in the order a title moves through them.
+const (
+	StatusNew       = "new"
+	StatusIngesting = "ingesting"
+	StatusReady     = "ready"
+	StatusFailed    = "failed"
+)
+
+// Rendition is one encoded variant of a title: a rung of the video ladder,
+// or an audio track.
+type Rendition struct {
+	ID        string `json:"id"`
+	Kind      string `json:"kind"` // "video" or "audio"
+	Width     int    `json:"width,omitempty"`
+	Height    int    `json:"height,omitempty"`
+	Bandwidth int    `json:"bandwidth"` // peak bits per second, as in HLS BANDWIDTH
+	Codecs    string `json:"codecs"`
+	Language  string `json:"language,omitempty"`
+}
+
+// File is one packaged file of a title, its path relative to the title's
+// directory on the origin (for example "720p/seg-00001.m4s").
+type File struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Title is a catalog entry.
+type Title struct {
+	ID          string      `json:"id"`
+	Name        string      `json:"name"`
+	Description string      `json:"description,omitempty"`
+	Genres      []string    `json:"genres,omitempty"`
+	Year        int         `json:"year,omitempty"`
+	Cast        []string    `json:"cast,omitempty"`
+	Status      string      `json:"status"`
+	Renditions  []Rendition `json:"renditions,omitempty"`
+	Files       []File      `json:"files,omitempty"`
+}
+
+// Site kinds.
+const (
+	SiteISP = "isp"
+	SiteIX  = "ix"
+)
+
+// Site is a place appliances are installed: an ISP's network or an
+// internet exchange.
+type Site struct {
+	ID         string   `json:"id"`
+	Kind       string   `json:"kind"`
+	Region     string   `json:"region"`
+	Prefixes   []string `json:"prefixes"`
+	Parent     string   `json:"parent,omitempty"`
+	FillWindow string   `json:"fill_window,omitempty"` // "HH:MM-HH:MM" local time
+	Timezone   string   `json:"timezone,omitempty"`    // IANA name
+}
+
+// Appliance profiles.
+const (
+	ProfileFlash   = "flash"
+	ProfileStorage = "storage"
+)
+
+// Appliance health values reported in heartbeats.
+const (
+	HealthOK       = "ok"
+	HealthDraining = "draining"
+)
+
+// Heartbeat is what an appliance reports to the control plane every few
+// seconds.
+type Heartbeat struct {
+	Site          string           `json:"site"`
+	Profile       string           `json:"profile"`
+	URL           string           `json:"url"`
+	CapacityBytes int64            `json:"capacity_bytes"`
+	UsedBytes     int64            `json:"used_bytes"`
+	Health        string           `json:"health"`
+	RPS           float64          `json:"rps"`
+	BPS           float64          `json:"bps"`
+	TitleBytes    map[string]int64 `json:"title_bytes,omitempty"`
+}

@@ -1,0 +1,332 @@
+// Package origin serves packaged titles from a directory over HTTP: the
+// embedded default origin that appliances fill from and players fall back
+// to. GET and HEAD follow the same URL forms as an appliance
+// (/{title}/{path} for appliances and tools, /c/{token}/{title}/{path} for
+// players and for appliances that sign their own fetches), with ranges,
+// strong ETags and conditional requests. PUT with the admin token writes a
+// file atomically, which is how the control plane publishes a transcoded
+// title.
+package origin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Root is the directory holding one sub-directory per title. Required.
+	Root string
+	// AdminToken authorises PUT and token-less GETs. Empty disables PUT.
+	AdminToken string
+	// Keys, when set, makes every GET/HEAD of content carry a valid path
+	// token or the admin token. Nil serves content to anyone.
+	Keys *urlsign.Keys
+	// MaxUploadBytes bounds one PUT body. Zero means 16 GiB.
+	MaxUploadBytes int64
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with every default filled in; Root must
+// still be set.
+func DefaultConfig() Config {
+	return Config{MaxUploadBytes: 16 << 30, Now: time.Now}
+}
+
+// Validate reports the first problem with c.
+func (c *Config) Validate() error {
+	if c.Root == "" {
+		return errors.New("origin: root directory is required (--root DIR)")
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = DefaultConfig().MaxUploadBytes
+	}
+	if c.MaxUploadBytes < 0 {
+		return errors.New("origin: max upload bytes must be positive")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Server is an http.Handler for the origin.
+type Server struct {
+	cfg      Config
+	root     *os.Root
+	log      *slog.Logger
+	requests *prometheus.CounterVec
+	bytes    prometheus.Counter
+	metrics  http.Handler
+}
+
+// New opens cfg.Root (creating it if missing) and returns a Server.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("origin: create root: %w", err)
+	}
+	root, err := os.OpenRoot(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("origin: open root: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	s := &Server{
+		cfg:  cfg,
+		root: root,
+		log:  log,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fillcast_origin_requests_total",
+			Help: "Requests by method and status code.",
+		}, []string{"method", "code"}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fillcast_origin_sent_bytes_total",
+			Help: "Body bytes sent.",
+		}),
+	}
+	reg.MustRegister(s.requests, s.bytes)
+	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return s, nil
+}
+
+// Close releases the root directory.
+func (s *Server) Close() error { return s.root.Close() }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+		return
+	case "/metrics":
+		s.metrics.ServeHTTP(w, r)
+		return
+	}
+	cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.serveGet(cw, r)
+	case http.MethodPut:
+		s.servePut(cw, r)
+	case http.MethodOptions:
+		setCORS(cw.Header())
+		cw.WriteHeader(http.StatusNoContent)
+	default:
+		cw.Header().Set("Allow", "GET, HEAD, PUT, OPTIONS")
+		httpError(cw, http.StatusMethodNotAllowed, "method not allowed")
+	}
+	s.requests.WithLabelValues(r.Method, strconv.Itoa(cw.code)).Inc()
+	s.bytes.Add(float64(cw.n))
+}
+
+// parsePath splits a request path into token (empty for the bare form),
+// title and object path.
+func parsePath(p string) (token, title, object string, err error) {
+	p = strings.TrimPrefix(p, "/")
+	if rest, ok := strings.CutPrefix(p, "c/"); ok {
+		token, p, ok = strings.Cut(rest, "/")
+		if !ok || token == "" {
+			return "", "", "", errors.New("origin: want /c/{token}/{title}/{path}")
+		}
+	}
+	title, object, ok := strings.Cut(p, "/")
+	if !ok {
+		return "", "", "", errors.New("origin: want /{title}/{path}")
+	}
+	if err := fillcast.ValidateTitleID(title); err != nil {
+		return "", "", "", err
+	}
+	if err := fillcast.ValidateObjectPath(object); err != nil {
+		return "", "", "", err
+	}
+	return token, title, object, nil
+}
+
+func (s *Server) serveGet(w *countingWriter, r *http.Request) {
+	setCORS(w.Header())
+	token, title, object, err := parsePath(r.URL.Path)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !s.authorised(r, token, title) {
+		httpError(w, http.StatusForbidden, "forbidden: missing or invalid token")
+		return
+	}
+	f, err := s.root.Open(title + "/" + object)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			httpError(w, http.StatusNotFound, "not found")
+			return
+		}
+		s.log.Error("origin: open", "path", title+"/"+object, "err", err)
+		httpError(w, http.StatusInternalServerError, "cannot open file")
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		httpError(w, http.StatusNotFound, "not found")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", fillcast.ContentType(object))
+	h.Set("Cache-Control", fillcast.CacheControl(object))
+	h.Set("ETag", ETag(fi.Size(), fi.ModTime()))
+	http.ServeContent(w, r, object, fi.ModTime(), f)
+}
+
+// ETag returns the strong entity tag the origin gives a file of size bytes
+// last modified at mtime. Files are only ever replaced whole (PUT renames
+// a new file into place), so size and modification time identify a
+// version, as they do for nginx.
+func ETag(size int64, mtime time.Time) string {
+	return `"` + strconv.FormatInt(mtime.UnixNano(), 16) + "-" + strconv.FormatInt(size, 16) + `"`
+}
+
+func (s *Server) authorised(r *http.Request, token, title string) bool {
+	if s.cfg.Keys == nil || fillcast.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
+		return true
+	}
+	if token == "" {
+		return false
+	}
+	var addr netip.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		addr = ap.Addr()
+	}
+	return s.cfg.Keys.Verify(token, title, s.cfg.Now(), addr) == nil
+}
+
+func (s *Server) servePut(w *countingWriter, r *http.Request) {
+	if !fillcast.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
+		httpError(w, http.StatusUnauthorized, "PUT needs Authorization: Bearer <admin token>")
+		return
+	}
+	token, title, object, err := parsePath(r.URL.Path)
+	if err == nil && token != "" {
+		err = errors.New("origin: PUT takes /{title}/{path}")
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if r.ContentLength > s.cfg.MaxUploadBytes {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.cfg.MaxUploadBytes))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
+	n, err := s.writeAtomic(title+"/"+object, body, r.ContentLength)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			httpError(w, http.StatusRequestEntityTooLarge, err.Error())
+		case errors.Is(err, errShortBody):
+			httpError(w, http.StatusBadRequest, err.Error())
+		default:
+			s.log.Error("origin: put", "path", title+"/"+object, "err", err)
+			httpError(w, http.StatusInternalServerError, "cannot store file")
+		}
+		return
+	}
+	s.log.Debug("origin: stored", "path", title+"/"+object, "bytes", n)
+	w.WriteHeader(http.StatusCreated)
+}
+
+var errShortBody = errors.New("origin: body shorter than Content-Length")
+
+// writeAtomic writes body to name through a temporary file in the same
+// directory, fsyncs it and renames it into place, so a reader sees either
+// the old file or the complete new one. want is the declared length, or -1.
+func (s *Server) writeAtomic(name string, body io.Reader, want int64) (int64, error) {
+	dir := path.Dir(name)
+	if err := s.root.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("origin: mkdir %s: %w", dir, err)
+	}
+	tmp := fmt.Sprintf("%s/.tmp-%s-%d", dir, path.Base(name), s.cfg.Now().UnixNano())
+	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("origin: create %s: %w", tmp, err)
+	}
+	n, err := io.Copy(f, body)
+	if err == nil && want >= 0 && n != want {
+		err = fmt.Errorf("%w: got %d of %d bytes", errShortBody, n, want)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.root.Rename(tmp, name)
+	}
+	if err != nil {
+		s.root.Remove(tmp)
+		return n, err
+	}
+	if d, err := s.root.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return n, nil
+}
+
+func setCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag")
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+// countingWriter records the status code and body bytes for metrics.
+type countingWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ReadFrom lets io.Copy inside http.ServeContent keep using sendfile.
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := io.Copy(c.ResponseWriter, r)
+	c.n += n
+	return n, err
+}
