@@ -130,7 +130,8 @@ type Hit struct {
 
 // Stream returns a reader for length bytes from off (length < 0: to the
 // end). The reader is an io.Closer; whoever reads it closes it. For a disk
-// hit it is the *os.File itself, so the server can use sendfile.
+// hit it hands the *os.File itself to an io.ReaderFrom (WriteTo), so a
+// TCP connection sends it with sendfile.
 func (h *Hit) Stream(ctx context.Context, off, length int64) (io.Reader, error) {
 	switch {
 	case h.file != nil:
@@ -140,7 +141,10 @@ func (h *Hit) Stream(ctx context.Context, off, length int64) (io.Reader, error) 
 			f.Close()
 			return nil, fmt.Errorf("cache: seek: %w", err)
 		}
-		return f, nil
+		if length < 0 {
+			length = h.Meta.Size - off
+		}
+		return &fileSection{f: f, lr: io.LimitedReader{R: f, N: length}}, nil
 	case h.fill != nil:
 		f := h.fill
 		h.fill = nil
@@ -152,6 +156,28 @@ func (h *Hit) Stream(ctx context.Context, off, length int64) (io.Reader, error) 
 	}
 	return nil, errors.New("cache: Stream on a memory hit")
 }
+
+// fileSection is length bytes of an object file from its current offset.
+type fileSection struct {
+	f  *os.File
+	lr io.LimitedReader
+}
+
+func (s *fileSection) Read(p []byte) (int, error) { return s.lr.Read(p) }
+
+// WriteTo passes the file inside an io.LimitedReader to w's ReadFrom, the
+// shape net.TCPConn (and fasthttp's body writer) turn into sendfile.
+func (s *fileSection) WriteTo(w io.Writer) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(&s.lr)
+	}
+	return io.Copy(w, &s.lr)
+}
+
+// SupportsBodyWriteTo tells fasthttp to use WriteTo.
+func (s *fileSection) SupportsBodyWriteTo() bool { return true }
+
+func (s *fileSection) Close() error { return s.f.Close() }
 
 // Release frees what backs the hit if Stream was not called.
 func (h *Hit) Release() {
