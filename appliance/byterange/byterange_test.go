@@ -46,13 +46,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestParseAllocs(t *testing.T) {
-	h := []byte("bytes=100-200")
-	if n := testing.AllocsPerRun(100, func() { Parse(h, 1000) }); n != 0 {
-		t.Errorf("Parse allocates %v times, want 0", n)
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"bytes=0-1", "bytes=-5", "bytes=5-", "bytes=1-2,3-4", "bytes= 9 - ", "x"} {
 		f.Add(s, int64(100))
