@@ -72,6 +72,10 @@ type testAppliance struct {
 }
 
 func startAppliance(t *testing.T, dir string, mem int64, upstreams ...string) *testAppliance {
+	return startApplianceWith(t, dir, mem, upstreams, nil)
+}
+
+func startApplianceWith(t *testing.T, dir string, mem int64, upstreams []string, tweak func(*Config)) *testAppliance {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.ID, cfg.Site, cfg.Keys = "a1", "s1", keys(t)
@@ -79,6 +83,9 @@ func startAppliance(t *testing.T, dir string, mem int64, upstreams ...string) *t
 	cfg.Upstream.URLs = upstreams
 	cfg.Upstream.IdleTimeout = 2 * time.Second
 	cfg.Server.AdminToken = "adm"
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	a, err := New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)

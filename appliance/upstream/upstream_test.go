@@ -1,0 +1,181 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+func newClient(t *testing.T, urls ...string) *Client {
+	t.Helper()
+	keys, err := urlsign.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{URLs: urls, Keys: keys, IdleTimeout: 300 * time.Millisecond, PeerBackoff: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// deadURL is a loopback address nothing listens on.
+func deadURL(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+func serve(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		h(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func TestFetch(t *testing.T) {
+	origin, originHits := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/c/k1.") || !strings.HasSuffix(r.URL.Path, "/t1/a.m4s") {
+			http.Error(w, "bad path "+r.URL.Path, 400)
+			return
+		}
+		if r.Header.Get("Cache-Control") != "" {
+			http.Error(w, "origin asked only-if-cached", 400)
+			return
+		}
+		w.Header().Set("ETag", `"o"`)
+		io.WriteString(w, "from-origin")
+	})
+	peerHas, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Cache-Control") != "only-if-cached" {
+			http.Error(w, "peer not asked only-if-cached", 400)
+			return
+		}
+		io.WriteString(w, "from-peer")
+	})
+	peerLacks, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not cached", http.StatusGatewayTimeout)
+	})
+	peerBroken, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	})
+	notFound, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+
+	tests := []struct {
+		name    string
+		urls    []string
+		want    string
+		wantErr error
+	}{
+		{"origin only", []string{origin.URL}, "from-origin", nil},
+		{"peer holds it", []string{peerHas.URL, origin.URL}, "from-peer", nil},
+		{"peer lacks it", []string{peerLacks.URL, origin.URL}, "from-origin", nil},
+		{"peer broken", []string{peerBroken.URL, origin.URL}, "from-origin", nil},
+		{"peer dead", []string{deadURL(t), origin.URL}, "from-origin", nil},
+		{"origin 404", []string{peerLacks.URL, notFound.URL}, "", cache.ErrNotFound},
+		{"origin dead", []string{deadURL(t)}, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, tt.urls...)
+			f, err := c.Fetch(context.Background(), "t1/a.m4s")
+			if tt.want == "" {
+				if err == nil {
+					t.Fatal("Fetch succeeded, want an error")
+				}
+				if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Fetch error = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(f.Body)
+			f.Body.Close()
+			if err != nil || string(b) != tt.want {
+				t.Errorf("body = %q, %v; want %q", b, err, tt.want)
+			}
+		})
+	}
+	if originHits.Load() == 0 {
+		t.Error("origin never asked")
+	}
+}
+
+func TestDeadPeerIsSkipped(t *testing.T) {
+	origin, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") })
+	peer, peerHits := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	})
+	c := newClient(t, peer.URL, origin.URL)
+	for range 3 {
+		f, err := c.Fetch(context.Background(), "t1/a.m4s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Body.Close()
+	}
+	if n := peerHits.Load(); n != 1 {
+		t.Errorf("failing peer asked %d times, want 1 (then backed off)", n)
+	}
+	if s := c.Stats(); s[0].Errors != 1 || s[1].Fetches != 3 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestBodyChecks(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string // error substring
+	}{
+		{"stalls", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			w.Write(make([]byte, 50))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}, "stalled"},
+		{"truncated", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			w.Write(make([]byte, 50))
+			w.(http.Flusher).Flush()
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		}, "unexpected EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := serve(t, tt.handler)
+			c := newClient(t, srv.URL)
+			f, err := c.Fetch(context.Background(), "t1/a.m4s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Body.Close()
+			_, err = io.ReadAll(f.Body)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("read error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
