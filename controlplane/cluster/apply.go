@@ -1,0 +1,246 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/hashicorp/raft"
+)
+
+// Paths of the node-to-node endpoints the API serves (with the admin
+// token) and this package calls.
+const (
+	ApplyPath = "/v1/internal/apply"
+	JoinPath  = "/v1/cluster/join"
+)
+
+// Apply replicates cmd: directly when this node leads, else by forwarding
+// it to the leader. It waits for a leader (up to ctx's deadline) during an
+// election. Validation errors wrap fsm.ErrInvalid.
+func (n *Node) Apply(ctx context.Context, cmd fsm.Command) error {
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	b, err := cmd.Encode()
+	if err != nil {
+		return err
+	}
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		if n.IsLeader() {
+			err = n.applyLocal(b)
+			if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
+				return err
+			}
+		} else if _, url := n.Leader(); url != "" {
+			err = n.forward(ctx, url+ApplyPath, b)
+			if !errors.Is(err, ErrNoLeader) {
+				return err
+			}
+		} else {
+			err = ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: apply %s: %w (%v)", cmd.Op, err, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}
+
+// ApplyLocal applies encoded command bytes on this node, which must lead:
+// the receiving end of a forwarded write.
+func (n *Node) ApplyLocal(b []byte) error {
+	var cmd fsm.Command
+	if err := json.Unmarshal(b, &cmd); err != nil {
+		return fmt.Errorf("cluster: %w: command: %v", fsm.ErrInvalid, err)
+	}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	if !n.IsLeader() {
+		return ErrNoLeader
+	}
+	err := n.applyLocal(b)
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		return ErrNoLeader
+	}
+	return err
+}
+
+func (n *Node) applyLocal(b []byte) error {
+	f := n.raft.Apply(b, n.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("cluster: apply: %w", err)
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return err
+	}
+	return nil
+}
+
+// forward POSTs body to a node's endpoint and maps its answer back to an
+// error: 400 → fsm.ErrInvalid, 409 → ErrDuplicate, 503 → ErrNoLeader.
+func (n *Node) forward(ctx context.Context, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.cfg.AdminToken)
+	resp, err := n.cfg.Client.Do(req)
+	if err != nil {
+		// The leader may be dying: treat as no leader and retry.
+		n.log.Debug("cluster: forward", "url", url, "err", err)
+		return ErrNoLeader
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(msg, &e) == nil && e.Error != "" {
+		msg = []byte(e.Error)
+	}
+	switch {
+	case resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusBadRequest:
+		return fmt.Errorf("cluster: %w: %s", fsm.ErrInvalid, msg)
+	case resp.StatusCode == http.StatusConflict:
+		return fmt.Errorf("%w: %s", ErrDuplicate, msg)
+	case resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusMisdirectedRequest:
+		return ErrNoLeader
+	}
+	return fmt.Errorf("cluster: %s answered %s: %s", url, resp.Status, msg)
+}
+
+// JoinRequest asks the cluster to add a node as a voter.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPURL  string `json:"http_url"`
+}
+
+// AddVoter adds a node, on the leader. Joining again with the same id and
+// address is a no-op; the same id at another address is ErrDuplicate
+// (remove the old node first).
+func (n *Node) AddVoter(req JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" || req.HTTPURL == "" {
+		return fmt.Errorf("cluster: %w: join needs id, raft_addr and http_url", fsm.ErrInvalid)
+	}
+	if !n.IsLeader() {
+		return ErrNoLeader
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(req.ID) || s.Address == raft.ServerAddress(req.RaftAddr) {
+			if s.ID == raft.ServerID(req.ID) && s.Address == raft.ServerAddress(req.RaftAddr) {
+				return nil
+			}
+			return fmt.Errorf("%w: %s is %s at %s", ErrDuplicate, req.ID, s.ID, s.Address)
+		}
+	}
+	if err := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+		return fmt.Errorf("cluster: add voter %s: %w", req.ID, err)
+	}
+	n.log.Info("cluster: node joined", "id", req.ID, "raft", req.RaftAddr)
+	return n.applyLocal(mustEncode(fsm.Command{Op: fsm.OpPutMember, Member: &fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPURL: req.HTTPURL}}))
+}
+
+func mustEncode(c fsm.Command) []byte {
+	b, err := c.Encode()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Join asks the node at any of urls to add this node, retrying until one
+// accepts or ctx ends. A follower forwards the request to its leader.
+func (n *Node) Join(ctx context.Context, urls []string) error {
+	body, _ := json.Marshal(JoinRequest{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL})
+	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 3*time.Second) {
+		var err error
+		for _, u := range urls {
+			if err = n.forward(ctx, u+JoinPath, body); err == nil {
+				n.log.Info("cluster: joined", "via", u)
+				return nil
+			}
+			if errors.Is(err, ErrDuplicate) || errors.Is(err, fsm.ErrInvalid) {
+				return err
+			}
+		}
+		n.log.Info("cluster: join not accepted yet, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: join %v: %w", urls, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}
+
+// ForwardJoin sends a join request to the leader (the follower side of
+// POST /v1/cluster/join).
+func (n *Node) ForwardJoin(ctx context.Context, req JoinRequest) error {
+	if n.IsLeader() {
+		return n.AddVoter(req)
+	}
+	_, url := n.Leader()
+	if url == "" {
+		return ErrNoLeader
+	}
+	body, _ := json.Marshal(req)
+	return n.forward(ctx, url+JoinPath, body)
+}
+
+// ServerStatus is one member as GET /v1/cluster shows it.
+type ServerStatus struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPURL  string `json:"http_url,omitempty"`
+	Voter    bool   `json:"voter"`
+	Leader   bool   `json:"leader"`
+}
+
+// Status is the body of GET /v1/cluster.
+type Status struct {
+	ID           string         `json:"id"`
+	State        string         `json:"state"`
+	Leader       string         `json:"leader"`
+	LeaderURL    string         `json:"leader_url,omitempty"`
+	Term         string         `json:"term"`
+	AppliedIndex uint64         `json:"applied_index"`
+	Members      []ServerStatus `json:"members"`
+}
+
+// Status reports this node's view of the cluster.
+func (n *Node) Status() Status {
+	lid, lurl := n.Leader()
+	st := Status{ID: n.cfg.ID, State: n.raft.State().String(), Leader: lid, LeaderURL: lurl,
+		Term: n.raft.Stats()["term"], AppliedIndex: n.fsm.AppliedIndex()}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return st
+	}
+	urls := map[string]string{}
+	n.fsm.Read(func(s *fsm.State) {
+		for id, m := range s.Members {
+			urls[id] = m.HTTPURL
+		}
+	})
+	for _, s := range f.Configuration().Servers {
+		st.Members = append(st.Members, ServerStatus{ID: string(s.ID), RaftAddr: string(s.Address),
+			HTTPURL: urls[string(s.ID)], Voter: s.Suffrage == raft.Voter, Leader: string(s.ID) == lid})
+	}
+	return st
+}

@@ -1,0 +1,235 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/hashicorp/raft"
+)
+
+// testNode is a node with its HTTP endpoints on loopback.
+type testNode struct {
+	*Node
+	id, dir, raftAddr string
+	srv               *httptest.Server
+	node              atomic.Pointer[Node]
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startNode(t *testing.T, tn *testNode, bootstrap bool, trans raft.Transport) {
+	t.Helper()
+	if tn.srv == nil {
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST "+ApplyPath, func(w http.ResponseWriter, r *http.Request) { tn.node.Load().ServeApply(w, r) })
+		mux.HandleFunc("POST "+JoinPath, func(w http.ResponseWriter, r *http.Request) { tn.node.Load().ServeJoin(w, r) })
+		tn.srv = httptest.NewServer(mux)
+		t.Cleanup(tn.srv.Close)
+	}
+	if tn.raftAddr == "" {
+		tn.raftAddr = "127.0.0.1:0"
+	}
+	cfg := Config{
+		ID: tn.id, DataDir: tn.dir, RaftAddr: tn.raftAddr, HTTPURL: tn.srv.URL, Bootstrap: bootstrap,
+		AdminToken: "adm", HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+		ApplyTimeout: 2 * time.Second, Transport: trans,
+	}
+	n, err := New(cfg, fsm.New(nil), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.Node = n
+	tn.raftAddr = string(n.trans.LocalAddr())
+	tn.node.Store(n)
+	t.Cleanup(func() { n.Close() })
+}
+
+func startCluster(t *testing.T, size int) []*testNode {
+	t.Helper()
+	nodes := make([]*testNode, size)
+	for i := range nodes {
+		nodes[i] = &testNode{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir()}
+		startNode(t, nodes[i], i == 0, nil)
+		if i > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := nodes[i].Join(ctx, []string{nodes[0].srv.URL}); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		for _, n := range nodes {
+			if id, url := n.Leader(); id == "" || url == "" {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not reached within %s", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func putSite(id string) fsm.Command {
+	return fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: id, Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}}
+}
+
+func hasSite(n *testNode, id string) bool {
+	var ok bool
+	n.fsm.Read(func(s *fsm.State) { _, ok = s.Sites[id] })
+	return ok
+}
+
+func leaderOf(nodes []*testNode) *testNode {
+	for _, n := range nodes {
+		if n.Node != nil && n.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+func applyCtx(t *testing.T, n *testNode, c fsm.Command) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return n.Apply(ctx, c)
+}
+
+func TestClusterReplicatesFailsOverAndRestarts(t *testing.T) {
+	nodes := startCluster(t, 3)
+	var follower *testNode
+	for _, n := range nodes {
+		if !n.IsLeader() {
+			follower = n
+		}
+	}
+	// A write on a follower is forwarded and replicates everywhere.
+	if err := applyCtx(t, follower, putSite("s1")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		return hasSite(nodes[0], "s1") && hasSite(nodes[1], "s1") && hasSite(nodes[2], "s1")
+	})
+	if st := nodes[0].Status(); len(st.Members) != 3 || st.Leader == "" {
+		t.Errorf("status = %+v, want 3 members and a leader", st)
+	}
+	// Invalid commands are refused with ErrInvalid, also when forwarded.
+	if err := applyCtx(t, follower, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "bad", Kind: "isp", Region: "x", Prefixes: []string{"10.0.0.1/8"}}}); !errors.Is(err, fsm.ErrInvalid) {
+		t.Errorf("invalid CIDR: err = %v, want ErrInvalid", err)
+	}
+
+	// Kill the leader: a new one within 5 s, and writes go on.
+	old := leaderOf(nodes)
+	old.Close()
+	start := time.Now()
+	var survivors []*testNode
+	for _, n := range nodes {
+		if n != old {
+			survivors = append(survivors, n)
+		}
+	}
+	waitFor(t, 5*time.Second, func() bool { return leaderOf(survivors) != nil })
+	t.Logf("new leader after %s", time.Since(start).Round(time.Millisecond))
+	if err := applyCtx(t, survivors[0], putSite("s2")); err != nil {
+		t.Fatalf("write after failover: %v", err)
+	}
+
+	// The old leader restarts from its data dir and catches up.
+	startNode(t, old, false, nil)
+	waitFor(t, 10*time.Second, func() bool { return hasSite(old, "s2") })
+
+	// Restart every node: the state survives.
+	for _, n := range nodes {
+		n.Close()
+	}
+	for _, n := range nodes {
+		startNode(t, n, false, nil)
+	}
+	// Committed entries are applied again once the new leader commits.
+	waitFor(t, 10*time.Second, func() bool {
+		for _, n := range nodes {
+			if !hasSite(n, "s1") || !hasSite(n, "s2") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestJoinWithDuplicateIDRefused(t *testing.T) {
+	nodes := startCluster(t, 2)
+	impostor := &testNode{id: "n2", dir: t.TempDir()}
+	startNode(t, impostor, false, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := impostor.Join(ctx, []string{nodes[0].srv.URL}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("join with a taken id: err = %v, want ErrDuplicate", err)
+	}
+}
+
+func TestMinorityPartitionRefusesWrites(t *testing.T) {
+	var trans [3]*raft.InmemTransport
+	nodes := make([]*testNode, 3)
+	for i := range nodes {
+		_, trans[i] = raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("n%d", i+1)))
+	}
+	for i := range trans {
+		for j := range trans {
+			if i != j {
+				trans[i].Connect(trans[j].LocalAddr(), trans[j])
+			}
+		}
+	}
+	for i := range nodes {
+		nodes[i] = &testNode{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir()}
+		startNode(t, nodes[i], i == 0, trans[i])
+	}
+	waitFor(t, 5*time.Second, func() bool { return nodes[0].IsLeader() })
+	for i := 1; i < 3; i++ {
+		if err := nodes[0].AddVoter(JoinRequest{ID: nodes[i].id, RaftAddr: string(trans[i].LocalAddr()), HTTPURL: nodes[i].srv.URL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := applyCtx(t, nodes[0], putSite("before")); err != nil {
+		t.Fatal(err)
+	}
+	// Cut the leader off from both followers.
+	trans[0].DisconnectAll()
+	for i := 1; i < 3; i++ {
+		trans[i].Disconnect(trans[0].LocalAddr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err := nodes[0].Apply(ctx, putSite("minority"))
+	cancel()
+	if err == nil {
+		t.Fatal("the isolated minority accepted a write")
+	}
+	majority := nodes[1:]
+	waitFor(t, 5*time.Second, func() bool { return leaderOf(majority) != nil })
+	if err := leaderOf(majority).applyLocal(mustEncode(putSite("majority"))); err != nil {
+		t.Fatalf("majority write: %v", err)
+	}
+	if hasSite(nodes[0], "majority") || hasSite(nodes[1], "minority") {
+		t.Error("writes crossed the partition")
+	}
+}

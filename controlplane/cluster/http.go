@@ -1,0 +1,72 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+)
+
+// maxCommandBytes bounds a forwarded command: a title with thousands of
+// files fits comfortably.
+const maxCommandBytes = 32 << 20
+
+// ServeApply is the leader's end of a forwarded write (POST ApplyPath,
+// admin token required).
+func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
+	if !fillcast.BearerOK(r.Header.Get("Authorization"), n.cfg.AdminToken) {
+		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
+		return
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandBytes))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := n.ApplyLocal(b); err != nil {
+		writeError(w, StatusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ServeJoin adds the node described in the body (POST JoinPath, admin
+// token required); a follower passes it on to the leader.
+func (n *Node) ServeJoin(w http.ResponseWriter, r *http.Request) {
+	if !fillcast.BearerOK(r.Header.Get("Authorization"), n.cfg.AdminToken) {
+		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
+		return
+	}
+	var req JoinRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := n.ForwardJoin(r.Context(), req); err != nil {
+		writeError(w, StatusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// StatusOf maps the package's errors to HTTP statuses.
+func StatusOf(err error) int {
+	switch {
+	case errors.Is(err, fsm.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrDuplicate):
+		return http.StatusConflict
+	case errors.Is(err, ErrNoLeader):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

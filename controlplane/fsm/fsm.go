@@ -1,0 +1,237 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/fillcast/fillcast"
+	"github.com/hashicorp/raft"
+)
+
+// Command operations.
+const (
+	OpPutTitle     = "put_title"
+	OpDeleteTitle  = "delete_title"
+	OpPutSite      = "put_site"
+	OpDeleteSite   = "delete_site"
+	OpPutAppliance = "put_appliance"
+	OpPutMember    = "put_member"
+	OpRemoveMember = "remove_member"
+	OpPutJob       = "put_job"
+	OpPutRule      = "put_rule"
+	OpDeleteRule   = "delete_rule"
+	// OpRestore is never logged: onChange receives it after a snapshot
+	// replaced the whole state.
+	OpRestore = "restore"
+)
+
+// Command is one entry of the replicated log. Op names the change; exactly
+// the matching field is set (ID for deletions).
+type Command struct {
+	Op        string          `json:"op"`
+	ID        string          `json:"id,omitempty"`
+	Title     *fillcast.Title `json:"title,omitempty"`
+	Site      *fillcast.Site  `json:"site,omitempty"`
+	Appliance *Appliance      `json:"appliance,omitempty"`
+	Member    *Member         `json:"member,omitempty"`
+	Job       *Job            `json:"job,omitempty"`
+	Rule      *Rule           `json:"rule,omitempty"`
+}
+
+// Encode returns the command's log bytes.
+func (c Command) Encode() ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: encode %s: %w", c.Op, err)
+	}
+	return b, nil
+}
+
+// Validate checks a command before it is proposed. Apply checks again,
+// since a log entry may come from an older or buggy node.
+func (c Command) Validate() error {
+	switch c.Op {
+	case OpPutTitle:
+		if c.Title == nil {
+			return invalid("put_title without a title")
+		}
+		return ValidateTitle(c.Title)
+	case OpPutSite:
+		if c.Site == nil {
+			return invalid("put_site without a site")
+		}
+		return ValidateSite(c.Site)
+	case OpPutAppliance:
+		if c.Appliance == nil {
+			return invalid("put_appliance without an appliance")
+		}
+		return ValidateAppliance(c.Appliance)
+	case OpPutMember:
+		if c.Member == nil || c.Member.ID == "" || c.Member.RaftAddr == "" || c.Member.HTTPURL == "" {
+			return invalid("put_member needs id, raft_addr and http_url")
+		}
+	case OpPutJob:
+		if c.Job == nil || c.Job.ID == "" || c.Job.Title == "" {
+			return invalid("put_job needs id and title")
+		}
+	case OpPutRule:
+		if c.Rule == nil || c.Rule.ID == "" || c.Rule.Action != RuleDrain || (c.Rule.Appliance == "") == (c.Rule.Site == "") {
+			return invalid("rule needs id, action drain, and exactly one of appliance or site")
+		}
+	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule:
+		if c.ID == "" {
+			return invalid("%s needs an id", c.Op)
+		}
+	default:
+		return invalid("unknown op %q", c.Op)
+	}
+	return nil
+}
+
+// FSM implements raft.FSM over State.
+type FSM struct {
+	mu    sync.RWMutex
+	state *State
+	index uint64 // last applied log index
+	// onChange, if set, is called after every applied command (outside
+	// the lock), so derived views such as the search index keep up.
+	onChange func(Command)
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an empty FSM. onChange may be nil.
+func New(onChange func(Command)) *FSM {
+	return &FSM{state: newState(), onChange: onChange}
+}
+
+// Apply implements raft.FSM. It returns nil or the validation error.
+func (f *FSM) Apply(l *raft.Log) any {
+	var c Command
+	if err := json.Unmarshal(l.Data, &c); err != nil {
+		return fmt.Errorf("fsm: decode log %d: %w", l.Index, err)
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.index = l.Index
+	apply(f.state, c)
+	f.mu.Unlock()
+	if f.onChange != nil {
+		f.onChange(c)
+	}
+	return nil
+}
+
+func apply(s *State, c Command) {
+	switch c.Op {
+	case OpPutTitle:
+		s.Titles[c.Title.ID] = c.Title
+	case OpDeleteTitle:
+		delete(s.Titles, c.ID)
+	case OpPutSite:
+		s.Sites[c.Site.ID] = c.Site
+	case OpDeleteSite:
+		delete(s.Sites, c.ID)
+	case OpPutAppliance:
+		s.Appliances[c.Appliance.ID] = c.Appliance
+	case OpPutMember:
+		s.Members[c.Member.ID] = c.Member
+	case OpRemoveMember:
+		delete(s.Members, c.ID)
+	case OpPutJob:
+		s.Jobs[c.Job.ID] = c.Job
+	case OpPutRule:
+		s.Rules[c.Rule.ID] = c.Rule
+	case OpDeleteRule:
+		delete(s.Rules, c.ID)
+	}
+}
+
+// Read calls fn with the state under a read lock. fn must not keep or
+// modify anything it is given: records are shared and immutable (every
+// change replaces a record whole).
+func (f *FSM) Read(fn func(s *State)) {
+	f.mu.RLock()
+	fn(f.state)
+	f.mu.RUnlock()
+}
+
+// AppliedIndex returns the index of the last applied log entry.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.index
+}
+
+// Snapshot implements raft.FSM. Records are immutable, so copying the maps
+// is enough to let writes continue while the snapshot is written.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s := f.state
+	cp := &State{
+		Titles: cloneMap(s.Titles), Sites: cloneMap(s.Sites), Appliances: cloneMap(s.Appliances),
+		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
+	}
+	return &snapshot{state: cp}, nil
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Restore implements raft.FSM.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s := newState()
+	if err := json.NewDecoder(rc).Decode(s); err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
+	// Maps absent from older snapshots decode as nil.
+	n := newState()
+	if s.Titles == nil {
+		s.Titles = n.Titles
+	}
+	if s.Sites == nil {
+		s.Sites = n.Sites
+	}
+	if s.Appliances == nil {
+		s.Appliances = n.Appliances
+	}
+	if s.Members == nil {
+		s.Members = n.Members
+	}
+	if s.Jobs == nil {
+		s.Jobs = n.Jobs
+	}
+	if s.Rules == nil {
+		s.Rules = n.Rules
+	}
+	f.mu.Lock()
+	f.state = s
+	f.mu.Unlock()
+	if f.onChange != nil {
+		f.onChange(Command{Op: OpRestore})
+	}
+	return nil
+}
+
+type snapshot struct{ state *State }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.state); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("fsm: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}

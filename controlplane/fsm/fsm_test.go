@@ -1,0 +1,120 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/fillcast/fillcast"
+	"github.com/hashicorp/raft"
+)
+
+func logOf(t *testing.T, i uint64, c Command) *raft.Log {
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &raft.Log{Index: i, Data: b}
+}
+
+func readyTitle(id string) *fillcast.Title {
+	return &fillcast.Title{ID: id, Name: "Title " + id, Status: fillcast.StatusReady,
+		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Width: 1280, Height: 720, Bandwidth: 3_000_000, Codecs: "avc1.64001f"}},
+		Files:      []fillcast.File{{Path: "720p/seg-00001.m4s", Size: 10}}}
+}
+
+func TestValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  Command
+		ok   bool
+	}{
+		{"ready title", Command{Op: OpPutTitle, Title: readyTitle("t1")}, true},
+		{"ready title without renditions", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "x", Status: "ready"}}, false},
+		{"bad title id", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "../t", Name: "x", Status: "new"}}, false},
+		{"unknown status", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "t", Name: "x", Status: "done"}}, false},
+		{"bad file path", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "t", Name: "x", Status: "new", Files: []fillcast.File{{Path: "../x"}}}}, false},
+		{"site", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"203.0.113.0/24", "2001:db8::/32"}, FillWindow: "02:00-14:00", Timezone: "Europe/Amsterdam"}}, true},
+		{"site bad cidr", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"203.0.113.0/33"}}}, false},
+		{"site host bits", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"203.0.113.7/24"}}}, false},
+		{"site bad kind", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "pop", Region: "eu"}}, false},
+		{"site bad window", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", FillWindow: "2-14"}}, false},
+		{"site bad zone", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Timezone: "Mars/Base"}}, false},
+		{"appliance", Command{Op: OpPutAppliance, Appliance: &Appliance{ID: "a1", Site: "isp1", Profile: "flash", URL: "http://127.0.0.1:8080"}}, true},
+		{"appliance bad url", Command{Op: OpPutAppliance, Appliance: &Appliance{ID: "a1", Site: "isp1", Profile: "flash", URL: "ftp://x"}}, false},
+		{"rule needs one target", Command{Op: OpPutRule, Rule: &Rule{ID: "r", Action: RuleDrain, Site: "s", Appliance: "a"}}, false},
+		{"unknown op", Command{Op: "explode"}, false},
+		{"delete without id", Command{Op: OpDeleteTitle}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cmd.Validate()
+			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+				t.Errorf("Validate() = %v, want ok=%v (errors wrap ErrInvalid)", err, tt.ok)
+			}
+		})
+	}
+}
+
+type sink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { s.cancelled = true; return nil }
+func (s *sink) Close() error  { return nil }
+
+func TestSnapshotRestore(t *testing.T) {
+	var changes []string
+	f := New(func(c Command) { changes = append(changes, c.Op) })
+	cmds := []Command{
+		{Op: OpPutTitle, Title: readyTitle("t1")},
+		{Op: OpPutTitle, Title: readyTitle("t2")},
+		{Op: OpDeleteTitle, ID: "t2"},
+		{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}},
+		{Op: OpPutAppliance, Appliance: &Appliance{ID: "a1", Site: "isp1", Profile: "flash", URL: "http://127.0.0.1:8080"}},
+		{Op: OpPutJob, Job: &Job{ID: "j1", Title: "t1", Status: JobRunning}},
+		{Op: OpPutRule, Rule: &Rule{ID: "r1", Action: RuleDrain, Appliance: "a1"}},
+	}
+	for i, c := range cmds {
+		if r := f.Apply(logOf(t, uint64(i+1), c)); r != nil {
+			t.Fatalf("apply %s: %v", c.Op, r)
+		}
+	}
+	if r := f.Apply(&raft.Log{Index: 99, Data: []byte("{")}); r == nil {
+		t.Error("garbage log entry applied without error")
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	var want, got []byte
+	f.Read(func(st *State) { want, _ = json.Marshal(st) })
+	g.Read(func(st *State) { got, _ = json.Marshal(st) })
+	if !bytes.Equal(got, want) {
+		t.Errorf("restored state differs:\n got %s\nwant %s", got, want)
+	}
+	g.Read(func(st *State) {
+		if _, ok := st.Titles["t2"]; ok || len(st.Titles) != 1 || st.Rules["r1"] == nil {
+			t.Errorf("restored titles %v rules %v", st.Titles, st.Rules)
+		}
+	})
+	if !reflect.DeepEqual(changes, []string{OpPutTitle, OpPutTitle, OpDeleteTitle, OpPutSite, OpPutAppliance, OpPutJob, OpPutRule}) {
+		t.Errorf("onChange saw %v", changes)
+	}
+	if err := g.Restore(io.NopCloser(bytes.NewReader([]byte("not json")))); err == nil {
+		t.Error("restore of garbage succeeded")
+	}
+}

@@ -1,0 +1,226 @@
+// Package fsm is the control plane's replicated state machine: the catalog
+// (titles with their renditions and files), sites, the appliance registry,
+// cluster members, ingest jobs and runtime routing rules. Every change is a
+// Command applied in log order on every node by hashicorp/raft, so all
+// nodes hold the same state; reads are local.
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fillcast/fillcast"
+)
+
+// Appliance is an appliance's entry in the registry: what steering needs
+// to know that does not change from one heartbeat to the next.
+type Appliance struct {
+	ID            string `json:"id"`
+	Site          string `json:"site"`
+	Profile       string `json:"profile"`
+	URL           string `json:"url"`
+	CapacityBytes int64  `json:"capacity_bytes"`
+}
+
+// Member is a control-plane node.
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPURL  string `json:"http_url"`
+}
+
+// Job states.
+const (
+	JobQueued  = "queued"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// Job is an ingest job: one upload turned into a packaged title.
+type Job struct {
+	ID       string    `json:"id"`
+	Title    string    `json:"title"`
+	Node     string    `json:"node"`   // the node that holds the upload and runs the job
+	Source   string    `json:"source"` // path of the upload on that node
+	Ladder   string    `json:"ladder,omitempty"`
+	Status   string    `json:"status"`
+	Stage    string    `json:"stage,omitempty"`
+	Percent  float64   `json:"percent"`
+	Error    string    `json:"error,omitempty"`
+	Attempts int       `json:"attempts"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Rule actions.
+const (
+	// RuleDrain takes an appliance, or every appliance of a site, out of
+	// steering without touching the appliances.
+	RuleDrain = "drain"
+)
+
+// Rule is a runtime routing rule.
+type Rule struct {
+	ID        string `json:"id"`
+	Action    string `json:"action"`
+	Appliance string `json:"appliance,omitempty"`
+	Site      string `json:"site,omitempty"`
+}
+
+// State is the whole replicated state. It is only mutated by Apply.
+type State struct {
+	Titles     map[string]*fillcast.Title `json:"titles"`
+	Sites      map[string]*fillcast.Site  `json:"sites"`
+	Appliances map[string]*Appliance      `json:"appliances"`
+	Members    map[string]*Member         `json:"members"`
+	Jobs       map[string]*Job            `json:"jobs"`
+	Rules      map[string]*Rule           `json:"rules"`
+}
+
+func newState() *State {
+	return &State{
+		Titles:     map[string]*fillcast.Title{},
+		Sites:      map[string]*fillcast.Site{},
+		Appliances: map[string]*Appliance{},
+		Members:    map[string]*Member{},
+		Jobs:       map[string]*Job{},
+		Rules:      map[string]*Rule{},
+	}
+}
+
+// ErrInvalid wraps every validation error, so the API can answer 400.
+var ErrInvalid = errors.New("invalid")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("fsm: %w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// ValidateTitle checks a title record as given by an operator or ingest.
+func ValidateTitle(t *fillcast.Title) error {
+	if err := fillcast.ValidateTitleID(t.ID); err != nil {
+		return invalid("id: %v", err)
+	}
+	if strings.TrimSpace(t.Name) == "" {
+		return invalid("name: required")
+	}
+	switch t.Status {
+	case fillcast.StatusNew, fillcast.StatusIngesting, fillcast.StatusReady, fillcast.StatusFailed:
+	default:
+		return invalid("status %q: want new, ingesting, ready or failed", t.Status)
+	}
+	if t.Year < 0 || t.Year > 3000 {
+		return invalid("year %d: out of range", t.Year)
+	}
+	if t.Status == fillcast.StatusReady && len(t.Renditions) == 0 {
+		return invalid("renditions: a ready title needs at least one")
+	}
+	for i, r := range t.Renditions {
+		if r.ID == "" || fillcast.ValidateObjectPath(r.ID) != nil || strings.Contains(r.ID, "/") {
+			return invalid("renditions[%d].id %q: want a simple name such as 720p", i, r.ID)
+		}
+		if r.Kind != "video" && r.Kind != "audio" {
+			return invalid("renditions[%d].kind %q: want video or audio", i, r.Kind)
+		}
+		if r.Bandwidth <= 0 {
+			return invalid("renditions[%d].bandwidth: must be positive", i)
+		}
+	}
+	for i, f := range t.Files {
+		if err := fillcast.ValidateObjectPath(f.Path); err != nil {
+			return invalid("files[%d].path: %v", i, err)
+		}
+		if f.Size < 0 {
+			return invalid("files[%d].size: negative", i)
+		}
+		if f.SHA256 != "" && len(f.SHA256) != 64 {
+			return invalid("files[%d].sha256: want 64 hex characters", i)
+		}
+	}
+	return nil
+}
+
+// ValidateSite checks a site record.
+func ValidateSite(s *fillcast.Site) error {
+	if err := fillcast.ValidateTitleID(s.ID); err != nil {
+		return invalid("id: %v", err)
+	}
+	if s.Kind != fillcast.SiteISP && s.Kind != fillcast.SiteIX {
+		return invalid("kind %q: want isp or ix", s.Kind)
+	}
+	if s.Region == "" {
+		return invalid("region: required")
+	}
+	for i, p := range s.Prefixes {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return invalid("prefixes[%d] %q: not a CIDR prefix", i, p)
+		}
+		if pfx != pfx.Masked() {
+			return invalid("prefixes[%d] %q: host bits set (did you mean %s?)", i, p, pfx.Masked())
+		}
+	}
+	if s.Parent == s.ID && s.ID != "" {
+		return invalid("parent: a site cannot be its own parent")
+	}
+	if s.FillWindow != "" {
+		if _, _, err := ParseWindow(s.FillWindow); err != nil {
+			return invalid("fill_window: %v", err)
+		}
+	}
+	if s.Timezone != "" {
+		if _, err := time.LoadLocation(s.Timezone); err != nil {
+			return invalid("timezone %q: unknown", s.Timezone)
+		}
+	}
+	return nil
+}
+
+// ParseWindow parses "HH:MM-HH:MM" into minutes after midnight. The end
+// may be before the start: the window then spans midnight.
+func ParseWindow(w string) (start, end int, err error) {
+	a, b, ok := strings.Cut(w, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q: want HH:MM-HH:MM", w)
+	}
+	if start, err = parseClock(a); err == nil {
+		end, err = parseClock(b)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("%q: %w", w, err)
+	}
+	return start, end, nil
+}
+
+func parseClock(s string) (int, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not HH:MM", s)
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// ValidateAppliance checks a registry entry.
+func ValidateAppliance(a *Appliance) error {
+	if err := fillcast.ValidateTitleID(a.ID); err != nil {
+		return invalid("id: %v", err)
+	}
+	if a.Site == "" {
+		return invalid("site: required")
+	}
+	if a.Profile != fillcast.ProfileFlash && a.Profile != fillcast.ProfileStorage {
+		return invalid("profile %q: want flash or storage", a.Profile)
+	}
+	u, err := url.Parse(a.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("url %q: want http(s)://host:port", a.URL)
+	}
+	if a.CapacityBytes < 0 {
+		return invalid("capacity_bytes: negative")
+	}
+	return nil
+}
