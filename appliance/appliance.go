@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/agent"
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
@@ -47,6 +48,14 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight responses when Run
 	// stops. Zero means 30 s.
 	ShutdownTimeout time.Duration
+	// ControlPlanes, when set, turn on heartbeats to these control-plane
+	// URLs.
+	ControlPlanes []string
+	// AdvertiseURL is the URL players and peers reach this appliance at,
+	// sent in heartbeats. Empty means http://{HTTP}.
+	AdvertiseURL string
+	// HeartbeatInterval is the time between heartbeats. Zero means 2 s.
+	HeartbeatInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -90,6 +99,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
+	if c.AdvertiseURL == "" {
+		c.AdvertiseURL = "http://" + c.HTTP
+	}
 	c.Upstream.Keys, c.Server.Keys = c.Keys, c.Keys
 	if err := c.Cache.Validate(); err != nil {
 		return err
@@ -108,6 +120,7 @@ type Appliance struct {
 	up    *upstream.Client
 	srv   *server.Server
 	hs    *fasthttp.Server
+	agent *agent.Agent // nil without control planes
 	start time.Time
 	once  sync.Once
 }
@@ -134,6 +147,17 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 		return nil, err
 	}
 	reg.MustRegister(a.srv.Collector(), newCollector(a), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if len(cfg.ControlPlanes) > 0 {
+		a.agent, err = agent.New(agent.Config{
+			ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL,
+			ControlPlanes: cfg.ControlPlanes, AdminToken: cfg.Server.AdminToken,
+			Interval: cfg.HeartbeatInterval, Read: a.counters,
+		}, log)
+		if err != nil {
+			a.cache.Close()
+			return nil, err
+		}
+	}
 	a.hs = &fasthttp.Server{
 		Handler:                       a.srv.Handle,
 		Name:                          "fillcast",
@@ -161,6 +185,15 @@ func (a *Appliance) Serve(ctx context.Context, ln net.Listener) error {
 		"http", ln.Addr().String(), "mem_bytes", a.cfg.Cache.MemBytes, "disk_bytes", a.cfg.Cache.DiskBytes)
 	errc := make(chan error, 1)
 	go func() { errc <- a.hs.Serve(ln) }()
+	actx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan struct{})
+	go func() {
+		defer close(agentDone)
+		if a.agent != nil {
+			a.agent.Run(actx)
+		}
+	}()
+	defer func() { stopAgent(); <-agentDone }()
 	var err error
 	select {
 	case err = <-errc:
@@ -183,6 +216,14 @@ func (a *Appliance) Close() error {
 		a.up.Close()
 	})
 	return nil
+}
+
+// counters feeds the heartbeat agent.
+func (a *Appliance) counters() agent.Counters {
+	u := a.srv.Usage()
+	s := a.cache.Stats()
+	return agent.Counters{Requests: u.Requests, Bytes: u.Bytes, TitleBytes: u.TitleBytes,
+		UsedBytes: s.DiskUsed, CapacityBytes: s.DiskCapacity}
 }
 
 type fasthttpLogger struct{ log *slog.Logger }

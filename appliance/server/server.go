@@ -81,6 +81,7 @@ type Server struct {
 	cfg     Config
 	cache   Cache
 	metrics *metrics
+	usage   usage
 	admin   fasthttp.RequestHandler
 }
 
@@ -198,12 +199,12 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 		}
 		return
 	}
-	s.respond(ctx, &hit, object, isHead)
+	s.usage.add(title, s.respond(ctx, &hit, object, isHead))
 }
 
 // respond writes the headers and body for hit, honouring conditionals and
-// ranges.
-func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string, isHead bool) {
+// ranges, and returns the body bytes it sends.
+func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string, isHead bool) int64 {
 	meta := hit.Meta
 	rh := &ctx.Response.Header
 	rh.SetContentType(fillcast.ContentType(object))
@@ -228,7 +229,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string
 		hit.Release()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		s.metrics.observe(fasthttp.StatusNotModified, hit.Tier, 0)
-		return
+		return 0
 	}
 
 	size := meta.Size
@@ -241,35 +242,43 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string
 			hit.Release()
 			rh.Set("Content-Range", "bytes */"+itoa(size))
 			s.fail(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
-			return
+			return 0
 		case ok:
 			start, length, status = r.Start, r.Length, fasthttp.StatusPartialContent
 			rh.SetContentRange(int(r.Start), int(r.End()), int(size))
 		}
 	}
 	ctx.SetStatusCode(status)
-	s.metrics.observe(status, hit.Tier, max(length, 0))
+	s.metrics.observe(status, hit.Tier, sent(isHead, max(length, 0)))
 
 	if hit.Body != nil {
 		ctx.Response.SetBodyRaw(hit.Body[start : start+length])
-		return
+		return sent(isHead, length)
 	}
 	if isHead {
 		hit.Release()
 		rh.SetContentLength(int(length))
 		ctx.Response.SkipBody = true
-		return
+		return 0
 	}
 	body, err := hit.Stream(ctx, start, length)
 	if err != nil {
 		hit.Release()
 		s.fail(ctx, fasthttp.StatusInternalServerError, "cannot read object")
-		return
+		return 0
 	}
 	if length > 0 {
 		ctx.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout + time.Duration(length/s.cfg.MinClientRate)*time.Second))
 	}
 	ctx.Response.SetBodyStream(body, int(length))
+	return max(length, 0)
+}
+
+func sent(isHead bool, length int64) int64 {
+	if isHead {
+		return 0
+	}
+	return length
 }
 
 func (s *Server) preflight(ctx *fasthttp.RequestCtx) {

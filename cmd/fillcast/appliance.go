@@ -33,16 +33,16 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", 10e9, "base time to write a response (plus size at 32 KiB/s)")
 	fs.DurationVar(&cfg.Upstream.ConnectTimeout, "upstream-connect-timeout", 2e9, "upstream connect timeout")
 	fs.DurationVar(&cfg.Upstream.IdleTimeout, "upstream-read-timeout", 10e9, "abort an upstream body idle this long")
+	controlplanes := fs.String("controlplane", "", "control-plane URLs, comma-separated: enables heartbeats")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL players and peers reach this appliance at (default http://{--http})")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 2e9, "time between heartbeats")
 	lf := addLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg.Cache.MemBytes, cfg.Cache.DiskBytes = int64(mem), int64(disk)
-	for _, u := range strings.Split(*upstreams, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.Upstream.URLs = append(cfg.Upstream.URLs, u)
-		}
-	}
+	cfg.Upstream.URLs = splitList(*upstreams)
+	cfg.ControlPlanes = splitList(*controlplanes)
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
@@ -63,4 +63,15 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 		return fmt.Errorf("appliance: %w", err)
 	}
 	return a.Serve(ctx, ln)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }

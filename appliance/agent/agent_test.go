@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+)
+
+// controlPlane records the heartbeats it accepts.
+type controlPlane struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []fillcast.Heartbeat
+	down atomic.Bool
+}
+
+func newControlPlane(t *testing.T) *controlPlane {
+	cp := &controlPlane{}
+	cp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cp.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.URL.Path != "/v1/appliances/a1/heartbeat" || r.Header.Get("Authorization") != "Bearer adm" {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		var hb fillcast.Heartbeat
+		if err := json.NewDecoder(r.Body).Decode(&hb); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		cp.mu.Lock()
+		cp.got = append(cp.got, hb)
+		cp.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(cp.srv.Close)
+	return cp
+}
+
+func (cp *controlPlane) beats() []fillcast.Heartbeat {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return append([]fillcast.Heartbeat(nil), cp.got...)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestHeartbeatsFailOverAndDrain(t *testing.T) {
+	first, second := newControlPlane(t), newControlPlane(t)
+	var served atomic.Int64
+	a, err := New(Config{
+		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", AdminToken: "adm",
+		ControlPlanes: []string{first.srv.URL, second.srv.URL}, Interval: 20 * time.Millisecond,
+		Read: func() Counters {
+			n := served.Add(1000)
+			return Counters{Requests: n / 1000, Bytes: n, TitleBytes: map[string]int64{"t1": n}, UsedBytes: 5, CapacityBytes: 10}
+		},
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, func() bool { return len(first.beats()) >= 2 })
+	hb := first.beats()[1]
+	if hb.Site != "s1" || hb.Profile != "flash" || hb.Health != "ok" || hb.CapacityBytes != 10 || hb.TitleBytes["t1"] != 1000 {
+		t.Errorf("heartbeat = %+v", hb)
+	}
+	first.down.Store(true)
+	waitFor(t, func() bool { return len(second.beats()) >= 1 })
+	a.SetDraining()
+	waitFor(t, func() bool {
+		b := second.beats()
+		return len(b) > 0 && b[len(b)-1].Health == fillcast.HealthDraining
+	})
+	// No title bytes are lost across the failover: every 1000 is counted once.
+	var total int64
+	for _, b := range append(first.beats(), second.beats()...) {
+		total += b.TitleBytes["t1"]
+	}
+	if total%1000 != 0 || total == 0 {
+		t.Errorf("title bytes sum %d", total)
+	}
+}
