@@ -1,0 +1,302 @@
+// Package fleet is a control-plane node's view of the appliances: the
+// registry from the replicated state plus the soft state of their latest
+// heartbeats, published as an immutable steering.Fleet that every request
+// reads without locking.
+//
+// Heartbeats are soft state and stay out of the raft log: an appliance
+// posts to any node, and that node passes the heartbeat on to every other
+// member, so every node (not only the leader) steers with data a few
+// seconds old at most, and losing the leader does not stop steering.
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/steering"
+)
+
+// PeerPath is where a node accepts heartbeats passed on by another node.
+const PeerPath = "/v1/internal/heartbeat"
+
+// Registry is what the fleet needs of the replicated state.
+type Registry interface {
+	Read(fn func(s *fsm.State))
+}
+
+// Config configures a Fleet.
+type Config struct {
+	// NodeID is this control-plane node.
+	NodeID string
+	// AdminToken authenticates heartbeats passed between nodes.
+	AdminToken string
+	// Peers returns the other members' HTTP URLs.
+	Peers func() []string
+	// BitsPerPlayer turns a reported bps into a player count for
+	// steering's load bound. Zero means 4 Mbit/s.
+	BitsPerPlayer float64
+	// RebuildEvery bounds how often heartbeats rebuild the steering fleet.
+	// Zero means 200 ms.
+	RebuildEvery time.Duration
+	// Client passes heartbeats on; nil means a client with a 2 s timeout.
+	Client *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate fills defaults.
+func (c *Config) Validate() error {
+	if c.NodeID == "" {
+		return errors.New("fleet: node id required")
+	}
+	if c.Peers == nil {
+		c.Peers = func() []string { return nil }
+	}
+	if c.BitsPerPlayer <= 0 {
+		c.BitsPerPlayer = 4e6
+	}
+	if c.RebuildEvery <= 0 {
+		c.RebuildEvery = 200 * time.Millisecond
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: 2 * time.Second}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Beat is an appliance's latest heartbeat and when it arrived.
+type Beat struct {
+	ID   string             `json:"id"`
+	Beat fillcast.Heartbeat `json:"heartbeat"`
+	Seen time.Time          `json:"seen"`
+}
+
+// Fleet holds the soft state and the published steering snapshot.
+type Fleet struct {
+	cfg      Config
+	log      *slog.Logger
+	reg      Registry
+	steerer  *steering.Steerer
+	current  atomic.Pointer[steering.Fleet]
+	dirty    chan struct{} // a heartbeat arrived
+	resites  chan struct{} // sites or registry changed
+	outbox   chan []byte   // heartbeats to pass on
+	observer func(Beat)
+
+	mu    sync.Mutex
+	beats map[string]Beat
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New returns a Fleet and starts its rebuild and forwarding loops.
+// observe, if set, sees every heartbeat this node receives (popularity).
+func New(cfg Config, reg Registry, steerer *steering.Steerer, observe func(Beat), log *slog.Logger) (*Fleet, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f := &Fleet{
+		cfg: cfg, log: log, reg: reg, steerer: steerer, observer: observe,
+		dirty: make(chan struct{}, 1), resites: make(chan struct{}, 1), outbox: make(chan []byte, 256),
+		beats: map[string]Beat{},
+	}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	if err := f.rebuild(true); err != nil {
+		log.Warn("fleet: initial build", "err", err)
+	}
+	f.wg.Add(2)
+	go f.rebuildLoop()
+	go f.forwardLoop()
+	return f, nil
+}
+
+// Close stops the loops; safe to call twice.
+func (f *Fleet) Close() {
+	f.once.Do(func() {
+		f.cancel()
+		f.wg.Wait()
+	})
+}
+
+// Current returns the steering snapshot in force.
+func (f *Fleet) Current() *steering.Fleet { return f.current.Load() }
+
+// Steerer returns the node's steerer.
+func (f *Fleet) Steerer() *steering.Steerer { return f.steerer }
+
+// RegistryChanged schedules a full rebuild (sites, registry or rules
+// changed in the replicated state).
+func (f *Fleet) RegistryChanged() { signal(f.resites) }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Heartbeat records a heartbeat. One received from an appliance
+// (fromPeer false) is passed on to the other nodes.
+func (f *Fleet) Heartbeat(id string, hb fillcast.Heartbeat, fromPeer bool) error {
+	if err := fillcast.ValidateTitleID(id); err != nil {
+		return fmt.Errorf("fleet: %w: appliance id: %v", fsm.ErrInvalid, err)
+	}
+	if err := fsm.ValidateAppliance(&fsm.Appliance{ID: id, Site: hb.Site, Profile: hb.Profile, URL: hb.URL, CapacityBytes: hb.CapacityBytes}); err != nil {
+		return err
+	}
+	if hb.Health != fillcast.HealthOK && hb.Health != fillcast.HealthDraining {
+		return fmt.Errorf("fleet: %w: health %q: want ok or draining", fsm.ErrInvalid, hb.Health)
+	}
+	b := Beat{ID: id, Beat: hb, Seen: f.cfg.Now()}
+	f.mu.Lock()
+	f.beats[id] = b
+	f.mu.Unlock()
+	signal(f.dirty)
+	if f.observer != nil {
+		f.observer(b)
+	}
+	if !fromPeer {
+		if body, err := json.Marshal(b); err == nil {
+			select {
+			case f.outbox <- body:
+			default:
+				f.log.Warn("fleet: forwarding queue full, dropping a heartbeat (the next one repairs it)")
+			}
+		}
+	}
+	return nil
+}
+
+// PeerHeartbeat records a heartbeat passed on by another node.
+func (f *Fleet) PeerHeartbeat(b Beat) error { return f.Heartbeat(b.ID, b.Beat, true) }
+
+// Beats returns the latest heartbeats, by appliance id.
+func (f *Fleet) Beats() []Beat {
+	f.mu.Lock()
+	out := make([]Beat, 0, len(f.beats))
+	for _, b := range f.beats {
+		out = append(out, b)
+	}
+	f.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (f *Fleet) rebuildLoop() {
+	defer f.wg.Done()
+	t := time.NewTicker(f.cfg.RebuildEvery)
+	defer t.Stop()
+	pending, full := false, false
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-f.dirty:
+			pending = true
+		case <-f.resites:
+			pending, full = true, true
+		case <-t.C:
+			if pending {
+				if err := f.rebuild(full); err != nil {
+					f.log.Warn("fleet: rebuild", "err", err)
+				}
+				pending, full = false, false
+			}
+		}
+	}
+}
+
+// rebuild publishes a new steering fleet from the registry and beats.
+// Appliances that never sent a heartbeat are left out: nothing says they
+// are alive.
+func (f *Fleet) rebuild(full bool) error {
+	var sites []fillcast.Site
+	knownSites := map[string]bool{}
+	drained := map[string]bool{}
+	full = full || f.current.Load() == nil
+	f.reg.Read(func(s *fsm.State) {
+		for id, site := range s.Sites {
+			knownSites[id] = true
+			if full {
+				sites = append(sites, *site)
+			}
+		}
+		for _, r := range s.Rules {
+			if r.Action == fsm.RuleDrain {
+				drained[r.Appliance+r.Site] = true // exactly one is set
+			}
+		}
+	})
+	var apps []steering.Appliance
+	for _, b := range f.Beats() {
+		if !knownSites[b.Beat.Site] {
+			continue // its site is not configured yet: nowhere to steer from
+		}
+		apps = append(apps, steering.Appliance{
+			ID: b.ID, Site: b.Beat.Site, URL: b.Beat.URL, LastSeen: b.Seen,
+			Draining: b.Beat.Health == fillcast.HealthDraining || drained[b.ID] || drained[b.Beat.Site],
+			Load:     b.Beat.BPS / f.cfg.BitsPerPlayer,
+		})
+	}
+	var (
+		next *steering.Fleet
+		err  error
+	)
+	if full {
+		sort.Slice(sites, func(i, j int) bool { return sites[i].ID < sites[j].ID })
+		next, err = f.steerer.Build(sites, apps)
+	} else {
+		next, err = f.steerer.Update(f.current.Load(), apps)
+	}
+	if err != nil {
+		return err
+	}
+	f.current.Store(next)
+	return nil
+}
+
+func (f *Fleet) forwardLoop() {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case body := <-f.outbox:
+			for _, peer := range f.cfg.Peers() {
+				f.send(peer, body)
+			}
+		}
+	}
+}
+
+func (f *Fleet) send(peer string, body []byte) {
+	req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, peer+PeerPath, bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+f.cfg.AdminToken)
+	resp, err := f.cfg.Client.Do(req)
+	if err != nil {
+		f.log.Debug("fleet: pass heartbeat on", "peer", peer, "err", err)
+		return
+	}
+	resp.Body.Close()
+}

@@ -1,0 +1,251 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Gateway. The zero value of each field means the
+// default given in its comment; DefaultConfig returns them filled in.
+type Config struct {
+	// AdminToken is the bearer token routes marked Admin require. Empty
+	// refuses every admin call rather than opening them.
+	AdminToken string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	// Empty means the header is ignored and the client is the peer.
+	TrustedProxies []netip.Prefix
+	// MaxInFlight is the node-wide number of requests in progress above
+	// which normal-priority routes are shed with 503 and Retry-After. Zero
+	// means no load shedding.
+	MaxInFlight int
+	// LowPriorityShare is the fraction of MaxInFlight above which
+	// low-priority routes are already shed, so that they go first. Zero
+	// means 0.75.
+	LowPriorityShare float64
+	// ShedRetryAfter is the Retry-After sent with a shed request. Zero
+	// means 1 s.
+	ShedRetryAfter time.Duration
+	// MaxBodyBytes bounds request bodies on routes that do not set their
+	// own limit. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// MaxBufferBytes bounds the response a route with a timeout may
+	// buffer (see RouteOptions.Timeout); a larger response becomes a 500.
+	// Zero means 4 MiB.
+	MaxBufferBytes int
+	// NoAccessLog turns the per-request access log off. Zero (false)
+	// means every request is logged at Info (5xx at Warn).
+	NoAccessLog bool
+	// Inbound filters run on every routed request, before the route's own.
+	Inbound []InboundFilter
+	// Outbound filters run on every response, before the route's own.
+	Outbound []OutboundFilter
+}
+
+// DefaultConfig returns the defaults described on Config.
+func DefaultConfig() Config {
+	return Config{
+		LowPriorityShare: 0.75,
+		ShedRetryAfter:   time.Second,
+		MaxBodyBytes:     1 << 20,
+		MaxBufferBytes:   4 << 20,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.LowPriorityShare == 0 {
+		c.LowPriorityShare = d.LowPriorityShare
+	}
+	if c.ShedRetryAfter == 0 {
+		c.ShedRetryAfter = d.ShedRetryAfter
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.MaxBufferBytes == 0 {
+		c.MaxBufferBytes = d.MaxBufferBytes
+	}
+	return c
+}
+
+// Validate reports the first problem with c, after zero fields take their
+// defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("gateway: trusted proxy prefix %v is not valid", p)
+		}
+	}
+	switch {
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("gateway: max in-flight %d is negative; use 0 to turn shedding off", c.MaxInFlight)
+	case c.LowPriorityShare < 0 || c.LowPriorityShare > 1:
+		return fmt.Errorf("gateway: low-priority share %v: want a value in (0, 1]", c.LowPriorityShare)
+	case c.MaxInFlight > 0 && int(float64(c.MaxInFlight)*c.LowPriorityShare) < 1:
+		return fmt.Errorf("gateway: low-priority share %v of max in-flight %d admits no low-priority request", c.LowPriorityShare, c.MaxInFlight)
+	case c.ShedRetryAfter < 0:
+		return fmt.Errorf("gateway: shed retry-after %v is negative", c.ShedRetryAfter)
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("gateway: max body bytes %d is negative", c.MaxBodyBytes)
+	case c.MaxBufferBytes < 0:
+		return fmt.Errorf("gateway: max buffer bytes %d is negative", c.MaxBufferBytes)
+	}
+	for i, f := range c.Inbound {
+		if f == nil {
+			return fmt.Errorf("gateway: inbound filter %d is nil", i)
+		}
+	}
+	for i, f := range c.Outbound {
+		if f == nil {
+			return fmt.Errorf("gateway: outbound filter %d is nil", i)
+		}
+	}
+	return nil
+}
+
+// ParseTrustedProxies parses a comma-separated list of CIDR prefixes, as
+// given to --trusted-proxies. A bare address counts as a single host.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: trusted proxy %q: want a CIDR such as 10.0.0.0/8: %w", f, err)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: trusted proxy %q: want a CIDR such as 10.0.0.0/8: %w", f, err)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Deps are the Gateway's collaborators. Every field may be nil.
+type Deps struct {
+	// Logger receives the access log and errors. Nil discards them.
+	Logger *slog.Logger
+	// Registerer gets the gateway's metrics. Nil keeps them unregistered
+	// (they are still counted).
+	Registerer prometheus.Registerer
+	// Now is the clock for request start times, durations and circuit
+	// breakers. Nil means time.Now. Route timeouts use the runtime's
+	// timers whatever Now is.
+	Now func() time.Time
+	// Rand seeds the prefix of generated request ids. Nil means
+	// crypto/rand.
+	Rand io.Reader
+}
+
+// Priority orders routes for load shedding: under overload, low-priority
+// routes are refused first and critical ones never.
+type Priority int8
+
+// Route priorities. The zero value is PriorityNormal.
+const (
+	// PriorityNormal routes are shed once MaxInFlight is exceeded.
+	PriorityNormal Priority = 0
+	// PriorityLow routes (search, recommendations) are shed once
+	// LowPriorityShare of MaxInFlight is exceeded.
+	PriorityLow Priority = -1
+	// PriorityCritical routes (health checks, heartbeats) are never shed.
+	PriorityCritical Priority = 1
+)
+
+// RouteOptions are a route's name and protections. Only Name is required.
+type RouteOptions struct {
+	// Name labels the route in metrics and logs; letters, digits and '_'.
+	Name string
+	// Admin requires "Authorization: Bearer <Config.AdminToken>"; other
+	// calls get 401 before any protection or the endpoint runs.
+	Admin bool
+	// Priority decides who is shed first under overload.
+	Priority Priority
+	// Timeout, when positive, bounds the endpoint: its request context
+	// gets this deadline and, unless Streaming, the endpoint runs in its
+	// own goroutine writing into a memory buffer, so the client gets 504
+	// (or the fallback) on time even if the endpoint ignores its context,
+	// and a late endpoint's output is thrown away. The buffer holds the
+	// whole response (up to Config.MaxBufferBytes) until the endpoint
+	// returns, so memory grows with concurrency times response size.
+	Timeout time.Duration
+	// Streaming opts a route with a Timeout out of buffering, for uploads
+	// and large downloads: the endpoint writes straight to the client and
+	// the deadline is only its context's, so a 504 or fallback is
+	// possible only if it returns before writing anything.
+	Streaming bool
+	// MaxConcurrent, when positive, is the route's bulkhead: requests
+	// beyond that many in progress get 503 (or the fallback) at once.
+	MaxConcurrent int
+	// Breaker, when not nil, puts a circuit breaker on the route; endpoint
+	// errors of status 500 and above, 5xx responses, timeouts and panics
+	// count as failures. Bulkhead and shedding refusals do not.
+	Breaker *breaker.Config
+	// Fallback, when not nil, answers instead of an error on timeout,
+	// bulkhead refusal, open circuit or an endpoint error of status 500 or
+	// above, as long as nothing has been written yet.
+	Fallback FallbackFunc
+	// MaxBodyBytes bounds the request body; a larger one gets 413. Zero
+	// means Config.MaxBodyBytes; negative means no limit.
+	MaxBodyBytes int64
+	// Inbound filters run after the gateway's and the admin check.
+	Inbound []InboundFilter
+	// Outbound filters run after the gateway's.
+	Outbound []OutboundFilter
+}
+
+// Validate reports the first problem with o.
+func (o RouteOptions) Validate() error {
+	if o.Name == "" || len(o.Name) > 64 {
+		return fmt.Errorf("gateway: route name %q: want 1 to 64 characters", o.Name)
+	}
+	for i := 0; i < len(o.Name); i++ {
+		c := o.Name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return fmt.Errorf("gateway: route name %q: only letters, digits and '_' are allowed", o.Name)
+		}
+	}
+	switch {
+	case o.Priority < PriorityLow || o.Priority > PriorityCritical:
+		return fmt.Errorf("gateway: route %s: unknown priority %d", o.Name, o.Priority)
+	case o.Timeout < 0:
+		return fmt.Errorf("gateway: route %s: timeout %v is negative", o.Name, o.Timeout)
+	case o.MaxConcurrent < 0:
+		return fmt.Errorf("gateway: route %s: max concurrent %d is negative", o.Name, o.MaxConcurrent)
+	}
+	if o.Breaker != nil {
+		if err := o.Breaker.Validate(); err != nil {
+			return fmt.Errorf("gateway: route %s: %w", o.Name, err)
+		}
+	}
+	for i, f := range o.Inbound {
+		if f == nil {
+			return fmt.Errorf("gateway: route %s: inbound filter %d is nil", o.Name, i)
+		}
+	}
+	for i, f := range o.Outbound {
+		if f == nil {
+			return fmt.Errorf("gateway: route %s: outbound filter %d is nil", o.Name, i)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+)
+
+// route is one registered endpoint with its protections. The ServeMux
+// calls it with the Gateway's responseWriter.
+type route struct {
+	g        *Gateway
+	name     string
+	opts     RouteOptions
+	h        HandlerFunc
+	m        *routeMetrics
+	inbound  []InboundFilter
+	outbound []OutboundFilter
+	maxBody  int64 // 0 or less: no limit
+	shedAt   int64 // node in-flight count above which to shed; 0: never
+	maxConc  int64 // bulkhead size; 0: none
+	active   atomic.Int64
+	br       *breaker.Breaker
+}
+
+// ServeHTTP is called by the Gateway's ServeMux only.
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := w.(*responseWriter)
+	rc := rw.rc
+	rc.route, rw.routed, rw.outbound = rt, true, rt.outbound
+	rt.m.inFlight.Inc()
+	if err := rt.serve(rw, r); err != nil {
+		rt.g.writeError(rw, r, err)
+	}
+}
+
+func (rt *route) serve(rw *responseWriter, r *http.Request) error {
+	g, rc := rt.g, rw.rc
+	if rt.shedAt > 0 && g.inFlight.Load() > rt.shedAt {
+		rt.m.rejected[reasonShed].Inc()
+		return protectionError(ErrShed, g.cfg.ShedRetryAfter)
+	}
+	for _, f := range rt.inbound {
+		if err := f.Inbound(rc, r); err != nil {
+			return err
+		}
+	}
+	if rt.maxBody > 0 && r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > rt.maxBody {
+			return &http.MaxBytesError{Limit: rt.maxBody}
+		}
+		// MaxBytesReader tells the server's writer to close the connection
+		// when the limit is hit; a buffered endpoint may read after its
+		// request is over, when that writer must not be touched.
+		var w http.ResponseWriter = rw.w
+		if rt.opts.Timeout > 0 && !rt.opts.Streaming {
+			w = nil
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+	}
+	if rt.maxConc > 0 && rt.active.Add(1) > rt.maxConc {
+		rt.active.Add(-1)
+		rt.m.rejected[reasonBulkhead].Inc()
+		return rt.fallback(rw, r, protectionError(ErrBulkheadFull, 0))
+	}
+	// From here the bulkhead slot is the call's to release.
+	if rt.br == nil {
+		_, err := rt.call(rw, r)
+		return err
+	}
+	ticket, retryAfter, ok := rt.br.Allow(rc.start)
+	if !ok {
+		rt.release()
+		rt.m.rejected[reasonCircuitOpen].Inc()
+		return rt.fallback(rw, r, protectionError(ErrCircuitOpen, max(retryAfter, time.Second)))
+	}
+	recorded := false
+	defer func() {
+		if !recorded { // the endpoint panicked
+			rt.br.Done(ticket, false, g.now())
+		}
+	}()
+	failed, err := rt.call(rw, r)
+	recorded = true
+	if failed {
+		// A failure may open the breaker: its cool-down counts from now,
+		// not from the start of a request that may have taken its whole
+		// timeout. Successes reuse the start time to save a clock read.
+		rt.br.Done(ticket, false, g.now())
+	} else {
+		rt.br.Done(ticket, true, rc.start)
+	}
+	return err
+}
+
+// release frees the bulkhead slot taken in serve.
+func (rt *route) release() {
+	if rt.maxConc > 0 {
+		rt.active.Add(-1)
+	}
+}
+
+// call runs the endpoint under the route's timeout, falls back if it
+// failed, and reports whether the endpoint failed (for the breaker).
+func (rt *route) call(rw *responseWriter, r *http.Request) (failed bool, err error) {
+	switch {
+	case rt.opts.Timeout <= 0:
+		defer rt.release()
+		err = rt.h(rw, r)
+	case rt.opts.Streaming:
+		defer rt.release()
+		ctx, cancel := context.WithTimeout(r.Context(), rt.opts.Timeout)
+		defer cancel()
+		err = rt.timedOut(ctx, rt.h(rw, r.WithContext(ctx)))
+	default:
+		return rt.callBuffered(rw, r)
+	}
+	rc := rw.rc
+	if rc.Context.Err() != nil {
+		return false, err // the client left; not the endpoint's failure
+	}
+	if err == nil {
+		return rw.status >= 500, nil
+	}
+	if statusOf(err) < 500 {
+		return false, err
+	}
+	return true, rt.fallback(rw, r, err)
+}
+
+// timedOut turns an endpoint's server error into a timeout when the
+// route's deadline had passed: the endpoint most likely failed because of it.
+func (rt *route) timedOut(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != context.DeadlineExceeded || statusOf(err) < 500 {
+		return err
+	}
+	rt.m.rejected[reasonTimeout].Inc()
+	e := protectionError(ErrTimeout, 0)
+	e.Err = errors.Join(ErrTimeout, err)
+	return e
+}
+
+// Outcomes of a timed call, decided once by compare-and-swap between the
+// endpoint goroutine and the request's.
+const (
+	callRunning = iota
+	callFinished
+	callAbandoned
+)
+
+// timedCall is one run of an endpoint on its own goroutine.
+type timedCall struct {
+	bw    *bufferedWriter
+	err   error
+	state atomic.Int32
+	done  chan struct{} // closed when the endpoint finished in time
+}
+
+// callBuffered runs the endpoint on a worker goroutine writing into a
+// buffer, and gives up on it when the route's timeout passes.
+func (rt *route) callBuffered(rw *responseWriter, r *http.Request) (failed bool, err error) {
+	g, rc := rt.g, rw.rc
+	ctx, cancel := context.WithTimeout(r.Context(), rt.opts.Timeout)
+	defer cancel()
+	c := &timedCall{bw: newBufferedWriter(g.cfg.MaxBufferBytes), done: make(chan struct{})}
+	r2 := r.WithContext(ctx)
+	if !g.goWorker(func() { rt.work(c, r2) }) {
+		rt.release()
+		c.bw.release()
+		return false, Errorf(http.StatusServiceUnavailable, "the server is shutting down; try another node")
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callRunning, callAbandoned) {
+			if rc.Context.Err() != nil {
+				return false, rc.Context.Err() // the client left
+			}
+			rt.m.rejected[reasonTimeout].Inc()
+			return true, rt.fallback(rw, r, protectionError(ErrTimeout, 0))
+		}
+		<-c.done // finished just in time
+	}
+	defer c.bw.release()
+	if rc.Context.Err() != nil {
+		return false, c.err
+	}
+	c.err = rt.timedOut(ctx, c.err)
+	if c.err != nil {
+		if statusOf(c.err) < 500 {
+			return false, c.err
+		}
+		return true, rt.fallback(rw, r, c.err)
+	}
+	if c.bw.overflow {
+		return true, &Error{Status: http.StatusInternalServerError, Message: "internal error", Err: ErrResponseTooLarge}
+	}
+	c.bw.copyTo(rw, r.Method == http.MethodHead)
+	return c.bw.status >= 500, nil
+}
+
+// work is the endpoint goroutine of a timed call.
+func (rt *route) work(c *timedCall, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			rt.g.log.Error("panic serving request", "request_id", RequestID(r.Context()), "route", rt.name,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.err = fmt.Errorf("gateway: panic: %v", p)
+		}
+		rt.release()
+		if c.state.CompareAndSwap(callRunning, callFinished) {
+			close(c.done)
+			return
+		}
+		// Late: the client already has its answer; drop ours.
+		if c.err != nil && !errors.Is(c.err, context.DeadlineExceeded) && !errors.Is(c.err, context.Canceled) {
+			rt.g.log.Warn("late endpoint failed", "request_id", RequestID(r.Context()), "route", rt.name, "error", c.err.Error())
+		}
+		c.bw.release()
+	}()
+	c.err = rt.h(c.bw, r)
+}
+
+// fallback answers with the route's fallback for cause, or returns cause
+// for the gateway to write when there is none or it failed.
+func (rt *route) fallback(rw *responseWriter, r *http.Request, cause error) error {
+	fb := rt.opts.Fallback
+	rc := rw.rc
+	if fb == nil || rw.wroteHeader || rc.Context.Err() != nil {
+		return cause
+	}
+	rc.err, rc.fallback = cause, true
+	if err := fb(rw, r, cause); err != nil {
+		if !rw.wroteHeader {
+			rt.g.log.Warn("fallback failed", "request_id", rc.id, "route", rt.name, "error", err.Error())
+			return cause
+		}
+		return err
+	}
+	return nil
+}

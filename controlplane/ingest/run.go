@@ -1,0 +1,215 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/transcoder"
+)
+
+// progressEvery bounds how often a job's progress is written to the
+// replicated state.
+const progressEvery = time.Second
+
+// run executes one job: transcode into a work directory, publish to the
+// origin, record the title as ready.
+func (m *Manager) run(id string) {
+	var j *fsm.Job
+	m.state.Read(func(s *fsm.State) {
+		if cur := s.Jobs[id]; cur != nil {
+			cp := *cur
+			j = &cp
+		}
+	})
+	if j == nil || j.Status != fsm.JobQueued {
+		return
+	}
+	ctx := m.ctx
+	j.Status, j.Stage, j.Attempts, j.Updated = fsm.JobRunning, transcoder.StageProbe, j.Attempts+1, m.cfg.Now().UTC()
+	if err := m.put(ctx, j); err != nil {
+		m.log.Error("ingest: start job", "job", id, "err", err)
+		return
+	}
+	m.setTitleStatus(ctx, j.Title, fillcast.StatusIngesting, nil)
+	m.log.Info("ingest: job started", "job", id, "title", j.Title, "attempt", j.Attempts)
+
+	out := filepath.Join(m.cfg.Dir, "work", j.ID)
+	os.RemoveAll(out)
+	defer os.RemoveAll(out)
+	pw := m.startProgress(ctx, j)
+	res, err := m.tc.Run(ctx, transcoder.Job{
+		Input: j.Source, Output: out, PerTitle: j.Ladder == "per-title", Segment: m.cfg.Segment,
+		Progress: pw.update,
+	})
+	pw.stop()
+	if err == nil {
+		j.Stage, j.Percent = "publish", 0
+		m.put(ctx, j)
+		err = m.publish(ctx, j.Title, res)
+	}
+	if ctx.Err() != nil {
+		// Shutting down: leave the job running in the state; Resume
+		// retries it at the next start.
+		m.log.Info("ingest: job interrupted by shutdown", "job", id)
+		return
+	}
+	if err != nil {
+		m.log.Warn("ingest: job failed", "job", id, "title", j.Title, "err", err)
+		m.fail(ctx, j, reason(err))
+		return
+	}
+	m.setTitleStatus(ctx, j.Title, fillcast.StatusReady, res)
+	j.Status, j.Stage, j.Percent, j.Updated = fsm.JobDone, transcoder.StageDone, 100, m.cfg.Now().UTC()
+	if err := m.put(ctx, j); err != nil {
+		m.log.Error("ingest: finish job", "job", id, "err", err)
+	}
+	os.Remove(j.Source)
+	m.log.Info("ingest: job done", "job", id, "title", j.Title, "renditions", len(res.Renditions), "files", len(res.Files), "elapsed", res.Elapsed.Round(time.Millisecond))
+}
+
+// reason is the one-line explanation shown to the uploader.
+func reason(err error) string {
+	if errors.Is(err, transcoder.ErrBadInput) {
+		return err.Error()
+	}
+	return "ingest failed: " + err.Error()
+}
+
+// progressWriter records a job's progress in the replicated state at most
+// every progressEvery, from its own goroutine, so ffmpeg's output is
+// never blocked on raft. The latest event wins; older ones are dropped.
+type progressWriter struct {
+	m      *Manager
+	mu     sync.Mutex
+	job    fsm.Job
+	last   time.Time
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (m *Manager) startProgress(ctx context.Context, j *fsm.Job) *progressWriter {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &progressWriter{m: m, job: *j, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.kick:
+				p.mu.Lock()
+				cp := p.job
+				p.mu.Unlock()
+				if err := m.state.Apply(ctx, fsm.Command{Op: fsm.OpPutJob, Job: &cp}); err != nil && ctx.Err() == nil {
+					m.log.Debug("ingest: record progress", "job", cp.ID, "err", err)
+				}
+			}
+		}
+	}()
+	return p
+}
+
+// update is the transcoder's progress callback.
+func (p *progressWriter) update(e transcoder.Event) {
+	p.mu.Lock()
+	now := p.m.cfg.Now()
+	if now.Sub(p.last) < progressEvery && e.Percent < 100 {
+		p.mu.Unlock()
+		return
+	}
+	p.last = now
+	p.job.Stage, p.job.Percent, p.job.Updated = e.Stage, e.Percent, now.UTC()
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the writer and waits for it.
+func (p *progressWriter) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// publish PUTs every file of the packaged title to the origin, then the
+// manifests last, so a player never finds a manifest whose segments are
+// not there yet.
+func (m *Manager) publish(ctx context.Context, title string, res *transcoder.Result) error {
+	files := append([]fillcast.File(nil), res.Files...)
+	isManifest := func(p string) bool { return strings.HasSuffix(p, ".m3u8") || strings.HasSuffix(p, ".mpd") }
+	var first, last []fillcast.File
+	for _, f := range files {
+		if isManifest(f.Path) {
+			last = append(last, f)
+		} else {
+			first = append(first, f)
+		}
+	}
+	for _, group := range [][]fillcast.File{first, last} {
+		if err := m.putAll(ctx, title, res.Output, group); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putAll uploads files with a few in flight at once.
+func (m *Manager) putAll(ctx context.Context, title, dir string, files []fillcast.File) error {
+	const parallel = 4
+	sem := make(chan struct{}, parallel)
+	errc := make(chan error, len(files))
+	var wg sync.WaitGroup
+	for _, f := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errc <- m.putFile(ctx, title, dir, f)
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Manager) putFile(ctx context.Context, title, dir string, f fillcast.File) error {
+	fh, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.Path)))
+	if err != nil {
+		return fmt.Errorf("ingest: publish: %w", err)
+	}
+	defer fh.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, m.cfg.OriginURL+"/"+title+"/"+f.Path, fh)
+	if err != nil {
+		return fmt.Errorf("ingest: publish: %w", err)
+	}
+	req.ContentLength = f.Size
+	req.Header.Set("Authorization", "Bearer "+m.cfg.AdminToken)
+	resp, err := m.cfg.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("ingest: publish %s to the origin: %w", f.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("ingest: publish %s: origin answered %s: %s", f.Path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package steering
+
+import (
+	"strings"
+
+	"github.com/fillcast/fillcast/steering/contentsteering"
+)
+
+// OriginPathway is the content steering pathway id of the origin target.
+const OriginPathway = "origin"
+
+// AppendURLs appends to dst each target's base URL followed by path, and
+// returns the extended slice. Every appliance and the origin serve the
+// same signed path, so the caller signs once per answer, for instance
+//
+//	path := keys.SignPath(title, expiry, netip.Prefix{}) + "/master.m3u8"
+//	urls = steering.AppendURLs(urls[:0], targets, path)
+//
+// with keys a *urlsign.Keys.
+func AppendURLs(dst []string, targets []Target, path string) []string {
+	for _, t := range targets {
+		dst = append(dst, t.URL+path)
+	}
+	return dst
+}
+
+// AppendPathways appends one content steering pathway per target, in the
+// answer's order: an appliance becomes a clone named by its id with its
+// URL's host, the origin a clone named OriginPathway. Put the result in a
+// contentsteering.Manifest, usually followed by the playlist's own
+// default pathway "." as the last resort.
+func AppendPathways(dst []contentsteering.Pathway, targets []Target) []contentsteering.Pathway {
+	for _, t := range targets {
+		id := t.Appliance
+		if t.Role == RoleOrigin {
+			id = OriginPathway
+		}
+		dst = append(dst, contentsteering.Pathway{ID: id, Host: hostOf(t.URL)})
+	}
+	return dst
+}
+
+// hostOf returns the host[:port] of a base URL that Build or New checked.
+func hostOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
