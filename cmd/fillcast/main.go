@@ -26,10 +26,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"appliance": {"run an edge appliance (fasthttp, memory and disk tiers)", runAppliance},
-		"origin":    {"serve packaged titles from a directory", runOrigin},
-		"sign":      {"print the signed path prefix for a title", runSign},
-		"version":   {"print the version", runVersion},
+		"appliance":    {"run an edge appliance (fasthttp and HTTP/3, memory and disk tiers, zero-downtime upgrades)", runAppliance},
+		"controlplane": {"run a control-plane node (raft, steering, ingest, API)", runControlPlane},
+		"origin":       {"serve packaged titles from a directory", runOrigin},
+		"sign":         {"print the signed path prefix for a title", runSign},
+		"targets":      {"write a realistic vegeta target list from a control plane", runTargets},
+		"transcode":    {"transcode one title into an ABR ladder (CMAF for HLS and DASH, MP4 downloads)", runTranscode},
+		"version":      {"print the version", runVersion},
 	}
 }
 

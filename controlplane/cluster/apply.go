@@ -39,7 +39,11 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) error {
 				return err
 			}
 		} else if _, url := n.Leader(); url != "" {
-			err = n.forward(ctx, url+ApplyPath, b)
+			var index uint64
+			index, err = n.forward(ctx, url+ApplyPath, b)
+			if err == nil {
+				return n.waitApplied(ctx, index)
+			}
 			if !errors.Is(err, ErrNoLeader) {
 				return err
 			}
@@ -54,28 +58,46 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) error {
 	}
 }
 
-// ApplyLocal applies encoded command bytes on this node, which must lead:
-// the receiving end of a forwarded write.
-func (n *Node) ApplyLocal(b []byte) error {
+// waitApplied waits until this node's state machine has applied the log
+// entry at index, so a follower reads its own forwarded writes.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	for n.fsm.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: write committed at %d but not yet applied here: %w", index, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// ApplyLocal applies encoded command bytes on this node, which must lead,
+// and returns the entry's log index: the receiving end of a forwarded
+// write.
+func (n *Node) ApplyLocal(b []byte) (uint64, error) {
 	var cmd fsm.Command
 	if err := json.Unmarshal(b, &cmd); err != nil {
-		return fmt.Errorf("cluster: %w: command: %v", fsm.ErrInvalid, err)
+		return 0, fmt.Errorf("cluster: %w: command: %v", fsm.ErrInvalid, err)
 	}
 	if err := cmd.Validate(); err != nil {
-		return err
+		return 0, err
 	}
 	if !n.IsLeader() {
-		return ErrNoLeader
+		return 0, ErrNoLeader
 	}
-	err := n.applyLocal(b)
+	f := n.raft.Apply(b, n.cfg.ApplyTimeout)
+	err := applyResult(f)
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-		return ErrNoLeader
+		return 0, ErrNoLeader
 	}
-	return err
+	return f.Index(), err
 }
 
 func (n *Node) applyLocal(b []byte) error {
-	f := n.raft.Apply(b, n.cfg.ApplyTimeout)
+	return applyResult(n.raft.Apply(b, n.cfg.ApplyTimeout))
+}
+
+func applyResult(f raft.ApplyFuture) error {
 	if err := f.Error(); err != nil {
 		return fmt.Errorf("cluster: apply: %w", err)
 	}
@@ -85,12 +107,18 @@ func (n *Node) applyLocal(b []byte) error {
 	return nil
 }
 
+// applied is the answer to a forwarded write.
+type applied struct {
+	Index uint64 `json:"index"`
+}
+
 // forward POSTs body to a node's endpoint and maps its answer back to an
-// error: 400 → fsm.ErrInvalid, 409 → ErrDuplicate, 503 → ErrNoLeader.
-func (n *Node) forward(ctx context.Context, url string, body []byte) error {
+// error: 400 → fsm.ErrInvalid, 409 → ErrDuplicate, 503 → ErrNoLeader. It
+// returns the log index a successful write was committed at.
+func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
+		return 0, fmt.Errorf("cluster: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+n.cfg.AdminToken)
@@ -98,27 +126,30 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) error {
 	if err != nil {
 		// The leader may be dying: treat as no leader and retry.
 		n.log.Debug("cluster: forward", "url", url, "err", err)
-		return ErrNoLeader
+		return 0, ErrNoLeader
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode < 300 {
+		var a applied
+		json.Unmarshal(msg, &a)
+		return a.Index, nil
+	}
 	var e struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(msg, &e) == nil && e.Error != "" {
 		msg = []byte(e.Error)
 	}
-	switch {
-	case resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode == http.StatusBadRequest:
-		return fmt.Errorf("cluster: %w: %s", fsm.ErrInvalid, msg)
-	case resp.StatusCode == http.StatusConflict:
-		return fmt.Errorf("%w: %s", ErrDuplicate, msg)
-	case resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusMisdirectedRequest:
-		return ErrNoLeader
+	switch resp.StatusCode {
+	case http.StatusBadRequest:
+		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrInvalid, msg)
+	case http.StatusConflict:
+		return 0, fmt.Errorf("%w: %s", ErrDuplicate, msg)
+	case http.StatusServiceUnavailable, http.StatusMisdirectedRequest:
+		return 0, ErrNoLeader
 	}
-	return fmt.Errorf("cluster: %s answered %s: %s", url, resp.Status, msg)
+	return 0, fmt.Errorf("cluster: %s answered %s: %s", url, resp.Status, msg)
 }
 
 // JoinRequest asks the cluster to add a node as a voter.
@@ -172,7 +203,7 @@ func (n *Node) Join(ctx context.Context, urls []string) error {
 	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 3*time.Second) {
 		var err error
 		for _, u := range urls {
-			if err = n.forward(ctx, u+JoinPath, body); err == nil {
+			if _, err = n.forward(ctx, u+JoinPath, body); err == nil {
 				n.log.Info("cluster: joined", "via", u)
 				return nil
 			}
@@ -200,7 +231,8 @@ func (n *Node) ForwardJoin(ctx context.Context, req JoinRequest) error {
 		return ErrNoLeader
 	}
 	body, _ := json.Marshal(req)
-	return n.forward(ctx, url+JoinPath, body)
+	_, err := n.forward(ctx, url+JoinPath, body)
+	return err
 }
 
 // ServerStatus is one member as GET /v1/cluster shows it.

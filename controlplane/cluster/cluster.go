@@ -112,6 +112,8 @@ type Node struct {
 	wal   *wal.WAL
 	meta  *metadb.BoltMetaDB
 	trans raft.Transport
+	// started marks this process's announcement (see WaitCaughtUp).
+	started int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -182,7 +184,7 @@ func New(cfg Config, f *fsm.FSM, log *slog.Logger) (*Node, error) {
 		meta.Close()
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, fsm: f, raft: r, wal: w, meta: meta, trans: trans}
+	n := &Node{cfg: cfg, log: log, fsm: f, raft: r, wal: w, meta: meta, trans: trans, started: time.Now().UnixNano()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Bootstrap && !existing {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
@@ -202,7 +204,7 @@ func New(cfg Config, f *fsm.FSM, log *slog.Logger) (*Node, error) {
 // retries until it succeeds or the node closes.
 func (n *Node) announce() {
 	defer n.wg.Done()
-	self := fsm.Member{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL}
+	self := fsm.Member{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Started: n.started}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		var current *fsm.Member
 		n.fsm.Read(func(s *fsm.State) { current = s.Members[n.cfg.ID] })
@@ -283,4 +285,26 @@ func (n *Node) Leader() (id, httpURL string) {
 		}
 	})
 	return string(lid), httpURL
+}
+
+// WaitCaughtUp blocks until this node's own announcement, written through
+// the leader at start-up, has come back through the log: from then on its
+// reads reflect everything committed before it started (after a restart
+// the log replays only once a leader commits).
+func (n *Node) WaitCaughtUp(ctx context.Context) error {
+	for {
+		var seen bool
+		n.fsm.Read(func(s *fsm.State) {
+			m := s.Members[n.cfg.ID]
+			seen = m != nil && m.Started == n.started
+		})
+		if seen {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: wait for the log to replay: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -26,11 +26,13 @@ func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := n.ApplyLocal(b); err != nil {
+	index, err := n.ApplyLocal(b)
+	if err != nil {
 		writeError(w, StatusOf(err), err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(applied{Index: index})
 }
 
 // ServeJoin adds the node described in the body (POST JoinPath, admin

@@ -155,6 +155,13 @@ func signal(ch chan struct{}) {
 // Heartbeat records a heartbeat. One received from an appliance
 // (fromPeer false) is passed on to the other nodes.
 func (f *Fleet) Heartbeat(id string, hb fillcast.Heartbeat, fromPeer bool) error {
+	if err := validBeat(id, hb); err != nil {
+		return err
+	}
+	return f.record(Beat{ID: id, Beat: hb, Seen: f.cfg.Now()}, fromPeer)
+}
+
+func validBeat(id string, hb fillcast.Heartbeat) error {
 	if err := fillcast.ValidateTitleID(id); err != nil {
 		return fmt.Errorf("fleet: %w: appliance id: %v", fsm.ErrInvalid, err)
 	}
@@ -164,9 +171,18 @@ func (f *Fleet) Heartbeat(id string, hb fillcast.Heartbeat, fromPeer bool) error
 	if hb.Health != fillcast.HealthOK && hb.Health != fillcast.HealthDraining {
 		return fmt.Errorf("fleet: %w: health %q: want ok or draining", fsm.ErrInvalid, hb.Health)
 	}
-	b := Beat{ID: id, Beat: hb, Seen: f.cfg.Now()}
+	return nil
+}
+
+// record keeps b unless a newer heartbeat of the same appliance is
+// already known (passed-on heartbeats can arrive out of order).
+func (f *Fleet) record(b Beat, fromPeer bool) error {
 	f.mu.Lock()
-	f.beats[id] = b
+	if cur, ok := f.beats[b.ID]; ok && cur.Seen.After(b.Seen) {
+		f.mu.Unlock()
+		return nil
+	}
+	f.beats[b.ID] = b
 	f.mu.Unlock()
 	signal(f.dirty)
 	if f.observer != nil {
@@ -184,8 +200,17 @@ func (f *Fleet) Heartbeat(id string, hb fillcast.Heartbeat, fromPeer bool) error
 	return nil
 }
 
-// PeerHeartbeat records a heartbeat passed on by another node.
-func (f *Fleet) PeerHeartbeat(b Beat) error { return f.Heartbeat(b.ID, b.Beat, true) }
+// PeerHeartbeat records a heartbeat passed on by another node, keeping
+// the time it was received there.
+func (f *Fleet) PeerHeartbeat(b Beat) error {
+	if err := validBeat(b.ID, b.Beat); err != nil {
+		return err
+	}
+	if b.Seen.IsZero() || b.Seen.After(f.cfg.Now().Add(time.Minute)) {
+		return fmt.Errorf("fleet: %w: seen %v: missing or in the future", fsm.ErrInvalid, b.Seen)
+	}
+	return f.record(b, true)
+}
 
 // Beats returns the latest heartbeats, by appliance id.
 func (f *Fleet) Beats() []Beat {

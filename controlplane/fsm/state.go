@@ -31,6 +31,8 @@ type Member struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPURL  string `json:"http_url"`
+	// Started identifies the process that last announced the member.
+	Started int64 `json:"started,omitempty"`
 }
 
 // Job states.

@@ -1,0 +1,225 @@
+// Package api is the control plane's HTTP API (DESIGN.md §3): playback
+// and content steering for players, the catalog, ingest jobs, sites,
+// rules, the fleet and heartbeats for operators and appliances, and the
+// cluster endpoints, all registered on the gateway's filter chain so that
+// every route gets request ids, access logs, metrics and its own timeout,
+// bulkhead and breaker. Reads are answered from this node's replicated
+// state; writes go through the raft node, which forwards them to the
+// leader.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast/controlplane/cluster"
+	"github.com/fillcast/fillcast/controlplane/fleet"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/controlplane/ingest"
+	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Node is what the API needs of the raft node.
+type Node interface {
+	Apply(ctx context.Context, cmd fsm.Command) error
+	FSM() *fsm.FSM
+	Status() cluster.Status
+	ServeApply(w http.ResponseWriter, r *http.Request)
+	ServeJoin(w http.ResponseWriter, r *http.Request)
+}
+
+// Config configures the API.
+type Config struct {
+	// AdminToken guards writes. Required.
+	AdminToken string
+	// Gateway configures the filter chain (trusted proxies, shedding).
+	Gateway gateway.Config
+	// TokenTTL is how long playback URLs stay valid. Zero means 6 h.
+	TokenTTL time.Duration
+	// SteeringTTL is the content steering reload interval. Zero means 10 s.
+	SteeringTTL time.Duration
+	// MaxUploadBytes bounds an ingest upload. Zero means 16 GiB.
+	MaxUploadBytes int64
+	// WriteTimeout bounds a replicated write. Zero means 10 s.
+	WriteTimeout time.Duration
+}
+
+// Validate fills defaults and reports the first problem.
+func (c *Config) Validate() error {
+	if c.AdminToken == "" {
+		return errors.New("api: an admin token is required (--admin-token)")
+	}
+	if c.TokenTTL <= 0 {
+		c.TokenTTL = 6 * time.Hour
+	}
+	if c.SteeringTTL <= 0 {
+		c.SteeringTTL = 10 * time.Second
+	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 16 << 30
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	c.Gateway.AdminToken = c.AdminToken
+	return c.Gateway.Validate()
+}
+
+// Deps are the parts the API serves.
+type Deps struct {
+	Node     Node
+	Fleet    *fleet.Fleet
+	Ingest   *ingest.Manager
+	Keys     *urlsign.Keys
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Now      func() time.Time
+	// Extra registers more routes (search, recommendations) on the
+	// gateway after the API's own.
+	Extra func(g *gateway.Gateway) error
+}
+
+// API is the control plane's http.Handler.
+type API struct {
+	cfg  Config
+	d    Deps
+	gw   *gateway.Gateway
+	reg  *registrar
+	once sync.Once
+}
+
+// New builds the gateway and registers every route.
+func New(cfg Config, d Deps) (*API, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Node == nil || d.Fleet == nil || d.Keys == nil || d.Log == nil {
+		return nil, errors.New("api: node, fleet, keys and logger are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Logger: d.Log, Registerer: d.Registry, Now: d.Now})
+	if err != nil {
+		return nil, err
+	}
+	a := &API{cfg: cfg, d: d, gw: gw}
+	a.reg = newRegistrar(d.Node, d.Log)
+	if err := a.routes(); err != nil {
+		return nil, err
+	}
+	if d.Extra != nil {
+		if err := d.Extra(gw); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.gw.ServeHTTP(w, r) }
+
+// Close waits for the gateway's abandoned endpoints and the registrar.
+func (a *API) Close(ctx context.Context) error {
+	var err error
+	a.once.Do(func() {
+		a.reg.close()
+		err = a.gw.Close(ctx)
+	})
+	return err
+}
+
+// Route priorities: players first, operators next, bulk reads last.
+func (a *API) routes() error {
+	admin := func(name string) gateway.RouteOptions {
+		return gateway.RouteOptions{Name: name, Admin: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityNormal}
+	}
+	read := func(name string) gateway.RouteOptions {
+		return gateway.RouteOptions{Name: name, Timeout: 5 * time.Second, Streaming: true, Priority: gateway.PriorityLow}
+	}
+	routes := []struct {
+		pattern string
+		opts    gateway.RouteOptions
+		h       gateway.HandlerFunc
+	}{
+		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Timeout: 2 * time.Second, Streaming: true, Priority: gateway.PriorityCritical}, a.playback},
+		{"GET /v1/steering/{title}", gateway.RouteOptions{Name: "steering", Timeout: 2 * time.Second, Streaming: true, Priority: gateway.PriorityCritical}, a.steering},
+		{"GET /v1/titles", read("list_titles"), a.listTitles},
+		{"POST /v1/titles", admin("create_title"), a.createTitle},
+		{"GET /v1/titles/{id}", read("get_title"), a.getTitle},
+		{"PUT /v1/titles/{id}", admin("put_title"), a.putTitle},
+		{"DELETE /v1/titles/{id}", admin("delete_title"), a.deleteTitle},
+		{"POST /v1/titles/{id}/ingest", gateway.RouteOptions{Name: "ingest", Admin: true, Streaming: true, Timeout: time.Hour, MaxBodyBytes: a.cfg.MaxUploadBytes, MaxConcurrent: 4}, a.ingest},
+		{"GET /v1/jobs", read("list_jobs"), a.listJobs},
+		{"GET /v1/jobs/{id}", read("get_job"), a.getJob},
+		{"GET /v1/sites", read("list_sites"), a.listSites},
+		{"GET /v1/sites/{id}", read("get_site"), a.getSite},
+		{"PUT /v1/sites/{id}", admin("put_site"), a.putSite},
+		{"DELETE /v1/sites/{id}", admin("delete_site"), a.deleteSite},
+		{"GET /v1/rules", read("list_rules"), a.listRules},
+		{"PUT /v1/rules/{id}", admin("put_rule"), a.putRule},
+		{"DELETE /v1/rules/{id}", admin("delete_rule"), a.deleteRule},
+		{"GET /v1/fleet", read("fleet"), a.fleet},
+		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
+		{"POST " + fleet.PeerPath, gateway.RouteOptions{Name: "peer_heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.peerHeartbeat},
+		{"GET /v1/cluster", read("cluster"), a.cluster},
+		{"POST " + cluster.JoinPath, gateway.RouteOptions{Name: "join", Admin: true, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeJoin)},
+		{"POST " + cluster.ApplyPath, gateway.RouteOptions{Name: "apply", Admin: true, Streaming: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityCritical, MaxBodyBytes: 32 << 20}, wrap(a.d.Node.ServeApply)},
+		{"GET /healthz", gateway.RouteOptions{Name: "healthz", Streaming: true, Priority: gateway.PriorityCritical}, a.healthz},
+		{"GET /metrics", gateway.RouteOptions{Name: "metrics", Streaming: true, Timeout: 10 * time.Second, Priority: gateway.PriorityCritical}, wrap(promhttp.HandlerFor(a.d.Registry, promhttp.HandlerOpts{}).ServeHTTP)},
+	}
+	for _, rt := range routes {
+		if err := a.gw.Handle(rt.pattern, rt.opts, rt.h); err != nil {
+			return fmt.Errorf("api: route %s: %w", rt.pattern, err)
+		}
+	}
+	return nil
+}
+
+// wrap adapts a plain handler that writes its own errors.
+func wrap(h http.HandlerFunc) gateway.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h(w, r)
+		return nil
+	}
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := w.Write([]byte("ok\n"))
+	return err
+}
+
+// apply replicates cmd with the route's write timeout and maps errors to
+// statuses.
+func (a *API) apply(ctx context.Context, cmd fsm.Command) error {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.WriteTimeout)
+	defer cancel()
+	if err := a.d.Node.Apply(ctx, cmd); err != nil {
+		return applyError(err)
+	}
+	return nil
+}
+
+func applyError(err error) error {
+	switch {
+	case errors.Is(err, fsm.ErrInvalid):
+		return &gateway.Error{Status: http.StatusBadRequest, Message: err.Error(), Err: err}
+	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, context.DeadlineExceeded):
+		return &gateway.Error{Status: http.StatusServiceUnavailable, Message: "no leader: a majority of control-plane nodes must be up for writes", RetryAfter: time.Second, Err: err}
+	}
+	return err
+}
+
+func (a *API) read(fn func(s *fsm.State)) { a.d.Node.FSM().Read(fn) }

@@ -1,0 +1,160 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/cluster"
+	"github.com/fillcast/fillcast/controlplane/fleet"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+)
+
+// heartbeat records an appliance's heartbeat (soft state, passed on to the
+// other nodes) and keeps its registry entry current.
+func (a *API) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	var hb fillcast.Heartbeat
+	if err := gateway.DecodeJSON(r, &hb); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := a.d.Fleet.Heartbeat(id, hb, false); err != nil {
+		return gateway.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	a.reg.observe(fsm.Appliance{ID: id, Site: hb.Site, Profile: hb.Profile, URL: hb.URL, CapacityBytes: hb.CapacityBytes}, a.read)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) peerHeartbeat(w http.ResponseWriter, r *http.Request) error {
+	var b fleet.Beat
+	if err := gateway.DecodeJSON(r, &b); err != nil {
+		return err
+	}
+	if err := a.d.Fleet.PeerHeartbeat(b); err != nil {
+		return gateway.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ApplianceView is one appliance in GET /v1/fleet: its registry entry and
+// its latest heartbeat.
+type ApplianceView struct {
+	fsm.Appliance
+	// Live: heard from within the staleness bound. Steerable: the
+	// steering snapshot in force sends new players to it.
+	Live      bool                `json:"live"`
+	Steerable bool                `json:"steerable"`
+	LastSeen  *time.Time          `json:"last_seen,omitempty"`
+	Heartbeat *fillcast.Heartbeat `json:"heartbeat,omitempty"`
+}
+
+// fleet lists every appliance known to the registry or heard from.
+func (a *API) fleet(w http.ResponseWriter, r *http.Request) error {
+	now := a.d.Now()
+	stale := a.d.Fleet.Steerer().Config().StaleAfter
+	views := map[string]*ApplianceView{}
+	a.read(func(s *fsm.State) {
+		for id, ap := range s.Appliances {
+			views[id] = &ApplianceView{Appliance: *ap}
+		}
+	})
+	for _, b := range a.d.Fleet.Beats() {
+		v := views[b.ID]
+		if v == nil {
+			v = &ApplianceView{Appliance: fsm.Appliance{ID: b.ID, Site: b.Beat.Site, Profile: b.Beat.Profile, URL: b.Beat.URL, CapacityBytes: b.Beat.CapacityBytes}}
+			views[b.ID] = v
+		}
+		hb, seen := b.Beat, b.Seen
+		v.Heartbeat, v.LastSeen = &hb, &seen
+		v.Live = now.Sub(seen) < stale
+		// What steering itself will do: the published snapshot, which
+		// follows heartbeats within the fleet's rebuild interval.
+		v.Steerable = a.d.Fleet.Current().Eligible(b.ID, "", now)
+	}
+	out := make([]*ApplianceView, 0, len(views))
+	for _, v := range views {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return gateway.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) cluster(w http.ResponseWriter, r *http.Request) error {
+	return gateway.WriteJSON(w, http.StatusOK, a.d.Node.Status())
+}
+
+// registrar writes an appliance's registry entry through raft when a
+// heartbeat shows it is new or changed, one write at a time in its own
+// goroutine so heartbeats never wait on raft.
+type registrar struct {
+	node   Node
+	log    *slog.Logger
+	mu     sync.Mutex
+	want   map[string]fsm.Appliance
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newRegistrar(node Node, log *slog.Logger) *registrar {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &registrar{node: node, log: log, want: map[string]fsm.Appliance{}, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	go g.loop(ctx)
+	return g
+}
+
+// observe queues ap for registration if the registry lacks or differs
+// from it.
+func (g *registrar) observe(ap fsm.Appliance, read func(func(*fsm.State))) {
+	var same bool
+	read(func(s *fsm.State) {
+		cur := s.Appliances[ap.ID]
+		same = cur != nil && *cur == ap
+	})
+	if same {
+		return
+	}
+	g.mu.Lock()
+	g.want[ap.ID] = ap
+	g.mu.Unlock()
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (g *registrar) loop(ctx context.Context) {
+	defer close(g.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.kick:
+		}
+		g.mu.Lock()
+		batch := g.want
+		g.want = map[string]fsm.Appliance{}
+		g.mu.Unlock()
+		for _, ap := range batch {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := g.node.Apply(cctx, fsm.Command{Op: fsm.OpPutAppliance, Appliance: &ap})
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				// The next heartbeat retries.
+				g.log.Warn("api: register appliance", "id", ap.ID, "err", err, "no_leader", err == cluster.ErrNoLeader)
+			}
+		}
+	}
+}
+
+func (g *registrar) close() {
+	g.cancel()
+	<-g.done
+}

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"net/http"
+	"net/netip"
+	"net/url"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/steering"
+	"github.com/fillcast/fillcast/steering/contentsteering"
+)
+
+// Playback is the body of GET /v1/playback/{title}.
+type Playback struct {
+	Title       string   `json:"title"`
+	Protocol    string   `json:"protocol"`
+	URLs        []string `json:"urls"`
+	SteeringURL string   `json:"steering_url"`
+	ExpiresAt   string   `json:"expires_at"`
+}
+
+// manifestFor returns the entry file of a protocol.
+func manifestFor(protocol string) (string, bool) {
+	switch protocol {
+	case "", "hls":
+		return "master.m3u8", true
+	case "dash":
+		return "manifest.mpd", true
+	}
+	return "", false
+}
+
+// readyTitle checks that title exists and is ready: 404, 409 otherwise.
+func (a *API) readyTitle(id string) error {
+	var status string
+	var ok bool
+	a.read(func(s *fsm.State) {
+		if t := s.Titles[id]; t != nil {
+			ok, status = true, t.Status
+		}
+	})
+	if !ok {
+		return gateway.Errorf(http.StatusNotFound, "title %q not found", id)
+	}
+	if status != fillcast.StatusReady {
+		return gateway.Errorf(http.StatusConflict, "title %q is %s, not ready for playback", id, status)
+	}
+	return nil
+}
+
+// playback steers the client and answers the ranked, signed URLs.
+func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
+	title := r.PathValue("title")
+	protocol := r.URL.Query().Get("protocol")
+	entry, ok := manifestFor(protocol)
+	if !ok {
+		return gateway.Errorf(http.StatusBadRequest, "protocol %q: want hls or dash", protocol)
+	}
+	if protocol == "" {
+		protocol = "hls"
+	}
+	if err := a.readyTitle(title); err != nil {
+		return err
+	}
+	rc := gateway.FromContext(r.Context())
+	var targets [steering.MaxTargets]steering.Target
+	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title})
+	expires := a.d.Now().Add(a.cfg.TokenTTL)
+	path := a.d.Keys.SignPath(title, expires, netip.Prefix{}) + "/" + entry
+	resp := Playback{
+		Title:       title,
+		Protocol:    protocol,
+		URLs:        steering.AppendURLs(make([]string, 0, len(got)), got, path),
+		SteeringURL: a.selfURL(r) + "/v1/steering/" + title + "?protocol=" + protocol,
+		ExpiresAt:   expires.UTC().Format("2006-01-02T15:04:05Z07:00"),
+	}
+	if len(resp.URLs) == 0 {
+		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
+	}
+	return gateway.WriteJSON(w, http.StatusOK, resp)
+}
+
+// selfURL is how the client reached this node.
+func (a *API) selfURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// steering answers an HLS/DASH Content Steering manifest: the same ranking
+// as playback, as pathways, reloaded every SteeringTTL. Reloads do not
+// count as new players.
+func (a *API) steering(w http.ResponseWriter, r *http.Request) error {
+	title := r.PathValue("title")
+	if err := a.readyTitle(title); err != nil {
+		return err
+	}
+	rc := gateway.FromContext(r.Context())
+	var targets [steering.MaxTargets]steering.Target
+	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title, DryRun: true})
+	m := contentsteering.Manifest{
+		TTL:       a.cfg.SteeringTTL,
+		ReloadURI: a.selfURL(r) + "/v1/steering/" + url.PathEscape(title) + "?" + r.URL.RawQuery,
+		Pathways:  append(steering.AppendPathways(nil, got), contentsteering.Pathway{ID: contentsteering.DefaultBaseID}),
+	}
+	b, err := m.AppendJSON(nil)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(b)
+	return err
+}

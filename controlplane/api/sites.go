@@ -1,0 +1,133 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+)
+
+func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
+	out := []*fillcast.Site{}
+	a.read(func(s *fsm.State) {
+		for _, x := range s.Sites {
+			out = append(out, x)
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return gateway.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getSite(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var site *fillcast.Site
+	a.read(func(s *fsm.State) { site = s.Sites[id] })
+	if site == nil {
+		return gateway.Errorf(http.StatusNotFound, "site %q not found", id)
+	}
+	return gateway.WriteJSON(w, http.StatusOK, site)
+}
+
+// putSite creates or replaces a site. Besides the record's own checks,
+// its parent must exist and no prefix may already belong to another site,
+// so steering never meets an ambiguous client address.
+func (a *API) putSite(w http.ResponseWriter, r *http.Request) error {
+	var site fillcast.Site
+	if err := gateway.DecodeJSON(r, &site); err != nil {
+		return err
+	}
+	if site.ID != "" && site.ID != r.PathValue("id") {
+		return gateway.Errorf(http.StatusBadRequest, "id %q in the body does not match the path", site.ID)
+	}
+	site.ID = r.PathValue("id")
+	if err := fsm.ValidateSite(&site); err != nil {
+		return gateway.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	var problem string
+	a.read(func(s *fsm.State) {
+		if site.Parent != "" && s.Sites[site.Parent] == nil {
+			problem = "parent: site " + site.Parent + " does not exist (create it first)"
+			return
+		}
+		for _, other := range s.Sites {
+			if other.ID == site.ID {
+				continue
+			}
+			for _, p := range other.Prefixes {
+				for _, q := range site.Prefixes {
+					if p == q {
+						problem = "prefix " + q + " already belongs to site " + other.ID
+						return
+					}
+				}
+			}
+		}
+	})
+	if problem != "" {
+		return gateway.Errorf(http.StatusBadRequest, "%s", problem)
+	}
+	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpPutSite, Site: &site}); err != nil {
+		return err
+	}
+	return gateway.WriteJSON(w, http.StatusOK, site)
+}
+
+func (a *API) deleteSite(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var exists bool
+	var child string
+	a.read(func(s *fsm.State) {
+		_, exists = s.Sites[id]
+		for _, x := range s.Sites {
+			if x.Parent == id {
+				child = x.ID
+			}
+		}
+	})
+	if !exists {
+		return gateway.Errorf(http.StatusNotFound, "site %q not found", id)
+	}
+	if child != "" {
+		return gateway.Errorf(http.StatusConflict, "site %q is the parent of %q", id, child)
+	}
+	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpDeleteSite, ID: id}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listRules(w http.ResponseWriter, r *http.Request) error {
+	out := []*fsm.Rule{}
+	a.read(func(s *fsm.State) {
+		for _, x := range s.Rules {
+			out = append(out, x)
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return gateway.WriteJSON(w, http.StatusOK, out)
+}
+
+// putRule sets a runtime routing rule, such as draining an appliance or a
+// whole site from steering.
+func (a *API) putRule(w http.ResponseWriter, r *http.Request) error {
+	var rule fsm.Rule
+	if err := gateway.DecodeJSON(r, &rule); err != nil {
+		return err
+	}
+	rule.ID = r.PathValue("id")
+	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpPutRule, Rule: &rule}); err != nil {
+		return err
+	}
+	return gateway.WriteJSON(w, http.StatusOK, rule)
+}
+
+func (a *API) deleteRule(w http.ResponseWriter, r *http.Request) error {
+	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpDeleteRule, ID: r.PathValue("id")}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,282 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/api"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+const keyFile = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+
+type testNode struct {
+	*Node
+	url  string
+	stop func()
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startNode(t *testing.T, id string, join []string) *testNode {
+	t.Helper()
+	keys, _ := urlsign.ParseKeys(strings.NewReader(keyFile))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		ID: id, DataDir: t.TempDir(), HTTP: ln.Addr().String(), RaftAddr: freeAddr(t),
+		Bootstrap: len(join) == 0, Join: join, AdminToken: "adm", Keys: keys, Origin: "http://127.0.0.1:9",
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+	}
+	n, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Serve(ctx, ln); close(done) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return &testNode{Node: n, url: "http://" + ln.Addr().String(), stop: stop}
+}
+
+func call(t *testing.T, method, url string, body any, admin bool) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if s, ok := body.(string); ok {
+		rd = strings.NewReader(s)
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if admin {
+		req.Header.Set("Authorization", "Bearer adm")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func playback(t *testing.T, base, title string) (int, api.Playback) {
+	t.Helper()
+	code, b := call(t, "GET", base+"/v1/playback/"+title+"?protocol=hls", nil, false)
+	var p api.Playback
+	json.Unmarshal(b, &p)
+	return code, p
+}
+
+// beat posts a heartbeat as appliance id would.
+func beat(t *testing.T, node, id, health string) {
+	t.Helper()
+	hb := fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://" + id + ".example:8080", CapacityBytes: 1 << 40, Health: health}
+	if code, b := call(t, "POST", node+"/v1/appliances/"+id+"/heartbeat", hb, true); code != 204 {
+		t.Fatalf("heartbeat %s: %d %s", id, code, b)
+	}
+}
+
+func TestControlPlaneSteersThroughFailures(t *testing.T) {
+	n1 := startNode(t, "n1", nil)
+	n2 := startNode(t, "n2", []string{n1.url})
+	n3 := startNode(t, "n3", []string{n1.url})
+	nodes := []*testNode{n1, n2, n3}
+	waitFor(t, 15*time.Second, "3 members", func() bool {
+		code, b := call(t, "GET", n3.url+"/v1/cluster", nil, false)
+		return code == 200 && bytes.Count(b, []byte(`"http_url"`)) == 3 && bytes.Contains(b, []byte(`"leader":"n`))
+	})
+
+	// Bad input is refused with a clear answer.
+	bad := []struct {
+		name, method, path string
+		body               any
+		admin              bool
+		want               int
+		wantText           string
+	}{
+		{"write without token", "PUT", "/v1/sites/isp1", fillcast.Site{Kind: "isp", Region: "eu"}, false, 401, ""},
+		{"malformed json", "PUT", "/v1/sites/isp1", `{"kind": "isp", "region": }`, true, 400, ""},
+		{"unknown field", "PUT", "/v1/sites/isp1", `{"kind":"isp","region":"eu","prefixs":[]}`, true, 400, "prefixs"},
+		{"invalid cidr", "PUT", "/v1/sites/isp1", fillcast.Site{Kind: "isp", Region: "eu", Prefixes: []string{"127.0.0.0/33"}}, true, 400, "127.0.0.0/33"},
+		{"missing parent", "PUT", "/v1/sites/isp1", fillcast.Site{Kind: "isp", Region: "eu", Parent: "nope"}, true, 400, "nope"},
+		{"unknown title", "GET", "/v1/playback/nope", nil, false, 404, ""},
+		{"title without name", "POST", "/v1/titles", fillcast.Title{ID: "t9"}, true, 400, "name"},
+	}
+	for _, tt := range bad {
+		code, b := call(t, tt.method, n2.url+tt.path, tt.body, tt.admin)
+		if code != tt.want || !strings.Contains(string(b), tt.wantText) {
+			t.Errorf("%s: %d %s; want %d mentioning %q", tt.name, code, b, tt.want, tt.wantText)
+		}
+	}
+
+	// Sites, a title, and appliances heartbeating to different nodes.
+	for _, s := range []fillcast.Site{
+		{ID: "ix-ams", Kind: "ix", Region: "eu-west", Prefixes: []string{"10.0.0.0/8"}},
+		{ID: "isp1", Kind: "isp", Region: "eu-west", Prefixes: []string{"127.0.0.0/8"}, Parent: "ix-ams"},
+	} {
+		if code, b := call(t, "PUT", n2.url+"/v1/sites/"+s.ID, s, true); code != 200 {
+			t.Fatalf("put site %s: %d %s", s.ID, code, b)
+		}
+	}
+	if code, b := call(t, "POST", n3.url+"/v1/titles", fillcast.Title{ID: "t2", Name: "Later", Status: "new"}, true); code != 201 {
+		t.Fatalf("create t2: %d %s", code, b)
+	}
+	ready := fillcast.Title{ID: "t1", Name: "One", Status: "ready",
+		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Width: 1280, Height: 720, Bandwidth: 3e6, Codecs: "avc1.64001f"}}}
+	if code, b := call(t, "POST", n3.url+"/v1/titles", ready, true); code != 201 {
+		t.Fatalf("create t1: %d %s", code, b)
+	}
+	if code, _ := call(t, "POST", n1.url+"/v1/titles", ready, true); code != 409 {
+		t.Errorf("duplicate title: %d, want 409", code)
+	}
+	if code, b := call(t, "GET", n1.url+"/v1/playback/t2", nil, false); code != 409 {
+		t.Errorf("playback of a title not ready: %d %s, want 409", code, b)
+	}
+
+	// Each appliance heartbeats to its own node until stopped.
+	stopBeats := map[string]func(){}
+	for i, id := range []string{"a1", "a2", "a3"} {
+		stop, done := make(chan struct{}), make(chan struct{})
+		target := nodes[i].url
+		go func() {
+			defer close(done)
+			for {
+				hb := fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://" + id + ".example:8080", CapacityBytes: 1 << 40, Health: "ok"}
+				b, _ := json.Marshal(hb)
+				req, _ := http.NewRequest("POST", target+"/v1/appliances/"+id+"/heartbeat", bytes.NewReader(b))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer adm")
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+		}()
+		var once sync.Once
+		stopBeats[id] = func() { once.Do(func() { close(stop); <-done }) }
+		defer stopBeats[id]()
+	}
+
+	// Every node steers with every appliance, whichever node heard it.
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, "steering on "+n.url, func() bool {
+			code, p := playback(t, n.url, "t1")
+			return code == 200 && len(p.URLs) == 3 && strings.Contains(p.URLs[0], ".example:8080/c/k1.") &&
+				strings.HasSuffix(p.URLs[0], "/t1/master.m3u8") && strings.HasPrefix(p.URLs[2], "http://127.0.0.1:9/c/")
+		})
+	}
+	_, p := playback(t, n1.url, "t1")
+	if p.SteeringURL == "" || p.ExpiresAt == "" || p.Protocol != "hls" {
+		t.Errorf("playback = %+v", p)
+	}
+	code, b := call(t, "GET", n2.url+"/v1/steering/t1?protocol=hls", nil, false)
+	if code != 200 || !bytes.Contains(b, []byte(`"PATHWAY-PRIORITY"`)) || !bytes.Contains(b, []byte(`"PATHWAY-CLONES"`)) {
+		t.Errorf("steering manifest: %d %s", code, b)
+	}
+
+	// A draining appliance gets no new players; a silent one leaves
+	// steering within 10 s.
+	stopBeats["a1"]()
+	for range 3 {
+		beat(t, n1.url, "a1", fillcast.HealthDraining)
+	}
+	for _, n := range nodes {
+		waitFor(t, 2*time.Second, "draining a1 out of "+n.url, func() bool {
+			_, b := call(t, "GET", n.url+"/v1/fleet", nil, false)
+			var views []api.ApplianceView
+			json.Unmarshal(b, &views)
+			return len(views) == 3 && views[0].ID == "a1" && !views[0].Steerable && views[1].Steerable
+		})
+		for range 20 {
+			if _, p := playback(t, n.url, "t1"); len(p.URLs) != 3 || strings.Contains(strings.Join(p.URLs, " "), "a1.example") {
+				t.Fatalf("%s steers to draining a1: %v", n.url, p.URLs)
+			}
+		}
+	}
+	if _, p := playback(t, n1.url, "t1"); !strings.Contains(strings.Join(p.URLs, " "), "a2.example") {
+		t.Fatalf("a2 missing before it went silent: %v", p.URLs)
+	}
+	stopBeats["a2"]()
+	start := time.Now()
+	waitFor(t, 10*time.Second, "silent a2 out", func() bool {
+		code, p := playback(t, n1.url, "t1")
+		return code == 200 && !strings.Contains(strings.Join(p.URLs, " "), "a2.example")
+	})
+	t.Logf("a silent appliance left steering after %s", time.Since(start).Round(100*time.Millisecond))
+
+	// Kill the leader: the survivors keep steering throughout, and elect
+	// a new leader within 5 s.
+	var leader *testNode
+	for _, n := range nodes {
+		if n.Raft().IsLeader() {
+			leader = n
+		}
+	}
+	leader.stop()
+	var survivors []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			survivors = append(survivors, n)
+		}
+	}
+	start = time.Now()
+	for time.Since(start) < 5*time.Second {
+		for _, n := range survivors {
+			if code, _ := playback(t, n.url, "t1"); code != 200 {
+				t.Fatalf("playback on a survivor during the election: %d", code)
+			}
+		}
+		if survivors[0].Raft().IsLeader() || survivors[1].Raft().IsLeader() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !survivors[0].Raft().IsLeader() && !survivors[1].Raft().IsLeader() {
+		t.Fatal("no new leader within 5 s")
+	}
+	t.Logf("new leader after %s", time.Since(start).Round(10*time.Millisecond))
+	if code, b := call(t, "PUT", survivors[0].url+"/v1/titles/t3", fillcast.Title{Name: "Three"}, true); code != 200 {
+		t.Errorf("write after failover: %d %s", code, b)
+	}
+}

@@ -1,0 +1,76 @@
+package fleet
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/steering"
+	"github.com/hashicorp/raft"
+)
+
+func newState(t *testing.T) *fsm.FSM {
+	f := fsm.New(nil)
+	for i, c := range []fsm.Command{
+		{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"127.0.0.0/8"}}},
+	} {
+		b, _ := c.Encode()
+		if r := f.Apply(&raft.Log{Index: uint64(i + 1), Data: b}); r != nil {
+			t.Fatal(r)
+		}
+	}
+	return f
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func beat(health string) fillcast.Heartbeat {
+	return fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://x:1", Health: health}
+}
+
+func TestDrainingAndSilentAppliancesLeave(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s, _ := steering.New(steering.Config{}, clock)
+	f, err := New(Config{NodeID: "n1", RebuildEvery: 10 * time.Millisecond, Now: clock}, newState(t), s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if err := f.Heartbeat(id, beat("ok"), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "three appliances", func() bool { return f.Current().Len() == 3 })
+	f.Heartbeat("a1", beat("draining"), true)
+	waitFor(t, "a1 drained", func() bool { return !f.Current().Eligible("a1", "t1", now) })
+	for range 5 {
+		f.Heartbeat("a2", beat("ok"), true)
+		time.Sleep(20 * time.Millisecond)
+		if f.Current().Eligible("a1", "t1", now) {
+			t.Fatal("a1 came back after another appliance's heartbeat")
+		}
+	}
+	var dst []steering.Target
+	for _, tg := range f.Current().Steer(dst, steering.Request{Client: netip.MustParseAddr("127.0.0.1"), Title: "t1"}) {
+		if tg.Appliance == "a1" {
+			t.Error("steered to draining a1")
+		}
+	}
+	_ = context.Background
+}
