@@ -9,12 +9,12 @@ package cache
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // Meta describes a cached object: what the appliance needs to answer with
@@ -115,36 +115,42 @@ func (t Tier) String() string {
 	return "fill"
 }
 
-// Hit is an object ready to serve. Exactly one of Body (memory, or disk
-// when the memory tier read it), a file (disk) or a fill (a miss in
-// progress) backs it. Call Stream for the bytes, or Release if not.
+// Hit is an object ready to serve. Exactly one of Body (a small memory
+// object, or a disk object the memory tier read), a file (a disk object,
+// or a large memory object in a memfd) or a fill (a miss in progress)
+// backs it. Call Stream for the bytes, or Release if not.
 type Hit struct {
 	Tier Tier
 	Meta *Meta
-	// Body is the whole object when it is in memory: shared and
+	// Body is the whole object when it is in memory as a slice: shared and
 	// read-only.
 	Body []byte
-	file *os.File
+	fd   int
+	file owner // holds fd open; nil without a file
 	fill *fill
 }
 
+// owner is what keeps a hit's file descriptor open.
+type owner interface{ unref() }
+
+// fdOwner closes a descriptor opened for one hit.
+type fdOwner struct{ fd int }
+
+func (o *fdOwner) unref() { unix.Close(o.fd) }
+
 // Stream returns a reader for length bytes from off (length < 0: to the
-// end). The reader is an io.Closer; whoever reads it closes it. For a disk
-// hit it hands the *os.File itself to an io.ReaderFrom (WriteTo), so a
-// TCP connection sends it with sendfile.
+// end). The reader is an io.Closer; whoever reads it closes it. For a file
+// it is a *FileRange, which sends with sendfile when given the TCP
+// connection.
 func (h *Hit) Stream(ctx context.Context, off, length int64) (io.Reader, error) {
 	switch {
 	case h.file != nil:
-		f := h.file
-		h.file = nil
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("cache: seek: %w", err)
-		}
 		if length < 0 {
 			length = h.Meta.Size - off
 		}
-		return &fileSection{f: f, lr: io.LimitedReader{R: f, N: length}}, nil
+		r := newFileRange(h.fd, off, off+length, h.file)
+		h.file = nil
+		return r, nil
 	case h.fill != nil:
 		f := h.fill
 		h.fill = nil
@@ -154,35 +160,13 @@ func (h *Hit) Stream(ctx context.Context, off, length int64) (io.Reader, error) 
 		}
 		return &fillReader{f: f, ctx: ctx, off: off, end: end}, nil
 	}
-	return nil, errors.New("cache: Stream on a memory hit")
+	return nil, errors.New("cache: Stream on an in-memory body")
 }
-
-// fileSection is length bytes of an object file from its current offset.
-type fileSection struct {
-	f  *os.File
-	lr io.LimitedReader
-}
-
-func (s *fileSection) Read(p []byte) (int, error) { return s.lr.Read(p) }
-
-// WriteTo passes the file inside an io.LimitedReader to w's ReadFrom, the
-// shape net.TCPConn (and fasthttp's body writer) turn into sendfile.
-func (s *fileSection) WriteTo(w io.Writer) (int64, error) {
-	if rf, ok := w.(io.ReaderFrom); ok {
-		return rf.ReadFrom(&s.lr)
-	}
-	return io.Copy(w, &s.lr)
-}
-
-// SupportsBodyWriteTo tells fasthttp to use WriteTo.
-func (s *fileSection) SupportsBodyWriteTo() bool { return true }
-
-func (s *fileSection) Close() error { return s.f.Close() }
 
 // Release frees what backs the hit if Stream was not called.
 func (h *Hit) Release() {
 	if h.file != nil {
-		h.file.Close()
+		h.file.unref()
 		h.file = nil
 	}
 	if h.fill != nil {
@@ -273,6 +257,9 @@ func (c *Cache) Lookup(key string) (Hit, bool) {
 	if c.mem != nil {
 		if o, ok := c.mem.get(key); ok {
 			c.memHits.Add(1)
+			if o.fd >= 0 {
+				return Hit{Tier: TierMemory, Meta: &o.meta, fd: o.fd, file: o}, true
+			}
 			return Hit{Tier: TierMemory, Meta: &o.meta, Body: o.body}, true
 		}
 	}
@@ -292,14 +279,16 @@ func (c *Cache) fromDisk(e *diskEntry) (Hit, error) {
 		if err != nil {
 			return Hit{}, err
 		}
-		c.mem.set(e.key, &memObject{meta: e.meta, body: body})
+		if err := c.mem.set(e.key, e.meta, body); err != nil {
+			c.log.Warn("cache: not keeping in memory", "key", e.key, "err", err)
+		}
 		return Hit{Tier: TierDisk, Meta: &e.meta, Body: body}, nil
 	}
-	f, err := c.disk.open(e)
+	fd, err := c.disk.open(e)
 	if err != nil {
 		return Hit{}, err
 	}
-	return Hit{Tier: TierDisk, Meta: &e.meta, file: f}, nil
+	return Hit{Tier: TierDisk, Meta: &e.meta, fd: fd, file: &fdOwner{fd}}, nil
 }
 
 // Purge removes every object whose key starts with prefix from both tiers

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fillcast/fillcast/appliance/evict"
+	"golang.org/x/sys/unix"
 )
 
 // diskEntry is an object in the disk tier's index.
@@ -144,22 +145,25 @@ func (d *disk) lookup(key string) (*diskEntry, bool) {
 	return e, ok
 }
 
-// open returns the object's file positioned at 0, checking the body
-// checksum the first time the object is read in this process. A corrupt
-// object is dropped and errCorrupt returned, so the caller refetches it.
-func (d *disk) open(e *diskEntry) (*os.File, error) {
-	f, err := os.Open(e.path)
+// open returns a descriptor of the object's file (a raw one: reads are
+// pread and sendfile, so it needs neither the runtime's poller nor an
+// *os.File), checking the body checksum the first time the object is read
+// in this process. A corrupt object is dropped and errCorrupt returned, so
+// the caller refetches it.
+func (d *disk) open(e *diskEntry) (int, error) {
+	fd, err := unix.Open(e.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.drop(e, err)
-		return nil, fmt.Errorf("cache: open %s: %w", e.key, err)
+		return -1, fmt.Errorf("cache: open %s: %w", e.key, err)
 	}
 	if !e.verified.Load() {
-		if err := d.verify(e, bufio.NewReaderSize(io.NewSectionReader(f, 0, e.meta.Size), 256<<10), nil); err != nil {
-			f.Close()
-			return nil, err
+		r := &FileRange{fd: fd, end: e.meta.Size}
+		if err := d.verify(e, bufio.NewReaderSize(r, 256<<10), nil); err != nil {
+			unix.Close(fd)
+			return -1, err
 		}
 	}
-	return f, nil
+	return fd, nil
 }
 
 // readAll reads and verifies the whole body.

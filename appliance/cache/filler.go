@@ -138,7 +138,9 @@ func (c *Cache) doFill(f *fill) error {
 		}
 	}
 	if c.mem != nil && buf != nil {
-		c.mem.set(f.key, &memObject{meta: meta, body: buf})
+		if err := c.mem.set(f.key, meta, buf); err != nil {
+			c.log.Warn("cache: not keeping in memory", "key", f.key, "err", err)
+		}
 	}
 	return nil
 }

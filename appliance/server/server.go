@@ -267,6 +267,12 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string
 		s.fail(ctx, fasthttp.StatusInternalServerError, "cannot read object")
 		return 0
 	}
+	if fr, ok := body.(*cache.FileRange); ok {
+		// Headers go out first so the body can be sent with sendfile
+		// straight to the socket.
+		fr.Conn = ctx.Conn()
+		ctx.Response.ImmediateHeaderFlush = true
+	}
 	if length > 0 {
 		ctx.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout + time.Duration(length/s.cfg.MinClientRate)*time.Second))
 	}

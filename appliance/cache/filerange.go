@@ -1,0 +1,123 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// FileRange is a byte range of a cached object held in a file: a disk
+// object, or a large memory-tier object kept in a memfd. Reads use pread,
+// so any number of ranges share one descriptor safely. Handed to a TCP
+// connection (Conn), WriteTo sends it with sendfile from the kernel's
+// pages: the object is never copied through user space.
+type FileRange struct {
+	// Conn, when it is a *net.TCPConn, is where WriteTo sends the bytes
+	// with sendfile, bypassing the writer it is given. The caller must have
+	// flushed everything it buffered for the connection (fasthttp:
+	// Response.ImmediateHeaderFlush).
+	Conn net.Conn
+
+	fd       int
+	off, end int64
+	owner    owner
+}
+
+var rangePool = sync.Pool{New: func() any { return new(FileRange) }}
+
+func newFileRange(fd int, off, end int64, o owner) *FileRange {
+	r := rangePool.Get().(*FileRange)
+	*r = FileRange{fd: fd, off: off, end: end, owner: o}
+	return r
+}
+
+// Read implements io.Reader with pread.
+func (r *FileRange) Read(p []byte) (int, error) {
+	if r.off >= r.end {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.end-r.off)]
+	for {
+		n, err := unix.Pread(r.fd, p, r.off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("cache: read object: %w", err)
+		}
+		if n == 0 {
+			return 0, io.ErrUnexpectedEOF
+		}
+		r.off += int64(n)
+		return n, nil
+	}
+}
+
+// WriteTo sends the range to Conn with sendfile when Conn is a TCP
+// connection, else copies it to w.
+func (r *FileRange) WriteTo(w io.Writer) (int64, error) {
+	if tc, ok := r.Conn.(*net.TCPConn); ok {
+		return r.sendfile(tc)
+	}
+	return io.CopyBuffer(w, struct{ io.Reader }{r}, make([]byte, 64<<10))
+}
+
+// SupportsBodyWriteTo tells fasthttp to hand the body to WriteTo.
+func (r *FileRange) SupportsBodyWriteTo() bool { return true }
+
+// sendfile writes the range to the socket, waiting in the runtime's
+// poller when the socket buffer is full, so the connection's write
+// deadline still applies.
+func (r *FileRange) sendfile(c syscall.Conn) (int64, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("cache: sendfile: %w", err)
+	}
+	var written int64
+	var serr error
+	err = rc.Write(func(sock uintptr) bool {
+		for r.off < r.end {
+			off := r.off
+			n, err := unix.Sendfile(int(sock), r.fd, &off, int(min(r.end-r.off, 1<<30)))
+			if n > 0 {
+				r.off += int64(n)
+				written += int64(n)
+			}
+			switch {
+			case err == unix.EAGAIN:
+				return false // wait until the socket is writable
+			case err == unix.EINTR:
+			case err != nil:
+				serr = err
+				return true
+			case n == 0:
+				serr = io.ErrUnexpectedEOF
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return written, fmt.Errorf("cache: sendfile: %w", err)
+	}
+	return written, nil
+}
+
+// Close releases the range's hold on the file and recycles the range.
+func (r *FileRange) Close() error {
+	if r.owner == nil {
+		return errors.New("cache: FileRange closed twice")
+	}
+	r.owner.unref()
+	*r = FileRange{}
+	rangePool.Put(r)
+	return nil
+}
