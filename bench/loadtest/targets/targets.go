@@ -1,0 +1,300 @@
+// Package targets builds a realistic vegeta target list for Fillcast from
+// a running control plane: the playback calls players make, then the
+// manifests, rendition playlists, init segments and media segments they
+// fetch from the appliances, with a Zipf popularity skew over titles and
+// the drop-off of viewers through a title. Tokens are real: every URL
+// comes from GET /v1/playback. `fillcast targets` writes the list and
+// bench/loadtest replays it with vegeta.
+package targets
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fillcast/fillcast"
+)
+
+// Config configures Generate.
+type Config struct {
+	// ControlPlane is the base URL of a control-plane node. Required.
+	ControlPlane string
+	// Titles caps how many ready titles the list covers, most popular
+	// first. Zero means 20.
+	Titles int
+	// Sessions is the number of playback sessions in the list. Zero means
+	// 500.
+	Sessions int
+	// MaxSegments caps the media segments one session fetches. Zero
+	// means 30.
+	MaxSegments int
+	// DashShare is the share of sessions that play DASH rather than HLS.
+	// Zero means 0.2; use a negative value for HLS only.
+	DashShare float64
+	// ZipfS is the exponent of title popularity (rank r has weight
+	// 1/r^s). Zero means 1.1.
+	ZipfS float64
+	// Seed makes the list reproducible. Zero means 1.
+	Seed uint64
+	// Client makes the control-plane calls; nil means a client with a
+	// 10 s timeout.
+	Client *http.Client
+}
+
+// DefaultConfig returns a Config with every default filled in but the
+// control plane.
+func DefaultConfig() Config {
+	return Config{Titles: 20, Sessions: 500, MaxSegments: 30, DashShare: 0.2, ZipfS: 1.1, Seed: 1}
+}
+
+// Validate fills defaults and reports the first problem.
+func (c *Config) Validate() error {
+	d := DefaultConfig()
+	if c.ControlPlane == "" {
+		return errors.New("targets: --controlplane URL is required")
+	}
+	if u, err := url.Parse(c.ControlPlane); err != nil || u.Host == "" {
+		return fmt.Errorf("targets: --controlplane %q: want a URL such as http://127.0.0.1:7000", c.ControlPlane)
+	}
+	c.ControlPlane = strings.TrimRight(c.ControlPlane, "/")
+	if c.Titles == 0 {
+		c.Titles = d.Titles
+	}
+	if c.Sessions == 0 {
+		c.Sessions = d.Sessions
+	}
+	if c.MaxSegments == 0 {
+		c.MaxSegments = d.MaxSegments
+	}
+	if c.DashShare == 0 {
+		c.DashShare = d.DashShare
+	}
+	if c.DashShare < 0 {
+		c.DashShare = 0
+	}
+	if c.ZipfS == 0 {
+		c.ZipfS = d.ZipfS
+	}
+	if c.Seed == 0 {
+		c.Seed = d.Seed
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if c.Titles < 0 || c.Sessions < 0 || c.MaxSegments < 0 || c.DashShare > 1 || c.ZipfS <= 0 {
+		return errors.New("targets: counts must be positive, the DASH share at most 1 and the Zipf exponent positive")
+	}
+	return nil
+}
+
+// Target is one request of the list.
+type Target struct {
+	Method, URL string
+	// Kind is "playback", "manifest", "playlist", "init" or "segment".
+	Kind string
+}
+
+// Summary describes a generated list.
+type Summary struct {
+	Titles    int            `json:"titles"`
+	Sessions  int            `json:"sessions"`
+	Kinds     map[string]int `json:"kinds"`
+	ExpiresAt time.Time      `json:"expires_at"` // the earliest token expiry
+}
+
+// playback is the body of GET /v1/playback/{title}.
+type playback struct {
+	Title       string   `json:"title"`
+	Protocol    string   `json:"protocol"`
+	URLs        []string `json:"urls"`
+	SteeringURL string   `json:"steering_url"`
+	ExpiresAt   string   `json:"expires_at"`
+}
+
+// title is what a session needs of a title.
+type title struct {
+	id         string
+	renditions map[string][]string // rendition dir → media segments, in order
+	inits      map[string]string   // rendition dir → init segment path
+	base       map[string]string   // protocol → signed base URL ".../c/{token}/{title}/"
+}
+
+// Generate reads the catalog and playback URLs from the control plane and
+// returns the targets, sessions interleaved the way concurrent players
+// interleave them.
+func Generate(ctx context.Context, cfg Config) ([]Target, Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, Summary{}, err
+	}
+	var all []fillcast.Title
+	if err := getJSON(ctx, cfg.Client, cfg.ControlPlane+"/v1/titles?status="+fillcast.StatusReady, &all); err != nil {
+		return nil, Summary{}, err
+	}
+	sum := Summary{Kinds: map[string]int{}}
+	var titles []*title
+	for _, t := range all {
+		if t.Status != fillcast.StatusReady || len(titles) == cfg.Titles {
+			continue
+		}
+		tt := &title{id: t.ID, renditions: map[string][]string{}, inits: map[string]string{}, base: map[string]string{}}
+		for _, f := range t.Files {
+			dir, file := path.Split(f.Path)
+			dir = strings.TrimSuffix(dir, "/")
+			switch {
+			case dir == "" || dir == "download" || strings.Contains(dir, "/"):
+			case strings.HasPrefix(file, "init"):
+				tt.inits[dir] = f.Path
+			case strings.HasSuffix(file, ".m4s"):
+				tt.renditions[dir] = append(tt.renditions[dir], f.Path)
+			}
+		}
+		if len(tt.renditions) == 0 {
+			continue
+		}
+		for _, segs := range tt.renditions {
+			sort.Strings(segs)
+		}
+		for _, proto := range []string{"hls", "dash"} {
+			var pb playback
+			u := cfg.ControlPlane + "/v1/playback/" + url.PathEscape(t.ID) + "?protocol=" + proto
+			if err := getJSON(ctx, cfg.Client, u, &pb); err != nil {
+				return nil, Summary{}, err
+			}
+			if len(pb.URLs) == 0 {
+				return nil, Summary{}, fmt.Errorf("targets: %s: no appliance URL: is an appliance of the client's site healthy?", u)
+			}
+			i := strings.LastIndexByte(pb.URLs[0], '/')
+			tt.base[proto] = pb.URLs[0][:i+1]
+			if exp, err := time.Parse(time.RFC3339, pb.ExpiresAt); err == nil && (sum.ExpiresAt.IsZero() || exp.Before(sum.ExpiresAt)) {
+				sum.ExpiresAt = exp
+			}
+		}
+		titles = append(titles, tt)
+	}
+	if len(titles) == 0 {
+		return nil, Summary{}, fmt.Errorf("targets: %s has no ready title with segments: ingest one first", cfg.ControlPlane)
+	}
+	sum.Titles = len(titles)
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	pick := zipf(len(titles), cfg.ZipfS)
+	sessions := make([][]Target, cfg.Sessions)
+	for s := range sessions {
+		sessions[s] = session(cfg, titles[pick(rng.Float64())], rng)
+	}
+	sum.Sessions = len(sessions)
+	// Interleave as concurrent players do: each step takes the next
+	// request of a random session (weighted by what it has left), so every
+	// part of the list mixes playback calls, manifests and segments while
+	// each session keeps its own order.
+	left := 0
+	for _, ss := range sessions {
+		left += len(ss)
+	}
+	out := make([]Target, 0, left)
+	for ; left > 0; left-- {
+		k := rng.IntN(left)
+		for s := range sessions {
+			if k < len(sessions[s]) {
+				out = append(out, sessions[s][0])
+				sum.Kinds[sessions[s][0].Kind]++
+				sessions[s] = sessions[s][1:]
+				break
+			}
+			k -= len(sessions[s])
+		}
+	}
+	return out, sum, nil
+}
+
+// session is one player: the playback call, the manifest, one rendition's
+// playlist and init segment, then segments from the start until the
+// viewer leaves (geometric drop-off, most stay for a few segments).
+func session(cfg Config, t *title, rng *rand.Rand) []Target {
+	proto, manifest := "hls", "master.m3u8"
+	if rng.Float64() < cfg.DashShare {
+		proto, manifest = "dash", "manifest.mpd"
+	}
+	base := t.base[proto]
+	out := []Target{
+		{http.MethodGet, cfg.ControlPlane + "/v1/playback/" + url.PathEscape(t.id) + "?protocol=" + proto, "playback"},
+		{http.MethodGet, base + manifest, "manifest"},
+	}
+	names := make([]string, 0, len(t.renditions))
+	for r := range t.renditions {
+		names = append(names, r)
+	}
+	sort.Strings(names)
+	r := names[rng.IntN(len(names))]
+	if proto == "hls" {
+		out = append(out, Target{http.MethodGet, base + r + "/playlist.m3u8", "playlist"})
+	}
+	if init, ok := t.inits[r]; ok {
+		out = append(out, Target{http.MethodGet, base + init, "init"})
+	}
+	segs := t.renditions[r]
+	n := 1
+	for n < cfg.MaxSegments && n < len(segs) && rng.Float64() < 0.85 {
+		n++
+	}
+	for _, s := range segs[:n] {
+		out = append(out, Target{http.MethodGet, base + s, "segment"})
+	}
+	return out
+}
+
+// zipf returns a function mapping a uniform [0,1) draw to a rank in [0,n)
+// with weight 1/(rank+1)^s.
+func zipf(n int, s float64) func(float64) int {
+	cum := make([]float64, n)
+	total := 0.0
+	for i := range n {
+		total += 1 / math.Pow(float64(i+1), s)
+		cum[i] = total
+	}
+	return func(u float64) int {
+		return min(sort.SearchFloat64s(cum, u*total), n-1)
+	}
+}
+
+// Write writes targets in vegeta's http format ("GET url" lines).
+func Write(w io.Writer, ts []Target) error {
+	bw := bufio.NewWriter(w)
+	for _, t := range ts {
+		fmt.Fprintf(bw, "%s %s\n", t.Method, t.URL)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("targets: write: %w", err)
+	}
+	return nil
+}
+
+func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("targets: %w", err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("targets: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("targets: GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("targets: GET %s: decode: %w", u, err)
+	}
+	return nil
+}

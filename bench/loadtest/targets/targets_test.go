@@ -1,0 +1,157 @@
+package targets
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+const testKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+
+// fakeControlPlane serves GET /v1/titles and GET /v1/playback/{title} with
+// the JSON shapes of DESIGN.md §3, signing URLs with real keys.
+func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *urlsign.Keys) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/titles", func(w http.ResponseWriter, r *http.Request) {
+		out := []fillcast.Title{}
+		for _, tt := range titles {
+			if s := r.URL.Query().Get("status"); s == "" || s == tt.Status {
+				out = append(out, tt)
+			}
+		}
+		json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("GET /v1/playback/{title}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("title")
+		entry := map[string]string{"hls": "master.m3u8", "dash": "manifest.mpd"}[r.URL.Query().Get("protocol")]
+		exp := time.Now().Add(time.Hour)
+		json.NewEncoder(w).Encode(map[string]any{
+			"title": id, "protocol": r.URL.Query().Get("protocol"),
+			"urls":         []string{"http://edge1:8080" + keys.SignPath(id, exp, netip.Prefix{}) + "/" + id + "/" + entry, "http://edge2:8080/x"},
+			"steering_url": "http://cp/v1/steering/" + id, "expires_at": exp.UTC().Format(time.RFC3339),
+		})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func catalog(n int) []fillcast.Title {
+	var out []fillcast.Title
+	for i := range n {
+		t := fillcast.Title{ID: fmt.Sprintf("t%02d", i), Status: fillcast.StatusReady}
+		for _, r := range []string{"360p", "720p"} {
+			t.Files = append(t.Files, fillcast.File{Path: r + "/init.mp4"}, fillcast.File{Path: r + "/playlist.m3u8"})
+			for s := 1; s <= 40; s++ {
+				t.Files = append(t.Files, fillcast.File{Path: fmt.Sprintf("%s/seg-%05d.m4s", r, s)})
+			}
+		}
+		t.Files = append(t.Files, fillcast.File{Path: "master.m3u8"}, fillcast.File{Path: "download/720p.mp4"})
+		out = append(out, t)
+	}
+	out = append(out, fillcast.Title{ID: "pending", Status: fillcast.StatusIngesting})
+	return out
+}
+
+func TestGenerate(t *testing.T) {
+	keys, err := urlsign.ParseKeys(strings.NewReader(testKeys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := fakeControlPlane(t, catalog(10), keys)
+	tests := []struct {
+		name      string
+		cfg       Config
+		wantDash  bool
+		wantTitle int
+	}{
+		{"defaults", Config{ControlPlane: cp.URL, Sessions: 400}, true, 10},
+		{"hls only, 3 titles", Config{ControlPlane: cp.URL, Titles: 3, Sessions: 100, DashShare: -1}, false, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, sum, err := Generate(context.Background(), tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Titles != tc.wantTitle || sum.Kinds["playback"] != tc.cfg.Sessions {
+				t.Fatalf("summary %+v: want %d titles and %d playback calls", sum, tc.wantTitle, tc.cfg.Sessions)
+			}
+			if sum.Kinds["segment"] <= sum.Kinds["playback"] || sum.Kinds["manifest"] != tc.cfg.Sessions {
+				t.Fatalf("kinds %v: want a manifest per session and more segments than sessions", sum.Kinds)
+			}
+			sessionsPer := map[string]int{}
+			dash := 0
+			for _, tg := range ts {
+				u, err := url.Parse(tg.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tg.Kind == "playback" {
+					id := strings.TrimPrefix(u.Path, "/v1/playback/")
+					sessionsPer[id]++
+					if u.Query().Get("protocol") == "dash" {
+						dash++
+					}
+					continue
+				}
+				// /c/{token}/{title}/{object}: the token must verify for the title.
+				parts := strings.SplitN(u.Path, "/", 5)
+				if len(parts) != 5 || parts[1] != "c" {
+					t.Fatalf("%s: not a content URL", tg.URL)
+				}
+				if err := keys.Verify(parts[2], parts[3], time.Now(), netip.Addr{}); err != nil {
+					t.Fatalf("%s: token: %v", tg.URL, err)
+				}
+				if u.Host != "edge1:8080" {
+					t.Fatalf("%s: want the primary (first) URL's host", tg.URL)
+				}
+				if strings.Contains(tg.URL, "download/") || strings.Contains(tg.URL, "pending") {
+					t.Fatalf("%s: downloads and titles not ready are not played", tg.URL)
+				}
+			}
+			if (dash > 0) != tc.wantDash {
+				t.Fatalf("dash sessions: %d, want some: %v", dash, tc.wantDash)
+			}
+			// Popularity skew: the first title gets clearly more sessions
+			// than the last.
+			first, last := sessionsPer["t00"], sessionsPer[fmt.Sprintf("t%02d", tc.wantTitle-1)]
+			if first < 2*last || first == 0 {
+				t.Fatalf("sessions per title %v: want a Zipf skew (t00 %d vs last %d)", sessionsPer, first, last)
+			}
+		})
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	keys, _ := urlsign.ParseKeys(strings.NewReader(testKeys))
+	empty := fakeControlPlane(t, []fillcast.Title{{ID: "x", Status: fillcast.StatusIngesting}}, keys)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	tests := []struct {
+		name, cp, want string
+	}{
+		{"no control plane flag", "", "--controlplane"},
+		{"no ready titles", empty.URL, "no ready title"},
+		{"unreachable", down.URL, "connect"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Generate(context.Background(), Config{ControlPlane: tc.cp})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}

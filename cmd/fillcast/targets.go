@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/fillcast/fillcast/bench/loadtest/targets"
+)
+
+func runTargets(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("targets", "--controlplane URL [--titles N] [--sessions N] [--out FILE]", stderr)
+	cfg := targets.DefaultConfig()
+	fs.StringVar(&cfg.ControlPlane, "controlplane", "", "control-plane base `URL` to read titles and playback URLs from")
+	fs.IntVar(&cfg.Titles, "titles", cfg.Titles, "most popular ready titles to cover")
+	fs.IntVar(&cfg.Sessions, "sessions", cfg.Sessions, "playback sessions in the list")
+	fs.IntVar(&cfg.MaxSegments, "max-segments", cfg.MaxSegments, "most segments one session fetches")
+	fs.Float64Var(&cfg.DashShare, "dash-share", cfg.DashShare, "share of DASH sessions (negative: HLS only)")
+	fs.Float64Var(&cfg.ZipfS, "zipf", cfg.ZipfS, "popularity skew over titles: weight 1/rank^zipf")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed (same seed, same list)")
+	out := fs.String("out", "", "write the targets to `FILE` instead of stdout")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ts, sum, err := targets.Generate(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("targets: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := targets.Write(w, ts); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "targets: %d requests: %d sessions over %d titles (%v); tokens valid until %s (%s from now)\n",
+		len(ts), sum.Sessions, sum.Titles, sum.Kinds, sum.ExpiresAt.Format(time.RFC3339), time.Until(sum.ExpiresAt).Round(time.Second))
+	return nil
+}
