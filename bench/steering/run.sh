@@ -21,3 +21,4 @@ done
 echo
 echo "== go run ./bench/steering $*"
 go run ./bench/steering "$@"
+echo; echo "== bench/steering/http.sh (HTTP /v1/playback)"; bench/steering/http.sh

@@ -2,6 +2,9 @@ package api
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
+	"sync"
 	"net/netip"
 	"net/url"
 
@@ -53,7 +56,7 @@ func (a *API) readyTitle(id string) error {
 // playback steers the client and answers the ranked, signed URLs.
 func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	title := r.PathValue("title")
-	protocol := r.URL.Query().Get("protocol")
+	protocol := queryValue(r.URL.RawQuery, "protocol")
 	entry, ok := manifestFor(protocol)
 	if !ok {
 		return gateway.Errorf(http.StatusBadRequest, "protocol %q: want hls or dash", protocol)
@@ -79,7 +82,95 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	if len(resp.URLs) == 0 {
 		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
 	}
-	return gateway.WriteJSON(w, http.StatusOK, resp)
+	// The busiest route: encoded by hand into a pooled buffer rather
+	// than through reflection.
+	bp := bufPool.Get().(*[]byte)
+	b := resp.appendJSON((*bp)[:0])
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(b)
+	*bp = b
+	bufPool.Put(bp)
+	return err
+}
+
+var (
+	jsonType = []string{"application/json"}
+	bufPool  = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+)
+
+// appendJSON appends p encoded as encoding/json would (field order and
+// names as the struct tags say).
+func (p *Playback) appendJSON(b []byte) []byte {
+	b = append(b, `{"title":`...)
+	b = appendJSONString(b, p.Title)
+	b = append(b, `,"protocol":`...)
+	b = appendJSONString(b, p.Protocol)
+	b = append(b, `,"urls":[`...)
+	for i, u := range p.URLs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, u)
+	}
+	b = append(b, `],"steering_url":`...)
+	b = appendJSONString(b, p.SteeringURL)
+	b = append(b, `,"expires_at":`...)
+	b = appendJSONString(b, p.ExpiresAt)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, everything else (valid UTF-8 included) as
+// is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// queryValue returns the first value of key in a raw query string without
+// building a url.Values map; values with escapes are unescaped.
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != key {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+		}
+		return v
+	}
+	return ""
 }
 
 // selfURL is how the client reached this node.

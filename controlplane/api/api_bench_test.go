@@ -1,0 +1,101 @@
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/cluster"
+	"github.com/fillcast/fillcast/controlplane/fleet"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/steering"
+	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/hashicorp/raft"
+)
+
+// localNode is a single-node state: commands go straight into a real FSM
+// in log order, as raft applies them on a cluster of one.
+type localNode struct {
+	f     *fsm.FSM
+	index atomic.Uint64
+}
+
+func (n *localNode) Apply(_ context.Context, c fsm.Command) error {
+	b, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	if r := n.f.Apply(&raft.Log{Index: n.index.Add(1), Data: b}); r != nil {
+		return r.(error)
+	}
+	return nil
+}
+func (n *localNode) FSM() *fsm.FSM          { return n.f }
+func (n *localNode) Status() cluster.Status { return cluster.Status{ID: "n1", State: "Leader"} }
+func (n *localNode) ServeApply(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+func (n *localNode) ServeJoin(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// newTestAPI returns an API over one site with 20 live appliances and a
+// ready title t1.
+func newTestAPI(tb testing.TB) *API {
+	tb.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node := &localNode{f: fsm.New(nil)}
+	ctx := context.Background()
+	node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"192.0.2.0/24"}}})
+	node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "One", Status: "ready",
+		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 3e6, Codecs: "avc1.64001f"}}}})
+	steerer, err := steering.New(steering.Config{Origin: "http://origin:9000"}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fl, err := fleet.New(fleet.Config{NodeID: "n1", RebuildEvery: 5 * time.Millisecond}, node.f, steerer, nil, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(fl.Close)
+	for i := range 20 {
+		id := "a" + string(rune('a'+i))
+		fl.Heartbeat(id, fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://" + id + ":8080", Health: "ok"}, true)
+	}
+	for fl.Current().Len() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	fl.Close() // no more rebuilds: the benchmark measures requests alone
+	keys, _ := urlsign.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	cfg := Config{AdminToken: "adm"}
+	cfg.Gateway.NoAccessLog = true
+	a, err := New(cfg, Deps{Node: node, Fleet: fl, Keys: keys, Log: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.Close(context.Background()) })
+	return a
+}
+
+// BenchmarkPlayback measures GET /v1/playback through the whole filter
+// chain, without the network.
+func BenchmarkPlayback(b *testing.B) {
+	a := newTestAPI(b)
+	req := httptest.NewRequest("GET", "/v1/playback/t1?protocol=hls", nil)
+	req.RemoteAddr = "192.0.2.7:5555"
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}

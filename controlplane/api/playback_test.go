@@ -1,0 +1,75 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestPlaybackJSONMatchesEncodingJSON(t *testing.T) {
+	tests := []Playback{
+		{Title: "t1", Protocol: "hls", URLs: []string{"http://a:1/c/tok/t1/master.m3u8", "http://o/x"}, SteeringURL: "http://cp/v1/steering/t1?protocol=hls", ExpiresAt: "2026-11-26T00:00:00Z"},
+		{Title: "q\"uote\\back\nline\x01ctl\u00e9", URLs: []string{}},
+	}
+	for _, p := range tests {
+		got := p.appendJSON(nil)
+		var back Playback
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("appendJSON(%+v) = %s: not JSON: %v", p, got, err)
+		}
+		want, _ := json.Marshal(p)
+		var wantBack Playback
+		json.Unmarshal(want, &wantBack)
+		if back.Title != wantBack.Title || len(back.URLs) != len(wantBack.URLs) || back.SteeringURL != wantBack.SteeringURL {
+			t.Errorf("round trip: got %+v, want %+v", back, wantBack)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("plain")
+	f.Add("q\"\\\n\x00\u2028é")
+	f.Fuzz(func(t *testing.T, s string) {
+		var back string
+		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Fatalf("%q decodes to %q, encoding/json's to %q", s, back, wantBack)
+		}
+	})
+}
+
+func TestPlaybackRoute(t *testing.T) {
+	a := newTestAPI(t)
+	tests := []struct {
+		path string
+		code int
+	}{
+		{"/v1/playback/t1?protocol=hls", 200},
+		{"/v1/playback/t1?protocol=dash", 200},
+		{"/v1/playback/t1", 200},
+		{"/v1/playback/t1?protocol=rtmp", 400},
+		{"/v1/playback/nope", 404},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("GET", tt.path, nil)
+		req.RemoteAddr = "192.0.2.7:5555"
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, req)
+		if w.Code != tt.code {
+			t.Errorf("GET %s = %d, want %d: %s", tt.path, w.Code, tt.code, w.Body)
+			continue
+		}
+		if tt.code != 200 {
+			continue
+		}
+		var p Playback
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || len(p.URLs) != 3 || p.ExpiresAt == "" {
+			t.Errorf("GET %s: %v %s", tt.path, err, w.Body)
+		}
+	}
+}
