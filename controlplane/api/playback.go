@@ -2,11 +2,11 @@ package api
 
 import (
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"net/netip"
-	"net/url"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
