@@ -174,6 +174,8 @@ func (a *API) routes() error {
 		{"DELETE /v1/rules/{id}", admin("delete_rule"), a.deleteRule},
 		{"GET /v1/fleet", read("fleet"), a.fleet},
 		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
+		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Admin: true, Timeout: 5 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
+		{"PUT /v1/appliances/{id}/manifest", admin("put_manifest"), a.putManifest},
 		{"POST " + fleet.PeerPath, gateway.RouteOptions{Name: "peer_heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.peerHeartbeat},
 		{"GET /v1/cluster", read("cluster"), a.cluster},
 		{"POST " + cluster.JoinPath, gateway.RouteOptions{Name: "join", Admin: true, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeJoin)},

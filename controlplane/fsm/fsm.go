@@ -22,6 +22,7 @@ const (
 	OpPutJob       = "put_job"
 	OpPutRule      = "put_rule"
 	OpDeleteRule   = "delete_rule"
+	OpPutManifest  = "put_manifest"
 	// OpRestore is never logged: onChange receives it after a snapshot
 	// replaced the whole state.
 	OpRestore = "restore"
@@ -38,6 +39,7 @@ type Command struct {
 	Member    *Member         `json:"member,omitempty"`
 	Job       *Job            `json:"job,omitempty"`
 	Rule      *Rule           `json:"rule,omitempty"`
+	Manifest  *Manifest       `json:"manifest,omitempty"`
 }
 
 // Encode returns the command's log bytes.
@@ -80,6 +82,16 @@ func (c Command) Validate() error {
 		if c.Rule == nil || c.Rule.ID == "" || c.Rule.Action != RuleDrain || (c.Rule.Appliance == "") == (c.Rule.Site == "") {
 			return invalid("rule needs id, action drain, and exactly one of appliance or site")
 		}
+	case OpPutManifest:
+		m := c.Manifest
+		if m == nil || m.Appliance == "" || m.Version == 0 {
+			return invalid("put_manifest needs appliance and a version > 0")
+		}
+		for i, t := range m.Titles {
+			if err := fillcast.ValidateTitleID(t); err != nil {
+				return invalid("titles[%d]: %v", i, err)
+			}
+		}
 	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule:
 		if c.ID == "" {
 			return invalid("%s needs an id", c.Op)
@@ -118,10 +130,34 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	f.index = l.Index
-	apply(f.state, c)
+	err := check(f.state, c)
+	if err == nil {
+		apply(f.state, c)
+	}
 	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if f.onChange != nil {
 		f.onChange(c)
+	}
+	return nil
+}
+
+// check refuses commands that contradict the state they would apply to:
+// every node decides the same, since they apply the same log in order.
+func check(s *State, c Command) error {
+	if c.Op != OpPutManifest {
+		return nil
+	}
+	m := c.Manifest
+	if cur := s.Manifests[m.Appliance]; cur != nil && m.Version <= cur.Version {
+		return invalid("manifest version %d for %s is not newer than %d", m.Version, m.Appliance, cur.Version)
+	}
+	for i, t := range m.Titles {
+		if s.Titles[t] == nil {
+			return invalid("manifest titles[%d]: unknown title %q", i, t)
+		}
 	}
 	return nil
 }
@@ -148,6 +184,8 @@ func apply(s *State, c Command) {
 		s.Rules[c.Rule.ID] = c.Rule
 	case OpDeleteRule:
 		delete(s.Rules, c.ID)
+	case OpPutManifest:
+		s.Manifests[c.Manifest.Appliance] = c.Manifest
 	}
 }
 
@@ -176,6 +214,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	cp := &State{
 		Titles: cloneMap(s.Titles), Sites: cloneMap(s.Sites), Appliances: cloneMap(s.Appliances),
 		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
+		Manifests: cloneMap(s.Manifests),
 	}
 	return &snapshot{state: cp}, nil
 }
@@ -214,6 +253,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if s.Rules == nil {
 		s.Rules = n.Rules
+	}
+	if s.Manifests == nil {
+		s.Manifests = n.Manifests
 	}
 	f.mu.Lock()
 	f.state = s

@@ -118,3 +118,32 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Error("restore of garbage succeeded")
 	}
 }
+
+func TestManifestChecks(t *testing.T) {
+	f := New(nil)
+	f.Apply(logOf(t, 1, Command{Op: OpPutTitle, Title: readyTitle("t1")}))
+	tests := []struct {
+		name string
+		m    Manifest
+		ok   bool
+	}{
+		{"first", Manifest{Appliance: "a1", Version: 1, Titles: []string{"t1"}}, true},
+		{"same version", Manifest{Appliance: "a1", Version: 1, Titles: []string{"t1"}}, false},
+		{"older version", Manifest{Appliance: "a1", Version: 0, Titles: nil}, false},
+		{"unknown title", Manifest{Appliance: "a1", Version: 2, Titles: []string{"t1", "nope"}}, false},
+		{"newer", Manifest{Appliance: "a1", Version: 5, Titles: nil}, true},
+		{"other appliance", Manifest{Appliance: "a2", Version: 1, Titles: []string{"t1"}}, true},
+	}
+	for i, tt := range tests {
+		m := tt.m
+		r := f.Apply(logOf(t, uint64(i+2), Command{Op: OpPutManifest, Manifest: &m}))
+		if (r == nil) != tt.ok {
+			t.Errorf("%s: Apply = %v, want ok=%v", tt.name, r, tt.ok)
+		}
+	}
+	f.Read(func(s *State) {
+		if m := s.Manifests["a1"]; m == nil || m.Version != 5 || len(m.Titles) != 0 {
+			t.Errorf("a1 manifest = %+v, want version 5 with no titles", m)
+		}
+	})
+}

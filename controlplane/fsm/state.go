@@ -74,6 +74,15 @@ type Rule struct {
 	Site      string `json:"site,omitempty"`
 }
 
+// Manifest is an appliance's fill plan: the titles it should hold,
+// versioned so an appliance never goes back to an older plan.
+type Manifest struct {
+	Appliance string    `json:"appliance"`
+	Version   uint64    `json:"version"`
+	Titles    []string  `json:"titles"`
+	Updated   time.Time `json:"updated"`
+}
+
 // State is the whole replicated state. It is only mutated by Apply.
 type State struct {
 	Titles     map[string]*fillcast.Title `json:"titles"`
@@ -82,6 +91,7 @@ type State struct {
 	Members    map[string]*Member         `json:"members"`
 	Jobs       map[string]*Job            `json:"jobs"`
 	Rules      map[string]*Rule           `json:"rules"`
+	Manifests  map[string]*Manifest       `json:"manifests"`
 }
 
 func newState() *State {
@@ -92,6 +102,7 @@ func newState() *State {
 		Members:    map[string]*Member{},
 		Jobs:       map[string]*Job{},
 		Rules:      map[string]*Rule{},
+		Manifests:  map[string]*Manifest{},
 	}
 }
 

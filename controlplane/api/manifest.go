@@ -1,0 +1,74 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+)
+
+// ManifestView is the body of GET /v1/appliances/{id}/manifest: the
+// appliance's fill plan with every file to hold (sizes and checksums from
+// the catalog) and its site's fill window.
+type ManifestView struct {
+	Appliance  string          `json:"appliance"`
+	Version    uint64          `json:"version"`
+	Site       string          `json:"site,omitempty"`
+	FillWindow string          `json:"fill_window,omitempty"`
+	Timezone   string          `json:"timezone,omitempty"`
+	Titles     []ManifestTitle `json:"titles"`
+}
+
+// ManifestTitle is one planned title and its files.
+type ManifestTitle struct {
+	ID    string          `json:"id"`
+	Files []fillcast.File `json:"files"`
+}
+
+func (a *API) getManifest(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var v *ManifestView
+	a.read(func(s *fsm.State) {
+		m := s.Manifests[id]
+		if m == nil {
+			return
+		}
+		v = &ManifestView{Appliance: id, Version: m.Version, Titles: make([]ManifestTitle, 0, len(m.Titles))}
+		if ap := s.Appliances[id]; ap != nil {
+			v.Site = ap.Site
+			if site := s.Sites[ap.Site]; site != nil {
+				v.FillWindow, v.Timezone = site.FillWindow, site.Timezone
+			}
+		}
+		for _, t := range m.Titles {
+			// A title deleted since the plan was made is left out.
+			if title := s.Titles[t]; title != nil && title.Status == fillcast.StatusReady {
+				v.Titles = append(v.Titles, ManifestTitle{ID: t, Files: title.Files})
+			}
+		}
+	})
+	if v == nil {
+		return gateway.Errorf(http.StatusNotFound, "no fill manifest for appliance %q", id)
+	}
+	return gateway.WriteJSON(w, http.StatusOK, v)
+}
+
+// manifestRequest is the body of PUT /v1/appliances/{id}/manifest, for
+// operators who plan by hand.
+type manifestRequest struct {
+	Version uint64   `json:"version"`
+	Titles  []string `json:"titles"`
+}
+
+func (a *API) putManifest(w http.ResponseWriter, r *http.Request) error {
+	var req manifestRequest
+	if err := gateway.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	m := fsm.Manifest{Appliance: r.PathValue("id"), Version: req.Version, Titles: req.Titles, Updated: a.d.Now().UTC()}
+	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpPutManifest, Manifest: &m}); err != nil {
+		return err
+	}
+	return gateway.WriteJSON(w, http.StatusOK, m)
+}
