@@ -9,6 +9,8 @@ package fillcast
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Version is the release of this build; cmd/fillcast may override it with
@@ -130,4 +132,28 @@ type Heartbeat struct {
 	RPS           float64          `json:"rps"`
 	BPS           float64          `json:"bps"`
 	TitleBytes    map[string]int64 `json:"title_bytes,omitempty"`
+}
+
+// ParseWindow parses "HH:MM-HH:MM" into minutes after midnight. The end
+// may be before the start: the window then spans midnight.
+func ParseWindow(w string) (start, end int, err error) {
+	a, b, ok := strings.Cut(w, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("fillcast: fill window %q: want HH:MM-HH:MM", w)
+	}
+	if start, err = parseClock(a); err == nil {
+		end, err = parseClock(b)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("fillcast: fill window %q: %w", w, err)
+	}
+	return start, end, nil
+}
+
+func parseClock(s string) (int, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not HH:MM", s)
+	}
+	return t.Hour()*60 + t.Minute(), nil
 }

@@ -45,6 +45,9 @@ type disk struct {
 	index  map[string]*diskEntry
 	used   int64
 	policy evict.Policy
+	// pinned keys are planned by the fill manifest: they stay out of the
+	// eviction order, so pull-through traffic cannot push them out.
+	pinned map[string]bool
 
 	evictions, corrupt, writeErrors atomic.Int64
 	tmpSeq                          atomic.Uint64
@@ -294,7 +297,37 @@ func (w *diskWriter) close() { w.f.Close() }
 func (d *disk) insertLocked(e *diskEntry) {
 	d.index[e.key] = e
 	d.used += e.fileSize
-	d.policy.Insert(e.key, e.fileSize)
+	if !d.pinned[e.key] {
+		d.policy.Insert(e.key, e.fileSize)
+	}
+}
+
+// setPinned replaces the pinned set: newly pinned objects leave the
+// eviction order, unpinned ones join it (as new arrivals, so the ones no
+// longer planned and not requested go first).
+func (d *disk) setPinned(keys map[string]bool) {
+	d.mu.Lock()
+	old := d.pinned
+	d.pinned = keys
+	for k, e := range d.index {
+		switch was, is := old[k], keys[k]; {
+		case was && !is:
+			d.policy.Insert(k, e.fileSize)
+		case !was && is:
+			d.policy.Remove(k)
+		}
+	}
+	victims := d.evictLocked()
+	d.mu.Unlock()
+	d.removeFiles(victims)
+}
+
+// has reports whether key is stored, without counting an access.
+func (d *disk) has(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.index[key]
+	return ok
 }
 
 func (d *disk) removeLocked(e *diskEntry) {

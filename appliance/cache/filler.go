@@ -121,7 +121,7 @@ func (c *Cache) doFill(f *fill) error {
 	}
 	meta.Size = n
 	if meta.ETag == "" {
-		meta.ETag = `"` + strconv.FormatUint(uint64(crcOf(buf, w)), 16) + "-" + strconv.FormatInt(n, 16) + `"`
+		meta.ETag = defaultETag(crcOf(buf, w), n)
 	}
 	f.mu.Lock()
 	purged := f.purged
@@ -204,4 +204,10 @@ func crcOf(buf []byte, w *diskWriter) uint32 {
 		return crc32.Checksum(buf, crcTable)
 	}
 	return w.crc
+}
+
+// defaultETag is the strong entity tag of an object whose upstream gave
+// none: its checksum and length.
+func defaultETag(crc uint32, n int64) string {
+	return `"` + strconv.FormatUint(uint64(crc), 16) + "-" + strconv.FormatInt(n, 16) + `"`
 }

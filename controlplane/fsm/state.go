@@ -181,7 +181,7 @@ func ValidateSite(s *fillcast.Site) error {
 		return invalid("parent: a site cannot be its own parent")
 	}
 	if s.FillWindow != "" {
-		if _, _, err := ParseWindow(s.FillWindow); err != nil {
+		if _, _, err := fillcast.ParseWindow(s.FillWindow); err != nil {
 			return invalid("fill_window: %v", err)
 		}
 	}
@@ -191,30 +191,6 @@ func ValidateSite(s *fillcast.Site) error {
 		}
 	}
 	return nil
-}
-
-// ParseWindow parses "HH:MM-HH:MM" into minutes after midnight. The end
-// may be before the start: the window then spans midnight.
-func ParseWindow(w string) (start, end int, err error) {
-	a, b, ok := strings.Cut(w, "-")
-	if !ok {
-		return 0, 0, fmt.Errorf("%q: want HH:MM-HH:MM", w)
-	}
-	if start, err = parseClock(a); err == nil {
-		end, err = parseClock(b)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("%q: %w", w, err)
-	}
-	return start, end, nil
-}
-
-func parseClock(s string) (int, error) {
-	t, err := time.Parse("15:04", strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("%q is not HH:MM", s)
-	}
-	return t.Hour()*60 + t.Minute(), nil
 }
 
 // ValidateAppliance checks a registry entry.

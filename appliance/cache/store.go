@@ -1,0 +1,71 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrChecksum is returned by Store when a body does not match the checksum
+// the catalog gives for it: nothing is stored.
+var ErrChecksum = errors.New("cache: checksum mismatch")
+
+// Has reports whether key is in the disk tier.
+func (c *Cache) Has(key string) bool { return c.disk.has(key) }
+
+// Pin makes keys the set of objects the fill manifest plans: they are not
+// evicted while pinned; every other object is subject to eviction.
+func (c *Cache) Pin(keys map[string]bool) { c.disk.setPinned(keys) }
+
+// Store writes f's body into the disk tier under key: a planned fill, not
+// a client miss, so it bypasses the memory tier and coalescing. The body
+// must match meta.Size and, when sha256hex is set, its SHA-256; otherwise
+// nothing is stored and the error says why. It returns the bytes written.
+func (c *Cache) Store(ctx context.Context, key string, f *Fetched, sha256hex string) (int64, error) {
+	defer f.Body.Close()
+	if f.Meta.Size > c.cfg.DiskBytes {
+		return 0, fmt.Errorf("cache: %s: %d bytes is larger than the disk tier", key, f.Meta.Size)
+	}
+	w, err := c.disk.create(key)
+	if err != nil {
+		return 0, err
+	}
+	defer w.close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), ctxReader{ctx, f.Body})
+	if err == nil && f.Meta.Size >= 0 && n != f.Meta.Size {
+		err = fmt.Errorf("cache: %s: upstream sent %d of %d bytes", key, n, f.Meta.Size)
+	}
+	if err == nil && sha256hex != "" && hex.EncodeToString(h.Sum(nil)) != sha256hex {
+		err = fmt.Errorf("%w: %s", ErrChecksum, key)
+	}
+	if err != nil {
+		w.abort()
+		return 0, err
+	}
+	meta := f.Meta
+	meta.Size = n
+	if meta.ETag == "" {
+		meta.ETag = defaultETag(w.crc, n)
+	}
+	if err := w.commit(meta); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// ctxReader stops a copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

@@ -1,0 +1,289 @@
+package fill
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/appliance/upstream"
+	"github.com/fillcast/fillcast/origin"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+const keyLine = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// world is a real origin on loopback (counting GETs) with two titles of
+// files, and a control plane that serves whatever manifest the test sets.
+type world struct {
+	files    map[string][]byte // "t1/720p/seg-00001.m4s" -> bytes
+	origin   *httptest.Server
+	gets     atomic.Int64
+	cp       *httptest.Server
+	mu       sync.Mutex
+	manifest *Manifest
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{files: map[string][]byte{}}
+	root := t.TempDir()
+	for _, title := range []string{"t1", "t2"} {
+		for i := 1; i <= 3; i++ {
+			b := make([]byte, 200_000)
+			rand.Read(b)
+			p := fmt.Sprintf("%s/720p/seg-%05d.m4s", title, i)
+			w.files[p] = b
+			os.MkdirAll(filepath.Join(root, title, "720p"), 0o755)
+			os.WriteFile(filepath.Join(root, p), b, 0o644)
+		}
+	}
+	ocfg := origin.DefaultConfig()
+	ocfg.Root = root
+	o, err := origin.New(ocfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.origin = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.gets.Add(1)
+		o.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(w.origin.Close)
+	w.cp = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		m := w.manifest
+		w.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer adm" {
+			http.Error(rw, "no", 401)
+			return
+		}
+		if m == nil {
+			http.NotFound(rw, r)
+			return
+		}
+		json.NewEncoder(rw).Encode(m)
+	}))
+	t.Cleanup(w.cp.Close)
+	return w
+}
+
+// plan sets a manifest for appliance a1 with the given titles.
+func (w *world) plan(version uint64, window string, titles ...string) {
+	m := &Manifest{Appliance: "a1", Version: version, FillWindow: window, Timezone: "Europe/Amsterdam"}
+	for _, t := range titles {
+		mt := ManifestTitle{ID: t}
+		for i := 1; i <= 3; i++ {
+			p := fmt.Sprintf("720p/seg-%05d.m4s", i)
+			b := w.files[t+"/"+p]
+			sum := sha256.Sum256(b)
+			mt.Files = append(mt.Files, fillcast.File{Path: p, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
+		}
+		m.Titles = append(m.Titles, mt)
+	}
+	w.mu.Lock()
+	w.manifest = m
+	w.mu.Unlock()
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// appliance builds a real cache over dir and an executor for a1.
+func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
+	t.Helper()
+	keys, _ := urlsign.ParseKeys(strings.NewReader(keyLine))
+	if len(upstreams) == 0 {
+		upstreams = []string{w.origin.URL}
+	}
+	up, err := upstream.New(upstream.Config{URLs: upstreams, Keys: keys}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := cache.DefaultConfig()
+	ccfg.Dir, ccfg.DiskBytes = dir, 64<<20
+	c, err := cache.New(ccfg, up, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	e, err := New(Config{ID: "a1", ControlPlanes: []string{w.cp.URL}, AdminToken: "adm", RateBits: rateBits, Now: clk.now}, c, up, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, c
+}
+
+// pass runs one manifest fetch and fill pass, as Run does each poll.
+func (e *Executor) pass(ctx context.Context) {
+	if m, err := e.fetchManifest(ctx); err == nil && m != nil {
+		e.adopt(m)
+	} else if err != nil {
+		e.setError(err)
+	}
+	e.fillWhileOpen(ctx)
+}
+
+// Amsterdam is UTC+1 in November: 01:30 UTC is 02:30 local.
+var (
+	beforeWindow = time.Date(2026, 11, 26, 0, 30, 0, 0, time.UTC) // 01:30 local
+	inWindow     = time.Date(2026, 11, 26, 1, 30, 0, 0, time.UTC) // 02:30 local
+)
+
+func TestFillsOnlyInsideTheWindowAndResumes(t *testing.T) {
+	w := newWorld(t)
+	w.plan(1, "02:00-14:00", "t1", "t2")
+	clk := &clock{t: beforeWindow}
+	dir := t.TempDir()
+	e, c := w.appliance(t, dir, clk, 1e9)
+	ctx := context.Background()
+
+	e.pass(ctx)
+	if s := e.Status(); s.WindowOpen || s.PresentFiles != 0 || w.gets.Load() != 0 || s.PlannedFiles != 6 {
+		t.Fatalf("before the window: %+v, origin GETs %d", s, w.gets.Load())
+	}
+	clk.set(inWindow)
+	e.pass(ctx)
+	s := e.Status()
+	if !s.WindowOpen || s.PresentFiles != 6 || s.FilledBytes != 6*200_000 || s.Failures != 0 {
+		t.Fatalf("in the window: %+v", s)
+	}
+	for k, b := range w.files {
+		h, ok := c.Lookup(k)
+		if !ok {
+			t.Fatalf("%s not cached", k)
+		}
+		r, _ := h.Stream(ctx, 0, h.Meta.Size)
+		got, _ := io.ReadAll(r)
+		r.(io.Closer).Close()
+		if string(got) != string(b) {
+			t.Fatalf("%s: wrong bytes", k)
+		}
+	}
+
+	// A restart resumes from the disk: nothing is fetched again.
+	c.Close()
+	before := w.gets.Load()
+	e2, _ := w.appliance(t, dir, clk, 1e9)
+	e2.pass(ctx)
+	if s := e2.Status(); s.PresentFiles != 6 || w.gets.Load() != before {
+		t.Errorf("after restart: %+v, %d new origin GETs", s, w.gets.Load()-before)
+	}
+}
+
+func TestRateCap(t *testing.T) {
+	w := newWorld(t)
+	w.plan(1, "00:00-23:59", "t1")
+	clk := &clock{t: inWindow}
+	const rate = 8 * 400_000 // 400 kB/s: 600 kB take about a second beyond the first burst
+	e, _ := w.appliance(t, t.TempDir(), clk, rate)
+	start := time.Now()
+	e.pass(context.Background())
+	elapsed := time.Since(start)
+	burst := float64(e.limiter.Burst())
+	minimum := time.Duration((600_000 - burst) / (rate / 8) * float64(time.Second))
+	if e.Status().PresentFiles != 3 {
+		t.Fatalf("status %+v", e.Status())
+	}
+	if elapsed < minimum {
+		t.Errorf("600 kB filled in %s at a %.0f bit/s cap: faster than the cap allows (%s)", elapsed, float64(rate), minimum)
+	}
+}
+
+func TestPrefersPeer(t *testing.T) {
+	w := newWorld(t)
+	w.plan(1, "00:00-23:59", "t1")
+	clk := &clock{t: inWindow}
+	// The peer is an appliance that already holds t1: serve it from a
+	// second cache filled the same way, behind the appliance protocol's
+	// only-if-cached check.
+	peerDir := t.TempDir()
+	pe, pc := w.appliance(t, peerDir, clk, 1e9)
+	pe.pass(context.Background())
+	peer := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Cache-Control") != "only-if-cached" {
+			http.Error(rw, "peer asked to fill", 400)
+			return
+		}
+		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/c/"), "/", 2)
+		h, ok := pc.Lookup(parts[1])
+		if !ok {
+			http.Error(rw, "not cached", http.StatusGatewayTimeout)
+			return
+		}
+		rd, _ := h.Stream(r.Context(), 0, h.Meta.Size)
+		defer rd.(io.Closer).Close()
+		rw.Header().Set("Content-Length", fmt.Sprint(h.Meta.Size))
+		io.Copy(rw, rd)
+	}))
+	defer peer.Close()
+	before := w.gets.Load()
+	e, _ := w.appliance(t, t.TempDir(), clk, 1e9, peer.URL, w.origin.URL)
+	e.pass(context.Background())
+	if s := e.Status(); s.PresentFiles != 3 || w.gets.Load() != before {
+		t.Errorf("tier fill: %+v, %d origin GETs (want 0: the peer holds every file)", s, w.gets.Load()-before)
+	}
+}
+
+func TestRefusesBadManifestsAndChecksums(t *testing.T) {
+	w := newWorld(t)
+	clk := &clock{t: inWindow}
+	e, c := w.appliance(t, t.TempDir(), clk, 1e9)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		mutate func(m *Manifest)
+	}{
+		{"another appliance", func(m *Manifest) { m.Appliance = "a2" }},
+		{"path escape", func(m *Manifest) { m.Titles[0].Files[0].Path = "../../etc/passwd" }},
+		{"bad window", func(m *Manifest) { m.FillWindow = "2-14" }},
+		{"bad zone", func(m *Manifest) { m.Timezone = "Mars/Olympus" }},
+	}
+	for _, tt := range tests {
+		w.plan(1, "00:00-23:59", "t1")
+		tt.mutate(w.manifest)
+		if _, err := e.fetchManifest(ctx); err == nil {
+			t.Errorf("%s: manifest accepted", tt.name)
+		}
+	}
+	// A file whose bytes do not match the catalog's checksum is not kept,
+	// and is fetched again at the next pass.
+	w.plan(2, "00:00-23:59", "t1")
+	w.manifest.Titles[0].Files[0].SHA256 = strings.Repeat("0", 64)
+	e.pass(ctx)
+	if s := e.Status(); s.Failures != 1 || s.PresentFiles != 2 || c.Has("t1/720p/seg-00001.m4s") {
+		t.Errorf("checksum mismatch: %+v", s)
+	}
+	before := w.gets.Load()
+	e.pass(ctx)
+	if w.gets.Load() == before {
+		t.Error("the file that failed its checksum was not fetched again")
+	}
+	// An older manifest never replaces a newer one.
+	w.plan(1, "00:00-23:59", "t2")
+	e.pass(ctx)
+	if s := e.Status(); s.ManifestVersion != 2 {
+		t.Errorf("older manifest adopted: %+v", s)
+	}
+}
