@@ -121,7 +121,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	var changed func()
 	n.fsm = fsm.New(func(c fsm.Command) {
 		switch c.Op {
-		case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpRestore:
+		case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpPutManifest, fsm.OpRestore:
 			if changed != nil {
 				changed()
 			}

@@ -100,6 +100,10 @@ type Fleet struct {
 	mu    sync.Mutex
 	beats map[string]Beat
 
+	// sets caches each flash appliance's planned titles by manifest
+	// version; only the rebuild loop touches it.
+	sets map[string]titleSet
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -116,6 +120,7 @@ func New(cfg Config, reg Registry, steerer *steering.Steerer, observe func(Beat)
 		cfg: cfg, log: log, reg: reg, steerer: steerer, observer: observe,
 		dirty: make(chan struct{}, 1), resites: make(chan struct{}, 1), outbox: make(chan []byte, 256),
 		beats: map[string]Beat{},
+		sets:  map[string]titleSet{},
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if err := f.rebuild(true); err != nil {
@@ -255,8 +260,12 @@ func (f *Fleet) rebuild(full bool) error {
 	var sites []fillcast.Site
 	knownSites := map[string]bool{}
 	drained := map[string]bool{}
+	plans := map[string]*fsm.Manifest{}
 	full = full || f.current.Load() == nil
 	f.reg.Read(func(s *fsm.State) {
+		for id, m := range s.Manifests {
+			plans[id] = m
+		}
 		for id, site := range s.Sites {
 			knownSites[id] = true
 			if full {
@@ -278,6 +287,7 @@ func (f *Fleet) rebuild(full bool) error {
 			ID: b.ID, Site: b.Beat.Site, URL: b.Beat.URL, LastSeen: b.Seen,
 			Draining: b.Beat.Health == fillcast.HealthDraining || drained[b.ID] || drained[b.Beat.Site],
 			Load:     b.Beat.BPS / f.cfg.BitsPerPlayer,
+			Titles:   f.titlesOf(b.ID, b.Beat.Profile, plans[b.ID]),
 		})
 	}
 	var (
@@ -295,6 +305,27 @@ func (f *Fleet) rebuild(full bool) error {
 	}
 	f.current.Store(next)
 	return nil
+}
+
+// titleSet is a flash appliance's planned titles at one manifest version.
+type titleSet struct {
+	version uint64
+	set     *steering.TitleSet
+}
+
+// titlesOf returns the titles steering may send to an appliance: all of
+// them (nil) for a storage appliance or a flash appliance without a plan
+// yet (it fills on demand), else the titles its fill manifest plans.
+func (f *Fleet) titlesOf(id, profile string, m *fsm.Manifest) *steering.TitleSet {
+	if profile != fillcast.ProfileFlash || m == nil {
+		return nil
+	}
+	if cur, ok := f.sets[id]; ok && cur.version == m.Version {
+		return cur.set
+	}
+	set := steering.NewTitleSet(m.Titles)
+	f.sets[id] = titleSet{m.Version, set}
+	return set
 }
 
 func (f *Fleet) forwardLoop() {

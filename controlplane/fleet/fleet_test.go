@@ -74,3 +74,37 @@ func TestDrainingAndSilentAppliancesLeave(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+func TestFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	st := newState(t)
+	s, _ := steering.New(steering.Config{}, clock)
+	f, err := New(Config{NodeID: "n1", RebuildEvery: 5 * time.Millisecond, Now: clock}, st, s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flash := beat("ok")
+	flash.Profile = fillcast.ProfileFlash
+	f.Heartbeat("a1", flash, true)
+	f.Heartbeat("a2", beat("ok"), true) // storage
+	waitFor(t, "both", func() bool { return f.Current().Len() == 2 })
+	if !f.Current().Eligible("a1", "t9", now) {
+		t.Fatal("a flash appliance without a plan should fill on demand (every title)")
+	}
+	for i, c := range []fsm.Command{
+		{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "x", Status: "new"}},
+		{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "a1", Version: 1, Titles: []string{"t1"}}},
+	} {
+		b, _ := c.Encode()
+		if r := st.Apply(&raft.Log{Index: uint64(10 + i), Data: b}); r != nil {
+			t.Fatal(r)
+		}
+	}
+	f.RegistryChanged()
+	waitFor(t, "plan applied", func() bool { return !f.Current().Eligible("a1", "t9", now) })
+	if !f.Current().Eligible("a1", "t1", now) || !f.Current().Eligible("a2", "t9", now) {
+		t.Error("planned title refused, or the storage appliance restricted")
+	}
+}
