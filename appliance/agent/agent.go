@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // Counters are the appliance's cumulative counters, read at every beat.
@@ -45,6 +46,11 @@ type Config struct {
 	Interval time.Duration
 	// Read returns the current counters. Required.
 	Read func() Counters
+	// OnKeys, if set, receives the control plane's replicated signing
+	// keys (GET /v1/keys) every KeysEvery, when they change.
+	OnKeys func([]urlsign.Key)
+	// KeysEvery is how often keys are fetched. Zero means 30 s.
+	KeysEvery time.Duration
 	// Client posts heartbeats; nil means one with a timeout of Interval.
 	Client *http.Client
 	// Now returns the time; nil means time.Now.
@@ -76,6 +82,9 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.KeysEvery <= 0 {
+		c.KeysEvery = 30 * time.Second
+	}
 	return nil
 }
 
@@ -91,6 +100,9 @@ type Agent struct {
 	mu   sync.Mutex
 	last Counters
 	at   time.Time
+
+	keysAt   time.Time // last key fetch
+	keysSeen string    // the keys last handed to OnKeys, as JSON
 }
 
 // New returns an Agent; Run starts it.
@@ -119,6 +131,7 @@ func (a *Agent) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		a.beat(ctx)
+		a.maybeFetchKeys(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -205,4 +218,42 @@ func (a *Agent) post(ctx context.Context, base string, body []byte) error {
 		return fmt.Errorf("agent: %s answered %s: %s", base, resp.Status, bytes.TrimSpace(msg))
 	}
 	return nil
+}
+
+// maybeFetchKeys fetches the replicated keys when KeysEvery has passed,
+// from the control plane that answered the last heartbeat.
+func (a *Agent) maybeFetchKeys(ctx context.Context) {
+	if a.cfg.OnKeys == nil || a.cfg.Now().Sub(a.keysAt) < a.cfg.KeysEvery {
+		return
+	}
+	a.keysAt = a.cfg.Now()
+	base := a.cfg.ControlPlanes[a.current]
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/keys", nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+a.cfg.AdminToken)
+	resp, err := a.cfg.Client.Do(req)
+	if err != nil {
+		a.log.Warn("agent: fetch keys", "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		a.log.Warn("agent: fetch keys", "status", resp.Status, "err", err)
+		return
+	}
+	var kb struct {
+		Keys []urlsign.Key `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &kb); err != nil {
+		a.log.Warn("agent: keys body", "err", err)
+		return
+	}
+	if string(body) == a.keysSeen || len(kb.Keys) == 0 {
+		return
+	}
+	a.keysSeen = string(body)
+	a.cfg.OnKeys(kb.Keys)
 }

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // controlPlane records the heartbeats it accepts.
@@ -103,5 +105,44 @@ func TestHeartbeatsFailOverAndDrain(t *testing.T) {
 	}
 	if total%1000 != 0 || total == 0 {
 		t.Errorf("title bytes sum %d", total)
+	}
+}
+
+func TestKeysReachTheAppliance(t *testing.T) {
+	var got atomic.Pointer[[]string]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer adm" {
+			http.Error(w, "no", 401)
+			return
+		}
+		if r.URL.Path == "/v1/keys" {
+			io.WriteString(w, `{"keys":[{"id":"k2","secret":"`+strings.Repeat("cd", 32)+`"}]}`)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	var calls atomic.Int64
+	a, err := New(Config{
+		ID: "a1", Site: "s1", Profile: "storage", URL: "http://127.0.0.1:1", AdminToken: "adm",
+		ControlPlanes: []string{srv.URL}, Interval: 10 * time.Millisecond, KeysEvery: time.Millisecond,
+		Read: func() Counters { return Counters{} },
+		OnKeys: func(k []urlsign.Key) {
+			calls.Add(1)
+			ids := []string{k[0].ID}
+			got.Store(&ids)
+		},
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	waitFor(t, func() bool { return a.Acked() >= 5 })
+	cancel()
+	<-done
+	if p := got.Load(); p == nil || (*p)[0] != "k2" || calls.Load() != 1 {
+		t.Errorf("OnKeys got %v in %d calls; want k2 once (unchanged keys are not handed over again)", p, calls.Load())
 	}
 }

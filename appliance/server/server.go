@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -83,6 +84,7 @@ type Server struct {
 	metrics *metrics
 	usage   usage
 	admin   fasthttp.RequestHandler
+	keys    atomic.Pointer[urlsign.Keys]
 }
 
 // New returns a Server over c.
@@ -91,9 +93,14 @@ func New(cfg Config, c Cache) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, cache: c, metrics: newMetrics()}
+	s.keys.Store(cfg.Keys)
 	s.admin = s.adminHandler()
 	return s, nil
 }
+
+// SetKeys replaces the keys tokens are verified with, for example when the
+// control plane's replicated keys change.
+func (s *Server) SetKeys(k *urlsign.Keys) { s.keys.Store(k) }
 
 // Collector returns the server's own Prometheus metrics.
 func (s *Server) Collector() prometheus.Collector { return s.metrics }
@@ -175,7 +182,7 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 	if ip := ctx.RemoteIP(); ip != nil {
 		addr, _ = netip.AddrFromSlice(ip)
 	}
-	if err := s.cfg.Keys.Verify(token, title, s.cfg.Now(), addr); err != nil {
+	if err := s.keys.Load().Verify(token, title, s.cfg.Now(), addr); err != nil {
 		s.metrics.tokenRejects.Inc()
 		s.fail(ctx, fasthttp.StatusForbidden, "forbidden: "+err.Error())
 		return

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fillcast/fillcast/controlplane/cluster"
@@ -94,6 +95,8 @@ type API struct {
 	gw   *gateway.Gateway
 	reg  *registrar
 	once sync.Once
+	// keyCache holds the parsed replicated signing keys.
+	keyCache atomic.Pointer[keyCache]
 }
 
 // New builds the gateway and registers every route.
@@ -173,6 +176,8 @@ func (a *API) routes() error {
 		{"PUT /v1/rules/{id}", admin("put_rule"), a.putRule},
 		{"DELETE /v1/rules/{id}", admin("delete_rule"), a.deleteRule},
 		{"GET /v1/fleet", read("fleet"), a.fleet},
+		{"GET /v1/keys", gateway.RouteOptions{Name: "get_keys", Admin: true, Timeout: 5 * time.Second}, a.getKeys},
+		{"PUT /v1/keys", admin("put_keys"), a.putKeys},
 		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
 		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Admin: true, Timeout: 5 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
 		{"PUT /v1/appliances/{id}/manifest", admin("put_manifest"), a.putManifest},

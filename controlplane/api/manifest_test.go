@@ -46,3 +46,32 @@ func TestManifestRoutes(t *testing.T) {
 		t.Errorf("manifest view = %+v (%v)", v, err)
 	}
 }
+
+func TestReplicatedKeysSignPlayback(t *testing.T) {
+	a := newTestAPI(t)
+	do := func(method, path, body string) (int, string) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.RemoteAddr = "192.0.2.7:5555"
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer adm")
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, req)
+		return w.Code, w.Body.String()
+	}
+	if code, body := do("GET", "/v1/playback/t1", ""); code != 200 || !strings.Contains(body, "/c/k1.") {
+		t.Fatalf("before: %d %s", code, body)
+	}
+	if code, body := do("PUT", "/v1/keys", `{"keys":[{"id":"k2","secret":"00"}]}`); code != 400 || !strings.Contains(body, "secret") {
+		t.Errorf("short secret: %d %s", code, body)
+	}
+	secret := strings.Repeat("ab", 32)
+	if code, body := do("PUT", "/v1/keys", `{"keys":[{"id":"k2","secret":"`+secret+`"}]}`); code != 204 {
+		t.Fatalf("put keys: %d %s", code, body)
+	}
+	if code, body := do("GET", "/v1/playback/t1", ""); code != 200 || !strings.Contains(body, "/c/k2.") {
+		t.Errorf("after rotation: %d %s", code, body)
+	}
+	if code, body := do("GET", "/v1/keys", ""); code != 200 || !strings.Contains(body, secret) {
+		t.Errorf("get keys: %d %s", code, body)
+	}
+}

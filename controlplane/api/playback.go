@@ -71,7 +71,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	var targets [steering.MaxTargets]steering.Target
 	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title})
 	expires := a.d.Now().Add(a.cfg.TokenTTL)
-	path := a.d.Keys.SignPath(title, expires, netip.Prefix{}) + "/" + entry
+	path := a.signingKeys().SignPath(title, expires, netip.Prefix{}) + "/" + entry
 	resp := Playback{
 		Title:       title,
 		Protocol:    protocol,

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/hashicorp/raft"
 )
 
@@ -23,6 +24,7 @@ const (
 	OpPutRule      = "put_rule"
 	OpDeleteRule   = "delete_rule"
 	OpPutManifest  = "put_manifest"
+	OpPutKeys      = "put_keys"
 	// OpRestore is never logged: onChange receives it after a snapshot
 	// replaced the whole state.
 	OpRestore = "restore"
@@ -40,6 +42,7 @@ type Command struct {
 	Job       *Job            `json:"job,omitempty"`
 	Rule      *Rule           `json:"rule,omitempty"`
 	Manifest  *Manifest       `json:"manifest,omitempty"`
+	Keys      []urlsign.Key   `json:"keys,omitempty"`
 }
 
 // Encode returns the command's log bytes.
@@ -92,6 +95,10 @@ func (c Command) Validate() error {
 				return invalid("titles[%d]: %v", i, err)
 			}
 		}
+	case OpPutKeys:
+		if _, err := urlsign.New(c.Keys); err != nil {
+			return invalid("keys: %v", err)
+		}
 	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule:
 		if c.ID == "" {
 			return invalid("%s needs an id", c.Op)
@@ -133,6 +140,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	err := check(f.state, c)
 	if err == nil {
 		apply(f.state, c)
+		if c.Op == OpPutKeys {
+			f.state.KeysIndex = l.Index
+		}
 	}
 	f.mu.Unlock()
 	if err != nil {
@@ -186,6 +196,8 @@ func apply(s *State, c Command) {
 		delete(s.Rules, c.ID)
 	case OpPutManifest:
 		s.Manifests[c.Manifest.Appliance] = c.Manifest
+	case OpPutKeys:
+		s.SigningKeys = c.Keys
 	}
 }
 
@@ -214,7 +226,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	cp := &State{
 		Titles: cloneMap(s.Titles), Sites: cloneMap(s.Sites), Appliances: cloneMap(s.Appliances),
 		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
-		Manifests: cloneMap(s.Manifests),
+		Manifests: cloneMap(s.Manifests), SigningKeys: s.SigningKeys, KeysIndex: s.KeysIndex,
 	}
 	return &snapshot{state: cp}, nil
 }

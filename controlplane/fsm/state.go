@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // Appliance is an appliance's entry in the registry: what steering needs
@@ -92,6 +93,11 @@ type State struct {
 	Jobs       map[string]*Job            `json:"jobs"`
 	Rules      map[string]*Rule           `json:"rules"`
 	Manifests  map[string]*Manifest       `json:"manifests"`
+	// SigningKeys sign playback URLs, the first one signing, all
+	// verifying; empty means each node's key file. KeysIndex is the log
+	// index that last set them, so nodes can cache the parsed set.
+	SigningKeys []urlsign.Key `json:"signing_keys,omitempty"`
+	KeysIndex   uint64        `json:"keys_index,omitempty"`
 }
 
 func newState() *State {

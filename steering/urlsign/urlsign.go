@@ -85,10 +85,15 @@ func LoadKeys(path string) (*Keys, error) {
 	return k, nil
 }
 
+// Key is one signing key: an id and its secret in hex.
+type Key struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
+
 // ParseKeys parses the key file format described at LoadKeys.
 func ParseKeys(r io.Reader) (*Keys, error) {
-	ks := &Keys{}
-	seen := map[string]bool{}
+	var keys []Key
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -99,30 +104,59 @@ func ParseKeys(r io.Reader) (*Keys, error) {
 		if len(fields) != 2 {
 			return nil, fmt.Errorf("urlsign: key file line %d: want \"<id> <hex secret>\"", n)
 		}
-		id, secretHex := fields[0], fields[1]
-		if err := validKeyID(id); err != nil {
-			return nil, fmt.Errorf("urlsign: key file line %d: %w", n, err)
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("urlsign: key file line %d: duplicate key id %q", n, id)
-		}
-		secret, err := hex.DecodeString(secretHex)
-		if err != nil {
-			return nil, fmt.Errorf("urlsign: key file line %d: secret is not hex: %w", n, err)
-		}
-		if len(secret) < MinSecretLen {
-			return nil, fmt.Errorf("urlsign: key file line %d: secret has %d bytes, want at least %d (openssl rand -hex 32)", n, len(secret), MinSecretLen)
-		}
-		seen[id] = true
-		ks.keys = append(ks.keys, newKey(id, secret))
+		keys = append(keys, Key{ID: fields[0], Secret: fields[1]})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("urlsign: read key file: %w", err)
 	}
+	return New(keys)
+}
+
+// New returns the key set of keys, in order: the first signs. Ids must be
+// unique and secrets at least MinSecretLen bytes of hex.
+func New(keys []Key) (*Keys, error) {
+	ks := &Keys{}
+	seen := map[string]bool{}
+	for i, k := range keys {
+		if err := validKeyID(k.ID); err != nil {
+			return nil, fmt.Errorf("urlsign: key %d: %w", i+1, err)
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("urlsign: key %d: duplicate key id %q", i+1, k.ID)
+		}
+		secret, err := hex.DecodeString(k.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("urlsign: key %d (%s): secret is not hex: %w", i+1, k.ID, err)
+		}
+		if len(secret) < MinSecretLen {
+			return nil, fmt.Errorf("urlsign: key %d (%s): secret has %d bytes, want at least %d (openssl rand -hex 32)", i+1, k.ID, len(secret), MinSecretLen)
+		}
+		seen[k.ID] = true
+		ks.keys = append(ks.keys, newKey(k.ID, secret))
+	}
 	if len(ks.keys) == 0 {
-		return nil, errors.New("urlsign: key file has no keys")
+		return nil, errors.New("urlsign: no keys")
 	}
 	return ks, nil
+}
+
+// Merge returns a key set that signs with ks's first key and verifies with
+// every key of ks and of more (ks wins when both have an id).
+func (ks *Keys) Merge(more *Keys) *Keys {
+	out := &Keys{keys: append([]*key(nil), ks.keys...)}
+	if more == nil {
+		return out
+	}
+	for _, k := range more.keys {
+		dup := false
+		for _, have := range ks.keys {
+			dup = dup || have.id == k.id
+		}
+		if !dup {
+			out.keys = append(out.keys, k)
+		}
+	}
+	return out
 }
 
 func validKeyID(id string) error {

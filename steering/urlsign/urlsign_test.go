@@ -127,3 +127,26 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestMerge(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	fileKeys := mustKeys(t, "old "+secretA+"\n")
+	replicated, err := New([]Key{{ID: "new", Secret: secretB}, {ID: "old", Secret: secretB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := replicated.Merge(fileKeys)
+	if m.SigningKeyID() != "new" {
+		t.Errorf("merged set signs with %q, want new", m.SigningKeyID())
+	}
+	// Replicated "old" (secret B) wins over the file's "old" (secret A).
+	if err := m.Verify(fileKeys.Sign("t1", now.Add(time.Hour), netip.Prefix{}), "t1", now, netip.Addr{}); !errors.Is(err, ErrBadMAC) {
+		t.Errorf("token of the shadowed file key: %v, want ErrBadMAC", err)
+	}
+	if err := m.Verify(m.Sign("t1", now.Add(time.Hour), netip.Prefix{}), "t1", now, netip.Addr{}); err != nil {
+		t.Errorf("own token: %v", err)
+	}
+	if _, err := New(nil); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+}

@@ -1,0 +1,68 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+// KeysBody is the body of GET and PUT /v1/keys: the replicated signing
+// keys, the first signing and all verifying. Appliances fetch it to verify
+// tokens signed with keys added after their key file was written.
+type KeysBody struct {
+	Keys []urlsign.Key `json:"keys"`
+}
+
+// keyCache holds the parsed replicated keys for one log index.
+type keyCache struct {
+	index uint64
+	keys  *urlsign.Keys
+}
+
+// signingKeys returns the keys playback URLs are signed with: the
+// replicated ones (merged over the node's key file, which still verifies),
+// or the key file alone while none are replicated.
+func (a *API) signingKeys() *urlsign.Keys {
+	var index uint64
+	var list []urlsign.Key
+	a.read(func(s *fsm.State) { index, list = s.KeysIndex, s.SigningKeys })
+	if len(list) == 0 {
+		return a.d.Keys
+	}
+	if c := a.keyCache.Load(); c != nil && c.index == index {
+		return c.keys
+	}
+	ks, err := urlsign.New(list)
+	if err != nil { // validated before it was logged; keep serving
+		a.d.Log.Error("api: replicated keys do not parse", "err", err)
+		return a.d.Keys
+	}
+	ks = ks.Merge(a.d.Keys)
+	a.keyCache.Store(&keyCache{index: index, keys: ks})
+	return ks
+}
+
+func (a *API) getKeys(w http.ResponseWriter, r *http.Request) error {
+	var body KeysBody
+	a.read(func(s *fsm.State) { body.Keys = s.SigningKeys })
+	if body.Keys == nil {
+		body.Keys = []urlsign.Key{}
+	}
+	return gateway.WriteJSON(w, http.StatusOK, body)
+}
+
+// putKeys replaces the replicated keys. To rotate: put [new, old], wait
+// for the old tokens to expire (the playback token TTL), then put [new].
+func (a *API) putKeys(w http.ResponseWriter, r *http.Request) error {
+	var body KeysBody
+	if err := gateway.DecodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpPutKeys, Keys: body.Keys}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
