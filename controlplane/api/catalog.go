@@ -19,15 +19,10 @@ import (
 // listTitles answers every title, sorted by id; ?status= filters.
 func (a *API) listTitles(w http.ResponseWriter, r *http.Request) error {
 	status := r.URL.Query().Get("status")
-	out := []*fillcast.Title{}
+	var out []*fillcast.Title
 	a.read(func(s *fsm.State) {
-		for _, t := range s.Titles {
-			if status == "" || t.Status == status {
-				out = append(out, t)
-			}
-		}
+		out = sortedValues(s.Titles, func(t *fillcast.Title) bool { return status == "" || t.Status == status })
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return gateway.WriteJSON(w, http.StatusOK, out)
 }
 
@@ -243,4 +238,21 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
 		return gateway.Errorf(http.StatusNotFound, "job %q not found", id)
 	}
 	return gateway.WriteJSON(w, http.StatusOK, j)
+}
+
+// sortedValues returns the values of m that keep accepts (all when keep is
+// nil), sorted by key, never nil so that JSON shows [].
+func sortedValues[V any](m map[string]V, keep func(V) bool) []V {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if keep == nil || keep(v) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]V, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
@@ -10,13 +9,8 @@ import (
 )
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
-	out := []*fillcast.Site{}
-	a.read(func(s *fsm.State) {
-		for _, x := range s.Sites {
-			out = append(out, x)
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	var out []*fillcast.Site
+	a.read(func(s *fsm.State) { out = sortedValues(s.Sites, nil) })
 	return gateway.WriteJSON(w, http.StatusOK, out)
 }
 
@@ -100,13 +94,8 @@ func (a *API) deleteSite(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listRules(w http.ResponseWriter, r *http.Request) error {
-	out := []*fsm.Rule{}
-	a.read(func(s *fsm.State) {
-		for _, x := range s.Rules {
-			out = append(out, x)
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	var out []*fsm.Rule
+	a.read(func(s *fsm.State) { out = sortedValues(s.Rules, nil) })
 	return gateway.WriteJSON(w, http.StatusOK, out)
 }
 

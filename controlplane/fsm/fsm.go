@@ -242,32 +242,11 @@ func cloneMap[V any](m map[string]V) map[string]V {
 // Restore implements raft.FSM.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	// Decoding into an initialised state keeps maps that an older
+	// snapshot lacks non-nil.
 	s := newState()
 	if err := json.NewDecoder(rc).Decode(s); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
-	}
-	// Maps absent from older snapshots decode as nil.
-	n := newState()
-	if s.Titles == nil {
-		s.Titles = n.Titles
-	}
-	if s.Sites == nil {
-		s.Sites = n.Sites
-	}
-	if s.Appliances == nil {
-		s.Appliances = n.Appliances
-	}
-	if s.Members == nil {
-		s.Members = n.Members
-	}
-	if s.Jobs == nil {
-		s.Jobs = n.Jobs
-	}
-	if s.Rules == nil {
-		s.Rules = n.Rules
-	}
-	if s.Manifests == nil {
-		s.Manifests = n.Manifests
 	}
 	f.mu.Lock()
 	f.state = s
