@@ -27,13 +27,19 @@ func (a *API) listTitles(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getTitle(w http.ResponseWriter, r *http.Request) error {
+	return getByID(a, w, r, "title", func(s *fsm.State) map[string]*fillcast.Title { return s.Titles })
+}
+
+// getByID answers the record of the path's {id} in the map of the state
+// that records picks, or 404 naming what was not found.
+func getByID[V any](a *API, w http.ResponseWriter, r *http.Request, what string, records func(*fsm.State) map[string]*V) error {
 	id := r.PathValue("id")
-	var t *fillcast.Title
-	a.read(func(s *fsm.State) { t = s.Titles[id] })
-	if t == nil {
-		return gateway.Errorf(http.StatusNotFound, "title %q not found", id)
+	var v *V
+	a.read(func(s *fsm.State) { v = records(s)[id] })
+	if v == nil {
+		return gateway.Errorf(http.StatusNotFound, "%s %q not found", what, id)
 	}
-	return gateway.WriteJSON(w, http.StatusOK, t)
+	return gateway.WriteJSON(w, http.StatusOK, v)
 }
 
 // createTitle registers a new title: status new (to ingest later) or ready
@@ -231,13 +237,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	var j *fsm.Job
-	a.read(func(s *fsm.State) { j = s.Jobs[id] })
-	if j == nil {
-		return gateway.Errorf(http.StatusNotFound, "job %q not found", id)
-	}
-	return gateway.WriteJSON(w, http.StatusOK, j)
+	return getByID(a, w, r, "job", func(s *fsm.State) map[string]*fsm.Job { return s.Jobs })
 }
 
 // sortedValues returns the values of m that keep accepts (all when keep is

@@ -15,13 +15,7 @@ func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getSite(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	var site *fillcast.Site
-	a.read(func(s *fsm.State) { site = s.Sites[id] })
-	if site == nil {
-		return gateway.Errorf(http.StatusNotFound, "site %q not found", id)
-	}
-	return gateway.WriteJSON(w, http.StatusOK, site)
+	return getByID(a, w, r, "site", func(s *fsm.State) map[string]*fillcast.Site { return s.Sites })
 }
 
 // putSite creates or replaces a site. Besides the record's own checks,
