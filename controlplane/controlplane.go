@@ -108,6 +108,7 @@ type Node struct {
 	raft   *cluster.Node
 	fleet  *fleet.Fleet
 	ingest *ingest.Manager
+	disc   *discovery
 	api    *api.API
 	once   sync.Once
 }
@@ -118,35 +119,36 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log}
-	var changed func()
+	// The state machine's change hook feeds the fleet (steering) and the
+	// search index. Both exist before raft starts replaying the log, so
+	// the hook never sees them half-built.
 	n.fsm = fsm.New(func(c fsm.Command) {
+		n.disc.changed(c)
 		switch c.Op {
 		case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpPutManifest, fsm.OpRestore:
-			if changed != nil {
-				changed()
-			}
+			n.fleet.RegistryChanged()
 		}
 	})
-	var err error
+	steerer, err := steering.New(cfg.Steering, nil)
+	if err != nil {
+		return nil, err
+	}
+	if n.fleet, err = fleet.New(fleet.Config{NodeID: cfg.ID, AdminToken: cfg.AdminToken, Peers: n.peers}, n.fsm, steerer, nil, log); err != nil {
+		return nil, err
+	}
+	if n.disc, err = openDiscovery(cfg.DataDir, n.fsm, log); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.raft, err = cluster.New(cluster.Config{
 		ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, HTTPURL: cfg.AdvertiseURL,
 		Bootstrap: cfg.Bootstrap, AdminToken: cfg.AdminToken, RaftLog: cfg.RaftLog,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 	}, n.fsm, log)
 	if err != nil {
+		n.Close()
 		return nil, err
 	}
-	steerer, err := steering.New(cfg.Steering, nil)
-	if err != nil {
-		n.raft.Close()
-		return nil, err
-	}
-	n.fleet, err = fleet.New(fleet.Config{NodeID: cfg.ID, AdminToken: cfg.AdminToken, Peers: n.peers}, n.fsm, steerer, nil, log)
-	if err != nil {
-		n.raft.Close()
-		return nil, err
-	}
-	changed = n.fleet.RegistryChanged
 	if cfg.Origin != "" {
 		tc, err := transcoder.New(transcoder.DefaultConfig())
 		if err == nil {
@@ -161,7 +163,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.api, err = api.New(cfg.API, api.Deps{Node: n.raft, Fleet: n.fleet, Ingest: n.ingest, Keys: cfg.Keys, Log: log, Registry: reg})
+	n.api, err = api.New(cfg.API, api.Deps{Node: n.raft, Fleet: n.fleet, Ingest: n.ingest, Keys: cfg.Keys, Log: log, Registry: reg,
+		Events: n.disc.events, Search: n.disc.index, Recs: n.disc.recs})
 	if err != nil {
 		n.Close()
 		return nil, err
@@ -255,10 +258,15 @@ func (n *Node) Close() error {
 		if n.ingest != nil {
 			n.ingest.Close()
 		}
+		if n.raft != nil {
+			err = n.raft.Close()
+		}
 		if n.fleet != nil {
 			n.fleet.Close()
 		}
-		err = n.raft.Close()
+		if n.disc != nil {
+			n.disc.close()
+		}
 	})
 	return err
 }

@@ -83,9 +83,10 @@ type Deps struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 	Now      func() time.Time
-	// Extra registers more routes (search, recommendations) on the
-	// gateway after the API's own.
-	Extra func(g *gateway.Gateway) error
+	// Events, Search and Recs, when set, add the viewer-facing routes.
+	Events Events
+	Search Search
+	Recs   Recs
 }
 
 // API is the control plane's http.Handler.
@@ -122,11 +123,6 @@ func New(cfg Config, d Deps) (*API, error) {
 	if err := a.routes(); err != nil {
 		return nil, err
 	}
-	if d.Extra != nil {
-		if err := d.Extra(gw); err != nil {
-			return nil, err
-		}
-	}
 	return a, nil
 }
 
@@ -151,11 +147,7 @@ func (a *API) routes() error {
 	read := func(name string) gateway.RouteOptions {
 		return gateway.RouteOptions{Name: name, Timeout: 5 * time.Second, Streaming: true, Priority: gateway.PriorityLow}
 	}
-	routes := []struct {
-		pattern string
-		opts    gateway.RouteOptions
-		h       gateway.HandlerFunc
-	}{
+	routes := []route{
 		// Playback and steering do no I/O (local state, a lock-free
 		// steering snapshot): a timeout would only cost a timer each.
 		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Streaming: true, Priority: gateway.PriorityCritical}, a.playback},
@@ -188,12 +180,19 @@ func (a *API) routes() error {
 		{"GET /healthz", gateway.RouteOptions{Name: "healthz", Streaming: true, Priority: gateway.PriorityCritical}, a.healthz},
 		{"GET /metrics", gateway.RouteOptions{Name: "metrics", Streaming: true, Timeout: 10 * time.Second, Priority: gateway.PriorityCritical}, wrap(promhttp.HandlerFor(a.d.Registry, promhttp.HandlerOpts{}).ServeHTTP)},
 	}
-	for _, rt := range routes {
+	for _, rt := range append(routes, a.discoveryRoutes()...) {
 		if err := a.gw.Handle(rt.pattern, rt.opts, rt.h); err != nil {
 			return fmt.Errorf("api: route %s: %w", rt.pattern, err)
 		}
 	}
 	return nil
+}
+
+// route is one pattern, its gateway options and its handler.
+type route struct {
+	pattern string
+	opts    gateway.RouteOptions
+	h       gateway.HandlerFunc
 }
 
 // wrap adapts a plain handler that writes its own errors.

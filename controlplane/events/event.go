@@ -7,7 +7,16 @@
 //
 // Each control-plane node keeps its own log (the embedded default): an
 // event is soft data, recorded by the node that received it, and never
-// passes through raft. The log is replayed into memory at start.
+// passes through raft. The log is replayed into memory at start; a record
+// cut short by a crash (or failing its CRC) ends the log and is truncated
+// away. By default every batch is fsynced before Append returns
+// (SyncAlways); SyncInterval trades up to a second of acknowledged events
+// on power loss for throughput.
+//
+// An API handler calls Log.DecodeBatch on the request body and then
+// Log.Append; errors.Is(err, ErrInvalid) maps to 400 (the message names
+// the event's index and field), ErrTooLarge to 413. History serves
+// GET /v1/users/{id}/history.
 package events
 
 import (

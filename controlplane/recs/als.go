@@ -13,7 +13,12 @@
 // solve uses the identity YᵀCᵤY = YᵀY + Yᵀ(Cᵤ−I)Y, so the dense YᵀY is
 // computed once per half-iteration and each user costs only her own
 // titles: O(nᵤk) per conjugate-gradient step, or O(nᵤk² + k³) with the
-// exact Cholesky solve.
+// exact Cholesky solve. Rows are solved by Workers goroutines.
+//
+// An API handler calls Service.Recommend or Service.Similar with the
+// request's context and answers Service.Fallback when they fail or time
+// out. ErrBadRequest maps to 400, ErrUnknownTitle to 404 and ErrNotReady
+// to 503. Service.PopularityScores feeds search.Index.SetPopularity.
 package recs
 
 import (
@@ -265,6 +270,7 @@ type solver struct {
 	chol      mat.Cholesky
 	bv, xv    *mat.VecDense
 	bRaw, xRw []float64
+	z         []float64 // the scaled rows of one solve
 }
 
 func newSolver(G *mat.SymDense, cfg ALSConfig) *solver {
@@ -339,13 +345,24 @@ func (s *solver) cg(x []float64, Y *mat.Dense, cols []int32, conf []float64) {
 }
 
 func (s *solver) cholesky(x []float64, Y *mat.Dense, cols []int32, conf []float64) error {
-	s.a.CopySym(s.G)
+	if len(cols) == 0 {
+		clear(x)
+		return nil
+	}
+	k := len(x)
+	// A = G + ZᵀZ with Z's rows √confᵢ·yᵢ: one BLAS syrk instead of a
+	// rank-one update per title.
+	if cap(s.z) < len(cols)*k {
+		s.z = make([]float64, len(cols)*k)
+	}
+	z := s.z[:len(cols)*k]
 	clear(s.bRaw)
 	for j, c := range cols {
 		y := Y.RawRowView(int(c))
-		s.a.SymRankOne(s.a, conf[j], mat.NewVecDense(len(y), y))
+		floats.ScaleTo(z[j*k:(j+1)*k], math.Sqrt(conf[j]), y)
 		floats.AddScaled(s.bRaw, 1+conf[j], y)
 	}
+	s.a.SymRankK(s.G, 1, mat.NewDense(len(cols), k, z).T())
 	if ok := s.chol.Factorize(s.a); !ok {
 		return errors.New("recs: train: system not positive definite; raise Lambda")
 	}

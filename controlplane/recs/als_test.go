@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,8 +80,8 @@ func TestSimilarStaysInGenre(t *testing.T) {
 			if it.ID == recstest.Title(tt) {
 				t.Fatalf("Similar(%d) lists the title itself", tt)
 			}
-			var other int
-			if _, err := fmtSscan(it.ID, &other); err != nil {
+			other, err := strconv.Atoi(strings.TrimPrefix(it.ID, "t"))
+			if err != nil {
 				t.Fatal(err)
 			}
 			total++

@@ -2,6 +2,7 @@ package recs
 
 import (
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -21,6 +22,19 @@ type Model struct {
 	tix    map[string]int
 	x, y   *mat.Dense
 	unit   *mat.Dense // y with unit rows, for cosine similarity
+
+	// scratch recycles the per-call score vectors (one float per title)
+	// so that a request does not allocate tens of kilobytes.
+	scratch sync.Pool
+}
+
+// scores returns a score vector of the model's length, to hand back to
+// m.scratch.
+func (m *Model) scores() *mat.VecDense {
+	if v, ok := m.scratch.Get().(*mat.VecDense); ok {
+		return v
+	}
+	return mat.NewVecDense(len(m.titles), nil)
 }
 
 func newModel(users, titles []string, x, y *mat.Dense) *Model {
@@ -61,10 +75,10 @@ func (m *Model) Recommend(user string, limit int, exclude func(title string) boo
 	if !ok {
 		return nil, false
 	}
-	scores := make([]float64, len(m.titles))
-	sv := mat.NewVecDense(len(scores), scores)
+	sv := m.scores()
+	defer m.scratch.Put(sv)
 	sv.MulVec(m.y, m.x.RowView(u))
-	return m.top(scores, limit, func(i int) bool { return exclude != nil && exclude(m.titles[i]) }), true
+	return m.top(sv.RawVector().Data, limit, func(i int) bool { return exclude != nil && exclude(m.titles[i]) }), true
 }
 
 // Similar returns the limit titles whose factors point most nearly the
@@ -75,10 +89,10 @@ func (m *Model) Similar(title string, limit int) (items []Item, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	scores := make([]float64, len(m.titles))
-	sv := mat.NewVecDense(len(scores), scores)
+	sv := m.scores()
+	defer m.scratch.Put(sv)
 	sv.MulVec(m.unit, m.unit.RowView(t))
-	return m.top(scores, limit, func(i int) bool { return i == t }), true
+	return m.top(sv.RawVector().Data, limit, func(i int) bool { return i == t }), true
 }
 
 // top returns the limit highest scores, best first, skipping skip(i).

@@ -7,8 +7,12 @@
 // Every control-plane node keeps its own index in step with the
 // replicated catalog: the node's state-change hook calls Upsert and
 // Delete for each changed title, and Rebuild with the whole catalog after
-// a snapshot restore or at start. The index lives in memory by default;
-// Config.Path puts it on disk.
+// a snapshot restore or at start. The index is throw-away by default (a
+// temporary directory removed at Close); Config.Path keeps it.
+//
+// An API handler builds a Request with ParseRequest(r.URL.Query()) and
+// calls Search or Suggest with the request's context; errors.Is(err,
+// ErrBadQuery) maps to 400 with err.Error() as the message.
 package search
 
 import (
@@ -28,8 +32,9 @@ var (
 
 // Config configures an Index.
 type Config struct {
-	// Path is the on-disk index directory; "" keeps the index in memory
-	// (the default: every node rebuilds it from the catalog at start).
+	// Path is the index directory, kept across restarts; "" means a
+	// private temporary directory removed at Close (the default: every
+	// node rebuilds its index from the catalog at start).
 	Path string
 	// MaxQueryRunes bounds q. Zero means 200.
 	MaxQueryRunes int

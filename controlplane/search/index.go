@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,9 @@ const (
 	fieldCast        = "cast"
 	fieldGenre       = "genre"
 	fieldYear        = "year"
+	// fieldFacet holds "g:<genre>" and "y:<year>" terms: one field's
+	// doc values serve both facets, which halves their cost per match.
+	fieldFacet = "facet"
 
 	// anName keeps every word (no stop list: "Up" and "It" are titles).
 	anName = "fc_name"
@@ -55,8 +59,9 @@ type Index struct {
 	logger *slog.Logger
 	idx    bleve.Index
 
-	mu     sync.Mutex // serialises writes; guards closed
-	closed bool
+	mu      sync.Mutex  // serialises writes and Close
+	closed  atomic.Bool // set under mu, read without it
+	scratch string      // the temporary directory of an in-memory index
 
 	nmu   sync.RWMutex // guards names, the id → name table of results
 	names map[string]string
@@ -83,21 +88,34 @@ func Open(cfg Config, logger *slog.Logger) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: mapping: %w", err)
 	}
+	path, scratch := cfg.Path, ""
+	if path == "" {
+		// A scorch index without a path never merges its segments, and
+		// every upsert adds one, so searches slow down without bound;
+		// a private directory (in the page cache in practice) lets the
+		// merger run. It is removed at Close.
+		if scratch, err = os.MkdirTemp("", "fillcast-search-"); err != nil {
+			return nil, fmt.Errorf("search: scratch dir: %w", err)
+		}
+		path = filepath.Join(scratch, "index")
+	}
+	// A scratch index's batches need not wait for fsync: nothing
+	// reads it after the process ends. A kept index waits, so that
+	// what Close leaves behind is complete.
+	rt := map[string]any{"unsafe_batch": scratch != ""}
 	var idx bleve.Index
-	switch _, statErr := os.Stat(cfg.Path); {
-	case cfg.Path == "":
-		// scorch with no path keeps its segments in memory; it is
-		// much faster than the upsidedown store NewMemOnly uses.
-		idx, err = bleve.NewUsing("", m, scorch.Name, scorch.Name, nil)
-	case statErr == nil:
-		idx, err = bleve.Open(cfg.Path)
-	default:
-		idx, err = bleve.NewUsing(cfg.Path, m, scorch.Name, scorch.Name, nil)
+	if _, statErr := os.Stat(path); statErr == nil {
+		idx, err = bleve.OpenUsing(path, rt)
+	} else {
+		idx, err = bleve.NewUsing(path, m, scorch.Name, scorch.Name, rt)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("search: open index %q: %w", cfg.Path, err)
+		if scratch != "" {
+			os.RemoveAll(scratch)
+		}
+		return nil, fmt.Errorf("search: open index %q: %w", path, err)
 	}
-	x := &Index{cfg: cfg, logger: logger, idx: idx, names: map[string]string{}}
+	x := &Index{cfg: cfg, logger: logger, idx: idx, scratch: scratch, names: map[string]string{}}
 	if cfg.Path != "" {
 		if err := x.loadNames(); err != nil {
 			idx.Close()
@@ -175,8 +193,9 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	doc.AddFieldMappingsAt(fieldSuggest, field(anPrefix, false, false, false))
 	doc.AddFieldMappingsAt(fieldDescription, field(standard.Name, true, false, false))
 	doc.AddFieldMappingsAt(fieldCast, field(anName, true, false, false))
-	doc.AddFieldMappingsAt(fieldGenre, field(anKeyword, false, true, false))
-	doc.AddFieldMappingsAt(fieldYear, field(anKeyword, false, true, false))
+	doc.AddFieldMappingsAt(fieldGenre, field(anKeyword, false, false, false))
+	doc.AddFieldMappingsAt(fieldYear, field(anKeyword, false, false, false))
+	doc.AddFieldMappingsAt(fieldFacet, field(anKeyword, false, true, false))
 	m.DefaultMapping = doc
 	m.DefaultAnalyzer = anName
 	m.StoreDynamic = false
@@ -194,9 +213,15 @@ func document(t *fillcast.Title) map[string]any {
 		fieldCast:        t.Cast,
 		fieldGenre:       t.Genres,
 	}
+	facets := make([]string, 0, len(t.Genres)+1)
+	for _, g := range t.Genres {
+		facets = append(facets, genrePrefix+g)
+	}
 	if t.Year > 0 {
 		d[fieldYear] = strconv.Itoa(t.Year)
+		facets = append(facets, yearPrefix+strconv.Itoa(t.Year))
 	}
+	d[fieldFacet] = facets
 	return d
 }
 
@@ -219,15 +244,25 @@ func (x *Index) Upsert(ctx context.Context, t fillcast.Title) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.closed {
+	if x.closed.Load() {
 		return ErrClosed
 	}
-	if err := x.idx.Index(t.ID, document(&t)); err != nil {
-		return fmt.Errorf("search: upsert %s: %w", t.ID, err)
-	}
+	// The name goes in first, so that a search never finds the
+	// title without it.
 	x.nmu.Lock()
+	old, had := x.names[t.ID]
 	x.names[t.ID] = t.Name
 	x.nmu.Unlock()
+	if err := x.idx.Index(t.ID, document(&t)); err != nil {
+		x.nmu.Lock()
+		if had {
+			x.names[t.ID] = old
+		} else {
+			delete(x.names, t.ID)
+		}
+		x.nmu.Unlock()
+		return fmt.Errorf("search: upsert %s: %w", t.ID, err)
+	}
 	return nil
 }
 
@@ -238,7 +273,7 @@ func (x *Index) Delete(ctx context.Context, id string) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.closed {
+	if x.closed.Load() {
 		return ErrClosed
 	}
 	x.nmu.RLock()
@@ -261,59 +296,78 @@ const rebuildBatch = 1000
 
 // Rebuild makes the index hold exactly the indexable titles of all: it
 // upserts every one and deletes every indexed title not in all. Searches
-// keep being answered meanwhile.
+// keep being answered meanwhile. When ctx ends part way, the batches
+// already applied stay (the index is then a mix of old and new, as
+// after that many Upserts) and a later Rebuild completes the job.
 func (x *Index) Rebuild(ctx context.Context, all []fillcast.Title) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.closed {
+	if x.closed.Load() {
 		return ErrClosed
 	}
-	keep := make(map[string]string, len(all))
+	type op struct {
+		id, name string
+		del      bool
+	}
+	var ops []op
 	b := x.idx.NewBatch()
 	flush := func() error {
-		if b.Size() == 0 {
+		if len(ops) == 0 {
 			return nil
 		}
 		if err := x.idx.Batch(b); err != nil {
 			return fmt.Errorf("search: rebuild: %w", err)
 		}
+		// Names follow the index batch by batch, so that every
+		// indexed title has its name whenever Rebuild stops.
+		x.nmu.Lock()
+		for _, o := range ops {
+			if o.del {
+				delete(x.names, o.id)
+			} else {
+				x.names[o.id] = o.name
+			}
+		}
+		x.nmu.Unlock()
+		ops = ops[:0]
 		// A fresh batch, not Reset: scorch may still be ranging over
 		// the old one's map from a goroutine when Batch returns.
 		b = x.idx.NewBatch()
 		return ctx.Err()
 	}
+	keep := make(map[string]bool, len(all))
 	for i := range all {
 		t := &all[i]
 		if fillcast.ValidateTitleID(t.ID) != nil || !x.indexable(t) {
 			continue
 		}
-		keep[t.ID] = t.Name
+		keep[t.ID] = true
 		if err := b.Index(t.ID, document(t)); err != nil {
 			return fmt.Errorf("search: rebuild %s: %w", t.ID, err)
 		}
-		if b.Size() >= rebuildBatch {
+		ops = append(ops, op{id: t.ID, name: t.Name})
+		if len(ops) >= rebuildBatch {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 	}
+	var gone []string
 	for id := range x.names {
-		if _, ok := keep[id]; !ok {
-			b.Delete(id)
-			if b.Size() >= rebuildBatch {
-				if err := flush(); err != nil {
-					return err
-				}
+		if !keep[id] {
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range gone {
+		b.Delete(id)
+		ops = append(ops, op{id: id, del: true})
+		if len(ops) >= rebuildBatch {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	x.nmu.Lock()
-	x.names = keep
-	x.nmu.Unlock()
-	return nil
+	return flush()
 }
 
 // Len returns the number of indexed titles.
@@ -344,12 +398,20 @@ func (x *Index) SetPopularity(scores map[string]float64) {
 func (x *Index) Close() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.closed {
+	if x.closed.Load() {
 		return nil
 	}
-	x.closed = true
-	if err := x.idx.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("search: close: %w", err)
+	x.closed.Store(true)
+	err := x.idx.Close()
+	if err != nil && !errors.Is(err, os.ErrClosed) {
+		err = fmt.Errorf("search: close: %w", err)
+	} else {
+		err = nil
 	}
-	return nil
+	if x.scratch != "" {
+		if rerr := os.RemoveAll(x.scratch); rerr != nil && err == nil {
+			err = fmt.Errorf("search: close: %w", rerr)
+		}
+	}
+	return err
 }

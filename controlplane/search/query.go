@@ -28,12 +28,24 @@ type Request struct {
 	// Limit is the number of results; 0 means Config.DefaultLimit, and
 	// more than Config.MaxLimit is cut to it.
 	Limit int
+	// SkipFacets leaves Results.Facets nil. Facets count every match,
+	// not only those returned, and cost about as much as the search;
+	// skip them when the page does not show them.
+	SkipFacets bool
 }
 
-// ParseRequest reads q, genre, year and limit from URL query values.
-// Malformed numbers give an error wrapping ErrBadQuery.
+// ParseRequest reads q, genre, year, limit and facets (false or 0 to
+// skip them) from URL query values. Malformed values give an error
+// wrapping ErrBadQuery.
 func ParseRequest(v url.Values) (Request, error) {
 	r := Request{Q: v.Get("q"), Genre: strings.TrimSpace(v.Get("genre"))}
+	switch v.Get("facets") {
+	case "", "1", "true":
+	case "0", "false":
+		r.SkipFacets = true
+	default:
+		return r, fmt.Errorf("%w: facets must be true or false", ErrBadQuery)
+	}
 	if s := v.Get("year"); s != "" {
 		y, err := strconv.Atoi(s)
 		if err != nil || y < 0 || y > 9999 {
@@ -81,10 +93,14 @@ type Results struct {
 	Facets *Facets `json:"facets,omitempty"`
 }
 
-// Facet sizes: every genre a catalog plausibly has, and decades of years.
+// facetSize bounds the facet values counted: every genre a catalog
+// plausibly has, and every year.
+const facetSize = 400
+
+// Prefixes of the terms of fieldFacet.
 const (
-	genreFacetSize = 50
-	yearFacetSize  = 100
+	genrePrefix = "g:"
+	yearPrefix  = "y:"
 )
 
 // checkQuery trims q and checks it is neither empty nor too long.
@@ -121,7 +137,7 @@ func (x *Index) Search(ctx context.Context, r Request) (*Results, error) {
 	if len(q) >= 2 && q[0] == '"' && q[len(q)-1] == '"' {
 		main = phraseQuery(strings.TrimSpace(q[1 : len(q)-1]))
 	} else {
-		main = textQuery(strings.Trim(q, `"`))
+		main = x.textQuery(strings.Trim(q, `"`))
 	}
 	var filters []query.Query
 	if r.Genre != "" {
@@ -139,16 +155,16 @@ func (x *Index) Search(ctx context.Context, r Request) (*Results, error) {
 	}
 	limit := x.limit(r.Limit)
 	req := bleve.NewSearchRequestOptions(main, max(limit, x.cfg.Candidates), 0, false)
-	req.AddFacet(fieldGenre, bleve.NewFacetRequest(fieldGenre, genreFacetSize))
-	req.AddFacet(fieldYear, bleve.NewFacetRequest(fieldYear, yearFacetSize))
+	if !r.SkipFacets {
+		req.AddFacet(fieldFacet, bleve.NewFacetRequest(fieldFacet, facetSize))
+	}
 	res, err := x.run(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	out := &Results{
-		Results: x.rank(res.Hits, limit, x.cfg.PopularityWeight),
-		Total:   res.Total,
-		Facets:  &Facets{Genre: facet(res.Facets[fieldGenre]), Year: facet(res.Facets[fieldYear])},
+	out := &Results{Results: x.rank(res.Hits, limit, x.cfg.PopularityWeight), Total: res.Total}
+	if !r.SkipFacets {
+		out.Facets = facets(res.Facets[fieldFacet])
 	}
 	return out, nil
 }
@@ -183,14 +199,15 @@ func (x *Index) Suggest(ctx context.Context, prefix string, limit int) (*Results
 }
 
 func (x *Index) run(ctx context.Context, req *bleve.SearchRequest) (*bleve.SearchResult, error) {
-	x.mu.Lock()
-	closed := x.closed
-	x.mu.Unlock()
-	if closed {
+	// Not x.mu: a Rebuild holds it for seconds, and searches must go on.
+	if x.closed.Load() {
 		return nil, ErrClosed
 	}
 	res, err := x.idx.SearchInContext(ctx, req)
 	if err != nil {
+		if x.closed.Load() {
+			return nil, ErrClosed
+		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("search: %w", ctx.Err())
 		}
@@ -201,15 +218,12 @@ func (x *Index) run(ctx context.Context, req *bleve.SearchRequest) (*bleve.Searc
 
 // textQuery is the free-text query. Boosts put a name match well above
 // cast and genre, and those above the description.
-func textQuery(q string) query.Query {
-	match := func(field, analyzer string, boost float64, fuzzy bool) query.Query {
+func (x *Index) textQuery(q string) query.Query {
+	match := func(field, analyzer string, boost float64) query.Query {
 		m := bleve.NewMatchQuery(q)
 		m.SetField(field)
 		m.Analyzer = analyzer
 		m.SetBoost(boost)
-		if fuzzy {
-			m.SetAutoFuzziness(true)
-		}
 		return m
 	}
 	phrase := func(field, analyzer string, boost float64) query.Query {
@@ -220,17 +234,68 @@ func textQuery(q string) query.Query {
 		return p
 	}
 	qs := []query.Query{
-		match(fieldName, anName, 6, false),
-		match(fieldName, anName, 3, true),
-		match(fieldCast, anName, 2, false),
-		match(fieldCast, anName, 1, true),
-		match(fieldGenre, anKeyword, 1, false),
-		match(fieldDescription, standard.Name, 0.5, false),
+		match(fieldName, anName, 6),
+		match(fieldCast, anName, 2),
+		match(fieldGenre, anKeyword, 1),
+		match(fieldDescription, standard.Name, 0.5),
 	}
-	if strings.ContainsFunc(q, isSpace) {
+	words := x.words(q)
+	for _, w := range words {
+		// Typo tolerance on names and cast only, and only for words
+		// long enough that one edit does not match half the
+		// dictionary; the first letter must be right, which keeps the
+		// automaton's walk of the term dictionary short.
+		n := utf8.RuneCountInString(w)
+		if n < minFuzzyRunes {
+			continue
+		}
+		dist := 1
+		if n >= 8 {
+			dist = 2
+		}
+		for _, f := range []struct {
+			field string
+			boost float64
+		}{{fieldName, 3}, {fieldCast, 1}} {
+			fq := bleve.NewFuzzyQuery(w)
+			fq.SetField(f.field)
+			fq.SetFuzziness(dist)
+			fq.SetPrefix(1)
+			fq.SetBoost(f.boost)
+			qs = append(qs, fq)
+		}
+	}
+	if len(words) > 1 {
 		qs = append(qs, phrase(fieldName, anName, 6), phrase(fieldDescription, standard.Name, 1))
 	}
 	return bleve.NewDisjunctionQuery(qs...)
+}
+
+// minFuzzyRunes is the shortest word matched with a typo.
+const minFuzzyRunes = 4
+
+// maxFuzzyWords bounds the words of a query that get typo tolerance, the
+// expensive part of a search.
+const maxFuzzyWords = 6
+
+// words splits q as the name analyzer does, keeping at most
+// maxFuzzyWords distinct words.
+func (x *Index) words(q string) []string {
+	a := x.idx.Mapping().AnalyzerNamed(anName)
+	if a == nil {
+		return nil
+	}
+	var out []string
+	for _, tok := range a.Analyze([]byte(q)) {
+		w := string(tok.Term)
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+		if len(out) == maxFuzzyWords {
+			break
+		}
+	}
+	return out
 }
 
 // phraseQuery is a quoted query: the words in order, in the name, the
@@ -249,8 +314,6 @@ func phraseQuery(q string) query.Query {
 		phrase(fieldDescription, standard.Name, 1),
 	)
 }
-
-func isSpace(r rune) bool { return r == ' ' || r == '\t' }
 
 // rank blends each hit's relevance (relative to the best hit) with its
 // popularity (relative to the most popular title) and keeps the best
@@ -283,13 +346,19 @@ func (x *Index) rank(hits bsearch.DocumentMatchCollection, limit int, w float64)
 	return out[:min(limit, len(out))]
 }
 
-func facet(fr *bsearch.FacetResult) []FacetCount {
-	out := []FacetCount{}
+// facets splits the combined facet field's counts by prefix, keeping
+// bleve's order (most frequent first).
+func facets(fr *bsearch.FacetResult) *Facets {
+	f := &Facets{Genre: []FacetCount{}, Year: []FacetCount{}}
 	if fr == nil {
-		return out
+		return f
 	}
 	for _, t := range fr.Terms.Terms() {
-		out = append(out, FacetCount{Value: t.Term, Count: t.Count})
+		if v, ok := strings.CutPrefix(t.Term, genrePrefix); ok {
+			f.Genre = append(f.Genre, FacetCount{Value: v, Count: t.Count})
+		} else if v, ok := strings.CutPrefix(t.Term, yearPrefix); ok {
+			f.Year = append(f.Year, FacetCount{Value: v, Count: t.Count})
+		}
 	}
-	return out
+	return f
 }

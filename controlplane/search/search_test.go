@@ -210,6 +210,10 @@ func TestFacetsAndFilters(t *testing.T) {
 			t.Errorf("genre filter let %s through", id)
 		}
 	}
+	res, err = x.Search(context.Background(), Request{Q: "young", SkipFacets: true})
+	if err != nil || res.Facets != nil || len(res.Results) != 2 {
+		t.Errorf("SkipFacets: %+v, %v; want 2 results and no facets", res, err)
+	}
 	res, err = x.Search(context.Background(), Request{Q: "comedy", Year: 2009})
 	if err != nil {
 		t.Fatal(err)
@@ -356,6 +360,8 @@ func TestParseRequest(t *testing.T) {
 		{"q=x&limit=-1", Request{}, true},
 		{"q=x&limit=ten", Request{}, true},
 		{"q=x&year=99999", Request{}, true},
+		{"q=x&facets=0", Request{Q: "x", SkipFacets: true}, false},
+		{"q=x&facets=maybe", Request{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -414,4 +420,78 @@ func FuzzSearch(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSearchWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	x := newIndex(t, DefaultConfig())
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			res, err := x.Search(ctx, Request{Q: "godfather"})
+			if err == nil && len(res.Results) == 0 {
+				err = errors.New("the godfather vanished during writes")
+			}
+			if err == nil {
+				_, err = x.Suggest(ctx, "sta", 5)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for i := range 30 {
+		id := "extra-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if err := x.Upsert(ctx, fillcast.Title{ID: id, Name: "Extra " + id}); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 9 {
+			if err := x.Rebuild(ctx, catalog); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := x.Len(), len(catalog)-1; got != want {
+		t.Errorf("Len after the final Rebuild = %d, want %d", got, want)
+	}
+}
+
+func TestRebuildCancelledKeepsNamesInStep(t *testing.T) {
+	x, err := Open(DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := x.Rebuild(ctx, catalog); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Rebuild(cancelled) = %v, want context.Canceled", err)
+	}
+	// Whatever was applied is searchable with its name.
+	res, err := x.Search(context.Background(), Request{Q: "godfather"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range res.Results {
+		if h.Name == "" {
+			t.Errorf("hit %s has no name", h.ID)
+		}
+	}
+	// The catalog fits one batch, applied before the context is
+	// checked.
+	if got, want := x.Len(), len(catalog)-1; got != want || len(res.Results) == 0 {
+		t.Errorf("Len = %d, %d hits after a cancelled Rebuild; want %d and the godfather", got, len(res.Results), want)
+	}
 }

@@ -48,7 +48,7 @@ type Data struct {
 	views [][]int32 // per user, distinct titles in viewing order
 }
 
-// User and Title name user u and title t.
+// User names user u.
 func User(u int) string { return "u" + strconv.Itoa(u) }
 
 // Title names title t.

@@ -1,0 +1,66 @@
+package controlplane
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+)
+
+func TestDiscoveryRoutes(t *testing.T) {
+	n := startNode(t, "n1", nil)
+	waitFor(t, 10*time.Second, "leader", func() bool { return n.Raft().IsLeader() })
+	for _, title := range []fillcast.Title{
+		{ID: "m1", Name: "The Midnight Harbor", Description: "A detective story on the docks", Genres: []string{"crime"}, Year: 2024, Status: "ready",
+			Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 3e6, Codecs: "avc1.64001f"}}},
+		{ID: "m2", Name: "Solar Gardens", Description: "Growing food on Mars", Genres: []string{"documentary"}, Year: 2023, Status: "ready",
+			Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 3e6, Codecs: "avc1.64001f"}}},
+	} {
+		if code, b := call(t, "POST", n.url+"/v1/titles", title, true); code != 201 {
+			t.Fatalf("create %s: %d %s", title.ID, code, b)
+		}
+	}
+	// The index follows the replicated catalog: a misspelt word finds it.
+	waitFor(t, 10*time.Second, "indexed", func() bool {
+		code, b := call(t, "GET", n.url+"/v1/search?q=midnigt", nil, false)
+		return code == 200 && strings.Contains(string(b), `"m1"`)
+	})
+	if code, b := call(t, "GET", n.url+"/v1/search/suggest?q=sol", nil, false); code != 200 || !strings.Contains(string(b), `"m2"`) {
+		t.Errorf("suggest: %d %s", code, b)
+	}
+	if code, b := call(t, "GET", n.url+"/v1/search?q=", nil, false); code != 400 {
+		t.Errorf("empty query: %d %s, want 400", code, b)
+	}
+
+	// Events: a bad batch is refused naming the event and field; good
+	// ones build the history.
+	code, b := call(t, "POST", n.url+"/v1/events", `[{"user":"u1","title":"m1","type":"play","position_s":0,"duration_s":3600},{"user":"u1","title":"m1","type":"pause"}]`, false)
+	if code != 400 || !strings.Contains(string(b), "event 1") {
+		t.Errorf("bad batch: %d %s", code, b)
+	}
+	if code, b := call(t, "POST", n.url+"/v1/events", `[{"user":"u1","title":"m1","type":"progress","position_s":600,"duration_s":3600}]`, false); code != 202 {
+		t.Fatalf("good batch: %d %s", code, b)
+	}
+	if code, b := call(t, "POST", n.url+"/v1/events", `[`+strings.Repeat(`{"user":"u","title":"m1","type":"play"},`, 30000)+`{}]`, false); code != 413 {
+		t.Errorf("oversized batch: %d %s", code, b[:min(len(b), 200)])
+	}
+	code, b = call(t, "GET", n.url+"/v1/users/u1/history", nil, false)
+	var h struct {
+		ContinueWatching []struct {
+			Title string `json:"title"`
+		} `json:"continue_watching"`
+	}
+	json.Unmarshal(b, &h)
+	if code != 200 || len(h.ContinueWatching) != 1 || h.ContinueWatching[0].Title != "m1" {
+		t.Errorf("history: %d %s", code, b)
+	}
+	// Recommendations answer even before any model (trending fallback).
+	if code, b := call(t, "GET", n.url+"/v1/recommendations?user=u9", nil, false); code != 200 || !strings.Contains(string(b), "results") {
+		t.Errorf("recommendations: %d %s", code, b)
+	}
+	if code, b := call(t, "GET", n.url+"/v1/recommendations?user=u9&limit=0", nil, false); code != 400 {
+		t.Errorf("bad limit: %d %s", code, b)
+	}
+}
