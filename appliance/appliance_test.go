@@ -278,6 +278,7 @@ func TestPurge(t *testing.T) {
 	base := a.url + signed(t, "t1")
 	get(t, base+"/720p/seg-00001.m4s")
 	get(t, base+"/480p/seg-00001.m4s")
+	waitFor(t, func() bool { return a.Status().(Status).Disk.Objects == 2 })
 
 	tests := []struct {
 		name, auth, body string

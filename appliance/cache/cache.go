@@ -200,6 +200,10 @@ type Cache struct {
 
 	fmu      sync.Mutex
 	inflight map[string]*fill
+	// purgeMu orders purges against fills committing: a fill checks that
+	// it was not purged and commits under the read lock, a purge marks
+	// fills and removes stored objects under the write lock.
+	purgeMu sync.RWMutex
 
 	memHits, diskHits, misses, coalesced, fillErrors atomic.Int64
 }
@@ -295,6 +299,8 @@ func (c *Cache) fromDisk(e *diskEntry) (Hit, error) {
 // and keeps fills in progress for such keys from being cached. It returns
 // how many stored objects it removed.
 func (c *Cache) Purge(prefix string) int {
+	c.purgeMu.Lock()
+	defer c.purgeMu.Unlock()
 	c.fmu.Lock()
 	for k, f := range c.inflight {
 		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {

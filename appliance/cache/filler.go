@@ -123,6 +123,8 @@ func (c *Cache) doFill(f *fill) error {
 	if meta.ETag == "" {
 		meta.ETag = defaultETag(crcOf(buf, w), n)
 	}
+	c.purgeMu.RLock()
+	defer c.purgeMu.RUnlock()
 	f.mu.Lock()
 	purged := f.purged
 	f.mu.Unlock()
