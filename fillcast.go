@@ -79,15 +79,18 @@ type File struct {
 
 // Title is a catalog entry.
 type Title struct {
-	ID          string      `json:"id"`
-	Name        string      `json:"name"`
-	Description string      `json:"description,omitempty"`
-	Genres      []string    `json:"genres,omitempty"`
-	Year        int         `json:"year,omitempty"`
-	Cast        []string    `json:"cast,omitempty"`
-	Status      string      `json:"status"`
-	Renditions  []Rendition `json:"renditions,omitempty"`
-	Files       []File      `json:"files,omitempty"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Genres      []string `json:"genres,omitempty"`
+	Year        int      `json:"year,omitempty"`
+	Cast        []string `json:"cast,omitempty"`
+	// Release, when set, is when the title becomes playable: fills plan
+	// it ahead of that, as a new release the evening it comes out.
+	Release    *time.Time  `json:"release,omitempty"`
+	Status     string      `json:"status"`
+	Renditions []Rendition `json:"renditions,omitempty"`
+	Files      []File      `json:"files,omitempty"`
 }
 
 // Site kinds.

@@ -23,6 +23,7 @@ import (
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ingest"
+	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/fillcast/fillcast/transcoder"
@@ -57,6 +58,8 @@ type Config struct {
 	API api.Config
 	// Ingest tunes the job manager (Workers, Queue).
 	Ingest ingest.Config
+	// Planner tunes off-peak fill planning.
+	Planner planner.Config
 	// Raft timing (tests use short ones); zero means the cluster defaults.
 	HeartbeatTimeout, ElectionTimeout time.Duration
 	// RaftLog receives raft's own log lines; nil discards them.
@@ -109,6 +112,7 @@ type Node struct {
 	fleet  *fleet.Fleet
 	ingest *ingest.Manager
 	disc   *discovery
+	plan   *planner.Planner
 	api    *api.API
 	once   sync.Once
 }
@@ -124,16 +128,25 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	// the hook never sees them half-built.
 	n.fsm = fsm.New(func(c fsm.Command) {
 		n.disc.changed(c)
+		n.plan.CatalogChanged(c)
 		switch c.Op {
 		case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpPutManifest, fsm.OpRestore:
 			n.fleet.RegistryChanged()
+		}
+		switch c.Op {
+		case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutAppliance:
+			n.plan.Kick()
 		}
 	})
 	steerer, err := steering.New(cfg.Steering, nil)
 	if err != nil {
 		return nil, err
 	}
-	if n.fleet, err = fleet.New(fleet.Config{NodeID: cfg.ID, AdminToken: cfg.AdminToken, Peers: n.peers}, n.fsm, steerer, nil, log); err != nil {
+	// The raft node comes later; the planner reaches it through the Node.
+	if n.plan, err = planner.New(cfg.Planner, nodeRef{n}, n.fsm, log); err != nil {
+		return nil, err
+	}
+	if n.fleet, err = fleet.New(fleet.Config{NodeID: cfg.ID, AdminToken: cfg.AdminToken, Peers: n.peers}, n.fsm, steerer, n.plan.Observe, log); err != nil {
 		return nil, err
 	}
 	if n.disc, err = openDiscovery(cfg.DataDir, n.fsm, log); err != nil {
@@ -170,6 +183,15 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// nodeRef gives the planner the raft node once it exists; the planner
+// only runs (and so only calls it) after New returns.
+type nodeRef struct{ n *Node }
+
+func (r nodeRef) IsLeader() bool { return r.n.raft.IsLeader() }
+func (r nodeRef) Apply(ctx context.Context, c fsm.Command) error {
+	return r.n.raft.Apply(ctx, c)
 }
 
 // stateOf joins the FSM's reads and the raft node's writes.
@@ -210,7 +232,11 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 
 	var bg sync.WaitGroup
 	bctx, stopBG := context.WithCancel(ctx)
-	bg.Add(1)
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		n.plan.Run(bctx)
+	}()
 	go func() {
 		defer bg.Done()
 		if len(n.cfg.Join) > 0 {

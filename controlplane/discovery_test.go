@@ -27,9 +27,10 @@ func TestDiscoveryRoutes(t *testing.T) {
 		code, b := call(t, "GET", n.url+"/v1/search?q=midnigt", nil, false)
 		return code == 200 && strings.Contains(string(b), `"m1"`)
 	})
-	if code, b := call(t, "GET", n.url+"/v1/search/suggest?q=sol", nil, false); code != 200 || !strings.Contains(string(b), `"m2"`) {
-		t.Errorf("suggest: %d %s", code, b)
-	}
+	waitFor(t, 10*time.Second, "suggest", func() bool {
+		code, b := call(t, "GET", n.url+"/v1/search/suggest?q=sol", nil, false)
+		return code == 200 && strings.Contains(string(b), `"m2"`)
+	})
 	if code, b := call(t, "GET", n.url+"/v1/search?q=", nil, false); code != 400 {
 		t.Errorf("empty query: %d %s, want 400", code, b)
 	}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Cache policy comparison (issue 6): byte hit ratio of the appliance's
+# disk policy (S3-FIFO), LRU and Belady's optimum on a synthetic
+# multi-day trace of one site (2,000 titles of a few hundred segments,
+# Zipf(0.8) popularity drifting day to day, 1 % new releases a day, an
+# evening peak), with a cache of 10 % of the catalog, then the go test
+# benchmarks of the policies.
+#
+#   bench/cachesim/run.sh              # 7 days × 15,000 sessions (16M requests): minutes
+#   bench/cachesim/run.sh --quick      # 3 days × 4,000 sessions, seconds
+#   bench/cachesim/run.sh -cache 0.2 -seed 2
+set -eu
+cd "$(dirname "$0")/../.."
+quick=
+for a in "$@"; do
+	case $a in --quick | -quick) quick=1 ;; esac
+done
+echo "== go run ./bench/cachesim $*"
+go run ./bench/cachesim "$@"
+echo
+benchtime=1s
+[ -n "$quick" ] && benchtime=100ms
+echo "== go test -run '^\$' -bench . -benchmem -benchtime $benchtime ./appliance/evict/"
+go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./appliance/evict/

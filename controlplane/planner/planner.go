@@ -1,0 +1,301 @@
+// Package planner runs off-peak fill planning on the control-plane
+// leader: it feeds heartbeats (bytes served per title) into the
+// popularity tracker, and on a schedule and whenever the fleet or the
+// catalog changes it places each site's titles on its appliances and
+// writes a new fill manifest for every appliance whose plan changed. The
+// appliances fetch their manifests and fill inside their site's window.
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fleet"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/placement"
+	"github.com/fillcast/fillcast/controlplane/popularity"
+)
+
+// Node is what the planner needs of the raft node.
+type Node interface {
+	IsLeader() bool
+	Apply(ctx context.Context, cmd fsm.Command) error
+}
+
+// State reads the replicated state.
+type State interface {
+	Read(fn func(s *fsm.State))
+}
+
+// Config configures a Planner.
+type Config struct {
+	// Every is the planning period. Zero means 10 minutes.
+	Every time.Duration
+	// PeakHour is the local hour the forecast is made for (the evening
+	// peak the fills prepare). Zero means 20.
+	PeakHour int
+	// LiveFor is how long after its last heartbeat an appliance still
+	// gets a plan. Zero means 10 minutes: a short outage does not throw
+	// its plan away.
+	LiveFor time.Duration
+	// Placement and Popularity tune the two steps.
+	Placement  placement.Config
+	Popularity popularity.Config
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate fills defaults.
+func (c *Config) Validate() error {
+	if c.Every <= 0 {
+		c.Every = 10 * time.Minute
+	}
+	if c.PeakHour <= 0 || c.PeakHour > 23 {
+		c.PeakHour = 20
+	}
+	if c.LiveFor <= 0 {
+		c.LiveFor = 10 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// seen is what the planner remembers of an appliance's heartbeats.
+type seen struct {
+	site, profile string
+	at            time.Time
+}
+
+// Planner owns the tracker and the planning loop.
+type Planner struct {
+	cfg     Config
+	node    Node
+	state   State
+	log     *slog.Logger
+	tracker *popularity.Tracker
+	placer  *placement.Planner
+	kick    chan struct{}
+
+	mu   sync.Mutex
+	seen map[string]seen
+}
+
+// New returns a Planner; Run starts its loop.
+func New(cfg Config, node Node, state State, log *slog.Logger) (*Planner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tr, err := popularity.New(cfg.Popularity, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := placement.New(cfg.Placement)
+	if err != nil {
+		return nil, err
+	}
+	return &Planner{cfg: cfg, node: node, state: state, log: log, tracker: tr, placer: pl,
+		kick: make(chan struct{}, 1), seen: map[string]seen{}}, nil
+}
+
+// Tracker returns the popularity tracker (for status pages and tests).
+func (p *Planner) Tracker() *popularity.Tracker { return p.tracker }
+
+// Kick asks for a plan soon (the fleet or the catalog changed).
+func (p *Planner) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Observe takes a heartbeat: the appliance is alive, and the bytes it
+// served per title count towards its region's popularity.
+func (p *Planner) Observe(b fleet.Beat) {
+	p.mu.Lock()
+	_, known := p.seen[b.ID]
+	p.seen[b.ID] = seen{site: b.Beat.Site, profile: b.Beat.Profile, at: b.Seen}
+	p.mu.Unlock()
+	if !known {
+		p.Kick()
+	}
+	var region string
+	p.state.Read(func(s *fsm.State) {
+		if site := s.Sites[b.Beat.Site]; site != nil {
+			region = site.Region
+		}
+	})
+	if region == "" {
+		return
+	}
+	for title, n := range b.Beat.TitleBytes {
+		if err := p.tracker.Observe(popularity.Observation{Region: region, Title: title, Bytes: n, At: b.Seen}); err != nil {
+			p.log.Debug("planner: observation refused", "title", title, "err", err)
+		}
+	}
+}
+
+// CatalogChanged keeps the tracker's titles (sizes, release dates) in
+// step with the replicated catalog.
+func (p *Planner) CatalogChanged(c fsm.Command) {
+	switch c.Op {
+	case fsm.OpPutTitle:
+		t := c.Title
+		if size := titleSize(t); t.Status == fillcast.StatusReady && size > 0 {
+			var release time.Time
+			if t.Release != nil {
+				release = *t.Release
+			}
+			if err := p.tracker.AddTitle(popularity.Title{ID: t.ID, Size: size, Release: release}); err != nil {
+				p.log.Warn("planner: title not tracked", "title", t.ID, "err", err)
+			}
+		} else {
+			p.tracker.RemoveTitle(t.ID)
+		}
+		p.Kick()
+	case fsm.OpDeleteTitle:
+		p.tracker.RemoveTitle(c.ID)
+		p.Kick()
+	case fsm.OpRestore:
+		p.state.Read(func(s *fsm.State) {
+			for _, t := range s.Titles {
+				if size := titleSize(t); t.Status == fillcast.StatusReady && size > 0 {
+					p.tracker.AddTitle(popularity.Title{ID: t.ID, Size: size})
+				}
+			}
+		})
+		p.Kick()
+	}
+}
+
+func titleSize(t *fillcast.Title) int64 {
+	var n int64
+	for _, f := range t.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// Run plans every Every and on kicks, while this node leads, until ctx
+// is done. Plans are written by the leader only, so two nodes never
+// race to version the same manifest.
+func (p *Planner) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.kick:
+		}
+		if !p.node.IsLeader() {
+			continue
+		}
+		if err := p.PlanAll(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("planner: plan", "err", err)
+		}
+	}
+}
+
+// PlanAll plans every site and writes the manifests that changed.
+func (p *Planner) PlanAll(ctx context.Context) error {
+	var sites []*fillcast.Site
+	p.state.Read(func(s *fsm.State) {
+		for _, site := range s.Sites {
+			sites = append(sites, site)
+		}
+	})
+	sort.Slice(sites, func(i, j int) bool { return sites[i].ID < sites[j].ID })
+	var errs []error
+	for _, site := range sites {
+		if err := p.planSite(ctx, site); err != nil {
+			errs = append(errs, fmt.Errorf("planner: site %s: %w", site.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Planner) planSite(ctx context.Context, site *fillcast.Site) error {
+	now := p.cfg.Now()
+	in := placement.Input{}
+	prev := &placement.Plan{Holds: map[string][]string{}}
+	current := map[string]*fsm.Manifest{}
+	p.mu.Lock()
+	live := map[string]seen{}
+	for id, s := range p.seen {
+		if s.site == site.ID && now.Sub(s.at) < p.cfg.LiveFor {
+			live[id] = s
+		}
+	}
+	p.mu.Unlock()
+	p.state.Read(func(s *fsm.State) {
+		for id, sn := range live {
+			ap := s.Appliances[id]
+			if ap == nil || ap.CapacityBytes <= 0 {
+				continue
+			}
+			in.Appliances = append(in.Appliances, placement.Appliance{ID: id, Profile: sn.profile, Capacity: ap.CapacityBytes})
+			if m := s.Manifests[id]; m != nil {
+				current[id] = m
+				prev.Holds[id] = m.Titles
+			}
+		}
+		for _, t := range s.Titles {
+			if size := titleSize(t); t.Status == fillcast.StatusReady && size > 0 {
+				in.Catalog = append(in.Catalog, placement.Title{ID: t.ID, Size: size})
+			}
+		}
+	})
+	if len(in.Appliances) == 0 {
+		return nil
+	}
+	in.Scores = map[string]float64{}
+	for _, sc := range p.tracker.Forecast(site.Region, p.nextPeak(site, now)) {
+		in.Scores[sc.Title] = sc.Views
+	}
+	plan, err := p.placer.Plan(in, prev)
+	if err != nil {
+		return err
+	}
+	for _, a := range in.Appliances {
+		titles := plan.Holds[a.ID]
+		cur := current[a.ID]
+		if cur != nil && slices.Equal(cur.Titles, titles) {
+			continue
+		}
+		m := fsm.Manifest{Appliance: a.ID, Version: 1, Titles: titles, Updated: now.UTC()}
+		if cur != nil {
+			m.Version = cur.Version + 1
+		}
+		if err := p.node.Apply(ctx, fsm.Command{Op: fsm.OpPutManifest, Manifest: &m}); err != nil {
+			return err
+		}
+		p.log.Info("planner: manifest", "appliance", a.ID, "version", m.Version, "titles", len(titles))
+	}
+	return nil
+}
+
+// nextPeak is the next PeakHour in the site's time zone.
+func (p *Planner) nextPeak(site *fillcast.Site, now time.Time) time.Time {
+	loc := time.UTC
+	if site.Timezone != "" {
+		if l, err := time.LoadLocation(site.Timezone); err == nil {
+			loc = l
+		}
+	}
+	local := now.In(loc)
+	peak := time.Date(local.Year(), local.Month(), local.Day(), p.cfg.PeakHour, 0, 0, 0, loc)
+	if !peak.After(local) {
+		peak = peak.AddDate(0, 0, 1)
+	}
+	return peak
+}

@@ -1,0 +1,117 @@
+package planner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fleet"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/hashicorp/raft"
+)
+
+// leader is a single-node state that always leads: commands go straight
+// into a real FSM, as raft applies them on a cluster of one.
+type leader struct {
+	f     *fsm.FSM
+	index atomic.Uint64
+}
+
+func (l *leader) IsLeader() bool { return true }
+
+func (l *leader) Apply(_ context.Context, c fsm.Command) error {
+	b, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	if r := l.f.Apply(&raft.Log{Index: l.index.Add(1), Data: b}); r != nil {
+		return r.(error)
+	}
+	return nil
+}
+
+func TestPlansFlashAndStorage(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var p *Planner
+	node := &leader{}
+	node.f = fsm.New(func(c fsm.Command) {
+		if p != nil {
+			p.CatalogChanged(c)
+		}
+	})
+	var err error
+	p, err = New(Config{Now: func() time.Time { return now }}, node, node.f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	must := func(c fsm.Command) {
+		t.Helper()
+		if err := node.Apply(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}})
+	const titles, size = 20, 1000
+	for i := range titles {
+		must(fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: fmt.Sprintf("t%02d", i), Name: "x", Status: "ready",
+			Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}},
+			Files:      []fillcast.File{{Path: "720p/seg-00001.m4s", Size: size}}}})
+	}
+	apps := []fsm.Appliance{
+		{ID: "flash1", Site: "isp1", Profile: "flash", URL: "http://f:1", CapacityBytes: 4 * size}, // 90 % of it is planned: 3 titles,
+		{ID: "store1", Site: "isp1", Profile: "storage", URL: "http://s:1", CapacityBytes: 100 * size},
+	}
+	for _, a := range apps {
+		must(fsm.Command{Op: fsm.OpPutAppliance, Appliance: &a})
+	}
+	// t05, t06 and t07 are the most watched.
+	for _, a := range apps {
+		bytes := map[string]int64{}
+		if a.Profile == "flash" {
+			bytes = map[string]int64{"t05": 90 * size, "t06": 80 * size, "t07": 70 * size, "t01": size}
+		}
+		p.Observe(fleet.Beat{ID: a.ID, Seen: now, Beat: fillcast.Heartbeat{Site: "isp1", Profile: a.Profile, URL: a.URL, Health: "ok", TitleBytes: bytes}})
+	}
+	if err := p.PlanAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var flash, store *fsm.Manifest
+	node.f.Read(func(s *fsm.State) { flash, store = s.Manifests["flash1"], s.Manifests["store1"] })
+	if flash == nil || store == nil {
+		t.Fatal("no manifests written")
+	}
+	if got := fmt.Sprint(flash.Titles); got != "[t05 t06 t07]" {
+		t.Errorf("flash plan = %s, want the three most watched", got)
+	}
+	if len(store.Titles) != titles {
+		t.Errorf("storage plan holds %d titles, want the whole catalog (%d)", len(store.Titles), titles)
+	}
+	// Planning again with nothing changed writes nothing.
+	if err := p.PlanAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	node.f.Read(func(s *fsm.State) {
+		if s.Manifests["flash1"].Version != 1 || s.Manifests["store1"].Version != 1 {
+			t.Errorf("versions moved without a change: %d %d", s.Manifests["flash1"].Version, s.Manifests["store1"].Version)
+		}
+	})
+	// A silent appliance keeps its plan for LiveFor, then drops out of
+	// planning (its manifest stays as it was).
+	now = now.Add(time.Hour)
+	p.Observe(fleet.Beat{ID: "store1", Seen: now, Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1", Health: "ok",
+		TitleBytes: map[string]int64{"t01": 500 * size}}})
+	if err := p.PlanAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	node.f.Read(func(s *fsm.State) {
+		if s.Manifests["flash1"].Version != 1 {
+			t.Errorf("a silent appliance was re-planned")
+		}
+	})
+}
