@@ -31,10 +31,11 @@ bench: build
 	$(GO) test -run x -bench . -benchmem ./appliance/... ./steering/...
 	bench/edge-vs-nginx/run.sh
 
+# The whole CDN on one machine: origin, control plane, a flash and a
+# storage appliance, sample titles made with ffmpeg and ingested.
 demo: build
 	@scripts/ensure-packages ffmpeg
-	@echo "make demo: the one-machine demo is not built yet (issue 8); the appliance and origin run today:"
-	@echo "  $(BIN) help"
+	$(BIN) demo --dir fillcast-demo
 
 clean:
 	rm -rf bin

@@ -28,6 +28,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"appliance":    {"run an edge appliance (fasthttp and HTTP/3, memory and disk tiers, zero-downtime upgrades)", runAppliance},
 		"controlplane": {"run a control-plane node (raft, steering, ingest, API)", runControlPlane},
+		"demo":         {"run the whole CDN on one machine with sample titles", runDemo},
 		"origin":       {"serve packaged titles from a directory", runOrigin},
 		"sign":         {"print the signed path prefix for a title", runSign},
 		"targets":      {"write a realistic vegeta target list from a control plane", runTargets},

@@ -1,0 +1,262 @@
+// Package demo runs the whole CDN on one machine, supervised in one
+// process: an origin, a control-plane node, a flash and a storage
+// appliance in a site that covers loopback, sample titles made with
+// ffmpeg and ingested through the real API, and a few viewing events.
+// It is what `fillcast demo` (and `make demo`) runs; a second run reuses
+// everything already in its directory.
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/origin"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+// Config configures a demo.
+type Config struct {
+	// Dir holds every part's data. Zero means ./fillcast-demo.
+	Dir string
+	// HTTP is the control plane's address (API and, later, web UI). Zero
+	// means 127.0.0.1:8000.
+	HTTP string
+	// Out receives what a person should read; Log the parts' logs.
+	Out io.Writer
+	Log *slog.Logger
+}
+
+// Run starts everything, prints where to look, and stops cleanly when ctx
+// ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Dir == "" {
+		cfg.Dir = "fillcast-demo"
+	}
+	if cfg.HTTP == "" {
+		cfg.HTTP = "127.0.0.1:8000"
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d := &demo{dir: dir, out: cfg.Out, log: cfg.Log}
+	if err := d.secrets(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 8)
+	if err := d.start(ctx, cfg.HTTP, errc); err != nil {
+		cancel()
+		d.wg.Wait()
+		return err
+	}
+	setupErr := d.setup(ctx)
+	if setupErr == nil {
+		d.banner()
+	} else if ctx.Err() == nil {
+		fmt.Fprintf(d.out, "\ndemo: setup failed: %v\n", setupErr)
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		fmt.Fprintf(d.out, "demo: a part stopped: %v\n", err)
+	}
+	fmt.Fprintln(d.out, "\nstopping...")
+	cancel()
+	d.wg.Wait()
+	if setupErr != nil && ctx.Err() == nil {
+		return setupErr
+	}
+	return err
+}
+
+// demo is one running demo.
+type demo struct {
+	dir   string
+	out   io.Writer
+	log   *slog.Logger
+	keys  *urlsign.Keys
+	token string
+	wg    sync.WaitGroup
+
+	originURL, cpURL string
+	appliances       map[string]string // id -> URL
+}
+
+// secrets makes (once) and loads the key file and the admin token.
+func (d *demo) secrets() error {
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	keyFile := filepath.Join(d.dir, "token-keys")
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(keyFile, []byte("demo1 "+randomHex(32)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	var err error
+	if d.keys, err = urlsign.LoadKeys(keyFile); err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(d.dir, "admin-token")
+	if _, err := os.Stat(tokenFile); errors.Is(err, os.ErrNotExist) {
+		os.WriteFile(tokenFile, []byte(randomHex(16)+"\n"), 0o600)
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d.token = strings.TrimSpace(string(b))
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// listen opens addr, remembering the port a previous run used for name
+// so that URLs (and the raft address) stay the same across runs.
+func (d *demo) listen(name, addr string) (net.Listener, error) {
+	portFile := filepath.Join(d.dir, name+".addr")
+	if addr == "" {
+		addr = "127.0.0.1:0"
+		if b, err := os.ReadFile(portFile); err == nil {
+			addr = strings.TrimSpace(string(b))
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil && addr != "127.0.0.1:0" && !strings.Contains(addr, ":0") {
+		// The remembered port is taken: take another.
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("demo: listen for %s: %w", name, err)
+	}
+	os.WriteFile(portFile, []byte(ln.Addr().String()+"\n"), 0o644)
+	return ln, nil
+}
+
+// run starts a part in a goroutine the demo owns.
+func (d *demo) run(ctx context.Context, errc chan<- error, name string, f func(context.Context) error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
+}
+
+// start brings up the origin, the control plane and the two appliances.
+func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) error {
+	ocfg := origin.DefaultConfig()
+	ocfg.Root, ocfg.AdminToken = filepath.Join(d.dir, "origin"), d.token
+	o, err := origin.New(ocfg, d.log)
+	if err != nil {
+		return err
+	}
+	oln, err := d.listen("origin", "")
+	if err != nil {
+		return err
+	}
+	d.originURL = "http://" + oln.Addr().String()
+	d.run(ctx, errc, "origin", func(ctx context.Context) error {
+		defer o.Close()
+		return serveHTTP(ctx, oln, o)
+	})
+
+	cln, err := d.listen("controlplane", cpAddr)
+	if err != nil {
+		return err
+	}
+	raftLn, err := d.listen("raft", "")
+	if err != nil {
+		return err
+	}
+	raftAddr := raftLn.Addr().String()
+	raftLn.Close() // raft opens it itself
+	d.cpURL = "http://" + cln.Addr().String()
+	cp, err := controlplane.New(controlplane.Config{
+		ID: "demo", DataDir: filepath.Join(d.dir, "controlplane"), HTTP: cln.Addr().String(), RaftAddr: raftAddr,
+		Bootstrap: true, AdminToken: d.token, Keys: d.keys, Origin: d.originURL,
+	}, d.log)
+	if err != nil {
+		cln.Close()
+		return err
+	}
+	d.run(ctx, errc, "control plane", func(ctx context.Context) error { return cp.Serve(ctx, cln) })
+
+	d.appliances = map[string]string{}
+	specs := []struct {
+		id, profile string
+		mem, disk   int64
+	}{{"flash1", fillcast.ProfileFlash, 256 << 20, 2 << 30}, {"storage1", fillcast.ProfileStorage, 128 << 20, 20 << 30}}
+	lns := make([]net.Listener, len(specs))
+	for i, s := range specs {
+		if lns[i], err = d.listen(s.id, ""); err != nil {
+			return err
+		}
+		d.appliances[s.id] = "http://" + lns[i].Addr().String()
+	}
+	for i, s := range specs {
+		cfg := appliance.DefaultConfig()
+		cfg.ID, cfg.Site, cfg.Profile, cfg.HTTP, cfg.Keys = s.id, "demo-isp", s.profile, lns[i].Addr().String(), d.keys
+		cfg.Cache.Dir, cfg.Cache.MemBytes, cfg.Cache.DiskBytes = filepath.Join(d.dir, s.id), s.mem, s.disk
+		cfg.Server.AdminToken, cfg.ControlPlanes = d.token, []string{d.cpURL}
+		// Tier fill: the other appliance first, then the origin.
+		for _, other := range specs {
+			if other.id != s.id {
+				cfg.Upstream.URLs = append(cfg.Upstream.URLs, d.appliances[other.id])
+			}
+		}
+		cfg.Upstream.URLs = append(cfg.Upstream.URLs, d.originURL)
+		a, err := appliance.New(cfg, d.log)
+		if err != nil {
+			return err
+		}
+		ln := lns[i]
+		d.run(ctx, errc, s.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
+	}
+	return nil
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	<-errc
+	return nil
+}

@@ -1,0 +1,263 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/fillcast/fillcast"
+)
+
+// sample is one title the demo makes with ffmpeg.
+type sample struct {
+	title   fillcast.Title
+	video   string   // a lavfi video source
+	seconds int      // duration
+	audio   []string // language of each audio track (a sine tone each)
+}
+
+var samples = []sample{
+	{fillcast.Title{ID: "big-sky", Name: "Big Sky Country", Description: "Colour bars drift across an endless test-pattern prairie.",
+		Genres: []string{"documentary", "nature"}, Year: 2024, Cast: []string{"Ada Pattern", "Rex Tone"}},
+		"testsrc2=size=1280x720:rate=30", 40, []string{"eng"}},
+	{fillcast.Title{ID: "night-train", Name: "Night Train to Mandelbrot", Description: "A detective rides a fractal express through the night.",
+		Genres: []string{"crime", "mystery"}, Year: 2023, Cast: []string{"Ines Zoom", "Bo Iteration"}},
+		"mandelbrot=size=1920x1080:rate=25", 24, []string{"eng"}},
+	{fillcast.Title{ID: "two-tongues", Name: "Two Tongues", Description: "A comedy told twice, in English and in French.",
+		Genres: []string{"comedy"}, Year: 2025, Cast: []string{"Claire Deux", "Sam Both"}},
+		"smptehdbars=size=960x540:rate=25", 20, []string{"eng", "fra"}},
+	{fillcast.Title{ID: "tiny-world", Name: "Tiny World", Description: "A short animated film about a very small planet.",
+		Genres: []string{"animation", "family"}, Year: 2022, Cast: []string{"Pip Pixel"}},
+		"life=size=640x360:rate=25:mold=10:ratio=0.4,format=yuv420p", 16, []string{"eng"}},
+}
+
+// setup configures the site, makes and ingests the sample titles that
+// are not ready yet, and seeds viewing events.
+func (d *demo) setup(ctx context.Context) error {
+	if err := d.waitFor(ctx, "the control plane", func() bool {
+		code, _ := d.api(ctx, "GET", "/v1/cluster", nil)
+		return code == 200
+	}); err != nil {
+		return err
+	}
+	for _, s := range []fillcast.Site{
+		{ID: "demo-ix", Kind: fillcast.SiteIX, Region: "local", Prefixes: []string{"198.51.100.0/24"}},
+		{ID: "demo-isp", Kind: fillcast.SiteISP, Region: "local", Prefixes: []string{"127.0.0.0/8", "::1/128"}, Parent: "demo-ix", FillWindow: "00:00-23:59"},
+	} {
+		if code, b := d.api(ctx, "PUT", "/v1/sites/"+s.ID, s); code != 200 {
+			return fmt.Errorf("demo: site %s: %d %s", s.ID, code, b)
+		}
+	}
+	for _, s := range samples {
+		if err := d.ensureTitle(ctx, s); err != nil {
+			return err
+		}
+	}
+	return d.seedEvents(ctx)
+}
+
+// ensureTitle creates, renders and ingests a sample unless it is ready.
+func (d *demo) ensureTitle(ctx context.Context, s sample) error {
+	code, b := d.api(ctx, "GET", "/v1/titles/"+s.title.ID, nil)
+	var cur fillcast.Title
+	json.Unmarshal(b, &cur)
+	if code == 200 && cur.Status == fillcast.StatusReady {
+		fmt.Fprintf(d.out, "  %-12s ready\n", s.title.ID)
+		return nil
+	}
+	if code == 404 {
+		t := s.title
+		t.Status = fillcast.StatusNew
+		if code, b := d.api(ctx, "POST", "/v1/titles", t); code != 201 {
+			return fmt.Errorf("demo: create %s: %d %s", t.ID, code, b)
+		}
+	}
+	src, err := d.render(ctx, s)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "  %-12s ingesting...", s.title.ID)
+	job, err := d.upload(ctx, s.title.ID, src)
+	if err != nil {
+		return err
+	}
+	var status string
+	err = d.waitFor(ctx, "job "+job, func() bool {
+		_, b := d.api(ctx, "GET", "/v1/jobs/"+job, nil)
+		var j struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}
+		json.Unmarshal(b, &j)
+		status = j.Status
+		if j.Error != "" {
+			status += ": " + j.Error
+		}
+		return j.Status == "done" || j.Status == "failed"
+	})
+	fmt.Fprintf(d.out, " %s\n", status)
+	if err == nil && status != "done" {
+		err = fmt.Errorf("demo: ingest of %s: %s", s.title.ID, status)
+	}
+	return err
+}
+
+// render makes a sample's source file with ffmpeg, once.
+func (d *demo) render(ctx context.Context, s sample) (string, error) {
+	path := filepath.Join(d.dir, "sources", s.title.ID+".mp4")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	dur := fmt.Sprint(s.seconds)
+	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", s.video + ",trim=duration=" + dur}
+	for i := range s.audio {
+		args = append(args, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:duration=%s", 220*(i+1)+110, dur))
+	}
+	args = append(args, "-map", "0:v")
+	for i, lang := range s.audio {
+		args = append(args, "-map", fmt.Sprintf("%d:a", i+1), fmt.Sprintf("-metadata:s:a:%d", i), "language="+lang)
+	}
+	args = append(args, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path+".tmp.mp4")
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("demo: render %s (is ffmpeg installed? make demo installs it): %v: %s", s.title.ID, err, bytes.TrimSpace(out))
+	}
+	return path, os.Rename(path+".tmp.mp4", path)
+}
+
+// upload posts src to the ingest API as a browser form would.
+func (d *demo) upload(ctx context.Context, title, src string) (string, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		part, err := mw.CreateFormFile("file", filepath.Base(src))
+		if err == nil {
+			_, err = io.Copy(part, f)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	req, err := http.NewRequestWithContext(ctx, "POST", d.cpURL+"/v1/titles/"+title+"/ingest", pr)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("demo: upload %s: %w", title, err)
+	}
+	defer resp.Body.Close()
+	var j struct {
+		ID    string `json:"id"`
+		Error string `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&j)
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("demo: upload %s: %s %s", title, resp.Status, j.Error)
+	}
+	return j.ID, nil
+}
+
+// seedEvents records a little viewing so recommendations and "continue
+// watching" have something to show.
+func (d *demo) seedEvents(ctx context.Context) error {
+	now := time.Now().Unix()
+	var batch []map[string]any
+	for u, titles := range map[string][]string{
+		"alice": {"big-sky", "tiny-world"}, "bob": {"night-train", "big-sky"}, "carol": {"two-tongues", "night-train", "tiny-world"},
+	} {
+		for i, t := range titles {
+			kind, pos := "complete", 40.0
+			if i == len(titles)-1 {
+				kind, pos = "progress", 8
+			}
+			batch = append(batch, map[string]any{"user": u, "title": t, "type": kind, "position_s": pos, "duration_s": 40.0, "ts": now - int64(60*(len(titles)-i))})
+		}
+	}
+	if code, b := d.api(ctx, "POST", "/v1/events", batch); code != http.StatusAccepted {
+		return fmt.Errorf("demo: seed events: %d %s", code, b)
+	}
+	return nil
+}
+
+// api calls the control plane with the admin token.
+func (d *demo) api(ctx context.Context, method, path string, body any) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.cpURL+path, rd)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
+}
+
+// waitFor polls cond until it holds, ctx ends or five minutes pass.
+func (d *demo) waitFor(ctx context.Context, what string, cond func() bool) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: gave up waiting for %s", what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// banner prints where to look.
+func (d *demo) banner() {
+	path := d.keys.SignPath("big-sky", time.Now().Add(24*time.Hour), netip.Prefix{})
+	fmt.Fprintf(d.out, `
+Fillcast demo is running (data in %s). Ctrl-C stops it.
+
+  control plane   %[2]s        (API; the web UI comes with the demo issue)
+  origin          %[3]s
+  flash1          %[4]s
+  storage1        %[5]s
+
+Try:
+  curl -s '%[2]s/v1/playback/big-sky?protocol=hls'
+  curl -s '%[2]s/v1/search?q=nigth+trian'
+  curl -s '%[2]s/v1/recommendations?user=alice'
+  curl -s '%[2]s/v1/fleet'
+  curl -sI '%[4]s%[6]s/master.m3u8'
+  ffplay '%[4]s%[6]s/master.m3u8'
+  fillcast targets --controlplane %[2]s > targets.txt && vegeta attack -rate 100 -duration 10s < targets.txt | vegeta report
+
+Admin token: %[7]s   (Authorization: Bearer ...)
+`, d.dir, d.cpURL, d.originURL, d.appliances["flash1"], d.appliances["storage1"], path, d.token)
+}
