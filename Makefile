@@ -28,8 +28,13 @@ fuzz:
 
 bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)
-	$(GO) test -run x -bench . -benchmem ./appliance/... ./steering/...
+	$(GO) test -run x -bench . -benchmem ./appliance/... ./steering/... ./controlplane/...
 	bench/edge-vs-nginx/run.sh
+	bench/steering/run.sh
+	bench/transcode/run.sh
+	bench/search/run.sh
+	bench/recs/run.sh
+	bench/cachesim/run.sh --quick
 
 # The whole CDN on one machine: origin, control plane, a flash and a
 # storage appliance, sample titles made with ffmpeg and ingested.

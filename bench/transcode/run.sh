@@ -16,6 +16,7 @@
 # Usage: bench/transcode/run.sh            (from anywhere in the repository)
 #        ROUNDS=5 KEEP=1 bench/transcode/run.sh
 #        FILLCAST_BIN=/path/to/fillcast bench/transcode/run.sh  (skip the build)
+#        PARTS=pertitle bench/transcode/run.sh                  (speed, pertitle or both)
 # Needs go, ffmpeg and ffprobe. The numbers only mean something on an
 # otherwise idle machine; CPU seconds (user + system of every process)
 # are printed beside wall time because they shift much less when other
@@ -23,6 +24,7 @@
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-speed pertitle}
 SECONDS_SRC=${SECONDS_SRC:-20}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fillcast-transcode-bench.XXXXXX")
@@ -121,6 +123,7 @@ cpu() {
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
+if [[ " $PARTS " == *" speed "* ]]; then
 echo "== speed: $ROUNDS rounds, x264 veryfast, $SEG s CMAF segments"
 contenders=(fillcast single five)
 declare -A times cpus
@@ -161,6 +164,7 @@ awk -v f="$med_f" -v s="$med_s" -v v="$med_5" -v cf="$cpu_f" -v cs="$cpu_s" -v c
 }'
 echo "fillcast stages of the last run:"
 grep '^stages:' "$tmp/fillcast-summary.txt" | sed 's/^/  /'
+fi
 
 # Per-rung average bitrate (kb/s, from the segment sizes) and SSIM
 # against the source scaled to the rung, over the whole title.
@@ -192,6 +196,7 @@ measure() { # titledir label
 	done
 }
 
+[[ " $PARTS " == *" pertitle "* ]] || exit 0
 echo
 echo "== per-title on easy content (testsrc2 without noise)"
 t0=$(now)

@@ -225,7 +225,7 @@ func (a Analyzer) round(ctx context.Context, src probe.Source, clips [][2]float6
 		outputs = append(outputs, "-map", fmt.Sprintf("[o%d]", k),
 			"-c:v", "libx264", "-preset", a.Preset, "-profile:v", "high",
 			"-b:v", itoa(float64(r.Bitrate)*f), "-maxrate", itoa(float64(r.MaxRate)*f), "-bufsize", itoa(float64(r.BufSize)*f),
-			"-an", "-f", "nut", file)
+			"-an", "-fps_mode", "passthrough", "-f", "nut", file)
 	}
 	args = append(args, "-filter_complex", graph.String())
 	args = append(args, outputs...)
@@ -235,9 +235,11 @@ func (a Analyzer) round(ctx context.Context, src probe.Source, clips [][2]float6
 
 	// Score: the same clips scaled to each rung against the decoded
 	// candidates, with timestamps renumbered on both sides so frames
-	// pair one to one. (NUT keeps the encoder's timestamps exactly;
-	// Matroska's millisecond ones made frames pair off by one.)
-	step := strconv.FormatFloat(1/src.Video.FPS, 'f', 9, 64)
+	// pair one to one. (The encode passes frames through one to one,
+	// where ffmpeg's default would drop or repeat some at the joins of
+	// the clips, and NUT keeps its timestamps exactly, where Matroska's
+	// millisecond ones made frames pair off by one.)
+	step := renumber(src.Video.FPS)
 	args = append([]string{}, inputs...)
 	graph.Reset()
 	fmt.Fprintf(&graph, "%s,split=%d", concat, n)
@@ -250,8 +252,8 @@ func (a Analyzer) round(ctx context.Context, src probe.Source, clips [][2]float6
 		args = append(args, "-i", fmt.Sprintf("c%d.nut", k))
 		in := len(clips) + k
 		stats := fmt.Sprintf("c%d.ssim", k)
-		fmt.Fprintf(&graph, ";[s%d]scale=%d:%d:flags=bicubic,setsar=1,setpts=N*%s/TB[r%d]", k, r.Width, r.Height, step, k)
-		fmt.Fprintf(&graph, ";[%d:v:0]format=yuv420p,setsar=1,setpts=N*%s/TB[d%d]", in, step, k)
+		fmt.Fprintf(&graph, ";[s%d]scale=%d:%d:flags=bicubic,setsar=1,%s[r%d]", k, r.Width, r.Height, step, k)
+		fmt.Fprintf(&graph, ";[%d:v:0]format=yuv420p,setsar=1,%s[d%d]", in, step, k)
 		fmt.Fprintf(&graph, ";[d%d][r%d]ssim=stats_file=%s[q%d]", k, k, stats, k)
 		maps = append(maps, "-map", fmt.Sprintf("[q%d]", k))
 	}
@@ -278,7 +280,8 @@ func (a Analyzer) round(ctx context.Context, src probe.Source, clips [][2]float6
 }
 
 // clipInputs returns the -ss/-t/-i arguments for the clips and a filter
-// chain that joins their video into one yuv420p stream.
+// chain that joins their video into one yuv420p stream with one
+// timestamp per frame.
 func clipInputs(src probe.Source, clips [][2]float64) ([]string, string) {
 	var args []string
 	var chain strings.Builder
@@ -289,8 +292,20 @@ func clipInputs(src probe.Source, clips [][2]float64) ([]string, string) {
 	if len(clips) > 1 {
 		fmt.Fprintf(&chain, "concat=n=%d:v=1:a=0,", len(clips))
 	}
-	chain.WriteString("format=yuv420p")
+	// Renumbered timestamps make every frame unique: a seek can yield
+	// two frames at one timestamp, and the test encode would drop one
+	// of them and pair every later frame with its neighbour.
+	chain.WriteString("format=yuv420p," + renumber(src.Video.FPS))
 	return args, chain.String()
 }
 
 func itoa(f float64) string { return strconv.Itoa(int(math.Round(f))) }
+
+// renumber is a filter chain that gives frame n the timestamp n/fps in
+// integer microseconds. Integer steps in a fine time base keep every
+// timestamp exact on both sides of the comparison; a float step such as
+// 0.0333333 in a 1/30 time base truncates n to n-1 and pairs each frame
+// with its predecessor.
+func renumber(fps float64) string {
+	return fmt.Sprintf("settb=1/1000000,setpts=N*%d", int64(math.Round(1e6/fps)))
+}
