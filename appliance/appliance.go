@@ -1,20 +1,29 @@
 // Package appliance assembles an edge node: the two-tier cache, the
-// upstream client that fills it, and the fasthttp server in front, from
-// one Config. cmd/fillcast only parses flags into a Config and calls Run.
+// upstream client that fills it, the fasthttp server in front (over TLS
+// when a certificate is given) and, with H3, an HTTP/3 server on the UDP
+// port of the same number that runs the same request handler. It serves
+// on sockets handed to it, so the upgrader can pass them to the next
+// process, and drains before a planned stop: it tells the control plane it
+// is draining and waits until steering has moved new players away.
+// cmd/fillcast only parses flags into a Config and wires the parts.
 package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/agent"
 	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/appliance/h3"
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
 	"github.com/fillcast/fillcast/steering/urlsign"
@@ -56,6 +65,22 @@ type Config struct {
 	AdvertiseURL string
 	// HeartbeatInterval is the time between heartbeats. Zero means 2 s.
 	HeartbeatInterval time.Duration
+	// TLSCert and TLSKey are PEM files. When set, HTTP/1.1 is served over
+	// TLS. HTTP/3 requires them.
+	TLSCert, TLSKey string
+	// H3 turns on HTTP/3 on the UDP port with the number of HTTP's TCP
+	// port, and the Alt-Svc header that advertises it.
+	H3 bool
+	// UDPBufferBytes is the HTTP/3 socket's buffer size. Zero means 8 MiB.
+	UDPBufferBytes int
+	// DrainTimeout bounds Drain: the wait for steering to move new players
+	// away. Zero means 60 s.
+	DrainTimeout time.Duration
+	// DrainQuiet is how long no new playback session (a request for a
+	// master playlist or an MPD) must have arrived, after the control plane
+	// accepted the draining heartbeat, for Drain to take it that steering
+	// sends new players elsewhere. Zero means 10 s.
+	DrainQuiet time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -68,6 +93,9 @@ func DefaultConfig() Config {
 		ReadTimeout:     10 * time.Second,
 		IdleTimeout:     60 * time.Second,
 		ShutdownTimeout: 30 * time.Second,
+		UDPBufferBytes:  8 << 20,
+		DrainTimeout:    60 * time.Second,
+		DrainQuiet:      10 * time.Second,
 	}
 }
 
@@ -99,8 +127,36 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = d.DrainTimeout
+	}
+	if c.DrainQuiet <= 0 {
+		c.DrainQuiet = d.DrainQuiet
+	}
+	if c.UDPBufferBytes <= 0 {
+		c.UDPBufferBytes = d.UDPBufferBytes
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("appliance: --tls-cert and --tls-key go together")
+	}
+	if c.H3 {
+		if c.TLSCert == "" {
+			return errors.New("appliance: --h3 needs --tls-cert and --tls-key (QUIC is always encrypted)")
+		}
+		_, port, err := net.SplitHostPort(c.HTTP)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n <= 0 {
+			return fmt.Errorf("appliance: --h3 needs a fixed port in --http %q (the UDP port has the same number)", c.HTTP)
+		}
+		if c.Server.AltSvc == "" {
+			c.Server.AltSvc = `h3=":` + port + `"; ma=86400`
+		}
+	}
 	if c.AdvertiseURL == "" {
-		c.AdvertiseURL = "http://" + c.HTTP
+		scheme := "http://"
+		if c.TLSCert != "" {
+			scheme = "https://"
+		}
+		c.AdvertiseURL = scheme + c.HTTP
 	}
 	c.Upstream.Keys, c.Server.Keys = c.Keys, c.Keys
 	if err := c.Cache.Validate(); err != nil {
@@ -121,8 +177,11 @@ type Appliance struct {
 	srv   *server.Server
 	hs    *fasthttp.Server
 	agent *agent.Agent // nil without control planes
+	tls   *tls.Config  // nil without a certificate
 	start time.Time
 	once  sync.Once
+	// lastSession is when (Unix ns) a player last started a session here.
+	lastSession atomic.Int64
 }
 
 // New opens the cache (rebuilding the disk index) and builds the server.
@@ -132,6 +191,13 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 	}
 	a := &Appliance{cfg: cfg, log: log, start: time.Now()}
 	var err error
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("appliance: load --tls-cert/--tls-key: %w", err)
+		}
+		a.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if a.up, err = upstream.New(cfg.Upstream, log); err != nil {
 		return nil, err
 	}
@@ -159,7 +225,7 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 		}
 	}
 	a.hs = &fasthttp.Server{
-		Handler:                       a.srv.Handle,
+		Handler:                       a.handle,
 		Name:                          "fillcast",
 		Concurrency:                   cfg.MaxConns,
 		ReadTimeout:                   cfg.ReadTimeout,
@@ -176,37 +242,104 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 }
 
 // Handler returns the request handler (for tests and HTTP/3 adapters).
-func (a *Appliance) Handler() fasthttp.RequestHandler { return a.srv.Handle }
+func (a *Appliance) Handler() fasthttp.RequestHandler { return a.handle }
 
-// Serve serves on ln until ctx is done, then stops accepting, lets
-// in-flight responses finish (up to ShutdownTimeout) and closes the cache.
+// Listeners are the sockets an appliance serves on. The caller opens them
+// (through the upgrader, so that they outlive the process) and closes the
+// UDP socket after Serve returns.
+type Listeners struct {
+	// TCP carries HTTP/1.1 (over TLS when a certificate is configured).
+	TCP net.Listener
+	// UDP carries HTTP/3; nil unless Config.H3.
+	UDP net.PacketConn
+}
+
+// Serve serves on ln alone; see ServeListeners.
 func (a *Appliance) Serve(ctx context.Context, ln net.Listener) error {
+	return a.ServeListeners(ctx, Listeners{TCP: ln})
+}
+
+// ServeListeners serves until ctx is done, then stops accepting, lets
+// in-flight responses finish (up to ShutdownTimeout), and closes the cache.
+// Heartbeats run while it serves.
+func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
+	if a.cfg.H3 && l.UDP == nil {
+		a.Close()
+		return errors.New("appliance: HTTP/3 is on but no UDP socket was given")
+	}
+	ln := l.TCP
+	if a.tls != nil {
+		c := a.tls.Clone()
+		c.NextProtos = []string{"http/1.1"}
+		ln = tls.NewListener(ln, c)
+	}
 	a.log.Info("appliance: serving", "id", a.cfg.ID, "site", a.cfg.Site, "profile", a.cfg.Profile,
-		"http", ln.Addr().String(), "mem_bytes", a.cfg.Cache.MemBytes, "disk_bytes", a.cfg.Cache.DiskBytes)
-	errc := make(chan error, 1)
-	go func() { errc <- a.hs.Serve(ln) }()
+		"http", l.TCP.Addr().String(), "tls", a.tls != nil, "h3", a.cfg.H3,
+		"mem_bytes", a.cfg.Cache.MemBytes, "disk_bytes", a.cfg.Cache.DiskBytes)
+	var q *h3.Server
+	if a.cfg.H3 {
+		var err error
+		q, err = h3.New(h3.Config{
+			TLS: a.tls, Handler: h3.NewAdapter(a.handle, fasthttpLogger{a.log}),
+			UDPBufferBytes: a.cfg.UDPBufferBytes, MaxIdleTimeout: a.cfg.IdleTimeout,
+		}, a.log)
+		if err != nil {
+			a.Close()
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(1)
+	go func() { defer wg.Done(); errc <- a.hs.Serve(ln) }()
+	if q != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- q.Serve(l.UDP) }()
+	}
 	actx, stopAgent := context.WithCancel(context.Background())
-	agentDone := make(chan struct{})
+	wg.Add(1)
 	go func() {
-		defer close(agentDone)
+		defer wg.Done()
 		if a.agent != nil {
 			a.agent.Run(actx)
 		}
 	}()
-	defer func() { stopAgent(); <-agentDone }()
 	var err error
 	select {
 	case err = <-errc:
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-		err = a.hs.ShutdownWithContext(sctx)
-		cancel()
-		if serr := <-errc; err == nil {
-			err = serr
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
 		}
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	var shut sync.WaitGroup
+	var herr, qerr error
+	shut.Add(1)
+	go func() { defer shut.Done(); herr = a.hs.ShutdownWithContext(sctx) }()
+	if q != nil {
+		shut.Add(1)
+		go func() { defer shut.Done(); qerr = q.Shutdown(sctx) }()
+	}
+	shut.Wait()
+	cancel()
+	// A Shutdown that ran before fasthttp's Serve registered the listener
+	// does nothing: closing the listener makes that Serve return too.
+	l.TCP.Close()
+	if q != nil {
+		q.Close()
+	}
+	stopAgent()
+	wg.Wait()
+	close(errc)
+	for e := range errc {
+		if errors.Is(e, net.ErrClosed) {
+			continue
+		}
+		err = errors.Join(err, e)
 	}
 	a.Close()
-	return err
+	return errors.Join(err, herr, qerr)
 }
 
 // Close releases the cache and upstream connections; safe to call twice.

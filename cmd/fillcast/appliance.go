@@ -2,22 +2,45 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/appliance/profiling"
+	"github.com/fillcast/fillcast/appliance/upgrade"
 	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
+// applianceOps are the flags of the appliance's life cycle around
+// appliance.Config: upgrades, drain and profiling.
+type applianceOps struct {
+	pidFile      string
+	readyTimeout time.Duration
+	adminHTTP    string
+	profiling    profiling.Config
+}
+
 func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR --cache-dir DIR --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
+	// SIGHUP is the upgrade: catch it before anything else, or an early
+	// one would kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR [--h3 --tls-cert FILE --tls-key FILE] --cache-dir DIR --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
 	cfg := appliance.DefaultConfig()
+	ops := applianceOps{profiling: profiling.DefaultConfig(), readyTimeout: upgrade.DefaultConfig().ReadyTimeout}
 	fs.StringVar(&cfg.ID, "id", "", "appliance id")
 	fs.StringVar(&cfg.Site, "site", "", "site id the appliance is installed in")
 	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "flash (popular titles only) or storage (whole catalog)")
-	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen address")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen address (TCP; with --h3 also the UDP port of HTTP/3)")
 	fs.StringVar(&cfg.Cache.Dir, "cache-dir", "", "directory of the disk tier")
 	mem := byteSize(1 << 30)
 	fs.Var(&mem, "mem-bytes", "memory tier budget (0 disables it)")
@@ -26,7 +49,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.BoolVar(&cfg.Cache.Fsync, "fsync", false, "fsync every cached object before indexing it (torn files are dropped either way)")
 	upstreams := fs.String("upstream", "", "upstream base URLs, comma-separated: site peers first, the origin last")
 	keysPath := fs.String("token-keys", "", "key `FILE`: one \"<id> <hex secret>\" a line; the first signs, all verify")
-	fs.StringVar(&cfg.Server.AdminToken, "admin-token", "", "token for /admin/ calls (Authorization: Bearer)")
+	fs.StringVar(&cfg.Server.AdminToken, "admin-token", "", "token for /admin/ calls and the pprof listener (Authorization: Bearer)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "maximum concurrent connections")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time allowed to read a request")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "keep-alive idle timeout")
@@ -34,13 +57,26 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.DurationVar(&cfg.Upstream.ConnectTimeout, "upstream-connect-timeout", 2e9, "upstream connect timeout")
 	fs.DurationVar(&cfg.Upstream.IdleTimeout, "upstream-read-timeout", 10e9, "abort an upstream body idle this long")
 	controlplanes := fs.String("controlplane", "", "control-plane URLs, comma-separated: enables heartbeats")
-	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL players and peers reach this appliance at (default http://{--http})")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL players and peers reach this appliance at (default http(s)://{--http})")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 2e9, "time between heartbeats")
+	fs.BoolVar(&cfg.H3, "h3", false, "serve HTTP/3 on the UDP port of --http (needs --tls-cert and --tls-key)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate `FILE`: HTTP/1.1 is then served over TLS too")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
+	udpBuf := byteSize(cfg.UDPBufferBytes)
+	fs.Var(&udpBuf, "udp-buffer", "HTTP/3 UDP socket buffer size asked for (the OS may cap it: see the log)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time in-flight responses get to finish when the process stops or hands over to an upgrade")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on SIGTERM, the longest wait for steering to move new players away")
+	fs.DurationVar(&cfg.DrainQuiet, "drain-quiet", cfg.DrainQuiet, "on SIGTERM, stop once no new player has started a session for this long")
+	fs.StringVar(&ops.pidFile, "pid-file", "", "`FILE` that always holds the PID of the live process, across upgrades")
+	fs.DurationVar(&ops.readyTimeout, "upgrade-timeout", ops.readyTimeout, "on SIGHUP, how long the new process may take to become ready before the upgrade is abandoned")
+	fs.StringVar(&ops.adminHTTP, "admin-http", "", "admin-only listen `ADDR` for /debug/pprof (e.g. 127.0.0.1:6060; empty: off)")
+	fs.StringVar(&ops.profiling.PyroscopeURL, "pyroscope", "", "push continuous profiles to this Pyroscope `URL` (empty: off)")
 	lf := addLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg.Cache.MemBytes, cfg.Cache.DiskBytes = int64(mem), int64(disk)
+	cfg.UDPBufferBytes = int(udpBuf)
 	cfg.Upstream.URLs = splitList(*upstreams)
 	cfg.ControlPlanes = splitList(*controlplanes)
 	log, err := lf.logger(stderr)
@@ -53,16 +89,85 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	if cfg.Keys, err = urlsign.LoadKeys(*keysPath); err != nil {
 		return err
 	}
-	a, err := appliance.New(cfg, log)
+	ops.profiling.Tags = map[string]string{"appliance": cfg.ID, "site": cfg.Site}
+	ops.profiling.AdminToken = cfg.Server.AdminToken
+	return serveAppliance(ctx, cfg, ops, hup, log)
+}
+
+// serveAppliance runs one appliance process: it takes its sockets from the
+// upgrader (inherited on an upgrade), opens the cache, signals ready, and
+// then serves until SIGHUP hands over to a new process, or SIGTERM (ctx)
+// drains it.
+func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps, hup <-chan os.Signal, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	upg, err := upgrade.New(upgrade.Config{PIDFile: ops.pidFile, ReadyTimeout: ops.readyTimeout}, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		a.Close()
-		return fmt.Errorf("appliance: %w", err)
+	defer upg.Stop()
+	var l appliance.Listeners
+	if l.TCP, err = upg.Listen(cfg.HTTP); err != nil {
+		return err
 	}
-	return a.Serve(ctx, ln)
+	if cfg.H3 {
+		if l.UDP, err = upg.ListenPacket(cfg.HTTP); err != nil {
+			l.TCP.Close()
+			return err
+		}
+		defer l.UDP.Close()
+	}
+	prof, err := profiling.Start(ops.profiling, log)
+	if err != nil {
+		l.TCP.Close()
+		return err
+	}
+	defer prof.Close()
+	if ops.adminHTTP != "" {
+		aln, err := upg.Listen(ops.adminHTTP)
+		if err != nil {
+			l.TCP.Close()
+			return err
+		}
+		prof.ServeAdmin(aln)
+	}
+	// Opening the cache rebuilds the disk index: the parent, if any, keeps
+	// serving meanwhile.
+	a, err := appliance.New(cfg, log)
+	if err != nil {
+		l.TCP.Close()
+		return err
+	}
+	serveCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- a.ServeListeners(serveCtx, l) }()
+	if err := upg.Ready(); err != nil {
+		stop()
+		return errors.Join(err, <-done)
+	}
+	for {
+		select {
+		case <-hup:
+			if err := upg.WaitForParent(ctx); err != nil {
+				log.Warn("appliance: upgrade refused: the previous process has not exited", "err", err)
+				continue
+			}
+			upg.Upgrade() // logs; on failure this process keeps serving
+		case <-upg.Exit():
+			log.Info("appliance: handing over to the upgraded process; finishing in-flight responses", "timeout", cfg.ShutdownTimeout)
+			stop()
+			return <-done
+		case <-ctx.Done():
+			a.Drain(context.Background())
+			upg.Stop()
+			stop()
+			return <-done
+		case err := <-done:
+			return err
+		}
+	}
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -1,0 +1,137 @@
+// Package h3 serves the appliance over HTTP/3 with quic-go. It does not
+// hold request logic of its own: an Adapter runs the fasthttp handler of
+// appliance/server for each HTTP/3 request, so both protocols share one
+// implementation. The Server owns a UDP socket handed to it (by the
+// upgrader, so the socket survives a zero-downtime upgrade), raises the
+// socket's buffer sizes as quic-go recommends and says clearly when the
+// operating system caps them.
+package h3
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// Config configures a Server.
+type Config struct {
+	// TLS holds the certificate. Required; the h3 ALPN is added to a copy.
+	TLS *tls.Config
+	// Handler serves requests, normally an Adapter. Required.
+	Handler http.Handler
+	// UDPBufferBytes is the receive and send buffer size asked for on the
+	// socket. Zero means 8 MiB (quic-go wants at least 7 MiB).
+	UDPBufferBytes int
+	// MaxIdleTimeout closes QUIC connections idle this long. Zero means 60 s.
+	MaxIdleTimeout time.Duration
+	// MaxStreams caps concurrent requests per connection. Zero means 256.
+	MaxStreams int64
+}
+
+// DefaultConfig returns a Config with the defaults filled in (TLS and
+// Handler still to set).
+func DefaultConfig() Config {
+	return Config{UDPBufferBytes: 8 << 20, MaxIdleTimeout: 60 * time.Second, MaxStreams: 256}
+}
+
+// Validate fills defaults and reports the first problem.
+func (c *Config) Validate() error {
+	d := DefaultConfig()
+	if c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil) {
+		return errors.New("h3: HTTP/3 needs a TLS certificate (--tls-cert, --tls-key)")
+	}
+	if c.Handler == nil {
+		return errors.New("h3: a handler is required")
+	}
+	if c.UDPBufferBytes == 0 {
+		c.UDPBufferBytes = d.UDPBufferBytes
+	}
+	if c.MaxIdleTimeout == 0 {
+		c.MaxIdleTimeout = d.MaxIdleTimeout
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = d.MaxStreams
+	}
+	if c.UDPBufferBytes < 0 || c.MaxIdleTimeout < 0 || c.MaxStreams < 0 {
+		return errors.New("h3: sizes and timeouts must be positive")
+	}
+	return nil
+}
+
+// Server is an HTTP/3 server on one UDP socket.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	srv  *http3.Server
+	once sync.Once
+	err  error
+}
+
+// New returns a Server; Serve starts it.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log}
+	s.srv = &http3.Server{
+		TLSConfig: http3.ConfigureTLSConfig(cfg.TLS.Clone()),
+		Handler:   cfg.Handler,
+		QUICConfig: &quic.Config{
+			MaxIdleTimeout:     cfg.MaxIdleTimeout,
+			MaxIncomingStreams: cfg.MaxStreams,
+			Allow0RTT:          false, // segment GETs are idempotent, but tokens should not be replayable
+		},
+		IdleTimeout: cfg.MaxIdleTimeout,
+		Logger:      log,
+	}
+	return s, nil
+}
+
+// Serve raises pc's buffers and serves HTTP/3 on it until Shutdown or
+// Close. It does not close pc: the socket belongs to whoever opened it
+// (the upgrader hands it to the next process). It returns nil after a
+// Shutdown or Close.
+func (s *Server) Serve(pc net.PacketConn) error {
+	SetBuffers(pc, s.cfg.UDPBufferBytes, s.log)
+	s.log.Info("h3: serving HTTP/3", "udp", pc.LocalAddr().String())
+	err := s.srv.Serve(pc)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("h3: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown sends GOAWAY, stops accepting connections and waits for
+// running requests until ctx is done, then closes what is left. Safe to
+// call twice and together with Close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.once.Do(func() {
+		err := s.srv.Shutdown(ctx)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			s.err = fmt.Errorf("h3: shutdown: %w", err)
+		} else if err != nil {
+			s.err = fmt.Errorf("h3: shutdown: requests still running: %w", err)
+		}
+	})
+	return s.err
+}
+
+// Close aborts every connection at once. Safe to call twice.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
+	return s.srv.Close()
+}

@@ -1,0 +1,104 @@
+// Package h3test helps tests and benchmarks of HTTP/3: a self-signed
+// certificate written to PEM files, a client that trusts it, and a pair of
+// TCP and UDP sockets on the same loopback port (what an appliance with
+// --h3 listens on).
+package h3test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Cert is a self-signed certificate for 127.0.0.1, ::1 and localhost.
+type Cert struct {
+	CertFile, KeyFile string
+	// Pool trusts the certificate.
+	Pool *x509.CertPool
+}
+
+// WriteCert creates a certificate valid for a day and writes it to dir.
+func WriteCert(dir string) (*Cert, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("h3test: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "fillcast test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("h3test: %w", err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("h3test: %w", err)
+	}
+	c := &Cert{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), Pool: x509.NewCertPool()}
+	if err := os.WriteFile(c.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, fmt.Errorf("h3test: %w", err)
+	}
+	if err := os.WriteFile(c.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return nil, fmt.Errorf("h3test: %w", err)
+	}
+	parsed, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("h3test: %w", err)
+	}
+	c.Pool.AddCert(parsed)
+	return c, nil
+}
+
+// ClientTLS returns a client TLS config that trusts c.
+func (c *Cert) ClientTLS() *tls.Config { return &tls.Config{RootCAs: c.Pool} }
+
+// ListenPair opens a TCP listener and a UDP socket on the same free port
+// of 127.0.0.1, retrying when another process holds the UDP port.
+func ListenPair() (net.Listener, *net.UDPConn, error) {
+	var last error
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("h3test: %w", err)
+		}
+		pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ln.Addr().(*net.TCPAddr).Port})
+		if err == nil {
+			return ln, pc, nil
+		}
+		last = err
+		ln.Close()
+	}
+	return nil, nil, errors.Join(errors.New("h3test: no free TCP+UDP port pair"), last)
+}
+
+// FreePort returns a port number free on 127.0.0.1 for both TCP and UDP
+// at the time of the call, for a process that opens the sockets itself.
+func FreePort() (int, error) {
+	ln, pc, err := ListenPair()
+	if err != nil {
+		return 0, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	pc.Close()
+	return port, nil
+}

@@ -1,0 +1,135 @@
+// Package upgrade gives the appliance zero-downtime upgrades with
+// cloudflare/tableflip. The running process owns its listening sockets
+// through an Upgrader; on SIGHUP it starts the binary again (the new build,
+// once it has been installed over the old one) and hands it the TCP
+// listener and the UDP socket of HTTP/3. The new process opens its cache
+// (rebuilding the index), starts serving and calls Ready; only then does
+// the old one stop accepting, finish its in-flight responses and exit. A
+// new binary that fails or times out before Ready leaves the old process
+// serving, and the PID file always names the process that is live.
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cloudflare/tableflip"
+)
+
+// Config configures an Upgrader.
+type Config struct {
+	// PIDFile, when set, is rewritten (atomically) with the PID of the
+	// process that became ready.
+	PIDFile string
+	// ReadyTimeout is how long a new process may take to call Ready
+	// (opening a large cache included). Zero means 2 min.
+	ReadyTimeout time.Duration
+}
+
+// DefaultConfig returns a Config with the defaults filled in.
+func DefaultConfig() Config { return Config{ReadyTimeout: 2 * time.Minute} }
+
+// Validate fills defaults and reports the first problem.
+func (c *Config) Validate() error {
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = DefaultConfig().ReadyTimeout
+	}
+	if c.ReadyTimeout < 0 {
+		return errors.New("upgrade: the ready timeout must be positive")
+	}
+	return nil
+}
+
+// Upgrader hands sockets to the next process. There is one per process
+// (tableflip allows no more).
+type Upgrader struct {
+	cfg  Config
+	log  *slog.Logger
+	upg  *tableflip.Upgrader
+	mu   sync.Mutex // serialises Upgrade calls
+	once sync.Once
+}
+
+// New returns the process's Upgrader, picking up the sockets a parent
+// passed down, if any.
+func New(cfg Config, log *slog.Logger) (*Upgrader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	upg, err := tableflip.New(tableflip.Options{PIDFile: cfg.PIDFile, UpgradeTimeout: cfg.ReadyTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	return &Upgrader{cfg: cfg, log: log, upg: upg}, nil
+}
+
+// HasParent reports whether this process was started by an upgrade.
+func (u *Upgrader) HasParent() bool { return u.upg.HasParent() }
+
+// Listen returns the TCP listener for addr, inherited from the parent when
+// there is one.
+func (u *Upgrader) Listen(addr string) (net.Listener, error) {
+	ln, err := u.upg.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: listen tcp %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// ListenPacket returns the UDP socket for addr, inherited from the parent
+// when there is one. It is a *net.UDPConn, so quic-go can use GSO and
+// batched reads on it.
+func (u *Upgrader) ListenPacket(addr string) (net.PacketConn, error) {
+	pc, err := u.upg.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: listen udp %s: %w", addr, err)
+	}
+	return pc, nil
+}
+
+// Ready tells the parent, if any, that this process serves: the parent
+// then stops. It writes the PID file.
+func (u *Upgrader) Ready() error {
+	if err := u.upg.Ready(); err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	u.log.Info("upgrade: ready", "pid", os.Getpid(), "upgraded_from_parent", u.upg.HasParent())
+	return nil
+}
+
+// WaitForParent blocks until the parent process has exited (or ctx is
+// done), so that a second upgrade does not start while it still drains.
+func (u *Upgrader) WaitForParent(ctx context.Context) error {
+	if err := u.upg.WaitForParent(ctx); err != nil {
+		return fmt.Errorf("upgrade: parent: %w", err)
+	}
+	return nil
+}
+
+// Upgrade starts the binary again and waits until it is ready (then Exit
+// is closed and this process should stop) or has failed (this process
+// keeps serving and the error says why).
+func (u *Upgrader) Upgrade() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.log.Info("upgrade: starting the new process")
+	if err := u.upg.Upgrade(); err != nil {
+		u.log.Error("upgrade: the new process did not become ready; this process keeps serving", "err", err)
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	u.log.Info("upgrade: the new process is ready; this one stops accepting and drains")
+	return nil
+}
+
+// Exit is closed when this process should stop: after a successful
+// upgrade, or after Stop.
+func (u *Upgrader) Exit() <-chan struct{} { return u.upg.Exit() }
+
+// Stop prevents further upgrades and closes Exit. Safe to call twice.
+func (u *Upgrader) Stop() { u.once.Do(u.upg.Stop) }
