@@ -115,14 +115,14 @@ func (t Tier) String() string {
 	return "fill"
 }
 
-// Hit is an object ready to serve. Exactly one of Body (a small memory
-// object, or a disk object the memory tier read), a file (a disk object,
-// or a large memory object in a memfd) or a fill (a miss in progress)
-// backs it. Call Stream for the bytes, or Release if not.
+// Hit is an object ready to serve. Exactly one of Body (a memory object,
+// or a disk object the memory tier read), a file (a disk object) or a
+// fill (a miss in progress) backs it. Call Stream for the bytes, or
+// Release if not.
 type Hit struct {
 	Tier Tier
 	Meta *Meta
-	// Body is the whole object when it is in memory as a slice: shared and
+	// Body is the whole object when it is in memory: shared and
 	// read-only.
 	Body []byte
 	fd   int
@@ -261,9 +261,6 @@ func (c *Cache) Lookup(key string) (Hit, bool) {
 	if c.mem != nil {
 		if o, ok := c.mem.get(key); ok {
 			c.memHits.Add(1)
-			if o.fd >= 0 {
-				return Hit{Tier: TierMemory, Meta: &o.meta, fd: o.fd, file: o}, true
-			}
 			return Hit{Tier: TierMemory, Meta: &o.meta, Body: o.body}, true
 		}
 	}
@@ -283,9 +280,7 @@ func (c *Cache) fromDisk(e *diskEntry) (Hit, error) {
 		if err != nil {
 			return Hit{}, err
 		}
-		if err := c.mem.set(e.key, e.meta, body); err != nil {
-			c.log.Warn("cache: not keeping in memory", "key", e.key, "err", err)
-		}
+		c.mem.set(e.key, e.meta, body)
 		return Hit{Tier: TierDisk, Meta: &e.meta, Body: body}, nil
 	}
 	fd, err := c.disk.open(e)

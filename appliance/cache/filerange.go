@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FileRange is a byte range of a cached object held in a file: a disk
-// object, or a large memory-tier object kept in a memfd. Reads use pread,
+// FileRange is a byte range of a cached object held in a disk-tier file.
+// Reads use pread,
 // so any number of ranges share one descriptor safely. Handed to a TCP
 // connection (Conn), WriteTo sends it with sendfile from the kernel's
 // pages: the object is never copied through user space.

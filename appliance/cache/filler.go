@@ -140,9 +140,7 @@ func (c *Cache) doFill(f *fill) error {
 		}
 	}
 	if c.mem != nil && buf != nil {
-		if err := c.mem.set(f.key, meta, buf); err != nil {
-			c.log.Warn("cache: not keeping in memory", "key", f.key, "err", err)
-		}
+		c.mem.set(f.key, meta, buf)
 	}
 	return nil
 }

@@ -17,8 +17,8 @@ import (
 // fasthttp.RequestHandler, for net/http requests (which is what quic-go's
 // http3.Server hands out). It copies the request line and headers into a
 // pooled fasthttp.RequestCtx, calls the handler, and writes the response
-// back: a small memory hit's shared slice goes to the stream as it is; a
-// larger cached object (a memory-tier memfd or a disk file) is read once
+// back: a memory hit's shared slice goes to the stream as it is; a
+// larger cached object (a disk file) is read once
 // into a pooled buffer and handed to the stream in one piece; a miss is
 // streamed as it fills.
 type Adapter struct {
@@ -115,7 +115,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // piece.
 const maxWhole = 4 << 20
 
-// writeWhole reads a cached range (memory-tier memfd or disk file, page
+// writeWhole reads a cached range (a disk file, page
 // cache warm) in one go and hands it to the QUIC stream in one Write, so
 // the stream always has data queued for the packer instead of waiting for
 // the handler between chunks; the buffer is pooled.
