@@ -23,6 +23,7 @@ type FileRange struct {
 	// Response.ImmediateHeaderFlush).
 	Conn net.Conn
 
+	corked   bool
 	fd       int
 	off, end int64
 	owner    owner
@@ -62,9 +63,43 @@ func (r *FileRange) Read(p []byte) (int, error) {
 // connection, else copies it to w.
 func (r *FileRange) WriteTo(w io.Writer) (int64, error) {
 	if tc, ok := r.Conn.(*net.TCPConn); ok {
+		defer r.uncork()
 		return r.sendfile(tc)
 	}
 	return io.CopyBuffer(w, struct{ io.Reader }{r}, make([]byte, 64<<10))
+}
+
+// Cork holds back partial packets on Conn (TCP_CORK, nginx's tcp_nopush)
+// until the range is sent or closed, so the response headers leave in the
+// same full-sized packets as the start of the body. Call it before the
+// headers are written.
+func (r *FileRange) Cork() {
+	if tc, ok := r.Conn.(*net.TCPConn); ok && setCork(tc, true) == nil {
+		r.corked = true
+	}
+}
+
+func (r *FileRange) uncork() {
+	if r.corked {
+		r.corked = false
+		setCork(r.Conn.(*net.TCPConn), false)
+	}
+}
+
+func setCork(tc *net.TCPConn, on bool) error {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, v) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // SupportsBodyWriteTo tells fasthttp to hand the body to WriteTo.
@@ -116,6 +151,7 @@ func (r *FileRange) Close() error {
 	if r.owner == nil {
 		return errors.New("cache: FileRange closed twice")
 	}
+	r.uncork()
 	r.owner.unref()
 	*r = FileRange{}
 	rangePool.Put(r)

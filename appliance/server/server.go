@@ -278,6 +278,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string
 		// Headers go out first so the body can be sent with sendfile
 		// straight to the socket.
 		fr.Conn = ctx.Conn()
+		fr.Cork()
 		ctx.Response.ImmediateHeaderFlush = true
 	}
 	if length > 0 {
