@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,10 +64,11 @@ func openDisk(dir string, max int64, fsync bool, log *slog.Logger) (*disk, error
 		index:  map[string]*diskEntry{},
 		policy: evict.NewS3FIFO(max, 0.1),
 	}
-	// Temporary files belong to fills that a previous process did not
-	// finish: they are never valid objects.
-	if err := os.RemoveAll(d.tmpDir); err != nil {
-		return nil, fmt.Errorf("cache: clear %s: %w", d.tmpDir, err)
+	// Temporary files belong to fills in progress: a previous process's
+	// are never valid objects, but during a zero-downtime upgrade the old
+	// process is still filling, so only the files of dead processes go.
+	if err := clearTmp(d.tmpDir); err != nil {
+		return nil, err
 	}
 	for _, p := range []string{d.objDir, d.tmpDir} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
@@ -77,6 +79,28 @@ func openDisk(dir string, max int64, fsync bool, log *slog.Logger) (*disk, error
 		return nil, err
 	}
 	return d, nil
+}
+
+// clearTmp removes the temporary files of processes that are gone. Names
+// are "{pid}-{sequence}" (see create).
+func clearTmp(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cache: read %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		pid, _, _ := strings.Cut(e.Name(), "-")
+		if n, err := strconv.Atoi(pid); err == nil && n != os.Getpid() && unix.Kill(n, 0) == nil {
+			continue // a live process (the one being upgraded from) owns it
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("cache: clear %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // rebuild scans the object files, drops the ones that are torn or do not
