@@ -23,6 +23,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/agent"
 	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/appliance/fill"
 	"github.com/fillcast/fillcast/appliance/h3"
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
@@ -65,6 +66,9 @@ type Config struct {
 	AdvertiseURL string
 	// HeartbeatInterval is the time between heartbeats. Zero means 2 s.
 	HeartbeatInterval time.Duration
+	// FillRateBits caps off-peak fill traffic (bits per second). Zero
+	// means 1.2 Gbit/s.
+	FillRateBits float64
 	// TLSCert and TLSKey are PEM files. When set, HTTP/1.1 is served over
 	// TLS. HTTP/3 requires them.
 	TLSCert, TLSKey string
@@ -176,8 +180,9 @@ type Appliance struct {
 	up    *upstream.Client
 	srv   *server.Server
 	hs    *fasthttp.Server
-	agent *agent.Agent // nil without control planes
-	tls   *tls.Config  // nil without a certificate
+	agent *agent.Agent   // nil without control planes
+	fill  *fill.Executor // nil without control planes
+	tls   *tls.Config    // nil without a certificate
 	start time.Time
 	once  sync.Once
 	// lastSession is when (Unix ns) a player last started a session here.
@@ -217,8 +222,13 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 		a.agent, err = agent.New(agent.Config{
 			ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL,
 			ControlPlanes: cfg.ControlPlanes, AdminToken: cfg.Server.AdminToken,
-			Interval: cfg.HeartbeatInterval, Read: a.counters,
+			Interval: cfg.HeartbeatInterval, Read: a.counters, OnKeys: a.replicatedKeys,
 		}, log)
+		if err == nil {
+			a.fill, err = fill.New(fill.Config{
+				ID: cfg.ID, ControlPlanes: cfg.ControlPlanes, AdminToken: cfg.Server.AdminToken, RateBits: cfg.FillRateBits,
+			}, a.cache, a.up, log)
+		}
 		if err != nil {
 			a.cache.Close()
 			return nil, err
@@ -304,6 +314,13 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 			a.agent.Run(actx)
 		}
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if a.fill != nil {
+			a.fill.Run(actx)
+		}
+	}()
 	var err error
 	select {
 	case err = <-errc:
@@ -349,6 +366,19 @@ func (a *Appliance) Close() error {
 		a.up.Close()
 	})
 	return nil
+}
+
+// replicatedKeys takes the control plane's signing keys: tokens verify
+// with them and with the key file, so keys rotated through the control
+// plane work here without touching the file.
+func (a *Appliance) replicatedKeys(list []urlsign.Key) {
+	ks, err := urlsign.New(list)
+	if err != nil {
+		a.log.Warn("appliance: replicated keys refused", "err", err)
+		return
+	}
+	a.srv.SetKeys(ks.Merge(a.cfg.Keys))
+	a.log.Info("appliance: replicated signing keys in use", "signing", ks.SigningKeyID())
 }
 
 // counters feeds the heartbeat agent.

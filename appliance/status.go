@@ -3,6 +3,8 @@ package appliance
 import (
 	"time"
 
+	"github.com/fillcast/fillcast/appliance/fill"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,6 +21,8 @@ type Status struct {
 	HitRatio  float64          `json:"hit_ratio"`
 	Fills     FillStatus       `json:"fills"`
 	Upstreams []UpstreamStatus `json:"upstreams"`
+	// Plan is the off-peak fill progress, when a control plane plans.
+	Plan *fill.Status `json:"plan,omitempty"`
 }
 
 // TierStatus describes one cache tier.
@@ -63,6 +67,10 @@ func (a *Appliance) Status() any {
 	for _, u := range a.up.Stats() {
 		st.Upstreams = append(st.Upstreams, UpstreamStatus{URL: u.URL, Fetches: u.Fetches, Errors: u.Errors})
 	}
+	if a.fill != nil {
+		ps := a.fill.Status()
+		st.Plan = &ps
+	}
 	return st
 }
 
@@ -72,6 +80,7 @@ type collector struct {
 	a                                                        *Appliance
 	hits, misses, coalesced, used, capacity, evictions       *prometheus.Desc
 	fillErrors, corrupt, diskErrors, objects, upFetch, upErr *prometheus.Desc
+	planBytes, presentBytes, filledBytes, planFailures       *prometheus.Desc
 }
 
 func newCollector(a *Appliance) *collector {
@@ -79,24 +88,29 @@ func newCollector(a *Appliance) *collector {
 		return prometheus.NewDesc("fillcast_appliance_"+name, help, labels, nil)
 	}
 	return &collector{
-		a:          a,
-		hits:       d("hits_total", "Cache hits by tier.", "tier"),
-		misses:     d("misses_total", "Misses that started an upstream fill."),
-		coalesced:  d("coalesced_waits_total", "Misses that joined a fill already in progress."),
-		used:       d("cache_used_bytes", "Bytes held by each tier.", "tier"),
-		capacity:   d("cache_capacity_bytes", "Budget of each tier.", "tier"),
-		evictions:  d("evictions_total", "Objects evicted by each tier.", "tier"),
-		fillErrors: d("fill_errors_total", "Fills that failed (upstream error, truncated body)."),
-		corrupt:    d("corrupt_objects_total", "Disk objects dropped as torn or corrupt."),
-		diskErrors: d("disk_write_errors_total", "Disk writes that failed (full or broken disk)."),
-		objects:    d("disk_objects", "Objects in the disk tier."),
-		upFetch:    d("upstream_fetches_total", "Fetches sent to each upstream.", "upstream"),
-		upErr:      d("upstream_errors_total", "Failed fetches per upstream.", "upstream"),
+		a:            a,
+		hits:         d("hits_total", "Cache hits by tier.", "tier"),
+		misses:       d("misses_total", "Misses that started an upstream fill."),
+		coalesced:    d("coalesced_waits_total", "Misses that joined a fill already in progress."),
+		used:         d("cache_used_bytes", "Bytes held by each tier.", "tier"),
+		capacity:     d("cache_capacity_bytes", "Budget of each tier.", "tier"),
+		evictions:    d("evictions_total", "Objects evicted by each tier.", "tier"),
+		fillErrors:   d("fill_errors_total", "Fills that failed (upstream error, truncated body)."),
+		corrupt:      d("corrupt_objects_total", "Disk objects dropped as torn or corrupt."),
+		diskErrors:   d("disk_write_errors_total", "Disk writes that failed (full or broken disk)."),
+		objects:      d("disk_objects", "Objects in the disk tier."),
+		upFetch:      d("upstream_fetches_total", "Fetches sent to each upstream.", "upstream"),
+		upErr:        d("upstream_errors_total", "Failed fetches per upstream.", "upstream"),
+		planBytes:    d("plan_bytes", "Bytes the fill manifest plans on this appliance."),
+		presentBytes: d("plan_present_bytes", "Planned bytes already on disk."),
+		filledBytes:  d("plan_filled_bytes_total", "Bytes fetched by off-peak fills."),
+		planFailures: d("plan_fill_failures_total", "Planned files that failed to fill (retried)."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.coalesced, c.used, c.capacity, c.evictions, c.fillErrors, c.corrupt, c.diskErrors, c.objects, c.upFetch, c.upErr} {
+	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.coalesced, c.used, c.capacity, c.evictions, c.fillErrors, c.corrupt, c.diskErrors, c.objects, c.upFetch, c.upErr,
+		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures} {
 		ch <- d
 	}
 }
@@ -126,5 +140,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, u := range c.a.up.Stats() {
 		counter(c.upFetch, u.Fetches, u.URL)
 		counter(c.upErr, u.Errors, u.URL)
+	}
+	if c.a.fill != nil {
+		p := c.a.fill.Status()
+		gauge(c.planBytes, p.PlannedBytes)
+		gauge(c.presentBytes, p.PresentBytes)
+		counter(c.filledBytes, p.FilledBytes)
+		counter(c.planFailures, p.Failures)
 	}
 }
