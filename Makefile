@@ -4,7 +4,7 @@ BIN     := bin/fillcast
 # Debian packages each target needs; scripts/ensure-packages installs the
 # missing ones with apt-get and says so.
 TEST_PKGS  := ffmpeg
-BENCH_PKGS := ffmpeg nginx-light varnish wrk
+BENCH_PKGS := ffmpeg nginx-light varnish wrk caddy
 
 .PHONY: build test bench demo vet fuzz clean
 
@@ -35,6 +35,9 @@ bench: build
 	bench/search/run.sh
 	bench/recs/run.sh
 	bench/cachesim/run.sh --quick
+	bench/h3/run.sh
+	bench/upgrade/run.sh
+	bench/loadtest/run.sh
 
 # The whole CDN on one machine: origin, control plane, a flash and a
 # storage appliance, sample titles made with ffmpeg and ingested.
