@@ -213,16 +213,7 @@ func alive(pid int) bool {
 
 func httpGet(t *testing.T, url string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	return resp.StatusCode, b
+	return clientGet(t, http.DefaultClient, url)
 }
 
 // TestUpgradeFinishesInFlight starts a long segment download (HTTP/1.1
