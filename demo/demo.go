@@ -25,6 +25,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/origin"
 	"github.com/fillcast/fillcast/steering/urlsign"
 )
@@ -203,6 +204,9 @@ func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) erro
 	cp, err := controlplane.New(controlplane.Config{
 		ID: "demo", DataDir: filepath.Join(d.dir, "controlplane"), HTTP: cln.Addr().String(), RaftAddr: raftAddr,
 		Bootstrap: true, AdminToken: d.token, Keys: d.keys, Origin: d.originURL,
+		// Plan fills every minute rather than every ten, so the flash
+		// appliance picks up the titles people watch while you try it.
+		Planner: planner.Config{Every: time.Minute},
 	}, d.log)
 	if err != nil {
 		cln.Close()
