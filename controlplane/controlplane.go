@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -177,12 +178,20 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.api, err = api.New(cfg.API, api.Deps{Node: n.raft, Fleet: n.fleet, Ingest: n.ingest, Keys: cfg.Keys, Log: log, Registry: reg,
-		Events: n.disc.events, Search: n.disc.index, Recs: n.disc.recs})
+		Events: n.disc.events, Search: n.disc.index, Recs: n.disc.recs, OnPlayback: n.playbackStarted})
 	if err != nil {
 		n.Close()
 		return nil, err
 	}
 	return n, nil
+}
+
+// playbackStarted feeds a playback request to the planner's popularity,
+// in the region of the client's site.
+func (n *Node) playbackStarted(client netip.Addr, title string) {
+	if site, ok := n.fleet.Current().Site(client); ok {
+		n.plan.ObserveStart(site, title)
+	}
 }
 
 // nodeRef gives the planner the raft node once it exists; the planner

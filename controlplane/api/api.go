@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,8 @@ type Deps struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 	Now      func() time.Time
+	// OnPlayback, if set, is told of every playback answered (popularity).
+	OnPlayback func(client netip.Addr, title string)
 	// Events, Search and Recs, when set, add the viewer-facing routes.
 	Events Events
 	Search Search

@@ -82,6 +82,9 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	if len(resp.URLs) == 0 {
 		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
 	}
+	if a.d.OnPlayback != nil {
+		a.d.OnPlayback(rc.Client(), title)
+	}
 	// The busiest route: encoded by hand into a pooled buffer rather
 	// than through reflection.
 	bp := bufPool.Get().(*[]byte)

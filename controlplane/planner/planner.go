@@ -143,6 +143,21 @@ func (p *Planner) Observe(b fleet.Beat) {
 	}
 }
 
+// ObserveStart counts a playback request from a client in site: a
+// leading signal of viewing that reaches the planner before the bytes
+// show up in heartbeats.
+func (p *Planner) ObserveStart(site, title string) {
+	var region string
+	p.state.Read(func(s *fsm.State) {
+		if st := s.Sites[site]; st != nil {
+			region = st.Region
+		}
+	})
+	if region != "" {
+		p.tracker.Observe(popularity.Observation{Region: region, Title: title, Starts: 1})
+	}
+}
+
 // CatalogChanged keeps the tracker's titles (sizes, release dates) in
 // step with the replicated catalog.
 func (p *Planner) CatalogChanged(c fsm.Command) {

@@ -115,3 +115,24 @@ func TestPlansFlashAndStorage(t *testing.T) {
 		}
 	})
 }
+
+func TestPlaybackStartsCount(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	node := &leader{f: fsm.New(nil)}
+	p, err := New(Config{Now: func() time.Time { return now }}, node, node.f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}})
+	title := &fillcast.Title{ID: "t1", Name: "x", Status: "ready", Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}},
+		Files: []fillcast.File{{Path: "a.m4s", Size: 1000}}}
+	node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: title})
+	p.CatalogChanged(fsm.Command{Op: fsm.OpPutTitle, Title: title})
+	p.ObserveStart("isp1", "t1")
+	p.ObserveStart("nowhere", "t1") // unknown site: ignored
+	f := p.Tracker().Forecast("eu", now)
+	if len(f) != 1 || f[0].Title != "t1" || f[0].Views <= 0 {
+		t.Errorf("forecast after one start = %+v", f)
+	}
+}
