@@ -9,16 +9,4 @@
 #   bench/cachesim/run.sh              # 7 days × 15,000 sessions (16M requests): minutes
 #   bench/cachesim/run.sh --quick      # 3 days × 4,000 sessions, seconds
 #   bench/cachesim/run.sh -cache 0.2 -seed 2
-set -eu
-cd "$(dirname "$0")/../.."
-quick=
-for a in "$@"; do
-	case $a in --quick | -quick) quick=1 ;; esac
-done
-echo "== go run ./bench/cachesim $*"
-go run ./bench/cachesim "$@"
-echo
-benchtime=1s
-[ -n "$quick" ] && benchtime=100ms
-echo "== go test -run '^\$' -bench . -benchmem -benchtime $benchtime ./appliance/evict/"
-go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./appliance/evict/
+exec "$(dirname "$0")/../gobench.sh" cachesim appliance/evict 1s "$@"

@@ -8,16 +8,4 @@
 #   bench/recs/run.sh              # full sizes, a few minutes
 #   bench/recs/run.sh --quick      # small sizes, seconds
 #   bench/recs/run.sh -solver cholesky -strict
-set -eu
-cd "$(dirname "$0")/../.."
-quick=
-for a in "$@"; do
-	case $a in --quick | -quick) quick=1 ;; esac
-done
-echo "== go run ./bench/recs $*"
-go run ./bench/recs "$@"
-echo
-benchtime=2s
-[ -n "$quick" ] && benchtime=200ms
-echo "== go test -run '^\$' -bench . -benchmem -benchtime $benchtime ./controlplane/recs/"
-go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./controlplane/recs/
+exec "$(dirname "$0")/../gobench.sh" recs controlplane/recs 2s "$@"
