@@ -124,19 +124,11 @@ type Hit struct {
 	Meta *Meta
 	// Body is the whole object when it is in memory: shared and
 	// read-only.
-	Body []byte
-	fd   int
-	file owner // holds fd open; nil without a file
-	fill *fill
+	Body  []byte
+	fd    int // a descriptor opened for this hit, when hasFD
+	hasFD bool
+	fill  *fill
 }
-
-// owner is what keeps a hit's file descriptor open.
-type owner interface{ unref() }
-
-// fdOwner closes a descriptor opened for one hit.
-type fdOwner struct{ fd int }
-
-func (o *fdOwner) unref() { unix.Close(o.fd) }
 
 // Stream returns a reader for length bytes from off (length < 0: to the
 // end). The reader is an io.Closer; whoever reads it closes it. For a file
@@ -144,13 +136,12 @@ func (o *fdOwner) unref() { unix.Close(o.fd) }
 // connection.
 func (h *Hit) Stream(ctx context.Context, off, length int64) (io.Reader, error) {
 	switch {
-	case h.file != nil:
+	case h.hasFD:
 		if length < 0 {
 			length = h.Meta.Size - off
 		}
-		r := newFileRange(h.fd, off, off+length, h.file)
-		h.file = nil
-		return r, nil
+		h.hasFD = false // the range closes the descriptor now
+		return newFileRange(h.fd, off, off+length), nil
 	case h.fill != nil:
 		f := h.fill
 		h.fill = nil
@@ -165,9 +156,9 @@ func (h *Hit) Stream(ctx context.Context, off, length int64) (io.Reader, error) 
 
 // Release frees what backs the hit if Stream was not called.
 func (h *Hit) Release() {
-	if h.file != nil {
-		h.file.unref()
-		h.file = nil
+	if h.hasFD {
+		unix.Close(h.fd)
+		h.hasFD = false
 	}
 	if h.fill != nil {
 		h.fill.unref()
@@ -287,7 +278,7 @@ func (c *Cache) fromDisk(e *diskEntry) (Hit, error) {
 	if err != nil {
 		return Hit{}, err
 	}
-	return Hit{Tier: TierDisk, Meta: &e.meta, fd: fd, file: &fdOwner{fd}}, nil
+	return Hit{Tier: TierDisk, Meta: &e.meta, fd: fd, hasFD: true}, nil
 }
 
 // Purge removes every object whose key starts with prefix from both tiers

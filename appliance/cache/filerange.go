@@ -24,16 +24,15 @@ type FileRange struct {
 	Conn net.Conn
 
 	corked   bool
-	fd       int
+	fd       int // closed by Close; -1 once closed
 	off, end int64
-	owner    owner
 }
 
 var rangePool = sync.Pool{New: func() any { return new(FileRange) }}
 
-func newFileRange(fd int, off, end int64, o owner) *FileRange {
+func newFileRange(fd int, off, end int64) *FileRange {
 	r := rangePool.Get().(*FileRange)
-	*r = FileRange{fd: fd, off: off, end: end, owner: o}
+	*r = FileRange{fd: fd, off: off, end: end}
 	return r
 }
 
@@ -146,14 +145,14 @@ func (r *FileRange) sendfile(c syscall.Conn) (int64, error) {
 	return written, nil
 }
 
-// Close releases the range's hold on the file and recycles the range.
+// Close closes the range's descriptor and recycles the range.
 func (r *FileRange) Close() error {
-	if r.owner == nil {
+	if r.fd < 0 {
 		return errors.New("cache: FileRange closed twice")
 	}
 	r.uncork()
-	r.owner.unref()
-	*r = FileRange{}
+	unix.Close(r.fd)
+	*r = FileRange{fd: -1}
 	rangePool.Put(r)
 	return nil
 }
