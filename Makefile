@@ -3,21 +3,27 @@ GO      ?= go
 BIN     := bin/fillcast
 # Debian packages each target needs; scripts/ensure-packages installs the
 # missing ones with apt-get and says so.
-TEST_PKGS  := ffmpeg
+TEST_PKGS  := ffmpeg chromium
 BENCH_PKGS := ffmpeg nginx-light varnish wrk caddy curl openssl python3
 
-.PHONY: build test bench demo vet fuzz clean
+.PHONY: build test bench demo vet fuzz clean web
 
-build:
+# The web pages embed the player library from npm: fetch and copy it first.
+web:
+	@scripts/web-deps
+
+build: web
 	$(GO) build -o $(BIN) ./cmd/fillcast
 
 vet:
 	$(GO) vet ./...
 
-test:
+# FILLCAST_BROWSER_TESTS=require: the browser test fails, not skips,
+# when Chromium or the npm packages are missing.
+test: web
 	@scripts/ensure-packages $(TEST_PKGS)
 	$(GO) vet ./...
-	$(GO) test -race -timeout 12m ./...
+	FILLCAST_BROWSER_TESTS=require $(GO) test -race -timeout 12m ./...
 	$(GO) test -run Allocs ./...
 
 # Short fuzzing of every parser; the seed corpora also run in make test.

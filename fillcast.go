@@ -135,6 +135,13 @@ type Heartbeat struct {
 	RPS           float64          `json:"rps"`
 	BPS           float64          `json:"bps"`
 	TitleBytes    map[string]int64 `json:"title_bytes,omitempty"`
+	// HitRatio is the share of lookups since the previous heartbeat that
+	// the memory or disk tier answered.
+	HitRatio float64 `json:"hit_ratio"`
+	// FillPlannedBytes and FillPresentBytes are the fill manifest's size
+	// and how much of it is on disk (fill progress).
+	FillPlannedBytes int64 `json:"fill_planned_bytes,omitempty"`
+	FillPresentBytes int64 `json:"fill_present_bytes,omitempty"`
 }
 
 // ParseWindow parses "HH:MM-HH:MM" into minutes after midnight. The end

@@ -28,6 +28,7 @@ import (
 	"github.com/fillcast/fillcast/steering"
 	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/fillcast/fillcast/transcoder"
+	"github.com/fillcast/fillcast/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -177,8 +178,16 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ui, err := web.New()
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	if missing := ui.Missing(); len(missing) > 0 {
+		log.Warn("controlplane: web pages built without the player library; DASH and MSE playback are off (make build bundles it)", "missing", missing)
+	}
 	n.api, err = api.New(cfg.API, api.Deps{Node: n.raft, Fleet: n.fleet, Ingest: n.ingest, Keys: cfg.Keys, Log: log, Registry: reg,
-		Events: n.disc.events, Search: n.disc.index, Recs: n.disc.recs, OnPlayback: n.playbackStarted})
+		Events: n.disc.events, Search: n.disc.index, Recs: n.disc.recs, OnPlayback: n.playbackStarted, UI: ui})
 	if err != nil {
 		n.Close()
 		return nil, err

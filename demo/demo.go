@@ -45,6 +45,15 @@ type Config struct {
 // Run starts everything, prints where to look, and stops cleanly when ctx
 // ends.
 func Run(ctx context.Context, cfg Config) error {
+	d, err := newDemo(cfg)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// newDemo fills cfg's defaults and makes (or loads) the secrets.
+func newDemo(cfg Config) (*demo, error) {
 	if cfg.Dir == "" {
 		cfg.Dir = "fillcast-demo"
 	}
@@ -59,23 +68,31 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	d := &demo{dir: dir, out: cfg.Out, log: cfg.Log}
+	d := &demo{dir: dir, cpAddr: cfg.HTTP, out: cfg.Out, log: cfg.Log, samples: samples, ready: make(chan struct{})}
 	if err := d.secrets(); err != nil {
-		return err
+		return nil, err
 	}
+	return d, nil
+}
+
+// run starts the parts, sets the system up, and waits for ctx or a part
+// that stops.
+func (d *demo) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 8)
-	if err := d.start(ctx, cfg.HTTP, errc); err != nil {
+	if err := d.start(ctx, d.cpAddr, errc); err != nil {
 		cancel()
 		d.wg.Wait()
 		return err
 	}
 	setupErr := d.setup(ctx)
+	var err error
 	if setupErr == nil {
 		d.banner()
+		close(d.ready)
 	} else if ctx.Err() == nil {
 		fmt.Fprintf(d.out, "\ndemo: setup failed: %v\n", setupErr)
 	}
@@ -95,8 +112,9 @@ func Run(ctx context.Context, cfg Config) error {
 
 // demo is one running demo.
 type demo struct {
-	dir   string
-	out   io.Writer
+	dir    string
+	cpAddr string
+	out    io.Writer
 	log   *slog.Logger
 	keys  *urlsign.Keys
 	token string
@@ -104,6 +122,13 @@ type demo struct {
 
 	originURL, cpURL string
 	appliances       map[string]string // id -> URL
+
+	// samples are the titles made and ingested; ready closes when they
+	// are. wrap, if set, wraps each appliance's listener (tests use it to
+	// kill an appliance).
+	samples []sample
+	ready   chan struct{}
+	wrap    func(id string, ln net.Listener) net.Listener
 }
 
 // secrets makes (once) and loads the key file and the admin token.
@@ -161,8 +186,8 @@ func (d *demo) listen(name, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// run starts a part in a goroutine the demo owns.
-func (d *demo) run(ctx context.Context, errc chan<- error, name string, f func(context.Context) error) {
+// part starts a part in a goroutine the demo owns.
+func (d *demo) part(ctx context.Context, errc chan<- error, name string, f func(context.Context) error) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -185,7 +210,7 @@ func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) erro
 		return err
 	}
 	d.originURL = "http://" + oln.Addr().String()
-	d.run(ctx, errc, "origin", func(ctx context.Context) error {
+	d.part(ctx, errc, "origin", func(ctx context.Context) error {
 		defer o.Close()
 		return serveHTTP(ctx, oln, o)
 	})
@@ -212,7 +237,7 @@ func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) erro
 		cln.Close()
 		return err
 	}
-	d.run(ctx, errc, "control plane", func(ctx context.Context) error { return cp.Serve(ctx, cln) })
+	d.part(ctx, errc, "control plane", func(ctx context.Context) error { return cp.Serve(ctx, cln) })
 
 	d.appliances = map[string]string{}
 	specs := []struct {
@@ -243,7 +268,10 @@ func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) erro
 			return err
 		}
 		ln := lns[i]
-		d.run(ctx, errc, s.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
+		if d.wrap != nil {
+			ln = d.wrap(s.id, ln)
+		}
+		d.part(ctx, errc, s.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func (d *demo) setup(ctx context.Context) error {
 			return fmt.Errorf("demo: site %s: %d %s", s.ID, code, b)
 		}
 	}
-	for _, s := range samples {
+	for _, s := range d.samples {
 		if err := d.ensureTitle(ctx, s); err != nil {
 			return err
 		}
@@ -177,19 +177,21 @@ func (d *demo) upload(ctx context.Context, title, src string) (string, error) {
 }
 
 // seedEvents records a little viewing so recommendations and "continue
-// watching" have something to show.
+// watching" have something to show: each user finished some samples and
+// is part-way through one more.
 func (d *demo) seedEvents(ctx context.Context) error {
-	now := time.Now().Unix()
+	now := time.Now()
 	var batch []map[string]any
-	for u, titles := range map[string][]string{
-		"alice": {"big-sky", "tiny-world"}, "bob": {"night-train", "big-sky"}, "carol": {"two-tongues", "night-train", "tiny-world"},
-	} {
-		for i, t := range titles {
-			kind, pos := "complete", 40.0
-			if i == len(titles)-1 {
-				kind, pos = "progress", 8
+	for u, user := range []string{"alice", "bob", "carol"} {
+		n := min(2+u%2, len(d.samples))
+		for i := range n {
+			s := d.samples[(u+i)%len(d.samples)]
+			kind, pos := "complete", float64(s.seconds)
+			if i == n-1 {
+				kind, pos = "progress", float64(s.seconds)/3
 			}
-			batch = append(batch, map[string]any{"user": u, "title": t, "type": kind, "position_s": pos, "duration_s": 40.0, "ts": now - int64(60*(len(titles)-i))})
+			batch = append(batch, map[string]any{"user": user, "title": s.title.ID, "type": kind, "position_s": pos,
+				"duration_s": float64(s.seconds), "ts": now.Add(-time.Duration(n-i) * time.Minute)})
 		}
 	}
 	if code, b := d.api(ctx, "POST", "/v1/events", batch); code != http.StatusAccepted {
@@ -244,7 +246,8 @@ func (d *demo) banner() {
 	fmt.Fprintf(d.out, `
 Fillcast demo is running (data in %s). Ctrl-C stops it.
 
-  control plane   %[2]s        (API; the web UI comes with the demo issue)
+  web UI          %[2]s/        (catalog, player, operator page at %[2]s/#/ops)
+  control plane   %[2]s        (API)
   origin          %[3]s
   flash1          %[4]s
   storage1        %[5]s

@@ -101,6 +101,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.poster(ctx, pkg); err != nil {
+		return nil, err
+	}
 
 	r.begin(StageVerify)
 	if err := verifyManifests(r.title, pkg); err != nil {

@@ -114,6 +114,9 @@ func TestLadderFileAndOverwrite(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "download", "360p.mp4")); err == nil {
 		t.Errorf("download/360p.mp4 made though not asked for")
 	}
+	if b, err := os.ReadFile(filepath.Join(out, PosterName)); err != nil || len(b) < 3 || b[0] != 0xff || b[1] != 0xd8 {
+		t.Errorf("poster: want a JPEG picture, got %d bytes, %v", len(b), err)
+	}
 	checkNoLeftovers(t, dir, "src.mp4", "title")
 }
 

@@ -31,6 +31,10 @@ type Counters struct {
 	TitleBytes    map[string]int64
 	UsedBytes     int64
 	CapacityBytes int64
+	// Hits and Lookups count cache lookups and those a tier answered.
+	Hits, Lookups int64
+	// FillPlannedBytes and FillPresentBytes are the fill progress.
+	FillPlannedBytes, FillPresentBytes int64
 }
 
 // Config configures an Agent.
@@ -153,7 +157,10 @@ func (a *Agent) Heartbeat() fillcast.Heartbeat {
 	hb := fillcast.Heartbeat{
 		Site: a.cfg.Site, Profile: a.cfg.Profile, URL: a.cfg.URL,
 		CapacityBytes: c.CapacityBytes, UsedBytes: c.UsedBytes, Health: fillcast.HealthOK,
-		TitleBytes: map[string]int64{},
+		TitleBytes: map[string]int64{}, FillPlannedBytes: c.FillPlannedBytes, FillPresentBytes: c.FillPresentBytes,
+	}
+	if n := c.Lookups - prev.Lookups; n > 0 {
+		hb.HitRatio = float64(c.Hits-prev.Hits) / float64(n)
 	}
 	if a.draining.Load() {
 		hb.Health = fillcast.HealthDraining

@@ -146,3 +146,32 @@ func TestKeysReachTheAppliance(t *testing.T) {
 		t.Errorf("OnKeys got %v in %d calls; want k2 once (unchanged keys are not handed over again)", p, calls.Load())
 	}
 }
+
+func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
+	var c Counters
+	now := time.Unix(1000, 0)
+	a, err := New(Config{
+		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", ControlPlanes: []string{"http://127.0.0.1:1"},
+		Read: func() Counters { return c }, Now: func() time.Time { return now },
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		hits, lookups    int64
+		planned, present int64
+		wantRatio        float64
+	}{
+		{90, 100, 1000, 10, 0.9},    // 90 of the first 100 lookups hit
+		{90, 100, 1000, 500, 0},     // no lookups since: no ratio
+		{140, 200, 1000, 1000, 0.5}, // 50 of the next 100
+	}
+	for i, tt := range tests {
+		c = Counters{Hits: tt.hits, Lookups: tt.lookups, FillPlannedBytes: tt.planned, FillPresentBytes: tt.present}
+		now = now.Add(2 * time.Second)
+		hb := a.Heartbeat()
+		if hb.HitRatio != tt.wantRatio || hb.FillPlannedBytes != tt.planned || hb.FillPresentBytes != tt.present {
+			t.Errorf("beat %d: hit ratio %v, fill %d/%d; want %v, %d/%d", i, hb.HitRatio, hb.FillPresentBytes, hb.FillPlannedBytes, tt.wantRatio, tt.present, tt.planned)
+		}
+	}
+}

@@ -90,6 +90,9 @@ type Deps struct {
 	Events Events
 	Search Search
 	Recs   Recs
+	// UI, when set, serves the web pages at "/" and their assets under
+	// "/ui/".
+	UI http.Handler
 }
 
 // API is the control plane's http.Handler.
@@ -160,6 +163,7 @@ func (a *API) routes() error {
 		{"GET /v1/titles/{id}", read("get_title"), a.getTitle},
 		{"PUT /v1/titles/{id}", admin("put_title"), a.putTitle},
 		{"DELETE /v1/titles/{id}", admin("delete_title"), a.deleteTitle},
+		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Streaming: true, Priority: gateway.PriorityNormal}, a.titleFile},
 		{"POST /v1/titles/{id}/ingest", gateway.RouteOptions{Name: "ingest", Admin: true, Streaming: true, Timeout: time.Hour, MaxBodyBytes: a.cfg.MaxUploadBytes, MaxConcurrent: 4}, a.ingest},
 		{"GET /v1/jobs", read("list_jobs"), a.listJobs},
 		{"GET /v1/jobs/{id}", read("get_job"), a.getJob},
@@ -174,7 +178,7 @@ func (a *API) routes() error {
 		{"GET /v1/keys", gateway.RouteOptions{Name: "get_keys", Admin: true, Timeout: 5 * time.Second}, a.getKeys},
 		{"PUT /v1/keys", admin("put_keys"), a.putKeys},
 		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
-		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Admin: true, Timeout: 5 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
+		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Admin: true, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
 		{"PUT /v1/appliances/{id}/manifest", admin("put_manifest"), a.putManifest},
 		{"POST " + fleet.PeerPath, gateway.RouteOptions{Name: "peer_heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.peerHeartbeat},
 		{"GET /v1/cluster", read("cluster"), a.cluster},
@@ -182,6 +186,12 @@ func (a *API) routes() error {
 		{"POST " + cluster.ApplyPath, gateway.RouteOptions{Name: "apply", Admin: true, Streaming: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityCritical, MaxBodyBytes: 32 << 20}, wrap(a.d.Node.ServeApply)},
 		{"GET /healthz", gateway.RouteOptions{Name: "healthz", Streaming: true, Priority: gateway.PriorityCritical}, a.healthz},
 		{"GET /metrics", gateway.RouteOptions{Name: "metrics", Streaming: true, Timeout: 10 * time.Second, Priority: gateway.PriorityCritical}, wrap(promhttp.HandlerFor(a.d.Registry, promhttp.HandlerOpts{}).ServeHTTP)},
+	}
+	if a.d.UI != nil {
+		page := func(name string) gateway.RouteOptions {
+			return gateway.RouteOptions{Name: name, Streaming: true, Timeout: time.Minute, Priority: gateway.PriorityLow}
+		}
+		routes = append(routes, route{"GET /{$}", page("web_page"), wrap(a.d.UI.ServeHTTP)}, route{"GET /ui/", page("web_assets"), wrap(a.d.UI.ServeHTTP)})
 	}
 	for _, rt := range append(routes, a.discoveryRoutes()...) {
 		if err := a.gw.Handle(rt.pattern, rt.opts, rt.h); err != nil {

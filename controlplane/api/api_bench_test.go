@@ -55,7 +55,8 @@ func newTestAPI(tb testing.TB) *API {
 	ctx := context.Background()
 	node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"192.0.2.0/24"}}})
 	node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "One", Status: "ready",
-		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 3e6, Codecs: "avc1.64001f"}}}})
+		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 3e6, Codecs: "avc1.64001f"}},
+		Files:      []fillcast.File{{Path: "poster.jpg", Size: 1000}}}})
 	steerer, err := steering.New(steering.Config{Origin: "http://origin:9000"}, nil)
 	if err != nil {
 		tb.Fatal(err)

@@ -185,6 +185,39 @@ func (a *API) selfURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// titleFile redirects (302) to a steered, signed URL of one file of a
+// ready title: its poster for catalog pages, its MP4 downloads, anything
+// in its file list. Images and downloads thus come from the appliances,
+// as the segments do, without counting as a player start.
+func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
+	title, path := r.PathValue("id"), r.PathValue("path")
+	if err := a.readyTitle(title); err != nil {
+		return err
+	}
+	var known bool
+	a.read(func(s *fsm.State) {
+		for _, f := range s.Titles[title].Files {
+			if f.Path == path {
+				known = true
+				break
+			}
+		}
+	})
+	if !known {
+		return gateway.Errorf(http.StatusNotFound, "title %q has no file %q", title, path)
+	}
+	rc := gateway.FromContext(r.Context())
+	var targets [steering.MaxTargets]steering.Target
+	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title, DryRun: true})
+	if len(got) == 0 {
+		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
+	}
+	signed := a.signingKeys().SignPath(title, a.d.Now().Add(a.cfg.TokenTTL), netip.Prefix{})
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	http.Redirect(w, r, got[0].URL+signed+"/"+path, http.StatusFound)
+	return nil
+}
+
 // steering answers an HLS/DASH Content Steering manifest: the same ranking
 // as playback, as pathways, reloaded every SteeringTTL. Reloads do not
 // count as new players.

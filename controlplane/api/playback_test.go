@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -43,33 +44,45 @@ func FuzzAppendJSONString(f *testing.F) {
 	})
 }
 
-func TestPlaybackRoute(t *testing.T) {
+func TestPlaybackAndFileRoutes(t *testing.T) {
 	a := newTestAPI(t)
-	tests := []struct {
-		path string
-		code int
-	}{
-		{"/v1/playback/t1?protocol=hls", 200},
-		{"/v1/playback/t1?protocol=dash", 200},
-		{"/v1/playback/t1", 200},
-		{"/v1/playback/t1?protocol=rtmp", 400},
-		{"/v1/playback/nope", 404},
-	}
-	for _, tt := range tests {
-		req := httptest.NewRequest("GET", tt.path, nil)
-		req.RemoteAddr = "192.0.2.7:5555"
-		w := httptest.NewRecorder()
-		a.ServeHTTP(w, req)
-		if w.Code != tt.code {
-			t.Errorf("GET %s = %d, want %d: %s", tt.path, w.Code, tt.code, w.Body)
-			continue
-		}
-		if tt.code != 200 {
-			continue
-		}
+	playback := func(t *testing.T, w *httptest.ResponseRecorder) {
 		var p Playback
 		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || len(p.URLs) != 3 || p.ExpiresAt == "" {
-			t.Errorf("GET %s: %v %s", tt.path, err, w.Body)
+			t.Errorf("%v %s", err, w.Body)
 		}
+	}
+	poster := func(t *testing.T, w *httptest.ResponseRecorder) {
+		if loc := w.Header().Get("Location"); !strings.Contains(loc, "/c/") || !strings.HasSuffix(loc, "/t1/poster.jpg") {
+			t.Errorf("Location %q, want a signed URL of t1/poster.jpg", loc)
+		}
+	}
+	tests := []struct {
+		path  string
+		code  int
+		check func(*testing.T, *httptest.ResponseRecorder)
+	}{
+		{"/v1/playback/t1?protocol=hls", 200, playback},
+		{"/v1/playback/t1?protocol=dash", 200, playback},
+		{"/v1/playback/t1", 200, playback},
+		{"/v1/playback/t1?protocol=rtmp", 400, nil},
+		{"/v1/playback/nope", 404, nil},
+		{"/v1/titles/t1/files/poster.jpg", 302, poster},
+		{"/v1/titles/t1/files/secret.key", 404, nil},
+		{"/v1/titles/nope/files/poster.jpg", 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			req := httptest.NewRequest("GET", tt.path, nil)
+			req.RemoteAddr = "192.0.2.7:5555"
+			w := httptest.NewRecorder()
+			a.ServeHTTP(w, req)
+			if w.Code != tt.code {
+				t.Fatalf("GET %s = %d, want %d: %s", tt.path, w.Code, tt.code, w.Body)
+			}
+			if tt.check != nil {
+				tt.check(t, w)
+			}
+		})
 	}
 }

@@ -1,0 +1,169 @@
+// player.js: plays a title the way a Fillcast player should. It asks the
+// control plane for playback (ranked, signed appliance URLs and a content
+// steering URL), plays the first URL — HLS natively where the browser can,
+// otherwise (and always for DASH) with shaka-player — and when the
+// appliance in use fails (a fatal error, or the picture stalls while it
+// should play), it asks the steering server which pathway to take now,
+// skipping the ones that failed, and falls back to the next URL of the
+// list when steering cannot answer; playback resumes where it stopped.
+
+import * as api from './api.js';
+
+const STALL_MS = 3000; // no progress while playing this long = failed
+const HLS_TYPE = 'application/vnd.apple.mpegurl';
+
+// engineFor picks how to play protocol: "native" or "shaka" (null when
+// this browser can play neither).
+export function engineFor(video, protocol, prefer) {
+  const shakaOK = typeof window.shaka !== 'undefined' && window.shaka.Player.isBrowserSupported();
+  const nativeOK = protocol === 'hls' && video.canPlayType(HLS_TYPE) !== '';
+  if (prefer === 'shaka' && shakaOK) return 'shaka';
+  if (prefer === 'native' && nativeOK) return 'native';
+  if (nativeOK) return 'native';
+  return shakaOK ? 'shaka' : null;
+}
+
+// Player drives one <video> element.
+export class Player {
+  // onState is called with a copy of the state whenever it changes.
+  constructor(video, { onState = () => {}, prefer = '' } = {}) {
+    this.video = video;
+    this.onState = onState;
+    this.prefer = prefer;
+    this.shaka = null;
+    this.state = { title: '', protocol: '', engine: '', url: '', host: '', rendition: '', failovers: 0, failed: [], steering: '', error: '' };
+    this.lastTime = 0;
+    this.lastProgress = 0;
+    this.switching = false;
+    this.timer = setInterval(() => this.watch(), 500);
+    this.onError = () => this.fail(`media error ${video.error ? video.error.code : ''}`);
+    video.addEventListener('error', this.onError);
+  }
+
+  set(patch) {
+    Object.assign(this.state, patch);
+    this.onState({ ...this.state });
+  }
+
+  // load asks for playback of title over protocol and starts it.
+  async load(title, protocol) {
+    const pb = await api.playback(title, protocol);
+    this.playback = pb;
+    const engine = engineFor(this.video, protocol, this.prefer);
+    if (!engine) {
+      throw new Error(protocol === 'dash'
+        ? 'this browser cannot play DASH without the bundled player library (run make build)'
+        : 'this browser plays HLS neither natively nor through the bundled player library');
+    }
+    this.set({ title, protocol, engine, failed: [], failovers: 0, error: '' });
+    await this.open(pb.urls[0], 0);
+  }
+
+  // open starts url at position (seconds).
+  async open(url, position) {
+    this.switching = true;
+    this.set({ url, host: new URL(url).host });
+    try {
+      if (this.state.engine === 'native') {
+        this.video.src = url;
+        if (position > 0) {
+          await once(this.video, 'loadedmetadata');
+          this.video.currentTime = position;
+        }
+      } else {
+        if (!this.shaka) {
+          this.shaka = new window.shaka.Player();
+          await this.shaka.attach(this.video);
+          const retry = { maxAttempts: 2, baseDelay: 250, backoffFactor: 2, fuzzFactor: 0.2, timeout: 4000, stallTimeout: 3000, connectionTimeout: 2000 };
+          this.shaka.configure({
+            streaming: { retryParameters: retry, bufferingGoal: 20 },
+            manifest: { retryParameters: retry },
+          });
+          this.shaka.addEventListener('error', (e) => {
+            if (e.detail && e.detail.severity === window.shaka.util.Error.Severity.CRITICAL) this.fail(`player error ${e.detail.code}`);
+          });
+          this.shaka.addEventListener('adaptation', () => this.rendition());
+          this.shaka.addEventListener('variantchanged', () => this.rendition());
+        }
+        await this.shaka.load(url, position > 0 ? position : null);
+      }
+      this.lastProgress = performance.now();
+      await this.video.play().catch(() => {});
+    } catch (err) {
+      this.switching = false;
+      return this.fail(err.message || String(err));
+    }
+    this.switching = false;
+    this.rendition();
+  }
+
+  // rendition shows the picture size in use (and the bitrate under shaka).
+  rendition() {
+    const v = this.video;
+    let r = v.videoHeight ? `${v.videoHeight}p` : '';
+    if (this.shaka) {
+      const t = this.shaka.getVariantTracks().find((x) => x.active);
+      if (t && t.height) r = `${t.height}p · ${Math.round(t.bandwidth / 1000)} kbit/s`;
+    }
+    if (r !== this.state.rendition) this.set({ rendition: r });
+  }
+
+  // watch notices stalls: a playing video whose time stops moving.
+  watch() {
+    const v = this.video;
+    this.rendition();
+    if (v.currentTime !== this.lastTime || v.paused || v.ended || this.switching || !this.state.url) {
+      this.lastTime = v.currentTime;
+      this.lastProgress = performance.now();
+      return;
+    }
+    if (performance.now() - this.lastProgress > STALL_MS) this.fail('no progress');
+  }
+
+  // fail moves to the next place to play from, once per failure.
+  async fail(why) {
+    if (this.switching || !this.playback) return;
+    this.switching = true;
+    const failed = [...this.state.failed, this.state.host];
+    const position = this.video.currentTime;
+    this.set({ failed, failovers: this.state.failovers + 1, error: `${this.state.host}: ${why}` });
+    let next = await this.steer(failed).catch(() => null);
+    if (!next) next = this.playback.urls.find((u) => !failed.includes(new URL(u).host));
+    if (!next) {
+      this.switching = false;
+      this.set({ error: `every place to play from failed (${failed.join(', ')})` });
+      return;
+    }
+    await this.open(next, position);
+  }
+
+  // steer asks the content steering server for its pathway priority and
+  // returns the current URL moved to the best pathway not yet failed.
+  async steer(failed) {
+    const m = await api.call(this.playback.steering_url);
+    const clones = new Map((m['PATHWAY-CLONES'] || []).map((c) => [c.ID, c['URI-REPLACEMENT'] && c['URI-REPLACEMENT'].HOST]));
+    for (const id of m['PATHWAY-PRIORITY'] || []) {
+      const host = clones.get(id);
+      if (!host || failed.includes(host)) continue;
+      const u = new URL(this.state.url);
+      u.host = host;
+      this.set({ steering: id });
+      return u.toString();
+    }
+    return null;
+  }
+
+  // destroy stops playback and releases the element.
+  async destroy() {
+    clearInterval(this.timer);
+    this.video.removeEventListener('error', this.onError);
+    this.playback = null;
+    if (this.shaka) await this.shaka.destroy();
+    this.video.removeAttribute('src');
+    this.video.load();
+  }
+}
+
+function once(el, name) {
+  return new Promise((resolve) => el.addEventListener(name, resolve, { once: true }));
+}

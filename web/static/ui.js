@@ -1,0 +1,65 @@
+// ui.js: small DOM helpers shared by the pages.
+
+// h builds an element: h('a', {href: '#/'}, 'text', child...). Attributes
+// starting with "on" are listeners; text is always set as text, never as
+// HTML, so titles and names from the API cannot inject markup.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+// show replaces the page's content.
+export function show(...nodes) {
+  const view = document.getElementById('view');
+  view.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+  return view;
+}
+
+// bytes formats a byte count.
+export function bytes(n) {
+  if (!n) return '0 B';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(n < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
+}
+
+// bits formats a rate in bits per second.
+export function bits(n) {
+  if (!n) return '0 bit/s';
+  const units = ['bit/s', 'kbit/s', 'Mbit/s', 'Gbit/s'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n.toFixed(n < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
+}
+
+// pct formats a ratio as a percentage.
+export const pct = (r) => `${Math.round(100 * (r || 0))}%`;
+
+// meter is a labelled progress bar.
+export function meter(value, max, label) {
+  const ratio = max > 0 ? Math.min(1, value / max) : 0;
+  const fill = h('div', { class: 'fill' });
+  fill.style.width = `${(100 * ratio).toFixed(1)}%`; // CSSOM: allowed by the page's CSP
+  return h('div', { class: 'meter', title: label, role: 'meter', 'aria-valuenow': Math.round(100 * ratio), 'aria-valuemin': 0, 'aria-valuemax': 100 },
+    fill, h('span', {}, label));
+}
+
+// errorBox shows what went wrong in words.
+export const errorBox = (msg) => h('p', { class: 'error', role: 'alert' }, msg);

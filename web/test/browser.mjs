@@ -1,0 +1,162 @@
+// browser.mjs: drives Debian's Chromium through the Fillcast pages with
+// playwright-core. The Go test demo/browser_test.go starts the demo and
+// runs this script; to kill an appliance the script prints
+// "KILL <host:port>" and waits for a line "killed" on stdin.
+//
+// Environment: FILLCAST_URL (the control plane), FILLCAST_OUT (where the
+// screenshots go), CHROMIUM (default /usr/bin/chromium).
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+
+const base = process.env.FILLCAST_URL;
+const out = process.env.FILLCAST_OUT || 'test-output';
+mkdirSync(out, { recursive: true });
+const stdin = createInterface({ input: process.stdin });
+const lines = stdin[Symbol.asyncIterator]();
+
+function check(ok, msg) {
+  if (!ok) throw new Error(msg);
+}
+
+// until polls fn (run in the page) until it returns a truthy value.
+async function until(page, what, fn, arg, timeout = 30000) {
+  try {
+    return await (await page.waitForFunction(fn, arg, { timeout, polling: 200 })).jsonValue();
+  } catch (err) {
+    const state = await page.evaluate(() => ({ player: window.fillcastPlayer, t: document.querySelector('video')?.currentTime, err: document.querySelector('.error')?.textContent }));
+    throw new Error(`${what}: not within ${timeout / 1000}s (${JSON.stringify(state)})`);
+  }
+}
+
+const video = () => {
+  const v = document.querySelector('#video');
+  return v && { t: v.currentTime, w: v.videoWidth, paused: v.paused, d: v.duration, buffered: v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0 };
+};
+
+// plays opens a title page and checks that the picture moves for secs.
+async function plays(page, title, protocol, secs) {
+  await page.goto(`${base}/#/title/${title}?protocol=${protocol}`);
+  const start = await until(page, `${title} over ${protocol} starts`, () => {
+    const v = document.querySelector('#video');
+    return v && v.currentTime > 0.5 && v.videoWidth > 0 && window.fillcastPlayer && window.fillcastPlayer.host ? v.currentTime : 0;
+  });
+  await until(page, `${title} over ${protocol} plays ${secs}s`, ([s, n]) => {
+    const v = document.querySelector('#video');
+    return v.currentTime >= s + n && v.videoWidth > 0;
+  }, [start, secs], (secs + 30) * 1000);
+  const st = await page.evaluate(video);
+  const player = await page.evaluate(() => window.fillcastPlayer);
+  console.log(`ok: ${title} over ${protocol} (${player.engine}) played ${(st.t - start).toFixed(1)}s at ${st.w}px wide from ${player.host}, rendition ${player.rendition}`);
+  await page.screenshot({ path: join(out, `title-${protocol}.png`) });
+  return player;
+}
+
+// survivesKill plays, kills the appliance in use, moves the play head past
+// what is buffered (so the player must fetch again) and checks that the
+// picture goes on from another place.
+async function survivesKill(page, title, protocol) {
+  await page.goto(`${base}/#/title/${title}?protocol=${protocol}`);
+  const first = await until(page, `${title} over ${protocol} starts`, () => {
+    const v = document.querySelector('#video');
+    return v && v.currentTime > 1 && window.fillcastPlayer && window.fillcastPlayer.host ? window.fillcastPlayer.host : '';
+  });
+  console.log(`KILL ${first}`);
+  const reply = await lines.next();
+  check(reply.value === 'killed', `harness answered ${JSON.stringify(reply.value)} to KILL`);
+  const before = await page.evaluate(video);
+  const target = Math.max(before.t, Math.min(before.buffered + 1, before.d - 12));
+  await page.evaluate((t) => { document.querySelector('#video').currentTime = t; }, target);
+  await until(page, `${protocol} playback goes on after ${first} died`, ([t, host]) => {
+    const v = document.querySelector('#video');
+    const p = window.fillcastPlayer;
+    return v.currentTime >= t + 6 && p.failovers >= 1 && p.host !== host;
+  }, [target, first], 60000);
+  const player = await page.evaluate(() => window.fillcastPlayer);
+  console.log(`ok: ${protocol} (${player.engine}) survived killing ${first}: now from ${player.host} after ${player.failovers} fail-over(s): ${player.error}`);
+  await page.screenshot({ path: join(out, `failover-${protocol}.png`) });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+let failed = false;
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const pageErrors = [];
+  page.on('pageerror', (err) => { pageErrors.push(err.message); console.log(`page error: ${err.message}`); });
+  page.on('console', (m) => { if (m.type() === 'error') console.log(`console: ${m.text()}`); });
+
+  // The catalog lists the titles, with posters.
+  await page.goto(`${base}/`);
+  const names = await until(page, 'catalog lists titles', () => {
+    const cards = [...document.querySelectorAll('#catalog .card .name')].map((e) => e.textContent);
+    return cards.length >= 2 ? cards : null;
+  });
+  console.log(`ok: catalog lists ${names.join(', ')}`);
+  await until(page, 'posters load', () => [...document.querySelectorAll('#catalog .card img')].some((i) => i.complete && i.naturalWidth > 0));
+  await page.screenshot({ path: join(out, 'catalog.png') });
+
+  // Search finds a title by a misspelt word, and suggests by prefix.
+  await page.fill('#search', 'nigth');
+  await page.press('#search', 'Enter');
+  const hits = await until(page, 'search "nigth" finds Night Train', () => {
+    const r = [...document.querySelectorAll('#results .card')].map((c) => c.dataset.title);
+    return r.length ? r : null;
+  });
+  check(hits.slice(0, 3).includes('night-train'), `search "nigth" gave ${hits}, want night-train in the top 3`);
+  console.log(`ok: search "nigth" -> ${hits.join(', ')}`);
+  await page.screenshot({ path: join(out, 'search.png') });
+  await page.fill('#search', 'Nig');
+  await until(page, 'suggestions for "Nig"', () => [...document.querySelectorAll('#suggest li')].some((li) => li.textContent.includes('Night')));
+  console.log('ok: suggest "Nig" offers Night Train');
+
+  // Playback over HLS and over DASH, ten seconds each.
+  await plays(page, 'big-sky', 'hls', 10);
+  await plays(page, 'big-sky', 'dash', 10);
+
+  // Killing the appliance in use does not stop playback.
+  await survivesKill(page, 'big-sky', 'hls');
+  await survivesKill(page, 'big-sky', 'dash');
+
+  // The operator page shows the fleet and the jobs, and its form uploads
+  // a title that is then transcoded and listed.
+  await page.goto(`${base}/#/ops`);
+  await until(page, 'operator page lists the fleet and jobs', () => document.querySelectorAll('#fleet tbody tr').length >= 2 && document.querySelectorAll('#jobs tbody tr').length >= 1);
+  console.log('ok: operator page lists the fleet and the jobs');
+  if (process.env.FILLCAST_UPLOAD) {
+    await page.fill('#upload input[name=id]', 'uploaded');
+    await page.fill('#upload input[name=name]', 'Uploaded From The Browser');
+    await page.fill('#upload input[name=genres]', 'test');
+    await page.setInputFiles('#upload input[name=file]', process.env.FILLCAST_UPLOAD);
+    await page.fill('#upload input[name=token]', process.env.FILLCAST_ADMIN);
+    await page.click('#upload button[type=submit]');
+    await until(page, 'upload accepted', () => /job .* is transcoding/.test(document.querySelector('#upload-status').textContent));
+    await until(page, 'upload listed in the jobs', () => [...document.querySelectorAll('#jobs tbody tr')].some((tr) => tr.textContent.includes('uploaded')));
+    await page.screenshot({ path: join(out, 'operator.png'), fullPage: true });
+    await until(page, 'uploaded title transcoded', () => [...document.querySelectorAll('#jobs tbody tr')].some((tr) => tr.textContent.includes('uploaded') && tr.textContent.includes('done')), null, 180000);
+    await page.goto(`${base}/#/`);
+    await until(page, 'uploaded title in the catalog', () => document.querySelector('#catalog .card[data-title="uploaded"]'));
+    console.log('ok: a title uploaded through the form was transcoded and is in the catalog');
+  } else {
+    await page.screenshot({ path: join(out, 'operator.png'), fullPage: true });
+  }
+
+  // Home again: the viewing just done shows under "continue watching".
+  await page.goto(`${base}/#/`);
+  await until(page, 'continue watching lists big-sky', () => document.querySelector('#continue .card[data-title="big-sky"]'), null, 15000);
+  await page.screenshot({ path: join(out, 'home.png') });
+  console.log('ok: continue watching lists big-sky');
+  check(pageErrors.length === 0, `the pages threw: ${pageErrors.join('; ')}`);
+} catch (err) {
+  failed = true;
+  console.log(`FAIL: ${err.message}`);
+} finally {
+  await browser.close();
+  stdin.close();
+}
+process.exit(failed ? 1 : 0);
