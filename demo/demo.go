@@ -115,10 +115,10 @@ type demo struct {
 	dir    string
 	cpAddr string
 	out    io.Writer
-	log   *slog.Logger
-	keys  *urlsign.Keys
-	token string
-	wg    sync.WaitGroup
+	log    *slog.Logger
+	keys   *urlsign.Keys
+	token  string
+	wg     sync.WaitGroup
 
 	originURL, cpURL string
 	appliances       map[string]string // id -> URL
