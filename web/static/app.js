@@ -50,7 +50,7 @@ async function home() {
   const others = all.filter((t) => t.status !== 'ready');
   show(
     row('Continue watching', contCards, 'continue'),
-    row(recs && recs.source && recs.source !== 'model' ? 'Popular now' : 'Recommended for you', recCards, 'recommended'),
+    row(recs && recs.source === 'als' ? 'Recommended for you' : 'Popular now', recCards, 'recommended'),
     h('section', { class: 'row', id: 'catalog' }, h('h2', {}, `Catalog (${ready.length})`),
       ready.length ? h('div', { class: 'grid' }, ready.map((t) => card(t))) : h('p', {}, 'No titles are ready yet: upload one on the Operator page.')),
     others.length ? h('p', { class: 'muted' }, `${others.length} more being ingested: `, others.map((t) => `${t.name || t.id} (${t.status})`).join(', ')) : null,
