@@ -32,6 +32,7 @@ func main() {
 	queries := flag.Int("queries", 2000, "queries of each kind")
 	strict := flag.Bool("strict", false, "exit 1 when a figure misses its target")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the latency runs to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile of the latency runs to this file")
 	flag.Parse()
 	if *quick {
 		*titles, *queries = 5000, 300
@@ -57,7 +58,8 @@ func main() {
 		os.Exit(1)
 	}
 	took := time.Since(start)
-	fmt.Printf("== indexing\nRebuild of %d titles: %s, %.0f titles/s\n", len(cat), took.Round(time.Millisecond), float64(len(cat))/took.Seconds())
+	fmt.Printf("== indexing\nRebuild of %d titles: %s, %.0f titles/s (%d segments)\n", len(cat), took.Round(time.Millisecond),
+		float64(len(cat))/took.Seconds(), x.Stats().Segments)
 	const upserts = 500
 	start = time.Now()
 	for i := range upserts {
@@ -77,6 +79,8 @@ func main() {
 		pop[cat[i].ID] = float64(r.IntN(100000))
 	}
 	x.SetPopularity(pop)
+	st := x.Stats()
+	fmt.Printf("index: %d titles, %d words for typo tolerance, %d segments\n\n", st.Titles, st.Words, st.Segments)
 
 	ok := true
 	kinds := []struct {
@@ -134,6 +138,12 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	if *memProfile != "" {
+		// Count only what the queries allocate, not the indexing.
+		runtime.MemProfileRate = 64 << 10
+		runtime.GC()
+		defer writeHeapProfile(*memProfile)
+	}
 	fmt.Println("== latency (one client, sequential): wall time, and this thread's CPU time, which other")
 	fmt.Println("   load on a shared machine does not inflate")
 	runtime.LockOSThread()
@@ -164,9 +174,24 @@ func main() {
 		fmt.Printf("%-30s wall p50 %7s p99 %7s | CPU p50 %7s p99 %7s | p99 ≤ 10 ms: %s\n", k.name,
 			rd(p50), rd(p99), rd(cpu[len(cpu)/2]), rd(cpu[len(cpu)*99/100]), verdict(good))
 	}
+	fmt.Printf("\nindex after the runs: %d segments\n", x.Stats().Segments)
 	if !ok && *strict {
 		pprof.StopCPUProfile()
 		os.Exit(1)
+	}
+}
+
+// writeHeapProfile writes the allocation profile (see go tool pprof
+// -sample_index=alloc_space) to path.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
 }
 

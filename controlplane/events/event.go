@@ -7,9 +7,13 @@
 //
 // Each control-plane node keeps its own log (the embedded default): an
 // event is soft data, recorded by the node that received it, and never
-// passes through raft. The log is replayed into memory at start; a record
-// cut short by a crash (or failing its CRC) ends the log and is truncated
-// away. By default every batch is fsynced before Append returns
+// passes through raft. The log is a series of segment files; when one
+// reaches Config.SegmentBytes the state so far is written as a
+// checksummed history snapshot and the segments it covers are deleted
+// (see segment.go). Open loads the snapshot and replays the segments
+// after it; a record cut short by a crash (or failing its CRC) at the
+// end of the last segment is truncated away, and damage anywhere else is
+// ErrCorrupt. By default every batch is fsynced before Append returns
 // (SyncAlways); SyncInterval trades up to a second of acknowledged events
 // on power loss for throughput.
 //

@@ -1,22 +1,19 @@
 package events
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
 
-// FileName is the log's file inside Config.Dir.
-const FileName = "events.log"
+// legacyFileName is the single file of logs written before segments;
+// Open adopts it as the first segment.
+const legacyFileName = "events.log"
 
 // SyncPolicy says when appended batches reach stable storage.
 type SyncPolicy int
@@ -44,11 +41,16 @@ type Config struct {
 	// Limits bound the batches DecodeBatch accepts; zero fields mean
 	// DefaultLimits.
 	Limits Limits
+	// SegmentBytes is the size at which the segment being appended to
+	// is sealed and the log compacted: the history so far goes into a
+	// snapshot and the sealed segments are deleted. Zero means 64 MiB;
+	// at least 4 KiB.
+	SegmentBytes int64
 }
 
 // DefaultConfig returns the configuration for a log in dir.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, Sync: SyncAlways, SyncEvery: time.Second, Limits: DefaultLimits()}
+	return Config{Dir: dir, Sync: SyncAlways, SyncEvery: time.Second, Limits: DefaultLimits(), SegmentBytes: 64 << 20}
 }
 
 // Validate checks the configuration and fills defaults.
@@ -62,16 +64,27 @@ func (c *Config) Validate() error {
 	if c.SyncEvery <= 0 {
 		c.SyncEvery = time.Second
 	}
+	switch {
+	case c.SegmentBytes == 0:
+		c.SegmentBytes = 64 << 20
+	case c.SegmentBytes < 4<<10:
+		return fmt.Errorf("events: config: SegmentBytes %d below 4 KiB", c.SegmentBytes)
+	}
 	c.Limits = c.Limits.withDefaults()
 	return nil
 }
 
 // Stats describes a log.
 type Stats struct {
-	// Records and Events count what the file holds.
+	// Records and Events count what the log has taken in, including
+	// what compaction folded into the snapshot.
 	Records, Events int64
-	// Bytes is the file's length.
+	// Bytes is the length of the segment being appended to.
 	Bytes int64
+	// Segments is the number of segment files not yet compacted.
+	Segments int
+	// Compactions counts the snapshots this process wrote.
+	Compactions int64
 	// TruncatedBytes is what Open cut off a torn or corrupt tail.
 	TruncatedBytes int64
 }
@@ -84,7 +97,9 @@ type Log struct {
 	now    func() time.Time
 
 	mu     sync.Mutex // serialises appends
-	f      *os.File
+	f      *os.File   // the last segment, appended to
+	seq    uint64     // its number
+	first  uint64     // the lowest segment number on disk
 	size   int64
 	buf    []byte
 	dirty  bool
@@ -93,15 +108,19 @@ type Log struct {
 
 	state *state
 
+	compact chan snapshotJob // to compactLoop; holds at most one
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open opens (or creates) the log in cfg.Dir, replays it into the
-// viewing state and truncates a torn or corrupt tail left by a crash.
-// logger and now may be nil (slog.Default, time.Now).
+// Open opens (or creates) the log in cfg.Dir: it loads the history
+// snapshot, replays the segments after it into the viewing state and
+// truncates a torn or corrupt tail of the last segment left by a crash.
+// Damage anywhere else is an error wrapping ErrCorrupt. logger and now
+// may be nil (slog.Default, time.Now).
 func Open(cfg Config, logger *slog.Logger, now func() time.Time) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -115,101 +134,22 @@ func Open(cfg Config, logger *slog.Logger, now func() time.Time) (*Log, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("events: open: %w", err)
 	}
-	path := filepath.Join(cfg.Dir, FileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("events: open: %w", err)
-	}
-	l := &Log{cfg: cfg, logger: logger, now: now, f: f, state: newState()}
-	if err := l.replay(); err != nil {
-		f.Close()
+	l := &Log{cfg: cfg, logger: logger, now: now, state: newState(), compact: make(chan snapshotJob, 1)}
+	if err := l.recover(); err != nil {
+		if l.f != nil {
+			l.f.Close()
+		}
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
+	l.wg.Add(1)
+	go l.compactLoop()
 	if cfg.Sync == SyncInterval {
 		l.wg.Add(1)
 		go l.syncLoop(ctx)
 	}
 	return l, nil
-}
-
-// replay reads every record, applies it to the state and truncates the
-// file at the first record that is short or fails its checksum.
-func (l *Log) replay() error {
-	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("events: replay: %w", err)
-	}
-	r := bufio.NewReaderSize(l.f, 1<<20)
-	var off int64
-	var hdr [headerLen]byte
-	var payload []byte
-	reason := ""
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				reason = "torn record header"
-				break
-			}
-			return fmt.Errorf("events: replay: %w", err)
-		}
-		n := binary.LittleEndian.Uint32(hdr[:])
-		if n == 0 || n > maxRecordLen {
-			reason = fmt.Sprintf("bad record length %d", n)
-			break
-		}
-		if cap(payload) < int(n) {
-			payload = make([]byte, n)
-		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(r, payload); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				reason = "torn record"
-				break
-			}
-			return fmt.Errorf("events: replay: %w", err)
-		}
-		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
-			reason = "checksum mismatch"
-			break
-		}
-		batch, err := decodePayload(payload)
-		if err != nil {
-			reason = "undecodable record"
-			break
-		}
-		l.state.apply(batch)
-		l.stats.Records++
-		l.stats.Events += int64(len(batch))
-		off += headerLen + int64(n)
-	}
-	end, err := l.f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("events: replay: %w", err)
-	}
-	if end > off {
-		// Appends are single writes of whole records, so anything
-		// after the last good record is a write the crash cut short
-		// (or damage); dropping it keeps the log appendable.
-		l.logger.Warn("events: truncating log tail", "path", l.f.Name(), "offset", off,
-			"dropped_bytes", end-off, "reason", reason)
-		if err := l.f.Truncate(off); err != nil {
-			return fmt.Errorf("events: truncate torn tail: %w", err)
-		}
-		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("events: truncate torn tail: %w", err)
-		}
-		l.stats.TruncatedBytes = end - off
-	}
-	if _, err := l.f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("events: replay: %w", err)
-	}
-	l.size = off
-	l.stats.Bytes = off
-	return nil
 }
 
 // Append validates batch and appends it as one record; with SyncAlways
@@ -269,6 +209,13 @@ func (l *Log) Append(ctx context.Context, batch []Event) error {
 	l.stats.Events += int64(len(stamped))
 	l.stats.Bytes = l.size
 	l.state.apply(stamped)
+	if l.size >= l.cfg.SegmentBytes {
+		if err := l.rotate(); err != nil {
+			// The batch is safe in the current segment, which
+			// simply grows until a later rotation succeeds.
+			l.logger.Error("events: begin a new segment", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -281,7 +228,9 @@ func (l *Log) DecodeBatch(r io.Reader) ([]Event, error) {
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.stats
+	st := l.stats
+	st.Segments = int(l.seq - l.first + 1)
+	return st
 }
 
 func (l *Log) syncLoop(ctx context.Context) {
@@ -318,14 +267,13 @@ func (l *Log) Sync() error {
 	return nil
 }
 
-// Close stops the background fsync, flushes and closes the file. It is
-// safe to call more than once.
+// Close stops the background fsync, flushes and closes the segment, and
+// waits for a compaction under way to finish. It is safe to call more
+// than once.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
 		l.cancel()
-		l.wg.Wait()
 		l.mu.Lock()
-		defer l.mu.Unlock()
 		if l.dirty {
 			if err := l.f.Sync(); err != nil {
 				l.closeErr = fmt.Errorf("events: close: %w", err)
@@ -335,6 +283,10 @@ func (l *Log) Close() error {
 			l.closeErr = fmt.Errorf("events: close: %w", err)
 		}
 		l.f = nil
+		// Only rotate, under l.mu with l.f open, sends on it.
+		close(l.compact)
+		l.mu.Unlock()
+		l.wg.Wait()
 	})
 	return l.closeErr
 }

@@ -90,7 +90,7 @@ func TestReopenAndTornTail(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatalf("second Close = %v", err)
 			}
-			path := filepath.Join(dir, FileName)
+			path := filepath.Join(dir, segmentName(1))
 			tt.damage(t, path, sizes)
 
 			l2 := openLog(t, dir, SyncAlways)

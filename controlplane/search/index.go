@@ -8,48 +8,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
-	"github.com/blevesearch/bleve/v2/analysis/token/edgengram"
-	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
-	"github.com/blevesearch/bleve/v2/analysis/token/truncate"
-	"github.com/blevesearch/bleve/v2/analysis/token/unicodenorm"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/single"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/index/scorch"
-	"github.com/blevesearch/bleve/v2/mapping"
 
 	"github.com/fillcast/fillcast"
-)
-
-// Field and analyzer names of the index mapping.
-const (
-	fieldName        = "name"
-	fieldSuggest     = "suggest"
-	fieldDescription = "description"
-	fieldCast        = "cast"
-	fieldGenre       = "genre"
-	fieldYear        = "year"
-	// fieldFacet holds "g:<genre>" and "y:<year>" terms: one field's
-	// doc values serve both facets, which halves their cost per match.
-	fieldFacet = "facet"
-
-	// anName keeps every word (no stop list: "Up" and "It" are titles).
-	anName = "fc_name"
-	// anPrefix indexes each word's leading 1..maxPrefix characters.
-	anPrefix = "fc_prefix"
-	// anPrefixQuery cuts query words to maxPrefix so long ones still
-	// meet the indexed prefixes.
-	anPrefixQuery = "fc_prefix_query"
-	// anKeyword is the whole value, lower-cased: genres.
-	anKeyword = "fc_keyword"
-
-	maxPrefix = 20
 )
 
 // Index is the catalog's search index. Its methods are safe for
@@ -58,6 +23,7 @@ type Index struct {
 	cfg    Config
 	logger *slog.Logger
 	idx    bleve.Index
+	an     analyzers
 
 	mu      sync.Mutex  // serialises writes and Close
 	closed  atomic.Bool // set under mu, read without it
@@ -67,6 +33,7 @@ type Index struct {
 	names map[string]string
 
 	pop atomic.Pointer[popularity]
+	voc atomic.Pointer[vocab] // words for typo tolerance
 }
 
 // popularity holds the caller's scores with their normaliser.
@@ -102,7 +69,8 @@ func Open(cfg Config, logger *slog.Logger) (*Index, error) {
 	// A scratch index's batches need not wait for fsync: nothing
 	// reads it after the process ends. A kept index waits, so that
 	// what Close leaves behind is complete.
-	rt := map[string]any{"unsafe_batch": scratch != ""}
+	rt := map[string]any{"unsafe_batch": scratch != "", "scorchMergePlanOptions": mergePlan,
+		"scorchPersisterOptions": persisterOptions}
 	var idx bleve.Index
 	if _, statErr := os.Stat(path); statErr == nil {
 		idx, err = bleve.OpenUsing(path, rt)
@@ -116,13 +84,17 @@ func Open(cfg Config, logger *slog.Logger) (*Index, error) {
 		return nil, fmt.Errorf("search: open index %q: %w", path, err)
 	}
 	x := &Index{cfg: cfg, logger: logger, idx: idx, scratch: scratch, names: map[string]string{}}
-	if cfg.Path != "" {
-		if err := x.loadNames(); err != nil {
-			idx.Close()
-			return nil, err
+	x.pop.Store(&popularity{})
+	x.voc.Store(newVocab())
+	if x.an, err = newAnalyzers(idx.Mapping()); err == nil && cfg.Path != "" {
+		if err = x.loadNames(); err == nil {
+			err = x.loadVocab(x.voc.Load())
 		}
 	}
-	x.pop.Store(&popularity{})
+	if err != nil {
+		x.Close()
+		return nil, err
+	}
 	return x, nil
 }
 
@@ -143,86 +115,6 @@ func (x *Index) loadNames() error {
 		x.names[h.ID] = name
 	}
 	return nil
-}
-
-func newMapping() (*mapping.IndexMappingImpl, error) {
-	m := bleve.NewIndexMapping()
-	if err := m.AddCustomTokenFilter("fc_edge", map[string]any{
-		"type": edgengram.Name, "min": 1.0, "max": float64(maxPrefix),
-	}); err != nil {
-		return nil, err
-	}
-	if err := m.AddCustomTokenFilter("fc_truncate", map[string]any{
-		"type": truncate.Name, "length": float64(maxPrefix),
-	}); err != nil {
-		return nil, err
-	}
-	if err := m.AddCustomTokenFilter("fc_nfkc", map[string]any{
-		"type": unicodenorm.Name, "form": unicodenorm.NFKC,
-	}); err != nil {
-		return nil, err
-	}
-	analyzers := map[string][]string{
-		anName:        {"fc_nfkc", lowercase.Name},
-		anPrefix:      {"fc_nfkc", lowercase.Name, "fc_edge"},
-		anPrefixQuery: {"fc_nfkc", lowercase.Name, "fc_truncate"},
-	}
-	for name, filters := range analyzers {
-		if err := m.AddCustomAnalyzer(name, map[string]any{
-			"type": custom.Name, "tokenizer": unicode.Name, "token_filters": filters,
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if err := m.AddCustomAnalyzer(anKeyword, map[string]any{
-		"type": custom.Name, "tokenizer": single.Name, "token_filters": []string{lowercase.Name},
-	}); err != nil {
-		return nil, err
-	}
-	field := func(analyzer string, positions, docValues, store bool) *mapping.FieldMapping {
-		f := bleve.NewTextFieldMapping()
-		f.Analyzer = analyzer
-		f.Store = store
-		f.IncludeTermVectors = positions // phrase queries need positions
-		f.IncludeInAll = false
-		f.DocValues = docValues // facets read doc values
-		return f
-	}
-	doc := bleve.NewDocumentStaticMapping()
-	doc.AddFieldMappingsAt(fieldName, field(anName, true, false, true))
-	doc.AddFieldMappingsAt(fieldSuggest, field(anPrefix, false, false, false))
-	doc.AddFieldMappingsAt(fieldDescription, field(standard.Name, true, false, false))
-	doc.AddFieldMappingsAt(fieldCast, field(anName, true, false, false))
-	doc.AddFieldMappingsAt(fieldGenre, field(anKeyword, false, false, false))
-	doc.AddFieldMappingsAt(fieldYear, field(anKeyword, false, false, false))
-	doc.AddFieldMappingsAt(fieldFacet, field(anKeyword, false, true, false))
-	m.DefaultMapping = doc
-	m.DefaultAnalyzer = anName
-	m.StoreDynamic = false
-	m.IndexDynamic = false
-	m.DocValuesDynamic = false
-	return m, m.Validate()
-}
-
-// document is what the index stores for a title.
-func document(t *fillcast.Title) map[string]any {
-	d := map[string]any{
-		fieldName:        t.Name,
-		fieldSuggest:     t.Name,
-		fieldDescription: t.Description,
-		fieldCast:        t.Cast,
-		fieldGenre:       t.Genres,
-	}
-	facets := make([]string, 0, len(t.Genres)+1)
-	for _, g := range t.Genres {
-		facets = append(facets, genrePrefix+g)
-	}
-	if t.Year > 0 {
-		d[fieldYear] = strconv.Itoa(t.Year)
-		facets = append(facets, yearPrefix+strconv.Itoa(t.Year))
-	}
-	d[fieldFacet] = facets
-	return d
 }
 
 func (x *Index) indexable(t *fillcast.Title) bool {
@@ -253,7 +145,15 @@ func (x *Index) Upsert(ctx context.Context, t fillcast.Title) error {
 	old, had := x.names[t.ID]
 	x.names[t.ID] = t.Name
 	x.nmu.Unlock()
-	if err := x.idx.Index(t.ID, document(&t)); err != nil {
+	doc, err := x.titleDoc(&t)
+	if err == nil {
+		b := x.idx.NewBatch()
+		err = b.IndexAdvanced(doc)
+		if err == nil {
+			err = x.idx.Batch(b)
+		}
+	}
+	if err != nil {
 		x.nmu.Lock()
 		if had {
 			x.names[t.ID] = old
@@ -263,6 +163,7 @@ func (x *Index) Upsert(ctx context.Context, t fillcast.Title) error {
 		x.nmu.Unlock()
 		return fmt.Errorf("search: upsert %s: %w", t.ID, err)
 	}
+	x.learn(x.voc.Load(), &t)
 	return nil
 }
 
@@ -305,6 +206,16 @@ func (x *Index) Rebuild(ctx context.Context, all []fillcast.Title) error {
 	if x.closed.Load() {
 		return ErrClosed
 	}
+	// A fresh vocabulary drops the words of titles gone since the last
+	// Rebuild; searches use the old one until this one is complete.
+	voc, done := newVocab(), false
+	defer func() {
+		if done {
+			x.voc.Store(voc)
+		} else {
+			x.voc.Load().merge(voc)
+		}
+	}()
 	type op struct {
 		id, name string
 		del      bool
@@ -342,9 +253,14 @@ func (x *Index) Rebuild(ctx context.Context, all []fillcast.Title) error {
 			continue
 		}
 		keep[t.ID] = true
-		if err := b.Index(t.ID, document(t)); err != nil {
+		doc, err := x.titleDoc(t)
+		if err != nil {
+			return err
+		}
+		if err := b.IndexAdvanced(doc); err != nil {
 			return fmt.Errorf("search: rebuild %s: %w", t.ID, err)
 		}
+		x.learn(voc, t)
 		ops = append(ops, op{id: t.ID, name: t.Name})
 		if len(ops) >= rebuildBatch {
 			if err := flush(); err != nil {
@@ -367,7 +283,12 @@ func (x *Index) Rebuild(ctx context.Context, all []fillcast.Title) error {
 			}
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	done = true
+	x.compact(ctx)
+	return nil
 }
 
 // Len returns the number of indexed titles.

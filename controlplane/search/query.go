@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	bsearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
@@ -133,12 +132,33 @@ func (x *Index) Search(ctx context.Context, r Request) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	var main query.Query
+	// A query of several words first asks for titles that have every
+	// word (in some field, maybe with a typo), which is what people
+	// mean and far fewer titles to score and count facets of; when none
+	// has them all, any word will do.
+	var main, loose query.Query
 	if len(q) >= 2 && q[0] == '"' && q[len(q)-1] == '"' {
 		main = phraseQuery(strings.TrimSpace(q[1 : len(q)-1]))
 	} else {
-		main = x.textQuery(strings.Trim(q, `"`))
+		main, loose = x.textQuery(strings.Trim(q, `"`))
 	}
+	res, err := x.search(ctx, main, r)
+	if err == nil && res.Total == 0 && loose != nil {
+		res, err = x.search(ctx, loose, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	limit := x.limit(r.Limit)
+	out := &Results{Results: x.rank(res.Hits, limit, x.cfg.PopularityWeight), Total: res.Total}
+	if !r.SkipFacets {
+		out.Facets = facets(res.Facets[fieldFacet])
+	}
+	return out, nil
+}
+
+// search runs main with r's filters, limit and facets.
+func (x *Index) search(ctx context.Context, main query.Query, r Request) (*bleve.SearchResult, error) {
 	var filters []query.Query
 	if r.Genre != "" {
 		tq := bleve.NewTermQuery(strings.ToLower(r.Genre))
@@ -153,20 +173,11 @@ func (x *Index) Search(ctx context.Context, r Request) (*Results, error) {
 	if len(filters) > 0 {
 		main = bleve.NewConjunctionQuery(append([]query.Query{main}, filters...)...)
 	}
-	limit := x.limit(r.Limit)
-	req := bleve.NewSearchRequestOptions(main, max(limit, x.cfg.Candidates), 0, false)
+	req := bleve.NewSearchRequestOptions(main, max(x.limit(r.Limit), x.cfg.Candidates), 0, false)
 	if !r.SkipFacets {
 		req.AddFacet(fieldFacet, bleve.NewFacetRequest(fieldFacet, facetSize))
 	}
-	res, err := x.run(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	out := &Results{Results: x.rank(res.Hits, limit, x.cfg.PopularityWeight), Total: res.Total}
-	if !r.SkipFacets {
-		out.Facets = facets(res.Facets[fieldFacet])
-	}
-	return out, nil
+	return x.run(ctx, req)
 }
 
 // Suggest completes a prefix typed into the search box: every word
@@ -214,105 +225,6 @@ func (x *Index) run(ctx context.Context, req *bleve.SearchRequest) (*bleve.Searc
 		return nil, fmt.Errorf("search: %w", err)
 	}
 	return res, nil
-}
-
-// textQuery is the free-text query. Boosts put a name match well above
-// cast and genre, and those above the description.
-func (x *Index) textQuery(q string) query.Query {
-	match := func(field, analyzer string, boost float64) query.Query {
-		m := bleve.NewMatchQuery(q)
-		m.SetField(field)
-		m.Analyzer = analyzer
-		m.SetBoost(boost)
-		return m
-	}
-	phrase := func(field, analyzer string, boost float64) query.Query {
-		p := bleve.NewMatchPhraseQuery(q)
-		p.SetField(field)
-		p.Analyzer = analyzer
-		p.SetBoost(boost)
-		return p
-	}
-	qs := []query.Query{
-		match(fieldName, anName, 6),
-		match(fieldCast, anName, 2),
-		match(fieldGenre, anKeyword, 1),
-		match(fieldDescription, standard.Name, 0.5),
-	}
-	words := x.words(q)
-	for _, w := range words {
-		// Typo tolerance on names and cast only, and only for words
-		// long enough that one edit does not match half the
-		// dictionary; the first letter must be right, which keeps the
-		// automaton's walk of the term dictionary short.
-		n := utf8.RuneCountInString(w)
-		if n < minFuzzyRunes {
-			continue
-		}
-		dist := 1
-		if n >= 8 {
-			dist = 2
-		}
-		for _, f := range []struct {
-			field string
-			boost float64
-		}{{fieldName, 3}, {fieldCast, 1}} {
-			fq := bleve.NewFuzzyQuery(w)
-			fq.SetField(f.field)
-			fq.SetFuzziness(dist)
-			fq.SetPrefix(1)
-			fq.SetBoost(f.boost)
-			qs = append(qs, fq)
-		}
-	}
-	if len(words) > 1 {
-		qs = append(qs, phrase(fieldName, anName, 6), phrase(fieldDescription, standard.Name, 1))
-	}
-	return bleve.NewDisjunctionQuery(qs...)
-}
-
-// minFuzzyRunes is the shortest word matched with a typo.
-const minFuzzyRunes = 4
-
-// maxFuzzyWords bounds the words of a query that get typo tolerance, the
-// expensive part of a search.
-const maxFuzzyWords = 6
-
-// words splits q as the name analyzer does, keeping at most
-// maxFuzzyWords distinct words.
-func (x *Index) words(q string) []string {
-	a := x.idx.Mapping().AnalyzerNamed(anName)
-	if a == nil {
-		return nil
-	}
-	var out []string
-	for _, tok := range a.Analyze([]byte(q)) {
-		w := string(tok.Term)
-		if !slices.Contains(out, w) {
-			out = append(out, w)
-		}
-		if len(out) == maxFuzzyWords {
-			break
-		}
-	}
-	return out
-}
-
-// phraseQuery is a quoted query: the words in order, in the name, the
-// cast or the description.
-func phraseQuery(q string) query.Query {
-	phrase := func(field, analyzer string, boost float64) query.Query {
-		p := bleve.NewMatchPhraseQuery(q)
-		p.SetField(field)
-		p.Analyzer = analyzer
-		p.SetBoost(boost)
-		return p
-	}
-	return bleve.NewDisjunctionQuery(
-		phrase(fieldName, anName, 6),
-		phrase(fieldCast, anName, 2),
-		phrase(fieldDescription, standard.Name, 1),
-	)
 }
 
 // rank blends each hit's relevance (relative to the best hit) with its
