@@ -27,50 +27,101 @@ var testSamples = []sample{
 		Genres: []string{"crime"}, Year: 2023}, "smptebars=size=480x270:rate=25", 12, []string{"eng", "fra"}},
 }
 
-// killable is an appliance's listener that the test can kill: the
-// listening socket and every accepted connection close at once, as when
-// the process dies, while the appliance's Serve keeps waiting (a dead
-// appliance stops nothing else in the demo).
+// killable is an appliance's listener that the test can kill and revive:
+// kill closes the listening socket and every accepted connection at once,
+// as when the process dies, while the appliance's Serve keeps waiting
+// (a dead appliance stops nothing else in the demo); revive listens on the
+// same address again.
 type killable struct {
-	net.Listener
-	mu     sync.Mutex
+	addr string
+	mu   sync.Mutex
+	ln   net.Listener // nil while dead
+	// change is closed and replaced whenever ln changes or Close is
+	// called, waking an Accept that waits.
+	change chan struct{}
 	conns  []net.Conn
-	killed bool
-	done   chan struct{}
-	once   sync.Once
+	closed bool
+}
+
+func newKillable(ln net.Listener) *killable {
+	return &killable{addr: ln.Addr().String(), ln: ln, change: make(chan struct{})}
 }
 
 func (k *killable) Accept() (net.Conn, error) {
-	c, err := k.Listener.Accept()
-	k.mu.Lock()
-	killed := k.killed
-	if err == nil && !killed {
-		k.conns = append(k.conns, c)
+	for {
+		k.mu.Lock()
+		ln, change, closed := k.ln, k.change, k.closed
+		k.mu.Unlock()
+		if closed {
+			return nil, net.ErrClosed
+		}
+		if ln == nil {
+			<-change
+			continue
+		}
+		c, err := ln.Accept()
+		k.mu.Lock()
+		if err == nil && k.ln == ln && !k.closed {
+			k.conns = append(k.conns, c)
+			k.mu.Unlock()
+			return c, nil
+		}
+		stale := k.ln != ln || k.closed
+		k.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+		if !stale {
+			return nil, err
+		}
 	}
-	k.mu.Unlock()
-	if !killed {
-		return c, err
-	}
-	if c != nil {
-		c.Close()
-	}
-	<-k.done
-	return nil, net.ErrClosed
 }
 
 func (k *killable) kill() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.killed = true
-	k.Listener.Close()
+	if k.ln != nil {
+		k.ln.Close()
+		k.ln = nil
+	}
 	for _, c := range k.conns {
 		c.Close()
 	}
+	k.conns = nil
+	close(k.change)
+	k.change = make(chan struct{})
+}
+
+func (k *killable) revive() error {
+	ln, err := net.Listen("tcp", k.addr)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ln = ln
+	close(k.change)
+	k.change = make(chan struct{})
+	return nil
+}
+
+func (k *killable) Addr() net.Addr {
+	a, _ := net.ResolveTCPAddr("tcp", k.addr)
+	return a
 }
 
 func (k *killable) Close() error {
-	k.once.Do(func() { close(k.done) })
-	return k.Listener.Close()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil
+	}
+	k.closed = true
+	close(k.change)
+	if k.ln != nil {
+		return k.ln.Close()
+	}
+	return nil
 }
 
 // TestBrowser runs the demo and drives headless Chromium through the web
@@ -109,7 +160,7 @@ func TestBrowser(t *testing.T) {
 	var mu sync.Mutex
 	listeners := map[string]*killable{} // by host:port
 	d.wrap = func(id string, ln net.Listener) net.Listener {
-		k := &killable{Listener: ln, done: make(chan struct{})}
+		k := newKillable(ln)
 		mu.Lock()
 		listeners[ln.Addr().String()] = k
 		mu.Unlock()
@@ -151,19 +202,26 @@ func TestBrowser(t *testing.T) {
 	for sc.Scan() {
 		line := sc.Text()
 		t.Log("browser: " + line)
-		host, ok := strings.CutPrefix(line, "KILL ")
-		if !ok {
+		verb, host, _ := strings.Cut(line, " ")
+		if verb != "KILL" && verb != "REVIVE" {
 			continue
 		}
 		mu.Lock()
 		k := listeners[host]
 		mu.Unlock()
-		if k == nil {
+		switch {
+		case k == nil:
 			fmt.Fprintln(stdin, "no such appliance")
-			continue
+		case verb == "KILL":
+			k.kill()
+			fmt.Fprintln(stdin, "killed")
+		default:
+			if err := k.revive(); err != nil {
+				fmt.Fprintln(stdin, err)
+				continue
+			}
+			fmt.Fprintln(stdin, "revived")
 		}
-		k.kill()
-		fmt.Fprintln(stdin, "killed")
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser test failed (%v); screenshots in %s", err, out)

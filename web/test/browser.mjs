@@ -1,7 +1,8 @@
 // browser.mjs: drives Debian's Chromium through the Fillcast pages with
 // playwright-core. The Go test demo/browser_test.go starts the demo and
 // runs this script; to kill an appliance the script prints
-// "KILL <host:port>" and waits for a line "killed" on stdin.
+// "KILL <host:port>" and waits for a line "killed" on stdin, and
+// "REVIVE <host:port>" (answered "revived") to bring it back.
 //
 // Environment: FILLCAST_URL (the control plane), FILLCAST_OUT (where the
 // screenshots go), CHROMIUM (default /usr/bin/chromium).
@@ -63,9 +64,7 @@ async function survivesKill(page, title, protocol) {
     const v = document.querySelector('#video');
     return v && v.currentTime > 1 && window.fillcastPlayer && window.fillcastPlayer.host ? window.fillcastPlayer.host : '';
   });
-  console.log(`KILL ${first}`);
-  const reply = await lines.next();
-  check(reply.value === 'killed', `harness answered ${JSON.stringify(reply.value)} to KILL`);
+  await harness('KILL', first, 'killed');
   const before = await page.evaluate(video);
   const target = Math.max(before.t, Math.min(before.buffered + 1, before.d - 12));
   await page.evaluate((t) => { document.querySelector('#video').currentTime = t; }, target);
@@ -77,6 +76,14 @@ async function survivesKill(page, title, protocol) {
   const player = await page.evaluate(() => window.fillcastPlayer);
   console.log(`ok: ${protocol} (${player.engine}) survived killing ${first}: now from ${player.host} after ${player.failovers} fail-over(s): ${player.error}`);
   await page.screenshot({ path: join(out, `failover-${protocol}.png`) });
+  await harness('REVIVE', first, 'revived');
+}
+
+// harness asks the Go test to act on an appliance and waits for its word.
+async function harness(verb, host, want) {
+  console.log(`${verb} ${host}`);
+  const reply = await lines.next();
+  check(reply.value === want, `harness answered ${JSON.stringify(reply.value)} to ${verb} ${host}`);
 }
 
 const browser = await chromium.launch({
