@@ -41,6 +41,7 @@ bench: build
 	bench/search/run.sh
 	bench/recs/run.sh
 	bench/cachesim/run.sh --quick
+	bench/fillsim/run.sh
 	bench/h3/run.sh
 	bench/upgrade/run.sh
 	bench/loadtest/run.sh

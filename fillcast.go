@@ -142,6 +142,12 @@ type Heartbeat struct {
 	// and how much of it is on disk (fill progress).
 	FillPlannedBytes int64 `json:"fill_planned_bytes,omitempty"`
 	FillPresentBytes int64 `json:"fill_present_bytes,omitempty"`
+	// PlanVersion is the fill manifest the appliance works from (0: none
+	// yet), and CompleteTitles the titles of it that the appliance holds
+	// every file of. Flash appliances report them so that steering sends
+	// players to a flash appliance only for titles it holds complete.
+	PlanVersion    uint64   `json:"plan_version,omitempty"`
+	CompleteTitles []string `json:"complete_titles,omitempty"`
 }
 
 // ParseWindow parses "HH:MM-HH:MM" into minutes after midnight. The end

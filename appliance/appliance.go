@@ -30,6 +30,7 @@ import (
 	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/quic-go/quic-go"
 	"github.com/valyala/fasthttp"
 )
 
@@ -69,6 +70,11 @@ type Config struct {
 	// FillRateBits caps off-peak fill traffic (bits per second). Zero
 	// means 1.2 Gbit/s.
 	FillRateBits float64
+	// FillPoll is how often the fill manifest is fetched. Zero means 30 s.
+	FillPoll time.Duration
+	// Now judges the fill window (nil: time.Now; bench/fillsim compresses
+	// it); tokens, heartbeats and timeouts keep the wall clock.
+	Now func() time.Time
 	// TLSCert and TLSKey are PEM files. When set, HTTP/1.1 is served over
 	// TLS. HTTP/3 requires them.
 	TLSCert, TLSKey string
@@ -226,7 +232,7 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 		}, log)
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{
-				ID: cfg.ID, ControlPlanes: cfg.ControlPlanes, AdminToken: cfg.Server.AdminToken, RateBits: cfg.FillRateBits,
+				ID: cfg.ID, ControlPlanes: cfg.ControlPlanes, AdminToken: cfg.Server.AdminToken, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now,
 			}, a.cache, a.up, log)
 		}
 		if err != nil {
@@ -260,8 +266,13 @@ func (a *Appliance) Handler() fasthttp.RequestHandler { return a.handle }
 type Listeners struct {
 	// TCP carries HTTP/1.1 (over TLS when a certificate is configured).
 	TCP net.Listener
-	// UDP carries HTTP/3; nil unless Config.H3.
+	// UDP carries HTTP/3; nil unless Config.H3. A *net.UDPConn lets
+	// quic-go batch reads and use GSO.
 	UDP net.PacketConn
+	// ConnectionIDs issues the HTTP/3 connection IDs; nil means random
+	// ones. During an upgrade appliance/reuseport steers datagrams to the
+	// process that owns a connection by them.
+	ConnectionIDs quic.ConnectionIDGenerator
 }
 
 // Serve serves on ln alone; see ServeListeners.
@@ -292,6 +303,7 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 		q, err = h3.New(h3.Config{
 			TLS: a.tls, Handler: h3.NewAdapter(a.handle, fasthttpLogger{a.log}),
 			UDPBufferBytes: a.cfg.UDPBufferBytes, MaxIdleTimeout: a.cfg.IdleTimeout,
+			ConnectionIDs: l.ConnectionIDs,
 		}, a.log)
 		if err != nil {
 			a.Close()
@@ -379,14 +391,6 @@ func (a *Appliance) replicatedKeys(list []urlsign.Key) {
 	}
 	a.srv.SetKeys(ks.Merge(a.cfg.Keys))
 	a.log.Info("appliance: replicated signing keys in use", "signing", ks.SigningKeyID())
-}
-
-// counters feeds the heartbeat agent.
-func (a *Appliance) counters() agent.Counters {
-	u := a.srv.Usage()
-	s := a.cache.Stats()
-	return agent.Counters{Requests: u.Requests, Bytes: u.Bytes, TitleBytes: u.TitleBytes,
-		UsedBytes: s.DiskUsed, CapacityBytes: s.DiskCapacity}
 }
 
 type fasthttpLogger struct{ log *slog.Logger }

@@ -1,8 +1,11 @@
 package appliance
 
 import (
+	"os"
 	"time"
 
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/agent"
 	"github.com/fillcast/fillcast/appliance/fill"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,9 +13,11 @@ import (
 
 // Status is the body of GET /v1/status.
 type Status struct {
-	ID        string           `json:"id"`
-	Site      string           `json:"site"`
-	Profile   string           `json:"profile"`
+	ID      string `json:"id"`
+	Site    string `json:"site"`
+	Profile string `json:"profile"`
+	// PID is the process serving: it changes with each upgrade.
+	PID       int              `json:"pid"`
 	UptimeS   int64            `json:"uptime_s"`
 	Memory    TierStatus       `json:"memory"`
 	Disk      TierStatus       `json:"disk"`
@@ -53,7 +58,7 @@ type UpstreamStatus struct {
 func (a *Appliance) Status() any {
 	s := a.cache.Stats()
 	st := Status{
-		ID: a.cfg.ID, Site: a.cfg.Site, Profile: a.cfg.Profile,
+		ID: a.cfg.ID, Site: a.cfg.Site, Profile: a.cfg.Profile, PID: os.Getpid(),
 		UptimeS:   int64(time.Since(a.start).Seconds()),
 		Memory:    TierStatus{CapacityBytes: s.MemCapacity, UsedBytes: s.MemUsed, Hits: s.MemHits, Evictions: s.MemEvictions},
 		Disk:      TierStatus{CapacityBytes: s.DiskCapacity, UsedBytes: s.DiskUsed, Objects: s.DiskObjects, Hits: s.DiskHits, Evictions: s.DiskEvictions},
@@ -81,6 +86,7 @@ type collector struct {
 	hits, misses, coalesced, used, capacity, evictions       *prometheus.Desc
 	fillErrors, corrupt, diskErrors, objects, upFetch, upErr *prometheus.Desc
 	planBytes, presentBytes, filledBytes, planFailures       *prometheus.Desc
+	outsideWindow                                            *prometheus.Desc
 }
 
 func newCollector(a *Appliance) *collector {
@@ -105,12 +111,14 @@ func newCollector(a *Appliance) *collector {
 		presentBytes: d("plan_present_bytes", "Planned bytes already on disk."),
 		filledBytes:  d("plan_filled_bytes_total", "Bytes fetched by off-peak fills."),
 		planFailures: d("plan_fill_failures_total", "Planned files that failed to fill (retried)."),
+		outsideWindow: d("plan_filled_outside_window_bytes_total",
+			"Fill bytes read after the fill window closed (a read under way at the close)."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.coalesced, c.used, c.capacity, c.evictions, c.fillErrors, c.corrupt, c.diskErrors, c.objects, c.upFetch, c.upErr,
-		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures} {
+		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures, c.outsideWindow} {
 		ch <- d
 	}
 }
@@ -147,5 +155,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.presentBytes, p.PresentBytes)
 		counter(c.filledBytes, p.FilledBytes)
 		counter(c.planFailures, p.Failures)
+		counter(c.outsideWindow, p.OutsideWindowBytes)
 	}
+}
+
+// counters feeds the heartbeat agent.
+func (a *Appliance) counters() agent.Counters {
+	u := a.srv.Usage()
+	s := a.cache.Stats()
+	c := agent.Counters{Requests: u.Requests, Bytes: u.Bytes, TitleBytes: u.TitleBytes,
+		UsedBytes: s.DiskUsed, CapacityBytes: s.DiskCapacity,
+		Hits: s.MemHits + s.DiskHits, Lookups: s.MemHits + s.DiskHits + s.Misses}
+	if a.fill != nil {
+		p := a.fill.Status()
+		c.FillPlannedBytes, c.FillPresentBytes = p.PlannedBytes, p.PresentBytes
+		if a.cfg.Profile == fillcast.ProfileFlash {
+			c.PlanVersion, c.CompleteTitles = a.fill.Complete()
+		}
+	}
+	return c
 }

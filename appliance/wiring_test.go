@@ -1,6 +1,9 @@
 package appliance
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,4 +54,54 @@ func TestControlPlaneKeysAndPlan(t *testing.T) {
 		st := a.Status().(Status)
 		return st.Plan != nil && st.Plan.ManifestVersion == 3
 	})
+}
+
+// TestFillClock: the fill window is judged by Config.Now, not the wall
+// clock, and the manifest is polled every FillPoll; the bytes filled
+// outside the window are exported.
+func TestFillClock(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 1000)
+	sum := sha256.Sum256(body)
+	manifest := `{"appliance":"a1","version":1,"fill_window":"02:00-14:00","timezone":"UTC","titles":[{"id":"t1","files":[` +
+		`{"path":"720p/seg-00001.m4s","size":1000,"sha256":"` + hex.EncodeToString(sum[:]) + `"}]}]}`
+	cp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/manifest") {
+			io.WriteString(w, manifest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer cp.Close()
+	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		at     time.Duration // since midnight, simulated
+		filled bool
+	}{
+		{"before the window", time.Hour, false},
+		{"in the window", 3 * time.Hour, true},
+		{"after the window", 15 * time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := startOrigin(t)
+			o.put(t, "t1/720p/seg-00001.m4s", body)
+			a := startApplianceWith(t, t.TempDir(), 16<<20, []string{o.srv.URL}, func(c *Config) {
+				c.ID, c.ControlPlanes, c.HeartbeatInterval = "a1", []string{cp.URL}, time.Hour
+				c.FillPoll = 10 * time.Millisecond
+				c.Now = func() time.Time { return day.Add(tt.at) }
+			})
+			var st Status
+			waitFor(t, func() bool {
+				st = a.Status().(Status)
+				return st.Plan != nil && st.Plan.ManifestVersion == 1 && (!tt.filled || st.Plan.PresentFiles == 1)
+			})
+			if st.Plan.WindowOpen != tt.filled || (st.Plan.PresentFiles == 1) != tt.filled {
+				t.Errorf("plan status %+v, want window open and file filled = %v", *st.Plan, tt.filled)
+			}
+			if _, b := get(t, a.url+"/metrics"); !bytes.Contains(b, []byte("fillcast_appliance_plan_filled_outside_window_bytes_total 0")) {
+				t.Errorf("metrics lack the outside-window counter at 0")
+			}
+		})
+	}
 }

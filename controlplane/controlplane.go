@@ -60,7 +60,8 @@ type Config struct {
 	API api.Config
 	// Ingest tunes the job manager (Workers, Queue).
 	Ingest ingest.Config
-	// Planner tunes off-peak fill planning.
+	// Planner tunes off-peak fill planning. Popularity is saved under
+	// DataDir unless Planner.SnapshotPath says where.
 	Planner planner.Config
 	// Raft timing (tests use short ones); zero means the cluster defaults.
 	HeartbeatTimeout, ElectionTimeout time.Duration
@@ -91,6 +92,9 @@ func (c *Config) Validate() error {
 	c.Origin = strings.TrimSuffix(c.Origin, "/")
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Planner.SnapshotPath == "" {
+		c.Planner.SnapshotPath = filepath.Join(c.DataDir, "popularity.json")
 	}
 	c.Steering.Origin = c.Origin
 	if err := c.Steering.Validate(); err != nil {

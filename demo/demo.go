@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,7 +211,7 @@ func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) erro
 	d.originURL = "http://" + oln.Addr().String()
 	d.part(ctx, errc, "origin", func(ctx context.Context) error {
 		defer o.Close()
-		return serveHTTP(ctx, oln, o)
+		return origin.Serve(ctx, oln, o)
 	})
 
 	cln, err := d.listen("controlplane", cpAddr)
@@ -273,22 +272,5 @@ func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) erro
 		}
 		d.part(ctx, errc, s.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
 	}
-	return nil
-}
-
-// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	hs.Shutdown(sctx)
-	<-errc
 	return nil
 }

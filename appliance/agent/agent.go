@@ -35,6 +35,10 @@ type Counters struct {
 	Hits, Lookups int64
 	// FillPlannedBytes and FillPresentBytes are the fill progress.
 	FillPlannedBytes, FillPresentBytes int64
+	// PlanVersion and CompleteTitles are the fill manifest in force and
+	// its titles held in full, for steering (flash appliances).
+	PlanVersion    uint64
+	CompleteTitles []string
 }
 
 // Config configures an Agent.
@@ -158,6 +162,7 @@ func (a *Agent) Heartbeat() fillcast.Heartbeat {
 		Site: a.cfg.Site, Profile: a.cfg.Profile, URL: a.cfg.URL,
 		CapacityBytes: c.CapacityBytes, UsedBytes: c.UsedBytes, Health: fillcast.HealthOK,
 		TitleBytes: map[string]int64{}, FillPlannedBytes: c.FillPlannedBytes, FillPresentBytes: c.FillPresentBytes,
+		PlanVersion: c.PlanVersion, CompleteTitles: c.CompleteTitles,
 	}
 	if n := c.Lookups - prev.Lookups; n > 0 {
 		hb.HitRatio = float64(c.Hits-prev.Hits) / float64(n)

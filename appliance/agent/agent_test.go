@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -172,6 +173,34 @@ func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
 		hb := a.Heartbeat()
 		if hb.HitRatio != tt.wantRatio || hb.FillPlannedBytes != tt.planned || hb.FillPresentBytes != tt.present {
 			t.Errorf("beat %d: hit ratio %v, fill %d/%d; want %v, %d/%d", i, hb.HitRatio, hb.FillPresentBytes, hb.FillPlannedBytes, tt.wantRatio, tt.present, tt.planned)
+		}
+	}
+}
+
+// TestHeartbeatCarriesCompleteTitles: the fill plan's version and the
+// titles held in full go out with every beat, for steering.
+func TestHeartbeatCarriesCompleteTitles(t *testing.T) {
+	var c Counters
+	a, err := New(Config{
+		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", ControlPlanes: []string{"http://127.0.0.1:1"},
+		Read: func() Counters { return c },
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		version  uint64
+		complete []string
+	}{
+		{0, nil},
+		{3, []string{"t1"}},
+		{4, []string{"t1", "t2"}},
+	}
+	for _, tt := range tests {
+		c = Counters{PlanVersion: tt.version, CompleteTitles: tt.complete}
+		hb := a.Heartbeat()
+		if hb.PlanVersion != tt.version || fmt.Sprint(hb.CompleteTitles) != fmt.Sprint(tt.complete) {
+			t.Errorf("beat: plan v%d %v, want v%d %v", hb.PlanVersion, hb.CompleteTitles, tt.version, tt.complete)
 		}
 	}
 }

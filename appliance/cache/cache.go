@@ -236,6 +236,14 @@ func (c *Cache) Close() error {
 	return nil
 }
 
+// Adopt indexes the objects another process wrote into the cache
+// directory after this one built its index: during a zero-downtime
+// upgrade the old process keeps filling until it exits, and its objects
+// would otherwise be invisible here (fetched again on their next miss,
+// and their files counted nowhere). Call it once that process has exited.
+// It returns how many objects it added.
+func (c *Cache) Adopt() (int, error) { return c.disk.adopt() }
+
 // Get returns key from memory, else disk, else by joining or starting a
 // fill. key may point into a request buffer: Get copies it before keeping
 // it. The error is ErrNotFound, ErrClosed or an upstream failure.

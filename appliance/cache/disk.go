@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,7 +65,7 @@ func openDisk(dir string, max int64, fsync bool, log *slog.Logger) (*disk, error
 	// Temporary files belong to fills in progress: a previous process's
 	// are never valid objects, but during a zero-downtime upgrade the old
 	// process is still filling, so only the files of dead processes go.
-	if err := clearTmp(d.tmpDir); err != nil {
+	if err := clearTmp(d.tmpDir, false); err != nil {
 		return nil, err
 	}
 	for _, p := range []string{d.objDir, d.tmpDir} {
@@ -79,86 +77,6 @@ func openDisk(dir string, max int64, fsync bool, log *slog.Logger) (*disk, error
 		return nil, err
 	}
 	return d, nil
-}
-
-// clearTmp removes the temporary files of processes that are gone. Names
-// are "{pid}-{sequence}" (see create).
-func clearTmp(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cache: read %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		pid, _, _ := strings.Cut(e.Name(), "-")
-		if n, err := strconv.Atoi(pid); err == nil && n != os.Getpid() && unix.Kill(n, 0) == nil {
-			continue // a live process (the one being upgraded from) owns it
-		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return fmt.Errorf("cache: clear %s: %w", dir, err)
-		}
-	}
-	return nil
-}
-
-// rebuild scans the object files, drops the ones that are torn or do not
-// belong where they are, and indexes the rest, oldest first so that the
-// eviction order roughly survives a restart. Bodies are checked lazily, on
-// their first read.
-func (d *disk) rebuild() error {
-	type found struct {
-		e     *diskEntry
-		mtime int64
-	}
-	var all []found
-	err := filepath.WalkDir(d.objDir, func(path string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
-			return err
-		}
-		e, mtime, err := d.loadEntry(path)
-		if err != nil {
-			d.log.Warn("cache: dropping object file", "path", path, "err", err)
-			d.corrupt.Add(1)
-			os.Remove(path)
-			return nil
-		}
-		all = append(all, found{e, mtime})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cache: scan %s: %w", d.objDir, err)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].mtime < all[j].mtime })
-	d.mu.Lock()
-	for _, f := range all {
-		d.insertLocked(f.e)
-	}
-	victims := d.evictLocked()
-	d.mu.Unlock()
-	d.removeFiles(victims)
-	return nil
-}
-
-func (d *disk) loadEntry(path string) (*diskEntry, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	t, crc, err := readTrailer(f, fi.Size())
-	if err != nil {
-		return nil, 0, err
-	}
-	if want := filepath.Join(d.objDir, objectName(t.Key)); want != path {
-		return nil, 0, fmt.Errorf("%w: key %q belongs at %s", errCorrupt, t.Key, want)
-	}
-	return &diskEntry{key: t.Key, meta: t.Meta, path: path, fileSize: fi.Size(), crc: crc}, fi.ModTime().UnixNano(), nil
 }
 
 // lookup returns the entry for key and records the access.

@@ -143,6 +143,7 @@ func (e *Executor) pass(ctx context.Context) {
 		e.setError(err)
 	}
 	e.fillWhileOpen(ctx)
+	e.recount()
 }
 
 // Amsterdam is UTC+1 in November: 01:30 UTC is 02:30 local.
@@ -285,5 +286,79 @@ func TestRefusesBadManifestsAndChecksums(t *testing.T) {
 	e.pass(ctx)
 	if s := e.Status(); s.ManifestVersion != 2 {
 		t.Errorf("older manifest adopted: %+v", s)
+	}
+}
+
+// TestStopsWhenTheWindowClosesMidFile: the clock leaves the window
+// in the middle of a file; the fill stops there without counting a failure
+// or keeping a partial file, and the next window fills everything.
+func TestStopsWhenTheWindowClosesMidFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		reads   int64 // clock readings inside the window before it closes
+		present int   // files complete when it closes (200 kB each)
+	}{
+		{"before the first read", 1, 0},
+		{"after a few reads", 6, 0},
+		{"in the second file", 20, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.plan(1, "02:00-14:00", "t1")
+			var readings atomic.Int64
+			closing := &clock{t: inWindow}
+			e, c := w.appliance(t, t.TempDir(), closing, 1e9)
+			e.cfg.Parallel = 1 // one file at a time: the readings count one fetch's reads
+			e.cfg.Now = func() time.Time {
+				if readings.Add(1) > tt.reads {
+					return inWindow.Add(12 * time.Hour) // 14:30 local
+				}
+				return inWindow
+			}
+			e.pass(context.Background())
+			s := e.Status()
+			if s.Failures != 0 || s.PresentFiles != tt.present || s.WindowOpen || c.Has(fmt.Sprintf("t1/720p/seg-%05d.m4s", tt.present+1)) {
+				t.Fatalf("after the window closed mid-file: %+v", s)
+			}
+			if got, max := s.OutsideWindowBytes, int64(e.limiter.Burst()); got > max {
+				t.Errorf("%d bytes filled outside the window, want at most the one read under way (%d)", got, max)
+			}
+			e.cfg.Now = closing.now
+			e.pass(context.Background())
+			if s := e.Status(); s.PresentFiles != 3 || s.Failures != 0 {
+				t.Errorf("next window: %+v, want every file", s)
+			}
+		})
+	}
+}
+
+// TestCompleteTitles: the executor reports which planned titles it holds
+// in full, for steering.
+func TestCompleteTitles(t *testing.T) {
+	w := newWorld(t)
+	w.plan(4, "02:00-14:00", "t1", "t2")
+	clk := &clock{t: beforeWindow}
+	e, c := w.appliance(t, t.TempDir(), clk, 1e9)
+	ctx := context.Background()
+	if v, got := e.Complete(); v != 0 || got != nil {
+		t.Errorf("before any manifest: Complete() = %d, %v", v, got)
+	}
+	tests := []struct {
+		name string
+		step func()
+		want string
+	}{
+		{"before the window", func() {}, "[]"},
+		{"filled", func() { clk.set(inWindow) }, "[t1 t2]"},
+		{"a file of t2 gone", func() { c.Purge("t2/720p/seg-00002.m4s"); clk.set(beforeWindow) }, "[t1]"},
+	}
+	for _, tt := range tests {
+		tt.step()
+		e.pass(ctx)
+		v, got := e.Complete()
+		if v != 4 || fmt.Sprint(got) != tt.want {
+			t.Errorf("%s: Complete() = %d, %v; want 4, %s", tt.name, v, got, tt.want)
+		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fillcast/fillcast"
@@ -36,31 +38,46 @@ func (e *Executor) adopt(m *Manifest) {
 	e.recount()
 }
 
-// recount refreshes the planned and present totals.
+// recount refreshes the planned and present totals and the complete
+// titles.
 func (e *Executor) recount() {
 	e.mu.Lock()
 	m := e.manifest
 	e.mu.Unlock()
+	if m == nil {
+		return
+	}
 	var s Status
+	complete := make([]string, 0, len(m.Titles))
 	for _, t := range m.Titles {
+		whole := true
 		for _, f := range t.Files {
 			s.PlannedFiles++
 			s.PlannedBytes += f.Size
 			if e.cache.Has(t.ID + "/" + f.Path) {
 				s.PresentFiles++
 				s.PresentBytes += f.Size
+			} else {
+				whole = false
 			}
 		}
+		if whole {
+			complete = append(complete, t.ID)
+		}
 	}
+	slices.Sort(complete)
 	e.mu.Lock()
+	if e.manifest == m {
+		e.complete = complete
+	}
 	e.status.ManifestVersion, e.status.Window = m.Version, m.FillWindow
 	e.status.PlannedFiles, e.status.PlannedBytes = s.PlannedFiles, s.PlannedBytes
 	e.status.PresentFiles, e.status.PresentBytes = s.PresentFiles, s.PresentBytes
 	e.mu.Unlock()
 }
 
-// fillWhileOpen fetches missing planned files, one at a time, while the
-// window is open and the manifest has not changed.
+// fillWhileOpen fetches missing planned files, Config.Parallel at a time,
+// while the window is open and the manifest has not changed.
 func (e *Executor) fillWhileOpen(ctx context.Context) {
 	e.mu.Lock()
 	m := e.manifest
@@ -68,65 +85,121 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 	if m == nil {
 		return
 	}
+	span, loc, err := window(m.FillWindow, m.Timezone)
+	if err != nil {
+		e.setError(err)
+		return
+	}
+	open := func() bool { return span.contains(e.cfg.Now().In(loc)) }
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	type job struct{ key, sha string }
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range e.cfg.Parallel {
+		wg.Go(func() {
+			for j := range jobs {
+				if e.fillOne(ctx, j.key, j.sha, open) {
+					stop() // the window closed mid-file
+				}
+			}
+		})
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+		o := open()
+		e.mu.Lock()
+		e.status.WindowOpen = o
+		e.mu.Unlock()
+	}()
 	for _, t := range m.Titles {
 		for _, f := range t.Files {
 			key := t.ID + "/" + f.Path
 			if e.cache.Has(key) {
 				continue
 			}
-			open, err := e.windowOpen(m)
+			o := open()
 			e.mu.Lock()
-			e.status.WindowOpen = open
+			e.status.WindowOpen = o
 			stale := e.manifest != m
 			e.mu.Unlock()
-			if err != nil || !open || stale || ctx.Err() != nil {
+			if !o || stale || ctx.Err() != nil {
 				return
 			}
-			n, err := e.fetch(ctx, key, f.SHA256)
-			e.mu.Lock()
-			if err != nil {
-				e.status.Failures++
-				e.status.LastError = err.Error()
-			} else {
-				e.status.FilledBytes += n
-				e.status.PresentFiles++
-				e.status.PresentBytes += n
-			}
-			e.mu.Unlock()
-			if err != nil && ctx.Err() == nil {
-				e.log.Warn("fill: file not filled; retried at the next pass", "key", key, "err", err)
+			select {
+			case jobs <- job{key, f.SHA256}:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}
-	open, _ := e.windowOpen(m)
-	e.mu.Lock()
-	e.status.WindowOpen = open
-	e.mu.Unlock()
 }
 
-// fetch fills one file within the bandwidth cap.
-func (e *Executor) fetch(ctx context.Context, key, sha string) (int64, error) {
+// fillOne fetches one file and books it. It reports whether the window
+// closed during the fetch (the file is fetched again in the next window).
+func (e *Executor) fillOne(ctx context.Context, key, sha string, open func() bool) (closed bool) {
+	n, err := e.fetch(ctx, key, sha, open)
+	if errors.Is(err, errWindowClosed) {
+		return true
+	}
+	if err != nil && ctx.Err() != nil {
+		return false // stopping: neither filled nor a failure
+	}
+	e.mu.Lock()
+	if err != nil {
+		e.status.Failures++
+		e.status.LastError = err.Error()
+	} else {
+		e.status.FilledBytes += n
+		e.status.PresentFiles++
+		e.status.PresentBytes += n
+	}
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Warn("fill: file not filled; retried at the next pass", "key", key, "err", err)
+	}
+	return false
+}
+
+// errWindowClosed stops a fill whose window closed while it ran.
+var errWindowClosed = errors.New("fill: fill window closed")
+
+// fetch fills one file within the bandwidth cap while open says the
+// window is open.
+func (e *Executor) fetch(ctx context.Context, key, sha string, open func() bool) (int64, error) {
 	f, err := e.src.Fetch(ctx, key)
 	if err != nil {
 		return 0, err
 	}
-	f.Body = limitedBody{ctx: ctx, l: e, rc: f.Body}
+	f.Body = &limitedBody{ctx: ctx, l: e, rc: f.Body, open: open}
 	return e.cache.Store(ctx, key, f, sha)
 }
 
-// limitedBody paces reads through the executor's rate limiter.
+// limitedBody paces reads through the executor's rate limiter and ends
+// the fill at the first read after the window closes. Bytes of a read
+// that was under way when it closed count as filled outside the window.
 type limitedBody struct {
-	ctx context.Context
-	l   *Executor
-	rc  io.ReadCloser
+	ctx  context.Context
+	l    *Executor
+	rc   io.ReadCloser
+	open func() bool
 }
 
-func (b limitedBody) Read(p []byte) (int, error) {
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if !b.open() {
+		return 0, errWindowClosed
+	}
 	if len(p) > b.l.limiter.Burst() {
 		p = p[:b.l.limiter.Burst()]
 	}
 	n, err := b.rc.Read(p)
 	if n > 0 {
+		if !b.open() {
+			b.l.mu.Lock()
+			b.l.status.OutsideWindowBytes += int64(n)
+			b.l.mu.Unlock()
+		}
 		if werr := b.l.limiter.WaitN(b.ctx, n); werr != nil {
 			return n, fmt.Errorf("fill: rate limit: %w", werr)
 		}
@@ -134,16 +207,7 @@ func (b limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b limitedBody) Close() error { return b.rc.Close() }
-
-// windowOpen reports whether the manifest's window is open now.
-func (e *Executor) windowOpen(m *Manifest) (bool, error) {
-	span, loc, err := window(m.FillWindow, m.Timezone)
-	if err != nil {
-		return false, err
-	}
-	return span.contains(e.cfg.Now().In(loc)), nil
-}
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // minutes is a daily window in minutes after local midnight; end < start
 // spans midnight.

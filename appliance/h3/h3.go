@@ -1,10 +1,15 @@
 // Package h3 serves the appliance over HTTP/3 with quic-go. It does not
 // hold request logic of its own: an Adapter runs the fasthttp handler of
 // appliance/server for each HTTP/3 request, so both protocols share one
-// implementation. The Server owns a UDP socket handed to it (by the
-// upgrader, so the socket survives a zero-downtime upgrade), raises the
-// socket's buffer sizes as quic-go recommends and says clearly when the
-// operating system caps them.
+// implementation. The Server serves on a UDP socket handed to it (which
+// appliance/reuseport opens), raises the socket's buffer sizes as quic-go
+// recommends and says clearly when the operating system caps them.
+//
+// The Server runs its own quic.Transport on the socket, so that it can
+// issue connection IDs from a ConnectionIDGenerator: appliance/reuseport
+// tags them with the process's generation and steers each datagram to
+// the process that owns its connection during an upgrade. Shutdown is the
+// old process's part of an upgrade: stop accepting, GOAWAY, finish.
 package h3
 
 import (
@@ -35,6 +40,9 @@ type Config struct {
 	MaxIdleTimeout time.Duration
 	// MaxStreams caps concurrent requests per connection. Zero means 256.
 	MaxStreams int64
+	// ConnectionIDs issues the server's connection IDs. Nil means
+	// quic-go's random ones.
+	ConnectionIDs quic.ConnectionIDGenerator
 }
 
 // DefaultConfig returns a Config with the defaults filled in (TLS and
@@ -71,9 +79,16 @@ func (c *Config) Validate() error {
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
+	tls  *tls.Config
+	qcfg *quic.Config
 	srv  *http3.Server
 	once sync.Once
 	err  error
+
+	mu     sync.Mutex
+	closed bool
+	tr     *quic.Transport     // set by Serve
+	ln     *quic.EarlyListener // set by Serve
 }
 
 // New returns a Server; Serve starts it.
@@ -81,15 +96,16 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, tls: http3.ConfigureTLSConfig(cfg.TLS.Clone())}
+	s.qcfg = &quic.Config{
+		MaxIdleTimeout:     cfg.MaxIdleTimeout,
+		MaxIncomingStreams: cfg.MaxStreams,
+		Allow0RTT:          false, // segment GETs are idempotent, but tokens should not be replayable
+	}
 	s.srv = &http3.Server{
-		TLSConfig: http3.ConfigureTLSConfig(cfg.TLS.Clone()),
-		Handler:   cfg.Handler,
-		QUICConfig: &quic.Config{
-			MaxIdleTimeout:     cfg.MaxIdleTimeout,
-			MaxIncomingStreams: cfg.MaxStreams,
-			Allow0RTT:          false, // segment GETs are idempotent, but tokens should not be replayable
-		},
+		TLSConfig:   s.tls,
+		Handler:     cfg.Handler,
+		QUICConfig:  s.qcfg,
 		IdleTimeout: cfg.MaxIdleTimeout,
 		Logger:      log,
 	}
@@ -102,8 +118,23 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // Shutdown or Close.
 func (s *Server) Serve(pc net.PacketConn) error {
 	SetBuffers(pc, s.cfg.UDPBufferBytes, s.log)
+	s.mu.Lock()
+	if s.closed || s.tr != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	// The Transport does not own pc: closing it stops reading, and the
+	// socket is the caller's.
+	s.tr = &quic.Transport{Conn: pc, ConnectionIDGenerator: s.cfg.ConnectionIDs}
+	ln, err := s.tr.ListenEarly(s.tls, s.qcfg)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("h3: listen: %w", err)
+	}
+	s.ln = ln
+	s.mu.Unlock()
 	s.log.Info("h3: serving HTTP/3", "udp", pc.LocalAddr().String())
-	err := s.srv.Serve(pc)
+	err = s.srv.ServeListener(ln)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
 		return nil
 	}
@@ -113,12 +144,23 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	return nil
 }
 
-// Shutdown sends GOAWAY, stops accepting connections and waits for
-// running requests until ctx is done, then closes what is left. Safe to
-// call twice and together with Close.
+// Shutdown stops accepting connections (handshakes in progress are
+// refused), sends GOAWAY on the others and waits for their running
+// requests until ctx is done, then closes what is left and stops reading
+// the socket. Safe to call twice and together with Close.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		ln, tr := s.ln, s.tr
+		s.mu.Unlock()
+		if ln != nil {
+			ln.Close()
+		}
 		err := s.srv.Shutdown(ctx)
+		if tr != nil {
+			tr.Close()
+		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			s.err = fmt.Errorf("h3: shutdown: %w", err)
 		} else if err != nil {

@@ -2,11 +2,17 @@
 // cloudflare/tableflip. The running process owns its listening sockets
 // through an Upgrader; on SIGHUP it starts the binary again (the new build,
 // once it has been installed over the old one) and hands it the TCP
-// listener and the UDP socket of HTTP/3. The new process opens its cache
-// (rebuilding the index), starts serving and calls Ready; only then does
-// the old one stop accepting, finish its in-flight responses and exit. A
-// new binary that fails or times out before Ready leaves the old process
-// serving, and the PID file always names the process that is live.
+// listener. The new process opens its cache (rebuilding the index),
+// starts serving and calls Ready; only then does the old one stop
+// accepting, finish its in-flight responses and exit. A new binary that
+// fails or times out before Ready leaves the old process serving, and the
+// PID file always names the process that is live.
+//
+// The UDP socket of HTTP/3 is not handed down: a socket shared by two
+// processes gives each datagram to whichever reads first, and QUIC
+// connections, unlike TCP ones, are not tied to a socket. Each process
+// opens its own instead, and appliance/reuseport steers datagrams between
+// the two.
 package upgrade
 
 import (
@@ -80,17 +86,6 @@ func (u *Upgrader) Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("upgrade: listen tcp %s: %w", addr, err)
 	}
 	return ln, nil
-}
-
-// ListenPacket returns the UDP socket for addr, inherited from the parent
-// when there is one. It is a *net.UDPConn, so quic-go can use GSO and
-// batched reads on it.
-func (u *Upgrader) ListenPacket(addr string) (net.PacketConn, error) {
-	pc, err := u.upg.ListenPacket("udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: listen udp %s: %w", addr, err)
-	}
-	return pc, nil
 }
 
 // Ready tells the parent, if any, that this process serves: the parent

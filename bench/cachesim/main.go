@@ -65,21 +65,14 @@ func main() {
 	fmt.Printf("cache: %.1f GB, %.0f %% of the %.2f TB catalog; counting from day %d; peak hours 19:00-23:00\n\n",
 		float64(capacity)/1e9, 100**cacheShare, float64(catalog)/1e12, *warmup+1)
 
-	policies := []struct {
-		name string
-		make func() evict.Policy
-	}{
-		{"S3-FIFO", func() evict.Policy { return evict.NewS3FIFO(capacity, 0.1) }},
-		{"LRU", func() evict.Policy { return evict.NewLRU() }},
-		{"Belady", func() evict.Policy { return evict.NewBelady(reqs) }},
-	}
+	policies := evict.Contenders(capacity, reqs)
 	results := make([]*observer, len(policies))
 	times := make([]time.Duration, len(policies))
 	var wg sync.WaitGroup
 	for i, p := range policies {
 		wg.Go(func() {
 			t0 := time.Now()
-			o := newObserver(p.make(), tr, *warmup)
+			o := newObserver(p.New(), tr, *warmup)
 			res := evict.Replay(o, capacity, reqs)
 			if err := o.check(res); err != nil {
 				fail(err)
@@ -92,7 +85,7 @@ func main() {
 	fmt.Printf("%-8s %14s %19s %10s %12s\n", "policy", "byte_hit_ratio", "peak_byte_hit_ratio", "hit_ratio", "replay_time")
 	for i, p := range policies {
 		o := results[i]
-		fmt.Printf("%-8s %14.4f %19.4f %10.4f %12v\n", p.name, o.all.ratio(), o.peak.ratio(), o.all.hitRatio(), times[i].Round(time.Millisecond))
+		fmt.Printf("%-8s %14.4f %19.4f %10.4f %12v\n", p.Name, o.all.ratio(), o.peak.ratio(), o.all.hitRatio(), times[i].Round(time.Millisecond))
 	}
 	fmt.Println()
 	fmt.Println("per day, byte hit ratio (S3-FIFO / LRU / Belady):")

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/appliance/profiling"
+	"github.com/fillcast/fillcast/appliance/reuseport"
 	"github.com/fillcast/fillcast/appliance/upgrade"
 	"github.com/fillcast/fillcast/steering/urlsign"
 )
@@ -95,10 +97,11 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	return serveAppliance(ctx, cfg, ops, hup, log)
 }
 
-// serveAppliance runs one appliance process: it takes its sockets from the
-// upgrader (inherited on an upgrade), opens the cache, signals ready, and
-// then serves until SIGHUP hands over to a new process, or SIGTERM (ctx)
-// drains it.
+// serveAppliance runs one appliance process: it takes its TCP listener
+// from the upgrader (inherited on an upgrade) and opens its own HTTP/3
+// socket in the port's reuseport group, opens the cache, steers new
+// HTTP/3 connections to itself and signals ready, and then serves until
+// SIGHUP hands over to a new process, or SIGTERM (ctx) drains it.
 func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps, hup <-chan os.Signal, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -112,12 +115,21 @@ func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps,
 	if l.TCP, err = upg.Listen(cfg.HTTP); err != nil {
 		return err
 	}
+	var udp *reuseport.Socket
 	if cfg.H3 {
-		if l.UDP, err = upg.ListenPacket(cfg.HTTP); err != nil {
+		rc := reuseport.DefaultConfig()
+		rc.Addr = cfg.HTTP
+		if upg.HasParent() {
+			rc.ParentPID = os.Getppid() // tableflip starts the new process as a child of the old
+		}
+		if udp, err = reuseport.Listen(rc, log); err != nil {
 			l.TCP.Close()
 			return err
 		}
-		defer l.UDP.Close()
+		// Closed before the process exits, so the socket has left the
+		// group when the next process sees this one gone.
+		defer udp.Close()
+		l.UDP, l.ConnectionIDs = udp.Conn(), udp.ConnectionIDGenerator()
 	}
 	prof, err := profiling.Start(ops.profiling, log)
 	if err != nil {
@@ -144,15 +156,43 @@ func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps,
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- a.ServeListeners(serveCtx, l) }()
+	if udp != nil {
+		if err := udp.TakeOver(); err != nil {
+			stop()
+			return errors.Join(err, <-done)
+		}
+	}
 	if err := upg.Ready(); err != nil {
 		stop()
 		return errors.Join(err, <-done)
 	}
+	parentGone := waitParent(ctx, upg)
+	defer parentGone.stop()
+	pending := false // a SIGHUP came while the previous process still drained
 	for {
 		select {
+		case <-parentGone.C:
+			parentGone.C = nil
+			if upg.HasParent() {
+				// The old process has exited: its socket has left the
+				// group and it writes to the cache no more.
+				if udp != nil {
+					if err := udp.Alone(); err != nil {
+						log.Warn("appliance: HTTP/3 steering not reset after the upgrade", "err", err)
+					}
+				}
+				a.AdoptCacheFiles()
+			}
+			if pending {
+				pending = false
+				upg.Upgrade() // logs; on failure this process keeps serving
+			}
 		case <-hup:
-			if err := upg.WaitForParent(ctx); err != nil {
-				log.Warn("appliance: upgrade refused: the previous process has not exited", "err", err)
+			if parentGone.C != nil {
+				// Two generations at most: the reuseport group's order
+				// is only known with two sockets in it.
+				log.Info("appliance: upgrade deferred until the previous process has exited")
+				pending = true
 				continue
 			}
 			upg.Upgrade() // logs; on failure this process keeps serving
@@ -169,6 +209,38 @@ func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps,
 			return err
 		}
 	}
+}
+
+// parentWait is closed (C) when the process upgraded from has exited, at
+// once when there is none.
+type parentWait struct {
+	C      <-chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// waitParent watches for the parent's exit until stop or ctx is done.
+func waitParent(ctx context.Context, upg *upgrade.Upgrader) *parentWait {
+	ctx, cancel := context.WithCancel(ctx)
+	c := make(chan struct{})
+	w := &parentWait{C: c, cancel: cancel}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		// An error means the parent misbehaved while exiting: it is gone
+		// all the same, unless ctx ended the wait.
+		upg.WaitForParent(ctx)
+		if ctx.Err() == nil {
+			close(c)
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and joins it.
+func (w *parentWait) stop() {
+	w.cancel()
+	w.wg.Wait()
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

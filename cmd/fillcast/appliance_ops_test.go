@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
 	"github.com/fillcast/fillcast/origin"
 	"github.com/fillcast/fillcast/steering/urlsign"
@@ -169,6 +167,32 @@ func startApplianceProc(t *testing.T, bin string, e *opsEnv, extra ...string) *a
 	return p
 }
 
+// startH3ApplianceProc starts an appliance with HTTP/3 (and TLS) on an
+// origin whose segment has segBytes.
+func startH3ApplianceProc(t *testing.T, segBytes int, extra ...string) (*opsEnv, *h3test.Cert, *applianceProc) {
+	t.Helper()
+	e := newOpsEnv(t, segBytes)
+	cert, err := h3test.WriteCert(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--h3", "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile}, extra...)
+	return e, cert, startApplianceProc(t, fillcastBinary(t), e, args...)
+}
+
+// waitFirstExit waits until the first process has exited, with status 0.
+func (p *applianceProc) waitFirstExit(t *testing.T, d time.Duration, when string) {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(d):
+		t.Fatalf("the first process did not exit %s", when)
+	}
+	if p.err != nil {
+		t.Errorf("first process: %v, want exit status 0", p.err)
+	}
+}
+
 // livePID reads the PID file.
 func (p *applianceProc) livePID() int {
 	b, err := os.ReadFile(p.pidFile)
@@ -219,19 +243,13 @@ func httpGet(t *testing.T, url string) (int, []byte) {
 // TestUpgradeFinishesInFlight starts a long segment download (HTTP/1.1
 // over TLS), reads part of it, upgrades (SIGHUP) and only then reads the
 // rest: the old process must finish that response with the right bytes
-// while the new one, which inherited the TCP listener and the UDP socket,
-// serves new requests; then the old one exits and HTTP/3 is still served.
+// while the new one, which inherited the TCP listener and opened its own
+// HTTP/3 socket on the same port, serves new requests; then the old one exits and HTTP/3 is still served.
 func TestUpgradeFinishesInFlight(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := fillcastBinary(t)
-	e := newOpsEnv(t, 24<<20)
-	cert, err := h3test.WriteCert(e.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startApplianceProc(t, bin, e, "--h3", "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile)
+	e, cert, p := startH3ApplianceProc(t, 24<<20)
 	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.ClientTLS()}}
 	url := "https://" + p.addr + e.path("720p/seg-00001.m4s")
 	if code, b := clientGet(t, h1, url); code != 200 || !bytes.Equal(b, e.seg) {
@@ -275,13 +293,13 @@ func TestUpgradeFinishesInFlight(t *testing.T) {
 	})
 	newPID := p.livePID()
 	// New connections are served (by the new process: the old one has
-	// stopped accepting), over TCP and over the inherited UDP socket.
+	// stopped accepting), over TCP and over HTTP/3.
 	if code, b := clientGet(t, h1, "https://"+p.addr+e.path("master.m3u8")); code != 200 || string(b) != "#EXTM3U\n" {
 		t.Fatalf("GET after upgrade: %d %q", code, b)
 	}
 	h3start := time.Now()
 	h3get("while the old process drains")
-	t.Logf("HTTP/3 GET while both processes hold the UDP socket: %s", time.Since(h3start))
+	t.Logf("HTTP/3 GET while both processes hold a socket on the port: %s", time.Since(h3start))
 	if !alive(oldPID) {
 		t.Fatal("the old process exited with a response in flight")
 	}
@@ -292,14 +310,7 @@ func TestUpgradeFinishesInFlight(t *testing.T) {
 	if got := append(head, rest...); !bytes.Equal(got, e.seg) {
 		t.Fatalf("in-flight response: got %d bytes, want the %d-byte segment", len(got), len(e.seg))
 	}
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the old process did not exit after its last response")
-	}
-	if p.err != nil {
-		t.Errorf("old process: %v", p.err)
-	}
+	p.waitFirstExit(t, 30*time.Second, "after its last response")
 	if !alive(newPID) {
 		t.Fatal("the new process is not running")
 	}
@@ -379,88 +390,5 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.Rename(tmp, to); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// heartbeats is a control plane that records heartbeats and plays
-// steering: it stops sending new players to an appliance that reports
-// draining.
-type heartbeats struct {
-	mu       sync.Mutex
-	health   []string
-	draining bool
-}
-
-func (h *heartbeats) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var hb fillcast.Heartbeat
-	if err := json.NewDecoder(r.Body).Decode(&hb); err != nil {
-		http.Error(w, err.Error(), 400)
-		return
-	}
-	h.mu.Lock()
-	h.health = append(h.health, hb.Health)
-	if hb.Health == fillcast.HealthDraining {
-		h.draining = true
-	}
-	h.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *heartbeats) steersHere() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.health) > 0 && !h.draining
-}
-
-// TestDrainStopsNewPlayers sends SIGTERM while new players keep arriving:
-// the appliance must report draining, keep serving until steering (the
-// fake control plane) stops sending players and the quiet period has
-// passed, then exit 0.
-func TestDrainStopsNewPlayers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := fillcastBinary(t)
-	e := newOpsEnv(t, 1<<20)
-	cp := &heartbeats{}
-	cpSrv := httptest.NewServer(cp)
-	defer cpSrv.Close()
-	const quiet = 700 * time.Millisecond
-	p := startApplianceProc(t, bin, e, "--controlplane", cpSrv.URL, "--heartbeat", "100ms",
-		"--drain-quiet", quiet.String(), "--drain-timeout", "20s")
-	waitFor(t, 10*time.Second, "a first heartbeat", cp.steersHere)
-
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	// New players start sessions for as long as steering sends them here.
-	var sessions int
-	var lastSession time.Time
-	for cp.steersHere() {
-		if code, _ := httpGet(t, "http://"+p.addr+e.path("master.m3u8")); code != 200 {
-			t.Fatalf("new player during drain: %d", code)
-		}
-		sessions++
-		lastSession = time.Now()
-	}
-	if sessions == 0 {
-		lastSession = time.Now()
-	}
-	// Players already watching keep getting segments while it drains.
-	if code, b := httpGet(t, "http://"+p.addr+e.path("720p/seg-00001.m4s")); code != 200 || !bytes.Equal(b, e.seg) {
-		t.Fatalf("segment for a watching player during drain: %d, %d bytes", code, len(b))
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the appliance did not exit after draining")
-	}
-	exitedAt := time.Now()
-	if p.err != nil {
-		t.Fatalf("exit: %v, want status 0", p.err)
-	}
-	if d := exitedAt.Sub(lastSession); d < quiet {
-		t.Errorf("exited %s after the last new player, before the %s quiet period", d, quiet)
-	}
-	if !strings.Contains(p.stderr.String(), "drained") {
-		t.Errorf("want the drain logged as complete (not timed out); stderr:\n%s", p.stderr.String())
 	}
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/fillcast/fillcast/origin"
 	"github.com/fillcast/fillcast/steering/urlsign"
@@ -46,30 +43,5 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("origin: %w", err)
 	}
 	log.Info("origin: serving", "root", cfg.Root, "http", ln.Addr().String())
-	return serveHTTP(ctx, ln, srv)
-}
-
-// serveHTTP serves h on ln with conservative timeouts until ctx is done,
-// then shuts down gracefully, letting in-flight responses finish.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return origin.Serve(ctx, ln, srv)
 }

@@ -1,10 +1,15 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fsm"
 )
 
 func TestManifestRoutes(t *testing.T) {
@@ -73,5 +78,35 @@ func TestReplicatedKeysSignPlayback(t *testing.T) {
 	}
 	if code, body := do("GET", "/v1/keys", ""); code != 200 || !strings.Contains(body, secret) {
 		t.Errorf("get keys: %d %s", code, body)
+	}
+}
+
+// TestLargeManifest: a storage appliance's manifest lists every file of
+// the catalog, far more than the gateway buffers for a route; it is
+// streamed whole.
+func TestLargeManifest(t *testing.T) {
+	a := newTestAPI(t)
+	files := make([]fillcast.File, 50_000)
+	for i := range files {
+		files[i] = fillcast.File{Path: fmt.Sprintf("720p/seg-%05d.m4s", i+1), Size: 16000, SHA256: strings.Repeat("ab", 32)}
+	}
+	node := a.d.Node.(*localNode)
+	if err := node.Apply(context.Background(), fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "big", Name: "Big", Status: "ready",
+		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 3e6}}, Files: files}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Apply(context.Background(), fsm.Command{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "s1", Version: 1, Titles: []string{"big"}}}); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/v1/appliances/s1/manifest", nil)
+	req.Header.Set("Authorization", "Bearer adm")
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, req)
+	var v ManifestView
+	if err := json.Unmarshal(w.Body.Bytes(), &v); w.Code != 200 || err != nil || len(v.Titles) != 1 || len(v.Titles[0].Files) != len(files) {
+		t.Errorf("GET of a %d-file manifest: %d, %d bytes (%v)", len(files), w.Code, w.Body.Len(), err)
+	}
+	if w.Body.Len() < 4<<20 {
+		t.Errorf("manifest is %d bytes: the test wants one larger than the gateway's 4 MiB buffer", w.Body.Len())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -287,7 +288,7 @@ func (f *Fleet) rebuild(full bool) error {
 			ID: b.ID, Site: b.Beat.Site, URL: b.Beat.URL, LastSeen: b.Seen,
 			Draining: b.Beat.Health == fillcast.HealthDraining || drained[b.ID] || drained[b.Beat.Site],
 			Load:     b.Beat.BPS / f.cfg.BitsPerPlayer,
-			Titles:   f.titlesOf(b.ID, b.Beat.Profile, plans[b.ID]),
+			Titles:   f.titlesOf(b.ID, b.Beat, plans[b.ID]),
 		})
 	}
 	var (
@@ -307,25 +308,59 @@ func (f *Fleet) rebuild(full bool) error {
 	return nil
 }
 
-// titleSet is a flash appliance's planned titles at one manifest version.
+// titleSet is a flash appliance's steerable titles: the plan at one
+// manifest version, narrowed to the titles it reported complete.
 type titleSet struct {
-	version uint64
-	set     *steering.TitleSet
+	version  uint64
+	complete uint64 // fingerprint of the reported complete titles; 0: none reported
+	set      *steering.TitleSet
 }
 
 // titlesOf returns the titles steering may send to an appliance: all of
 // them (nil) for a storage appliance or a flash appliance without a plan
-// yet (it fills on demand), else the titles its fill manifest plans.
-func (f *Fleet) titlesOf(id, profile string, m *fsm.Manifest) *steering.TitleSet {
-	if profile != fillcast.ProfileFlash || m == nil {
+// yet (it fills on demand); else the titles its fill manifest plans, and
+// of those, once it reports its fill progress, only the ones it holds
+// complete, so that a title planned but not yet filled goes to an
+// appliance that has it rather than through a flash miss.
+func (f *Fleet) titlesOf(id string, hb fillcast.Heartbeat, m *fsm.Manifest) *steering.TitleSet {
+	if hb.Profile != fillcast.ProfileFlash || m == nil {
 		return nil
 	}
-	if cur, ok := f.sets[id]; ok && cur.version == m.Version {
+	var fp uint64
+	if hb.PlanVersion > 0 {
+		fp = fingerprint(hb.PlanVersion, hb.CompleteTitles)
+	}
+	if cur, ok := f.sets[id]; ok && cur.version == m.Version && cur.complete == fp {
 		return cur.set
 	}
-	set := steering.NewTitleSet(m.Titles)
-	f.sets[id] = titleSet{m.Version, set}
+	titles := m.Titles
+	if hb.PlanVersion > 0 {
+		held := make(map[string]bool, len(hb.CompleteTitles))
+		for _, t := range hb.CompleteTitles {
+			held[t] = true
+		}
+		titles = make([]string, 0, len(hb.CompleteTitles))
+		for _, t := range m.Titles {
+			if held[t] {
+				titles = append(titles, t)
+			}
+		}
+	}
+	set := steering.NewTitleSet(titles)
+	f.sets[id] = titleSet{m.Version, fp, set}
 	return set
+}
+
+// fingerprint identifies a reported plan version and complete list;
+// never 0.
+func fingerprint(version uint64, titles []string) uint64 {
+	h := fnv.New64a()
+	fmt.Fprint(h, version)
+	for _, t := range titles {
+		h.Write([]byte{0})
+		h.Write([]byte(t))
+	}
+	return h.Sum64() | 1
 }
 
 func (f *Fleet) forwardLoop() {

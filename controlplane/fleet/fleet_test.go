@@ -108,3 +108,54 @@ func TestFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
 		t.Error("planned title refused, or the storage appliance restricted")
 	}
 }
+
+// TestFlashApplianceGetsOnlyCompleteTitles: once a flash appliance
+// reports its fill progress, steering sends it only the planned titles
+// it holds every file of.
+func TestFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	st := newState(t)
+	for i, c := range []fsm.Command{
+		{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "x", Status: "new"}},
+		{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t2", Name: "y", Status: "new"}},
+		{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "a1", Version: 2, Titles: []string{"t1", "t2"}}},
+	} {
+		b, _ := c.Encode()
+		if r := st.Apply(&raft.Log{Index: uint64(10 + i), Data: b}); r != nil {
+			t.Fatal(r)
+		}
+	}
+	s, _ := steering.New(steering.Config{}, clock)
+	f, err := New(Config{NodeID: "n1", RebuildEvery: 5 * time.Millisecond, Now: clock}, st, s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tests := []struct {
+		name     string
+		version  uint64
+		complete []string
+		t1, t2   bool
+	}{
+		{"no progress reported: the plan", 0, nil, true, true},
+		{"nothing filled yet", 2, nil, false, false},
+		{"t1 filled", 2, []string{"t1"}, true, false},
+		{"both filled", 2, []string{"t1", "t2"}, true, true},
+		{"an older plan's titles count if still planned", 1, []string{"t2", "t9"}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hb := beat("ok")
+			hb.Profile, hb.PlanVersion, hb.CompleteTitles = fillcast.ProfileFlash, tt.version, tt.complete
+			f.Heartbeat("a1", hb, true)
+			waitFor(t, tt.name, func() bool {
+				cur := f.Current()
+				return cur.Len() == 1 && cur.Eligible("a1", "t1", now) == tt.t1 && cur.Eligible("a1", "t2", now) == tt.t2
+			})
+			if f.Current().Eligible("a1", "t9", now) {
+				t.Error("an unplanned title is steered to the flash appliance")
+			}
+		})
+	}
+}

@@ -50,6 +50,17 @@ type Config struct {
 	Popularity popularity.Config
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SnapshotPath, when set, is the file the popularity tracker is saved
+	// to (every SaveEvery, and when Run ends) and restored from by New, so
+	// a restarted node forecasts from the viewing it had already seen.
+	// Empty keeps popularity in memory only.
+	SnapshotPath string
+	// SaveEvery is the period of those saves. Zero means 1 minute.
+	SaveEvery time.Duration
+	// Off turns fill planning off: the tracker still learns popularity,
+	// but no manifest is written, so appliances only cache what players
+	// pull through them (the baseline bench/fillsim compares against).
+	Off bool
 }
 
 // Validate fills defaults.
@@ -62,6 +73,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LiveFor <= 0 {
 		c.LiveFor = 10 * time.Minute
+	}
+	if c.SaveEvery <= 0 {
+		c.SaveEvery = time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -102,8 +116,10 @@ func New(cfg Config, node Node, state State, log *slog.Logger) (*Planner, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Planner{cfg: cfg, node: node, state: state, log: log, tracker: tr, placer: pl,
-		kick: make(chan struct{}, 1), seen: map[string]seen{}}, nil
+	p := &Planner{cfg: cfg, node: node, state: state, log: log, tracker: tr, placer: pl,
+		kick: make(chan struct{}, 1), seen: map[string]seen{}}
+	p.restore()
+	return p, nil
 }
 
 // Tracker returns the popularity tracker (for status pages and tests).
@@ -118,11 +134,15 @@ func (p *Planner) Kick() {
 }
 
 // Observe takes a heartbeat: the appliance is alive, and the bytes it
-// served per title count towards its region's popularity.
+// served per title count towards its region's popularity. Both are timed
+// by the planner's clock (Config.Now), not the fleet's b.Seen: liveness
+// and decay then share one clock however a simulation compresses it,
+// while the fleet judges staleness for steering by the wall clock.
 func (p *Planner) Observe(b fleet.Beat) {
+	now := p.cfg.Now()
 	p.mu.Lock()
 	_, known := p.seen[b.ID]
-	p.seen[b.ID] = seen{site: b.Beat.Site, profile: b.Beat.Profile, at: b.Seen}
+	p.seen[b.ID] = seen{site: b.Beat.Site, profile: b.Beat.Profile, at: now}
 	p.mu.Unlock()
 	if !known {
 		p.Kick()
@@ -137,7 +157,7 @@ func (p *Planner) Observe(b fleet.Beat) {
 		return
 	}
 	for title, n := range b.Beat.TitleBytes {
-		if err := p.tracker.Observe(popularity.Observation{Region: region, Title: title, Bytes: n, At: b.Seen}); err != nil {
+		if err := p.tracker.Observe(popularity.Observation{Region: region, Title: title, Bytes: n, At: now}); err != nil {
 			p.log.Debug("planner: observation refused", "title", title, "err", err)
 		}
 	}
@@ -163,17 +183,8 @@ func (p *Planner) ObserveStart(site, title string) {
 func (p *Planner) CatalogChanged(c fsm.Command) {
 	switch c.Op {
 	case fsm.OpPutTitle:
-		t := c.Title
-		if size := titleSize(t); t.Status == fillcast.StatusReady && size > 0 {
-			var release time.Time
-			if t.Release != nil {
-				release = *t.Release
-			}
-			if err := p.tracker.AddTitle(popularity.Title{ID: t.ID, Size: size, Release: release}); err != nil {
-				p.log.Warn("planner: title not tracked", "title", t.ID, "err", err)
-			}
-		} else {
-			p.tracker.RemoveTitle(t.ID)
+		if !p.track(c.Title) {
+			p.tracker.RemoveTitle(c.Title.ID)
 		}
 		p.Kick()
 	case fsm.OpDeleteTitle:
@@ -182,13 +193,29 @@ func (p *Planner) CatalogChanged(c fsm.Command) {
 	case fsm.OpRestore:
 		p.state.Read(func(s *fsm.State) {
 			for _, t := range s.Titles {
-				if size := titleSize(t); t.Status == fillcast.StatusReady && size > 0 {
-					p.tracker.AddTitle(popularity.Title{ID: t.ID, Size: size})
-				}
+				p.track(t)
 			}
 		})
 		p.Kick()
 	}
+}
+
+// track registers a ready title with its size and release time, and
+// reports whether it did.
+func (p *Planner) track(t *fillcast.Title) bool {
+	size := titleSize(t)
+	if t.Status != fillcast.StatusReady || size <= 0 {
+		return false
+	}
+	var release time.Time
+	if t.Release != nil {
+		release = *t.Release
+	}
+	if err := p.tracker.AddTitle(popularity.Title{ID: t.ID, Size: size, Release: release}); err != nil {
+		p.log.Warn("planner: title not tracked", "title", t.ID, "err", err)
+		return false
+	}
+	return true
 }
 
 func titleSize(t *fillcast.Title) int64 {
@@ -200,17 +227,33 @@ func titleSize(t *fillcast.Title) int64 {
 }
 
 // Run plans every Every and on kicks, while this node leads, until ctx
-// is done. Plans are written by the leader only, so two nodes never
-// race to version the same manifest.
+// is done (with Config.Off, it does not plan). Plans are written by the
+// leader only, so two nodes never race to version the same manifest.
+// Every node saves its popularity every SaveEvery and when Run ends.
 func (p *Planner) Run(ctx context.Context) {
+	defer func() {
+		if err := p.save(); err != nil {
+			p.log.Warn("planner: popularity not saved", "err", err)
+		}
+	}()
 	t := time.NewTicker(p.cfg.Every)
 	defer t.Stop()
+	saves := time.NewTicker(p.cfg.SaveEvery)
+	defer saves.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-saves.C:
+			if err := p.save(); err != nil {
+				p.log.Warn("planner: popularity not saved", "err", err)
+			}
+			continue
 		case <-t.C:
 		case <-p.kick:
+		}
+		if p.cfg.Off {
+			continue
 		}
 		if !p.node.IsLeader() {
 			continue

@@ -35,8 +35,10 @@ func (l *leader) Apply(_ context.Context, c fsm.Command) error {
 	return nil
 }
 
-func TestPlansFlashAndStorage(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+// newPlanner returns a planner over a real FSM that tells it of catalog
+// changes, as the control plane wires them.
+func newPlanner(t *testing.T, cfg Config) (*Planner, *leader) {
+	t.Helper()
 	var p *Planner
 	node := &leader{}
 	node.f = fsm.New(func(c fsm.Command) {
@@ -45,10 +47,15 @@ func TestPlansFlashAndStorage(t *testing.T) {
 		}
 	})
 	var err error
-	p, err = New(Config{Now: func() time.Time { return now }}, node, node.f, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
+	if p, err = New(cfg, node, node.f, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
+	return p, node
+}
+
+func TestPlansFlashAndStorage(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	p, node := newPlanner(t, Config{Now: func() time.Time { return now }})
 	ctx := context.Background()
 	must := func(c fsm.Command) {
 		t.Helper()
@@ -134,5 +141,58 @@ func TestPlaybackStartsCount(t *testing.T) {
 	f := p.Tracker().Forecast("eu", now)
 	if len(f) != 1 || f[0].Title != "t1" || f[0].Views <= 0 {
 		t.Errorf("forecast after one start = %+v", f)
+	}
+}
+
+// TestOwnClock: heartbeats are timed by the planner's clock, whatever
+// the fleet stamped them with, so a planner on a compressed clock keeps
+// an appliance alive and decays its viewing on that clock; with Off, Run
+// writes no plan.
+func TestOwnClock(t *testing.T) {
+	sim := time.Date(2026, 1, 5, 20, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		off   bool
+		plans bool
+	}{
+		{"planning", false, true},
+		{"off", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, node := newPlanner(t, Config{Now: func() time.Time { return sim }, Off: tt.off, Every: time.Millisecond})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}})
+			node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "x", Status: "ready",
+				Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}}, Files: []fillcast.File{{Path: "a.m4s", Size: 1000}}}})
+			node.Apply(ctx, fsm.Command{Op: fsm.OpPutAppliance, Appliance: &fsm.Appliance{ID: "s1", Site: "isp1", Profile: "storage", URL: "http://s:1", CapacityBytes: 1e6}})
+			// The fleet's wall-clock stamp is months away from the
+			// simulated time: it must not matter.
+			p.Observe(fleet.Beat{ID: "s1", Seen: time.Now(), Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1",
+				Health: "ok", TitleBytes: map[string]int64{"t1": 3000}}})
+			if f := p.Tracker().Forecast("eu", sim); len(f) != 1 || f[0].Views != 3 {
+				t.Errorf("forecast at the simulated time = %+v, want t1 with 3 views, undecayed", f)
+			}
+			done := make(chan struct{})
+			go func() { p.Run(ctx); close(done) }()
+			// A planner that plans does so within a few periods of 1 ms;
+			// one that is off gets 100 of them to prove it stays quiet.
+			wait := 5 * time.Second
+			if !tt.plans {
+				wait = 100 * time.Millisecond
+			}
+			deadline := time.Now().Add(wait)
+			var planned bool
+			for time.Now().Before(deadline) && !planned {
+				node.f.Read(func(s *fsm.State) { planned = s.Manifests["s1"] != nil })
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+			<-done
+			if planned != tt.plans {
+				t.Errorf("storage appliance planned = %v, want %v", planned, tt.plans)
+			}
+		})
 	}
 }

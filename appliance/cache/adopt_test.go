@@ -1,0 +1,73 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestAdoptObjectsOfTheOldProcess plays a zero-downtime upgrade: the new
+// cache opens the directory while the old one still fills; once the old
+// one is gone, Adopt makes its late objects hits here, once each, and
+// clears its temporary files.
+func TestAdoptObjectsOfTheOldProcess(t *testing.T) {
+	dir := t.TempDir()
+	src := newSource()
+	early, late := randBytes(t, 50_000), randBytes(t, 70_000)
+	src.put("t1/early.m4s", early)
+	src.put("t1/late.m4s", late)
+	old := newCache(t, dir, src, 0)
+	fill := func(c *Cache, key string) {
+		t.Helper()
+		h, err := c.Get(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(t, h) // Stream: the reader, closed, releases the hit
+		waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+	}
+	fill(old, "t1/early.m4s")
+
+	upgraded := newCache(t, dir, deadSource{}, 0)
+	fill(old, "t1/late.m4s") // while both run
+	// A fill of a dead process (not this test's PID) left behind.
+	stale := filepath.Join(dir, "tmp", "999999999-1")
+	if err := os.WriteFile(stale, []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := upgraded.Lookup("t1/late.m4s"); ok {
+		t.Fatal("the late object is indexed before Adopt")
+	}
+	old.Close()
+
+	for i, want := range []int{1, 0} {
+		n, err := upgraded.Adopt()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("Adopt #%d: got %d objects, want %d", i+1, n, want)
+		}
+	}
+	for key, body := range map[string][]byte{"t1/early.m4s": early, "t1/late.m4s": late} {
+		h, ok := upgraded.Lookup(key)
+		if !ok {
+			t.Fatalf("%s: not a hit after Adopt", key)
+		}
+		if got := read(t, h); !bytes.Equal(got, body) {
+			t.Errorf("%s: got %d bytes, want the %d stored", key, len(got), len(body))
+		}
+	}
+	s := upgraded.Stats()
+	if got, want := s.DiskObjects, int64(2); got != want {
+		t.Errorf("objects: got %d, want %d", got, want)
+	}
+	if got, want := s.DiskUsed, old.Stats().DiskUsed; got != want {
+		t.Errorf("bytes used: got %d, want %d (the old process's count)", got, want)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the dead process's temporary file is still there: %v", err)
+	}
+}

@@ -1,0 +1,133 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The disk tier's index lives in memory and is built from the object
+// files: all of them at start-up (rebuild), and the ones another process
+// added meanwhile after a zero-downtime upgrade (adopt). Both go through
+// scan.
+
+// clearTmp removes the temporary files of processes that are gone. Names
+// are "{pid}-{sequence}" (see create). This process's own are kept only
+// when keepOwn: at start-up a file with its PID belongs to a dead process
+// that had the same PID.
+func clearTmp(dir string, keepOwn bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cache: read %s: %w", dir, err)
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, _, _ := strings.Cut(e.Name(), "-")
+		if n, err := strconv.Atoi(pid); err == nil && (n == self && keepOwn || n != self && unix.Kill(n, 0) == nil) {
+			continue // a live process (this one, or the one being upgraded from) owns it
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("cache: clear %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// rebuild builds the index from the object files at start-up.
+func (d *disk) rebuild() error {
+	_, err := d.scan()
+	return err
+}
+
+// adopt indexes the object files that are not in the index yet: the ones
+// the process upgraded from committed while both processes ran, once it
+// has exited. It also clears the temporary files it left. It returns how
+// many objects it added.
+func (d *disk) adopt() (int, error) {
+	if err := clearTmp(d.tmpDir, true); err != nil {
+		return 0, err
+	}
+	return d.scan()
+}
+
+// scan walks the object files, drops the ones that are torn or do not
+// belong where they are, and indexes the rest that the index does not
+// hold, oldest first so that the eviction order roughly survives a
+// restart. Bodies are checked lazily, on their first read.
+func (d *disk) scan() (int, error) {
+	type found struct {
+		e     *diskEntry
+		mtime int64
+	}
+	d.mu.Lock()
+	known := make(map[string]bool, len(d.index))
+	for _, e := range d.index {
+		known[e.path] = true
+	}
+	d.mu.Unlock()
+	var all []found
+	err := filepath.WalkDir(d.objDir, func(path string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() || known[path] {
+			return err
+		}
+		e, mtime, err := d.loadEntry(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // evicted or purged meanwhile
+		}
+		if err != nil {
+			d.log.Warn("cache: dropping object file", "path", path, "err", err)
+			d.corrupt.Add(1)
+			os.Remove(path)
+			return nil
+		}
+		all = append(all, found{e, mtime})
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cache: scan %s: %w", d.objDir, err)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].mtime < all[j].mtime })
+	added := 0
+	d.mu.Lock()
+	for _, f := range all {
+		if _, ok := d.index[f.e.key]; ok {
+			continue // committed by this process while the scan ran
+		}
+		d.insertLocked(f.e)
+		added++
+	}
+	victims := d.evictLocked()
+	d.mu.Unlock()
+	d.removeFiles(victims)
+	return added, nil
+}
+
+func (d *disk) loadEntry(path string) (*diskEntry, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	t, crc, err := readTrailer(f, fi.Size())
+	if err != nil {
+		return nil, 0, err
+	}
+	if want := filepath.Join(d.objDir, objectName(t.Key)); want != path {
+		return nil, 0, fmt.Errorf("%w: key %q belongs at %s", errCorrupt, t.Key, want)
+	}
+	return &diskEntry{key: t.Key, meta: t.Meta, path: path, fileSize: fi.Size(), crc: crc}, fi.ModTime().UnixNano(), nil
+}

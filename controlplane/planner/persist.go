@@ -1,0 +1,63 @@
+package planner
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// restore loads the tracker saved at Config.SnapshotPath, if any. A file
+// that cannot be read or parsed is logged and left alone: the planner
+// then starts from no history, as a new cluster does, rather than refuse
+// to start.
+func (p *Planner) restore() {
+	if p.cfg.SnapshotPath == "" {
+		return
+	}
+	b, err := os.ReadFile(p.cfg.SnapshotPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err == nil {
+		err = p.tracker.Restore(b)
+	}
+	if err != nil {
+		p.log.Warn("planner: popularity not restored; starting without history", "path", p.cfg.SnapshotPath, "err", err)
+		return
+	}
+	p.log.Info("planner: popularity restored", "path", p.cfg.SnapshotPath, "regions", len(p.tracker.Regions()))
+}
+
+// save writes the tracker to Config.SnapshotPath atomically: a crash
+// leaves the previous file or the new one, never half of one.
+func (p *Planner) save() error {
+	if p.cfg.SnapshotPath == "" {
+		return nil
+	}
+	b, err := p.tracker.Snapshot()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p.cfg.SnapshotPath)
+	f, err := os.CreateTemp(dir, ".popularity-*")
+	if err != nil {
+		return fmt.Errorf("planner: save popularity: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p.cfg.SnapshotPath)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("planner: save popularity: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package planner
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/fleet"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+)
+
+// TestPopularitySurvivesRestart: what a planner learned is saved when Run
+// ends and restored by the next planner on the same file; a file that is
+// not a snapshot is ignored.
+func TestPopularitySurvivesRestart(t *testing.T) {
+	now := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tests := []struct {
+		name    string
+		corrupt bool
+		want    int // titles forecast after the restart
+	}{
+		{"saved and restored", false, 1},
+		{"corrupt file", true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "popularity.json")
+			node := &leader{f: fsm.New(nil)}
+			ctx := context.Background()
+			node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}})
+			cfg := Config{Now: func() time.Time { return now }, SnapshotPath: path, Off: true}
+			p, err := New(cfg, node, node.f, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			title := &fillcast.Title{ID: "t1", Name: "x", Status: "ready", Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}},
+				Files: []fillcast.File{{Path: "a.m4s", Size: 1000}}}
+			p.CatalogChanged(fsm.Command{Op: fsm.OpPutTitle, Title: title})
+			p.Observe(fleet.Beat{ID: "s1", Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1", Health: "ok",
+				TitleBytes: map[string]int64{"t1": 5000}}})
+			rctx, cancel := context.WithCancel(ctx)
+			cancel()
+			p.Run(rctx) // saves on the way out
+			if tt.corrupt {
+				os.WriteFile(path, []byte("{not json"), 0o644)
+			}
+			p2, err := New(cfg, node, node.f, quiet)
+			if err != nil {
+				t.Fatalf("New after restart: %v", err)
+			}
+			f := p2.Tracker().Forecast("eu", now)
+			if len(f) != tt.want {
+				t.Fatalf("forecast after restart = %+v, want %d titles", f, tt.want)
+			}
+			if tt.want > 0 && f[0].Views != 5 {
+				t.Errorf("restored views %v, want 5", f[0].Views)
+			}
+		})
+	}
+}
