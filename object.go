@@ -65,6 +65,18 @@ func ContentType(name string) string {
 	return "application/octet-stream"
 }
 
+// Disposition returns the Content-Disposition of a title's packaged file:
+// the progressive MP4s under download/ are saved as files named
+// "{title}-{name}" rather than played in the browser tab; everything else
+// gets "" (no header).
+func Disposition(title, path string) string {
+	name, isDownload := strings.CutPrefix(path, "download/")
+	if title == "" || !isDownload || name == "" || strings.Contains(name, "/") {
+		return ""
+	}
+	return `attachment; filename="` + title + "-" + name + `"`
+}
+
 // CacheControl returns the Cache-Control an origin gives a packaged file:
 // manifests may be replaced by a re-ingest, so they are cached for a
 // minute; segments, init segments and downloads never change once written.

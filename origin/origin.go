@@ -190,6 +190,9 @@ func (s *Server) serveGet(w *countingWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", fillcast.ContentType(object))
+	if d := fillcast.Disposition(title, object); d != "" {
+		h.Set("Content-Disposition", d)
+	}
 	h.Set("Cache-Control", fillcast.CacheControl(object))
 	h.Set("ETag", ETag(fi.Size(), fi.ModTime()))
 	http.ServeContent(w, r, object, fi.ModTime(), f)

@@ -206,12 +206,12 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 		}
 		return
 	}
-	s.usage.add(title, s.respond(ctx, &hit, object, isHead))
+	s.usage.add(title, s.respond(ctx, &hit, title, object, isHead))
 }
 
 // respond writes the headers and body for hit, honouring conditionals and
 // ranges, and returns the body bytes it sends.
-func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string, isHead bool) int64 {
+func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, title, object string, isHead bool) int64 {
 	meta := hit.Meta
 	rh := &ctx.Response.Header
 	rh.SetContentType(fillcast.ContentType(object))
@@ -230,6 +230,9 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, object string
 	}
 	if s.cfg.AltSvc != "" {
 		rh.SetBytesKV(hdrAltSvc, s2b(s.cfg.AltSvc))
+	}
+	if d := fillcast.Disposition(title, object); d != "" {
+		rh.Set("Content-Disposition", d)
 	}
 	req := &ctx.Request.Header
 	if notModified(req.Peek("If-None-Match"), req.Peek("If-Modified-Since"), meta) {

@@ -8,7 +8,7 @@
 // screenshots go), CHROMIUM (default /usr/bin/chromium).
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
@@ -125,6 +125,14 @@ try {
   // Playback over HLS and over DASH, ten seconds each.
   await plays(page, 'big-sky', 'hls', 10);
   await plays(page, 'big-sky', 'dash', 10);
+
+  // The MP4 download is saved as a file, from an appliance.
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('.downloads a')]);
+  check(/^big-sky-\d+p\.mp4$/.test(download.suggestedFilename()), `download named ${download.suggestedFilename()}`);
+  const saved = join(out, download.suggestedFilename());
+  await download.saveAs(saved);
+  check(statSync(saved).size > 10000, `download of ${statSync(saved).size} bytes`);
+  console.log(`ok: download saved as ${download.suggestedFilename()} (${statSync(saved).size} bytes) from ${new URL(download.url()).host}`);
 
   // Killing the appliance in use does not stop playback.
   await survivesKill(page, 'big-sky', 'hls');
