@@ -81,6 +81,8 @@ async function titlePage(id, params) {
   video.muted = true; // autoplay is allowed only muted
   const info = h('dl', { class: 'playing', id: 'playing' });
   const downloads = (t.files || []).filter((f) => /^download\/\d+p\.mp4$/.test(f.path));
+  const languages = [...new Set((t.renditions || []).filter((r) => r.kind === 'audio' && r.language).map((r) => r.language))];
+  const audioButtons = h('p', { class: 'protocols', id: 'audio' });
   const similar = h('div', { class: 'cards', id: 'similar' });
   show(
     h('div', { class: 'title' },
@@ -93,6 +95,7 @@ async function titlePage(id, params) {
         h('p', { class: 'protocols' }, 'Play over ',
           h('a', { href: `#/title/${encodeURIComponent(id)}?protocol=hls`, class: protocol === 'hls' ? 'on' : '' }, 'HLS'), ' ',
           h('a', { href: `#/title/${encodeURIComponent(id)}?protocol=dash`, class: protocol === 'dash' ? 'on' : '' }, 'DASH')),
+        languages.length > 1 ? audioButtons : null,
         downloads.length ? h('p', { class: 'downloads' }, 'Download MP4: ', downloads.map((f) =>
           h('a', { href: api.fileURL(id, f.path), download: `${id}-${f.path.slice(9)}` }, f.path.slice(9, -4), ' '))) : null)),
     h('section', { class: 'row' }, h('h2', {}, 'More like this'), similar),
@@ -121,10 +124,16 @@ async function titlePage(id, params) {
         h('dt', {}, 'From'), h('dd', { id: 'from' }, names.get(s.host) || s.host, names.get(s.host) ? ` (${s.host})` : ''),
         h('dt', {}, 'Rendition'), h('dd', { id: 'rendition' }, s.rendition || '…'),
         h('dt', {}, 'Player'), h('dd', {}, `${s.protocol.toUpperCase()} · ${s.engine === 'native' ? 'browser' : 'shaka-player'}`),
+        s.audio ? h('dt', {}, 'Audio') : null, s.audio ? h('dd', { id: 'audio-lang' }, s.audio) : null,
         s.failovers ? h('dt', {}, 'Fail-overs') : null, s.failovers ? h('dd', { id: 'failovers' }, `${s.failovers}: ${s.error}`) : null,
       ].filter(Boolean));
     },
   });
+  audioButtons.replaceChildren('Audio ', ...languages.map((lang) => h('a', { href: '#', 'data-lang': lang, onclick: (e) => {
+    e.preventDefault();
+    for (const b of audioButtons.querySelectorAll('a')) b.classList.toggle('on', b === e.currentTarget);
+    player.selectAudio(lang).catch((err) => info.append(errorBox(`Audio: ${err.message}`)));
+  } }, lang)), ' ');
   const events = viewingEvents(video, id);
   player.load(id, protocol).catch((err) => info.replaceChildren(errorBox(`Playback: ${err.message}`)));
   return async () => {

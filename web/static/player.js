@@ -31,7 +31,8 @@ export class Player {
     this.onState = onState;
     this.prefer = prefer;
     this.shaka = null;
-    this.state = { title: '', protocol: '', engine: '', url: '', host: '', rendition: '', failovers: 0, failed: [], steering: '', error: '' };
+    this.state = { title: '', protocol: '', engine: '', url: '', host: '', rendition: '', audio: '', failovers: 0, failed: [], steering: '', error: '' };
+    this.audio = ''; // the audio language asked for, if any
     this.lastTime = 0;
     this.lastProgress = 0;
     this.switching = false;
@@ -78,6 +79,7 @@ export class Player {
           this.shaka.configure({
             streaming: { retryParameters: retry, bufferingGoal: 20 },
             manifest: { retryParameters: retry },
+            preferredAudioLanguage: this.audio,
           });
           this.shaka.addEventListener('error', (e) => {
             if (e.detail && e.detail.severity === window.shaka.util.Error.Severity.CRITICAL) this.fail(`player error ${e.detail.code}`);
@@ -97,15 +99,44 @@ export class Player {
     this.rendition();
   }
 
-  // rendition shows the picture size in use (and the bitrate under shaka).
+  // rendition shows the picture size in use (and the bitrate and audio
+  // language under shaka).
   rendition() {
     const v = this.video;
     let r = v.videoHeight ? `${v.videoHeight}p` : '';
+    let audio = this.state.audio;
     if (this.shaka) {
       const t = this.shaka.getVariantTracks().find((x) => x.active);
       if (t && t.height) r = `${t.height}p · ${Math.round(t.bandwidth / 1000)} kbit/s`;
+      if (t && t.language) audio = t.language;
     }
-    if (r !== this.state.rendition) this.set({ rendition: r });
+    if (r !== this.state.rendition || audio !== this.state.audio) this.set({ rendition: r, audio });
+  }
+
+  // selectAudio switches the audio language. shaka-player switches in
+  // place; the browser's own HLS playback in Chromium has no audio track
+  // API, so playback moves to shaka-player at the same position.
+  async selectAudio(lang) {
+    this.audio = lang;
+    if (this.shaka) {
+      this.shaka.selectAudioLanguage(lang);
+      return;
+    }
+    const tracks = this.video.audioTracks;
+    if (tracks && tracks.length) {
+      for (const t of tracks) t.enabled = t.language === lang;
+      this.set({ audio: lang });
+      return;
+    }
+    if (engineFor(this.video, this.state.protocol, 'shaka') !== 'shaka') {
+      throw new Error('this browser cannot switch audio tracks without the bundled player library');
+    }
+    const position = this.video.currentTime;
+    this.switching = true;
+    this.video.removeAttribute('src');
+    this.video.load();
+    this.set({ engine: 'shaka' });
+    await this.open(this.state.url, position);
   }
 
   // watch notices stalls: a playing video whose time stops moving.

@@ -126,7 +126,24 @@ try {
   await plays(page, 'big-sky', 'hls', 10);
   await plays(page, 'big-sky', 'dash', 10);
 
+  // A title with two audio languages switches to the second one and plays
+  // on (from the browser's own HLS to shaka-player, which has the track
+  // API).
+  await page.goto(`${base}/#/title/night-train?protocol=hls`);
+  await until(page, 'night-train starts', () => document.querySelector('#video')?.currentTime > 0.5);
+  const langs = await page.$$eval('#audio a', (as) => as.map((a) => a.dataset.lang));
+  check(langs.length === 2, `audio languages offered: ${langs}`);
+  await page.click(`#audio a[data-lang="${langs[1]}"]`);
+  const switched = await until(page, `audio switches to ${langs[1]}`, (lang) => {
+    const p = window.fillcastPlayer;
+    return p && p.audio && lang.startsWith(p.audio.slice(0, 2)) && document.querySelector('#video').currentTime > 0 ? document.querySelector('#video').currentTime : 0;
+  }, langs[1]);
+  await until(page, 'playback goes on after the audio switch', (t) => document.querySelector('#video').currentTime > t + 1.5, switched);
+  console.log(`ok: audio switched from ${langs[0]} to ${langs[1]} (${await page.evaluate(() => window.fillcastPlayer.engine)}) and playback went on`);
+
   // The MP4 download is saved as a file, from an appliance.
+  await page.goto(`${base}/#/title/big-sky?protocol=hls`);
+  await page.waitForSelector('.downloads a');
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('.downloads a')]);
   check(/^big-sky-\d+p\.mp4$/.test(download.suggestedFilename()), `download named ${download.suggestedFilename()}`);
   const saved = join(out, download.suggestedFilename());
