@@ -30,7 +30,6 @@ import (
 	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/quic-go/quic-go"
 	"github.com/valyala/fasthttp"
 )
 
@@ -260,21 +259,6 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 // Handler returns the request handler (for tests and HTTP/3 adapters).
 func (a *Appliance) Handler() fasthttp.RequestHandler { return a.handle }
 
-// Listeners are the sockets an appliance serves on. The caller opens them
-// (through the upgrader, so that they outlive the process) and closes the
-// UDP socket after Serve returns.
-type Listeners struct {
-	// TCP carries HTTP/1.1 (over TLS when a certificate is configured).
-	TCP net.Listener
-	// UDP carries HTTP/3; nil unless Config.H3. A *net.UDPConn lets
-	// quic-go batch reads and use GSO.
-	UDP net.PacketConn
-	// ConnectionIDs issues the HTTP/3 connection IDs; nil means random
-	// ones. During an upgrade appliance/reuseport steers datagrams to the
-	// process that owns a connection by them.
-	ConnectionIDs quic.ConnectionIDGenerator
-}
-
 // Serve serves on ln alone; see ServeListeners.
 func (a *Appliance) Serve(ctx context.Context, ln net.Listener) error {
 	return a.ServeListeners(ctx, Listeners{TCP: ln})
@@ -333,6 +317,10 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 			a.fill.Run(actx)
 		}
 	}()
+	if l.ParentExited != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.adoptAfter(actx, l.ParentExited) }()
+	}
 	var err error
 	select {
 	case err = <-errc:

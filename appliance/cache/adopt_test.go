@@ -71,3 +71,38 @@ func TestAdoptObjectsOfTheOldProcess(t *testing.T) {
 		t.Errorf("the dead process's temporary file is still there: %v", err)
 	}
 }
+
+// TestAdoptForgetsWhatTheOldProcessRemoved: objects the old process
+// evicted or purged while both ran leave the new index too, uncounted as
+// corruption, so the bytes used stay true.
+func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
+	dir := t.TempDir()
+	src := newSource()
+	body := randBytes(t, 40_000)
+	src.put("t1/a.m4s", body)
+	old := newCache(t, dir, src, 0)
+	h, err := old.Get(context.Background(), "t1/a.m4s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, h)
+	waitFor(t, func() bool { return old.Stats().FillsInFlight == 0 })
+
+	upgraded := newCache(t, dir, deadSource{}, 0)
+	if _, ok := upgraded.Lookup("t1/a.m4s"); !ok {
+		t.Fatal("the object is not indexed at start-up")
+	}
+	old.Purge("t1/") // the old process purges while it drains
+	old.Close()
+
+	if _, err := upgraded.Adopt(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := upgraded.Lookup("t1/a.m4s"); ok {
+		t.Error("the purged object is still a hit after Adopt")
+	}
+	s := upgraded.Stats()
+	if s.DiskObjects != 0 || s.DiskUsed != 0 || s.Corrupt != 0 {
+		t.Errorf("after Adopt: %d objects, %d bytes, %d corrupt; want 0, 0, 0", s.DiskObjects, s.DiskUsed, s.Corrupt)
+	}
+}

@@ -240,8 +240,9 @@ func (c *Cache) Close() error {
 // directory after this one built its index: during a zero-downtime
 // upgrade the old process keeps filling until it exits, and its objects
 // would otherwise be invisible here (fetched again on their next miss,
-// and their files counted nowhere). Call it once that process has exited.
-// It returns how many objects it added.
+// and their files counted nowhere); objects it evicted or purged leave
+// the index here too. Call it once that process has exited. It returns
+// how many objects it added.
 func (c *Cache) Adopt() (int, error) { return c.disk.adopt() }
 
 // Get returns key from memory, else disk, else by joining or starting a

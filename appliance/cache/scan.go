@@ -49,13 +49,33 @@ func (d *disk) rebuild() error {
 	return err
 }
 
-// adopt indexes the object files that are not in the index yet: the ones
-// the process upgraded from committed while both processes ran, once it
-// has exited. It also clears the temporary files it left. It returns how
-// many objects it added.
+// adopt brings the index in line with the directory once the process
+// upgraded from has exited: both processes wrote, evicted and purged in it
+// while they ran together. Entries whose file that process removed or
+// replaced are forgotten (a replaced one is then loaded again by the
+// scan), the object files the index does not hold are indexed, and the
+// temporary files it left are cleared. It returns how many objects it
+// added.
 func (d *disk) adopt() (int, error) {
 	if err := clearTmp(d.tmpDir, true); err != nil {
 		return 0, err
+	}
+	d.mu.Lock()
+	entries := make([]*diskEntry, 0, len(d.index))
+	for _, e := range d.index {
+		entries = append(entries, e)
+	}
+	d.mu.Unlock()
+	for _, e := range entries {
+		fi, err := os.Stat(e.path)
+		if err == nil && fi.Size() == e.fileSize {
+			continue
+		}
+		d.mu.Lock()
+		if d.index[e.key] == e {
+			d.removeLocked(e)
+		}
+		d.mu.Unlock()
 	}
 	return d.scan()
 }

@@ -60,6 +60,12 @@ type Upgrader struct {
 	upg  *tableflip.Upgrader
 	mu   sync.Mutex // serialises Upgrade calls
 	once sync.Once
+
+	// parentGone is closed when the parent has exited (at once when
+	// there is none); the watch is cancelled and joined by Stop.
+	parentGone  chan struct{}
+	stopWatch   context.CancelFunc
+	watchJoined sync.WaitGroup
 }
 
 // New returns the process's Upgrader, picking up the sockets a parent
@@ -72,8 +78,39 @@ func New(cfg Config, log *slog.Logger) (*Upgrader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	return &Upgrader{cfg: cfg, log: log, upg: upg}, nil
+	u := &Upgrader{cfg: cfg, log: log, upg: upg, parentGone: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	u.stopWatch = cancel
+	if !upg.HasParent() {
+		close(u.parentGone)
+		return u, nil
+	}
+	u.watchJoined.Add(1)
+	go func() {
+		defer u.watchJoined.Done()
+		// An error means the parent misbehaved while exiting: it is gone
+		// all the same, unless Stop ended the wait.
+		u.upg.WaitForParent(ctx)
+		if ctx.Err() == nil {
+			close(u.parentGone)
+		}
+	}()
+	return u, nil
 }
+
+// ParentPID is the process this one was upgraded from (tableflip starts
+// the new process as a child of the old), or 0 when there is none.
+func (u *Upgrader) ParentPID() int {
+	if !u.upg.HasParent() {
+		return 0
+	}
+	return os.Getppid()
+}
+
+// ParentExited is closed once the process upgraded from has exited, and
+// at once when there is none: from then on its sockets are closed and it
+// writes to the cache no more.
+func (u *Upgrader) ParentExited() <-chan struct{} { return u.parentGone }
 
 // HasParent reports whether this process was started by an upgrade.
 func (u *Upgrader) HasParent() bool { return u.upg.HasParent() }
@@ -98,15 +135,6 @@ func (u *Upgrader) Ready() error {
 	return nil
 }
 
-// WaitForParent blocks until the parent process has exited (or ctx is
-// done), so that a second upgrade does not start while it still drains.
-func (u *Upgrader) WaitForParent(ctx context.Context) error {
-	if err := u.upg.WaitForParent(ctx); err != nil {
-		return fmt.Errorf("upgrade: parent: %w", err)
-	}
-	return nil
-}
-
 // Upgrade starts the binary again and waits until it is ready (then Exit
 // is closed and this process should stop) or has failed (this process
 // keeps serving and the error says why).
@@ -126,5 +154,12 @@ func (u *Upgrader) Upgrade() error {
 // upgrade, or after Stop.
 func (u *Upgrader) Exit() <-chan struct{} { return u.upg.Exit() }
 
-// Stop prevents further upgrades and closes Exit. Safe to call twice.
-func (u *Upgrader) Stop() { u.once.Do(u.upg.Stop) }
+// Stop prevents further upgrades, closes Exit and ends the watch on the
+// parent. Safe to call twice.
+func (u *Upgrader) Stop() {
+	u.once.Do(func() {
+		u.upg.Stop()
+		u.stopWatch()
+		u.watchJoined.Wait()
+	})
+}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -111,7 +110,10 @@ func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps,
 		return err
 	}
 	defer upg.Stop()
-	var l appliance.Listeners
+	l := appliance.Listeners{}
+	if upg.HasParent() {
+		l.ParentExited = upg.ParentExited()
+	}
 	if l.TCP, err = upg.Listen(cfg.HTTP); err != nil {
 		return err
 	}
@@ -119,9 +121,7 @@ func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps,
 	if cfg.H3 {
 		rc := reuseport.DefaultConfig()
 		rc.Addr = cfg.HTTP
-		if upg.HasParent() {
-			rc.ParentPID = os.Getppid() // tableflip starts the new process as a child of the old
-		}
+		rc.ParentPID = upg.ParentPID()
 		if udp, err = reuseport.Listen(rc, log); err != nil {
 			l.TCP.Close()
 			return err
@@ -166,36 +166,43 @@ func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps,
 		stop()
 		return errors.Join(err, <-done)
 	}
-	parentGone := waitParent(ctx, upg)
-	defer parentGone.stop()
+	// upgrade starts the next process; when it fails after the new
+	// process took HTTP/3 over, steering goes back to this socket alone.
+	upgrade := func() {
+		if err := upg.Upgrade(); err != nil && udp != nil {
+			if aerr := udp.Alone(); aerr != nil {
+				log.Error("appliance: HTTP/3 steering not reset after a failed upgrade", "err", aerr)
+			}
+		}
+	}
+	parentGone := upg.ParentExited()
 	pending := false // a SIGHUP came while the previous process still drained
 	for {
 		select {
-		case <-parentGone.C:
-			parentGone.C = nil
+		case <-parentGone:
+			parentGone = nil
 			if upg.HasParent() {
 				// The old process has exited: its socket has left the
-				// group and it writes to the cache no more.
+				// group (the appliance adopts its cache files itself).
 				if udp != nil {
 					if err := udp.Alone(); err != nil {
 						log.Warn("appliance: HTTP/3 steering not reset after the upgrade", "err", err)
 					}
 				}
-				a.AdoptCacheFiles()
 			}
 			if pending {
 				pending = false
-				upg.Upgrade() // logs; on failure this process keeps serving
+				upgrade()
 			}
 		case <-hup:
-			if parentGone.C != nil {
+			if parentGone != nil {
 				// Two generations at most: the reuseport group's order
 				// is only known with two sockets in it.
 				log.Info("appliance: upgrade deferred until the previous process has exited")
 				pending = true
 				continue
 			}
-			upg.Upgrade() // logs; on failure this process keeps serving
+			upgrade()
 		case <-upg.Exit():
 			log.Info("appliance: handing over to the upgraded process; finishing in-flight responses", "timeout", cfg.ShutdownTimeout)
 			stop()
@@ -209,38 +216,6 @@ func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps,
 			return err
 		}
 	}
-}
-
-// parentWait is closed (C) when the process upgraded from has exited, at
-// once when there is none.
-type parentWait struct {
-	C      <-chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-// waitParent watches for the parent's exit until stop or ctx is done.
-func waitParent(ctx context.Context, upg *upgrade.Upgrader) *parentWait {
-	ctx, cancel := context.WithCancel(ctx)
-	c := make(chan struct{})
-	w := &parentWait{C: c, cancel: cancel}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		// An error means the parent misbehaved while exiting: it is gone
-		// all the same, unless ctx ended the wait.
-		upg.WaitForParent(ctx)
-		if ctx.Err() == nil {
-			close(c)
-		}
-	}()
-	return w
-}
-
-// stop ends the watch and joins it.
-func (w *parentWait) stop() {
-	w.cancel()
-	w.wg.Wait()
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

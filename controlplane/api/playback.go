@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,13 +195,11 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	if err := a.readyTitle(title); err != nil {
 		return err
 	}
+	// One read: the title may have been deleted since readyTitle's.
 	var known bool
 	a.read(func(s *fsm.State) {
-		for _, f := range s.Titles[title].Files {
-			if f.Path == path {
-				known = true
-				break
-			}
+		if t := s.Titles[title]; t != nil {
+			known = slices.ContainsFunc(t.Files, func(f fillcast.File) bool { return f.Path == path })
 		}
 	})
 	if !known {

@@ -34,7 +34,7 @@ function row(label, cards, id) {
   return cards.length ? h('section', { class: 'row', id }, h('h2', {}, label), h('div', { class: 'cards' }, cards)) : null;
 }
 
-async function home() {
+async function home(live) {
   const [all, hist, recs] = await Promise.all([
     api.titles(),
     api.history(viewer()).catch(() => null),
@@ -48,6 +48,7 @@ async function home() {
   const recCards = recs ? pick(recs.results.map((r) => r.id)).map((t) => card(t)) : [];
   const ready = all.filter((t) => t.status === 'ready');
   const others = all.filter((t) => t.status !== 'ready');
+  if (!live()) return;
   show(
     row('Continue watching', contCards, 'continue'),
     row(recs && recs.source === 'als' ? 'Recommended for you' : 'Popular now', recCards, 'recommended'),
@@ -57,13 +58,14 @@ async function home() {
   );
 }
 
-async function searchPage(params) {
+async function searchPage(params, live) {
   const q = params.get('q') || '';
   const genre = params.get('genre') || '';
   document.getElementById('search').value = q;
   const [res, all] = await Promise.all([api.search(q, genre), api.titles()]);
   const byID = new Map(all.map((t) => [t.id, t]));
   const facets = res.facets && res.facets.genre ? res.facets.genre : [];
+  if (!live()) return;
   show(
     h('h1', {}, `Results for “${q}”`, genre ? ` in ${genre}` : ''),
     facets.length ? h('div', { class: 'facets' }, facets.map((f) =>
@@ -74,9 +76,10 @@ async function searchPage(params) {
   );
 }
 
-async function titlePage(id, params) {
+async function titlePage(id, params, live) {
   const protocol = params.get('protocol') === 'dash' ? 'dash' : 'hls';
   const t = await api.title(id);
+  if (!live()) return null;
   const video = h('video', { id: 'video', controls: true, muted: true, autoplay: true, playsinline: true });
   video.muted = true; // autoplay is allowed only muted
   const info = h('dl', { class: 'playing', id: 'playing' });
@@ -109,13 +112,14 @@ async function titlePage(id, params) {
       ? res.results.map((r) => byID.get(r.id)).filter(Boolean)
       : all.filter((x) => x.id !== id && x.status === 'ready' && (x.genres || []).some((g) => genres.has(g)));
     similar.replaceChildren(...(picks.length ? picks.map((x) => card(x)) : [h('p', { class: 'muted' }, 'Nothing similar yet.')]));
-  });
+  }).catch((err) => similar.replaceChildren(errorBox(err.message)));
 
   if (t.status !== 'ready') {
     info.replaceChildren(errorBox(`This title is ${t.status}; it plays once ingest is done.`));
     return null;
   }
   const names = await applianceNames();
+  if (!live()) return null;
   const player = new Player(video, {
     prefer: params.get('engine') || '',
     onState: (s) => {
@@ -176,8 +180,14 @@ function viewingEvents(video, title) {
   };
 }
 
-// route shows the page the fragment names.
+// route shows the page the fragment names. A page that is still loading
+// when the fragment changes again must not draw over the newer one: each
+// page gets live(), true while it is still the page asked for, checks it
+// after every wait, and its cleanup runs at once if it finishes late.
+let routeSeq = 0;
 async function route() {
+  const seq = ++routeSeq;
+  const live = () => seq === routeSeq;
   if (current) {
     const cleanup = current;
     current = null;
@@ -189,15 +199,21 @@ async function route() {
   const params = new URLSearchParams(query || '');
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', path === (a.dataset.nav === 'ops' ? '/ops' : '/'));
   try {
-    if (path === '/' || path === '') await home();
-    else if (path === '/search') await searchPage(params);
-    else if (path.startsWith('/title/')) current = await titlePage(decodeURIComponent(path.slice(7)), params);
-    else if (path === '/ops') current = await opsPage();
+    let cleanup = null;
+    if (path === '/' || path === '') await home(live);
+    else if (path === '/search') await searchPage(params, live);
+    else if (path.startsWith('/title/')) cleanup = await titlePage(decodeURIComponent(path.slice(7)), params, live);
+    else if (path === '/ops') cleanup = await opsPage(live);
     else show(errorBox(`No page ${path}`), h('a', { href: '#/' }, 'Back to the catalog'));
+    if (!live()) {
+      if (cleanup) await cleanup();
+      return;
+    }
+    current = cleanup;
   } catch (err) {
-    show(errorBox(err.message || String(err)));
+    if (live()) show(errorBox(err.message || String(err)));
   }
-  document.body.dataset.page = path.split('/')[1] || 'home';
+  if (live()) document.body.dataset.page = path.split('/')[1] || 'home';
 }
 
 // Search with suggestions: names that start with what was typed.

@@ -15,7 +15,7 @@ function fleetTable(fleet) {
       const hb = a.heartbeat || {};
       const health = !a.live ? 'down' : hb.health || 'ok';
       return h('tr', { 'data-appliance': a.id },
-        h('td', {}, a.url ? h('a', { href: `${a.url}/v1/status` }, a.id) : a.id),
+        h('td', {}, /^https?:\/\//.test(a.url || '') ? h('a', { href: `${a.url}/v1/status` }, a.id) : a.id),
         h('td', {}, a.site || hb.site || ''),
         h('td', {}, a.profile || hb.profile || ''),
         h('td', {}, h('span', { class: `badge ${health}` }, health), a.steerable ? '' : h('span', { class: 'muted' }, ' not steered')),
@@ -82,11 +82,23 @@ function uploadForm() {
   return form;
 }
 
+// uploads holds the uploads in progress, aborted when the page is left.
+const uploads = {
+  live: new Set(),
+  abort() {
+    for (const xhr of this.live) xhr.abort();
+    this.live.clear();
+  },
+};
+
 // upload posts file as multipart form data with progress (fetch cannot
 // report upload progress; XMLHttpRequest can).
 function upload(path, token, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    uploads.live.add(xhr);
+    xhr.addEventListener('loadend', () => uploads.live.delete(xhr));
+    xhr.addEventListener('abort', () => reject(new Error('upload cancelled')));
     xhr.open('POST', path);
     xhr.setRequestHeader('Authorization', `Bearer ${token}`);
     xhr.upload.addEventListener('progress', (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
@@ -104,8 +116,8 @@ function upload(path, token, file, onProgress) {
 }
 
 // opsPage shows the page and refreshes its tables until left; it returns
-// the cleanup.
-export async function opsPage() {
+// the cleanup. live() says whether the page is still the one shown.
+export async function opsPage(live) {
   const fleetBox = h('div', {}, 'Loading…');
   const sitesBox = h('div');
   const jobsBox = h('div');
@@ -116,13 +128,28 @@ export async function opsPage() {
     h('section', {}, h('h2', {}, 'Ingest jobs'), jobsBox),
     h('section', {}, h('h2', {}, 'Upload a title'), uploadForm()),
   );
+  const box = (el, res, table) => {
+    try {
+      el.replaceChildren(res instanceof Error ? errorBox(res.message) : table(res));
+    } catch (err) {
+      el.replaceChildren(errorBox(`cannot show the answer: ${err.message}`));
+    }
+  };
+  // Each refresh starts when the previous one is done, so a slow API
+  // never has requests piling up.
+  let timer = null;
+  let stopped = false;
   const refresh = async () => {
     const [fleet, sites, jobs] = await Promise.all([api.fleet(), api.sites(), api.jobs()].map((p) => p.catch((e) => e)));
-    fleetBox.replaceChildren(fleet instanceof Error ? errorBox(fleet.message) : fleetTable(fleet));
-    sitesBox.replaceChildren(sites instanceof Error ? errorBox(sites.message) : sitesTable(sites));
-    jobsBox.replaceChildren(jobs instanceof Error ? errorBox(jobs.message) : jobsTable(jobs));
+    box(fleetBox, fleet, fleetTable);
+    box(sitesBox, sites, sitesTable);
+    box(jobsBox, jobs, jobsTable);
+    if (!stopped && live()) timer = setTimeout(refresh, REFRESH_MS);
   };
   await refresh();
-  const timer = setInterval(refresh, REFRESH_MS);
-  return () => clearInterval(timer);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    uploads.abort();
+  };
 }

@@ -36,6 +36,7 @@ export class Player {
     this.lastTime = 0;
     this.lastProgress = 0;
     this.switching = false;
+    this.destroyed = false;
     this.timer = setInterval(() => this.watch(), 500);
     this.onError = () => this.fail(`media error ${video.error ? video.error.code : ''}`);
     video.addEventListener('error', this.onError);
@@ -49,6 +50,7 @@ export class Player {
   // load asks for playback of title over protocol and starts it.
   async load(title, protocol) {
     const pb = await api.playback(title, protocol);
+    if (this.destroyed) return;
     this.playback = pb;
     const engine = engineFor(this.video, protocol, this.prefer);
     if (!engine) {
@@ -68,7 +70,7 @@ export class Player {
       if (this.state.engine === 'native') {
         this.video.src = url;
         if (position > 0) {
-          await once(this.video, 'loadedmetadata');
+          await loaded(this.video, 8000);
           this.video.currentTime = position;
         }
       } else {
@@ -89,6 +91,7 @@ export class Player {
         }
         await this.shaka.load(url, position > 0 ? position : null);
       }
+      if (this.destroyed) return;
       this.lastProgress = performance.now();
       await this.video.play().catch(() => {});
     } catch (err) {
@@ -141,6 +144,7 @@ export class Player {
 
   // watch notices stalls: a playing video whose time stops moving.
   watch() {
+    if (this.destroyed) return;
     const v = this.video;
     this.rendition();
     if (v.currentTime !== this.lastTime || v.paused || v.ended || this.switching || !this.state.url) {
@@ -153,12 +157,13 @@ export class Player {
 
   // fail moves to the next place to play from, once per failure.
   async fail(why) {
-    if (this.switching || !this.playback) return;
+    if (this.switching || !this.playback || this.destroyed) return;
     this.switching = true;
     const failed = [...this.state.failed, this.state.host];
     const position = this.video.currentTime;
     this.set({ failed, failovers: this.state.failovers + 1, error: `${this.state.host}: ${why}` });
     let next = await this.steer(failed).catch(() => null);
+    if (this.destroyed) return;
     if (!next) next = this.playback.urls.find((u) => !failed.includes(new URL(u).host));
     if (!next) {
       this.switching = false;
@@ -186,6 +191,7 @@ export class Player {
 
   // destroy stops playback and releases the element.
   async destroy() {
+    this.destroyed = true;
     clearInterval(this.timer);
     this.video.removeEventListener('error', this.onError);
     this.playback = null;
@@ -195,6 +201,20 @@ export class Player {
   }
 }
 
-function once(el, name) {
-  return new Promise((resolve) => el.addEventListener(name, resolve, { once: true }));
+// loaded waits for the element's metadata, failing on a media error or
+// after ms, so that a dead source cannot hold a fail-over forever.
+function loaded(el, ms) {
+  return new Promise((resolve, reject) => {
+    const done = (fn, arg) => {
+      clearTimeout(timer);
+      el.removeEventListener('loadedmetadata', ok);
+      el.removeEventListener('error', bad);
+      fn(arg);
+    };
+    const ok = () => done(resolve);
+    const bad = () => done(reject, new Error('the source failed to load'));
+    const timer = setTimeout(() => done(reject, new Error('no metadata in time')), ms);
+    el.addEventListener('loadedmetadata', ok);
+    el.addEventListener('error', bad);
+  });
 }

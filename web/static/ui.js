@@ -25,29 +25,23 @@ export function show(...nodes) {
   return view;
 }
 
-// bytes formats a byte count.
-export function bytes(n) {
-  if (!n) return '0 B';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+// scaled formats n in the largest unit of units (each base times the
+// previous) that keeps it at or above 1.
+function scaled(n, base, units) {
+  if (!n) return `0 ${units[0]}`;
   let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
+  while (n >= base && i < units.length - 1) {
+    n /= base;
     i++;
   }
   return `${n.toFixed(n < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
 }
 
+// bytes formats a byte count.
+export const bytes = (n) => scaled(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
+
 // bits formats a rate in bits per second.
-export function bits(n) {
-  if (!n) return '0 bit/s';
-  const units = ['bit/s', 'kbit/s', 'Mbit/s', 'Gbit/s'];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${n.toFixed(n < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
-}
+export const bits = (n) => scaled(n, 1000, ['bit/s', 'kbit/s', 'Mbit/s', 'Gbit/s']);
 
 // pct formats a ratio as a percentage.
 export const pct = (r) => `${Math.round(100 * (r || 0))}%`;
