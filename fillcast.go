@@ -145,9 +145,13 @@ type Heartbeat struct {
 	// PlanVersion is the fill manifest the appliance works from (0: none
 	// yet), and CompleteTitles the titles of it that the appliance holds
 	// every file of. Flash appliances report them so that steering sends
-	// players to a flash appliance only for titles it holds complete.
+	// players to a flash appliance only for titles it holds complete. The
+	// list can be long, so it is left out while it is the same as in the
+	// previous accepted heartbeat (CompleteSame), and sent again now and
+	// then for control-plane nodes that missed it.
 	PlanVersion    uint64   `json:"plan_version,omitempty"`
 	CompleteTitles []string `json:"complete_titles,omitempty"`
+	CompleteSame   bool     `json:"complete_same,omitempty"`
 }
 
 // ParseWindow parses "HH:MM-HH:MM" into minutes after midnight. The end

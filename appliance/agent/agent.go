@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,6 +109,8 @@ type Agent struct {
 	mu   sync.Mutex
 	last Counters
 	at   time.Time
+	// sinceFull counts the beats since the complete titles last went out.
+	sinceFull int
 
 	keysAt   time.Time // last key fetch
 	keysSeen string    // the keys last handed to OnKeys, as JSON
@@ -149,6 +152,11 @@ func (a *Agent) Run(ctx context.Context) {
 	}
 }
 
+// resendCompleteEvery is how many beats may say "complete titles as
+// before" in a row: a control-plane node that missed the list (it
+// restarted, or the beat went elsewhere) has it again within that many.
+const resendCompleteEvery = 30
+
 // Heartbeat builds the next heartbeat body: rates and title bytes are
 // differences since the previous call.
 func (a *Agent) Heartbeat() fillcast.Heartbeat {
@@ -157,12 +165,23 @@ func (a *Agent) Heartbeat() fillcast.Heartbeat {
 	a.mu.Lock()
 	prev, since := a.last, now.Sub(a.at).Seconds()
 	a.last, a.at = c, now
+	// prev is the last beat the control plane accepted (beat restores it
+	// when none did), so an unchanged list can be left out.
+	same := c.PlanVersion != 0 && c.PlanVersion == prev.PlanVersion && slices.Equal(c.CompleteTitles, prev.CompleteTitles) && a.sinceFull < resendCompleteEvery
+	if same {
+		a.sinceFull++
+	} else {
+		a.sinceFull = 0
+	}
 	a.mu.Unlock()
 	hb := fillcast.Heartbeat{
 		Site: a.cfg.Site, Profile: a.cfg.Profile, URL: a.cfg.URL,
 		CapacityBytes: c.CapacityBytes, UsedBytes: c.UsedBytes, Health: fillcast.HealthOK,
 		TitleBytes: map[string]int64{}, FillPlannedBytes: c.FillPlannedBytes, FillPresentBytes: c.FillPresentBytes,
 		PlanVersion: c.PlanVersion, CompleteTitles: c.CompleteTitles,
+	}
+	if same {
+		hb.CompleteTitles, hb.CompleteSame = nil, true
 	}
 	if n := c.Lookups - prev.Lookups; n > 0 {
 		hb.HitRatio = float64(c.Hits-prev.Hits) / float64(n)

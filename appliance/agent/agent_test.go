@@ -191,16 +191,38 @@ func TestHeartbeatCarriesCompleteTitles(t *testing.T) {
 	tests := []struct {
 		version  uint64
 		complete []string
+		same     bool // left out as unchanged
 	}{
-		{0, nil},
-		{3, []string{"t1"}},
-		{4, []string{"t1", "t2"}},
+		{0, nil, false},
+		{3, []string{"t1"}, false},
+		{3, []string{"t1"}, true},
+		{4, []string{"t1"}, false},
+		{4, []string{"t1", "t2"}, false},
+		{4, []string{"t1", "t2"}, true},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		c = Counters{PlanVersion: tt.version, CompleteTitles: tt.complete}
 		hb := a.Heartbeat()
-		if hb.PlanVersion != tt.version || fmt.Sprint(hb.CompleteTitles) != fmt.Sprint(tt.complete) {
-			t.Errorf("beat: plan v%d %v, want v%d %v", hb.PlanVersion, hb.CompleteTitles, tt.version, tt.complete)
+		want := tt.complete
+		if tt.same {
+			want = nil
 		}
+		if hb.PlanVersion != tt.version || hb.CompleteSame != tt.same || fmt.Sprint(hb.CompleteTitles) != fmt.Sprint(want) {
+			t.Errorf("beat %d: plan v%d %v same=%v, want v%d %v same=%v", i, hb.PlanVersion, hb.CompleteTitles, hb.CompleteSame, tt.version, want, tt.same)
+		}
+	}
+	// An unchanged list still goes out after resendCompleteEvery beats
+	// without it.
+	run, longest := 0, 0
+	for range 3 * resendCompleteEvery {
+		if a.Heartbeat().CompleteSame {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	if longest != resendCompleteEvery {
+		t.Errorf("%d beats in a row without the list, want %d", longest, resendCompleteEvery)
 	}
 }

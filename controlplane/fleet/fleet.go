@@ -15,9 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -311,9 +311,10 @@ func (f *Fleet) rebuild(full bool) error {
 // titleSet is a flash appliance's steerable titles: the plan at one
 // manifest version, narrowed to the titles it reported complete.
 type titleSet struct {
-	version  uint64
-	complete uint64 // fingerprint of the reported complete titles; 0: none reported
-	set      *steering.TitleSet
+	version     uint64   // the manifest's
+	planVersion uint64   // the appliance's report; 0: none
+	complete    []string // its complete titles as reported
+	set         *steering.TitleSet
 }
 
 // titlesOf returns the titles steering may send to an appliance: all of
@@ -321,17 +322,20 @@ type titleSet struct {
 // yet (it fills on demand); else the titles its fill manifest plans, and
 // of those, once it reports its fill progress, only the ones it holds
 // complete, so that a title planned but not yet filled goes to an
-// appliance that has it rather than through a flash miss.
+// appliance that has it rather than through a flash miss. A beat that
+// leaves an unchanged list out (CompleteSame) keeps the set known; a node
+// that never saw the list steers by the plan until it comes again.
 func (f *Fleet) titlesOf(id string, hb fillcast.Heartbeat, m *fsm.Manifest) *steering.TitleSet {
 	if hb.Profile != fillcast.ProfileFlash || m == nil {
 		return nil
 	}
-	var fp uint64
-	if hb.PlanVersion > 0 {
-		fp = fingerprint(hb.PlanVersion, hb.CompleteTitles)
-	}
-	if cur, ok := f.sets[id]; ok && cur.version == m.Version && cur.complete == fp {
+	cur, ok := f.sets[id]
+	if ok && cur.version == m.Version && cur.planVersion == hb.PlanVersion &&
+		(hb.CompleteSame || slices.Equal(cur.complete, hb.CompleteTitles)) {
 		return cur.set
+	}
+	if hb.CompleteSame {
+		return steering.NewTitleSet(m.Titles) // the list is not known here yet
 	}
 	titles := m.Titles
 	if hb.PlanVersion > 0 {
@@ -347,20 +351,8 @@ func (f *Fleet) titlesOf(id string, hb fillcast.Heartbeat, m *fsm.Manifest) *ste
 		}
 	}
 	set := steering.NewTitleSet(titles)
-	f.sets[id] = titleSet{m.Version, fp, set}
+	f.sets[id] = titleSet{m.Version, hb.PlanVersion, hb.CompleteTitles, set}
 	return set
-}
-
-// fingerprint identifies a reported plan version and complete list;
-// never 0.
-func fingerprint(version uint64, titles []string) uint64 {
-	h := fnv.New64a()
-	fmt.Fprint(h, version)
-	for _, t := range titles {
-		h.Write([]byte{0})
-		h.Write([]byte(t))
-	}
-	return h.Sum64() | 1
 }
 
 func (f *Fleet) forwardLoop() {

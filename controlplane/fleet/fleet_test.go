@@ -143,11 +143,14 @@ func TestFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 		{"t1 filled", 2, []string{"t1"}, true, false},
 		{"both filled", 2, []string{"t1", "t2"}, true, true},
 		{"an older plan's titles count if still planned", 1, []string{"t2", "t9"}, false, true},
+		{"t1 filled, t2 gone again", 2, []string{"t1"}, true, false},
+		{"list left out as unchanged", 2, nil, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hb := beat("ok")
 			hb.Profile, hb.PlanVersion, hb.CompleteTitles = fillcast.ProfileFlash, tt.version, tt.complete
+			hb.CompleteSame = tt.name == "list left out as unchanged"
 			f.Heartbeat("a1", hb, true)
 			waitFor(t, tt.name, func() bool {
 				cur := f.Current()
