@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/fillcast/fillcast/controlplane/atomicfile"
 )
 
 // snapshotJob is a snapshot for compactLoop to write: the state folded
@@ -31,7 +33,7 @@ func (l *Log) rotate() error {
 	if err != nil {
 		return err
 	}
-	if err := syncDir(l.cfg.Dir); err != nil {
+	if err := atomicfile.SyncDir(l.cfg.Dir); err != nil {
 		f.Close()
 		os.Remove(path)
 		return err
@@ -67,7 +69,7 @@ func (l *Log) compactLoop() {
 func (l *Log) writeSnapshot(job snapshotJob) error {
 	// The snapshot is complete on disk before anything it covers is
 	// deleted; a crash in between leaves files Open deletes.
-	if err := writeFileAtomic(filepath.Join(l.cfg.Dir, snapshotName(job.seq)), job.data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(l.cfg.Dir, snapshotName(job.seq)), job.data); err != nil {
 		return fmt.Errorf("events: write snapshot: %w", err)
 	}
 	segs, snaps, err := dirFiles(l.cfg.Dir)
@@ -100,7 +102,7 @@ func (l *Log) removeBefore(seq uint64, segs, snaps []uint64) {
 		}
 	}
 	if removed {
-		if err := syncDir(l.cfg.Dir); err != nil {
+		if err := atomicfile.SyncDir(l.cfg.Dir); err != nil {
 			l.logger.Warn("events: compact", "err", err)
 		}
 	}

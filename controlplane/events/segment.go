@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fillcast/fillcast/controlplane/atomicfile"
 )
 
 // On disk, Config.Dir holds the log as numbered segment files,
@@ -27,7 +29,7 @@ const (
 	segmentSuffix  = ".log"
 	snapshotPrefix = "history-"
 	snapshotSuffix = ".snap"
-	tmpSuffix      = ".tmp"
+	tmpSuffix      = atomicfile.TmpSuffix
 )
 
 // ErrCorrupt reports a snapshot, or a segment before the last, that

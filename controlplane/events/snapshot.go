@@ -2,11 +2,8 @@ package events
 
 import (
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"math"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -169,42 +166,4 @@ func (d *decoder) str() string {
 		return advance(d, "", 0)
 	}
 	return advance(d, s, len(d.p)-len(rest))
-}
-
-// writeFileAtomic writes b to path so that a crash leaves either the
-// old file or the whole new one: a temporary file, fsync, rename, fsync
-// of the directory.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/fillcast/fillcast/controlplane/atomicfile"
 )
 
 // restore loads the tracker saved at Config.SnapshotPath, if any. A file
@@ -40,23 +41,7 @@ func (p *Planner) save() error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(p.cfg.SnapshotPath)
-	f, err := os.CreateTemp(dir, ".popularity-*")
-	if err != nil {
-		return fmt.Errorf("planner: save popularity: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p.cfg.SnapshotPath)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.WriteFile(p.cfg.SnapshotPath, b); err != nil {
 		return fmt.Errorf("planner: save popularity: %w", err)
 	}
 	return nil
