@@ -24,8 +24,8 @@ var static embed.FS
 // is served at "/".
 const Prefix = "/ui/"
 
-// VendorFiles are the npm-built files the pages load from static/vendor.
-var VendorFiles = []string{"shaka-player.compiled.js"}
+// vendorFiles are the npm-built files the pages load from static/vendor.
+var vendorFiles = [...]string{"shaka-player.compiled.js"}
 
 // UI serves the pages.
 type UI struct {
@@ -52,7 +52,7 @@ func newUI(root fs.FS) (*UI, error) {
 // Missing lists the vendor files that were not bundled at build time.
 func (u *UI) Missing() []string {
 	var out []string
-	for _, f := range VendorFiles {
+	for _, f := range vendorFiles {
 		if _, err := fs.Stat(u.files, "vendor/"+f); err != nil {
 			out = append(out, f)
 		}

@@ -59,8 +59,8 @@ func TestMissingVendorFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := u.Missing(); len(got) != len(VendorFiles) {
-		t.Errorf("Missing() = %v, want %v", got, VendorFiles)
+	if got := u.Missing(); len(got) != len(vendorFiles) {
+		t.Errorf("Missing() = %v, want %v", got, vendorFiles)
 	}
 	if _, err := newUI(fstest.MapFS{}); err == nil {
 		t.Error("a tree without index.html was accepted")

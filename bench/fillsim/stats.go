@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/bench/cachesim/trace"
 )
 
@@ -71,9 +72,15 @@ func (l *ledger) sum(from, to int, keep func(hour int) bool) counts {
 	return c
 }
 
-func peak(h int) bool     { return trace.PeakHours(h) }
-func anyHour(int) bool    { return true }
-func inWindow(h int) bool { return h >= 2 && h < 14 }
+func peak(h int) bool  { return trace.PeakHours(h) }
+func anyHour(int) bool { return true }
+
+// inWindow reports whether hour h starts inside the site's fill window
+// (which does not span midnight here; ParseWindow has checked it parses).
+func inWindow(h int) bool {
+	start, end, _ := fillcast.ParseWindow(site.FillWindow)
+	return h*60 >= start && h*60 < end
+}
 
 // originCounter wraps the origin's handler to count the body bytes it
 // sends, by the simulated hour they were sent in.
