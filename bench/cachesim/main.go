@@ -65,7 +65,7 @@ func main() {
 	fmt.Printf("cache: %.1f GB, %.0f %% of the %.2f TB catalog; counting from day %d; peak hours 19:00-23:00\n\n",
 		float64(capacity)/1e9, 100**cacheShare, float64(catalog)/1e12, *warmup+1)
 
-	policies := evict.Contenders(capacity, reqs)
+	policies := trace.Contenders(capacity, reqs)
 	results := make([]*observer, len(policies))
 	times := make([]time.Duration, len(policies))
 	var wg sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/fillcast/fillcast/appliance/evict"
+	"github.com/fillcast/fillcast/bench/cachesim/trace"
 )
 
 // comparePolicies replays recorded requests through evict.Replay with the
@@ -23,7 +24,7 @@ func comparePolicies(w io.Writer, name string, recorded []served, capacity int64
 			hitBytes += r.size
 		}
 	}
-	policies := evict.Contenders(capacity, reqs)
+	policies := trace.Contenders(capacity, reqs)
 	results := make([]evict.Result, len(policies))
 	var wg sync.WaitGroup
 	for i, p := range policies {

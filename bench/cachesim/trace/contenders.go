@@ -1,0 +1,21 @@
+package trace
+
+import "github.com/fillcast/fillcast/appliance/evict"
+
+// Contender is a policy a trace replay compares, by name.
+type Contender struct {
+	Name string
+	New  func() evict.Policy
+}
+
+// Contenders returns the appliance/evict policies the trace replayers (bench/cachesim,
+// bench/fillsim) compare on trace at capacity bytes: the disk tier's
+// S3-FIFO with the tier's 10 % small queue, LRU, and Belady's optimum,
+// the upper bound.
+func Contenders(capacity int64, trace []evict.Request) []Contender {
+	return []Contender{
+		{"S3-FIFO", func() evict.Policy { return evict.NewS3FIFO(capacity, 0.1) }},
+		{"LRU", func() evict.Policy { return evict.NewLRU() }},
+		{"Belady", func() evict.Policy { return evict.NewBelady(trace) }},
+	}
+}
