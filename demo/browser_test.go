@@ -191,7 +191,7 @@ func TestBrowser(t *testing.T) {
 	out := filepath.Join(webDir, "test-output")
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(webDir, "test", "browser.mjs"))
 	cmd.Dir = webDir
-	cmd.Env = append(os.Environ(), "FILLCAST_URL="+d.cpURL, "FILLCAST_OUT="+out, "FILLCAST_UPLOAD="+upload, "FILLCAST_ADMIN="+d.token)
+	cmd.Env = append(os.Environ(), "FILLCAST_URL="+d.sys.ControlPlaneURL, "FILLCAST_OUT="+out, "FILLCAST_UPLOAD="+upload, "FILLCAST_ADMIN="+d.token)
 	cmd.Stderr = testWriter{t}
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

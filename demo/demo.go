@@ -18,14 +18,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/planner"
-	"github.com/fillcast/fillcast/origin"
 	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
@@ -79,16 +75,30 @@ func newDemo(cfg Config) (*demo, error) {
 // run starts the parts, sets the system up, and waits for ctx or a part
 // that stops.
 func (d *demo) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 8)
-	if err := d.start(ctx, d.cpAddr, errc); err != nil {
-		cancel()
-		d.wg.Wait()
+	sys, err := StartSystem(ctx, SystemConfig{
+		Dir: d.dir, Keys: d.keys, Token: d.token, Log: d.log, WrapListener: d.wrap,
+		// The same ports as the previous run, so that URLs (and the raft
+		// address) stay the same.
+		Listen: func(name string) (net.Listener, error) {
+			if name == "controlplane" {
+				return d.listen(name, d.cpAddr)
+			}
+			return d.listen(name, "")
+		},
+		// Plan fills every minute rather than every ten, so the flash
+		// appliance picks up the titles people watch while you try it.
+		ControlPlane: func(c *controlplane.Config) { c.Planner = planner.Config{Every: time.Minute} },
+	})
+	if err == nil {
+		d.sys = sys
+		if err = sys.StartAppliances(); err != nil {
+			sys.Stop()
+		}
+	}
+	if err != nil {
 		return err
 	}
 	setupErr := d.setup(ctx)
-	var err error
 	if setupErr == nil {
 		d.banner()
 		close(d.ready)
@@ -97,12 +107,13 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
-		fmt.Fprintf(d.out, "demo: a part stopped: %v\n", err)
+	case <-sys.Failed():
 	}
 	fmt.Fprintln(d.out, "\nstopping...")
-	cancel()
-	d.wg.Wait()
+	err = sys.Stop()
+	if err != nil {
+		fmt.Fprintf(d.out, "demo: a part stopped: %v\n", err)
+	}
 	if setupErr != nil && ctx.Err() == nil {
 		return setupErr
 	}
@@ -117,10 +128,7 @@ type demo struct {
 	log    *slog.Logger
 	keys   *urlsign.Keys
 	token  string
-	wg     sync.WaitGroup
-
-	originURL, cpURL string
-	appliances       map[string]string // id -> URL
+	sys    *System
 
 	// samples are the titles made and ingested; ready closes when they
 	// are. wrap, if set, wraps each appliance's listener (tests use it to
@@ -183,94 +191,4 @@ func (d *demo) listen(name, addr string) (net.Listener, error) {
 	}
 	os.WriteFile(portFile, []byte(ln.Addr().String()+"\n"), 0o644)
 	return ln, nil
-}
-
-// part starts a part in a goroutine the demo owns.
-func (d *demo) part(ctx context.Context, errc chan<- error, name string, f func(context.Context) error) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := f(ctx); err != nil && ctx.Err() == nil {
-			errc <- fmt.Errorf("%s: %w", name, err)
-		}
-	}()
-}
-
-// start brings up the origin, the control plane and the two appliances.
-func (d *demo) start(ctx context.Context, cpAddr string, errc chan<- error) error {
-	ocfg := origin.DefaultConfig()
-	ocfg.Root, ocfg.AdminToken = filepath.Join(d.dir, "origin"), d.token
-	o, err := origin.New(ocfg, d.log)
-	if err != nil {
-		return err
-	}
-	oln, err := d.listen("origin", "")
-	if err != nil {
-		return err
-	}
-	d.originURL = "http://" + oln.Addr().String()
-	d.part(ctx, errc, "origin", func(ctx context.Context) error {
-		defer o.Close()
-		return origin.Serve(ctx, oln, o)
-	})
-
-	cln, err := d.listen("controlplane", cpAddr)
-	if err != nil {
-		return err
-	}
-	raftLn, err := d.listen("raft", "")
-	if err != nil {
-		return err
-	}
-	raftAddr := raftLn.Addr().String()
-	raftLn.Close() // raft opens it itself
-	d.cpURL = "http://" + cln.Addr().String()
-	cp, err := controlplane.New(controlplane.Config{
-		ID: "demo", DataDir: filepath.Join(d.dir, "controlplane"), HTTP: cln.Addr().String(), RaftAddr: raftAddr,
-		Bootstrap: true, AdminToken: d.token, Keys: d.keys, Origin: d.originURL,
-		// Plan fills every minute rather than every ten, so the flash
-		// appliance picks up the titles people watch while you try it.
-		Planner: planner.Config{Every: time.Minute},
-	}, d.log)
-	if err != nil {
-		cln.Close()
-		return err
-	}
-	d.part(ctx, errc, "control plane", func(ctx context.Context) error { return cp.Serve(ctx, cln) })
-
-	d.appliances = map[string]string{}
-	specs := []struct {
-		id, profile string
-		mem, disk   int64
-	}{{"flash1", fillcast.ProfileFlash, 256 << 20, 2 << 30}, {"storage1", fillcast.ProfileStorage, 128 << 20, 20 << 30}}
-	lns := make([]net.Listener, len(specs))
-	for i, s := range specs {
-		if lns[i], err = d.listen(s.id, ""); err != nil {
-			return err
-		}
-		d.appliances[s.id] = "http://" + lns[i].Addr().String()
-	}
-	for i, s := range specs {
-		cfg := appliance.DefaultConfig()
-		cfg.ID, cfg.Site, cfg.Profile, cfg.HTTP, cfg.Keys = s.id, "demo-isp", s.profile, lns[i].Addr().String(), d.keys
-		cfg.Cache.Dir, cfg.Cache.MemBytes, cfg.Cache.DiskBytes = filepath.Join(d.dir, s.id), s.mem, s.disk
-		cfg.Server.AdminToken, cfg.ControlPlanes = d.token, []string{d.cpURL}
-		// Tier fill: the other appliance first, then the origin.
-		for _, other := range specs {
-			if other.id != s.id {
-				cfg.Upstream.URLs = append(cfg.Upstream.URLs, d.appliances[other.id])
-			}
-		}
-		cfg.Upstream.URLs = append(cfg.Upstream.URLs, d.originURL)
-		a, err := appliance.New(cfg, d.log)
-		if err != nil {
-			return err
-		}
-		ln := lns[i]
-		if d.wrap != nil {
-			ln = d.wrap(s.id, ln)
-		}
-		d.part(ctx, errc, s.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
-	}
-	return nil
 }

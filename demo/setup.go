@@ -43,17 +43,11 @@ var samples = []sample{
 // setup configures the site, makes and ingests the sample titles that
 // are not ready yet, and seeds viewing events.
 func (d *demo) setup(ctx context.Context) error {
-	if err := d.waitFor(ctx, "the control plane", func() bool {
-		code, _ := d.api(ctx, "GET", "/v1/cluster", nil)
-		return code == 200
-	}); err != nil {
-		return err
-	}
 	for _, s := range []fillcast.Site{
 		{ID: "demo-ix", Kind: fillcast.SiteIX, Region: "local", Prefixes: []string{"198.51.100.0/24"}},
 		{ID: "demo-isp", Kind: fillcast.SiteISP, Region: "local", Prefixes: []string{"127.0.0.0/8", "::1/128"}, Parent: "demo-ix", FillWindow: "00:00-23:59"},
 	} {
-		if code, b := d.api(ctx, "PUT", "/v1/sites/"+s.ID, s); code != 200 {
+		if code, b := d.sys.API(ctx, "PUT", "/v1/sites/"+s.ID, s); code != 200 {
 			return fmt.Errorf("demo: site %s: %d %s", s.ID, code, b)
 		}
 	}
@@ -67,7 +61,7 @@ func (d *demo) setup(ctx context.Context) error {
 
 // ensureTitle creates, renders and ingests a sample unless it is ready.
 func (d *demo) ensureTitle(ctx context.Context, s sample) error {
-	code, b := d.api(ctx, "GET", "/v1/titles/"+s.title.ID, nil)
+	code, b := d.sys.API(ctx, "GET", "/v1/titles/"+s.title.ID, nil)
 	var cur fillcast.Title
 	json.Unmarshal(b, &cur)
 	if code == 200 && cur.Status == fillcast.StatusReady {
@@ -77,7 +71,7 @@ func (d *demo) ensureTitle(ctx context.Context, s sample) error {
 	if code == 404 {
 		t := s.title
 		t.Status = fillcast.StatusNew
-		if code, b := d.api(ctx, "POST", "/v1/titles", t); code != 201 {
+		if code, b := d.sys.API(ctx, "POST", "/v1/titles", t); code != 201 {
 			return fmt.Errorf("demo: create %s: %d %s", t.ID, code, b)
 		}
 	}
@@ -91,8 +85,8 @@ func (d *demo) ensureTitle(ctx context.Context, s sample) error {
 		return err
 	}
 	var status string
-	err = d.waitFor(ctx, "job "+job, func() bool {
-		_, b := d.api(ctx, "GET", "/v1/jobs/"+job, nil)
+	err = d.sys.WaitFor(ctx, "job "+job, 5*time.Minute, func() bool {
+		_, b := d.sys.API(ctx, "GET", "/v1/jobs/"+job, nil)
 		var j struct {
 			Status string `json:"status"`
 			Error  string `json:"error"`
@@ -154,7 +148,7 @@ func (d *demo) upload(ctx context.Context, title, src string) (string, error) {
 		}
 		pw.CloseWithError(err)
 	}()
-	req, err := http.NewRequestWithContext(ctx, "POST", d.cpURL+"/v1/titles/"+title+"/ingest", pr)
+	req, err := http.NewRequestWithContext(ctx, "POST", d.sys.ControlPlaneURL+"/v1/titles/"+title+"/ingest", pr)
 	if err != nil {
 		return "", err
 	}
@@ -194,48 +188,8 @@ func (d *demo) seedEvents(ctx context.Context) error {
 				"duration_s": float64(s.seconds), "ts": now.Add(-time.Duration(n-i) * time.Minute)})
 		}
 	}
-	if code, b := d.api(ctx, "POST", "/v1/events", batch); code != http.StatusAccepted {
+	if code, b := d.sys.API(ctx, "POST", "/v1/events", batch); code != http.StatusAccepted {
 		return fmt.Errorf("demo: seed events: %d %s", code, b)
-	}
-	return nil
-}
-
-// api calls the control plane with the admin token.
-func (d *demo) api(ctx context.Context, method, path string, body any) (int, []byte) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.cpURL+path, rd)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b
-}
-
-// waitFor polls cond until it holds, ctx ends or five minutes pass.
-func (d *demo) waitFor(ctx context.Context, what string, cond func() bool) error {
-	deadline := time.Now().Add(5 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: gave up waiting for %s", what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
 	}
 	return nil
 }
@@ -262,5 +216,5 @@ Try:
   fillcast targets --controlplane %[2]s > targets.txt && vegeta attack -rate 100 -duration 10s < targets.txt | vegeta report
 
 Admin token: %[7]s   (Authorization: Bearer ...)
-`, d.dir, d.cpURL, d.originURL, d.appliances["flash1"], d.appliances["storage1"], path, d.token)
+`, d.dir, d.sys.ControlPlaneURL, d.sys.OriginURL, d.sys.Appliances["flash1"], d.sys.Appliances["storage1"], path, d.token)
 }

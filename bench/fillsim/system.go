@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +15,7 @@ import (
 	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/planner"
-	"github.com/fillcast/fillcast/origin"
+	"github.com/fillcast/fillcast/demo"
 	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
@@ -49,37 +45,49 @@ var site = fillcast.Site{ID: "sim-isp", Kind: fillcast.SiteISP, Region: "sim", P
 
 var parentSite = fillcast.Site{ID: "sim-ix", Kind: fillcast.SiteIX, Region: "sim", Prefixes: []string{"198.51.100.0/24"}}
 
-// system is one running simulation: a counting origin, a control-plane
-// node and a flash and a storage appliance, on loopback sockets.
+// system is one running simulation: demo.System (a counting origin, a
+// control-plane node and a flash and a storage appliance, on loopback
+// sockets) with the simulated clock.
 type system struct {
 	setup
+	*demo.System
 	origin     *originCounter
 	cpURL      string
-	originURL  string
 	appliances map[string]string // URL -> id
 	statusURLs map[string]string // id -> URL
 	client     *http.Client
-
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	errs   []error
 }
 
 // start brings everything up and registers the site and the titles
 // released before the simulation starts.
 func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	sys := &system{setup: s, cancel: cancel, appliances: map[string]string{}, statusURLs: map[string]string{},
+	sys := &system{setup: s, appliances: map[string]string{}, statusURLs: map[string]string{},
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
-	if err := sys.startOrigin(ctx); err != nil {
-		sys.Stop()
+	ds, err := demo.StartSystem(ctx, demo.SystemConfig{
+		Dir: s.dir, OriginRoot: s.originRoot, Keys: s.keys, Token: s.token, Site: site.ID,
+		FlashDisk: s.flashBytes, StorageDisk: s.storeBytes, FlashMem: s.memBytes, StorageMem: s.memBytes,
+		Client: sys.client, Log: s.log,
+		WrapOrigin: func(h http.Handler) http.Handler {
+			sys.origin = newOriginCounter(h, s.clock, s.ledger)
+			return sys.origin
+		},
+		ControlPlane: func(c *controlplane.Config) {
+			c.HeartbeatTimeout, c.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
+			c.Planner = planner.Config{
+				Every: s.planEvery, Now: s.clock.Now, Off: !s.fills,
+				// An appliance stays planned for a simulated day after its
+				// last heartbeat; heartbeats come every beatEvery of wall time.
+				LiveFor: 24 * time.Hour,
+			}
+		},
+		Appliance: func(c *appliance.Config) {
+			c.HeartbeatInterval, c.FillPoll, c.FillRateBits, c.Now = s.beatEvery, s.fillPoll, s.fillRate, s.clock.Now
+		},
+	})
+	if err != nil {
 		return nil, err
 	}
-	if err := sys.startControlPlane(ctx); err != nil {
-		sys.Stop()
-		return nil, err
-	}
+	sys.System, sys.cpURL = ds, ds.ControlPlaneURL
 	if err := sys.configure(ctx, titles); err != nil {
 		sys.Stop()
 		return nil, err
@@ -91,96 +99,17 @@ func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, erro
 	return sys, nil
 }
 
-// run starts f in a goroutine the system owns; its error, unless the
-// system is stopping, is kept for Stop.
-func (sys *system) run(ctx context.Context, name string, f func(context.Context) error) {
-	sys.wg.Go(func() {
-		if err := f(ctx); err != nil && ctx.Err() == nil {
-			sys.mu.Lock()
-			sys.errs = append(sys.errs, fmt.Errorf("fillsim: %s: %w", name, err))
-			sys.mu.Unlock()
-		}
-	})
-}
-
 // Stop stops every part and returns what failed while they ran.
 func (sys *system) Stop() error {
-	sys.cancel()
-	sys.wg.Wait()
+	err := sys.System.Stop()
 	sys.client.CloseIdleConnections()
-	sys.mu.Lock()
-	defer sys.mu.Unlock()
-	return errors.Join(sys.errs...)
-}
-
-func listen() (net.Listener, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("fillsim: listen: %w", err)
-	}
-	return ln, nil
-}
-
-func (sys *system) startOrigin(ctx context.Context) error {
-	ocfg := origin.DefaultConfig()
-	ocfg.Root, ocfg.AdminToken = sys.originRoot, sys.token
-	o, err := origin.New(ocfg, sys.log)
-	if err != nil {
-		return err
-	}
-	ln, err := listen()
-	if err != nil {
-		o.Close()
-		return err
-	}
-	sys.origin = newOriginCounter(o, sys.clock, sys.ledger)
-	sys.originURL = "http://" + ln.Addr().String()
-	sys.run(ctx, "origin", func(ctx context.Context) error {
-		defer o.Close()
-		return origin.Serve(ctx, ln, sys.origin)
-	})
-	return nil
-}
-
-func (sys *system) startControlPlane(ctx context.Context) error {
-	ln, err := listen()
-	if err != nil {
-		return err
-	}
-	rl, err := listen()
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	raftAddr := rl.Addr().String()
-	rl.Close() // raft opens it itself
-	sys.cpURL = "http://" + ln.Addr().String()
-	cp, err := controlplane.New(controlplane.Config{
-		ID: "sim", DataDir: filepath.Join(sys.dir, "controlplane"), HTTP: ln.Addr().String(), RaftAddr: raftAddr,
-		Bootstrap: true, AdminToken: sys.token, Keys: sys.keys, Origin: sys.originURL,
-		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-		Planner: planner.Config{
-			Every: sys.planEvery, Now: sys.clock.Now, Off: !sys.fills,
-			// An appliance stays planned for a simulated day after its
-			// last heartbeat; heartbeats come every beatEvery of wall time.
-			LiveFor: 24 * time.Hour,
-		},
-	}, sys.log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	sys.run(ctx, "control plane", func(ctx context.Context) error { return cp.Serve(ctx, ln) })
-	return sys.waitFor(ctx, "a raft leader", func() bool {
-		code, b := sys.api(ctx, http.MethodGet, "/v1/cluster", nil)
-		return code == http.StatusOK && bytes.Contains(b, []byte(`"leader"`)) && !bytes.Contains(b, []byte(`"leader":""`))
-	})
+	return err
 }
 
 // configure puts the sites and registers the titles out by the start.
 func (sys *system) configure(ctx context.Context, titles []fillcast.Title) error {
 	for _, s := range []fillcast.Site{parentSite, site} {
-		if code, b := sys.api(ctx, http.MethodPut, "/v1/sites/"+s.ID, s); code != http.StatusOK {
+		if code, b := sys.API(ctx, http.MethodPut, "/v1/sites/"+s.ID, s); code != http.StatusOK {
 			return fmt.Errorf("fillsim: put site %s: %d %s", s.ID, code, b)
 		}
 	}
@@ -208,60 +137,26 @@ func (sys *system) configure(ctx context.Context, titles []fillcast.Title) error
 
 // register adds a ready title to the catalog.
 func (sys *system) register(ctx context.Context, t *fillcast.Title) error {
-	if code, b := sys.api(ctx, http.MethodPost, "/v1/titles", t); code != http.StatusCreated {
+	if code, b := sys.API(ctx, http.MethodPost, "/v1/titles", t); code != http.StatusCreated {
 		return fmt.Errorf("fillsim: register %s: %d %s", t.ID, code, b)
 	}
 	return nil
 }
 
-// startAppliances starts the flash and the storage appliance, each with
-// the other as its tier-fill peer before the origin, and waits until
-// steering sends players to both.
+// startAppliances starts the flash and the storage appliance and waits
+// until steering sends players to both.
 func (sys *system) startAppliances(ctx context.Context) error {
-	specs := []struct {
-		id, profile string
-		disk        int64
-	}{{"flash1", fillcast.ProfileFlash, sys.flashBytes}, {"storage1", fillcast.ProfileStorage, sys.storeBytes}}
-	lns := make([]net.Listener, len(specs))
-	for i, sp := range specs {
-		ln, err := listen()
-		if err != nil {
-			for _, l := range lns[:i] {
-				l.Close()
-			}
-			return err
-		}
-		lns[i] = ln
-		u := "http://" + ln.Addr().String()
-		sys.appliances[u], sys.statusURLs[sp.id] = sp.id, u
+	if err := sys.StartAppliances(); err != nil {
+		return err
 	}
-	for i, sp := range specs {
-		cfg := appliance.DefaultConfig()
-		cfg.ID, cfg.Site, cfg.Profile, cfg.HTTP, cfg.Keys = sp.id, site.ID, sp.profile, lns[i].Addr().String(), sys.keys
-		cfg.Cache.Dir, cfg.Cache.MemBytes, cfg.Cache.DiskBytes = filepath.Join(sys.dir, sp.id), sys.memBytes, sp.disk
-		cfg.Server.AdminToken, cfg.ControlPlanes = sys.token, []string{sys.cpURL}
-		cfg.HeartbeatInterval, cfg.FillPoll, cfg.FillRateBits, cfg.Now = sys.beatEvery, sys.fillPoll, sys.fillRate, sys.clock.Now
-		for _, other := range specs {
-			if other.id != sp.id {
-				cfg.Upstream.URLs = append(cfg.Upstream.URLs, sys.statusURLs[other.id])
-			}
-		}
-		cfg.Upstream.URLs = append(cfg.Upstream.URLs, sys.originURL)
-		a, err := appliance.New(cfg, sys.log)
-		if err != nil {
-			for _, l := range lns[i:] {
-				l.Close()
-			}
-			return err
-		}
-		ln := lns[i]
-		sys.run(ctx, sp.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
+	for id, u := range sys.Appliances {
+		sys.appliances[u], sys.statusURLs[id] = id, u
 	}
-	return sys.waitFor(ctx, "steering to know both appliances", func() bool {
+	return sys.WaitFor(ctx, "steering to know both appliances", time.Minute, func() bool {
 		var pb struct {
 			URLs []string `json:"urls"`
 		}
-		_, b := sys.api(ctx, http.MethodGet, "/v1/playback/t00000", nil)
+		_, b := sys.API(ctx, http.MethodGet, "/v1/playback/t00000", nil)
 		json.Unmarshal(b, &pb)
 		n := 0
 		for _, u := range pb.URLs {
@@ -271,7 +166,7 @@ func (sys *system) startAppliances(ctx context.Context) error {
 				}
 			}
 		}
-		return n == len(specs)
+		return n == len(sys.appliances)
 	})
 }
 
@@ -310,44 +205,4 @@ func (sys *system) status(ctx context.Context, id string) (applianceStatus, erro
 		return st, fmt.Errorf("fillsim: status of %s has no fill plan section", id)
 	}
 	return st, nil
-}
-
-// api calls the control plane with the admin token.
-func (sys *system) api(ctx context.Context, method, path string, body any) (int, []byte) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, sys.cpURL+path, rd)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+sys.token)
-	resp, err := sys.client.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b
-}
-
-// waitFor polls cond until it holds, ctx ends or a minute passes.
-func (sys *system) waitFor(ctx context.Context, what string, cond func() bool) error {
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("fillsim: gave up waiting for %s", what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
 }

@@ -1,0 +1,312 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/origin"
+	"github.com/fillcast/fillcast/steering/urlsign"
+)
+
+// SystemConfig configures a System: one ISP site on one machine.
+type SystemConfig struct {
+	// Dir holds the control plane's data and the appliances' caches.
+	// Required.
+	Dir string
+	// OriginRoot is the origin's directory. Zero means Dir/origin.
+	OriginRoot string
+	// Keys sign and verify URLs; Token is the admin token. Required.
+	Keys  *urlsign.Keys
+	Token string
+	// Site is the site the appliances are installed in. Zero means
+	// "demo-isp".
+	Site string
+	// FlashDisk, StorageDisk, FlashMem and StorageMem size the tiers of
+	// the two appliances. Zero means 2 GiB, 20 GiB, 256 MiB and 128 MiB.
+	FlashDisk, StorageDisk, FlashMem, StorageMem int64
+	// Listen opens the listener of a part: "origin", "controlplane",
+	// "raft" (closed again: raft opens it), "flash1", "storage1". Nil
+	// means 127.0.0.1 on a free port.
+	Listen func(name string) (net.Listener, error)
+	// WrapOrigin, if set, wraps the origin's handler (to count what it
+	// sends, say); WrapListener each appliance's listener (tests kill
+	// appliances with it).
+	WrapOrigin   func(http.Handler) http.Handler
+	WrapListener func(id string, ln net.Listener) net.Listener
+	// ControlPlane and Appliance, if set, adjust a part's configuration
+	// before it starts: its clock, planner, fill rate, intervals.
+	ControlPlane func(*controlplane.Config)
+	Appliance    func(*appliance.Config)
+	// Client calls the API. Nil means a client with a 30 s timeout.
+	Client *http.Client
+	Log    *slog.Logger
+}
+
+// Validate fills defaults and reports the first problem.
+func (c *SystemConfig) Validate() error {
+	if c.Dir == "" || c.Keys == nil || c.Token == "" {
+		return errors.New("demo: a system needs a directory, keys and an admin token")
+	}
+	if c.OriginRoot == "" {
+		c.OriginRoot = filepath.Join(c.Dir, "origin")
+	}
+	if c.Site == "" {
+		c.Site = "demo-isp"
+	}
+	for _, d := range []struct {
+		v   *int64
+		def int64
+	}{{&c.FlashDisk, 2 << 30}, {&c.StorageDisk, 20 << 30}, {&c.FlashMem, 256 << 20}, {&c.StorageMem, 128 << 20}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if c.Listen == nil {
+		c.Listen = func(name string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return nil
+}
+
+// System is a running site on loopback: an origin, a control-plane node
+// (a cluster of one), and a flash and a storage appliance, each the
+// other's tier-fill peer before the origin. The demo, its browser test
+// and the fill simulation (bench/fillsim) are built on it.
+type System struct {
+	cfg SystemConfig
+	// OriginURL and ControlPlaneURL are the parts' base URLs.
+	OriginURL, ControlPlaneURL string
+	// Appliances maps each appliance id to its base URL.
+	Appliances map[string]string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+	failed chan struct{}
+	once   sync.Once
+}
+
+// StartSystem starts the origin and the control plane and waits until it
+// has a leader; StartAppliances then starts the appliances (after the
+// caller has put its sites, say).
+func StartSystem(ctx context.Context, cfg SystemConfig) (*System, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &System{cfg: cfg, Appliances: map[string]string{}, ctx: ctx, cancel: cancel, failed: make(chan struct{})}
+	err := s.startOrigin()
+	if err == nil {
+		err = s.startControlPlane()
+	}
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Failed is closed when a part stops on its own (Stop says why).
+func (s *System) Failed() <-chan struct{} { return s.failed }
+
+// Stop stops every part, waits for them, and returns what failed while
+// they ran. Safe to call twice.
+func (s *System) Stop() error {
+	s.cancel()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
+}
+
+// run starts a part in a goroutine the system owns.
+func (s *System) run(name string, f func(context.Context) error) {
+	s.wg.Go(func() {
+		if err := f(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.mu.Lock()
+			s.errs = append(s.errs, fmt.Errorf("%s: %w", name, err))
+			s.mu.Unlock()
+			s.once.Do(func() { close(s.failed) })
+		}
+	})
+}
+
+func (s *System) listen(name string) (net.Listener, error) {
+	ln, err := s.cfg.Listen(name)
+	if err != nil {
+		return nil, fmt.Errorf("demo: listen for %s: %w", name, err)
+	}
+	return ln, nil
+}
+
+func (s *System) startOrigin() error {
+	ocfg := origin.DefaultConfig()
+	ocfg.Root, ocfg.AdminToken = s.cfg.OriginRoot, s.cfg.Token
+	o, err := origin.New(ocfg, s.cfg.Log)
+	if err != nil {
+		return err
+	}
+	ln, err := s.listen("origin")
+	if err != nil {
+		o.Close()
+		return err
+	}
+	var h http.Handler = o
+	if s.cfg.WrapOrigin != nil {
+		h = s.cfg.WrapOrigin(o)
+	}
+	s.OriginURL = "http://" + ln.Addr().String()
+	s.run("origin", func(ctx context.Context) error {
+		defer o.Close()
+		return origin.Serve(ctx, ln, h)
+	})
+	return nil
+}
+
+func (s *System) startControlPlane() error {
+	ln, err := s.listen("controlplane")
+	if err != nil {
+		return err
+	}
+	rl, err := s.listen("raft")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	raftAddr := rl.Addr().String()
+	rl.Close() // raft opens it itself
+	cfg := controlplane.Config{
+		ID: "demo", DataDir: filepath.Join(s.cfg.Dir, "controlplane"), HTTP: ln.Addr().String(), RaftAddr: raftAddr,
+		Bootstrap: true, AdminToken: s.cfg.Token, Keys: s.cfg.Keys, Origin: s.OriginURL,
+	}
+	if s.cfg.ControlPlane != nil {
+		s.cfg.ControlPlane(&cfg)
+	}
+	cp, err := controlplane.New(cfg, s.cfg.Log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.ControlPlaneURL = "http://" + ln.Addr().String()
+	s.run("control plane", func(ctx context.Context) error { return cp.Serve(ctx, ln) })
+	return s.WaitFor(s.ctx, "a raft leader", time.Minute, func() bool {
+		code, b := s.API(s.ctx, http.MethodGet, "/v1/cluster", nil)
+		var c struct {
+			Leader string `json:"leader"`
+		}
+		return code == http.StatusOK && json.Unmarshal(b, &c) == nil && c.Leader != ""
+	})
+}
+
+// StartAppliances starts the flash and the storage appliance.
+func (s *System) StartAppliances() error {
+	specs := []struct {
+		id, profile string
+		mem, disk   int64
+	}{{"flash1", fillcast.ProfileFlash, s.cfg.FlashMem, s.cfg.FlashDisk}, {"storage1", fillcast.ProfileStorage, s.cfg.StorageMem, s.cfg.StorageDisk}}
+	lns := make([]net.Listener, 0, len(specs))
+	closeRest := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	for _, sp := range specs {
+		ln, err := s.listen(sp.id)
+		if err != nil {
+			closeRest()
+			return err
+		}
+		lns = append(lns, ln)
+		s.Appliances[sp.id] = "http://" + ln.Addr().String()
+	}
+	for _, sp := range specs {
+		cfg := appliance.DefaultConfig()
+		cfg.ID, cfg.Site, cfg.Profile, cfg.HTTP, cfg.Keys = sp.id, s.cfg.Site, sp.profile, lns[0].Addr().String(), s.cfg.Keys
+		cfg.Cache.Dir, cfg.Cache.MemBytes, cfg.Cache.DiskBytes = filepath.Join(s.cfg.Dir, sp.id), sp.mem, sp.disk
+		cfg.Server.AdminToken, cfg.ControlPlanes = s.cfg.Token, []string{s.ControlPlaneURL}
+		// Tier fill: the other appliance first, then the origin.
+		for _, other := range specs {
+			if other.id != sp.id {
+				cfg.Upstream.URLs = append(cfg.Upstream.URLs, s.Appliances[other.id])
+			}
+		}
+		cfg.Upstream.URLs = append(cfg.Upstream.URLs, s.OriginURL)
+		if s.cfg.Appliance != nil {
+			s.cfg.Appliance(&cfg)
+		}
+		a, err := appliance.New(cfg, s.cfg.Log)
+		if err != nil {
+			closeRest()
+			return err
+		}
+		ln := lns[0]
+		lns = lns[1:]
+		if s.cfg.WrapListener != nil {
+			ln = s.cfg.WrapListener(sp.id, ln)
+		}
+		s.run(sp.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
+	}
+	return nil
+}
+
+// API calls the control plane with the admin token and returns the
+// status and up to 1 MiB of the body (status 0 and the error's text when
+// the call fails).
+func (s *System) API(ctx context.Context, method, path string, body any) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.ControlPlaneURL+path, rd)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
+}
+
+// WaitFor polls cond until it holds, ctx ends or timeout passes.
+func (s *System) WaitFor(ctx context.Context, what string, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: gave up waiting for %s after %v", what, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
