@@ -91,17 +91,13 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 		return
 	}
 	open := func() bool { return span.contains(e.cfg.Now().In(loc)) }
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	type job struct{ key, sha string }
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range e.cfg.Parallel {
 		wg.Go(func() {
 			for j := range jobs {
-				if e.fillOne(ctx, j.key, j.sha, open) {
-					stop() // the window closed mid-file
-				}
+				e.fillOne(ctx, j.key, j.sha, open)
 			}
 		})
 	}
@@ -136,15 +132,14 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 	}
 }
 
-// fillOne fetches one file and books it. It reports whether the window
-// closed during the fetch (the file is fetched again in the next window).
-func (e *Executor) fillOne(ctx context.Context, key, sha string, open func() bool) (closed bool) {
+// fillOne fetches one file and books it. A fetch the window's close cut
+// short (every fetch under way ends at its next read then, and the
+// dispatcher sends no more) or the executor's stop is neither filled nor
+// a failure: the file is fetched again in the next window.
+func (e *Executor) fillOne(ctx context.Context, key, sha string, open func() bool) {
 	n, err := e.fetch(ctx, key, sha, open)
-	if errors.Is(err, errWindowClosed) {
-		return true
-	}
-	if err != nil && ctx.Err() != nil {
-		return false // stopping: neither filled nor a failure
+	if errors.Is(err, errWindowClosed) || err != nil && ctx.Err() != nil {
+		return
 	}
 	e.mu.Lock()
 	if err != nil {
@@ -159,7 +154,6 @@ func (e *Executor) fillOne(ctx context.Context, key, sha string, open func() boo
 	if err != nil {
 		e.log.Warn("fill: file not filled; retried at the next pass", "key", key, "err", err)
 	}
-	return false
 }
 
 // errWindowClosed stops a fill whose window closed while it ran.
