@@ -116,7 +116,9 @@ try {
     return r.length ? r : null;
   });
   check(hits.slice(0, 3).includes('night-train'), `search "nigth" gave ${hits}, want night-train in the top 3`);
-  console.log(`ok: search "nigth" -> ${hits.join(', ')}`);
+  const facets = await page.$$eval('.facets a', (as) => as.map((a) => a.textContent));
+  check(facets.some((f) => f.startsWith('crime')), `genre facets of the results: ${facets}`);
+  console.log(`ok: search "nigth" -> ${hits.join(', ')}; facets ${facets.join(', ')}`);
   await page.screenshot({ path: join(out, 'search.png') });
   await page.fill('#search', 'Nig');
   await until(page, 'suggestions for "Nig"', () => [...document.querySelectorAll('#suggest li')].some((li) => li.textContent.includes('Night')));
