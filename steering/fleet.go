@@ -346,6 +346,18 @@ func (f *Fleet) Eligible(id, title string, now time.Time) bool {
 	return f.apps[j].eligible(rendezvous.Key(title), now.UnixNano())
 }
 
+// Serving reports whether the appliance takes new players at time now for
+// any title at all: known, not draining, seen recently, and holding at
+// least one title (a flash appliance holds only what it filled).
+func (f *Fleet) Serving(id string, now time.Time) bool {
+	j, ok := f.byID[id]
+	if !ok {
+		return false
+	}
+	a := &f.apps[j]
+	return now.UnixNano() <= a.deadline && (a.titles == nil || a.titles.Len() > 0)
+}
+
 func (a *app) eligible(title uint64, nowNS int64) bool {
 	return nowNS <= a.deadline && (a.titles == nil || a.titles.has(title))
 }

@@ -188,3 +188,21 @@ func TestZeroTitleSetIsEmpty(t *testing.T) {
 		t.Errorf("Steer = %v; want nothing from an appliance holding no titles", got)
 	}
 }
+
+func TestServing(t *testing.T) {
+	s, _ := steering.New(steering.Config{}, func() time.Time { return t0 })
+	all, none, some := oca("a1", "isp1-ams"), oca("a2", "isp1-ams"), oca("a3", "isp1-ams")
+	none.Titles, some.Titles = steering.NewTitleSet(nil), steering.NewTitleSet([]string{"t1"})
+	f, err := s.Build(world(), []steering.Appliance{all, none, some})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{{"a1", true}, {"a2", false}, {"a3", true}, {"nope", false}} {
+		if got := f.Serving(tt.id, t0); got != tt.want {
+			t.Errorf("Serving(%s) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+}

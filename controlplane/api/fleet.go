@@ -48,7 +48,8 @@ func (a *API) peerHeartbeat(w http.ResponseWriter, r *http.Request) error {
 type ApplianceView struct {
 	fsm.Appliance
 	// Live: heard from within the staleness bound. Steerable: the
-	// steering snapshot in force sends new players to it.
+	// steering snapshot in force sends new players to it (for the titles
+	// it holds, if it is a flash appliance).
 	Live      bool                `json:"live"`
 	Steerable bool                `json:"steerable"`
 	LastSeen  *time.Time          `json:"last_seen,omitempty"`
@@ -76,7 +77,7 @@ func (a *API) fleet(w http.ResponseWriter, r *http.Request) error {
 		v.Live = now.Sub(seen) < stale
 		// What steering itself will do: the published snapshot, which
 		// follows heartbeats within the fleet's rebuild interval.
-		v.Steerable = a.d.Fleet.Current().Eligible(b.ID, "", now)
+		v.Steerable = a.d.Fleet.Current().Serving(b.ID, now)
 	}
 	out := make([]*ApplianceView, 0, len(views))
 	for _, v := range views {
