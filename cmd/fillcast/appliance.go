@@ -2,31 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/appliance/process"
 	"github.com/fillcast/fillcast/appliance/profiling"
-	"github.com/fillcast/fillcast/appliance/reuseport"
 	"github.com/fillcast/fillcast/appliance/upgrade"
 	"github.com/fillcast/fillcast/steering/urlsign"
 )
-
-// applianceOps are the flags of the appliance's life cycle around
-// appliance.Config: upgrades, drain and profiling.
-type applianceOps struct {
-	pidFile      string
-	readyTimeout time.Duration
-	adminHTTP    string
-	profiling    profiling.Config
-}
 
 func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error {
 	// SIGHUP is the upgrade: catch it before anything else, or an early
@@ -37,7 +25,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 
 	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR [--h3 --tls-cert FILE --tls-key FILE] --cache-dir DIR --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
 	cfg := appliance.DefaultConfig()
-	ops := applianceOps{profiling: profiling.DefaultConfig(), readyTimeout: upgrade.DefaultConfig().ReadyTimeout}
+	ops := process.Options{Profiling: profiling.DefaultConfig(), ReadyTimeout: upgrade.DefaultConfig().ReadyTimeout}
 	fs.StringVar(&cfg.ID, "id", "", "appliance id")
 	fs.StringVar(&cfg.Site, "site", "", "site id the appliance is installed in")
 	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "flash (popular titles only) or storage (whole catalog)")
@@ -69,10 +57,10 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time in-flight responses get to finish when the process stops or hands over to an upgrade")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on SIGTERM, the longest wait for steering to move new players away")
 	fs.DurationVar(&cfg.DrainQuiet, "drain-quiet", cfg.DrainQuiet, "on SIGTERM, stop once no new player has started a session for this long")
-	fs.StringVar(&ops.pidFile, "pid-file", "", "`FILE` that always holds the PID of the live process, across upgrades")
-	fs.DurationVar(&ops.readyTimeout, "upgrade-timeout", ops.readyTimeout, "on SIGHUP, how long the new process may take to become ready before the upgrade is abandoned")
-	fs.StringVar(&ops.adminHTTP, "admin-http", "", "admin-only listen `ADDR` for /debug/pprof (e.g. 127.0.0.1:6060; empty: off)")
-	fs.StringVar(&ops.profiling.PyroscopeURL, "pyroscope", "", "push continuous profiles to this Pyroscope `URL` (empty: off)")
+	fs.StringVar(&ops.PIDFile, "pid-file", "", "`FILE` that always holds the PID of the live process, across upgrades")
+	fs.DurationVar(&ops.ReadyTimeout, "upgrade-timeout", ops.ReadyTimeout, "on SIGHUP, how long the new process may take to become ready before the upgrade is abandoned")
+	fs.StringVar(&ops.AdminHTTP, "admin-http", "", "admin-only listen `ADDR` for /debug/pprof (e.g. 127.0.0.1:6060; empty: off)")
+	fs.StringVar(&ops.Profiling.PyroscopeURL, "pyroscope", "", "push continuous profiles to this Pyroscope `URL` (empty: off)")
 	lf := addLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -91,131 +79,9 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	if cfg.Keys, err = urlsign.LoadKeys(*keysPath); err != nil {
 		return err
 	}
-	ops.profiling.Tags = map[string]string{"appliance": cfg.ID, "site": cfg.Site}
-	ops.profiling.AdminToken = cfg.Server.AdminToken
-	return serveAppliance(ctx, cfg, ops, hup, log)
-}
-
-// serveAppliance runs one appliance process: it takes its TCP listener
-// from the upgrader (inherited on an upgrade) and opens its own HTTP/3
-// socket in the port's reuseport group, opens the cache, steers new
-// HTTP/3 connections to itself and signals ready, and then serves until
-// SIGHUP hands over to a new process, or SIGTERM (ctx) drains it.
-func serveAppliance(ctx context.Context, cfg appliance.Config, ops applianceOps, hup <-chan os.Signal, log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	upg, err := upgrade.New(upgrade.Config{PIDFile: ops.pidFile, ReadyTimeout: ops.readyTimeout}, log)
-	if err != nil {
-		return err
-	}
-	defer upg.Stop()
-	l := appliance.Listeners{}
-	if upg.HasParent() {
-		l.ParentExited = upg.ParentExited()
-	}
-	if l.TCP, err = upg.Listen(cfg.HTTP); err != nil {
-		return err
-	}
-	var udp *reuseport.Socket
-	if cfg.H3 {
-		rc := reuseport.DefaultConfig()
-		rc.Addr = cfg.HTTP
-		rc.ParentPID = upg.ParentPID()
-		if udp, err = reuseport.Listen(rc, log); err != nil {
-			l.TCP.Close()
-			return err
-		}
-		// Closed before the process exits, so the socket has left the
-		// group when the next process sees this one gone.
-		defer udp.Close()
-		l.UDP, l.ConnectionIDs = udp.Conn(), udp.ConnectionIDGenerator()
-	}
-	prof, err := profiling.Start(ops.profiling, log)
-	if err != nil {
-		l.TCP.Close()
-		return err
-	}
-	defer prof.Close()
-	if ops.adminHTTP != "" {
-		aln, err := upg.Listen(ops.adminHTTP)
-		if err != nil {
-			l.TCP.Close()
-			return err
-		}
-		prof.ServeAdmin(aln)
-	}
-	// Opening the cache rebuilds the disk index: the parent, if any, keeps
-	// serving meanwhile.
-	a, err := appliance.New(cfg, log)
-	if err != nil {
-		l.TCP.Close()
-		return err
-	}
-	serveCtx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- a.ServeListeners(serveCtx, l) }()
-	if udp != nil {
-		if err := udp.TakeOver(); err != nil {
-			stop()
-			return errors.Join(err, <-done)
-		}
-	}
-	if err := upg.Ready(); err != nil {
-		stop()
-		return errors.Join(err, <-done)
-	}
-	// upgrade starts the next process; when it fails after the new
-	// process took HTTP/3 over, steering goes back to this socket alone.
-	upgrade := func() {
-		if err := upg.Upgrade(); err != nil && udp != nil {
-			if aerr := udp.Alone(); aerr != nil {
-				log.Error("appliance: HTTP/3 steering not reset after a failed upgrade", "err", aerr)
-			}
-		}
-	}
-	parentGone := upg.ParentExited()
-	pending := false // a SIGHUP came while the previous process still drained
-	for {
-		select {
-		case <-parentGone:
-			parentGone = nil
-			if upg.HasParent() {
-				// The old process has exited: its socket has left the
-				// group (the appliance adopts its cache files itself).
-				if udp != nil {
-					if err := udp.Alone(); err != nil {
-						log.Warn("appliance: HTTP/3 steering not reset after the upgrade", "err", err)
-					}
-				}
-			}
-			if pending {
-				pending = false
-				upgrade()
-			}
-		case <-hup:
-			if parentGone != nil {
-				// Two generations at most: the reuseport group's order
-				// is only known with two sockets in it.
-				log.Info("appliance: upgrade deferred until the previous process has exited")
-				pending = true
-				continue
-			}
-			upgrade()
-		case <-upg.Exit():
-			log.Info("appliance: handing over to the upgraded process; finishing in-flight responses", "timeout", cfg.ShutdownTimeout)
-			stop()
-			return <-done
-		case <-ctx.Done():
-			a.Drain(context.Background())
-			upg.Stop()
-			stop()
-			return <-done
-		case err := <-done:
-			return err
-		}
-	}
+	ops.Profiling.Tags = map[string]string{"appliance": cfg.ID, "site": cfg.Site}
+	ops.Profiling.AdminToken = cfg.Server.AdminToken
+	return process.Run(ctx, cfg, ops, hup, log)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
