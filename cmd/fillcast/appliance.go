@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -13,7 +12,6 @@ import (
 	"github.com/fillcast/fillcast/appliance/process"
 	"github.com/fillcast/fillcast/appliance/profiling"
 	"github.com/fillcast/fillcast/appliance/upgrade"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -73,10 +71,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if *keysPath == "" {
-		return fmt.Errorf("%w: --token-keys is required", errUsage)
-	}
-	if cfg.Keys, err = urlsign.LoadKeys(*keysPath); err != nil {
+	if cfg.Keys, err = loadKeys(*keysPath); err != nil {
 		return err
 	}
 	ops.Profiling.Tags = map[string]string{"appliance": cfg.ID, "site": cfg.Site}

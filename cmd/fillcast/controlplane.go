@@ -7,7 +7,6 @@ import (
 	"net"
 
 	"github.com/fillcast/fillcast/controlplane"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -36,10 +35,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if *keysPath == "" {
-		return fmt.Errorf("%w: --token-keys is required", errUsage)
-	}
-	if cfg.Keys, err = urlsign.LoadKeys(*keysPath); err != nil {
+	if cfg.Keys, err = loadKeys(*keysPath); err != nil {
 		return err
 	}
 	n, err := controlplane.New(cfg, log)

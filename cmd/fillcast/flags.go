@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dustin/go-humanize"
+	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // newFlagSet returns a flag set for a subcommand that prints its usage to
@@ -140,4 +141,12 @@ func (lf *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, lf.format)
+}
+
+// loadKeys loads the --token-keys file a subcommand requires.
+func loadKeys(path string) (*urlsign.Keys, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: --token-keys is required", errUsage)
+	}
+	return urlsign.LoadKeys(path)
 }

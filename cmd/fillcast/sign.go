@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 func runSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,9 +22,6 @@ func runSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fillcast.ValidateTitleID(*title); err != nil {
 		return fmt.Errorf("%w: --title: %v", errUsage, err)
 	}
-	if *keysPath == "" {
-		return fmt.Errorf("%w: --token-keys is required", errUsage)
-	}
 	if *ttl <= 0 {
 		return fmt.Errorf("%w: --ttl must be positive", errUsage)
 	}
@@ -36,7 +32,7 @@ func runSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: --client: %v", errUsage, err)
 		}
 	}
-	keys, err := urlsign.LoadKeys(*keysPath)
+	keys, err := loadKeys(*keysPath)
 	if err != nil {
 		return err
 	}
