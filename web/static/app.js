@@ -20,11 +20,12 @@ let current = null; // the page's cleanup, if it has one
 
 // card is one title in a grid: its poster from the appliances, its name.
 function card(t, extra) {
+  // Without a poster, or when it fails to load, the name's first letter.
+  const placeholder = () => h('div', { class: 'noposter' }, (t.name || t.id).slice(0, 1));
   const hasPoster = (t.files || []).some((f) => f.path === 'poster.jpg');
   const img = hasPoster
-    ? h('img', { src: api.fileURL(t.id, 'poster.jpg'), alt: '', loading: 'lazy' })
-    : h('div', { class: 'noposter' }, (t.name || t.id).slice(0, 1));
-  if (hasPoster) img.addEventListener('error', () => img.replaceWith(h('div', { class: 'noposter' }, (t.name || t.id).slice(0, 1))));
+    ? h('img', { src: api.fileURL(t.id, 'poster.jpg'), alt: '', loading: 'lazy', onerror: () => img.replaceWith(placeholder()) })
+    : placeholder();
   return h('a', { class: 'card', href: `#/title/${encodeURIComponent(t.id)}`, 'data-title': t.id },
     img, h('span', { class: 'name' }, t.name || t.id), extra);
 }
