@@ -224,11 +224,13 @@ func (m *Manager) put(ctx context.Context, j *fsm.Job) error {
 }
 
 func (m *Manager) fail(ctx context.Context, j *fsm.Job, reason string) {
+	// The title first, as on success: whoever sees the job finished sees
+	// its title's final status too.
+	m.setTitleStatus(ctx, j.Title, fillcast.StatusFailed, nil)
 	j.Status, j.Error, j.Updated = fsm.JobFailed, reason, m.cfg.Now().UTC()
 	if err := m.put(ctx, j); err != nil {
 		m.log.Error("ingest: record failure", "job", j.ID, "err", err)
 	}
-	m.setTitleStatus(ctx, j.Title, fillcast.StatusFailed, nil)
 	os.Remove(j.Source)
 }
 
