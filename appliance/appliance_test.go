@@ -264,6 +264,12 @@ func TestRefusesBadRequests(t *testing.T) {
 			}
 		})
 	}
+	t.Run("huge body", func(t *testing.T) {
+		resp, body := do(t, http.MethodPost, a.url+"/admin/purge", bytes.NewReader(make([]byte, 1<<20)))
+		if resp.StatusCode != 413 {
+			t.Errorf("POST of 1 MiB = %d, want 413 (%q)", resp.StatusCode, trim(body))
+		}
+	})
 	// None of that reached the origin or the cache.
 	if s := a.Status().(Status); s.Misses != 0 {
 		t.Errorf("bad requests caused %d misses", s.Misses)
