@@ -86,25 +86,44 @@ func (n *Node) ApplyLocal(b []byte) (uint64, error) {
 		return 0, ErrNoLeader
 	}
 	f := n.raft.Apply(b, n.cfg.ApplyTimeout)
-	err := applyResult(f)
-	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+	switch err := n.result(f); {
+	case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost):
 		return 0, ErrNoLeader
+	case err != nil:
+		return 0, err // f may still be unanswered: its index is not ours to read
 	}
-	return f.Index(), err
+	return f.Index(), nil
 }
 
 func (n *Node) applyLocal(b []byte) error {
-	return applyResult(n.raft.Apply(b, n.cfg.ApplyTimeout))
+	return n.result(n.raft.Apply(b, n.cfg.ApplyTimeout))
 }
 
-func applyResult(f raft.ApplyFuture) error {
-	if err := f.Error(); err != nil {
+// result waits for an applied entry's outcome (see wait) and returns the
+// state machine's error, if any.
+func (n *Node) result(f raft.ApplyFuture) error {
+	if err := n.wait(f); err != nil {
 		return fmt.Errorf("cluster: apply: %w", err)
 	}
 	if err, ok := f.Response().(error); ok && err != nil {
 		return err
 	}
 	return nil
+}
+
+// wait waits for a log entry's future, or for the node to close: raft
+// drops, unanswered, the committed entries still queued for its state
+// machine when it shuts down, and these futures do not watch for
+// shutdown themselves. The waiting goroutine ends if the answer comes.
+func (n *Node) wait(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-n.ctx.Done():
+		return raft.ErrRaftShutdown
+	}
 }
 
 // applied is the answer to a forwarded write.
@@ -181,7 +200,7 @@ func (n *Node) AddVoter(req JoinRequest) error {
 			return fmt.Errorf("%w: %s is %s at %s", ErrDuplicate, req.ID, s.ID, s.Address)
 		}
 	}
-	if err := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+	if err := n.wait(n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)); err != nil {
 		return fmt.Errorf("cluster: add voter %s: %w", req.ID, err)
 	}
 	n.log.Info("cluster: node joined", "id", req.ID, "raft", req.RaftAddr)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -231,5 +232,36 @@ func TestMinorityPartitionRefusesWrites(t *testing.T) {
 	}
 	if hasSite(nodes[0], "majority") || hasSite(nodes[1], "minority") {
 		t.Error("writes crossed the partition")
+	}
+}
+
+// Writes in flight when a node closes return: raft leaves some of their
+// futures unanswered at shutdown, which once hung a forwarded write (and
+// the test server waiting for it) for good.
+func TestCloseEndsWritesInFlight(t *testing.T) {
+	for round := range 20 {
+		n := startCluster(t, 1)[0]
+		var wg sync.WaitGroup
+		for w := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					b, _ := putSite(fmt.Sprintf("s%d-%d-%d", round, w, i)).Encode()
+					if _, err := n.ApplyLocal(b); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(50 * time.Millisecond)
+		n.Close()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: writes still waiting 10 s after Close", round)
+		}
 	}
 }
