@@ -4,7 +4,8 @@
 // server (Debian package caddy, tls internal) and a plain quic-go
 // http3.Server over http.FileServer, all on the same files with the same
 // client; then the appliance's own HTTP/1.1 (over TLS, 16 connections).
-// It prints MB/s per server (median of the rounds) and the ratios.
+// It prints MB/s per server (median of the rounds) and the ratios, and
+// per run the CPU cores the server process and the client used.
 //
 //	go build -o /tmp/fillcast ./cmd/fillcast && go run ./bench/h3 -fillcast /tmp/fillcast
 //
@@ -108,7 +109,7 @@ func main() {
 	originAddr := freeAddr()
 	b.start("origin", *bin, "origin", "--root", root, "--http", originAddr)
 	appAddr, adminAddr := freeAddr(), freeAddr()
-	b.start("appliance", *bin, "appliance", "--id", "bench", "--site", "s1", "--http", appAddr,
+	appPID := b.start("appliance", *bin, "appliance", "--id", "bench", "--site", "s1", "--http", appAddr,
 		"--h3", "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile,
 		"--cache-dir", filepath.Join(dir, "cache"), "--mem-bytes", "1GiB", "--disk-bytes", "4GiB",
 		"--upstream", "http://"+originAddr, "--token-keys", keysFile, "--admin-http", adminAddr)
@@ -126,20 +127,20 @@ https://%s {
 	file_server
 }
 `, caddyAddr, root)), 0o644))
-	b.startEnv("caddy", []string{"XDG_DATA_HOME=" + dir + "/caddy-data", "XDG_CONFIG_HOME=" + dir + "/caddy-config"},
+	caddyPID := b.startEnv("caddy", []string{"XDG_DATA_HOME=" + dir + "/caddy-data", "XDG_CONFIG_HOME=" + dir + "/caddy-config"},
 		"caddy", "run", "--config", caddyfile, "--adapter", "caddyfile")
 	self, err := os.Executable()
 	check(err)
 	plainAddr := freeAddr()
-	b.start("plain", self, "plain", "-root", root, "-addr", plainAddr, "-cert", cert.CertFile, "-key", cert.KeyFile)
+	plainPID := b.start("plain", self, "plain", "-root", root, "-addr", plainAddr, "-cert", cert.CertFile, "-key", cert.KeyFile)
 
 	prefix := keys.SignPath("t1", time.Now().Add(24*time.Hour), netip.Prefix{})
 	appURLs := urls("https://"+appAddr+prefix[:strings.LastIndexByte(prefix, '/')+1], paths, "")
 	servers := []server{
-		{name: "appliance h3", urls: appURLs, h3: true},
-		{name: "caddy h3", urls: urls("https://"+caddyAddr+"/", paths, ""), h3: true},
-		{name: "quic-go FileServer h3", urls: urls("https://"+plainAddr+"/", paths, ""), h3: true},
-		{name: "appliance h1 (TLS)", urls: appURLs},
+		{name: "appliance h3", urls: appURLs, h3: true, pid: appPID},
+		{name: "caddy h3", urls: urls("https://"+caddyAddr+"/", paths, ""), h3: true, pid: caddyPID},
+		{name: "quic-go FileServer h3", urls: urls("https://"+plainAddr+"/", paths, ""), h3: true, pid: plainPID},
+		{name: "appliance h1 (TLS)", urls: appURLs, pid: appPID},
 	}
 	// Warm the appliance (fills the memory tier) and wait for everyone.
 	for _, s := range servers {
@@ -163,12 +164,15 @@ https://%s {
 			if r == 0 && i == 0 && *profile != "" {
 				stopProf = cpuProfile("http://"+adminAddr, *dur, *profile)
 			}
+			srv0, cli0, t0 := cpuSeconds(s.pid), cpuSeconds(0), time.Now()
 			mbps, errs := run(s, *conc, *dur)
+			el := time.Since(t0).Seconds()
+			srv, cli := (cpuSeconds(s.pid)-srv0)/el, (cpuSeconds(0)-cli0)/el
 			if stopProf != nil {
 				stopProf()
 			}
 			results[s.name] = append(results[s.name], mbps)
-			fmt.Printf("  round %d  %-24s %8.1f MB/s  errors %d\n", r+1, s.name, mbps, errs)
+			fmt.Printf("  round %d  %-24s %8.1f MB/s  errors %d  CPU cores: server %.2f client %.2f\n", r+1, s.name, mbps, errs, srv, cli)
 		}
 	}
 	med := map[string]float64{}
@@ -188,6 +192,7 @@ type server struct {
 	name string
 	urls []string
 	h3   bool
+	pid  int // the server process, for its CPU use
 }
 
 func urls(base string, paths []string, trim string) []string {

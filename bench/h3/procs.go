@@ -23,9 +23,12 @@ type bench struct {
 	procs []*exec.Cmd
 }
 
-func (b *bench) start(name, bin string, args ...string) { b.startEnv(name, nil, bin, args...) }
+// start starts a server process and returns its process id.
+func (b *bench) start(name, bin string, args ...string) int {
+	return b.startEnv(name, nil, bin, args...)
+}
 
-func (b *bench) startEnv(name string, env []string, bin string, args ...string) {
+func (b *bench) startEnv(name string, env []string, bin string, args ...string) int {
 	logf, err := os.Create(filepath.Join(b.dir, name+".log"))
 	check(err)
 	cmd := exec.Command(bin, args...)
@@ -35,6 +38,30 @@ func (b *bench) startEnv(name string, env []string, bin string, args ...string) 
 		fail("start %s: %v", name, err)
 	}
 	b.procs = append(b.procs, cmd)
+	return cmd.Process.Pid
+}
+
+// cpuSeconds is the user plus system CPU time process pid has used, from
+// /proc/PID/stat (clock ticks of 1/100 s, as on every Linux port Go runs
+// on); 0 when it cannot be read. pid 0 means this process.
+func cpuSeconds(pid int) float64 {
+	p := "/proc/self/stat"
+	if pid != 0 {
+		p = "/proc/" + strconv.Itoa(pid) + "/stat"
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: state is
+	// the first, utime and stime the 12th and 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100
 }
 
 // stopAll stops the servers it started, by process id.
