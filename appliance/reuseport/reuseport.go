@@ -24,7 +24,8 @@
 // two sockets so the indexes are known: the old socket is 0 and the new
 // one 1 while both live, and the survivor is 0 alone.
 //
-//  1. Listen binds the new socket (index 1) and steers everything to
+//  1. Listen binds the new socket (index 1), checks with two probe
+//     datagrams that it is index 1 indeed, and steers everything to
 //     index 0: the old process keeps all traffic while the new one starts.
 //  2. TakeOver, just before the new process reports ready, steers the old
 //     tag to 0 and everything else to 1. The old process then stops
@@ -52,6 +53,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"golang.org/x/net/bpf"
@@ -133,7 +135,70 @@ func Listen(cfg Config, log *slog.Logger) (*Socket, error) {
 		pc.Close()
 		return nil, err
 	}
+	if cfg.ParentPID != 0 {
+		if err := s.probeOrder(); err != nil {
+			pc.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// probeMagic starts a probe datagram: a first byte without QUIC's fixed
+// bit, which quic-go drops on sight.
+const probeMagic = 0x00_66_63_70 // "\x00fcp"
+
+// probeOrder checks the group order this package relies on, before quic-go
+// reads the socket: this socket must be index 1 and the parent's index 0.
+// It steers two datagrams of its own to each index (every other datagram
+// still goes to index 0) and sends them in order through loopback; this
+// socket must get the one for index 1 and not the one for index 0. A
+// kernel that ordered the group otherwise fails the upgrade here, and the
+// old process keeps serving.
+func (s *Socket) probeOrder() error {
+	var nb [4]byte
+	rand.Read(nb[:])
+	nonce := binary.BigEndian.Uint32(nb[:])
+	if err := s.attach(probe(nonce)); err != nil {
+		return err
+	}
+	defer s.attach(toFirst())
+	to := *s.conn.LocalAddr().(*net.UDPAddr)
+	switch {
+	case to.IP.IsUnspecified() && to.IP.To4() != nil:
+		to.IP = net.IPv4(127, 0, 0, 1)
+	case to.IP.IsUnspecified():
+		to.IP = net.IPv6loopback
+	}
+	c, err := net.DialUDP("udp", nil, &to)
+	if err != nil {
+		return fmt.Errorf("reuseport: probe the group order: %w", err)
+	}
+	defer c.Close()
+	for _, n := range []uint32{nonce ^ 1, nonce} { // index 0, then index 1
+		b := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, probeMagic), n)
+		if _, err := c.Write(b); err != nil {
+			return fmt.Errorf("reuseport: probe the group order: %w", err)
+		}
+	}
+	s.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	defer s.conn.SetReadDeadline(time.Time{})
+	buf := make([]byte, 2048)
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			return fmt.Errorf("reuseport: the group order is not as expected: this socket is not index 1 (%w)", err)
+		}
+		if n != 8 || binary.BigEndian.Uint32(buf) != probeMagic {
+			continue // a datagram of the old process's, which this one cannot serve anyway
+		}
+		switch binary.BigEndian.Uint32(buf[4:]) {
+		case nonce ^ 1:
+			return errors.New("reuseport: the group order is not as expected: this socket is index 0, not 1 (has the old process closed its socket?)")
+		case nonce:
+			return nil
+		}
+	}
 }
 
 // Conn returns the socket. It is a *net.UDPConn, so quic-go reads it with
@@ -221,6 +286,19 @@ func (g CIDGenerator) GenerateConnectionID() (quic.ConnectionID, error) {
 
 // ConnectionIDLen implements quic.ConnectionIDGenerator.
 func (CIDGenerator) ConnectionIDLen() int { return CIDLen }
+
+// probe steers the probe datagram carrying nonce to index 1 and every
+// other datagram to index 0.
+func probe(nonce uint32) []bpf.Instruction {
+	return []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 0, Size: 4},                              // 0
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: probeMagic, SkipFalse: 3}, // 1: not a probe: 5
+		bpf.LoadAbsolute{Off: 4, Size: 4},                              // 2
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: nonce, SkipFalse: 1},      // 3: another probe: 5
+		bpf.RetConstant{Val: 1},                                        // 4
+		bpf.RetConstant{Val: 0},                                        // 5
+	}
+}
 
 // toFirst steers every datagram to index 0.
 func toFirst() []bpf.Instruction { return []bpf.Instruction{bpf.RetConstant{Val: 0}} }

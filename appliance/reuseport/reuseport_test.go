@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,6 +70,9 @@ func expect(t *testing.T, client net.Conn, want *Socket, wantName string, p pack
 	want.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 2048)
 	n, err := want.conn.Read(buf)
+	for err == nil && n == 8 && binary.BigEndian.Uint32(buf) == probeMagic {
+		n, err = want.conn.Read(buf) // a joining socket's probe
+	}
 	if err != nil {
 		t.Fatalf("%s: want it on %s: %v", p.name, wantName, err)
 	}
@@ -172,6 +176,26 @@ func TestFailedUpgradeLeavesOld(t *testing.T) {
 	b.Close()
 	expect(t, client, a, "A", shortHeader(pidA, 1))
 	expect(t, client, a, "A", initial(8, 2))
+}
+
+// TestJoinChecksTheOrder has a process join as if upgrading from one
+// whose socket is not in the group: it is index 0, not 1, and Listen
+// refuses rather than steering the wrong way.
+func TestJoinChecksTheOrder(t *testing.T) {
+	free, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.LocalAddr().String()
+	free.Close()
+	b, err := Listen(Config{Addr: addr, PID: pidB, ParentPID: pidA}, quiet)
+	if err == nil {
+		b.Close()
+		t.Fatal("a socket alone in its group joined as the new generation")
+	}
+	if !strings.Contains(err.Error(), "not as expected") {
+		t.Errorf("error %q does not say what is wrong", err)
+	}
 }
 
 func TestCIDGenerator(t *testing.T) {
