@@ -16,7 +16,8 @@ const (
 )
 
 // refuseRequest answers a request fasthttp could not read (a header over
-// the read buffer, a malformed request) the way fasthttp would, but first
+// the read buffer, a body over the limit, a malformed request) as
+// fasthttp's default handler does, but with 413 for the body, and first
 // reads and discards what the client is still sending, within bounds.
 // fasthttp closes the connection after the answer; closing it with
 // unread bytes makes the kernel reset it, and a client still writing its
