@@ -150,7 +150,7 @@ const probeMagic = 0x00_66_63_70 // "\x00fcp"
 
 // probeOrder checks the group order this package relies on, before quic-go
 // reads the socket: this socket must be index 1 and the parent's index 0.
-// It steers two datagrams of its own to each index (every other datagram
+// It steers one datagram of its own to each index (every other datagram
 // still goes to index 0) and sends them in order through loopback; this
 // socket must get the one for index 1 and not the one for index 0. A
 // kernel that ordered the group otherwise fails the upgrade here, and the
