@@ -96,6 +96,8 @@ type Manifest struct {
 	FillWindow string          `json:"fill_window"`
 	Timezone   string          `json:"timezone"`
 	Titles     []ManifestTitle `json:"titles"`
+
+	etag string // the control plane's ETag of it, for If-None-Match
 }
 
 // ManifestTitle is a planned title with its files.
@@ -205,8 +207,12 @@ func (e *Executor) setError(err error) {
 // errNoManifest is the control plane's 404: nothing is planned yet.
 var errNoManifest = errors.New("fill: no manifest")
 
+// errNotModified is the control plane's 304: the manifest in force is
+// the current one.
+var errNotModified = errors.New("fill: manifest not modified")
+
 // fetchManifest asks each control plane in turn. It returns nil, nil when
-// none is planned.
+// none is planned or the one in force is unchanged.
 func (e *Executor) fetchManifest(ctx context.Context) (*Manifest, error) {
 	var errs []error
 	for _, base := range e.cfg.ControlPlanes {
@@ -214,7 +220,7 @@ func (e *Executor) fetchManifest(ctx context.Context) (*Manifest, error) {
 		if err == nil {
 			return m, nil
 		}
-		if errors.Is(err, errNoManifest) {
+		if errors.Is(err, errNoManifest) || errors.Is(err, errNotModified) {
 			return nil, nil
 		}
 		errs = append(errs, err)
@@ -228,13 +234,21 @@ func (e *Executor) getManifest(ctx context.Context, base string) (*Manifest, err
 		return nil, fmt.Errorf("fill: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+e.cfg.AdminToken)
+	e.mu.Lock()
+	if e.manifest != nil && e.manifest.etag != "" {
+		req.Header.Set("If-None-Match", e.manifest.etag)
+	}
+	e.mu.Unlock()
 	resp, err := e.cfg.Client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fill: %s: %w", base, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
+	switch resp.StatusCode {
+	case http.StatusNotFound:
 		return nil, errNoManifest
+	case http.StatusNotModified:
+		return nil, errNotModified
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -247,6 +261,7 @@ func (e *Executor) getManifest(ctx context.Context, base string) (*Manifest, err
 	if err := m.validate(e.cfg.ID); err != nil {
 		return nil, err
 	}
+	m.etag = resp.Header.Get("ETag")
 	return &m, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/appliance/upstream"
+	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/origin"
 	"github.com/fillcast/fillcast/steering/urlsign"
 )
@@ -39,6 +39,8 @@ type world struct {
 	cp       *httptest.Server
 	mu       sync.Mutex
 	manifest *Manifest
+	// notModified counts the control plane's 304s.
+	notModified atomic.Int64
 }
 
 func newWorld(t *testing.T) *world {
@@ -78,7 +80,17 @@ func newWorld(t *testing.T) *world {
 			http.NotFound(rw, r)
 			return
 		}
-		json.NewEncoder(rw).Encode(m)
+		// The control plane's own conditional answer.
+		rec := httptest.NewRecorder()
+		gateway.WriteJSONETag(rec, r, m)
+		if rec.Code == http.StatusNotModified {
+			w.notModified.Add(1)
+		}
+		for k, v := range rec.Header() {
+			rw.Header()[k] = v
+		}
+		rw.WriteHeader(rec.Code)
+		rw.Write(rec.Body.Bytes())
 	}))
 	t.Cleanup(w.cp.Close)
 	return w
@@ -360,5 +372,34 @@ func TestCompleteTitles(t *testing.T) {
 		if v != 4 || fmt.Sprint(got) != tt.want {
 			t.Errorf("%s: Complete() = %d, %v; want 4, %s", tt.name, v, got, tt.want)
 		}
+	}
+}
+
+// TestUnchangedManifestCostsA304: polls send the last ETag; the control
+// plane answers 304 while the manifest is unchanged, and the one in force
+// stays; a new version or new contents are fetched and adopted.
+func TestUnchangedManifestCostsA304(t *testing.T) {
+	w := newWorld(t)
+	w.plan(1, "02:00-14:00", "t1")
+	e, _ := w.appliance(t, t.TempDir(), &clock{t: beforeWindow}, 1e9)
+	ctx := context.Background()
+	e.pass(ctx)
+	e.pass(ctx)
+	e.pass(ctx)
+	if n := w.notModified.Load(); n != 2 {
+		t.Errorf("3 polls of an unchanged manifest: %d answered 304, want 2", n)
+	}
+	if s := e.Status(); s.ManifestVersion != 1 || s.PlannedFiles != 3 || s.LastError != "" {
+		t.Errorf("after the 304s: %+v", s)
+	}
+	w.plan(1, "02:00-14:00", "t1", "t2") // same version, other contents
+	e.pass(ctx)
+	if s := e.Status(); s.PlannedFiles != 6 || w.notModified.Load() != 2 {
+		t.Errorf("changed contents: %+v after %d 304s", s, w.notModified.Load())
+	}
+	w.plan(2, "02:00-14:00", "t2")
+	e.pass(ctx)
+	if s := e.Status(); s.ManifestVersion != 2 || s.PlannedFiles != 3 {
+		t.Errorf("new version: %+v", s)
 	}
 }

@@ -22,7 +22,9 @@ func (e *Executor) adopt(m *Manifest) {
 		e.log.Warn("fill: ignoring an older manifest", "version", m.Version, "current", e.manifest.Version)
 		return
 	}
-	changed := e.manifest == nil || m.Version != e.manifest.Version
+	// A new version, or the same version with other contents (a title
+	// deleted or published again since): pin what it lists now.
+	changed := e.manifest == nil || m.Version != e.manifest.Version || m.etag != e.manifest.etag
 	e.manifest = m
 	e.mu.Unlock()
 	if changed {

@@ -10,7 +10,8 @@ import (
 
 // ManifestView is the body of GET /v1/appliances/{id}/manifest: the
 // appliance's fill plan with every file to hold (sizes and checksums from
-// the catalog) and its site's fill window.
+// the catalog) and its site's fill window. It comes with an ETag, and
+// If-None-Match gets a 304 while the view is unchanged.
 type ManifestView struct {
 	Appliance  string          `json:"appliance"`
 	Version    uint64          `json:"version"`
@@ -51,7 +52,8 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return gateway.Errorf(http.StatusNotFound, "no fill manifest for appliance %q", id)
 	}
-	return gateway.WriteJSON(w, http.StatusOK, v)
+	// Appliances poll it: unchanged, it costs them a 304.
+	return gateway.WriteJSONETag(w, r, v)
 }
 
 // manifestRequest is the body of PUT /v1/appliances/{id}/manifest, for

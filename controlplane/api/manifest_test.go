@@ -50,6 +50,24 @@ func TestManifestRoutes(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Version != 1 || len(v.Titles) != 1 {
 		t.Errorf("manifest view = %+v (%v)", v, err)
 	}
+
+	// A poll with the last ETag costs a 304 until the manifest changes.
+	get := func(etag string) (int, string) {
+		req := httptest.NewRequest("GET", "/v1/appliances/aa/manifest", nil)
+		req.Header.Set("Authorization", "Bearer adm")
+		req.Header.Set("If-None-Match", etag)
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, req)
+		return w.Code, w.Header().Get("ETag")
+	}
+	_, etag := get("")
+	if code, again := get(etag); code != 304 || again != etag {
+		t.Errorf("unchanged manifest with its ETag: %d, ETag %q then %q", code, etag, again)
+	}
+	call("PUT", "/v1/appliances/aa/manifest", `{"version":2,"titles":["t1"]}`, true)
+	if code, next := get(etag); code != 200 || next == etag {
+		t.Errorf("changed manifest with the old ETag: %d, ETag %q then %q", code, etag, next)
+	}
 }
 
 func TestReplicatedKeysSignPlayback(t *testing.T) {

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,16 +97,60 @@ func jsonKind(k string) string {
 // writing anything, so an unencodable v is returned as an error the
 // gateway can still answer with a 500.
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	return writeJSONBody(w, status, b)
+}
+
+// WriteJSONETag writes v as a 200 JSON response with a strong ETag, the
+// hash of the body, or answers 304 Not Modified without a body when the
+// request's If-None-Match names that ETag: for documents polled often
+// that seldom change, such as fill manifests. Equal values give equal
+// ETags on every node.
+func WriteJSONETag(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	tag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	w.Header().Set("ETag", tag)
+	if noneMatch(r.Header.Get("If-None-Match"), tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	return writeJSONBody(w, http.StatusOK, b)
+}
+
+// noneMatch reports whether an If-None-Match header names tag (weakly
+// compared, as RFC 9110 asks for If-None-Match) or is "*".
+func noneMatch(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == tag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("gateway: encode response: %w", err)
+		return nil, fmt.Errorf("gateway: encode response: %w", err)
 	}
+	return buf.Bytes(), nil
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, b []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(b)
 	return err
 }

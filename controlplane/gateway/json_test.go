@@ -121,3 +121,42 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestWriteJSONETag(t *testing.T) {
+	v := map[string]int{"version": 3}
+	w := httptest.NewRecorder()
+	if err := WriteJSONETag(w, httptest.NewRequest("GET", "/", nil), v); err != nil {
+		t.Fatal(err)
+	}
+	tag := w.Header().Get("ETag")
+	if w.Code != 200 || w.Body.String() != "{\"version\":3}\n" || len(tag) != 34 {
+		t.Fatalf("first GET: %d %q, ETag %q", w.Code, w.Body.String(), tag)
+	}
+	tests := []struct {
+		name, ifNoneMatch string
+		v                 any
+		want              int
+	}{
+		{"same value, its tag", tag, v, 304},
+		{"same value, weak and in a list", `"other", W/` + tag, v, 304},
+		{"same value, any", "*", v, 304},
+		{"same value, another tag", `"0123"`, v, 200},
+		{"changed value, the old tag", tag, map[string]int{"version": 4}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("If-None-Match", tt.ifNoneMatch)
+			w := httptest.NewRecorder()
+			if err := WriteJSONETag(w, r, tt.v); err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != tt.want || (tt.want == 304) != (w.Body.Len() == 0) || w.Header().Get("ETag") == "" {
+				t.Errorf("got %d with %d bytes, ETag %q; want %d", w.Code, w.Body.Len(), w.Header().Get("ETag"), tt.want)
+			}
+		})
+	}
+	if err := WriteJSONETag(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), map[string]any{"f": func() {}}); err == nil {
+		t.Error("an unencodable value was written")
+	}
+}
