@@ -241,7 +241,7 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 	}
 	a.hs = &fasthttp.Server{
 		Handler:                       a.handle,
-		ErrorHandler:                  refuseRequest,
+		ErrorHandler:                  a.srv.Refuse,
 		Name:                          "fillcast",
 		Concurrency:                   cfg.MaxConns,
 		ReadTimeout:                   cfg.ReadTimeout,

@@ -42,7 +42,7 @@ func newMetrics() *metrics {
 	for t := cache.TierMemory; t <= cache.TierFill; t++ {
 		m.byTier[t] = m.sentBytes.WithLabelValues(t.String())
 	}
-	for _, c := range []int{200, 204, 206, 304, 400, 403, 404, 405, 414, 416, 502, 503, 504} {
+	for _, c := range []int{200, 204, 206, 304, 400, 403, 404, 405, 408, 413, 414, 416, 431, 502, 503, 504} {
 		m.byCode[c] = m.requests.WithLabelValues(strconv.Itoa(c))
 	}
 	return m

@@ -1,4 +1,4 @@
-package appliance
+package server
 
 import (
 	"errors"
@@ -8,33 +8,35 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Bounds on what refuseRequest reads of a request it refuses.
+// Bounds on what Refuse reads of a request it refuses.
 const (
 	drainQuiet = 100 * time.Millisecond // stop once the client is silent this long
 	drainTotal = time.Second            // and never read for longer than this
 	drainBytes = 1 << 20                // nor more than this
 )
 
-// refuseRequest answers a request fasthttp could not read (a header over
-// the read buffer, a body over the limit, a malformed request) as
-// fasthttp's default handler does, but with 413 for the body, and first
-// reads and discards what the client is still sending, within bounds.
-// fasthttp closes the connection after the answer; closing it with
-// unread bytes makes the kernel reset it, and a client still writing its
-// oversized header would see "broken pipe" instead of the 431.
-func refuseRequest(ctx *fasthttp.RequestCtx, err error) {
+// Refuse is the fasthttp.Server's ErrorHandler: it answers a request
+// fasthttp could not read, as the handler answers its own errors (plain
+// text, counted in the metrics): 431 for a header over the read buffer,
+// 413 for a body over the limit, 408 for a read timeout, 400 for a
+// malformed request. First it reads and discards what the client is still
+// sending, within bounds: fasthttp closes the connection after the
+// answer, closing it with unread bytes makes the kernel reset it, and a
+// client still writing its oversized header would see "broken pipe"
+// instead of the 431.
+func (s *Server) Refuse(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	var nerr net.Error
 	switch {
 	case errors.As(err, &nerr) && nerr.Timeout():
-		ctx.Error("Request timeout", fasthttp.StatusRequestTimeout)
+		s.fail(ctx, fasthttp.StatusRequestTimeout, "request timeout")
 		return // the client is not sending: nothing to drain
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		ctx.Error("Request body too large", fasthttp.StatusRequestEntityTooLarge)
+		s.fail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 	case errors.As(err, &small):
-		ctx.Error("Too big request header", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		s.fail(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
 	default:
-		ctx.Error("Error when parsing request", fasthttp.StatusBadRequest)
+		s.fail(ctx, fasthttp.StatusBadRequest, "malformed request")
 	}
 	drain(ctx.Conn())
 }
