@@ -72,7 +72,7 @@ func TestDrainWaitsForNewPlayers(t *testing.T) {
 	o.put(t, "t1/master.m3u8", []byte("#EXTM3U\n"))
 	cp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	defer cp.Close()
-	const quiet = 400 * time.Millisecond
+	const quiet = time.Second // ten times the players' pace: a stall of a loaded machine is not a quiet period
 	a := startApplianceWith(t, t.TempDir(), 1<<20, []string{o.srv.URL}, func(c *Config) {
 		c.ControlPlanes = []string{cp.URL}
 		c.HeartbeatInterval = time.Hour

@@ -222,7 +222,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 		beat(t, n1.url, "a1", fillcast.HealthDraining)
 	}
 	for _, n := range nodes {
-		waitFor(t, 2*time.Second, "draining a1 out of "+n.url, func() bool {
+		waitFor(t, 5*time.Second, "draining a1 out of "+n.url, func() bool {
 			_, b := call(t, "GET", n.url+"/v1/fleet", nil, false)
 			var views []api.ApplianceView
 			json.Unmarshal(b, &views)

@@ -57,7 +57,7 @@ func TestDrainStopsNewPlayers(t *testing.T) {
 	cp := &heartbeats{}
 	cpSrv := httptest.NewServer(cp)
 	defer cpSrv.Close()
-	const quiet = 700 * time.Millisecond
+	const quiet = 1500 * time.Millisecond
 	p := startApplianceProc(t, bin, e, "--controlplane", cpSrv.URL, "--heartbeat", "100ms",
 		"--drain-quiet", quiet.String(), "--drain-timeout", "20s")
 	waitFor(t, 10*time.Second, "a first heartbeat", cp.steersHere)
