@@ -330,20 +330,25 @@ func (f *Fleet) titlesOf(id string, hb fillcast.Heartbeat, m *fsm.Manifest) *ste
 		return nil
 	}
 	cur, ok := f.sets[id]
-	if ok && cur.version == m.Version && cur.planVersion == hb.PlanVersion &&
-		(hb.CompleteSame || slices.Equal(cur.complete, hb.CompleteTitles)) {
-		return cur.set
-	}
+	complete := hb.CompleteTitles
 	if hb.CompleteSame {
-		return steering.NewTitleSet(m.Titles) // the list is not known here yet
+		if !ok || cur.planVersion != hb.PlanVersion {
+			return steering.NewTitleSet(m.Titles) // the list is not known here yet
+		}
+		// Unchanged since the list this node knows, also when a new
+		// plan has come since: the appliance holds what it held.
+		complete = cur.complete
+	}
+	if ok && cur.version == m.Version && cur.planVersion == hb.PlanVersion && slices.Equal(cur.complete, complete) {
+		return cur.set
 	}
 	titles := m.Titles
 	if hb.PlanVersion > 0 {
-		held := make(map[string]bool, len(hb.CompleteTitles))
-		for _, t := range hb.CompleteTitles {
+		held := make(map[string]bool, len(complete))
+		for _, t := range complete {
 			held[t] = true
 		}
-		titles = make([]string, 0, len(hb.CompleteTitles))
+		titles = make([]string, 0, len(complete))
 		for _, t := range m.Titles {
 			if held[t] {
 				titles = append(titles, t)
@@ -351,7 +356,7 @@ func (f *Fleet) titlesOf(id string, hb fillcast.Heartbeat, m *fsm.Manifest) *ste
 		}
 	}
 	set := steering.NewTitleSet(titles)
-	f.sets[id] = titleSet{m.Version, hb.PlanVersion, hb.CompleteTitles, set}
+	f.sets[id] = titleSet{m.Version, hb.PlanVersion, complete, set}
 	return set
 }
 

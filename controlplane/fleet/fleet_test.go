@@ -161,4 +161,25 @@ func TestFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 			}
 		})
 	}
+
+	// A new plan (without t1, with t3) comes before the appliance has
+	// polled it: it still reports the old plan's list, [t1], as
+	// unchanged. That list stays what it holds: nothing of the new plan,
+	// not the whole new plan.
+	for i, c := range []fsm.Command{
+		{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t3", Name: "z", Status: "new"}},
+		{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "a1", Version: 3, Titles: []string{"t2", "t3"}}},
+	} {
+		b, _ := c.Encode()
+		if r := st.Apply(&raft.Log{Index: uint64(20 + i), Data: b}); r != nil {
+			t.Fatal(r)
+		}
+	}
+	hb := beat("ok")
+	hb.Profile, hb.PlanVersion, hb.CompleteSame = fillcast.ProfileFlash, 2, true
+	f.Heartbeat("a1", hb, true)
+	waitFor(t, "the new plan, narrowed to the unchanged list", func() bool {
+		cur := f.Current()
+		return !cur.Eligible("a1", "t1", now) && !cur.Eligible("a1", "t2", now) && !cur.Eligible("a1", "t3", now)
+	})
 }
