@@ -73,8 +73,8 @@ func TestAdoptObjectsOfTheOldProcess(t *testing.T) {
 }
 
 // TestAdoptForgetsWhatTheOldProcessRemoved: objects the old process
-// evicted or purged while both ran leave the new index too, uncounted as
-// corruption, so the bytes used stay true.
+// evicted or purged while both ran leave the new index and memory tier
+// too, uncounted as corruption, so the bytes used stay true.
 func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
 	dir := t.TempDir()
 	src := newSource()
@@ -88,10 +88,20 @@ func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
 	read(t, h)
 	waitFor(t, func() bool { return old.Stats().FillsInFlight == 0 })
 
-	upgraded := newCache(t, dir, deadSource{}, 0)
+	upgraded := newCache(t, dir, deadSource{}, 1<<20)
 	if _, ok := upgraded.Lookup("t1/a.m4s"); !ok {
 		t.Fatal("the object is not indexed at start-up")
 	}
+	// The new process serves it, into its memory tier too.
+	waitFor(t, func() bool {
+		h, err := upgraded.Get(context.Background(), "t1/a.m4s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(t, h)
+		h, ok := upgraded.Lookup("t1/a.m4s")
+		return ok && h.Tier == TierMemory
+	})
 	old.Purge("t1/") // the old process purges while it drains
 	old.Close()
 

@@ -72,10 +72,14 @@ func (d *disk) adopt() (int, error) {
 			continue
 		}
 		d.mu.Lock()
-		if d.index[e.key] == e {
+		gone := d.index[e.key] == e
+		if gone {
 			d.removeLocked(e)
 		}
 		d.mu.Unlock()
+		if gone && d.onEvict != nil {
+			d.onEvict(e.key) // the memory tier may hold it as well
+		}
 	}
 	return d.scan()
 }
