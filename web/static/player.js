@@ -36,6 +36,7 @@ export class Player {
     this.lastTime = 0;
     this.lastProgress = 0;
     this.switching = false;
+    this.gaveUp = false; // every place to play from failed
     this.destroyed = false;
     this.timer = setInterval(() => this.watch(), 500);
     this.onError = () => this.fail(`media error ${video.error ? video.error.code : ''}`);
@@ -58,6 +59,7 @@ export class Player {
         ? 'this browser cannot play DASH without the bundled player library (run make build)'
         : 'this browser plays HLS neither natively nor through the bundled player library');
     }
+    this.gaveUp = false;
     this.set({ title, protocol, engine, failed: [], failovers: 0, error: '' });
     await this.open(pb.urls[0], 0);
   }
@@ -144,7 +146,7 @@ export class Player {
 
   // watch notices stalls: a playing video whose time stops moving.
   watch() {
-    if (this.destroyed) return;
+    if (this.destroyed || this.gaveUp) return;
     const v = this.video;
     this.rendition();
     if (v.currentTime !== this.lastTime || v.paused || v.ended || this.switching || !this.state.url) {
@@ -157,7 +159,7 @@ export class Player {
 
   // fail moves to the next place to play from, once per failure.
   async fail(why) {
-    if (this.switching || !this.playback || this.destroyed) return;
+    if (this.switching || !this.playback || this.destroyed || this.gaveUp) return;
     this.switching = true;
     const failed = [...this.state.failed, this.state.host];
     const position = this.video.currentTime;
@@ -167,6 +169,7 @@ export class Player {
     if (!next) next = this.playback.urls.find((u) => !failed.includes(new URL(u).host));
     if (!next) {
       this.switching = false;
+      this.gaveUp = true; // until the next load: retrying the same places again and again helps no one
       this.set({ error: `every place to play from failed (${failed.join(', ')})` });
       return;
     }
