@@ -37,12 +37,16 @@ func manifestFor(protocol string) (string, bool) {
 }
 
 // readyTitle checks that title exists and is ready: 404, 409 otherwise.
-func (a *API) readyTitle(id string) error {
+// inspect, if given, sees the ready title within the same read.
+func (a *API) readyTitle(id string, inspect func(t *fillcast.Title)) error {
 	var status string
 	var ok bool
 	a.read(func(s *fsm.State) {
 		if t := s.Titles[id]; t != nil {
 			ok, status = true, t.Status
+			if status == fillcast.StatusReady && inspect != nil {
+				inspect(t)
+			}
 		}
 	})
 	if !ok {
@@ -65,7 +69,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	if protocol == "" {
 		protocol = "hls"
 	}
-	if err := a.readyTitle(title); err != nil {
+	if err := a.readyTitle(title, nil); err != nil {
 		return err
 	}
 	rc := gateway.FromContext(r.Context())
@@ -192,16 +196,12 @@ func (a *API) selfURL(r *http.Request) string {
 // as the segments do, without counting as a player start.
 func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	title, path := r.PathValue("id"), r.PathValue("path")
-	if err := a.readyTitle(title); err != nil {
+	var known bool
+	if err := a.readyTitle(title, func(t *fillcast.Title) {
+		known = slices.ContainsFunc(t.Files, func(f fillcast.File) bool { return f.Path == path })
+	}); err != nil {
 		return err
 	}
-	// One read: the title may have been deleted since readyTitle's.
-	var known bool
-	a.read(func(s *fsm.State) {
-		if t := s.Titles[title]; t != nil {
-			known = slices.ContainsFunc(t.Files, func(f fillcast.File) bool { return f.Path == path })
-		}
-	})
 	if !known {
 		return gateway.Errorf(http.StatusNotFound, "title %q has no file %q", title, path)
 	}
@@ -222,7 +222,7 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 // count as new players.
 func (a *API) steering(w http.ResponseWriter, r *http.Request) error {
 	title := r.PathValue("title")
-	if err := a.readyTitle(title); err != nil {
+	if err := a.readyTitle(title, nil); err != nil {
 		return err
 	}
 	rc := gateway.FromContext(r.Context())
