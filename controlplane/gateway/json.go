@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DecodeJSON decodes the request body, a single JSON value, into v
@@ -101,39 +102,30 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeJSONBody(w, status, b)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
 }
 
 // WriteJSONETag writes v as a 200 JSON response with a strong ETag, the
 // hash of the body, or answers 304 Not Modified without a body when the
 // request's If-None-Match names that ETag: for documents polled often
 // that seldom change, such as fill manifests. Equal values give equal
-// ETags on every node.
+// ETags on every node. http.ServeContent does the conditional part.
 func WriteJSONETag(w http.ResponseWriter, r *http.Request, v any) error {
 	b, err := encodeJSON(v)
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(b)
-	tag := `"` + hex.EncodeToString(sum[:16]) + `"`
-	w.Header().Set("ETag", tag)
-	if noneMatch(r.Header.Get("If-None-Match"), tag) {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	return writeJSONBody(w, http.StatusOK, b)
-}
-
-// noneMatch reports whether an If-None-Match header names tag (weakly
-// compared, as RFC 9110 asks for If-None-Match) or is "*".
-func noneMatch(header, tag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == tag || t == "*" {
-			return true
-		}
-	}
-	return false
+	h := w.Header()
+	h.Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	h.Set("Content-Type", "application/json")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	return nil
 }
 
 func encodeJSON(v any) ([]byte, error) {
@@ -144,13 +136,4 @@ func encodeJSON(v any) ([]byte, error) {
 		return nil, fmt.Errorf("gateway: encode response: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-func writeJSONBody(w http.ResponseWriter, status int, b []byte) error {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, err := w.Write(b)
-	return err
 }
