@@ -52,7 +52,7 @@ func (t *track) end() float64 {
 
 // packaged is the encoded title: video tracks first, then audio.
 type packaged struct {
-	tracks  []*track
+	tracks  []*track // the video tracks in the ladder's order, highest first, then audio
 	nVideo  int
 	fps     float64
 	segment time.Duration

@@ -19,11 +19,6 @@ const posterWidth = 480
 // decoded a second time.
 func (r *run) poster(ctx context.Context, pkg *packaged) error {
 	top := pkg.tracks[0]
-	for _, t := range pkg.tracks {
-		if t.video && t.height > top.height {
-			top = t
-		}
-	}
 	if err := r.writeConcatList(top); err != nil {
 		return err
 	}
