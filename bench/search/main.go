@@ -34,6 +34,9 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the latency runs to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the latency runs to this file")
 	flag.Parse()
+	if *memProfile != "" {
+		runtime.MemProfileRate = 0 // sampling starts with the latency runs
+	}
 	if *quick {
 		*titles, *queries = 5000, 300
 	}
@@ -139,7 +142,8 @@ func main() {
 		}
 	}
 	if *memProfile != "" {
-		// Count only what the queries allocate, not the indexing.
+		// Count only what the queries allocate, not the indexing (not
+		// sampled: the rate was 0 until here).
 		runtime.MemProfileRate = 64 << 10
 		runtime.GC()
 		defer writeHeapProfile(*memProfile)
@@ -177,6 +181,9 @@ func main() {
 	fmt.Printf("\nindex after the runs: %d segments\n", x.Stats().Segments)
 	if !ok && *strict {
 		pprof.StopCPUProfile()
+		if *memProfile != "" {
+			writeHeapProfile(*memProfile) // os.Exit skips the deferred one
+		}
 		os.Exit(1)
 	}
 }
