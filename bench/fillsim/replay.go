@@ -182,7 +182,7 @@ func (p *players) fetch(ctx context.Context, e event) {
 			c.hitBytes, c.hits = n, 1
 		}
 		by = "origin"
-		for a, id := range p.sys.appliances {
+		for id, a := range p.sys.Appliances {
 			if strings.HasPrefix(u, a+"/") {
 				by = id
 			}
@@ -205,7 +205,7 @@ func (p *players) fetch(ctx context.Context, e event) {
 // playback asks the control plane where to play title, as a player in
 // the site would.
 func (p *players) playback(ctx context.Context, title string) []string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.sys.cpURL+"/v1/playback/"+title+"?protocol=hls", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.sys.ControlPlaneURL+"/v1/playback/"+title+"?protocol=hls", nil)
 	if err != nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/bench/cachesim/trace"
 )
 
@@ -16,7 +17,7 @@ type result struct {
 	fills    bool
 	ledger   *ledger
 	recorded []served
-	status   map[string]applianceStatus
+	status   map[string]appliance.Status
 	lagMax   time.Duration
 	late     int
 	wall     time.Duration
@@ -37,9 +38,9 @@ func simulate(ctx context.Context, s setup, o options, tr *trace.Trace, catalog 
 	setupTime := time.Since(t0)
 	s.clock.Start()
 	runErr := p.Run(ctx, o.days)
-	r := &result{fills: s.fills, ledger: s.ledger, recorded: p.recorded, status: map[string]applianceStatus{},
+	r := &result{fills: s.fills, ledger: s.ledger, recorded: p.recorded, status: map[string]appliance.Status{},
 		lagMax: p.lagMax, late: p.late, setup: setupTime, lastErr: p.lastErr}
-	for id := range sys.statusURLs {
+	for id := range sys.Appliances {
 		st, err := sys.status(ctx, id)
 		if err != nil {
 			runErr = errors.Join(runErr, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -109,5 +110,12 @@ type countingWriter struct {
 func (w *countingWriter) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	w.n += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the origin's sendfile (io.Copy in http.ServeContent).
+func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.n += n
 	return n, err
 }

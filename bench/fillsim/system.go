@@ -51,26 +51,19 @@ var parentSite = fillcast.Site{ID: "sim-ix", Kind: fillcast.SiteIX, Region: "sim
 type system struct {
 	setup
 	*demo.System
-	origin     *originCounter
-	cpURL      string
-	appliances map[string]string // URL -> id
-	statusURLs map[string]string // id -> URL
-	client     *http.Client
+	client *http.Client
 }
 
 // start brings everything up and registers the site and the titles
 // released before the simulation starts.
 func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, error) {
-	sys := &system{setup: s, appliances: map[string]string{}, statusURLs: map[string]string{},
+	sys := &system{setup: s,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
 	ds, err := demo.StartSystem(ctx, demo.SystemConfig{
 		Dir: s.dir, OriginRoot: s.originRoot, Keys: s.keys, Token: s.token, Site: site.ID,
 		FlashDisk: s.flashBytes, StorageDisk: s.storeBytes, FlashMem: s.memBytes, StorageMem: s.memBytes,
 		Client: sys.client, Log: s.log,
-		WrapOrigin: func(h http.Handler) http.Handler {
-			sys.origin = newOriginCounter(h, s.clock, s.ledger)
-			return sys.origin
-		},
+		WrapOrigin: func(h http.Handler) http.Handler { return newOriginCounter(h, s.clock, s.ledger) },
 		ControlPlane: func(c *controlplane.Config) {
 			c.HeartbeatTimeout, c.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
 			c.Planner = planner.Config{
@@ -87,7 +80,7 @@ func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, erro
 	if err != nil {
 		return nil, err
 	}
-	sys.System, sys.cpURL = ds, ds.ControlPlaneURL
+	sys.System = ds
 	if err := sys.configure(ctx, titles); err != nil {
 		sys.Stop()
 		return nil, err
@@ -149,9 +142,6 @@ func (sys *system) startAppliances(ctx context.Context) error {
 	if err := sys.StartAppliances(); err != nil {
 		return err
 	}
-	for id, u := range sys.Appliances {
-		sys.appliances[u], sys.statusURLs[id] = id, u
-	}
 	return sys.WaitFor(ctx, "steering to know both appliances", time.Minute, func() bool {
 		var pb struct {
 			URLs []string `json:"urls"`
@@ -160,36 +150,20 @@ func (sys *system) startAppliances(ctx context.Context) error {
 		json.Unmarshal(b, &pb)
 		n := 0
 		for _, u := range pb.URLs {
-			for base := range sys.appliances {
+			for _, base := range sys.Appliances {
 				if strings.HasPrefix(u, base+"/") {
 					n++
 				}
 			}
 		}
-		return n == len(sys.appliances)
+		return n == len(sys.Appliances)
 	})
 }
 
-// applianceStatus is the part of an appliance's /v1/status the bench reads.
-type applianceStatus struct {
-	ID   string `json:"id"`
-	Disk struct {
-		UsedBytes int64 `json:"used_bytes"`
-	} `json:"disk"`
-	Plan *struct {
-		ManifestVersion    uint64 `json:"manifest_version"`
-		PlannedBytes       int64  `json:"planned_bytes"`
-		PresentBytes       int64  `json:"present_bytes"`
-		FilledBytes        int64  `json:"filled_bytes"`
-		OutsideWindowBytes int64  `json:"filled_outside_window_bytes"`
-		Failures           int64  `json:"failures"`
-	} `json:"plan"`
-}
-
 // status reads an appliance's /v1/status.
-func (sys *system) status(ctx context.Context, id string) (applianceStatus, error) {
-	var st applianceStatus
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sys.statusURLs[id]+"/v1/status", nil)
+func (sys *system) status(ctx context.Context, id string) (appliance.Status, error) {
+	var st appliance.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sys.Appliances[id]+"/v1/status", nil)
 	if err != nil {
 		return st, fmt.Errorf("fillsim: %w", err)
 	}
