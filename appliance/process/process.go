@@ -49,10 +49,7 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, hup <-chan os.S
 		return err
 	}
 	defer upg.Stop()
-	l := appliance.Listeners{}
-	if upg.HasParent() {
-		l.ParentExited = upg.ParentExited()
-	}
+	l := appliance.Listeners{ParentExited: upg.ParentExited()}
 	if l.TCP, err = upg.Listen(cfg.HTTP); err != nil {
 		return err
 	}
@@ -119,14 +116,12 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, hup <-chan os.S
 	for {
 		select {
 		case <-parentGone:
+			// The old process has exited: its socket has left the group
+			// (the appliance adopts its cache files itself).
 			parentGone = nil
-			if upg.HasParent() {
-				// The old process has exited: its socket has left the
-				// group (the appliance adopts its cache files itself).
-				if udp != nil {
-					if err := udp.Alone(); err != nil {
-						log.Warn("appliance: HTTP/3 steering not reset after the upgrade", "err", err)
-					}
+			if udp != nil {
+				if err := udp.Alone(); err != nil {
+					log.Warn("appliance: HTTP/3 steering not reset after the upgrade", "err", err)
 				}
 			}
 			if pending {

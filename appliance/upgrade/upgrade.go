@@ -61,8 +61,8 @@ type Upgrader struct {
 	mu   sync.Mutex // serialises Upgrade calls
 	once sync.Once
 
-	// parentGone is closed when the parent has exited (at once when
-	// there is none); the watch is cancelled and joined by Stop.
+	// parentGone is closed when the parent has exited; nil when there is
+	// none. The watch is cancelled and joined by Stop.
 	parentGone  chan struct{}
 	stopWatch   context.CancelFunc
 	watchJoined sync.WaitGroup
@@ -78,13 +78,13 @@ func New(cfg Config, log *slog.Logger) (*Upgrader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	u := &Upgrader{cfg: cfg, log: log, upg: upg, parentGone: make(chan struct{})}
+	u := &Upgrader{cfg: cfg, log: log, upg: upg}
 	ctx, cancel := context.WithCancel(context.Background())
 	u.stopWatch = cancel
 	if !upg.HasParent() {
-		close(u.parentGone)
 		return u, nil
 	}
+	u.parentGone = make(chan struct{})
 	u.watchJoined.Add(1)
 	go func() {
 		defer u.watchJoined.Done()
@@ -107,13 +107,10 @@ func (u *Upgrader) ParentPID() int {
 	return os.Getppid()
 }
 
-// ParentExited is closed once the process upgraded from has exited, and
-// at once when there is none: from then on its sockets are closed and it
-// writes to the cache no more.
+// ParentExited is closed once the process upgraded from has exited: from
+// then on its sockets are closed and it writes to the cache no more. It
+// is nil when this process was not started by an upgrade.
 func (u *Upgrader) ParentExited() <-chan struct{} { return u.parentGone }
-
-// HasParent reports whether this process was started by an upgrade.
-func (u *Upgrader) HasParent() bool { return u.upg.HasParent() }
 
 // Listen returns the TCP listener for addr, inherited from the parent when
 // there is one.
