@@ -147,12 +147,7 @@ func (p *Planner) Observe(b fleet.Beat) {
 	if !known {
 		p.Kick()
 	}
-	var region string
-	p.state.Read(func(s *fsm.State) {
-		if site := s.Sites[b.Beat.Site]; site != nil {
-			region = site.Region
-		}
-	})
+	region := p.regionOf(b.Beat.Site)
 	if region == "" {
 		return
 	}
@@ -167,15 +162,20 @@ func (p *Planner) Observe(b fleet.Beat) {
 // leading signal of viewing that reaches the planner before the bytes
 // show up in heartbeats.
 func (p *Planner) ObserveStart(site, title string) {
+	if region := p.regionOf(site); region != "" {
+		p.tracker.Observe(popularity.Observation{Region: region, Title: title, Starts: 1})
+	}
+}
+
+// regionOf returns the region of a site, or "" for an unknown site.
+func (p *Planner) regionOf(site string) string {
 	var region string
 	p.state.Read(func(s *fsm.State) {
 		if st := s.Sites[site]; st != nil {
 			region = st.Region
 		}
 	})
-	if region != "" {
-		p.tracker.Observe(popularity.Observation{Region: region, Title: title, Starts: 1})
-	}
+	return region
 }
 
 // CatalogChanged keeps the tracker's titles (sizes, release dates) in
