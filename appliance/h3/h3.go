@@ -79,9 +79,7 @@ func (c *Config) Validate() error {
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
-	tls  *tls.Config
-	qcfg *quic.Config
-	srv  *http3.Server
+	srv  *http3.Server // its TLS and QUIC configs serve the listener too
 	once sync.Once
 	err  error
 
@@ -96,20 +94,17 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, tls: http3.ConfigureTLSConfig(cfg.TLS.Clone())}
-	s.qcfg = &quic.Config{
-		MaxIdleTimeout:     cfg.MaxIdleTimeout,
-		MaxIncomingStreams: cfg.MaxStreams,
-		Allow0RTT:          false, // segment GETs are idempotent, but tokens should not be replayable
-	}
-	s.srv = &http3.Server{
-		TLSConfig:   s.tls,
-		Handler:     cfg.Handler,
-		QUICConfig:  s.qcfg,
+	return &Server{cfg: cfg, log: log, srv: &http3.Server{
+		TLSConfig: http3.ConfigureTLSConfig(cfg.TLS.Clone()),
+		Handler:   cfg.Handler,
+		QUICConfig: &quic.Config{
+			MaxIdleTimeout:     cfg.MaxIdleTimeout,
+			MaxIncomingStreams: cfg.MaxStreams,
+			Allow0RTT:          false, // segment GETs are idempotent, but tokens should not be replayable
+		},
 		IdleTimeout: cfg.MaxIdleTimeout,
 		Logger:      log,
-	}
-	return s, nil
+	}}, nil
 }
 
 // Serve raises pc's buffers and serves HTTP/3 on it until Shutdown or
@@ -126,7 +121,7 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	// The Transport does not own pc: closing it stops reading, and the
 	// socket is the caller's.
 	s.tr = &quic.Transport{Conn: pc, ConnectionIDGenerator: s.cfg.ConnectionIDs}
-	ln, err := s.tr.ListenEarly(s.tls, s.qcfg)
+	ln, err := s.tr.ListenEarly(s.srv.TLSConfig, s.srv.QUICConfig)
 	if err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("h3: listen: %w", err)
