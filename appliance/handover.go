@@ -41,7 +41,10 @@ func (a *Appliance) adoptAfter(ctx context.Context, parentExited <-chan struct{}
 		return
 	case <-parentExited:
 	}
-	n, err := a.cache.Adopt()
+	n, err := a.cache.Adopt(ctx)
+	if ctx.Err() != nil {
+		return // shutting down: the next start indexes the whole directory anyway
+	}
 	if err != nil {
 		a.log.Warn("appliance: adopting the previous process's cache objects", "err", err)
 		return

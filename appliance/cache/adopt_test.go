@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,7 +44,7 @@ func TestAdoptObjectsOfTheOldProcess(t *testing.T) {
 	old.Close()
 
 	for i, want := range []int{1, 0} {
-		n, err := upgraded.Adopt()
+		n, err := upgraded.Adopt(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +106,7 @@ func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
 	old.Purge("t1/") // the old process purges while it drains
 	old.Close()
 
-	if _, err := upgraded.Adopt(); err != nil {
+	if _, err := upgraded.Adopt(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := upgraded.Lookup("t1/a.m4s"); ok {
@@ -114,5 +115,28 @@ func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
 	s := upgraded.Stats()
 	if s.DiskObjects != 0 || s.DiskUsed != 0 || s.Corrupt != 0 {
 		t.Errorf("after Adopt: %d objects, %d bytes, %d corrupt; want 0, 0, 0", s.DiskObjects, s.DiskUsed, s.Corrupt)
+	}
+}
+
+// TestAdoptStopsWhenCancelled: a shutdown does not wait for the walk.
+func TestAdoptStopsWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	src := newSource()
+	src.put("t1/a.m4s", randBytes(t, 1000))
+	old := newCache(t, dir, src, 0)
+	upgraded := newCache(t, dir, deadSource{}, 0)
+	h, err := old.Get(context.Background(), "t1/a.m4s") // written after upgraded's index
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, h)
+	waitFor(t, func() bool { return old.Stats().FillsInFlight == 0 })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := upgraded.Adopt(ctx); !errors.Is(err, context.Canceled) || n != 0 {
+		t.Errorf("Adopt with a cancelled context = %d, %v; want 0, context.Canceled", n, err)
+	}
+	if _, ok := upgraded.Lookup("t1/a.m4s"); ok {
+		t.Error("a cancelled Adopt indexed an object")
 	}
 }

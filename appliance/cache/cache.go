@@ -242,8 +242,9 @@ func (c *Cache) Close() error {
 // would otherwise be invisible here (fetched again on their next miss,
 // and their files counted nowhere); objects it evicted or purged leave
 // the index here too. Call it once that process has exited. It returns
-// how many objects it added.
-func (c *Cache) Adopt() (int, error) { return c.disk.adopt() }
+// how many objects it added; cancelling ctx ends the walk early (a large
+// disk must not hold up a shutdown).
+func (c *Cache) Adopt(ctx context.Context) (int, error) { return c.disk.adopt(ctx) }
 
 // Get returns key from memory, else disk, else by joining or starting a
 // fill. key may point into a request buffer: Get copies it before keeping

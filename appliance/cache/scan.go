@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,7 +46,7 @@ func clearTmp(dir string, keepOwn bool) error {
 
 // rebuild builds the index from the object files at start-up.
 func (d *disk) rebuild() error {
-	_, err := d.scan()
+	_, err := d.scan(context.Background())
 	return err
 }
 
@@ -56,7 +57,7 @@ func (d *disk) rebuild() error {
 // scan), the object files the index does not hold are indexed, and the
 // temporary files it left are cleared. It returns how many objects it
 // added.
-func (d *disk) adopt() (int, error) {
+func (d *disk) adopt(ctx context.Context) (int, error) {
 	if err := clearTmp(d.tmpDir, true); err != nil {
 		return 0, err
 	}
@@ -67,6 +68,9 @@ func (d *disk) adopt() (int, error) {
 	}
 	d.mu.Unlock()
 	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		fi, err := os.Stat(e.path)
 		if err == nil && fi.Size() == e.fileSize {
 			continue
@@ -81,14 +85,14 @@ func (d *disk) adopt() (int, error) {
 			d.onEvict(e.key) // the memory tier may hold it as well
 		}
 	}
-	return d.scan()
+	return d.scan(ctx)
 }
 
 // scan walks the object files, drops the ones that are torn or do not
 // belong where they are, and indexes the rest that the index does not
 // hold, oldest first so that the eviction order roughly survives a
 // restart. Bodies are checked lazily, on their first read.
-func (d *disk) scan() (int, error) {
+func (d *disk) scan(ctx context.Context) (int, error) {
 	type found struct {
 		e     *diskEntry
 		mtime int64
@@ -102,6 +106,9 @@ func (d *disk) scan() (int, error) {
 	var all []found
 	err := filepath.WalkDir(d.objDir, func(path string, de fs.DirEntry, err error) error {
 		if err != nil || de.IsDir() || known[path] {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		e, mtime, err := d.loadEntry(path)
