@@ -29,7 +29,7 @@ test: web
 # Short fuzzing of every parser; the seed corpora also run in make test.
 fuzz:
 	$(GO) test -run x -fuzz FuzzParse -fuzztime 20s ./appliance/byterange
-	$(GO) test -run x -fuzz FuzzVerify -fuzztime 20s ./steering/urlsign
+	$(GO) test -run x -fuzz FuzzVerify -fuzztime 20s ./auth
 	$(GO) test -run x -fuzz FuzzContentPath -fuzztime 20s ./appliance/server
 
 bench: build

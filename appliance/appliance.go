@@ -27,7 +27,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/h3"
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
@@ -47,7 +47,7 @@ type Config struct {
 	// Server configures request handling; its Keys are set from Keys.
 	Server server.Config
 	// Keys verify player tokens and sign upstream fetches. Required.
-	Keys *urlsign.Keys
+	Keys *auth.Keys
 	// MaxConns caps concurrent connections. Zero means 10000.
 	MaxConns int
 	// ReadTimeout bounds reading a request's headers. Zero means 10 s.
@@ -372,8 +372,8 @@ func (a *Appliance) Close() error {
 // replicatedKeys takes the control plane's signing keys: tokens verify
 // with them and with the key file, so keys rotated through the control
 // plane work here without touching the file.
-func (a *Appliance) replicatedKeys(list []urlsign.Key) {
-	ks, err := urlsign.New(list)
+func (a *Appliance) replicatedKeys(list []auth.Key) {
+	ks, err := auth.NewKeys(list)
 	if err != nil {
 		a.log.Warn("appliance: replicated keys refused", "err", err)
 		return

@@ -19,14 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/origin"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 const testKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 
-func keys(t testing.TB) *urlsign.Keys {
-	k, err := urlsign.ParseKeys(strings.NewReader(testKeys))
+func keys(t testing.TB) *auth.Keys {
+	k, err := auth.ParseKeys(strings.NewReader(testKeys))
 	if err != nil {
 		t.Fatal(err)
 	}

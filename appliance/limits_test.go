@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 func TestSlowAndExcessClients(t *testing.T) {
@@ -71,7 +71,7 @@ func TestRefusesBadRequests(t *testing.T) {
 	o.put(t, "t2/master.m3u8", []byte("#EXTM3U\n"))
 	a := startAppliance(t, t.TempDir(), 16<<20, o.srv.URL)
 	k := keys(t)
-	other, _ := urlsign.ParseKeys(strings.NewReader("k1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"))
+	other, _ := auth.ParseKeys(strings.NewReader("k1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"))
 	expired := k.SignPath("t1", time.Now().Add(-time.Minute), netip.Prefix{})
 	boundElsewhere := k.SignPath("t1", time.Now().Add(time.Hour), netip.MustParsePrefix("198.51.100.0/24"))
 	good := signed(t, "t1")

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // TestControlPlaneKeysAndPlan: an appliance with a control plane takes its
@@ -37,7 +37,7 @@ func TestControlPlaneKeysAndPlan(t *testing.T) {
 		c.ControlPlanes = []string{cp.URL}
 		c.HeartbeatInterval = 20 * time.Millisecond
 	})
-	k2, err := urlsign.New([]urlsign.Key{{ID: "k2", Secret: secret}})
+	k2, err := auth.NewKeys([]auth.Key{{ID: "k2", Secret: secret}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
@@ -26,7 +27,6 @@ import (
 	"github.com/fillcast/fillcast/controlplane/ingest"
 	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/steering"
-	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/fillcast/fillcast/transcoder"
 	"github.com/fillcast/fillcast/web"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +48,7 @@ type Config struct {
 	// AdminToken guards writes and node-to-node calls. Required.
 	AdminToken string
 	// Keys sign playback URLs. Required.
-	Keys *urlsign.Keys
+	Keys *auth.Keys
 	// Origin is the origin's base URL: where ingest publishes and the
 	// last resort of every playback answer. Empty disables ingest.
 	Origin string

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 const keyFile = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
@@ -37,7 +37,7 @@ func freeAddr(t *testing.T) string {
 
 func startNode(t *testing.T, id string, join []string) *testNode {
 	t.Helper()
-	keys, _ := urlsign.ParseKeys(strings.NewReader(keyFile))
+	keys, _ := auth.ParseKeys(strings.NewReader(keyFile))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

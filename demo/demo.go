@@ -20,9 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/planner"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // Config configures a demo.
@@ -126,7 +126,7 @@ type demo struct {
 	cpAddr string
 	out    io.Writer
 	log    *slog.Logger
-	keys   *urlsign.Keys
+	keys   *auth.Keys
 	token  string
 	sys    *System
 
@@ -150,7 +150,7 @@ func (d *demo) secrets() error {
 		}
 	}
 	var err error
-	if d.keys, err = urlsign.LoadKeys(keyFile); err != nil {
+	if d.keys, err = auth.LoadKeys(keyFile); err != nil {
 		return err
 	}
 	tokenFile := filepath.Join(d.dir, "admin-token")

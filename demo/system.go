@@ -16,9 +16,9 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/origin"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // SystemConfig configures a System: one ISP site on one machine.
@@ -29,7 +29,7 @@ type SystemConfig struct {
 	// OriginRoot is the origin's directory. Zero means Dir/origin.
 	OriginRoot string
 	// Keys sign and verify URLs; Token is the admin token. Required.
-	Keys  *urlsign.Keys
+	Keys  *auth.Keys
 	Token string
 	// Site is the site the appliances are installed in. Zero means
 	// "demo-isp".

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -36,7 +36,7 @@ type Config struct {
 	AdminToken string
 	// Keys, when set, makes every GET/HEAD of content carry a valid path
 	// token or the admin token. Nil serves content to anyone.
-	Keys *urlsign.Keys
+	Keys *auth.Keys
 	// MaxUploadBytes bounds one PUT body. Zero means 16 GiB.
 	MaxUploadBytes int64
 	// Now returns the current time; nil means time.Now.
@@ -207,7 +207,7 @@ func ETag(size int64, mtime time.Time) string {
 }
 
 func (s *Server) authorised(r *http.Request, token, title string) bool {
-	if s.cfg.Keys == nil || fillcast.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
+	if s.cfg.Keys == nil || auth.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
 		return true
 	}
 	if token == "" {
@@ -221,7 +221,7 @@ func (s *Server) authorised(r *http.Request, token, title string) bool {
 }
 
 func (s *Server) servePut(w *countingWriter, r *http.Request) {
-	if !fillcast.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
+	if !auth.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
 		httpError(w, http.StatusUnauthorized, "PUT needs Authorization: Bearer <admin token>")
 		return
 	}

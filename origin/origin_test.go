@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
-func newOrigin(t *testing.T, withKeys bool) (*httptest.Server, string, *urlsign.Keys) {
+func newOrigin(t *testing.T, withKeys bool) (*httptest.Server, string, *auth.Keys) {
 	t.Helper()
-	keys, err := urlsign.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	keys, err := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ const OriginPathway = "origin"
 //	path := keys.SignPath(title, expiry, netip.Prefix{}) + "/master.m3u8"
 //	urls = steering.AppendURLs(urls[:0], targets, path)
 //
-// with keys a *urlsign.Keys.
+// with keys a *auth.Keys.
 func AppendURLs(dst []string, targets []Target, path string) []string {
 	for _, t := range targets {
 		dst = append(dst, t.URL+path)

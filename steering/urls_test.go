@@ -8,16 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/fillcast/fillcast/steering/contentsteering"
 	"github.com/fillcast/fillcast/steering/steeringtest"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // A playback answer end to end: steer, sign once with the real key file
 // format, build every URL, and check an appliance would accept each.
 func TestSignedURLs(t *testing.T) {
-	keys, err := urlsign.ParseKeys(strings.NewReader("k1 " + strings.Repeat("ab", 32) + "\n"))
+	keys, err := auth.ParseKeys(strings.NewReader("k1 " + strings.Repeat("ab", 32) + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // Counters are the appliance's cumulative counters, read at every beat.
@@ -57,7 +57,7 @@ type Config struct {
 	Read func() Counters
 	// OnKeys, if set, receives the control plane's replicated signing
 	// keys (GET /v1/keys) every KeysEvery, when they change.
-	OnKeys func([]urlsign.Key)
+	OnKeys func([]auth.Key)
 	// KeysEvery is how often keys are fetched. Zero means 30 s.
 	KeysEvery time.Duration
 	// Client posts heartbeats; nil means one with a timeout of Interval.
@@ -276,7 +276,7 @@ func (a *Agent) maybeFetchKeys(ctx context.Context) {
 		return
 	}
 	var kb struct {
-		Keys []urlsign.Key `json:"keys"`
+		Keys []auth.Key `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &kb); err != nil {
 		a.log.Warn("agent: keys body", "err", err)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // controlPlane records the heartbeats it accepts.
@@ -128,7 +128,7 @@ func TestKeysReachTheAppliance(t *testing.T) {
 		ID: "a1", Site: "s1", Profile: "storage", URL: "http://127.0.0.1:1", AdminToken: "adm",
 		ControlPlanes: []string{srv.URL}, Interval: 10 * time.Millisecond, KeysEvery: time.Millisecond,
 		Read: func() Counters { return Counters{} },
-		OnKeys: func(k []urlsign.Key) {
+		OnKeys: func(k []auth.Key) {
 			calls.Add(1)
 			ids := []string{k[0].ID}
 			got.Store(&ids)

@@ -21,9 +21,9 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/appliance/upstream"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/origin"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 const keyLine = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
@@ -125,7 +125,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 // appliance builds a real cache over dir and an executor for a1.
 func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
 	t.Helper()
-	keys, _ := urlsign.ParseKeys(strings.NewReader(keyLine))
+	keys, _ := auth.ParseKeys(strings.NewReader(keyLine))
 	if len(upstreams) == 0 {
 		upstreams = []string{w.origin.URL}
 	}

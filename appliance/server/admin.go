@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
@@ -61,7 +62,7 @@ func (s *Server) purge(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	if !fillcast.BearerOK(string(ctx.Request.Header.Peek("Authorization")), s.cfg.AdminToken) {
+	if !auth.BearerOK(string(ctx.Request.Header.Peek("Authorization")), s.cfg.AdminToken) {
 		s.fail(ctx, fasthttp.StatusUnauthorized, "purge needs Authorization: Bearer <admin token>")
 		return
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/byterange"
 	"github.com/fillcast/fillcast/appliance/cache"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -32,7 +32,7 @@ type Cache interface {
 // Config configures a Server.
 type Config struct {
 	// Keys verify path tokens. Required.
-	Keys *urlsign.Keys
+	Keys *auth.Keys
 	// AdminToken authorises /admin/ calls; empty disables them.
 	AdminToken string
 	// MaxURILen bounds the request URI; longer ones get 414. Zero means 2048.
@@ -84,7 +84,7 @@ type Server struct {
 	metrics *metrics
 	usage   usage
 	admin   fasthttp.RequestHandler
-	keys    atomic.Pointer[urlsign.Keys]
+	keys    atomic.Pointer[auth.Keys]
 }
 
 // New returns a Server over c.
@@ -100,7 +100,7 @@ func New(cfg Config, c Cache) (*Server, error) {
 
 // SetKeys replaces the keys tokens are verified with, for example when the
 // control plane's replicated keys change.
-func (s *Server) SetKeys(k *urlsign.Keys) { s.keys.Store(k) }
+func (s *Server) SetKeys(k *auth.Keys) { s.keys.Store(k) }
 
 // Collector returns the server's own Prometheus metrics.
 func (s *Server) Collector() prometheus.Collector { return s.metrics }

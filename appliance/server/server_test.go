@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/appliance/cache"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -36,7 +36,7 @@ func (m memCache) Lookup(key string) (cache.Hit, bool) {
 func (m memCache) Purge(string) int { return 0 }
 
 func newTestServer(tb testing.TB) (*Server, string) {
-	keys, err := urlsign.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	keys, err := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/appliance/cache"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // Config configures a Client.
@@ -37,7 +37,7 @@ type Config struct {
 	// then the origin last. Required.
 	URLs []string
 	// Keys sign the fetch tokens. Required.
-	Keys *urlsign.Keys
+	Keys *auth.Keys
 	// ConnectTimeout bounds a TCP connect. Zero means 2 s.
 	ConnectTimeout time.Duration
 	// HeaderTimeout bounds the wait for response headers. Zero means 10 s.

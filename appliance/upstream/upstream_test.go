@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/appliance/cache"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 func newClient(t *testing.T, urls ...string) *Client {
 	t.Helper()
-	keys, err := urlsign.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	keys, err := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/bench/cachesim/trace"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // options are the command's flags.
@@ -163,7 +163,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if s.fillRate == 0 {
 		s.fillRate = 8 * float64(all) / (o.day / 2 / 3).Seconds()
 	}
-	if s.keys, err = urlsign.ParseKeys(strings.NewReader("sim " + randomHex(32) + "\n")); err != nil {
+	if s.keys, err = auth.ParseKeys(strings.NewReader("sim " + randomHex(32) + "\n")); err != nil {
 		return err
 	}
 	s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -13,17 +13,17 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/demo"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // setup is what one run of the simulation is built from.
 type setup struct {
 	dir        string // this run's data (control plane, caches)
 	originRoot string // the packaged titles, shared by the runs
-	keys       *urlsign.Keys
+	keys       *auth.Keys
 	token      string
 	clock      *simClock
 	ledger     *ledger // counts by simulated hour

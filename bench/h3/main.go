@@ -36,7 +36,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -92,7 +92,7 @@ func main() {
 	check(err)
 	keysFile := filepath.Join(dir, "keys")
 	check(os.WriteFile(keysFile, []byte(keyLine), 0o600))
-	keys, err := urlsign.LoadKeys(keysFile)
+	keys, err := auth.LoadKeys(keysFile)
 	check(err)
 	root := filepath.Join(dir, "root")
 	var paths []string

@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -69,7 +69,7 @@ func run(bin string, rate int, before, during time.Duration, upgrades, segments,
 	if err := os.WriteFile(keysFile, []byte(keyLine), 0o600); err != nil {
 		return err
 	}
-	keys, err := urlsign.LoadKeys(keysFile)
+	keys, err := auth.LoadKeys(keysFile)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/origin"
-	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -78,7 +78,7 @@ func (l logFile) String() string {
 // opsEnv is an origin with one title and a directory for an appliance.
 type opsEnv struct {
 	dir, keysFile, origin string
-	keys                  *urlsign.Keys
+	keys                  *auth.Keys
 	seg                   []byte
 }
 
@@ -90,7 +90,7 @@ func newOpsEnv(t *testing.T, segBytes int) *opsEnv {
 		t.Fatal(err)
 	}
 	var err error
-	if e.keys, err = urlsign.LoadKeys(e.keysFile); err != nil {
+	if e.keys, err = auth.LoadKeys(e.keysFile); err != nil {
 		t.Fatal(err)
 	}
 	root := filepath.Join(e.dir, "origin")

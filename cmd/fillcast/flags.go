@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/dustin/go-humanize"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // newFlagSet returns a flag set for a subcommand that prints its usage to
@@ -144,9 +144,9 @@ func (lf *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 // loadKeys loads the --token-keys file a subcommand requires.
-func loadKeys(path string) (*urlsign.Keys, error) {
+func loadKeys(path string) (*auth.Keys, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: --token-keys is required", errUsage)
 	}
-	return urlsign.LoadKeys(path)
+	return auth.LoadKeys(path)
 }

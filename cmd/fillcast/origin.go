@@ -6,8 +6,8 @@ import (
 	"io"
 	"net"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/origin"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,7 +29,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *keys != "" {
-		if cfg.Keys, err = urlsign.LoadKeys(*keys); err != nil {
+		if cfg.Keys, err = auth.LoadKeys(*keys); err != nil {
 			return err
 		}
 	}

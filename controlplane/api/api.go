@@ -19,12 +19,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ingest"
-	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -80,7 +80,7 @@ type Deps struct {
 	Node     Node
 	Fleet    *fleet.Fleet
 	Ingest   *ingest.Manager
-	Keys     *urlsign.Keys
+	Keys     *auth.Keys
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 	Now      func() time.Time

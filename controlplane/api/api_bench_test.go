@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/steering"
-	"github.com/fillcast/fillcast/steering/urlsign"
 	"github.com/hashicorp/raft"
 )
 
@@ -74,7 +74,7 @@ func newTestAPI(tb testing.TB) *API {
 		time.Sleep(time.Millisecond)
 	}
 	fl.Close() // no more rebuilds: the benchmark measures requests alone
-	keys, _ := urlsign.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	keys, _ := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	cfg := Config{AdminToken: "adm"}
 	cfg.Gateway.NoAccessLog = true
 	a, err := New(cfg, Deps{Node: node, Fleet: fl, Keys: keys, Log: log})

@@ -3,30 +3,30 @@ package api
 import (
 	"net/http"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
-	"github.com/fillcast/fillcast/steering/urlsign"
 )
 
 // KeysBody is the body of GET and PUT /v1/keys: the replicated signing
 // keys, the first signing and all verifying. Appliances fetch it to verify
 // tokens signed with keys added after their key file was written.
 type KeysBody struct {
-	Keys []urlsign.Key `json:"keys"`
+	Keys []auth.Key `json:"keys"`
 }
 
 // keyCache holds the parsed replicated keys for one log index.
 type keyCache struct {
 	index uint64
-	keys  *urlsign.Keys
+	keys  *auth.Keys
 }
 
 // signingKeys returns the keys playback URLs are signed with: the
 // replicated ones (merged over the node's key file, which still verifies),
 // or the key file alone while none are replicated.
-func (a *API) signingKeys() *urlsign.Keys {
+func (a *API) signingKeys() *auth.Keys {
 	var index uint64
-	var list []urlsign.Key
+	var list []auth.Key
 	a.read(func(s *fsm.State) { index, list = s.KeysIndex, s.SigningKeys })
 	if len(list) == 0 {
 		return a.d.Keys
@@ -34,7 +34,7 @@ func (a *API) signingKeys() *urlsign.Keys {
 	if c := a.keyCache.Load(); c != nil && c.index == index {
 		return c.keys
 	}
-	ks, err := urlsign.New(list)
+	ks, err := auth.NewKeys(list)
 	if err != nil { // validated before it was logged; keep serving
 		a.d.Log.Error("api: replicated keys do not parse", "err", err)
 		return a.d.Keys
@@ -48,7 +48,7 @@ func (a *API) getKeys(w http.ResponseWriter, r *http.Request) error {
 	var body KeysBody
 	a.read(func(s *fsm.State) { body.Keys = s.SigningKeys })
 	if body.Keys == nil {
-		body.Keys = []urlsign.Key{}
+		body.Keys = []auth.Key{}
 	}
 	return gateway.WriteJSON(w, http.StatusOK, body)
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/hashicorp/raft"
 )
 
@@ -42,7 +42,7 @@ type Command struct {
 	Job       *Job            `json:"job,omitempty"`
 	Rule      *Rule           `json:"rule,omitempty"`
 	Manifest  *Manifest       `json:"manifest,omitempty"`
-	Keys      []urlsign.Key   `json:"keys,omitempty"`
+	Keys      []auth.Key      `json:"keys,omitempty"`
 }
 
 // Encode returns the command's log bytes.
@@ -96,7 +96,7 @@ func (c Command) Validate() error {
 			}
 		}
 	case OpPutKeys:
-		if _, err := urlsign.New(c.Keys); err != nil {
+		if _, err := auth.NewKeys(c.Keys); err != nil {
 			return invalid("keys: %v", err)
 		}
 	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule:

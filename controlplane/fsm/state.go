@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // Appliance is an appliance's entry in the registry: what steering needs
@@ -96,8 +96,8 @@ type State struct {
 	// SigningKeys sign playback URLs, the first one signing, all
 	// verifying; empty means each node's key file. KeysIndex is the log
 	// index that last set them, so nodes can cache the parsed set.
-	SigningKeys []urlsign.Key `json:"signing_keys,omitempty"`
-	KeysIndex   uint64        `json:"keys_index,omitempty"`
+	SigningKeys []auth.Key `json:"signing_keys,omitempty"`
+	KeysIndex   uint64     `json:"keys_index,omitempty"`
 }
 
 func newState() *State {

@@ -3,7 +3,7 @@ package gateway
 import (
 	"net/http"
 
-	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // HandlerFunc is an endpoint. It writes a response, or returns an error that
@@ -60,7 +60,7 @@ type AdminAuth struct {
 
 // Inbound refuses a request without the admin token with 401.
 func (a AdminAuth) Inbound(rc *RequestContext, r *http.Request) error {
-	if fillcast.BearerOK(r.Header.Get("Authorization"), a.Token) {
+	if auth.BearerOK(r.Header.Get("Authorization"), a.Token) {
 		return nil
 	}
 	rc.Header().Set("WWW-Authenticate", `Bearer realm="fillcast"`)

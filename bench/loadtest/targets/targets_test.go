@@ -13,14 +13,14 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/steering/urlsign"
+	"github.com/fillcast/fillcast/auth"
 )
 
 const testKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 
 // fakeControlPlane serves GET /v1/titles and GET /v1/playback/{title} with
 // the JSON shapes of DESIGN.md §3, signing URLs with real keys.
-func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *urlsign.Keys) *httptest.Server {
+func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *auth.Keys) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/titles", func(w http.ResponseWriter, r *http.Request) {
@@ -65,7 +65,7 @@ func catalog(n int) []fillcast.Title {
 }
 
 func TestGenerate(t *testing.T) {
-	keys, err := urlsign.ParseKeys(strings.NewReader(testKeys))
+	keys, err := auth.ParseKeys(strings.NewReader(testKeys))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestGenerateErrors(t *testing.T) {
-	keys, _ := urlsign.ParseKeys(strings.NewReader(testKeys))
+	keys, _ := auth.ParseKeys(strings.NewReader(testKeys))
 	empty := fakeControlPlane(t, []fillcast.Title{{ID: "x", Status: fillcast.StatusIngesting}}, keys)
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()

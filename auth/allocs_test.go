@@ -3,7 +3,7 @@
 // Allocation counts are checked without the race detector, whose
 // instrumentation allocates; make test runs them in a second pass.
 
-package urlsign
+package auth
 
 import (
 	"net/netip"

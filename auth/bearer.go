@@ -1,4 +1,4 @@
-package fillcast
+package auth
 
 import (
 	"crypto/subtle"

@@ -1,5 +1,8 @@
-// Package urlsign signs and verifies the path tokens that authorise a
-// player to fetch one title from an appliance.
+// Package auth is Fillcast's one home for trust: who a caller is and what
+// it may fetch. It holds the path tokens that authorise a player to fetch
+// one title from an appliance (signed by the control plane, verified by
+// appliances and the origin) and the bearer check of the admin token that
+// operators, appliances and control-plane nodes present.
 //
 // A playback URL has the form /c/{token}/{title}/{path...}: the token sits
 // in the path so that the relative URLs inside HLS playlists and DASH
@@ -14,7 +17,7 @@
 // plane signs with the first key of the key file; appliances accept any key
 // in it, so keys rotate by adding a new first line, waiting for old tokens
 // to expire, then removing the old line.
-package urlsign
+package auth
 
 import (
 	"bufio"
@@ -47,11 +50,11 @@ const MaxTokenLen = 160
 
 // Errors returned by Verify. They all mean 403 to a player.
 var (
-	ErrMalformed  = errors.New("urlsign: malformed token")
-	ErrUnknownKey = errors.New("urlsign: unknown key")
-	ErrBadMAC     = errors.New("urlsign: bad signature")
-	ErrExpired    = errors.New("urlsign: token expired")
-	ErrClient     = errors.New("urlsign: token is for another client")
+	ErrMalformed  = errors.New("auth: malformed token")
+	ErrUnknownKey = errors.New("auth: unknown key")
+	ErrBadMAC     = errors.New("auth: bad signature")
+	ErrExpired    = errors.New("auth: token expired")
+	ErrClient     = errors.New("auth: token is for another client")
 )
 
 // Keys is a parsed key file. It is safe for concurrent use.
@@ -75,7 +78,7 @@ type macState struct {
 func LoadKeys(path string) (*Keys, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("urlsign: %w", err)
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	defer f.Close()
 	k, err := ParseKeys(f)
@@ -102,40 +105,40 @@ func ParseKeys(r io.Reader) (*Keys, error) {
 		}
 		fields := strings.Fields(line)
 		if len(fields) != 2 {
-			return nil, fmt.Errorf("urlsign: key file line %d: want \"<id> <hex secret>\"", n)
+			return nil, fmt.Errorf("auth: key file line %d: want \"<id> <hex secret>\"", n)
 		}
 		keys = append(keys, Key{ID: fields[0], Secret: fields[1]})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("urlsign: read key file: %w", err)
+		return nil, fmt.Errorf("auth: read key file: %w", err)
 	}
-	return New(keys)
+	return NewKeys(keys)
 }
 
-// New returns the key set of keys, in order: the first signs. Ids must be
+// NewKeys returns the key set of keys, in order: the first signs. Ids must be
 // unique and secrets at least MinSecretLen bytes of hex.
-func New(keys []Key) (*Keys, error) {
+func NewKeys(keys []Key) (*Keys, error) {
 	ks := &Keys{}
 	seen := map[string]bool{}
 	for i, k := range keys {
 		if err := validKeyID(k.ID); err != nil {
-			return nil, fmt.Errorf("urlsign: key %d: %w", i+1, err)
+			return nil, fmt.Errorf("auth: key %d: %w", i+1, err)
 		}
 		if seen[k.ID] {
-			return nil, fmt.Errorf("urlsign: key %d: duplicate key id %q", i+1, k.ID)
+			return nil, fmt.Errorf("auth: key %d: duplicate key id %q", i+1, k.ID)
 		}
 		secret, err := hex.DecodeString(k.Secret)
 		if err != nil {
-			return nil, fmt.Errorf("urlsign: key %d (%s): secret is not hex: %w", i+1, k.ID, err)
+			return nil, fmt.Errorf("auth: key %d (%s): secret is not hex: %w", i+1, k.ID, err)
 		}
 		if len(secret) < MinSecretLen {
-			return nil, fmt.Errorf("urlsign: key %d (%s): secret has %d bytes, want at least %d (openssl rand -hex 32)", i+1, k.ID, len(secret), MinSecretLen)
+			return nil, fmt.Errorf("auth: key %d (%s): secret has %d bytes, want at least %d (openssl rand -hex 32)", i+1, k.ID, len(secret), MinSecretLen)
 		}
 		seen[k.ID] = true
 		ks.keys = append(ks.keys, newKey(k.ID, secret))
 	}
 	if len(ks.keys) == 0 {
-		return nil, errors.New("urlsign: no keys")
+		return nil, errors.New("auth: no keys")
 	}
 	return ks, nil
 }

@@ -1,4 +1,4 @@
-package urlsign
+package auth
 
 import (
 	"errors"
@@ -131,7 +131,7 @@ func FuzzVerify(f *testing.F) {
 func TestMerge(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	fileKeys := mustKeys(t, "old "+secretA+"\n")
-	replicated, err := New([]Key{{ID: "new", Secret: secretB}, {ID: "old", Secret: secretB}})
+	replicated, err := NewKeys([]Key{{ID: "new", Secret: secretB}, {ID: "old", Secret: secretB}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestMerge(t *testing.T) {
 	if err := m.Verify(m.Sign("t1", now.Add(time.Hour), netip.Prefix{}), "t1", now, netip.Addr{}); err != nil {
 		t.Errorf("own token: %v", err)
 	}
-	if _, err := New(nil); err == nil {
-		t.Error("New(nil) succeeded")
+	if _, err := NewKeys(nil); err == nil {
+		t.Error("NewKeys(nil) succeeded")
 	}
 }
