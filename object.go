@@ -39,7 +39,7 @@ func ValidateObjectPath(p string) error {
 }
 
 // ContentType returns the media type served for a packaged file, chosen by
-// its extension as DESIGN.md §3 lists; unknown extensions are
+// its extension as docs/design.md §6.3 lists; unknown extensions are
 // application/octet-stream.
 func ContentType(name string) string {
 	switch name[strings.LastIndexByte(name, '.')+1:] {

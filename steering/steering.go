@@ -3,7 +3,7 @@
 // GET /v1/steering: it does no I/O, and a decision takes no lock and
 // allocates nothing.
 //
-// Steering has two tiers (DESIGN.md §1):
+// Steering has two tiers (docs/design.md §3.4):
 //
 //  1. Site: the client address is matched against every site's announced
 //     prefixes (longest prefix wins, package prefix). The answer walks

@@ -110,7 +110,7 @@ func checkNoLeftovers(t testing.TB, dir string, want ...string) {
 
 var codecRE = regexp.MustCompile(`^avc1\.64[0-9a-f]{4}$`)
 
-// checkTitle checks a published title: the DESIGN.md §3 layout, the
+// checkTitle checks a published title: the docs/design.md §6.3 layout, the
 // result's files against the disk, the renditions, and that ffmpeg plays
 // both the HLS and the DASH presentation from start to end.
 func checkTitle(t *testing.T, res *Result, wantHeights []int, wantAudio []string) {

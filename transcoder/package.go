@@ -16,7 +16,7 @@ import (
 	"github.com/fillcast/fillcast/transcoder/probe"
 )
 
-// File names inside a title directory (DESIGN.md §3).
+// File names inside a title directory (docs/design.md §6.3).
 const (
 	masterName   = "master.m3u8"
 	mpdName      = "manifest.mpd"

@@ -1,5 +1,5 @@
 // Package web holds the player and operator pages that the control plane
-// serves (DESIGN.md §2 web/), embedded in the binary so they work offline:
+// serves (docs/design.md §3.8), embedded in the binary so they work offline:
 // plain HTML, CSS and JavaScript that talk to the control plane's JSON API
 // (catalog, search, recommendations, playback, events, fleet, jobs) and
 // play from the appliances. The player library (shaka-player, for DASH and
