@@ -28,6 +28,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
@@ -58,8 +59,9 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight responses when Run
 	// stops. Zero means 30 s.
 	ShutdownTimeout time.Duration
-	// ControlPlanes, when set, turn on heartbeats to these control-plane
-	// URLs.
+	// ControlPlanes, when set, turn on heartbeats and fills with these
+	// control-plane URLs; one is enough, the client learns the other
+	// nodes from it.
 	ControlPlanes []string
 	// AdvertiseURL is the URL players and peers reach this appliance at,
 	// sent in heartbeats. Empty means http://{HTTP}.
@@ -224,15 +226,20 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 	}
 	reg.MustRegister(a.srv.Collector(), newCollector(a), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if len(cfg.ControlPlanes) > 0 {
-		a.agent, err = agent.New(agent.Config{
-			ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL,
-			ControlPlanes: cfg.ControlPlanes, AdminToken: cfg.Server.AdminToken,
-			Interval: cfg.HeartbeatInterval, Read: a.counters, OnKeys: a.replicatedKeys,
-		}, log)
+		// One client for both: what one learns of the cluster's members
+		// and which node answers serves the other.
+		var cp *client.Client
+		cp, err = client.New(client.Config{URLs: cfg.ControlPlanes}, client.Deps{Token: cfg.Server.AdminToken, Log: log})
+		if err == nil {
+			a.agent, err = agent.New(agent.Config{
+				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL,
+				Interval: cfg.HeartbeatInterval, Read: a.counters, OnKeys: a.replicatedKeys,
+			}, cp, log)
+		}
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{
-				ID: cfg.ID, ControlPlanes: cfg.ControlPlanes, AdminToken: cfg.Server.AdminToken, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now,
-			}, a.cache, a.up, log)
+				ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now,
+			}, cp, a.cache, a.up, log)
 		}
 		if err != nil {
 			a.cache.Close()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 const keyFile = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
@@ -44,16 +44,26 @@ func startNode(t *testing.T, id string, join []string) *testNode {
 	}
 	cfg := Config{
 		ID: id, DataDir: t.TempDir(), HTTP: ln.Addr().String(), RaftAddr: freeAddr(t),
-		Bootstrap: len(join) == 0, Join: join, AdminToken: "adm", Keys: keys, Origin: "http://127.0.0.1:9",
+		Bootstrap: len(join) == 0, Join: join, Origin: "http://127.0.0.1:9",
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 	}
-	n, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n, err := New(cfg, Deps{AdminToken: "adm", Keys: keys, Listener: ln})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { n.Serve(ctx, ln); close(done) }()
+	go func() {
+		if err := n.Run(ctx); err != nil {
+			t.Errorf("node %s: %v", id, err)
+		}
+		close(done)
+	}()
+	select {
+	case <-n.Ready():
+	case <-done:
+		t.Fatalf("node %s stopped before it was ready", id)
+	}
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
@@ -85,21 +95,10 @@ func call(t *testing.T, method, url string, body any, admin bool) (int, []byte) 
 	return resp.StatusCode, b
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func playback(t *testing.T, base, title string) (int, api.Playback) {
+func playback(t *testing.T, base, title string) (int, fillcast.Playback) {
 	t.Helper()
 	code, b := call(t, "GET", base+"/v1/playback/"+title+"?protocol=hls", nil, false)
-	var p api.Playback
+	var p fillcast.Playback
 	json.Unmarshal(b, &p)
 	return code, p
 }
@@ -118,7 +117,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	n2 := startNode(t, "n2", []string{n1.url})
 	n3 := startNode(t, "n3", []string{n1.url})
 	nodes := []*testNode{n1, n2, n3}
-	waitFor(t, 15*time.Second, "3 members", func() bool {
+	poll.Until(t, 15*time.Second, "3 members", func() bool {
 		code, b := call(t, "GET", n3.url+"/v1/cluster", nil, false)
 		return code == 200 && bytes.Count(b, []byte(`"http_url"`)) == 3 && bytes.Contains(b, []byte(`"leader":"n`))
 	})
@@ -200,7 +199,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 
 	// Every node steers with every appliance, whichever node heard it.
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "steering on "+n.url, func() bool {
+		poll.Until(t, 10*time.Second, "steering on "+n.url, func() bool {
 			code, p := playback(t, n.url, "t1")
 			return code == 200 && len(p.URLs) == 3 && strings.Contains(p.URLs[0], ".example:8080/c/k1.") &&
 				strings.HasSuffix(p.URLs[0], "/t1/master.m3u8") && strings.HasPrefix(p.URLs[2], "http://127.0.0.1:9/c/")
@@ -222,7 +221,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 		beat(t, n1.url, "a1", fillcast.HealthDraining)
 	}
 	for _, n := range nodes {
-		waitFor(t, 5*time.Second, "draining a1 out of "+n.url, func() bool {
+		poll.Until(t, 5*time.Second, "draining a1 out of "+n.url, func() bool {
 			_, b := call(t, "GET", n.url+"/v1/fleet", nil, false)
 			var views []api.ApplianceView
 			json.Unmarshal(b, &views)
@@ -239,7 +238,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	}
 	stopBeats["a2"]()
 	start := time.Now()
-	waitFor(t, 10*time.Second, "silent a2 out", func() bool {
+	poll.Until(t, 10*time.Second, "silent a2 out", func() bool {
 		code, p := playback(t, n1.url, "t1")
 		return code == 200 && !strings.Contains(strings.Join(p.URLs, " "), "a2.example")
 	})

@@ -2,24 +2,29 @@ package controlplane
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
+	"golang.org/x/sync/errgroup"
 )
 
 // discovery owns the viewer-facing parts of a node: the event log, the
 // search index kept in step with the replicated catalog, and the
 // recommender. Each node has its own (the log is per node, as the
 // embedded default); the index follows the catalog through the state
-// machine's change hook.
+// machine's change hook. It serves the API's Events, Search and Recs
+// once open.
 type discovery struct {
+	dir    string
 	log    *slog.Logger
 	fsm    *fsm.FSM
 	events *events.Log
@@ -30,33 +35,55 @@ type discovery struct {
 	dirty   map[string]bool // title ids to re-index
 	rebuild bool
 	kick    chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
-func openDiscovery(dataDir string, f *fsm.FSM, log *slog.Logger) (*discovery, error) {
-	ev, err := events.Open(events.DefaultConfig(filepath.Join(dataDir, "events")), log, nil)
+var (
+	_ api.Events = (*discovery)(nil)
+	_ api.Search = (*discovery)(nil)
+	_ api.Recs   = (*discovery)(nil)
+)
+
+// newDiscovery returns the parts' owner, with the event log to live in
+// dir; open opens them.
+func newDiscovery(dir string, f *fsm.FSM, log *slog.Logger) *discovery {
+	return &discovery{dir: dir, log: log, fsm: f, dirty: map[string]bool{}, rebuild: true, kick: make(chan struct{}, 1)}
+}
+
+// open opens the event log (replaying it) and the search index, and
+// builds the recommender over the log.
+func (d *discovery) open(context.Context) error {
+	ev, err := events.Open(events.DefaultConfig(d.dir), d.log, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	idx, err := search.Open(search.Config{}, log)
+	idx, err := search.Open(search.Config{}, d.log)
 	if err != nil {
 		ev.Close()
-		return nil, err
+		return err
 	}
-	rs, err := recs.New(recs.DefaultConfig(), ev, ev, log, nil, nil)
+	rs, err := recs.New(recs.DefaultConfig(), ev, ev, d.log, nil, nil)
 	if err != nil {
 		idx.Close()
 		ev.Close()
-		return nil, err
+		return err
 	}
-	d := &discovery{log: log, fsm: f, events: ev, index: idx, recs: rs,
-		dirty: map[string]bool{}, rebuild: true, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
-	go d.loop(ctx)
-	d.signal()
-	return d, nil
+	d.events, d.index, d.recs = ev, idx, rs
+	d.signal() // the first index build
+	return nil
+}
+
+// run keeps the index in step with the catalog, compacts the event log
+// and retrains the recommender, until ctx is done.
+func (d *discovery) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { d.loop(ctx); return nil })
+	g.Go(func() error { return d.events.Run(ctx) })
+	g.Go(func() error { return d.recs.Run(ctx) })
+	return g.Wait()
+}
+
+func (d *discovery) close() error {
+	return errors.Join(d.recs.Close(), d.index.Close(), d.events.Close())
 }
 
 // changed is the state machine's change hook: it only marks work, so the
@@ -88,7 +115,6 @@ func (d *discovery) signal() {
 // loop applies catalog changes to the index and refreshes the popularity
 // blended into search ranking.
 func (d *discovery) loop(ctx context.Context) {
-	defer close(d.done)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -136,10 +162,25 @@ func (d *discovery) sync(ctx context.Context) {
 	}
 }
 
-func (d *discovery) close() {
-	d.cancel()
-	<-d.done
-	d.recs.Close()
-	d.index.Close()
-	d.events.Close()
+// The API's Events, Search and Recs, answered by the parts open opened.
+
+func (d *discovery) DecodeBatch(r io.Reader) ([]events.Event, error) { return d.events.DecodeBatch(r) }
+func (d *discovery) Append(ctx context.Context, b []events.Event) error {
+	return d.events.Append(ctx, b)
 }
+func (d *discovery) History(user string, limit int) events.History {
+	return d.events.History(user, limit)
+}
+func (d *discovery) Search(ctx context.Context, r search.Request) (*search.Results, error) {
+	return d.index.Search(ctx, r)
+}
+func (d *discovery) Suggest(ctx context.Context, prefix string, limit int) (*search.Results, error) {
+	return d.index.Suggest(ctx, prefix, limit)
+}
+func (d *discovery) Recommend(ctx context.Context, user string, limit int) (*recs.Results, error) {
+	return d.recs.Recommend(ctx, user, limit)
+}
+func (d *discovery) Similar(ctx context.Context, title string, limit int) (*recs.Results, error) {
+	return d.recs.Similar(ctx, title, limit)
+}
+func (d *discovery) Fallback(user string, limit int) *recs.Results { return d.recs.Fallback(user, limit) }

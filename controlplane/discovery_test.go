@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 func TestDiscoveryRoutes(t *testing.T) {
 	n := startNode(t, "n1", nil)
-	waitFor(t, 10*time.Second, "leader", func() bool { return n.Raft().IsLeader() })
+	poll.Until(t, 10*time.Second, "leader", func() bool { return n.Raft().IsLeader() })
 	for _, title := range []fillcast.Title{
 		{ID: "m1", Name: "The Midnight Harbor", Description: "A detective story on the docks", Genres: []string{"crime"}, Year: 2024, Status: "ready",
 			Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 3e6, Codecs: "avc1.64001f"}}},
@@ -23,11 +24,11 @@ func TestDiscoveryRoutes(t *testing.T) {
 		}
 	}
 	// The index follows the replicated catalog: a misspelt word finds it.
-	waitFor(t, 10*time.Second, "indexed", func() bool {
+	poll.Until(t, 10*time.Second, "indexed", func() bool {
 		code, b := call(t, "GET", n.url+"/v1/search?q=midnigt", nil, false)
 		return code == 200 && strings.Contains(string(b), `"m1"`)
 	})
-	waitFor(t, 10*time.Second, "suggest", func() bool {
+	poll.Until(t, 10*time.Second, "suggest", func() bool {
 		code, b := call(t, "GET", n.url+"/v1/search/suggest?q=sol", nil, false)
 		return code == 200 && strings.Contains(string(b), `"m2"`)
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/client"
 )
 
 // sample is one title the demo makes with ffmpeg.
@@ -47,8 +48,8 @@ func (d *demo) setup(ctx context.Context) error {
 		{ID: "demo-ix", Kind: fillcast.SiteIX, Region: "local", Prefixes: []string{"198.51.100.0/24"}},
 		{ID: "demo-isp", Kind: fillcast.SiteISP, Region: "local", Prefixes: []string{"127.0.0.0/8", "::1/128"}, Parent: "demo-ix", FillWindow: "00:00-23:59"},
 	} {
-		if code, b := d.sys.API(ctx, "PUT", "/v1/sites/"+s.ID, s); code != 200 {
-			return fmt.Errorf("demo: site %s: %d %s", s.ID, code, b)
+		if err := d.sys.API.Do(ctx, http.MethodPut, "/v1/sites/"+s.ID, s, nil); err != nil {
+			return fmt.Errorf("demo: site %s: %w", s.ID, err)
 		}
 	}
 	for _, s := range d.samples {
@@ -61,19 +62,20 @@ func (d *demo) setup(ctx context.Context) error {
 
 // ensureTitle creates, renders and ingests a sample unless it is ready.
 func (d *demo) ensureTitle(ctx context.Context, s sample) error {
-	code, b := d.sys.API(ctx, "GET", "/v1/titles/"+s.title.ID, nil)
 	var cur fillcast.Title
-	json.Unmarshal(b, &cur)
-	if code == 200 && cur.Status == fillcast.StatusReady {
+	err := d.sys.API.Do(ctx, http.MethodGet, "/v1/titles/"+s.title.ID, nil, &cur)
+	switch {
+	case err == nil && cur.Status == fillcast.StatusReady:
 		fmt.Fprintf(d.out, "  %-12s ready\n", s.title.ID)
 		return nil
-	}
-	if code == 404 {
+	case client.StatusCode(err) == http.StatusNotFound:
 		t := s.title
 		t.Status = fillcast.StatusNew
-		if code, b := d.sys.API(ctx, "POST", "/v1/titles", t); code != 201 {
-			return fmt.Errorf("demo: create %s: %d %s", t.ID, code, b)
+		if err := d.sys.API.Do(ctx, http.MethodPost, "/v1/titles", t, nil); err != nil {
+			return fmt.Errorf("demo: create %s: %w", t.ID, err)
 		}
+	case err != nil:
+		return fmt.Errorf("demo: title %s: %w", s.title.ID, err)
 	}
 	src, err := d.render(ctx, s)
 	if err != nil {
@@ -86,12 +88,11 @@ func (d *demo) ensureTitle(ctx context.Context, s sample) error {
 	}
 	var status string
 	err = d.sys.WaitFor(ctx, "job "+job, 5*time.Minute, func() bool {
-		_, b := d.sys.API(ctx, "GET", "/v1/jobs/"+job, nil)
 		var j struct {
 			Status string `json:"status"`
 			Error  string `json:"error"`
 		}
-		json.Unmarshal(b, &j)
+		d.sys.API.Do(ctx, http.MethodGet, "/v1/jobs/"+job, nil, &j) // a failed poll is polled again
 		status = j.Status
 		if j.Error != "" {
 			status += ": " + j.Error
@@ -188,8 +189,8 @@ func (d *demo) seedEvents(ctx context.Context) error {
 				"duration_s": float64(s.seconds), "ts": now.Add(-time.Duration(n-i) * time.Minute)})
 		}
 	}
-	if code, b := d.sys.API(ctx, "POST", "/v1/events", batch); code != http.StatusAccepted {
-		return fmt.Errorf("demo: seed events: %d %s", code, b)
+	if err := d.sys.API.Do(ctx, http.MethodPost, "/v1/events", batch, nil); err != nil {
+		return fmt.Errorf("demo: seed events: %w", err)
 	}
 	return nil
 }

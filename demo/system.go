@@ -1,9 +1,7 @@
 package demo
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +16,7 @@ import (
 	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/fillcast/fillcast/origin"
 )
 
@@ -50,7 +49,8 @@ type SystemConfig struct {
 	// before it starts: its clock, planner, fill rate, intervals.
 	ControlPlane func(*controlplane.Config)
 	Appliance    func(*appliance.Config)
-	// Client calls the API. Nil means a client with a 30 s timeout.
+	// Client carries the API calls of System.API. Nil means a client of
+	// its own.
 	Client *http.Client
 	Log    *slog.Logger
 }
@@ -77,9 +77,6 @@ func (c *SystemConfig) Validate() error {
 	if c.Listen == nil {
 		c.Listen = func(name string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 	}
-	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 30 * time.Second}
-	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -96,6 +93,8 @@ type System struct {
 	OriginURL, ControlPlaneURL string
 	// Appliances maps each appliance id to its base URL.
 	Appliances map[string]string
+	// API calls the control plane with the admin token.
+	API *client.Client
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -195,26 +194,28 @@ func (s *System) startControlPlane() error {
 	}
 	raftAddr := rl.Addr().String()
 	rl.Close() // raft opens it itself
+	if s.API, err = client.New(client.Config{URLs: []string{"http://" + ln.Addr().String()}, Timeout: 30 * time.Second},
+		client.Deps{Token: s.cfg.Token, HTTP: s.cfg.Client, Log: s.cfg.Log}); err != nil {
+		ln.Close()
+		return err
+	}
 	cfg := controlplane.Config{
 		ID: "demo", DataDir: filepath.Join(s.cfg.Dir, "controlplane"), HTTP: ln.Addr().String(), RaftAddr: raftAddr,
-		Bootstrap: true, AdminToken: s.cfg.Token, Keys: s.cfg.Keys, Origin: s.OriginURL,
+		Bootstrap: true, Origin: s.OriginURL,
 	}
 	if s.cfg.ControlPlane != nil {
 		s.cfg.ControlPlane(&cfg)
 	}
-	cp, err := controlplane.New(cfg, s.cfg.Log)
+	cp, err := controlplane.New(cfg, controlplane.Deps{AdminToken: s.cfg.Token, Keys: s.cfg.Keys, Log: s.cfg.Log, Listener: ln})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	s.ControlPlaneURL = "http://" + ln.Addr().String()
-	s.run("control plane", func(ctx context.Context) error { return cp.Serve(ctx, ln) })
+	s.run("control plane", cp.Run)
 	return s.WaitFor(s.ctx, "a raft leader", time.Minute, func() bool {
-		code, b := s.API(s.ctx, http.MethodGet, "/v1/cluster", nil)
-		var c struct {
-			Leader string `json:"leader"`
-		}
-		return code == http.StatusOK && json.Unmarshal(b, &c) == nil && c.Leader != ""
+		st, err := s.API.Cluster(s.ctx)
+		return err == nil && st.Leader != ""
 	})
 }
 
@@ -267,32 +268,6 @@ func (s *System) StartAppliances() error {
 		s.run(sp.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
 	}
 	return nil
-}
-
-// API calls the control plane with the admin token and returns the
-// status and up to 1 MiB of the body (status 0 and the error's text when
-// the call fails).
-func (s *System) API(ctx context.Context, method, path string, body any) (int, []byte) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.ControlPlaneURL+path, rd)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
-	resp, err := s.cfg.Client.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b
 }
 
 // WaitFor polls cond until it holds, ctx ends or timeout passes.

@@ -1,21 +1,17 @@
 // Package agent is the appliance's link to the control plane: every
 // Interval it posts a heartbeat (health, load, capacity and usage, bytes
-// served per title since the previous beat) to one of the control-plane
-// nodes, failing over to the next when one does not answer. The control
-// plane steers players only to appliances whose heartbeats are fresh, so
-// the agent is also how an appliance drains: it reports "draining".
+// served per title since the previous beat) through the control-plane
+// client, which fails over between the nodes and learns new ones
+// (controlplane/client). The control plane steers players only to
+// appliances whose heartbeats are fresh, so the agent is also how an
+// appliance drains: it reports "draining". It also hands the appliance
+// the control plane's replicated signing keys when they change.
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,7 +19,18 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/client"
 )
+
+// ControlPlane is what the agent needs of the control plane.
+type ControlPlane interface {
+	// Heartbeat posts one heartbeat of the appliance.
+	Heartbeat(ctx context.Context, applianceID string, hb fillcast.Heartbeat) error
+	// Keys returns the replicated signing keys.
+	Keys(ctx context.Context) ([]auth.Key, error)
+}
+
+var _ ControlPlane = (*client.Client)(nil)
 
 // Counters are the appliance's cumulative counters, read at every beat.
 type Counters struct {
@@ -47,10 +54,6 @@ type Config struct {
 	ID, Site, Profile string
 	// URL is where players and peers reach this appliance. Required.
 	URL string
-	// ControlPlanes are the control-plane node URLs. Required.
-	ControlPlanes []string
-	// AdminToken authenticates heartbeats.
-	AdminToken string
 	// Interval between heartbeats. Zero means 2 s.
 	Interval time.Duration
 	// Read returns the current counters. Required.
@@ -60,8 +63,6 @@ type Config struct {
 	OnKeys func([]auth.Key)
 	// KeysEvery is how often keys are fetched. Zero means 30 s.
 	KeysEvery time.Duration
-	// Client posts heartbeats; nil means one with a timeout of Interval.
-	Client *http.Client
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
 }
@@ -71,22 +72,11 @@ func (c *Config) Validate() error {
 	if c.ID == "" || c.Site == "" || c.Profile == "" || c.URL == "" {
 		return errors.New("agent: id, site, profile and the appliance URL are required")
 	}
-	if len(c.ControlPlanes) == 0 {
-		return errors.New("agent: at least one control-plane URL is required")
-	}
-	for _, u := range c.ControlPlanes {
-		if p, err := url.Parse(u); err != nil || p.Host == "" {
-			return fmt.Errorf("agent: control plane %q is not a URL", u)
-		}
-	}
 	if c.Read == nil {
 		return errors.New("agent: a counter source is required")
 	}
 	if c.Interval <= 0 {
 		c.Interval = 2 * time.Second
-	}
-	if c.Client == nil {
-		c.Client = &http.Client{Timeout: c.Interval}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -100,11 +90,11 @@ func (c *Config) Validate() error {
 // Agent sends heartbeats until stopped.
 type Agent struct {
 	cfg      Config
+	cp       ControlPlane
 	log      *slog.Logger
 	draining atomic.Bool
 	kick     chan struct{}
 	acked    atomic.Int64 // heartbeats the control plane accepted
-	current  int          // index of the control plane that answered last
 
 	mu   sync.Mutex
 	last Counters
@@ -112,16 +102,19 @@ type Agent struct {
 	// sinceFull counts the beats since the complete titles last went out.
 	sinceFull int
 
-	keysAt   time.Time // last key fetch
-	keysSeen string    // the keys last handed to OnKeys, as JSON
+	keysAt   time.Time  // last key fetch
+	keysSeen []auth.Key // the keys last handed to OnKeys
 }
 
-// New returns an Agent; Run starts it.
-func New(cfg Config, log *slog.Logger) (*Agent, error) {
+// New returns an Agent that reports through cp; Run starts it.
+func New(cfg Config, cp ControlPlane, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: log, kick: make(chan struct{}, 1), at: cfg.Now()}, nil
+	if cp == nil {
+		return nil, errors.New("agent: a control-plane client is required")
+	}
+	return &Agent{cfg: cfg, cp: cp, log: log, kick: make(chan struct{}, 1), at: cfg.Now()}, nil
 }
 
 // SetDraining makes the next heartbeat, sent at once, report "draining".
@@ -201,90 +194,43 @@ func (a *Agent) Heartbeat() fillcast.Heartbeat {
 	return hb
 }
 
-// beat sends one heartbeat, trying each control plane once from the one
-// that answered last. Title bytes of a beat nobody accepted are carried
-// into the next one.
+// beat sends one heartbeat (the client tries every control-plane node it
+// knows). Title bytes of a beat nobody accepted are carried into the next
+// one.
 func (a *Agent) beat(ctx context.Context) {
 	a.mu.Lock()
 	prev, prevAt := a.last, a.at
 	a.mu.Unlock()
-	hb := a.Heartbeat()
-	body, err := json.Marshal(hb)
-	if err != nil {
-		a.log.Error("agent: encode heartbeat", "err", err)
+	err := a.cp.Heartbeat(ctx, a.cfg.ID, a.Heartbeat())
+	if err == nil {
+		a.acked.Add(1)
 		return
 	}
-	n := len(a.cfg.ControlPlanes)
-	for i := range n {
-		idx := (a.current + i) % n
-		if err = a.post(ctx, a.cfg.ControlPlanes[idx], body); err == nil {
-			a.current = idx
-			a.acked.Add(1)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
+	if ctx.Err() == nil {
+		a.log.Warn("agent: no control plane accepted the heartbeat", "err", err)
 	}
-	a.log.Warn("agent: no control plane accepted the heartbeat", "err", err)
 	a.mu.Lock()
 	a.last, a.at = prev, prevAt
 	a.mu.Unlock()
 }
 
-func (a *Agent) post(ctx context.Context, base string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/appliances/"+url.PathEscape(a.cfg.ID)+"/heartbeat", bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("agent: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+a.cfg.AdminToken)
-	resp, err := a.cfg.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("agent: %s: %w", base, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("agent: %s answered %s: %s", base, resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
-}
-
-// maybeFetchKeys fetches the replicated keys when KeysEvery has passed,
-// from the control plane that answered the last heartbeat.
+// maybeFetchKeys fetches the replicated keys when KeysEvery has passed
+// and hands them to OnKeys when they differ from the last ones.
 func (a *Agent) maybeFetchKeys(ctx context.Context) {
 	if a.cfg.OnKeys == nil || a.cfg.Now().Sub(a.keysAt) < a.cfg.KeysEvery {
 		return
 	}
 	a.keysAt = a.cfg.Now()
-	base := a.cfg.ControlPlanes[a.current]
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/keys", nil)
+	keys, err := a.cp.Keys(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("agent: fetch keys", "err", err)
+		}
 		return
 	}
-	req.Header.Set("Authorization", "Bearer "+a.cfg.AdminToken)
-	resp, err := a.cfg.Client.Do(req)
-	if err != nil {
-		a.log.Warn("agent: fetch keys", "err", err)
+	if len(keys) == 0 || slices.Equal(keys, a.keysSeen) {
 		return
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		a.log.Warn("agent: fetch keys", "status", resp.Status, "err", err)
-		return
-	}
-	var kb struct {
-		Keys []auth.Key `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &kb); err != nil {
-		a.log.Warn("agent: keys body", "err", err)
-		return
-	}
-	if string(body) == a.keysSeen || len(kb.Keys) == 0 {
-		return
-	}
-	a.keysSeen = string(body)
-	a.cfg.OnKeys(kb.Keys)
+	a.keysSeen = keys
+	a.cfg.OnKeys(keys)
 }

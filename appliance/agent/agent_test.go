@@ -16,14 +16,18 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/client"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
-// controlPlane records the heartbeats it accepts.
+// controlPlane is a control-plane node that records the heartbeats it
+// accepts. GET /v1/cluster lists the nodes of members, when set.
 type controlPlane struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	got  []fillcast.Heartbeat
-	down atomic.Bool
+	srv     *httptest.Server
+	mu      sync.Mutex
+	got     []fillcast.Heartbeat
+	down    atomic.Bool
+	members func() []string
 }
 
 func newControlPlane(t *testing.T) *controlPlane {
@@ -31,6 +35,14 @@ func newControlPlane(t *testing.T) *controlPlane {
 	cp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cp.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.URL.Path == "/v1/cluster" && cp.members != nil {
+			var st fillcast.ClusterStatus
+			for _, u := range cp.members() {
+				st.Members = append(st.Members, fillcast.ClusterMember{HTTPURL: u})
+			}
+			json.NewEncoder(w).Encode(st)
 			return
 		}
 		if r.URL.Path != "/v1/appliances/a1/heartbeat" || r.Header.Get("Authorization") != "Bearer adm" {
@@ -57,45 +69,51 @@ func (cp *controlPlane) beats() []fillcast.Heartbeat {
 	return append([]fillcast.Heartbeat(nil), cp.got...)
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+// newClient returns a control-plane client of urls with the admin token.
+func newClient(t *testing.T, urls ...string) *client.Client {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
+	c, err := client.New(client.Config{URLs: urls}, client.Deps{Token: "adm"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return c
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// run runs a until the test ends.
+func run(t *testing.T, a *Agent) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 func TestHeartbeatsFailOverAndDrain(t *testing.T) {
+	t.Parallel()
 	first, second := newControlPlane(t), newControlPlane(t)
 	var served atomic.Int64
 	a, err := New(Config{
-		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", AdminToken: "adm",
-		ControlPlanes: []string{first.srv.URL, second.srv.URL}, Interval: 20 * time.Millisecond,
+		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 20 * time.Millisecond,
 		Read: func() Counters {
 			n := served.Add(1000)
 			return Counters{Requests: n / 1000, Bytes: n, TitleBytes: map[string]int64{"t1": n}, UsedBytes: 5, CapacityBytes: 10}
 		},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, newClient(t, first.srv.URL, second.srv.URL), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	run(t, a)
 
-	waitFor(t, func() bool { return len(first.beats()) >= 2 })
+	poll.Until(t, 10*time.Second, "two beats at the first node", func() bool { return len(first.beats()) >= 2 })
 	hb := first.beats()[1]
 	if hb.Site != "s1" || hb.Profile != "flash" || hb.Health != "ok" || hb.CapacityBytes != 10 || hb.TitleBytes["t1"] != 1000 {
 		t.Errorf("heartbeat = %+v", hb)
 	}
 	first.down.Store(true)
-	waitFor(t, func() bool { return len(second.beats()) >= 1 })
+	poll.Until(t, 10*time.Second, "a beat at the second node", func() bool { return len(second.beats()) >= 1 })
 	a.SetDraining()
-	waitFor(t, func() bool {
+	poll.Until(t, 10*time.Second, "a draining beat", func() bool {
 		b := second.beats()
 		return len(b) > 0 && b[len(b)-1].Health == fillcast.HealthDraining
 	})
@@ -109,7 +127,34 @@ func TestHeartbeatsFailOverAndDrain(t *testing.T) {
 	}
 }
 
+// TestBeatsGoOnWhenTheSeedDies: an appliance given only node 1's URL
+// learns the other nodes from it, and its heartbeats keep flowing when
+// node 1 dies.
+func TestBeatsGoOnWhenTheSeedDies(t *testing.T) {
+	t.Parallel()
+	nodes := []*controlPlane{newControlPlane(t), newControlPlane(t), newControlPlane(t)}
+	members := func() []string { return []string{nodes[0].srv.URL, nodes[1].srv.URL, nodes[2].srv.URL} }
+	for _, n := range nodes {
+		n.members = members
+	}
+	cp := newClient(t, nodes[0].srv.URL)
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 10 * time.Millisecond,
+		Read: func() Counters { return Counters{} }}, cp, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	poll.Until(t, 10*time.Second, "the client to learn every node", func() bool { return len(cp.Members()) == 3 })
+	nodes[0].srv.CloseClientConnections()
+	nodes[0].srv.Close()
+	acked := a.Acked()
+	poll.Until(t, 10*time.Second, "beats after node 1 died", func() bool {
+		return a.Acked() >= acked+5 && len(nodes[1].beats())+len(nodes[2].beats()) >= 5
+	})
+}
+
 func TestKeysReachTheAppliance(t *testing.T) {
+	t.Parallel()
 	var got atomic.Pointer[[]string]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer adm" {
@@ -125,22 +170,22 @@ func TestKeysReachTheAppliance(t *testing.T) {
 	defer srv.Close()
 	var calls atomic.Int64
 	a, err := New(Config{
-		ID: "a1", Site: "s1", Profile: "storage", URL: "http://127.0.0.1:1", AdminToken: "adm",
-		ControlPlanes: []string{srv.URL}, Interval: 10 * time.Millisecond, KeysEvery: time.Millisecond,
+		ID: "a1", Site: "s1", Profile: "storage", URL: "http://127.0.0.1:1",
+		Interval: 10 * time.Millisecond, KeysEvery: time.Millisecond,
 		Read: func() Counters { return Counters{} },
 		OnKeys: func(k []auth.Key) {
 			calls.Add(1)
 			ids := []string{k[0].ID}
 			got.Store(&ids)
 		},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, newClient(t, srv.URL), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
-	waitFor(t, func() bool { return a.Acked() >= 5 })
+	poll.Until(t, 10*time.Second, "five accepted beats", func() bool { return a.Acked() >= 5 })
 	cancel()
 	<-done
 	if p := got.Load(); p == nil || (*p)[0] != "k2" || calls.Load() != 1 {
@@ -149,12 +194,13 @@ func TestKeysReachTheAppliance(t *testing.T) {
 }
 
 func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
+	t.Parallel()
 	var c Counters
 	now := time.Unix(1000, 0)
 	a, err := New(Config{
-		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", ControlPlanes: []string{"http://127.0.0.1:1"},
+		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1",
 		Read: func() Counters { return c }, Now: func() time.Time { return now },
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, newClient(t, "http://127.0.0.1:1"), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,11 +226,12 @@ func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
 // TestHeartbeatCarriesCompleteTitles: the fill plan's version and the
 // titles held in full go out with every beat, for steering.
 func TestHeartbeatCarriesCompleteTitles(t *testing.T) {
+	t.Parallel()
 	var c Counters
 	a, err := New(Config{
-		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", ControlPlanes: []string{"http://127.0.0.1:1"},
+		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1",
 		Read: func() Counters { return c },
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, newClient(t, "http://127.0.0.1:1"), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

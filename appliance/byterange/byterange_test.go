@@ -6,6 +6,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	const size = 1000
 	tests := []struct {
 		name   string

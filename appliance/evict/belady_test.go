@@ -17,6 +17,7 @@ func unitTrace(s string) []Request {
 }
 
 func TestBeladyHits(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		trace    string
@@ -77,6 +78,7 @@ func optimalHits(tr []Request, capacity int, i int, cache map[string]bool) int64
 // TestBeladyIsOptimalForUnitSizes checks MIN against exhaustive search on
 // short random traces of equal-size objects.
 func TestBeladyIsOptimalForUnitSizes(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(11, 12))
 	for seed := range 200 {
 		n := 4 + r.IntN(9)
@@ -116,6 +118,7 @@ func zipfTrace(seed uint64, n, keys int, unit bool) []Request {
 }
 
 func TestBeladyNeverWorseThanOnlinePolicies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		unit bool
@@ -125,6 +128,7 @@ func TestBeladyNeverWorseThanOnlinePolicies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			for seed := range uint64(15) {
 				tr := zipfTrace(seed, 3000, 400, tt.unit)
 				var total int64
@@ -146,6 +150,7 @@ func TestBeladyNeverWorseThanOnlinePolicies(t *testing.T) {
 }
 
 func TestBeladyRemoveAndUnknownKeys(t *testing.T) {
+	t.Parallel()
 	tr := unitTrace("abab")
 	b := NewBelady(tr)
 	b.Insert("a", 1)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestLRUOrder(t *testing.T) {
+	t.Parallel()
 	l := NewLRU()
 	for _, k := range []string{"a", "b", "c"} {
 		l.Insert(k, 1)
@@ -27,6 +28,7 @@ func TestLRUOrder(t *testing.T) {
 }
 
 func TestS3FIFOVictims(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		ops    func(p *S3FIFO)
@@ -82,6 +84,7 @@ func scanTrace(seed uint64) []Request {
 }
 
 func TestS3FIFOResistsScans(t *testing.T) {
+	t.Parallel()
 	trace := scanTrace(7)
 	const capacity = 60 * 100 // room for the hot set and a little more
 	s3 := Replay(NewS3FIFO(capacity, 0.1), capacity, trace)
@@ -98,6 +101,7 @@ func TestS3FIFOResistsScans(t *testing.T) {
 }
 
 func TestReplayKeepsBudget(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, p := range []Policy{NewS3FIFO(10_000, 0.1), NewLRU()} {
 		var trace []Request

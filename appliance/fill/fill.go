@@ -1,5 +1,7 @@
 // Package fill is the appliance's fill executor: it fetches the
-// appliance's fill manifest from the control plane, pins the planned
+// appliance's fill manifest from the control plane (through
+// controlplane/client, with its ETag, so an unchanged one costs a 304),
+// pins the planned
 // objects so pull-through traffic cannot evict them (objects no longer
 // planned go back to ordinary eviction, where hot ones stay), and fetches
 // what is missing only inside the site's fill window (local time), within
@@ -11,21 +13,28 @@ package fill
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/controlplane/client"
 	"golang.org/x/time/rate"
 )
+
+// ControlPlane is what the executor needs of the control plane.
+type ControlPlane interface {
+	// Manifest returns the appliance's manifest and its ETag, or nil and
+	// etag while the one with that ETag is current. An error whose
+	// client.StatusCode is 404 says nothing is planned yet.
+	Manifest(ctx context.Context, applianceID, etag string) (*fillcast.Manifest, string, error)
+}
+
+var _ ControlPlane = (*client.Client)(nil)
 
 // Cache is what the executor needs of the appliance's cache.
 type Cache interface {
@@ -47,10 +56,6 @@ const DefaultWindow = "02:00-14:00"
 type Config struct {
 	// ID is the appliance id. Required.
 	ID string
-	// ControlPlanes are the control-plane URLs. Required.
-	ControlPlanes []string
-	// AdminToken authenticates manifest requests.
-	AdminToken string
 	// RateBits caps fill traffic in bits per second. Zero means 1.2e9.
 	RateBits float64
 	// Poll is how often the manifest is fetched. Zero means 30 s.
@@ -60,16 +65,14 @@ type Config struct {
 	// would otherwise keep a catalog of small files far under the cap.
 	// Zero means 4.
 	Parallel int
-	// Client fetches manifests; nil means one with a 10 s timeout.
-	Client *http.Client
 	// Now is the clock the window is judged by; nil means time.Now.
 	Now func() time.Time
 }
 
 // Validate fills defaults.
 func (c *Config) Validate() error {
-	if c.ID == "" || len(c.ControlPlanes) == 0 {
-		return errors.New("fill: appliance id and control-plane URLs are required")
+	if c.ID == "" {
+		return errors.New("fill: the appliance id is required")
 	}
 	if c.RateBits <= 0 {
 		c.RateBits = 1.2e9
@@ -80,30 +83,17 @@ func (c *Config) Validate() error {
 	if c.Parallel <= 0 {
 		c.Parallel = 4
 	}
-	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 10 * time.Second}
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return nil
 }
 
-// Manifest is the control plane's answer (GET /v1/appliances/{id}/manifest).
-type Manifest struct {
-	Appliance  string          `json:"appliance"`
-	Version    uint64          `json:"version"`
-	FillWindow string          `json:"fill_window"`
-	Timezone   string          `json:"timezone"`
-	Titles     []ManifestTitle `json:"titles"`
-
-	etag string // the control plane's ETag of it, for If-None-Match
-}
-
-// ManifestTitle is a planned title with its files.
-type ManifestTitle struct {
-	ID    string          `json:"id"`
-	Files []fillcast.File `json:"files"`
+// manifest is the control plane's manifest with its ETag, sent as
+// If-None-Match at the next poll.
+type manifest struct {
+	*fillcast.Manifest
+	etag string
 }
 
 // Status is the executor's progress, shown in the appliance's /v1/status.
@@ -128,26 +118,31 @@ type Status struct {
 // Executor runs fills until its context ends.
 type Executor struct {
 	cfg     Config
+	cp      ControlPlane
 	cache   Cache
 	src     Source
 	log     *slog.Logger
 	limiter *rate.Limiter
 
 	mu       sync.Mutex
-	manifest *Manifest
+	manifest *manifest
 	status   Status
 	complete []string // titles of the manifest present in full, sorted
 	kick     chan struct{}
 }
 
-// New returns an Executor.
-func New(cfg Config, c Cache, src Source, log *slog.Logger) (*Executor, error) {
+// New returns an Executor that fetches manifests through cp, checks what
+// c holds and fills it from src.
+func New(cfg Config, cp ControlPlane, c Cache, src Source, log *slog.Logger) (*Executor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cp == nil {
+		return nil, errors.New("fill: a control-plane client is required")
+	}
 	bytesPerSec := cfg.RateBits / 8
 	return &Executor{
-		cfg: cfg, cache: c, src: src, log: log,
+		cfg: cfg, cp: cp, cache: c, src: src, log: log,
 		limiter: rate.NewLimiter(rate.Limit(bytesPerSec), int(min(bytesPerSec, 4<<20))),
 		kick:    make(chan struct{}, 1),
 	}, nil
@@ -204,69 +199,33 @@ func (e *Executor) setError(err error) {
 	e.mu.Unlock()
 }
 
-// errNoManifest is the control plane's 404: nothing is planned yet.
-var errNoManifest = errors.New("fill: no manifest")
-
-// errNotModified is the control plane's 304: the manifest in force is
-// the current one.
-var errNotModified = errors.New("fill: manifest not modified")
-
-// fetchManifest asks each control plane in turn. It returns nil, nil when
-// none is planned or the one in force is unchanged.
-func (e *Executor) fetchManifest(ctx context.Context) (*Manifest, error) {
-	var errs []error
-	for _, base := range e.cfg.ControlPlanes {
-		m, err := e.getManifest(ctx, strings.TrimSuffix(base, "/"))
-		if err == nil {
-			return m, nil
-		}
-		if errors.Is(err, errNoManifest) || errors.Is(err, errNotModified) {
-			return nil, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, fmt.Errorf("fill: no control plane answered: %w", errors.Join(errs...))
-}
-
-func (e *Executor) getManifest(ctx context.Context, base string) (*Manifest, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/appliances/"+url.PathEscape(e.cfg.ID)+"/manifest", nil)
-	if err != nil {
-		return nil, fmt.Errorf("fill: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e.cfg.AdminToken)
+// fetchManifest asks the control plane for the manifest, with the ETag of
+// the one in force. It returns nil, nil when none is planned or the one
+// in force is unchanged.
+func (e *Executor) fetchManifest(ctx context.Context) (*manifest, error) {
+	var etag string
 	e.mu.Lock()
-	if e.manifest != nil && e.manifest.etag != "" {
-		req.Header.Set("If-None-Match", e.manifest.etag)
+	if e.manifest != nil {
+		etag = e.manifest.etag
 	}
 	e.mu.Unlock()
-	resp, err := e.cfg.Client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fill: %s: %w", base, err)
+	m, etag, err := e.cp.Manifest(ctx, e.cfg.ID, etag)
+	switch {
+	case client.StatusCode(err) == http.StatusNotFound:
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("fill: fetch manifest: %w", err)
+	case m == nil:
+		return nil, nil
 	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return nil, errNoManifest
-	case http.StatusNotModified:
-		return nil, errNotModified
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("fill: %s answered %s: %s", base, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	var m Manifest
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&m); err != nil {
-		return nil, fmt.Errorf("fill: decode manifest: %w", err)
-	}
-	if err := m.validate(e.cfg.ID); err != nil {
+	if err := validate(m, e.cfg.ID); err != nil {
 		return nil, err
 	}
-	m.etag = resp.Header.Get("ETag")
-	return &m, nil
+	return &manifest{Manifest: m, etag: etag}, nil
 }
 
 // validate refuses a manifest the executor cannot act on safely.
-func (m *Manifest) validate(id string) error {
+func validate(m *fillcast.Manifest, id string) error {
 	if m.Appliance != id {
 		return fmt.Errorf("fill: manifest is for %q, not %q", m.Appliance, id)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/appliance/upstream"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/origin"
 )
@@ -38,7 +39,7 @@ type world struct {
 	gets     atomic.Int64
 	cp       *httptest.Server
 	mu       sync.Mutex
-	manifest *Manifest
+	manifest *fillcast.Manifest
 	// notModified counts the control plane's 304s.
 	notModified atomic.Int64
 }
@@ -68,7 +69,8 @@ func newWorld(t *testing.T) *world {
 		o.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(w.origin.Close)
-	w.cp = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/appliances/a1/manifest", func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		m := w.manifest
 		w.mu.Unlock()
@@ -91,16 +93,17 @@ func newWorld(t *testing.T) *world {
 		}
 		rw.WriteHeader(rec.Code)
 		rw.Write(rec.Body.Bytes())
-	}))
+	})
+	w.cp = httptest.NewServer(mux)
 	t.Cleanup(w.cp.Close)
 	return w
 }
 
 // plan sets a manifest for appliance a1 with the given titles.
 func (w *world) plan(version uint64, window string, titles ...string) {
-	m := &Manifest{Appliance: "a1", Version: version, FillWindow: window, Timezone: "Europe/Amsterdam"}
+	m := &fillcast.Manifest{Appliance: "a1", Version: version, FillWindow: window, Timezone: "Europe/Amsterdam"}
 	for _, t := range titles {
-		mt := ManifestTitle{ID: t}
+		mt := fillcast.ManifestTitle{ID: t}
 		for i := 1; i <= 3; i++ {
 			p := fmt.Sprintf("720p/seg-%05d.m4s", i)
 			b := w.files[t+"/"+p]
@@ -140,7 +143,11 @@ func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	e, err := New(Config{ID: "a1", ControlPlanes: []string{w.cp.URL}, AdminToken: "adm", RateBits: rateBits, Now: clk.now}, c, up, quiet())
+	cp, err := client.New(client.Config{URLs: []string{w.cp.URL}}, client.Deps{Token: "adm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{ID: "a1", RateBits: rateBits, Now: clk.now}, cp, c, up, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +172,7 @@ var (
 )
 
 func TestFillsOnlyInsideTheWindowAndResumes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.plan(1, "02:00-14:00", "t1", "t2")
 	clk := &clock{t: beforeWindow}
@@ -206,6 +214,7 @@ func TestFillsOnlyInsideTheWindowAndResumes(t *testing.T) {
 }
 
 func TestRateCap(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.plan(1, "00:00-23:59", "t1")
 	clk := &clock{t: inWindow}
@@ -225,6 +234,7 @@ func TestRateCap(t *testing.T) {
 }
 
 func TestPrefersPeer(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.plan(1, "00:00-23:59", "t1")
 	clk := &clock{t: inWindow}
@@ -260,18 +270,19 @@ func TestPrefersPeer(t *testing.T) {
 }
 
 func TestRefusesBadManifestsAndChecksums(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	clk := &clock{t: inWindow}
 	e, c := w.appliance(t, t.TempDir(), clk, 1e9)
 	ctx := context.Background()
 	tests := []struct {
 		name   string
-		mutate func(m *Manifest)
+		mutate func(m *fillcast.Manifest)
 	}{
-		{"another appliance", func(m *Manifest) { m.Appliance = "a2" }},
-		{"path escape", func(m *Manifest) { m.Titles[0].Files[0].Path = "../../etc/passwd" }},
-		{"bad window", func(m *Manifest) { m.FillWindow = "2-14" }},
-		{"bad zone", func(m *Manifest) { m.Timezone = "Mars/Olympus" }},
+		{"another appliance", func(m *fillcast.Manifest) { m.Appliance = "a2" }},
+		{"path escape", func(m *fillcast.Manifest) { m.Titles[0].Files[0].Path = "../../etc/passwd" }},
+		{"bad window", func(m *fillcast.Manifest) { m.FillWindow = "2-14" }},
+		{"bad zone", func(m *fillcast.Manifest) { m.Timezone = "Mars/Olympus" }},
 	}
 	for _, tt := range tests {
 		w.plan(1, "00:00-23:59", "t1")
@@ -305,6 +316,7 @@ func TestRefusesBadManifestsAndChecksums(t *testing.T) {
 // in the middle of a file; the fill stops there without counting a failure
 // or keeping a partial file, and the next window fills everything.
 func TestStopsWhenTheWindowClosesMidFile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		reads   int64 // clock readings inside the window before it closes
@@ -348,6 +360,7 @@ func TestStopsWhenTheWindowClosesMidFile(t *testing.T) {
 // TestCompleteTitles: the executor reports which planned titles it holds
 // in full, for steering.
 func TestCompleteTitles(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.plan(4, "02:00-14:00", "t1", "t2")
 	clk := &clock{t: beforeWindow}
@@ -379,6 +392,7 @@ func TestCompleteTitles(t *testing.T) {
 // plane answers 304 while the manifest is unchanged, and the one in force
 // stays; a new version or new contents are fetched and adopted.
 func TestUnchangedManifestCostsA304(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.plan(1, "02:00-14:00", "t1")
 	e, _ := w.appliance(t, t.TempDir(), &clock{t: beforeWindow}, 1e9)
@@ -401,5 +415,27 @@ func TestUnchangedManifestCostsA304(t *testing.T) {
 	e.pass(ctx)
 	if s := e.Status(); s.ManifestVersion != 2 || s.PlannedFiles != 3 {
 		t.Errorf("new version: %+v", s)
+	}
+}
+
+// TestNoManifestIsNoError: nothing planned yet (the control plane's 404)
+// is a quiet poll; a control plane that cannot be reached is an error in
+// the status, and the manifest in force stays.
+func TestNoManifestIsNoError(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	e, _ := w.appliance(t, t.TempDir(), &clock{t: beforeWindow}, 1e9)
+	ctx := context.Background()
+	e.pass(ctx)
+	if s := e.Status(); s.LastError != "" || s.ManifestVersion != 0 {
+		t.Errorf("nothing planned: %+v", s)
+	}
+	w.plan(1, "02:00-14:00", "t1")
+	e.pass(ctx)
+	w.cp.CloseClientConnections()
+	w.cp.Close()
+	e.pass(ctx)
+	if s := e.Status(); !strings.Contains(s.LastError, "fill: fetch manifest") || s.ManifestVersion != 1 || s.PlannedFiles != 3 {
+		t.Errorf("control plane down: %+v", s)
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // adopt switches to m unless it is older than the manifest in force, pins
 // its files and recounts what is present.
-func (e *Executor) adopt(m *Manifest) {
+func (e *Executor) adopt(m *manifest) {
 	e.mu.Lock()
 	if e.manifest != nil && m.Version < e.manifest.Version {
 		e.mu.Unlock()

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -203,21 +202,11 @@ func (p *players) fetch(ctx context.Context, e event) {
 }
 
 // playback asks the control plane where to play title, as a player in
-// the site would.
+// the site would; a failed call leaves the session without URLs, which
+// its requests count as errors.
 func (p *players) playback(ctx context.Context, title string) []string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.sys.ControlPlaneURL+"/v1/playback/"+title+"?protocol=hls", nil)
+	pb, err := p.sys.API.Playback(ctx, title, "hls")
 	if err != nil {
-		return nil
-	}
-	resp, err := p.sys.client.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var pb struct {
-		URLs []string `json:"urls"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&pb) != nil {
 		return nil
 	}
 	return pb.URLs

@@ -102,8 +102,8 @@ func (sys *system) Stop() error {
 // configure puts the sites and registers the titles out by the start.
 func (sys *system) configure(ctx context.Context, titles []fillcast.Title) error {
 	for _, s := range []fillcast.Site{parentSite, site} {
-		if code, b := sys.API(ctx, http.MethodPut, "/v1/sites/"+s.ID, s); code != http.StatusOK {
-			return fmt.Errorf("fillsim: put site %s: %d %s", s.ID, code, b)
+		if err := sys.API.Do(ctx, http.MethodPut, "/v1/sites/"+s.ID, s, nil); err != nil {
+			return fmt.Errorf("fillsim: put site %s: %w", s.ID, err)
 		}
 	}
 	next := make(chan *fillcast.Title)
@@ -130,8 +130,8 @@ func (sys *system) configure(ctx context.Context, titles []fillcast.Title) error
 
 // register adds a ready title to the catalog.
 func (sys *system) register(ctx context.Context, t *fillcast.Title) error {
-	if code, b := sys.API(ctx, http.MethodPost, "/v1/titles", t); code != http.StatusCreated {
-		return fmt.Errorf("fillsim: register %s: %d %s", t.ID, code, b)
+	if err := sys.API.Do(ctx, http.MethodPost, "/v1/titles", t, nil); err != nil {
+		return fmt.Errorf("fillsim: register %s: %w", t.ID, err)
 	}
 	return nil
 }
@@ -143,11 +143,7 @@ func (sys *system) startAppliances(ctx context.Context) error {
 		return err
 	}
 	return sys.WaitFor(ctx, "steering to know both appliances", time.Minute, func() bool {
-		var pb struct {
-			URLs []string `json:"urls"`
-		}
-		_, b := sys.API(ctx, http.MethodGet, "/v1/playback/t00000", nil)
-		json.Unmarshal(b, &pb)
+		pb, _ := sys.API.Playback(ctx, "t00000", "") // not steered yet: asked again
 		n := 0
 		for _, u := range pb.URLs {
 			for _, base := range sys.Appliances {

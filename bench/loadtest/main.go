@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/bench/loadtest/targets"
+	"github.com/fillcast/fillcast/controlplane/client"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -55,7 +56,11 @@ func run(file, cp string, titles, sessions int, rateList string, dur, timeout ti
 	case cp != "":
 		cfg := targets.DefaultConfig()
 		cfg.ControlPlane, cfg.Titles, cfg.Sessions = cp, titles, sessions
-		ts, sum, err := targets.Generate(context.Background(), cfg)
+		c, err := client.New(client.Config{URLs: []string{cp}}, client.Deps{})
+		if err != nil {
+			return err
+		}
+		ts, sum, err := targets.Generate(context.Background(), cfg, c)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 
 	"github.com/fillcast/fillcast/controlplane"
 )
@@ -20,7 +19,8 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node (first node only)")
 	join := fs.String("join", "", "URLs of existing nodes to join, comma-separated")
 	keysPath := fs.String("token-keys", "", "key `FILE` for signing playback URLs (same file as the appliances)")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "token for admin calls, appliances and node-to-node calls")
+	var d controlplane.Deps
+	fs.StringVar(&d.AdminToken, "admin-token", "", "token for admin calls, appliances and node-to-node calls")
 	fs.StringVar(&cfg.Origin, "origin", "", "origin base URL: ingest publishes there, and it is every player's last resort")
 	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "CIDRs whose X-Forwarded-For is believed, comma-separated")
 	fs.Float64Var(&cfg.Steering.Epsilon, "epsilon", 0.25, "bounded-load slack: an appliance takes at most (1+epsilon) times its share")
@@ -31,21 +31,27 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 		return err
 	}
 	cfg.Join = splitList(*join)
-	log, err := lf.logger(stderr)
-	if err != nil {
+	var err error
+	if d.Log, err = lf.logger(stderr); err != nil {
 		return err
 	}
-	if cfg.Keys, err = loadKeys(*keysPath); err != nil {
+	if d.AdminToken == "" {
+		return fmt.Errorf("%w: --admin-token is required", errUsage)
+	}
+	if d.Keys, err = loadKeys(*keysPath); err != nil {
 		return err
 	}
-	n, err := controlplane.New(cfg, log)
+	n, err := controlplane.New(cfg, d)
 	if err != nil {
-		return err
+		return flagError(err, controlplaneFlags)
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		n.Close()
-		return fmt.Errorf("controlplane: %w", err)
-	}
-	return n.Serve(ctx, ln)
+	return n.Run(ctx)
+}
+
+// controlplaneFlags names the flag that sets each controlplane.Config
+// field, for errors.
+var controlplaneFlags = map[string]string{
+	"ID": "id", "DataDir": "data", "HTTP": "http", "AdvertiseURL": "advertise-url", "RaftAddr": "raft",
+	"Join": "join", "Origin": "origin", "TrustedProxies": "trusted-proxies", "Steering": "epsilon",
+	"Ingest.Workers": "ingest-workers", "API.Gateway.MaxInFlight": "max-in-flight",
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dustin/go-humanize"
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 )
 
@@ -149,4 +151,17 @@ func loadKeys(path string) (*auth.Keys, error) {
 		return nil, fmt.Errorf("%w: --token-keys is required", errUsage)
 	}
 	return auth.LoadKeys(path)
+}
+
+// flagError returns err, a library's configuration error, as a usage
+// error naming the flag that sets the field, when flags (field path →
+// flag name) knows it.
+func flagError(err error, flags map[string]string) error {
+	var ce *fillcast.ConfigError
+	if errors.As(err, &ce) {
+		if name, ok := flags[ce.Field]; ok {
+			return fmt.Errorf("%w: --%s: %s", errUsage, name, ce.Problem)
+		}
+	}
+	return err
 }

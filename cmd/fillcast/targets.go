@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/bench/loadtest/targets"
+	"github.com/fillcast/fillcast/controlplane/client"
 )
 
 func runTargets(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,7 +25,14 @@ func runTargets(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	ts, sum, err := targets.Generate(ctx, cfg)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cp, err := client.New(client.Config{URLs: []string{cfg.ControlPlane}}, client.Deps{})
+	if err != nil {
+		return err
+	}
+	ts, sum, err := targets.Generate(ctx, cfg, cp)
 	if err != nil {
 		return err
 	}

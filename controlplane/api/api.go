@@ -1,4 +1,4 @@
-// Package api is the control plane's HTTP API (DESIGN.md §3): playback
+// Package api is the control plane's HTTP API (docs/design.md §6.2): playback
 // and content steering for players, the catalog, ingest jobs, sites,
 // rules, the fleet and heartbeats for operators and appliances, and the
 // cluster endpoints, all registered on the gateway's filter chain so that
@@ -15,10 +15,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
@@ -33,15 +33,13 @@ import (
 type Node interface {
 	Apply(ctx context.Context, cmd fsm.Command) error
 	FSM() *fsm.FSM
-	Status() cluster.Status
+	Status() fillcast.ClusterStatus
 	ServeApply(w http.ResponseWriter, r *http.Request)
 	ServeJoin(w http.ResponseWriter, r *http.Request)
 }
 
-// Config configures the API.
+// Config configures the API. Zero values mean the defaults named.
 type Config struct {
-	// AdminToken guards writes. Required.
-	AdminToken string
 	// Gateway configures the filter chain (trusted proxies, shedding).
 	Gateway gateway.Config
 	// TokenTTL is how long playback URLs stay valid. Zero means 6 h.
@@ -54,36 +52,51 @@ type Config struct {
 	WriteTimeout time.Duration
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
-	if c.AdminToken == "" {
-		return errors.New("api: an admin token is required (--admin-token)")
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.TokenTTL < 0:
+		return fillcast.ConfigErrorf("api", "TokenTTL", "%v is negative", c.TokenTTL)
+	case c.SteeringTTL < 0:
+		return fillcast.ConfigErrorf("api", "SteeringTTL", "%v is negative", c.SteeringTTL)
+	case c.MaxUploadBytes < 0:
+		return fillcast.ConfigErrorf("api", "MaxUploadBytes", "%d is negative", c.MaxUploadBytes)
+	case c.WriteTimeout < 0:
+		return fillcast.ConfigErrorf("api", "WriteTimeout", "%v is negative", c.WriteTimeout)
 	}
-	if c.TokenTTL <= 0 {
+	if err := c.Gateway.Validate(); err != nil {
+		return fillcast.InField("Gateway", err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.TokenTTL == 0 {
 		c.TokenTTL = 6 * time.Hour
 	}
-	if c.SteeringTTL <= 0 {
+	if c.SteeringTTL == 0 {
 		c.SteeringTTL = 10 * time.Second
 	}
-	if c.MaxUploadBytes <= 0 {
+	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = 16 << 30
 	}
-	if c.WriteTimeout <= 0 {
+	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
-	c.Gateway.AdminToken = c.AdminToken
-	return c.Gateway.Validate()
+	return c
 }
 
 // Deps are the parts the API serves.
 type Deps struct {
-	Node     Node
-	Fleet    *fleet.Fleet
-	Ingest   *ingest.Manager
-	Keys     *auth.Keys
-	Log      *slog.Logger
-	Registry *prometheus.Registry
-	Now      func() time.Time
+	// AdminToken guards writes and node-to-node calls.
+	AdminToken string
+	Node       Node
+	Fleet      *fleet.Fleet
+	Ingest     *ingest.Manager
+	Keys       *auth.Keys
+	Log        *slog.Logger
+	Registry   *prometheus.Registry
+	Now        func() time.Time
 	// OnPlayback, if set, is told of every playback answered (popularity).
 	OnPlayback func(client netip.Addr, title string)
 	// Events, Search and Recs, when set, add the viewer-facing routes.
@@ -97,20 +110,21 @@ type Deps struct {
 
 // API is the control plane's http.Handler.
 type API struct {
-	cfg  Config
-	d    Deps
-	gw   *gateway.Gateway
-	reg  *registrar
-	once sync.Once
+	cfg Config
+	d   Deps
+	gw  *gateway.Gateway
+	reg *registrar
 	// keyCache holds the parsed replicated signing keys.
 	keyCache atomic.Pointer[keyCache]
 }
 
-// New builds the gateway and registers every route.
+// New builds the gateway and registers every route; Run runs the
+// background work behind them.
 func New(cfg Config, d Deps) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if d.Node == nil || d.Fleet == nil || d.Keys == nil || d.Log == nil {
 		return nil, errors.New("api: node, fleet, keys and logger are required")
 	}
@@ -120,7 +134,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Logger: d.Log, Registerer: d.Registry, Now: d.Now})
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{AdminToken: d.AdminToken, Logger: d.Log, Registerer: d.Registry, Now: d.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -135,14 +149,17 @@ func New(cfg Config, d Deps) (*API, error) {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.gw.ServeHTTP(w, r) }
 
-// Close waits for the gateway's abandoned endpoints and the registrar.
+// Run registers appliances that heartbeats show new or changed, until
+// ctx is done.
+func (a *API) Run(ctx context.Context) error {
+	a.reg.run(ctx)
+	return nil
+}
+
+// Close waits for the handlers the gateway abandoned at their timeout,
+// until ctx is done: after the server has stopped and Run has returned.
 func (a *API) Close(ctx context.Context) error {
-	var err error
-	a.once.Do(func() {
-		a.reg.close()
-		err = a.gw.Close(ctx)
-	})
-	return err
+	return a.gw.Close(ctx)
 }
 
 // Route priorities: players first, operators next, bulk reads last.

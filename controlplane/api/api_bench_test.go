@@ -13,9 +13,9 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
-	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/hashicorp/raft"
 )
@@ -37,8 +37,10 @@ func (n *localNode) Apply(_ context.Context, c fsm.Command) error {
 	}
 	return nil
 }
-func (n *localNode) FSM() *fsm.FSM          { return n.f }
-func (n *localNode) Status() cluster.Status { return cluster.Status{ID: "n1", State: "Leader"} }
+func (n *localNode) FSM() *fsm.FSM { return n.f }
+func (n *localNode) Status() fillcast.ClusterStatus {
+	return fillcast.ClusterStatus{ID: "n1", State: "Leader"}
+}
 func (n *localNode) ServeApply(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
@@ -61,23 +63,26 @@ func newTestAPI(tb testing.TB) *API {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fl, err := fleet.New(fleet.Config{NodeID: "n1", RebuildEvery: 5 * time.Millisecond}, node.f, steerer, nil, log)
+	fl, err := fleet.New(fleet.Config{NodeID: "n1", RebuildEvery: 5 * time.Millisecond}, fleet.Deps{Registry: node.f, Steerer: steerer, Log: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(fl.Close)
 	for i := range 20 {
 		id := "a" + string(rune('a'+i))
 		fl.Heartbeat(id, fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://" + id + ":8080", Health: "ok"}, true)
 	}
-	for fl.Current().Len() < 20 {
-		time.Sleep(time.Millisecond)
-	}
-	fl.Close() // no more rebuilds: the benchmark measures requests alone
+	// The fleet runs until the heartbeats are steerable, then stops: no
+	// more rebuilds, so the benchmark measures requests alone.
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- fl.Run(fctx) }()
+	poll.Until(tb, 10*time.Second, "20 appliances in the steering fleet", func() bool { return fl.Current().Len() == 20 })
+	stop()
+	<-done
 	keys, _ := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
-	cfg := Config{AdminToken: "adm"}
+	cfg := Config{}
 	cfg.Gateway.NoAccessLog = true
-	a, err := New(cfg, Deps{Node: node, Fleet: fl, Keys: keys, Log: log})
+	a, err := New(cfg, Deps{AdminToken: "adm", Node: node, Fleet: fl, Keys: keys, Log: log})
 	if err != nil {
 		tb.Fatal(err)
 	}

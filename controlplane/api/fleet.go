@@ -92,23 +92,18 @@ func (a *API) cluster(w http.ResponseWriter, r *http.Request) error {
 }
 
 // registrar writes an appliance's registry entry through raft when a
-// heartbeat shows it is new or changed, one write at a time in its own
-// goroutine so heartbeats never wait on raft.
+// heartbeat shows it is new or changed, one write at a time in the API's
+// Run, so heartbeats never wait on raft.
 type registrar struct {
-	node   Node
-	log    *slog.Logger
-	mu     sync.Mutex
-	want   map[string]fsm.Appliance
-	kick   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	node Node
+	log  *slog.Logger
+	mu   sync.Mutex
+	want map[string]fsm.Appliance
+	kick chan struct{}
 }
 
 func newRegistrar(node Node, log *slog.Logger) *registrar {
-	ctx, cancel := context.WithCancel(context.Background())
-	g := &registrar{node: node, log: log, want: map[string]fsm.Appliance{}, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	go g.loop(ctx)
-	return g
+	return &registrar{node: node, log: log, want: map[string]fsm.Appliance{}, kick: make(chan struct{}, 1)}
 }
 
 // observe queues ap for registration if the registry lacks or differs
@@ -131,8 +126,8 @@ func (g *registrar) observe(ap fsm.Appliance, read func(func(*fsm.State))) {
 	}
 }
 
-func (g *registrar) loop(ctx context.Context) {
-	defer close(g.done)
+// run writes the registrations observe queues until ctx is done.
+func (g *registrar) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,9 +148,4 @@ func (g *registrar) loop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-func (g *registrar) close() {
-	g.cancel()
-	<-g.done
 }

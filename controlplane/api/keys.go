@@ -8,13 +8,6 @@ import (
 	"github.com/fillcast/fillcast/controlplane/gateway"
 )
 
-// KeysBody is the body of GET and PUT /v1/keys: the replicated signing
-// keys, the first signing and all verifying. Appliances fetch it to verify
-// tokens signed with keys added after their key file was written.
-type KeysBody struct {
-	Keys []auth.Key `json:"keys"`
-}
-
 // keyCache holds the parsed replicated keys for one log index.
 type keyCache struct {
 	index uint64
@@ -44,8 +37,10 @@ func (a *API) signingKeys() *auth.Keys {
 	return ks
 }
 
+// getKeys answers GET /v1/keys with the replicated keys as an
+// auth.KeyList.
 func (a *API) getKeys(w http.ResponseWriter, r *http.Request) error {
-	var body KeysBody
+	var body auth.KeyList
 	a.read(func(s *fsm.State) { body.Keys = s.SigningKeys })
 	if body.Keys == nil {
 		body.Keys = []auth.Key{}
@@ -56,7 +51,7 @@ func (a *API) getKeys(w http.ResponseWriter, r *http.Request) error {
 // putKeys replaces the replicated keys. To rotate: put [new, old], wait
 // for the old tokens to expire (the playback token TTL), then put [new].
 func (a *API) putKeys(w http.ResponseWriter, r *http.Request) error {
-	var body KeysBody
+	var body auth.KeyList
 	if err := gateway.DecodeJSON(r, &body); err != nil {
 		return err
 	}

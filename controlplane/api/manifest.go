@@ -8,34 +8,17 @@ import (
 	"github.com/fillcast/fillcast/controlplane/gateway"
 )
 
-// ManifestView is the body of GET /v1/appliances/{id}/manifest: the
-// appliance's fill plan with every file to hold (sizes and checksums from
-// the catalog) and its site's fill window. It comes with an ETag, and
-// If-None-Match gets a 304 while the view is unchanged.
-type ManifestView struct {
-	Appliance  string          `json:"appliance"`
-	Version    uint64          `json:"version"`
-	Site       string          `json:"site,omitempty"`
-	FillWindow string          `json:"fill_window,omitempty"`
-	Timezone   string          `json:"timezone,omitempty"`
-	Titles     []ManifestTitle `json:"titles"`
-}
-
-// ManifestTitle is one planned title and its files.
-type ManifestTitle struct {
-	ID    string          `json:"id"`
-	Files []fillcast.File `json:"files"`
-}
-
+// getManifest answers GET /v1/appliances/{id}/manifest: the
+// appliance's fill plan as a fillcast.Manifest, with an ETag.
 func (a *API) getManifest(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	var v *ManifestView
+	var v *fillcast.Manifest
 	a.read(func(s *fsm.State) {
 		m := s.Manifests[id]
 		if m == nil {
 			return
 		}
-		v = &ManifestView{Appliance: id, Version: m.Version, Titles: make([]ManifestTitle, 0, len(m.Titles))}
+		v = &fillcast.Manifest{Appliance: id, Version: m.Version, Titles: make([]fillcast.ManifestTitle, 0, len(m.Titles))}
 		if ap := s.Appliances[id]; ap != nil {
 			v.Site = ap.Site
 			if site := s.Sites[ap.Site]; site != nil {
@@ -45,7 +28,7 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request) error {
 		for _, t := range m.Titles {
 			// A title deleted since the plan was made is left out.
 			if title := s.Titles[t]; title != nil && title.Status == fillcast.StatusReady {
-				v.Titles = append(v.Titles, ManifestTitle{ID: t, Files: title.Files})
+				v.Titles = append(v.Titles, fillcast.ManifestTitle{ID: t, Files: title.Files})
 			}
 		}
 	})

@@ -46,7 +46,7 @@ func TestManifestRoutes(t *testing.T) {
 		}
 	}
 	_, body := call("GET", "/v1/appliances/aa/manifest", "", true)
-	var v ManifestView
+	var v fillcast.Manifest
 	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Version != 1 || len(v.Titles) != 1 {
 		t.Errorf("manifest view = %+v (%v)", v, err)
 	}
@@ -120,7 +120,7 @@ func TestLargeManifest(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer adm")
 	w := httptest.NewRecorder()
 	a.ServeHTTP(w, req)
-	var v ManifestView
+	var v fillcast.Manifest
 	if err := json.Unmarshal(w.Body.Bytes(), &v); w.Code != 200 || err != nil || len(v.Titles) != 1 || len(v.Titles[0].Files) != len(files) {
 		t.Errorf("GET of a %d-file manifest: %d, %d bytes (%v)", len(files), w.Code, w.Body.Len(), err)
 	}

@@ -12,18 +12,10 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/internal/jsonappend"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/fillcast/fillcast/steering/contentsteering"
 )
-
-// Playback is the body of GET /v1/playback/{title}.
-type Playback struct {
-	Title       string   `json:"title"`
-	Protocol    string   `json:"protocol"`
-	URLs        []string `json:"urls"`
-	SteeringURL string   `json:"steering_url"`
-	ExpiresAt   string   `json:"expires_at"`
-}
 
 // manifestFor returns the entry file of a protocol.
 func manifestFor(protocol string) (string, bool) {
@@ -77,7 +69,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title})
 	expires := a.d.Now().Add(a.cfg.TokenTTL)
 	path := a.signingKeys().SignPath(title, expires, netip.Prefix{}) + "/" + entry
-	resp := Playback{
+	resp := fillcast.Playback{
 		Title:       title,
 		Protocol:    protocol,
 		URLs:        steering.AppendURLs(make([]string, 0, len(got)), got, path),
@@ -93,7 +85,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	// The busiest route: encoded by hand into a pooled buffer rather
 	// than through reflection.
 	bp := bufPool.Get().(*[]byte)
-	b := resp.appendJSON((*bp)[:0])
+	b := appendPlayback((*bp)[:0], &resp)
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
@@ -109,56 +101,25 @@ var (
 	bufPool  = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 )
 
-// appendJSON appends p encoded as encoding/json would (field order and
-// names as the struct tags say).
-func (p *Playback) appendJSON(b []byte) []byte {
+// appendPlayback appends p encoded as encoding/json would (field order
+// and names as fillcast.Playback's struct tags say).
+func appendPlayback(b []byte, p *fillcast.Playback) []byte {
 	b = append(b, `{"title":`...)
-	b = appendJSONString(b, p.Title)
+	b = jsonappend.String(b, p.Title)
 	b = append(b, `,"protocol":`...)
-	b = appendJSONString(b, p.Protocol)
+	b = jsonappend.String(b, p.Protocol)
 	b = append(b, `,"urls":[`...)
 	for i, u := range p.URLs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, u)
+		b = jsonappend.String(b, u)
 	}
 	b = append(b, `],"steering_url":`...)
-	b = appendJSONString(b, p.SteeringURL)
+	b = jsonappend.String(b, p.SteeringURL)
 	b = append(b, `,"expires_at":`...)
-	b = appendJSONString(b, p.ExpiresAt)
+	b = jsonappend.String(b, p.ExpiresAt)
 	return append(b, "}\n"...)
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, everything else (valid UTF-8 included) as
-// is.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // queryValue returns the first value of key in a raw query string without

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/hashicorp/raft"
 )
@@ -121,7 +122,7 @@ func (n *Node) wait(f raft.Future) error {
 	select {
 	case err := <-done:
 		return err
-	case <-n.ctx.Done():
+	case <-n.closed:
 		return raft.ErrRaftShutdown
 	}
 }
@@ -140,8 +141,8 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, er
 		return 0, fmt.Errorf("cluster: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+n.cfg.AdminToken)
-	resp, err := n.cfg.Client.Do(req)
+	req.Header.Set("Authorization", "Bearer "+n.d.AdminToken)
+	resp, err := n.d.Client.Do(req)
 	if err != nil {
 		// The leader may be dying: treat as no leader and retry.
 		n.log.Debug("cluster: forward", "url", url, "err", err)
@@ -254,30 +255,10 @@ func (n *Node) ForwardJoin(ctx context.Context, req JoinRequest) error {
 	return err
 }
 
-// ServerStatus is one member as GET /v1/cluster shows it.
-type ServerStatus struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	HTTPURL  string `json:"http_url,omitempty"`
-	Voter    bool   `json:"voter"`
-	Leader   bool   `json:"leader"`
-}
-
-// Status is the body of GET /v1/cluster.
-type Status struct {
-	ID           string         `json:"id"`
-	State        string         `json:"state"`
-	Leader       string         `json:"leader"`
-	LeaderURL    string         `json:"leader_url,omitempty"`
-	Term         string         `json:"term"`
-	AppliedIndex uint64         `json:"applied_index"`
-	Members      []ServerStatus `json:"members"`
-}
-
 // Status reports this node's view of the cluster.
-func (n *Node) Status() Status {
+func (n *Node) Status() fillcast.ClusterStatus {
 	lid, lurl := n.Leader()
-	st := Status{ID: n.cfg.ID, State: n.raft.State().String(), Leader: lid, LeaderURL: lurl,
+	st := fillcast.ClusterStatus{ID: n.cfg.ID, State: n.raft.State().String(), Leader: lid, LeaderURL: lurl,
 		Term: n.raft.Stats()["term"], AppliedIndex: n.fsm.AppliedIndex()}
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -290,7 +271,7 @@ func (n *Node) Status() Status {
 		}
 	})
 	for _, s := range f.Configuration().Servers {
-		st.Members = append(st.Members, ServerStatus{ID: string(s.ID), RaftAddr: string(s.Address),
+		st.Members = append(st.Members, fillcast.ClusterMember{ID: string(s.ID), RaftAddr: string(s.Address),
 			HTTPURL: urls[string(s.ID)], Voter: s.Suffrage == raft.Voter, Leader: string(s.ID) == lid})
 	}
 	return st

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -26,15 +27,15 @@ import (
 	"github.com/hashicorp/raft-wal/metadb"
 )
 
-// Config configures a Node.
+// Config configures a Node. Zero values mean the defaults named.
 type Config struct {
 	// ID names the node in the cluster. Required, unique.
 	ID string
 	// DataDir holds the raft log and snapshots. Required.
 	DataDir string
 	// RaftAddr is the host:port the raft transport listens on and
-	// advertises. Required (a concrete address, not :0, unless Transport is
-	// given).
+	// advertises. Required (a concrete address, not :0, unless
+	// Deps.Transport is given).
 	RaftAddr string
 	// HTTPURL is where this node's API is reached by the other nodes.
 	// Required.
@@ -42,8 +43,9 @@ type Config struct {
 	// Bootstrap makes a node without existing state start a new cluster
 	// of itself.
 	Bootstrap bool
-	// AdminToken authorises node-to-node calls.
-	AdminToken string
+	// Join lists API URLs of nodes of an existing cluster that Run asks
+	// to add this node.
+	Join []string
 	// HeartbeatTimeout and ElectionTimeout tune raft; zero means 1 s.
 	HeartbeatTimeout, ElectionTimeout time.Duration
 	// ApplyTimeout bounds one write. Zero means 10 s.
@@ -51,31 +53,28 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot. Zero
 	// means 8192.
 	SnapshotThreshold uint64
-	// Transport replaces the TCP transport (tests use raft's in-memory
-	// transport to cut links).
-	Transport raft.Transport
-	// RaftLog receives raft's own log lines; nil discards them.
-	RaftLog io.Writer
-	// Client is used for node-to-node HTTP; nil means a client with a 10 s
-	// timeout.
-	Client *http.Client
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	switch {
 	case c.ID == "":
-		return errors.New("cluster: --id is required")
+		return fillcast.ConfigErrorf("cluster", "ID", "required: the node's id, unique in the cluster")
 	case c.DataDir == "":
-		return errors.New("cluster: --data is required")
-	case c.RaftAddr == "" && c.Transport == nil:
-		return errors.New("cluster: --raft address is required")
+		return fillcast.ConfigErrorf("cluster", "DataDir", "required: the directory of the raft log and snapshots")
 	case c.HTTPURL == "":
-		return errors.New("cluster: the node's HTTP URL is required")
+		return fillcast.ConfigErrorf("cluster", "HTTPURL", "required: the URL other nodes reach this node's API at")
 	}
 	if u, err := url.Parse(c.HTTPURL); err != nil || u.Host == "" {
-		return fmt.Errorf("cluster: HTTP URL %q is not a URL", c.HTTPURL)
+		return fillcast.ConfigErrorf("cluster", "HTTPURL", "%q is not a URL", c.HTTPURL)
 	}
+	if c.Bootstrap && len(c.Join) > 0 {
+		return fillcast.ConfigErrorf("cluster", "Join", "a node either bootstraps a new cluster or joins one, not both")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
 	if c.HeartbeatTimeout <= 0 {
 		c.HeartbeatTimeout = time.Second
 	}
@@ -88,13 +87,25 @@ func (c *Config) Validate() error {
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
 	}
-	if c.RaftLog == nil {
-		c.RaftLog = io.Discard
-	}
-	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	return nil
+	return c
+}
+
+// Deps are what a Node works with.
+type Deps struct {
+	// FSM is the replicated state machine. Required.
+	FSM *fsm.FSM
+	// AdminToken authorises node-to-node calls, both ways.
+	AdminToken string
+	// Log receives the node's own log lines; nil discards them.
+	Log *slog.Logger
+	// RaftLog receives raft's log lines; nil discards them.
+	RaftLog io.Writer
+	// Transport replaces the TCP transport on Config.RaftAddr (tests use
+	// raft's in-memory transport to cut links).
+	Transport raft.Transport
+	// Client is used for node-to-node HTTP; nil means a client with a
+	// 10 s timeout.
+	Client *http.Client
 }
 
 // Errors callers branch on.
@@ -103,66 +114,93 @@ var (
 	ErrDuplicate = errors.New("cluster: a different node already uses this id")
 )
 
-// Node is a running raft member.
+// Node is one raft member. New builds it; Open starts raft; Run joins
+// the cluster and announces the node; Close stops raft.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	fsm   *fsm.FSM
-	raft  *raft.Raft
-	wal   *wal.WAL
-	meta  *metadb.BoltMetaDB
-	trans raft.Transport
+	cfg    Config
+	d      Deps
+	log    *slog.Logger
+	fsm    *fsm.FSM
+	raft   *raft.Raft
+	wal    *wal.WAL
+	meta   *metadb.BoltMetaDB
+	trans  raft.Transport
+	closed chan struct{} // closed by Close: waits for raft answers end
 	// started marks this process's announcement (see WaitCaughtUp).
 	started int64
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	once    sync.Once
 }
 
-// New opens (or creates) the node's raft state under cfg.DataDir and
-// starts raft. A bootstrap node with no state forms a cluster of one.
-func New(cfg Config, f *fsm.FSM, log *slog.Logger) (*Node, error) {
+// New checks cfg and returns a Node that is not started: it does no I/O.
+func New(cfg Config, d Deps) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.RaftAddr == "" && d.Transport == nil {
+		return nil, fillcast.ConfigErrorf("cluster", "RaftAddr", "required: the host:port of the raft transport")
+	}
+	if d.FSM == nil {
+		return nil, errors.New("cluster: Deps.FSM is required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.RaftLog == nil {
+		d.RaftLog = io.Discard
+	}
+	if d.Client == nil {
+		d.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Node{cfg: cfg.withDefaults(), d: d, log: d.Log, fsm: d.FSM, trans: d.Transport, closed: make(chan struct{})}, nil
+}
+
+// Open opens (or creates) the node's raft state under Config.DataDir and
+// starts raft, which replays the log into the state machine. A bootstrap
+// node with no state forms a cluster of one. Close undoes it.
+func (n *Node) Open(context.Context) (err error) {
+	cfg := n.cfg
 	dir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o755); err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster: %w", err)
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: cfg.RaftLog})
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: n.d.RaftLog})
+	// What opened is closed again if a later step fails.
+	var undo []func() error
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+			n.raft = nil
+		}
+	}()
 	// The WAL does not close the meta store it opens itself (raft-wal
 	// v0.4.0), which keeps its file lock after Close; own it instead.
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(hl), wal.WithMetaStore(meta))
-	if err != nil {
-		meta.Close()
-		return nil, fmt.Errorf("cluster: open raft log: %w", err)
+	n.meta = &metadb.BoltMetaDB{}
+	undo = append(undo, n.meta.Close)
+	if n.wal, err = wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(hl), wal.WithMetaStore(n.meta)); err != nil {
+		return fmt.Errorf("cluster: open raft log: %w", err)
 	}
+	undo = append(undo, n.wal.Close)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
-		w.Close()
-		meta.Close()
-		return nil, fmt.Errorf("cluster: open snapshots: %w", err)
+		return fmt.Errorf("cluster: open snapshots: %w", err)
 	}
-	trans := cfg.Transport
-	if trans == nil {
+	if n.trans == nil {
 		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
 		if err != nil {
-			w.Close()
-			meta.Close()
-			return nil, fmt.Errorf("cluster: --raft %q: %w", cfg.RaftAddr, err)
+			return fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err)
 		}
 		var advertise net.Addr = addr
 		if addr.Port == 0 {
 			advertise = nil // advertise the port the listener got
 		}
-		if trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hl); err != nil {
-			w.Close()
-			meta.Close()
-			return nil, fmt.Errorf("cluster: raft transport: %w", err)
+		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hl)
+		if err != nil {
+			return fmt.Errorf("cluster: raft transport: %w", err)
 		}
+		n.trans = tcp
+		undo = append(undo, tcp.Close)
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -172,38 +210,48 @@ func New(cfg Config, f *fsm.FSM, log *slog.Logger) (*Node, error) {
 	rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, cfg.HeartbeatTimeout/2)
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 
-	existing, err := raft.HasExistingState(w, w, snaps)
+	existing, err := raft.HasExistingState(n.wal, n.wal, snaps)
 	if err != nil {
-		w.Close()
-		meta.Close()
-		return nil, fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster: %w", err)
 	}
-	r, err := raft.NewRaft(rc, f, w, w, snaps, trans)
-	if err != nil {
-		w.Close()
-		meta.Close()
-		return nil, fmt.Errorf("cluster: start raft: %w", err)
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.wal, n.wal, snaps, n.trans); err != nil {
+		return fmt.Errorf("cluster: start raft: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, fsm: f, raft: r, wal: w, meta: meta, trans: trans, started: time.Now().UnixNano()}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	undo = append(undo, func() error { return n.raft.Shutdown().Error() })
+	n.started = time.Now().UnixNano()
 	if cfg.Bootstrap && !existing {
-		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
-		if err := r.BootstrapCluster(conf).Error(); err != nil {
-			n.Close()
-			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
+		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: n.trans.LocalAddr()}}}
+		if err := n.raft.BootstrapCluster(conf).Error(); err != nil {
+			return fmt.Errorf("cluster: bootstrap: %w", err)
 		}
-		log.Info("cluster: bootstrapped a new cluster", "id", cfg.ID)
+		n.log.Info("cluster: bootstrapped a new cluster", "id", cfg.ID)
 	}
-	n.wg.Add(1)
-	go n.announce()
-	return n, nil
+	return nil
+}
+
+// Run joins the cluster when Config.Join names nodes, then records this
+// node's HTTP URL in the replicated member list, and returns when ctx
+// is done. A join refused for good is logged; the node keeps serving
+// its (empty) state, as an operator can still inspect it.
+func (n *Node) Run(ctx context.Context) error {
+	if len(n.cfg.Join) > 0 {
+		if err := n.Join(ctx, n.cfg.Join); err != nil {
+			if ctx.Err() == nil {
+				n.log.Error("cluster: join failed", "err", err)
+			}
+			<-ctx.Done()
+			return nil
+		}
+	}
+	n.announce(ctx)
+	<-ctx.Done()
+	return nil
 }
 
 // announce records this node's HTTP URL in the replicated member list
 // (once a leader exists), so followers can forward writes to it. It
-// retries until it succeeds or the node closes.
-func (n *Node) announce() {
-	defer n.wg.Done()
+// retries until it succeeds or ctx ends.
+func (n *Node) announce(ctx context.Context) {
 	self := fsm.Member{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Started: n.started}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		var current *fsm.Member
@@ -214,8 +262,8 @@ func (n *Node) announce() {
 		// Only members of the raft configuration may announce; a node
 		// waiting to be joined has no leader to talk to yet.
 		if n.inConfiguration() {
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ApplyTimeout)
-			err := n.Apply(ctx, fsm.Command{Op: fsm.OpPutMember, Member: &self})
+			actx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+			err := n.Apply(actx, fsm.Command{Op: fsm.OpPutMember, Member: &self})
 			cancel()
 			if err == nil {
 				return
@@ -223,7 +271,7 @@ func (n *Node) announce() {
 			n.log.Debug("cluster: announce", "err", err)
 		}
 		select {
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(delay):
 		}
@@ -243,13 +291,21 @@ func (n *Node) inConfiguration() bool {
 	return false
 }
 
-// Close shuts raft down and closes the log. Safe to call twice.
+// Close shuts raft down and closes the log: after Run has returned, or
+// to end writes in flight. Safe to call twice, and after a failed Open.
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
-		n.cancel()
-		n.wg.Wait()
+		close(n.closed)
+		if n.raft == nil {
+			return // Open failed and cleaned up after itself
+		}
 		err = n.raft.Shutdown().Error()
+		if nt, ok := n.trans.(*raft.NetworkTransport); ok {
+			// Close the pooled connections too: Close alone leaves
+			// them open, and the peers' goroutines reading them.
+			nt.CloseStreams()
+		}
 		if c, ok := n.trans.(raft.WithClose); ok {
 			c.Close()
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/hashicorp/raft"
 )
 
@@ -25,8 +24,6 @@ type testNode struct {
 	srv               *httptest.Server
 	node              atomic.Pointer[Node]
 }
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func startNode(t *testing.T, tn *testNode, bootstrap bool, trans raft.Transport) {
 	t.Helper()
@@ -42,17 +39,27 @@ func startNode(t *testing.T, tn *testNode, bootstrap bool, trans raft.Transport)
 	}
 	cfg := Config{
 		ID: tn.id, DataDir: tn.dir, RaftAddr: tn.raftAddr, HTTPURL: tn.srv.URL, Bootstrap: bootstrap,
-		AdminToken: "adm", HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		ApplyTimeout: 2 * time.Second, Transport: trans,
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+		ApplyTimeout: 2 * time.Second,
 	}
-	n, err := New(cfg, fsm.New(nil), quiet())
+	n, err := New(cfg, Deps{FSM: fsm.New(nil), AdminToken: "adm", Transport: trans})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := n.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
 	tn.Node = n
 	tn.raftAddr = string(n.trans.LocalAddr())
 	tn.node.Store(n)
-	t.Cleanup(func() { n.Close() })
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		n.Close()
+	})
 }
 
 func startCluster(t *testing.T, size int) []*testNode {
@@ -69,7 +76,7 @@ func startCluster(t *testing.T, size int) []*testNode {
 			cancel()
 		}
 	}
-	waitFor(t, 10*time.Second, func() bool {
+	poll.Until(t, 10*time.Second, "every node to know the leader and its URL", func() bool {
 		for _, n := range nodes {
 			if id, url := n.Leader(); id == "" || url == "" {
 				return false
@@ -78,17 +85,6 @@ func startCluster(t *testing.T, size int) []*testNode {
 		return true
 	})
 	return nodes
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not reached within %s", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func putSite(id string) fsm.Command {
@@ -128,7 +124,7 @@ func TestClusterReplicatesFailsOverAndRestarts(t *testing.T) {
 	if err := applyCtx(t, follower, putSite("s1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool {
+	poll.Until(t, 5*time.Second, "s1 on every node", func() bool {
 		return hasSite(nodes[0], "s1") && hasSite(nodes[1], "s1") && hasSite(nodes[2], "s1")
 	})
 	if st := nodes[0].Status(); len(st.Members) != 3 || st.Leader == "" {
@@ -149,7 +145,7 @@ func TestClusterReplicatesFailsOverAndRestarts(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	waitFor(t, 5*time.Second, func() bool { return leaderOf(survivors) != nil })
+	poll.Until(t, 5*time.Second, "a leader among the survivors", func() bool { return leaderOf(survivors) != nil })
 	t.Logf("new leader after %s", time.Since(start).Round(time.Millisecond))
 	if err := applyCtx(t, survivors[0], putSite("s2")); err != nil {
 		t.Fatalf("write after failover: %v", err)
@@ -157,7 +153,7 @@ func TestClusterReplicatesFailsOverAndRestarts(t *testing.T) {
 
 	// The old leader restarts from its data dir and catches up.
 	startNode(t, old, false, nil)
-	waitFor(t, 10*time.Second, func() bool { return hasSite(old, "s2") })
+	poll.Until(t, 10*time.Second, "the restarted node to catch up", func() bool { return hasSite(old, "s2") })
 
 	// Restart every node: the state survives.
 	for _, n := range nodes {
@@ -167,7 +163,7 @@ func TestClusterReplicatesFailsOverAndRestarts(t *testing.T) {
 		startNode(t, n, false, nil)
 	}
 	// Committed entries are applied again once the new leader commits.
-	waitFor(t, 10*time.Second, func() bool {
+	poll.Until(t, 10*time.Second, "s1 and s2 on every restarted node", func() bool {
 		for _, n := range nodes {
 			if !hasSite(n, "s1") || !hasSite(n, "s2") {
 				return false
@@ -205,7 +201,7 @@ func TestMinorityPartitionRefusesWrites(t *testing.T) {
 		nodes[i] = &testNode{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir()}
 		startNode(t, nodes[i], i == 0, trans[i])
 	}
-	waitFor(t, 5*time.Second, func() bool { return nodes[0].IsLeader() })
+	poll.Until(t, 5*time.Second, "n1 to lead", func() bool { return nodes[0].IsLeader() })
 	for i := 1; i < 3; i++ {
 		if err := nodes[0].AddVoter(JoinRequest{ID: nodes[i].id, RaftAddr: string(trans[i].LocalAddr()), HTTPURL: nodes[i].srv.URL}); err != nil {
 			t.Fatal(err)
@@ -226,7 +222,7 @@ func TestMinorityPartitionRefusesWrites(t *testing.T) {
 		t.Fatal("the isolated minority accepted a write")
 	}
 	majority := nodes[1:]
-	waitFor(t, 5*time.Second, func() bool { return leaderOf(majority) != nil })
+	poll.Until(t, 5*time.Second, "a leader in the majority", func() bool { return leaderOf(majority) != nil })
 	if err := leaderOf(majority).applyLocal(mustEncode(putSite("majority"))); err != nil {
 		t.Fatalf("majority write: %v", err)
 	}
@@ -254,7 +250,8 @@ func TestCloseEndsWritesInFlight(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(50 * time.Millisecond)
+		start := n.fsm.AppliedIndex()
+		poll.Until(t, 10*time.Second, "writes under way", func() bool { return n.fsm.AppliedIndex() >= start+64 })
 		n.Close()
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()

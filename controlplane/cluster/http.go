@@ -17,7 +17,7 @@ const maxCommandBytes = 32 << 20
 // ServeApply is the leader's end of a forwarded write (POST ApplyPath,
 // admin token required).
 func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
-	if !auth.BearerOK(r.Header.Get("Authorization"), n.cfg.AdminToken) {
+	if !auth.BearerOK(r.Header.Get("Authorization"), n.d.AdminToken) {
 		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
 		return
 	}
@@ -38,7 +38,7 @@ func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
 // ServeJoin adds the node described in the body (POST JoinPath, admin
 // token required); a follower passes it on to the leader.
 func (n *Node) ServeJoin(w http.ResponseWriter, r *http.Request) {
-	if !auth.BearerOK(r.Header.Get("Authorization"), n.cfg.AdminToken) {
+	if !auth.BearerOK(r.Header.Get("Authorization"), n.d.AdminToken) {
 		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
 		return
 	}

@@ -9,14 +9,14 @@ import (
 	"github.com/fillcast/fillcast/controlplane/atomicfile"
 )
 
-// snapshotJob is a snapshot for compactLoop to write: the state folded
+// snapshotJob is a snapshot for Run to write: the state folded
 // from every segment numbered below seq.
 type snapshotJob struct {
 	seq  uint64
 	data []byte
 }
 
-// rotate seals the last segment, begins the next and hands compactLoop
+// rotate seals the last segment, begins the next and hands Run
 // a snapshot of the state, which at this point is exactly what the
 // sealed segments hold. Encoding it holds appends up for a moment
 // (milliseconds for tens of thousands of users), once per SegmentBytes.
@@ -51,19 +51,6 @@ func (l *Log) rotate() error {
 	}
 	l.compact <- job
 	return nil
-}
-
-// compactLoop writes the snapshots rotate makes, then deletes what they
-// cover. It ends when Close closes l.compact, after the queued job.
-func (l *Log) compactLoop() {
-	defer l.wg.Done()
-	for job := range l.compact {
-		if err := l.writeSnapshot(job); err != nil {
-			// The segments stay, so nothing is lost; the next
-			// rotation tries again with a larger snapshot.
-			l.logger.Error("events: compact", "err", err)
-		}
-	}
 }
 
 func (l *Log) writeSnapshot(job snapshotJob) error {

@@ -14,14 +14,25 @@ import (
 	"time"
 )
 
-func openCfg(t *testing.T, cfg Config) *Log {
+// openCfg opens a log and runs it (compaction happens in Run); the
+// function returned stops Run, which writes a snapshot still queued,
+// and closes the log.
+func openCfg(t *testing.T, cfg Config) (*Log, func() error) {
 	t.Helper()
 	l, err := Open(cfg, slog.New(slog.DiscardHandler), func() time.Time { return t0 })
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	stop := func() error {
+		cancel()
+		<-done
+		return l.Close()
+	}
+	t.Cleanup(func() { stop() })
+	return l, stop
 }
 
 // viewing appends n batches of sessions of 20 users over 30 titles.
@@ -81,12 +92,12 @@ func TestCompactionKeepsHistory(t *testing.T) {
 	dir := t.TempDir()
 	cfg := DefaultConfig(dir)
 	cfg.SegmentBytes = 4 << 10
-	l := openCfg(t, cfg)
+	l, stop := openCfg(t, cfg)
 	viewing(t, l, 400)
 	if got := derived(l); !reflect.DeepEqual(got, want) {
 		t.Fatalf("state with compaction differs from the state without")
 	}
-	if err := l.Close(); err != nil { // waits for the compaction queued
+	if err := stop(); err != nil { // writes the compaction queued
 		t.Fatal(err)
 	}
 	if got := l.Stats().Compactions; got == 0 {
@@ -97,15 +108,15 @@ func TestCompactionKeepsHistory(t *testing.T) {
 		t.Fatalf("files after compaction: segments %v, snapshots %v; want one snapshot and the segments from it on", segs, snaps)
 	}
 
-	l2 := openCfg(t, cfg)
+	l2, stop2 := openCfg(t, cfg)
 	if got := derived(l2); !reflect.DeepEqual(got, want) {
 		t.Errorf("state after restart from the snapshot differs:\n got %+v\nwant %+v", got.History[0], want.History[0])
 	}
 	// The log goes on, and a restart still agrees.
 	viewing(t, l2, 50)
 	viewing(t, ref, 50)
-	l2.Close()
-	l3 := openCfg(t, cfg)
+	stop2()
+	l3, _ := openCfg(t, cfg)
 	if got, want := derived(l3), derived(ref); !reflect.DeepEqual(got, want) {
 		t.Errorf("state after appends and a second restart differs")
 	}
@@ -115,10 +126,10 @@ func TestCompactionCrashLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	cfg := DefaultConfig(dir)
 	cfg.SegmentBytes = 4 << 10
-	l := openCfg(t, cfg)
+	l, stop := openCfg(t, cfg)
 	viewing(t, l, 200)
 	want := derived(l)
-	l.Close()
+	stop()
 	segs, snaps := files(t, dir)
 	// A crash after the snapshot was renamed into place, before the
 	// segments it covers were deleted; and one while writing a snapshot.
@@ -129,7 +140,7 @@ func TestCompactionCrashLeftovers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, snapshotName(snaps[0]+5)+tmpSuffix), []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l2 := openCfg(t, cfg)
+	l2, _ := openCfg(t, cfg)
 	if got := derived(l2); !reflect.DeepEqual(got, want) {
 		t.Errorf("state after restart with leftovers differs")
 	}
@@ -164,9 +175,9 @@ func TestCorruptionDetected(t *testing.T) {
 		{"snapshot", func(t *testing.T, dir string) {
 			cfg := DefaultConfig(dir)
 			cfg.SegmentBytes = 4 << 10
-			l := openCfg(t, cfg)
+			l, stop := openCfg(t, cfg)
 			viewing(t, l, 100)
-			l.Close()
+			stop()
 			_, snaps := files(t, dir)
 			if len(snaps) == 0 {
 				t.Fatal("no snapshot written")

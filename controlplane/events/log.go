@@ -22,8 +22,8 @@ const (
 	// SyncAlways fsyncs every batch before Append returns: an
 	// acknowledged batch survives a power cut. The default.
 	SyncAlways SyncPolicy = iota
-	// SyncInterval fsyncs at most every Config.SyncEvery from a
-	// background goroutine: a crash of the machine (not the process)
+	// SyncInterval fsyncs at most every Config.SyncEvery, from Run: a
+	// crash of the machine (not the process)
 	// may lose that much acknowledged data.
 	SyncInterval
 	// SyncNone leaves flushing to the operating system.
@@ -108,10 +108,8 @@ type Log struct {
 
 	state *state
 
-	compact chan snapshotJob // to compactLoop; holds at most one
+	compact chan snapshotJob // to Run; holds at most one
 
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -120,7 +118,8 @@ type Log struct {
 // snapshot, replays the segments after it into the viewing state and
 // truncates a torn or corrupt tail of the last segment left by a crash.
 // Damage anywhere else is an error wrapping ErrCorrupt. logger and now
-// may be nil (slog.Default, time.Now).
+// may be nil (slog.Default, time.Now). Open starts nothing: Run compacts
+// and (with SyncInterval) syncs in the background.
 func Open(cfg Config, logger *slog.Logger, now func() time.Time) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -141,15 +140,48 @@ func Open(cfg Config, logger *slog.Logger, now func() time.Time) (*Log, error) {
 		}
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	l.wg.Add(1)
-	go l.compactLoop()
-	if cfg.Sync == SyncInterval {
-		l.wg.Add(1)
-		go l.syncLoop(ctx)
-	}
 	return l, nil
+}
+
+// compactTo writes job's snapshot and deletes what it covers.
+func (l *Log) compactTo(job snapshotJob) {
+	if err := l.writeSnapshot(job); err != nil {
+		// The segments stay, so nothing is lost; the next rotation
+		// tries again with a larger snapshot.
+		l.logger.Error("events: compact", "err", err)
+	}
+}
+
+// Run does the log's background work until ctx is done: it writes the
+// snapshots that rotations hand it and deletes what they cover, and
+// with SyncInterval it fsyncs every SyncEvery. Without Run the log works
+// but keeps every segment. Close the log after Run has returned.
+func (l *Log) Run(ctx context.Context) error {
+	var tick <-chan time.Time
+	if l.cfg.Sync == SyncInterval {
+		t := time.NewTicker(l.cfg.SyncEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// A snapshot queued is written first: stopping then leaves
+			// the fewest segments to replay at the next start.
+			select {
+			case job := <-l.compact:
+				l.compactTo(job)
+			default:
+			}
+			return nil
+		case job := <-l.compact:
+			l.compactTo(job)
+		case <-tick:
+			if err := l.Sync(); err != nil {
+				l.logger.Error("events: periodic fsync", "err", err)
+			}
+		}
+	}
 }
 
 // Append validates batch and appends it as one record; with SyncAlways
@@ -233,22 +265,6 @@ func (l *Log) Stats() Stats {
 	return st
 }
 
-func (l *Log) syncLoop(ctx context.Context) {
-	defer l.wg.Done()
-	t := time.NewTicker(l.cfg.SyncEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := l.Sync(); err != nil {
-				l.logger.Error("events: periodic fsync", "err", err)
-			}
-		}
-	}
-}
-
 // Sync flushes appended batches to stable storage.
 func (l *Log) Sync() error {
 	l.mu.Lock()
@@ -267,12 +283,10 @@ func (l *Log) Sync() error {
 	return nil
 }
 
-// Close stops the background fsync, flushes and closes the segment, and
-// waits for a compaction under way to finish. It is safe to call more
-// than once.
+// Close flushes and closes the segment; call it once Run has returned.
+// It is safe to call more than once.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
-		l.cancel()
 		l.mu.Lock()
 		if l.dirty {
 			if err := l.f.Sync(); err != nil {
@@ -283,10 +297,7 @@ func (l *Log) Close() error {
 			l.closeErr = fmt.Errorf("events: close: %w", err)
 		}
 		l.f = nil
-		// Only rotate, under l.mu with l.f open, sends on it.
-		close(l.compact)
 		l.mu.Unlock()
-		l.wg.Wait()
 	})
 	return l.closeErr
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/steering"
+	"golang.org/x/sync/errgroup"
 )
 
 // PeerPath is where a node accepts heartbeats passed on by another node.
@@ -36,47 +37,61 @@ type Registry interface {
 	Read(fn func(s *fsm.State))
 }
 
-// Config configures a Fleet.
+// Config configures a Fleet. Zero values mean the defaults named.
 type Config struct {
-	// NodeID is this control-plane node.
+	// NodeID is this control-plane node. Required.
 	NodeID string
-	// AdminToken authenticates heartbeats passed between nodes.
-	AdminToken string
-	// Peers returns the other members' HTTP URLs.
-	Peers func() []string
 	// BitsPerPlayer turns a reported bps into a player count for
 	// steering's load bound. Zero means 4 Mbit/s.
 	BitsPerPlayer float64
 	// RebuildEvery bounds how often heartbeats rebuild the steering fleet.
 	// Zero means 200 ms.
 	RebuildEvery time.Duration
-	// Client passes heartbeats on; nil means a client with a 2 s timeout.
-	Client *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
-// Validate fills defaults.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	if c.NodeID == "" {
-		return errors.New("fleet: node id required")
+		return fillcast.ConfigErrorf("fleet", "NodeID", "required: this control-plane node's id")
 	}
-	if c.Peers == nil {
-		c.Peers = func() []string { return nil }
+	if c.BitsPerPlayer < 0 {
+		return fillcast.ConfigErrorf("fleet", "BitsPerPlayer", "%v is negative", c.BitsPerPlayer)
 	}
-	if c.BitsPerPlayer <= 0 {
-		c.BitsPerPlayer = 4e6
-	}
-	if c.RebuildEvery <= 0 {
-		c.RebuildEvery = 200 * time.Millisecond
-	}
-	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 2 * time.Second}
-	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.RebuildEvery < 0 {
+		return fillcast.ConfigErrorf("fleet", "RebuildEvery", "%v is negative", c.RebuildEvery)
 	}
 	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.BitsPerPlayer == 0 {
+		c.BitsPerPlayer = 4e6
+	}
+	if c.RebuildEvery == 0 {
+		c.RebuildEvery = 200 * time.Millisecond
+	}
+	return c
+}
+
+// Deps are what a Fleet works with.
+type Deps struct {
+	// Registry is the replicated state. Required.
+	Registry Registry
+	// Steerer builds the steering snapshots. Required.
+	Steerer *steering.Steerer
+	// Observe, if set, sees every heartbeat this node receives
+	// (popularity).
+	Observe func(Beat)
+	// Peers returns the other members' HTTP URLs; nil means none.
+	Peers func() []string
+	// AdminToken authenticates heartbeats passed between nodes.
+	AdminToken string
+	// Client passes heartbeats on; nil means a client with a 2 s timeout.
+	Client *http.Client
+	// Log receives warnings; nil discards them.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Beat is an appliance's latest heartbeat and when it arrived.
@@ -88,64 +103,70 @@ type Beat struct {
 
 // Fleet holds the soft state and the published steering snapshot.
 type Fleet struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      Registry
-	steerer  *steering.Steerer
-	current  atomic.Pointer[steering.Fleet]
-	dirty    chan struct{} // a heartbeat arrived
-	resites  chan struct{} // sites or registry changed
-	outbox   chan []byte   // heartbeats to pass on
-	observer func(Beat)
+	cfg     Config
+	d       Deps
+	log     *slog.Logger
+	current atomic.Pointer[steering.Fleet]
+	dirty   chan struct{} // a heartbeat arrived
+	resites chan struct{} // sites or registry changed
+	outbox  chan []byte   // heartbeats to pass on
 
 	mu    sync.Mutex
 	beats map[string]Beat
 
 	// sets caches each flash appliance's planned titles by manifest
-	// version; only the rebuild loop touches it.
+	// version; only rebuild touches it (New, then Run's loop).
 	sets map[string]titleSet
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
 }
 
-// New returns a Fleet and starts its rebuild and forwarding loops.
-// observe, if set, sees every heartbeat this node receives (popularity).
-func New(cfg Config, reg Registry, steerer *steering.Steerer, observe func(Beat), log *slog.Logger) (*Fleet, error) {
+// New returns a Fleet steering with the registry as it stands (nothing
+// yet, at a node's start); Run keeps it current. observe, if set, sees
+// every heartbeat this node receives (popularity).
+func New(cfg Config, d Deps) (*Fleet, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if d.Registry == nil || d.Steerer == nil {
+		return nil, errors.New("fleet: Deps.Registry and Deps.Steerer are required")
+	}
+	if d.Peers == nil {
+		d.Peers = func() []string { return nil }
+	}
+	if d.Client == nil {
+		d.Client = &http.Client{Timeout: 2 * time.Second}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	f := &Fleet{
-		cfg: cfg, log: log, reg: reg, steerer: steerer, observer: observe,
+		cfg: cfg.withDefaults(), d: d, log: d.Log,
 		dirty: make(chan struct{}, 1), resites: make(chan struct{}, 1), outbox: make(chan []byte, 256),
 		beats: map[string]Beat{},
 		sets:  map[string]titleSet{},
 	}
-	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if err := f.rebuild(true); err != nil {
-		log.Warn("fleet: initial build", "err", err)
+		f.log.Warn("fleet: initial build", "err", err)
 	}
-	f.wg.Add(2)
-	go f.rebuildLoop()
-	go f.forwardLoop()
 	return f, nil
 }
 
-// Close stops the loops; safe to call twice.
-func (f *Fleet) Close() {
-	f.once.Do(func() {
-		f.cancel()
-		f.wg.Wait()
-	})
+// Run rebuilds the steering fleet as heartbeats and the registry change,
+// and passes heartbeats on to the other nodes, until ctx is done.
+func (f *Fleet) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { f.rebuildLoop(ctx); return nil })
+	g.Go(func() error { f.forwardLoop(ctx); return nil })
+	return g.Wait()
 }
 
 // Current returns the steering snapshot in force.
 func (f *Fleet) Current() *steering.Fleet { return f.current.Load() }
 
 // Steerer returns the node's steerer.
-func (f *Fleet) Steerer() *steering.Steerer { return f.steerer }
+func (f *Fleet) Steerer() *steering.Steerer { return f.d.Steerer }
 
 // RegistryChanged schedules a full rebuild (sites, registry or rules
 // changed in the replicated state).
@@ -164,7 +185,7 @@ func (f *Fleet) Heartbeat(id string, hb fillcast.Heartbeat, fromPeer bool) error
 	if err := validBeat(id, hb); err != nil {
 		return err
 	}
-	return f.record(Beat{ID: id, Beat: hb, Seen: f.cfg.Now()}, fromPeer)
+	return f.record(Beat{ID: id, Beat: hb, Seen: f.d.Now()}, fromPeer)
 }
 
 func validBeat(id string, hb fillcast.Heartbeat) error {
@@ -191,8 +212,8 @@ func (f *Fleet) record(b Beat, fromPeer bool) error {
 	f.beats[b.ID] = b
 	f.mu.Unlock()
 	signal(f.dirty)
-	if f.observer != nil {
-		f.observer(b)
+	if f.d.Observe != nil {
+		f.d.Observe(b)
 	}
 	if !fromPeer {
 		if body, err := json.Marshal(b); err == nil {
@@ -212,7 +233,7 @@ func (f *Fleet) PeerHeartbeat(b Beat) error {
 	if err := validBeat(b.ID, b.Beat); err != nil {
 		return err
 	}
-	if b.Seen.IsZero() || b.Seen.After(f.cfg.Now().Add(time.Minute)) {
+	if b.Seen.IsZero() || b.Seen.After(f.d.Now().Add(time.Minute)) {
 		return fmt.Errorf("fleet: %w: seen %v: missing or in the future", fsm.ErrInvalid, b.Seen)
 	}
 	return f.record(b, true)
@@ -230,14 +251,13 @@ func (f *Fleet) Beats() []Beat {
 	return out
 }
 
-func (f *Fleet) rebuildLoop() {
-	defer f.wg.Done()
+func (f *Fleet) rebuildLoop(ctx context.Context) {
 	t := time.NewTicker(f.cfg.RebuildEvery)
 	defer t.Stop()
 	pending, full := false, false
 	for {
 		select {
-		case <-f.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-f.dirty:
 			pending = true
@@ -263,7 +283,7 @@ func (f *Fleet) rebuild(full bool) error {
 	drained := map[string]bool{}
 	plans := map[string]*fsm.Manifest{}
 	full = full || f.current.Load() == nil
-	f.reg.Read(func(s *fsm.State) {
+	f.d.Registry.Read(func(s *fsm.State) {
 		for id, m := range s.Manifests {
 			plans[id] = m
 		}
@@ -297,9 +317,9 @@ func (f *Fleet) rebuild(full bool) error {
 	)
 	if full {
 		sort.Slice(sites, func(i, j int) bool { return sites[i].ID < sites[j].ID })
-		next, err = f.steerer.Build(sites, apps)
+		next, err = f.d.Steerer.Build(sites, apps)
 	} else {
-		next, err = f.steerer.Update(f.current.Load(), apps)
+		next, err = f.d.Steerer.Update(f.current.Load(), apps)
 	}
 	if err != nil {
 		return err
@@ -360,28 +380,27 @@ func (f *Fleet) titlesOf(id string, hb fillcast.Heartbeat, m *fsm.Manifest) *ste
 	return set
 }
 
-func (f *Fleet) forwardLoop() {
-	defer f.wg.Done()
+func (f *Fleet) forwardLoop(ctx context.Context) {
 	for {
 		select {
-		case <-f.ctx.Done():
+		case <-ctx.Done():
 			return
 		case body := <-f.outbox:
-			for _, peer := range f.cfg.Peers() {
-				f.send(peer, body)
+			for _, peer := range f.d.Peers() {
+				f.send(ctx, peer, body)
 			}
 		}
 	}
 }
 
-func (f *Fleet) send(peer string, body []byte) {
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, peer+PeerPath, bytes.NewReader(body))
+func (f *Fleet) send(ctx context.Context, peer string, body []byte) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer+PeerPath, bytes.NewReader(body))
 	if err != nil {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+f.cfg.AdminToken)
-	resp, err := f.cfg.Client.Do(req)
+	req.Header.Set("Authorization", "Bearer "+f.d.AdminToken)
+	resp, err := f.d.Client.Do(req)
 	if err != nil {
 		f.log.Debug("fleet: pass heartbeat on", "peer", peer, "err", err)
 		return

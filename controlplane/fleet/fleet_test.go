@@ -2,14 +2,14 @@ package fleet
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/hashicorp/raft"
 )
@@ -27,15 +27,35 @@ func newState(t *testing.T) *fsm.FSM {
 	return f
 }
 
+// start builds a fleet over reg and runs it until the test ends. The
+// tests run in a synctest bubble: the rebuild ticker runs on the
+// bubble's clock, so polling for a rebuild takes no real time.
+func start(t *testing.T, reg Registry, clock func() time.Time, every time.Duration) *Fleet {
+	t.Helper()
+	s, err := steering.New(steering.Config{}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(Config{NodeID: "n1", RebuildEvery: every}, Deps{Registry: reg, Steerer: s, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return f
+}
+
+// waitFor polls cond; in a bubble, the 5 s are the bubble's.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, what, cond)
 }
 
 func beat(health string) fillcast.Heartbeat {
@@ -43,14 +63,13 @@ func beat(health string) fillcast.Heartbeat {
 }
 
 func TestDrainingAndSilentAppliancesLeave(t *testing.T) {
+	synctest.Test(t, testDrainingAndSilentAppliancesLeave)
+}
+
+func testDrainingAndSilentAppliancesLeave(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
-	s, _ := steering.New(steering.Config{}, clock)
-	f, err := New(Config{NodeID: "n1", RebuildEvery: 10 * time.Millisecond, Now: clock}, newState(t), s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := start(t, newState(t), clock, 10*time.Millisecond)
 	for _, id := range []string{"a1", "a2", "a3"} {
 		if err := f.Heartbeat(id, beat("ok"), true); err != nil {
 			t.Fatal(err)
@@ -60,8 +79,9 @@ func TestDrainingAndSilentAppliancesLeave(t *testing.T) {
 	f.Heartbeat("a1", beat("draining"), true)
 	waitFor(t, "a1 drained", func() bool { return !f.Current().Eligible("a1", "t1", now) })
 	for range 5 {
+		prev := f.Current()
 		f.Heartbeat("a2", beat("ok"), true)
-		time.Sleep(20 * time.Millisecond)
+		waitFor(t, "a rebuild after a2's heartbeat", func() bool { return f.Current() != prev })
 		if f.Current().Eligible("a1", "t1", now) {
 			t.Fatal("a1 came back after another appliance's heartbeat")
 		}
@@ -72,19 +92,17 @@ func TestDrainingAndSilentAppliancesLeave(t *testing.T) {
 			t.Error("steered to draining a1")
 		}
 	}
-	_ = context.Background
 }
 
 func TestFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
+	synctest.Test(t, testFlashApplianceGetsOnlyPlannedTitles)
+}
+
+func testFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	st := newState(t)
-	s, _ := steering.New(steering.Config{}, clock)
-	f, err := New(Config{NodeID: "n1", RebuildEvery: 5 * time.Millisecond, Now: clock}, st, s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := start(t, st, clock, 5*time.Millisecond)
 	flash := beat("ok")
 	flash.Profile = fillcast.ProfileFlash
 	f.Heartbeat("a1", flash, true)
@@ -113,6 +131,10 @@ func TestFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
 // reports its fill progress, steering sends it only the planned titles
 // it holds every file of.
 func TestFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
+	synctest.Test(t, testFlashApplianceGetsOnlyCompleteTitles)
+}
+
+func testFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	st := newState(t)
@@ -126,13 +148,9 @@ func TestFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 			t.Fatal(r)
 		}
 	}
-	s, _ := steering.New(steering.Config{}, clock)
-	f, err := New(Config{NodeID: "n1", RebuildEvery: 5 * time.Millisecond, Now: clock}, st, s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tests := []struct {
+	f := start(t, st, clock, 5*time.Millisecond)
+	// Each step follows the one before: the appliance reports on.
+	steps := []struct {
 		name     string
 		version  uint64
 		complete []string
@@ -146,20 +164,18 @@ func TestFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 		{"t1 filled, t2 gone again", 2, []string{"t1"}, true, false},
 		{"list left out as unchanged", 2, nil, true, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			hb := beat("ok")
-			hb.Profile, hb.PlanVersion, hb.CompleteTitles = fillcast.ProfileFlash, tt.version, tt.complete
-			hb.CompleteSame = tt.name == "list left out as unchanged"
-			f.Heartbeat("a1", hb, true)
-			waitFor(t, tt.name, func() bool {
-				cur := f.Current()
-				return cur.Len() == 1 && cur.Eligible("a1", "t1", now) == tt.t1 && cur.Eligible("a1", "t2", now) == tt.t2
-			})
-			if f.Current().Eligible("a1", "t9", now) {
-				t.Error("an unplanned title is steered to the flash appliance")
-			}
+	for _, tt := range steps {
+		hb := beat("ok")
+		hb.Profile, hb.PlanVersion, hb.CompleteTitles = fillcast.ProfileFlash, tt.version, tt.complete
+		hb.CompleteSame = tt.name == "list left out as unchanged"
+		f.Heartbeat("a1", hb, true)
+		waitFor(t, tt.name, func() bool {
+			cur := f.Current()
+			return cur.Len() == 1 && cur.Eligible("a1", "t1", now) == tt.t1 && cur.Eligible("a1", "t2", now) == tt.t2
 		})
+		if f.Current().Eligible("a1", "t9", now) {
+			t.Errorf("%s: an unplanned title is steered to the flash appliance", tt.name)
+		}
 	}
 
 	// A new plan (without t1, with t3) comes before the appliance has

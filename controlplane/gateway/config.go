@@ -15,9 +15,6 @@ import (
 // Config configures a Gateway. The zero value of each field means the
 // default given in its comment; DefaultConfig returns them filled in.
 type Config struct {
-	// AdminToken is the bearer token routes marked Admin require. Empty
-	// refuses every admin call rather than opening them.
-	AdminToken string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	// Empty means the header is ignored and the client is the peer.
 	TrustedProxies []netip.Prefix
@@ -140,8 +137,11 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Deps are the Gateway's collaborators. Every field may be nil.
+// Deps are the Gateway's collaborators. Every field may be zero.
 type Deps struct {
+	// AdminToken is the bearer token routes marked Admin require. Empty
+	// refuses every admin call rather than opening them.
+	AdminToken string
 	// Logger receives the access log and errors. Nil discards them.
 	Logger *slog.Logger
 	// Registerer gets the gateway's metrics. Nil keeps them unregistered
@@ -175,7 +175,7 @@ const (
 type RouteOptions struct {
 	// Name labels the route in metrics and logs; letters, digits and '_'.
 	Name string
-	// Admin requires "Authorization: Bearer <Config.AdminToken>"; other
+	// Admin requires "Authorization: Bearer <Deps.AdminToken>"; other
 	// calls get 401 before any protection or the endpoint runs.
 	Admin bool
 	// Priority decides who is shed first under overload.

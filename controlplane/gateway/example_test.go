@@ -18,9 +18,9 @@ import (
 // A recommendations route with every protection, and an admin-only write.
 func ExampleGateway_Handle() {
 	cfg := gateway.DefaultConfig()
-	cfg.AdminToken = "s3cret"
 	cfg.MaxInFlight = 512
 	g, err := gateway.New(cfg, gateway.Deps{
+		AdminToken: "s3cret",
 		Logger:     slog.New(slog.DiscardHandler),
 		Registerer: prometheus.NewRegistry(),
 	})

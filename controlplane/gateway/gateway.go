@@ -38,6 +38,7 @@ const unmatchedRoute = "unmatched"
 // with an http.Server, and call Close after the server has shut down.
 type Gateway struct {
 	cfg       Config
+	token     string // Deps.AdminToken
 	log       *slog.Logger
 	now       func() time.Time
 	ids       *idGenerator
@@ -66,7 +67,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, log: deps.Logger, now: deps.Now, mux: http.NewServeMux(), routes: map[string]bool{}}
+	g := &Gateway{cfg: cfg, token: deps.AdminToken, log: deps.Logger, now: deps.Now, mux: http.NewServeMux(), routes: map[string]bool{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -135,7 +136,7 @@ func (g *Gateway) newRoute(opts RouteOptions, h HandlerFunc) (*route, error) {
 		rt.maxBody = g.cfg.MaxBodyBytes
 	}
 	if opts.Admin {
-		rt.inbound = append(rt.inbound, AdminAuth{Token: g.cfg.AdminToken})
+		rt.inbound = append(rt.inbound, AdminAuth{Token: g.token})
 	}
 	rt.inbound = append(rt.inbound, opts.Inbound...)
 	if n := int64(g.cfg.MaxInFlight); n > 0 {

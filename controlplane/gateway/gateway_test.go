@@ -190,7 +190,7 @@ func TestAdminAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tg := newTestGateway(t, Config{AdminToken: tt.token})
+			tg := newAdminGateway(t, Config{}, tt.token)
 			var called atomic.Bool
 			tg.handle(t, "PUT /v1/sites/{id}", RouteOptions{Name: "put_site", Admin: true}, func(w http.ResponseWriter, r *http.Request) error {
 				called.Store(true)

@@ -80,8 +80,15 @@ type testGateway struct {
 
 func newTestGateway(t *testing.T, cfg Config) *testGateway {
 	t.Helper()
+	return newAdminGateway(t, cfg, "")
+}
+
+// newAdminGateway is newTestGateway with an admin token.
+func newAdminGateway(t *testing.T, cfg Config, token string) *testGateway {
+	t.Helper()
 	tg := &testGateway{reg: prometheus.NewRegistry(), log: &syncBuffer{}, clock: newFakeClock()}
 	g, err := New(cfg, Deps{
+		AdminToken: token,
 		Logger:     slog.New(slog.NewJSONHandler(tg.log, nil)),
 		Registerer: tg.reg,
 		Now:        tg.clock.Now,

@@ -43,47 +43,49 @@ var (
 	ErrUnknownTitle = errors.New("ingest: unknown title")
 )
 
-// Config configures a Manager.
+// Config configures a Manager. Zero values mean the defaults named.
 type Config struct {
 	// Node is this control-plane node's id; jobs it accepts run here.
+	// Required.
 	Node string
 	// Dir holds uploads and work directories. Required.
 	Dir string
 	// OriginURL is where packaged titles are published. Required.
 	OriginURL string
-	// AdminToken authorises PUTs to the origin.
-	AdminToken string
 	// Workers is how many jobs run at once. Zero means 1: one ffmpeg
 	// already uses every core.
 	Workers int
-	// Queue is how many accepted jobs may wait. Zero means 16.
+	// Queue bounds the jobs waiting for a worker. Zero means 16.
 	Queue int
 	// MaxAttempts bounds retries of a job interrupted by a restart. Zero
 	// means 2.
 	MaxAttempts int
 	// Segment is the segment duration. Zero means 4 s.
 	Segment time.Duration
-	// Client publishes to the origin; nil means a client with no overall
-	// timeout (files can be large) but the transport's defaults.
-	Client *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
-// Validate fills defaults.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	switch {
 	case c.Node == "":
-		return errors.New("ingest: node id required")
+		return fillcast.ConfigErrorf("ingest", "Node", "required: this control-plane node's id")
 	case c.Dir == "":
-		return errors.New("ingest: directory required")
+		return fillcast.ConfigErrorf("ingest", "Dir", "required: the directory of uploads and work")
 	case c.OriginURL == "":
-		return errors.New("ingest: an origin URL is required (--origin)")
+		return fillcast.ConfigErrorf("ingest", "OriginURL", "required: where packaged titles are published")
+	case c.Workers < 0:
+		return fillcast.ConfigErrorf("ingest", "Workers", "%d is negative", c.Workers)
+	case c.Queue < 0:
+		return fillcast.ConfigErrorf("ingest", "Queue", "%d is negative", c.Queue)
 	}
-	if c.Workers <= 0 {
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Workers == 0 {
 		c.Workers = 1
 	}
-	if c.Queue <= 0 {
+	if c.Queue == 0 {
 		c.Queue = 16
 	}
 	if c.MaxAttempts <= 0 {
@@ -92,55 +94,94 @@ func (c *Config) Validate() error {
 	if c.Segment <= 0 {
 		c.Segment = 4 * time.Second
 	}
-	if c.Client == nil {
-		c.Client = &http.Client{}
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return nil
+	return c
+}
+
+// Deps are what a Manager works with.
+type Deps struct {
+	// Transcoder runs the jobs. Required.
+	Transcoder Transcoder
+	// State is the replicated state. Required. If it also has
+	// WaitCaughtUp(ctx) error, Run waits for it before resuming the
+	// jobs a previous process left.
+	State State
+	// AdminToken authorises PUTs to the origin.
+	AdminToken string
+	// Client publishes to the origin; nil means a client with no overall
+	// timeout (files can be large) but the transport's defaults.
+	Client *http.Client
+	// Log receives the jobs' progress; nil discards it.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// caughtUp is the optional part of State that Run waits on.
+type caughtUp interface {
+	WaitCaughtUp(ctx context.Context) error
 }
 
 // Manager accepts and runs ingest jobs.
 type Manager struct {
 	cfg   Config
+	d     Deps
 	tc    Transcoder
 	state State
 	log   *slog.Logger
 	queue chan string // job ids
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
 }
 
-// New creates the directories and starts the workers.
-func New(cfg Config, tc Transcoder, state State, log *slog.Logger) (*Manager, error) {
+// New returns a Manager that accepts jobs; Open prepares its directories
+// and Run runs them.
+func New(cfg Config, d Deps) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"uploads", "work"} {
-		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("ingest: %w", err)
-		}
+	if d.Transcoder == nil || d.State == nil {
+		return nil, errors.New("ingest: Deps.Transcoder and Deps.State are required")
 	}
-	m := &Manager{cfg: cfg, tc: tc, state: state, log: log, queue: make(chan string, cfg.Queue)}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
-	for range cfg.Workers {
-		m.wg.Add(1)
-		go m.worker()
+	if d.Client == nil {
+		d.Client = &http.Client{}
 	}
-	return m, nil
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	cfg = cfg.withDefaults()
+	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: make(chan string, cfg.Queue)}, nil
 }
 
-// Close cancels running jobs (ffmpeg is killed; the job is retried at the
-// next start) and waits for the workers. Safe to call twice.
-func (m *Manager) Close() {
-	m.once.Do(func() {
-		m.cancel()
-		m.wg.Wait()
-	})
+// Open creates the upload and work directories.
+func (m *Manager) Open(context.Context) error {
+	for _, d := range []string{"uploads", "work"} {
+		if err := os.MkdirAll(filepath.Join(m.cfg.Dir, d), 0o755); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run runs queued jobs until ctx is done, which cancels the running ones
+// (ffmpeg is killed; the job is retried at the next start). Once the
+// state has caught up it resumes this node's jobs a previous process
+// left.
+func (m *Manager) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range m.cfg.Workers {
+		wg.Go(func() { m.worker(ctx) })
+	}
+	ready := error(nil)
+	if c, ok := m.state.(caughtUp); ok {
+		ready = c.WaitCaughtUp(ctx)
+	}
+	if ready == nil {
+		m.resume(ctx)
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return nil
 }
 
 // UploadPath returns a fresh path under the uploads directory for a new
@@ -166,7 +207,7 @@ func (m *Manager) Submit(ctx context.Context, title, source string, perTitle boo
 	if len(m.queue) == cap(m.queue) {
 		return nil, ErrBusy
 	}
-	now := m.cfg.Now().UTC()
+	now := m.d.Now().UTC()
 	job := &fsm.Job{ID: "j-" + newID(), Title: title, Node: m.cfg.Node, Source: source,
 		Status: fsm.JobQueued, Created: now, Updated: now}
 	if perTitle {
@@ -185,10 +226,10 @@ func (m *Manager) Submit(ctx context.Context, title, source string, perTitle boo
 	}
 }
 
-// Resume finds this node's jobs left queued or running by a previous
+// resume finds this node's jobs left queued or running by a previous
 // process and requeues them, or marks them failed when their upload is
 // gone or they ran out of attempts.
-func (m *Manager) Resume(ctx context.Context) {
+func (m *Manager) resume(ctx context.Context) {
 	var pending []fsm.Job
 	m.state.Read(func(s *fsm.State) {
 		for _, j := range s.Jobs {
@@ -205,7 +246,7 @@ func (m *Manager) Resume(ctx context.Context) {
 		case j.Attempts >= m.cfg.MaxAttempts:
 			m.fail(ctx, &j, fmt.Sprintf("interrupted %d times; giving up", j.Attempts))
 		default:
-			j.Status, j.Updated = fsm.JobQueued, m.cfg.Now().UTC()
+			j.Status, j.Updated = fsm.JobQueued, m.d.Now().UTC()
 			if m.put(ctx, &j) == nil {
 				select {
 				case m.queue <- j.ID:
@@ -227,7 +268,7 @@ func (m *Manager) fail(ctx context.Context, j *fsm.Job, reason string) {
 	// The title first, as on success: whoever sees the job finished sees
 	// its title's final status too.
 	m.setTitleStatus(ctx, j.Title, fillcast.StatusFailed, nil)
-	j.Status, j.Error, j.Updated = fsm.JobFailed, reason, m.cfg.Now().UTC()
+	j.Status, j.Error, j.Updated = fsm.JobFailed, reason, m.d.Now().UTC()
 	if err := m.put(ctx, j); err != nil {
 		m.log.Error("ingest: record failure", "job", j.ID, "err", err)
 	}
@@ -252,14 +293,13 @@ func (m *Manager) setTitleStatus(ctx context.Context, id, status string, res *tr
 	}
 }
 
-func (m *Manager) worker() {
-	defer m.wg.Done()
+func (m *Manager) worker(ctx context.Context) {
 	for {
 		select {
-		case <-m.ctx.Done():
+		case <-ctx.Done():
 			return
 		case id := <-m.queue:
-			m.run(id)
+			m.run(ctx, id)
 		}
 	}
 }

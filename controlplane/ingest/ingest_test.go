@@ -15,6 +15,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/fillcast/fillcast/origin"
 	"github.com/fillcast/fillcast/transcoder"
 	"github.com/hashicorp/raft"
@@ -73,11 +74,18 @@ func (e *env) manager(t *testing.T) *Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Config{Node: "n1", Dir: e.dir, OriginURL: e.originURL, AdminToken: "adm", Segment: time.Second}, tc, e.state, quiet())
+	m, err := New(Config{Node: "n1", Dir: e.dir, OriginURL: e.originURL, Segment: time.Second},
+		Deps{Transcoder: tc, State: e.state, AdminToken: "adm"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return m
 }
 
@@ -105,17 +113,6 @@ func (e *env) title(id string) (t fillcast.Title) {
 	return t
 }
 
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not reached within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestIngestPublishesAndRecords(t *testing.T) {
 	e := newEnv(t)
 	m := e.manager(t)
@@ -125,7 +122,7 @@ func TestIngestPublishesAndRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Minute, func() bool {
+	poll.Until(t, 3*time.Minute, "the job to finish", func() bool {
 		s := e.job(job.ID).Status
 		return s == fsm.JobDone || s == fsm.JobFailed
 	})
@@ -160,7 +157,7 @@ func TestBadUploadFailsWithReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, func() bool { return e.job(job.ID).Status == fsm.JobFailed })
+	poll.Until(t, time.Minute, "the job to fail", func() bool { return e.job(job.ID).Status == fsm.JobFailed })
 	if j := e.job(job.ID); j.Error == "" || strings.Contains(j.Error, "\n") {
 		t.Errorf("failure reason %q: want one line", j.Error)
 	}
@@ -182,12 +179,12 @@ func TestResumeAfterRestart(t *testing.T) {
 	e.state.Apply(context.Background(), fsm.Command{Op: fsm.OpPutJob, Job: &fsm.Job{ID: "j-kept", Title: "t1", Node: "n1", Source: up, Status: fsm.JobRunning, Attempts: 1, Created: now}})
 	e.state.Apply(context.Background(), fsm.Command{Op: fsm.OpPutJob, Job: &fsm.Job{ID: "j-lost", Title: "t1", Node: "n1", Source: filepath.Join(e.dir, "gone"), Status: fsm.JobQueued, Created: now}})
 	e.state.Apply(context.Background(), fsm.Command{Op: fsm.OpPutJob, Job: &fsm.Job{ID: "j-other", Title: "t1", Node: "n2", Source: up, Status: fsm.JobRunning, Created: now}})
-	m := e.manager(t)
-	m.Resume(context.Background())
-	if j := e.job("j-lost"); j.Status != fsm.JobFailed || !strings.Contains(j.Error, "lost") {
+	e.manager(t) // resumes what the previous process left
+	poll.Until(t, 10*time.Second, "the job without its upload to fail", func() bool { return e.job("j-lost").Status == fsm.JobFailed })
+	if j := e.job("j-lost"); !strings.Contains(j.Error, "lost") {
 		t.Errorf("job without upload = %+v, want failed naming the lost upload", j)
 	}
-	waitFor(t, 3*time.Minute, func() bool { return e.job("j-kept").Status == fsm.JobDone })
+	poll.Until(t, 3*time.Minute, "the resumed job to finish", func() bool { return e.job("j-kept").Status == fsm.JobDone })
 	if j := e.job("j-kept"); j.Attempts != 2 {
 		t.Errorf("resumed job attempts = %d, want 2", j.Attempts)
 	}

@@ -23,7 +23,7 @@ const progressEvery = time.Second
 
 // run executes one job: transcode into a work directory, publish to the
 // origin, record the title as ready.
-func (m *Manager) run(id string) {
+func (m *Manager) run(ctx context.Context, id string) {
 	var j *fsm.Job
 	m.state.Read(func(s *fsm.State) {
 		if cur := s.Jobs[id]; cur != nil {
@@ -34,8 +34,7 @@ func (m *Manager) run(id string) {
 	if j == nil || j.Status != fsm.JobQueued {
 		return
 	}
-	ctx := m.ctx
-	j.Status, j.Stage, j.Attempts, j.Updated = fsm.JobRunning, transcoder.StageProbe, j.Attempts+1, m.cfg.Now().UTC()
+	j.Status, j.Stage, j.Attempts, j.Updated = fsm.JobRunning, transcoder.StageProbe, j.Attempts+1, m.d.Now().UTC()
 	if err := m.put(ctx, j); err != nil {
 		m.log.Error("ingest: start job", "job", id, "err", err)
 		return
@@ -69,7 +68,7 @@ func (m *Manager) run(id string) {
 		return
 	}
 	m.setTitleStatus(ctx, j.Title, fillcast.StatusReady, res)
-	j.Status, j.Stage, j.Percent, j.Updated = fsm.JobDone, transcoder.StageDone, 100, m.cfg.Now().UTC()
+	j.Status, j.Stage, j.Percent, j.Updated = fsm.JobDone, transcoder.StageDone, 100, m.d.Now().UTC()
 	if err := m.put(ctx, j); err != nil {
 		m.log.Error("ingest: finish job", "job", id, "err", err)
 	}
@@ -123,7 +122,7 @@ func (m *Manager) startProgress(ctx context.Context, j *fsm.Job) *progressWriter
 // update is the transcoder's progress callback.
 func (p *progressWriter) update(e transcoder.Event) {
 	p.mu.Lock()
-	now := p.m.cfg.Now()
+	now := p.m.d.Now()
 	if now.Sub(p.last) < progressEvery && e.Percent < 100 {
 		p.mu.Unlock()
 		return
@@ -201,8 +200,8 @@ func (m *Manager) putFile(ctx context.Context, title, dir string, f fillcast.Fil
 		return fmt.Errorf("ingest: publish: %w", err)
 	}
 	req.ContentLength = f.Size
-	req.Header.Set("Authorization", "Bearer "+m.cfg.AdminToken)
-	resp, err := m.cfg.Client.Do(req)
+	req.Header.Set("Authorization", "Bearer "+m.d.AdminToken)
+	resp, err := m.d.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("ingest: publish %s to the origin: %w", f.Path, err)
 	}

@@ -9,11 +9,12 @@ import (
 	"github.com/fillcast/fillcast/controlplane/atomicfile"
 )
 
-// restore loads the tracker saved at Config.SnapshotPath, if any. A file
-// that cannot be read or parsed is logged and left alone: the planner
-// then starts from no history, as a new cluster does, rather than refuse
-// to start.
-func (p *Planner) restore() {
+// Restore loads the tracker saved at Config.SnapshotPath, if any: before
+// Run, and before the catalog replays into the planner. A file that
+// cannot be read or parsed is logged and left alone: the planner then
+// starts from no history, as a new cluster does, rather than refuse to
+// start.
+func (p *Planner) Restore() {
 	if p.cfg.SnapshotPath == "" {
 		return
 	}

@@ -54,6 +54,7 @@ func TestPopularitySurvivesRestart(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New after restart: %v", err)
 			}
+			p2.Restore()
 			f := p2.Tracker().Forecast("eu", now)
 			if len(f) != tt.want {
 				t.Fatalf("forecast after restart = %+v, want %d titles", f, tt.want)

@@ -51,8 +51,9 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// SnapshotPath, when set, is the file the popularity tracker is saved
-	// to (every SaveEvery, and when Run ends) and restored from by New, so
-	// a restarted node forecasts from the viewing it had already seen.
+	// to (every SaveEvery, and when Run ends) and restored from by
+	// Restore, so a restarted node forecasts from the viewing it had
+	// already seen.
 	// Empty keeps popularity in memory only.
 	SnapshotPath string
 	// SaveEvery is the period of those saves. Zero means 1 minute.
@@ -63,24 +64,41 @@ type Config struct {
 	Off bool
 }
 
-// Validate fills defaults.
-func (c *Config) Validate() error {
-	if c.Every <= 0 {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.Every < 0:
+		return fillcast.ConfigErrorf("planner", "Every", "%v is negative", c.Every)
+	case c.PeakHour < 0 || c.PeakHour > 23:
+		return fillcast.ConfigErrorf("planner", "PeakHour", "%d: want an hour from 0 to 23", c.PeakHour)
+	case c.LiveFor < 0:
+		return fillcast.ConfigErrorf("planner", "LiveFor", "%v is negative", c.LiveFor)
+	case c.SaveEvery < 0:
+		return fillcast.ConfigErrorf("planner", "SaveEvery", "%v is negative", c.SaveEvery)
+	}
+	if err := c.Placement.Validate(); err != nil {
+		return fillcast.InField("Placement", err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Every == 0 {
 		c.Every = 10 * time.Minute
 	}
-	if c.PeakHour <= 0 || c.PeakHour > 23 {
+	if c.PeakHour == 0 {
 		c.PeakHour = 20
 	}
-	if c.LiveFor <= 0 {
+	if c.LiveFor == 0 {
 		c.LiveFor = 10 * time.Minute
 	}
-	if c.SaveEvery <= 0 {
+	if c.SaveEvery == 0 {
 		c.SaveEvery = time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+	return c
 }
 
 // seen is what the planner remembers of an appliance's heartbeats.
@@ -103,11 +121,13 @@ type Planner struct {
 	seen map[string]seen
 }
 
-// New returns a Planner; Run starts its loop.
+// New returns a Planner with no history; Restore loads the saved one
+// and Run starts its loop.
 func New(cfg Config, node Node, state State, log *slog.Logger) (*Planner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	tr, err := popularity.New(cfg.Popularity, cfg.Now)
 	if err != nil {
 		return nil, err
@@ -118,7 +138,6 @@ func New(cfg Config, node Node, state State, log *slog.Logger) (*Planner, error)
 	}
 	p := &Planner{cfg: cfg, node: node, state: state, log: log, tracker: tr, placer: pl,
 		kick: make(chan struct{}, 1), seen: map[string]seen{}}
-	p.restore()
 	return p, nil
 }
 
@@ -230,7 +249,7 @@ func titleSize(t *fillcast.Title) int64 {
 // is done (with Config.Off, it does not plan). Plans are written by the
 // leader only, so two nodes never race to version the same manifest.
 // Every node saves its popularity every SaveEvery and when Run ends.
-func (p *Planner) Run(ctx context.Context) {
+func (p *Planner) Run(ctx context.Context) error {
 	defer func() {
 		if err := p.save(); err != nil {
 			p.log.Warn("planner: popularity not saved", "err", err)
@@ -243,7 +262,7 @@ func (p *Planner) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-saves.C:
 			if err := p.save(); err != nil {
 				p.log.Warn("planner: popularity not saved", "err", err)

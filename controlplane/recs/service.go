@@ -168,15 +168,13 @@ type Service struct {
 	rng     *rand.Rand
 	stats   Stats
 
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
 
 // New returns a Service answering from the trending fallback until its
-// first model, and starts the retraining schedule unless cfg.Interval is
-// negative. logger, now and rng may be nil (slog.Default, time.Now, a
-// fixed seed).
+// first model; Run retrains on the schedule. New allocates the answer
+// cache, whose library keeps a goroutine until Close. logger, now and
+// rng may be nil (slog.Default, time.Now, a fixed seed).
 func New(cfg Config, src Source, fin FinishedSource, logger *slog.Logger, now func() time.Time, rng *rand.Rand) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -203,17 +201,16 @@ func New(cfg Config, src Source, fin FinishedSource, logger *slog.Logger, now fu
 	}
 	s := &Service{cfg: cfg, src: src, fin: fin, logger: logger, now: now, rng: rng, cache: cache}
 	s.cur.Store(&snapshot{popular: &Popular{}})
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	if cfg.Interval > 0 {
-		s.wg.Add(1)
-		go s.loop(ctx)
-	}
 	return s, nil
 }
 
-func (s *Service) loop(ctx context.Context) {
-	defer s.wg.Done()
+// Run retrains at once and then every Interval until ctx is done
+// (cancelling a training in progress). With a negative Interval it
+// returns at once: the caller retrains.
+func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.Interval < 0 {
+		return nil
+	}
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -222,7 +219,7 @@ func (s *Service) loop(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 	}
@@ -397,13 +394,10 @@ func (s *Service) Similar(ctx context.Context, title string, limit int) (*Result
 	return res, nil
 }
 
-// Close stops the schedule (cancelling a training in progress), waits for
-// it and releases the cache. It is safe to call more than once; requests
-// after Close are still answered, uncached.
+// Close releases the cache, once Run has returned. It is safe to call
+// more than once; requests after Close are still answered, uncached.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
-		s.cancel()
-		s.wg.Wait()
 		// A Retrain called directly may be swapping; let it finish.
 		s.trainMu.Lock()
 		defer s.trainMu.Unlock()

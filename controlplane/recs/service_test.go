@@ -12,6 +12,7 @@ import (
 
 	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/recs"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // fakeSource is an in-memory event store.
@@ -206,12 +207,13 @@ func TestRetrainSwapsWhileServing(t *testing.T) {
 func TestScheduleAndClose(t *testing.T) {
 	src := plantedSource()
 	s := newService(t, src, 20*time.Millisecond)
-	deadline := time.Now().Add(20 * time.Second)
-	for s.Stats().Generation < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("generation %d after 20 s, want the schedule to retrain", s.Stats().Generation)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	poll.Until(t, 20*time.Second, "the schedule to retrain twice", func() bool { return s.Stats().Generation >= 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

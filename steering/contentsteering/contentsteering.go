@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fillcast/fillcast/internal/jsonappend"
 )
 
 // Version is the steering manifest version this package writes.
@@ -162,14 +164,14 @@ func (m Manifest) AppendJSON(dst []byte) ([]byte, error) {
 	dst = strconv.AppendInt(dst, secs, 10)
 	if m.ReloadURI != "" {
 		dst = append(dst, `,"RELOAD-URI":`...)
-		dst = appendString(dst, m.ReloadURI)
+		dst = jsonappend.String(dst, m.ReloadURI)
 	}
 	dst = append(dst, `,"PATHWAY-PRIORITY":[`...)
 	for i, p := range m.Pathways {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, p.ID)
+		dst = jsonappend.String(dst, p.ID)
 	}
 	dst = append(dst, ']')
 	clones := 0
@@ -184,32 +186,15 @@ func (m Manifest) AppendJSON(dst []byte) ([]byte, error) {
 		}
 		clones++
 		dst = append(dst, `{"BASE-ID":`...)
-		dst = appendString(dst, base)
+		dst = jsonappend.String(dst, base)
 		dst = append(dst, `,"ID":`...)
-		dst = appendString(dst, p.ID)
+		dst = jsonappend.String(dst, p.ID)
 		dst = append(dst, `,"URI-REPLACEMENT":{"HOST":`...)
-		dst = appendString(dst, p.Host)
+		dst = jsonappend.String(dst, p.Host)
 		dst = append(dst, `}}`...)
 	}
 	if clones > 0 {
 		dst = append(dst, ']')
 	}
 	return append(dst, '}'), nil
-}
-
-// appendString appends s, valid UTF-8, as a JSON string.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }

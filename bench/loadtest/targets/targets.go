@@ -3,14 +3,14 @@
 // manifests, rendition playlists, init segments and media segments they
 // fetch from the appliances, with a Zipf popularity skew over titles and
 // the drop-off of viewers through a title. Tokens are real: every URL
-// comes from GET /v1/playback. `fillcast targets` writes the list and
+// comes from GET /v1/playback, read through the control-plane client
+// (controlplane/client). `fillcast targets` writes the list and
 // bench/loadtest replays it with vegeta.
 package targets
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,11 +24,24 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/controlplane/client"
 )
+
+// ControlPlane is what Generate reads the catalog and the playback URLs
+// from.
+type ControlPlane interface {
+	// Do is a GET of the API's JSON.
+	Do(ctx context.Context, method, path string, in, out any) error
+	// Playback asks where to play a title, as a player does.
+	Playback(ctx context.Context, title, protocol string) (fillcast.Playback, error)
+}
+
+var _ ControlPlane = (*client.Client)(nil)
 
 // Config configures Generate.
 type Config struct {
-	// ControlPlane is the base URL of a control-plane node. Required.
+	// ControlPlane is the base URL of a control-plane node, which the
+	// list's playback calls go to. Required.
 	ControlPlane string
 	// Titles caps how many ready titles the list covers, most popular
 	// first. Zero means 20.
@@ -47,9 +60,6 @@ type Config struct {
 	ZipfS float64
 	// Seed makes the list reproducible. Zero means 1.
 	Seed uint64
-	// Client makes the control-plane calls; nil means a client with a
-	// 10 s timeout.
-	Client *http.Client
 }
 
 // DefaultConfig returns a Config with every default filled in but the
@@ -89,9 +99,6 @@ func (c *Config) Validate() error {
 	if c.Seed == 0 {
 		c.Seed = d.Seed
 	}
-	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 10 * time.Second}
-	}
 	if c.Titles < 0 || c.Sessions < 0 || c.MaxSegments < 0 || c.DashShare > 1 || c.ZipfS <= 0 {
 		return errors.New("targets: counts must be positive, the DASH share at most 1 and the Zipf exponent positive")
 	}
@@ -113,15 +120,6 @@ type Summary struct {
 	ExpiresAt time.Time      `json:"expires_at"` // the earliest token expiry
 }
 
-// playback is the body of GET /v1/playback/{title}.
-type playback struct {
-	Title       string   `json:"title"`
-	Protocol    string   `json:"protocol"`
-	URLs        []string `json:"urls"`
-	SteeringURL string   `json:"steering_url"`
-	ExpiresAt   string   `json:"expires_at"`
-}
-
 // title is what a session needs of a title.
 type title struct {
 	id         string
@@ -130,16 +128,19 @@ type title struct {
 	base       map[string]string   // protocol → signed base URL ".../c/{token}/{title}/"
 }
 
-// Generate reads the catalog and playback URLs from the control plane and
-// returns the targets, sessions interleaved the way concurrent players
-// interleave them.
-func Generate(ctx context.Context, cfg Config) ([]Target, Summary, error) {
+// Generate reads the catalog and playback URLs from cp (a client of
+// cfg.ControlPlane, say) and returns the targets, sessions interleaved the
+// way concurrent players interleave them.
+func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, Summary{}, err
 	}
+	if cp == nil {
+		return nil, Summary{}, errors.New("targets: a control-plane client is required")
+	}
 	var all []fillcast.Title
-	if err := getJSON(ctx, cfg.Client, cfg.ControlPlane+"/v1/titles?status="+fillcast.StatusReady, &all); err != nil {
-		return nil, Summary{}, err
+	if err := cp.Do(ctx, http.MethodGet, "/v1/titles?status="+fillcast.StatusReady, nil, &all); err != nil {
+		return nil, Summary{}, fmt.Errorf("targets: read the catalog: %w", err)
 	}
 	sum := Summary{Kinds: map[string]int{}}
 	var titles []*title
@@ -166,13 +167,12 @@ func Generate(ctx context.Context, cfg Config) ([]Target, Summary, error) {
 			sort.Strings(segs)
 		}
 		for _, proto := range []string{"hls", "dash"} {
-			var pb playback
-			u := cfg.ControlPlane + "/v1/playback/" + url.PathEscape(t.ID) + "?protocol=" + proto
-			if err := getJSON(ctx, cfg.Client, u, &pb); err != nil {
-				return nil, Summary{}, err
+			pb, err := cp.Playback(ctx, t.ID, proto)
+			if err != nil {
+				return nil, Summary{}, fmt.Errorf("targets: %w", err)
 			}
 			if len(pb.URLs) == 0 {
-				return nil, Summary{}, fmt.Errorf("targets: %s: no appliance URL: is an appliance of the client's site healthy?", u)
+				return nil, Summary{}, fmt.Errorf("targets: playback of %s (%s): no appliance URL: is an appliance of the client's site healthy?", t.ID, proto)
 			}
 			i := strings.LastIndexByte(pb.URLs[0], '/')
 			tt.base[proto] = pb.URLs[0][:i+1]
@@ -275,26 +275,6 @@ func Write(w io.Writer, ts []Target) error {
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("targets: write: %w", err)
-	}
-	return nil
-}
-
-func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return fmt.Errorf("targets: %w", err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("targets: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("targets: GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("targets: GET %s: decode: %w", u, err)
 	}
 	return nil
 }

@@ -14,12 +14,13 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/client"
 )
 
 const testKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 
 // fakeControlPlane serves GET /v1/titles and GET /v1/playback/{title} with
-// the JSON shapes of DESIGN.md §3, signing URLs with real keys.
+// the JSON shapes of docs/design.md §6.2, signing URLs with real keys.
 func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *auth.Keys) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -36,15 +37,28 @@ func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *auth.Keys) *h
 		id := r.PathValue("title")
 		entry := map[string]string{"hls": "master.m3u8", "dash": "manifest.mpd"}[r.URL.Query().Get("protocol")]
 		exp := time.Now().Add(time.Hour)
-		json.NewEncoder(w).Encode(map[string]any{
-			"title": id, "protocol": r.URL.Query().Get("protocol"),
-			"urls":         []string{"http://edge1:8080" + keys.SignPath(id, exp, netip.Prefix{}) + "/" + id + "/" + entry, "http://edge2:8080/x"},
-			"steering_url": "http://cp/v1/steering/" + id, "expires_at": exp.UTC().Format(time.RFC3339),
+		json.NewEncoder(w).Encode(fillcast.Playback{
+			Title: id, Protocol: r.URL.Query().Get("protocol"),
+			URLs:        []string{"http://edge1:8080" + keys.SignPath(id, exp, netip.Prefix{}) + "/" + id + "/" + entry, "http://edge2:8080/x"},
+			SteeringURL: "http://cp/v1/steering/" + id, ExpiresAt: exp.UTC().Format(time.RFC3339),
 		})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// controlPlane returns a client of u, or nil when u is empty.
+func controlPlane(t *testing.T, u string) ControlPlane {
+	t.Helper()
+	if u == "" {
+		return nil
+	}
+	c, err := client.New(client.Config{URLs: []string{u}}, client.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func catalog(n int) []fillcast.Title {
@@ -65,6 +79,7 @@ func catalog(n int) []fillcast.Title {
 }
 
 func TestGenerate(t *testing.T) {
+	t.Parallel()
 	keys, err := auth.ParseKeys(strings.NewReader(testKeys))
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +96,7 @@ func TestGenerate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ts, sum, err := Generate(context.Background(), tc.cfg)
+			ts, sum, err := Generate(context.Background(), tc.cfg, controlPlane(t, tc.cfg.ControlPlane))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,6 +150,7 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestGenerateErrors(t *testing.T) {
+	t.Parallel()
 	keys, _ := auth.ParseKeys(strings.NewReader(testKeys))
 	empty := fakeControlPlane(t, []fillcast.Title{{ID: "x", Status: fillcast.StatusIngesting}}, keys)
 	down := httptest.NewServer(http.NotFoundHandler())
@@ -148,7 +164,7 @@ func TestGenerateErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Generate(context.Background(), Config{ControlPlane: tc.cp})
+			_, _, err := Generate(context.Background(), Config{ControlPlane: tc.cp}, controlPlane(t, tc.cp))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
 			}

@@ -1,0 +1,68 @@
+package fillcast
+
+// The JSON bodies of the control plane's HTTP API that more than one part
+// reads: the control plane writes them (controlplane/api), and the
+// appliances, the control-plane client (controlplane/client), the demo and
+// the benches read them. They are declared once, here, so that a field
+// cannot drift between the side that writes it and the sides that read it.
+
+// Playback is the body of GET /v1/playback/{title}: where a player may
+// fetch a title, best first, with the signed token in each URL's path.
+type Playback struct {
+	Title    string `json:"title"`
+	Protocol string `json:"protocol"` // "hls" or "dash"
+	// URLs are the title's entry file (master.m3u8 or manifest.mpd) on
+	// each steered appliance, best first, the origin last.
+	URLs []string `json:"urls"`
+	// SteeringURL is the HLS/DASH Content Steering manifest of the title.
+	SteeringURL string `json:"steering_url"`
+	// ExpiresAt is when the URLs' token expires, RFC 3339.
+	ExpiresAt string `json:"expires_at"`
+}
+
+// Manifest is the body of GET /v1/appliances/{id}/manifest: an
+// appliance's fill plan with every file to hold (sizes and checksums from
+// the catalog) and its site's fill window. The control plane sends it with
+// an ETag, and If-None-Match gets a 304 while it is unchanged.
+type Manifest struct {
+	Appliance string `json:"appliance"`
+	// Version grows with every plan of the appliance; an appliance never
+	// goes back to an older one.
+	Version uint64 `json:"version"`
+	Site    string `json:"site,omitempty"`
+	// FillWindow is the site's "HH:MM-HH:MM" in Timezone (an IANA name);
+	// empty values leave the appliance's defaults.
+	FillWindow string          `json:"fill_window,omitempty"`
+	Timezone   string          `json:"timezone,omitempty"`
+	Titles     []ManifestTitle `json:"titles"`
+}
+
+// ManifestTitle is one planned title and its files.
+type ManifestTitle struct {
+	ID    string `json:"id"`
+	Files []File `json:"files"`
+}
+
+// ClusterStatus is the body of GET /v1/cluster: one control-plane node's
+// view of the raft cluster. Clients read Members to learn every node's
+// HTTP URL from any one of them.
+type ClusterStatus struct {
+	ID           string          `json:"id"`
+	State        string          `json:"state"` // raft state: "Leader", "Follower", ...
+	Leader       string          `json:"leader"`
+	LeaderURL    string          `json:"leader_url,omitempty"`
+	Term         string          `json:"term"`
+	AppliedIndex uint64          `json:"applied_index"`
+	Members      []ClusterMember `json:"members"`
+}
+
+// ClusterMember is one member of the cluster as GET /v1/cluster shows it.
+type ClusterMember struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	// HTTPURL is where the member serves the API; empty until the member
+	// has registered it.
+	HTTPURL string `json:"http_url,omitempty"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
+}
