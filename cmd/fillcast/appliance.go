@@ -47,6 +47,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL players and peers reach this appliance at (default http(s)://{--http})")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 2e9, "time between heartbeats")
 	fs.Float64Var(&cfg.FillRateBits, "fill-rate", 1.2e9, "cap on off-peak fill traffic, bits per second")
+	fs.DurationVar(&cfg.FillPoll, "fill-poll", 30e9, "how often the fill manifest is fetched from the control plane")
 	fs.BoolVar(&cfg.H3, "h3", false, "serve HTTP/3 on the UDP port of --http (needs --tls-cert and --tls-key)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate `FILE`: HTTP/1.1 is then served over TLS too")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/appliance/h3/h3test"
+	"github.com/fillcast/fillcast/controlplane/api"
+	"github.com/fillcast/fillcast/controlplane/client"
+	"github.com/fillcast/fillcast/internal/poll"
+)
+
+// controlPlaneProc is a control-plane node running the real binary.
+type controlPlaneProc struct {
+	url    string
+	cmd    *exec.Cmd
+	stderr logFile
+	exited chan struct{}
+}
+
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	port, err := h3test.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+func startControlPlaneProc(t *testing.T, bin string, e *opsEnv, id string, join string) *controlPlaneProc {
+	t.Helper()
+	httpAddr := freeLoopback(t)
+	lf, err := os.Create(filepath.Join(e.dir, id+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	args := []string{"controlplane", "--id", id, "--data", filepath.Join(e.dir, id), "--http", httpAddr, "--raft", freeLoopback(t),
+		"--token-keys", e.keysFile, "--admin-token", "adm", "--log-level", "debug"}
+	if join == "" {
+		args = append(args, "--bootstrap")
+	} else {
+		args = append(args, "--join", join)
+	}
+	p := &controlPlaneProc{url: "http://" + httpAddr, cmd: exec.Command(bin, args...), stderr: logFile{lf}, exited: make(chan struct{})}
+	p.cmd.Stderr = lf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", id, p.stderr.String())
+		}
+	})
+	return p
+}
+
+// TestApplianceOutlivesItsControlPlaneNode: an appliance told of one
+// control-plane node learns the others from it, and when that node is
+// killed its heartbeats and fill manifests go on through the others.
+func TestApplianceOutlivesItsControlPlaneNode(t *testing.T) {
+	bin := fillcastBinary(t)
+	e := newOpsEnv(t, 1000)
+	n1 := startControlPlaneProc(t, bin, e, "n1", "")
+	n2 := startControlPlaneProc(t, bin, e, "n2", n1.url)
+	n3 := startControlPlaneProc(t, bin, e, "n3", n1.url)
+	ctx := context.Background()
+	// An operator's view of each node, and one of the whole cluster.
+	nodeClient := func(url string) *client.Client {
+		c, err := client.New(client.Config{URLs: []string{url}, Timeout: 2 * time.Second}, client.Deps{Token: "adm"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ops := nodeClient(n1.url)
+	poll.Until(t, 30*time.Second, "three members with their URLs", func() bool {
+		st, err := ops.Cluster(ctx)
+		if err != nil || st.Leader == "" || len(st.Members) != 3 {
+			return false
+		}
+		for _, m := range st.Members {
+			if m.HTTPURL == "" {
+				return false
+			}
+		}
+		return true
+	})
+	if err := ops.Do(ctx, "PUT", "/v1/sites/s1", fillcast.Site{Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The appliance knows n1 alone.
+	a := startApplianceProc(t, bin, e, "--controlplane", n1.url, "--admin-token", "adm", "--heartbeat", "250ms", "--fill-poll", "250ms")
+	status := func() (st appliance.Status) {
+		if code, b := httpGet(t, "http://"+a.addr+"/v1/status"); code == 200 {
+			json.Unmarshal(b, &st)
+		}
+		return st
+	}
+	plan := func(c *client.Client, version uint64) error {
+		return c.Do(ctx, "PUT", "/v1/appliances/a1/manifest", map[string]any{"version": version, "titles": []string{}}, nil)
+	}
+	if err := plan(ops, 1); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, "the first manifest on the appliance", func() bool {
+		st := status()
+		return st.Plan != nil && st.Plan.ManifestVersion == 1
+	})
+
+	killed := time.Now()
+	if err := n1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-n1.exited
+	for _, n := range []*controlPlaneProc{n2, n3} {
+		c := nodeClient(n.url)
+		poll.Until(t, 10*time.Second, fmt.Sprintf("a heartbeat at %s after n1 died", n.url), func() bool {
+			var fleet []api.ApplianceView
+			if err := c.Do(ctx, "GET", "/v1/fleet", nil, &fleet); err != nil {
+				return false
+			}
+			for _, v := range fleet {
+				if v.ID == "a1" {
+					return v.Live && v.Steerable && v.Heartbeat.Health == fillcast.HealthOK && v.LastSeen.After(killed)
+				}
+			}
+			return false
+		})
+	}
+	// A new plan, written once n2 and n3 have a leader, reaches the
+	// appliance.
+	survivors := nodeClient(n2.url)
+	poll.UntilNil(t, 20*time.Second, "a plan written to the survivors", func() error { return plan(survivors, 2) })
+	poll.Until(t, 10*time.Second, "the new manifest on the appliance", func() bool {
+		st := status()
+		return st.Plan != nil && st.Plan.ManifestVersion == 2
+	})
+}
