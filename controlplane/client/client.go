@@ -70,29 +70,41 @@ func DefaultConfig() Config {
 	return Config{Timeout: 10 * time.Second, RefreshEvery: 30 * time.Second}
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
-	d := DefaultConfig()
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	if len(c.URLs) == 0 {
-		return errors.New("client: at least one control-plane URL is required")
+		return fillcast.ConfigErrorf("client", "URLs", "required: at least one control-plane URL")
 	}
-	for i, u := range c.URLs {
-		n, err := normalize(u)
-		if err != nil {
-			return err
+	for _, u := range c.URLs {
+		if _, err := normalize(u); err != nil {
+			return fillcast.ConfigErrorf("client", "URLs", "%v", err)
 		}
-		c.URLs[i] = n
 	}
-	if c.Timeout < 0 || c.RefreshEvery < 0 {
-		return errors.New("client: timeout and refresh interval must not be negative")
+	if c.Timeout < 0 {
+		return fillcast.ConfigErrorf("client", "Timeout", "%v is negative", c.Timeout)
 	}
+	if c.RefreshEvery < 0 {
+		return fillcast.ConfigErrorf("client", "RefreshEvery", "%v is negative", c.RefreshEvery)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields and writes the URLs one way; c has
+// passed Validate.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	urls := make([]string, len(c.URLs))
+	for i, u := range c.URLs {
+		urls[i], _ = normalize(u)
+	}
+	c.URLs = urls
 	if c.Timeout == 0 {
 		c.Timeout = d.Timeout
 	}
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = d.RefreshEvery
 	}
-	return nil
+	return c
 }
 
 // normalize checks that u is an http(s) URL with a host and returns it
@@ -100,7 +112,7 @@ func (c *Config) Validate() error {
 func normalize(u string) (string, error) {
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return "", fmt.Errorf("client: control plane %q: want a URL such as http://127.0.0.1:7000", u)
+		return "", fmt.Errorf("%q: want a URL such as http://127.0.0.1:7000", u)
 	}
 	return strings.TrimRight(u, "/"), nil
 }
@@ -169,10 +181,10 @@ type Client struct {
 // New validates cfg and returns a Client. It does no I/O and starts no
 // goroutine: the first call is the first contact with the cluster.
 func New(cfg Config, d Deps) (*Client, error) {
-	cfg.URLs = slices.Clone(cfg.URLs)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if d.HTTP == nil {
 		d.HTTP = &http.Client{}
 	}

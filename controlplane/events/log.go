@@ -2,13 +2,14 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/fillcast/fillcast"
 )
 
 // legacyFileName is the single file of logs written before segments;
@@ -53,25 +54,28 @@ func DefaultConfig(dir string) Config {
 	return Config{Dir: dir, Sync: SyncAlways, SyncEvery: time.Second, Limits: DefaultLimits(), SegmentBytes: 64 << 20}
 }
 
-// Validate checks the configuration and fills defaults.
-func (c *Config) Validate() error {
-	if c.Dir == "" {
-		return errors.New("events: config: Dir required")
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return fillcast.ConfigErrorf("events", "Dir", "required: the directory of the log")
+	case c.Sync < SyncAlways || c.Sync > SyncNone:
+		return fillcast.ConfigErrorf("events", "Sync", "unknown policy %d", c.Sync)
+	case c.SegmentBytes != 0 && c.SegmentBytes < 4<<10:
+		return fillcast.ConfigErrorf("events", "SegmentBytes", "%d is below 4 KiB", c.SegmentBytes)
 	}
-	if c.Sync < SyncAlways || c.Sync > SyncNone {
-		return fmt.Errorf("events: config: unknown Sync policy %d", c.Sync)
-	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
 	if c.SyncEvery <= 0 {
 		c.SyncEvery = time.Second
 	}
-	switch {
-	case c.SegmentBytes == 0:
+	if c.SegmentBytes == 0 {
 		c.SegmentBytes = 64 << 20
-	case c.SegmentBytes < 4<<10:
-		return fmt.Errorf("events: config: SegmentBytes %d below 4 KiB", c.SegmentBytes)
 	}
 	c.Limits = c.Limits.withDefaults()
-	return nil
+	return c
 }
 
 // Stats describes a log.
@@ -124,6 +128,7 @@ func Open(cfg Config, logger *slog.Logger, now func() time.Time) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -34,6 +34,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
 )
 
@@ -76,8 +77,33 @@ func DefaultALSConfig() ALSConfig {
 	return ALSConfig{Factors: 32, Iterations: 12, Lambda: 0.1, Alpha: 20, Solver: SolverCG, CGSteps: 3}
 }
 
-// Validate checks the configuration and fills defaults.
-func (c *ALSConfig) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+// Zero fields mean their defaults.
+func (c ALSConfig) Validate() error {
+	c = c.withDefaults()
+	bad := func(field, format string, args ...any) error {
+		return fillcast.ConfigErrorf("recs", field, format, args...)
+	}
+	switch {
+	case c.Factors < 1 || c.Factors > 512:
+		return bad("Factors", "%d outside 1..512", c.Factors)
+	case c.Iterations < 1:
+		return bad("Iterations", "%d below 1", c.Iterations)
+	case c.Lambda < 0:
+		return bad("Lambda", "%v is negative", c.Lambda)
+	case c.Alpha < 0:
+		return bad("Alpha", "%v is negative", c.Alpha)
+	case c.Solver != SolverCG && c.Solver != SolverCholesky:
+		return bad("Solver", "unknown solver %q; want cg or cholesky", c.Solver)
+	case c.CGSteps < 1:
+		return bad("CGSteps", "%d below 1", c.CGSteps)
+	case c.Workers < 1:
+		return bad("Workers", "%d below 1", c.Workers)
+	}
+	return nil
+}
+
+func (c ALSConfig) withDefaults() ALSConfig {
 	d := DefaultALSConfig()
 	if c.Factors == 0 {
 		c.Factors = d.Factors
@@ -100,21 +126,7 @@ func (c *ALSConfig) Validate() error {
 	if c.Workers == 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
-	switch {
-	case c.Factors < 1 || c.Factors > 512:
-		return fmt.Errorf("recs: config: Factors %d outside 1..512", c.Factors)
-	case c.Iterations < 1:
-		return fmt.Errorf("recs: config: Iterations %d below 1", c.Iterations)
-	case c.Lambda < 0 || c.Alpha < 0:
-		return errors.New("recs: config: Lambda and Alpha must not be negative")
-	case c.Solver != SolverCG && c.Solver != SolverCholesky:
-		return fmt.Errorf("recs: config: unknown Solver %q; want cg or cholesky", c.Solver)
-	case c.CGSteps < 1:
-		return fmt.Errorf("recs: config: CGSteps %d below 1", c.CGSteps)
-	case c.Workers < 1:
-		return fmt.Errorf("recs: config: Workers %d below 1", c.Workers)
-	}
-	return nil
+	return c
 }
 
 // ErrNoData is returned by Train when there is nothing to learn from.
@@ -187,6 +199,7 @@ func Train(ctx context.Context, data []events.Interaction, cfg ALSConfig, rng *r
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if rng == nil {
 		rng = rand.New(rand.NewPCG(1, 2))
 	}

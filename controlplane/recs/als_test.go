@@ -32,11 +32,13 @@ func ids(items []recs.Item) []string {
 }
 
 func TestALSBeatsPopularityOnPlantedTastes(t *testing.T) {
+	t.Parallel()
 	d := planted(42)
 	pop := recs.NewPopular(d.Train, time.Time{}, 0)
 	mp := d.Evaluate(func(u string, k int, ex func(string) bool) []string { return ids(pop.Top(k, ex)) }, 10, 1)
 	for _, solver := range []recs.Solver{recs.SolverCG, recs.SolverCholesky} {
 		t.Run(string(solver), func(t *testing.T) {
+			t.Parallel()
 			cfg := recs.DefaultALSConfig()
 			cfg.Solver = solver
 			cfg.Factors = 16
@@ -62,6 +64,7 @@ func TestALSBeatsPopularityOnPlantedTastes(t *testing.T) {
 }
 
 func TestSimilarStaysInGenre(t *testing.T) {
+	t.Parallel()
 	d := planted(7)
 	cfg := recs.DefaultALSConfig()
 	cfg.Factors = 16
@@ -100,6 +103,7 @@ func TestSimilarStaysInGenre(t *testing.T) {
 }
 
 func TestRecommendExcludesAndRanks(t *testing.T) {
+	t.Parallel()
 	data := []events.Interaction{}
 	// Two camps: users 0-9 watch a*, users 10-19 watch b*; user "x"
 	// watched a1 and a2 only.
@@ -151,6 +155,7 @@ func TestRecommendExcludesAndRanks(t *testing.T) {
 }
 
 func TestCGMatchesCholesky(t *testing.T) {
+	t.Parallel()
 	// With as many CG steps as factors, CG solves each row exactly, so
 	// both solvers must agree on a whole training run.
 	d := recstest.Generate(recstest.Spec{Users: 60, Titles: 30, Genres: 3, PerUser: 8, Noise: 0.1, Seed: 3, Start: start})
@@ -183,6 +188,7 @@ func TestCGMatchesCholesky(t *testing.T) {
 }
 
 func TestPopularDecay(t *testing.T) {
+	t.Parallel()
 	now := start.Add(30 * 24 * time.Hour)
 	data := []events.Interaction{
 		{User: "a", Title: "old", Weight: 1, Last: now.Add(-20 * 24 * time.Hour)},
@@ -212,6 +218,7 @@ func TestPopularDecay(t *testing.T) {
 }
 
 func TestALSConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		edit func(c *recs.ALSConfig)

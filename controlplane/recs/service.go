@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
 )
 
@@ -90,12 +91,21 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the configuration and fills defaults.
-func (c *Config) Validate() error {
-	d := DefaultConfig()
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+// Zero fields mean their defaults.
+func (c Config) Validate() error {
 	if err := c.ALS.Validate(); err != nil {
-		return err
+		return fillcast.InField("ALS", err)
 	}
+	if c = c.withDefaults(); c.DefaultLimit > c.MaxLimit {
+		return fillcast.ConfigErrorf("recs", "DefaultLimit", "%d is above MaxLimit %d", c.DefaultLimit, c.MaxLimit)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	c.ALS = c.ALS.withDefaults()
 	if c.Interval == 0 {
 		c.Interval = d.Interval
 	}
@@ -117,10 +127,7 @@ func (c *Config) Validate() error {
 	if c.MaxLimit <= 0 {
 		c.MaxLimit = d.MaxLimit
 	}
-	if c.DefaultLimit > c.MaxLimit {
-		return fmt.Errorf("recs: config: DefaultLimit %d above MaxLimit %d", c.DefaultLimit, c.MaxLimit)
-	}
-	return nil
+	return c
 }
 
 // Results is the body of GET /v1/recommendations and
@@ -179,6 +186,7 @@ func New(cfg Config, src Source, fin FinishedSource, logger *slog.Logger, now fu
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if src == nil || fin == nil {
 		return nil, errors.New("recs: New: Source and FinishedSource required")
 	}

@@ -18,6 +18,8 @@ package search
 import (
 	"errors"
 	"fmt"
+
+	"github.com/fillcast/fillcast"
 )
 
 // Errors the API maps to status codes. ErrEmptyQuery, ErrQueryTooLong and
@@ -69,8 +71,25 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the configuration and fills defaults.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+// Zero fields mean their defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if c.DefaultLimit > c.MaxLimit {
+		return fillcast.ConfigErrorf("search", "DefaultLimit", "%d is above MaxLimit %d", c.DefaultLimit, c.MaxLimit)
+	}
+	for _, w := range []struct {
+		field string
+		v     float64
+	}{{"PopularityWeight", c.PopularityWeight}, {"SuggestPopularityWeight", c.SuggestPopularityWeight}} {
+		if w.v < 0 || w.v >= 1 {
+			return fillcast.ConfigErrorf("search", w.field, "%g outside [0, 1)", w.v)
+		}
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.MaxQueryRunes <= 0 {
 		c.MaxQueryRunes = d.MaxQueryRunes
@@ -81,22 +100,14 @@ func (c *Config) Validate() error {
 	if c.MaxLimit <= 0 {
 		c.MaxLimit = d.MaxLimit
 	}
-	if c.DefaultLimit > c.MaxLimit {
-		return fmt.Errorf("search: config: DefaultLimit %d above MaxLimit %d", c.DefaultLimit, c.MaxLimit)
-	}
 	if c.PopularityWeight == 0 {
 		c.PopularityWeight = d.PopularityWeight
 	}
 	if c.SuggestPopularityWeight == 0 {
 		c.SuggestPopularityWeight = d.SuggestPopularityWeight
 	}
-	for _, w := range []float64{c.PopularityWeight, c.SuggestPopularityWeight} {
-		if w < 0 || w >= 1 {
-			return fmt.Errorf("search: config: popularity weight %g outside [0, 1)", w)
-		}
-	}
 	if c.Candidates <= 0 {
 		c.Candidates = d.Candidates
 	}
-	return nil
+	return c
 }

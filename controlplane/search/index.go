@@ -48,6 +48,7 @@ func Open(cfg Config, logger *slog.Logger) (*Index, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = slog.Default()
 	}
