@@ -10,22 +10,15 @@ package controlplane
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"path/filepath"
-	"strings"
-	"time"
 
-	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
-	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ingest"
 	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/internal/lifecycle"
@@ -35,116 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
-
-// Config is everything a control-plane node is set up with; the secrets
-// it works with come in Deps. Zero values mean the defaults named.
-type Config struct {
-	// ID names the node in the cluster. Required.
-	ID string
-	// DataDir holds the raft log, snapshots, uploads and the saved
-	// popularity. Required.
-	DataDir string
-	// HTTP is the API listen address. Required. AdvertiseURL is how
-	// other nodes and appliances reach it; zero means http://{HTTP}.
-	HTTP, AdvertiseURL string
-	// RaftAddr is the raft transport address. Required.
-	RaftAddr string
-	// Bootstrap starts a new cluster; Join lists nodes of an existing
-	// one. Exactly one is required.
-	Bootstrap bool
-	Join      []string
-	// Origin is the origin's base URL: where ingest publishes and the
-	// last resort of every playback answer. Empty disables ingest.
-	Origin string
-	// TrustedProxies are the CIDRs, comma-separated, whose
-	// X-Forwarded-For is believed.
-	TrustedProxies string
-	// Steering tunes tier 2 (epsilon and staleness); its Origin is
-	// Config.Origin.
-	Steering steering.Config
-	// API tunes the HTTP API; its Gateway.TrustedProxies are
-	// Config.TrustedProxies.
-	API api.Config
-	// Ingest tunes the job manager (Workers, Queue).
-	Ingest ingest.Config
-	// Planner tunes off-peak fill planning. Zero SnapshotPath means
-	// DataDir/popularity.json.
-	Planner planner.Config
-	// Raft timing (tests use short ones); zero means the cluster defaults.
-	HeartbeatTimeout, ElectionTimeout time.Duration
-	// ShutdownTimeout bounds the wait for requests in flight when Run
-	// stops. Zero means 15 s.
-	ShutdownTimeout time.Duration
-}
-
-// Validate reports the first problem of c as a *fillcast.ConfigError.
-func (c Config) Validate() error {
-	for _, f := range []struct{ name, value, what string }{
-		{"ID", c.ID, "the node's id, unique in the cluster"},
-		{"DataDir", c.DataDir, "the directory of the raft log, snapshots and uploads"},
-		{"HTTP", c.HTTP, "the API's listen address"},
-		{"RaftAddr", c.RaftAddr, "the raft transport's host:port"},
-	} {
-		if f.value == "" {
-			return fillcast.ConfigErrorf("controlplane", f.name, "required: %s", f.what)
-		}
-	}
-	if c.Bootstrap == (len(c.Join) > 0) {
-		return fillcast.ConfigErrorf("controlplane", "Join", "give exactly one of bootstrap (the first node) or the URLs of nodes to join (the others)")
-	}
-	if c.ShutdownTimeout < 0 {
-		return fillcast.ConfigErrorf("controlplane", "ShutdownTimeout", "%v is negative", c.ShutdownTimeout)
-	}
-	if _, err := gateway.ParseTrustedProxies(c.TrustedProxies); err != nil {
-		return fillcast.ConfigErrorf("controlplane", "TrustedProxies", "%v", err)
-	}
-	c = c.withDefaults()
-	if err := c.Steering.Validate(); err != nil {
-		return fillcast.ConfigErrorf("controlplane", "Steering", "%v", err)
-	}
-	if err := c.API.Validate(); err != nil {
-		return fillcast.InField("API", err)
-	}
-	if err := c.Planner.Validate(); err != nil {
-		return fillcast.InField("Planner", err)
-	}
-	return nil
-}
-
-// withDefaults fills the zero fields, and the parts' fields that come
-// from the node's own.
-func (c Config) withDefaults() Config {
-	if c.AdvertiseURL == "" {
-		c.AdvertiseURL = "http://" + c.HTTP
-	}
-	c.AdvertiseURL = strings.TrimSuffix(c.AdvertiseURL, "/")
-	c.Origin = strings.TrimSuffix(c.Origin, "/")
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 15 * time.Second
-	}
-	if c.Planner.SnapshotPath == "" {
-		c.Planner.SnapshotPath = filepath.Join(c.DataDir, "popularity.json")
-	}
-	c.Steering.Origin = c.Origin
-	c.API.Gateway.TrustedProxies, _ = gateway.ParseTrustedProxies(c.TrustedProxies)
-	c.Ingest.Node, c.Ingest.Dir, c.Ingest.OriginURL = c.ID, filepath.Join(c.DataDir, "ingest"), c.Origin
-	return c
-}
-
-// Deps are what a node works with besides its Config.
-type Deps struct {
-	// AdminToken guards writes and node-to-node calls. Required.
-	AdminToken string
-	// Keys sign playback URLs. Required.
-	Keys *auth.Keys
-	// Log receives the node's log; nil discards it.
-	Log *slog.Logger
-	// RaftLog receives raft's own log lines; nil discards them.
-	RaftLog io.Writer
-	// Listener, if set, is where the API is served; nil means Run
-	// listens on Config.HTTP. Run closes it.
-	Listener net.Listener
-}
 
 // Node is one control-plane node: its parts, built by New and run by Run.
 type Node struct {
@@ -269,89 +152,6 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Ready is closed once Run has opened every part and the API listens.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
-
-// listen opens the API's listener unless Deps gave one.
-func (n *Node) listen(context.Context) error {
-	if n.ln != nil {
-		return nil
-	}
-	ln, err := net.Listen("tcp", n.cfg.HTTP)
-	if err != nil {
-		return err
-	}
-	n.ln = ln
-	return nil
-}
-
-// serve serves the API until ctx is done, then lets the requests in
-// flight finish (up to ShutdownTimeout).
-func (n *Node) serve(ctx context.Context) error {
-	ln := n.ln
-	hs := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	n.d.Log.Info("controlplane: serving", "id", n.cfg.ID, "http", ln.Addr().String(), "raft", n.cfg.RaftAddr)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
-}
-
-// stateChanged is the state machine's change hook: it tells the parts
-// that follow the replicated state. It only marks work, so the raft
-// apply loop never waits on them.
-func (n *Node) stateChanged(c fsm.Command) {
-	n.disc.changed(c)
-	n.plan.CatalogChanged(c)
-	switch c.Op {
-	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpPutManifest, fsm.OpRestore:
-		n.fleet.RegistryChanged()
-	}
-	switch c.Op {
-	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutAppliance:
-		n.plan.Kick()
-	}
-}
-
-// playbackStarted feeds a playback request to the planner's popularity,
-// in the region of the client's site.
-func (n *Node) playbackStarted(client netip.Addr, title string) {
-	if site, ok := n.fleet.Current().Site(client); ok {
-		n.plan.ObserveStart(site, title)
-	}
-}
-
-// stateOf joins the FSM's reads and the raft node's writes.
-type stateOf struct {
-	*fsm.FSM
-	node *cluster.Node
-}
-
-func (s stateOf) Apply(ctx context.Context, c fsm.Command) error { return s.node.Apply(ctx, c) }
-
-// WaitCaughtUp lets ingest resume jobs only once the log has replayed.
-func (s stateOf) WaitCaughtUp(ctx context.Context) error { return s.node.WaitCaughtUp(ctx) }
-
-// peers returns the other members' API URLs.
-func (n *Node) peers() []string {
-	var out []string
-	n.fsm.Read(func(s *fsm.State) {
-		for id, m := range s.Members {
-			if id != n.cfg.ID {
-				out = append(out, m.HTTPURL)
-			}
-		}
-	})
-	return out
-}
 
 // Handler returns the API (for tests).
 func (n *Node) Handler() http.Handler { return n.api }

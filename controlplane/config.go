@@ -1,0 +1,128 @@
+package controlplane
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/api"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/controlplane/ingest"
+	"github.com/fillcast/fillcast/controlplane/planner"
+	"github.com/fillcast/fillcast/steering"
+)
+
+// Config is everything a control-plane node is set up with; the secrets
+// it works with come in Deps. Zero values mean the defaults named.
+type Config struct {
+	// ID names the node in the cluster. Required.
+	ID string
+	// DataDir holds the raft log, snapshots, uploads and the saved
+	// popularity. Required.
+	DataDir string
+	// HTTP is the API listen address. Required. AdvertiseURL is how
+	// other nodes and appliances reach it; zero means http://{HTTP}.
+	HTTP, AdvertiseURL string
+	// RaftAddr is the raft transport address. Required.
+	RaftAddr string
+	// Bootstrap starts a new cluster; Join lists nodes of an existing
+	// one. Exactly one is required.
+	Bootstrap bool
+	Join      []string
+	// Origin is the origin's base URL: where ingest publishes and the
+	// last resort of every playback answer. Empty disables ingest.
+	Origin string
+	// TrustedProxies are the CIDRs, comma-separated, whose
+	// X-Forwarded-For is believed.
+	TrustedProxies string
+	// Steering tunes tier 2 (epsilon and staleness); its Origin is
+	// Config.Origin.
+	Steering steering.Config
+	// API tunes the HTTP API; its Gateway.TrustedProxies are
+	// Config.TrustedProxies.
+	API api.Config
+	// Ingest tunes the job manager (Workers, Queue).
+	Ingest ingest.Config
+	// Planner tunes off-peak fill planning. Zero SnapshotPath means
+	// DataDir/popularity.json.
+	Planner planner.Config
+	// Raft timing (tests use short ones); zero means the cluster defaults.
+	HeartbeatTimeout, ElectionTimeout time.Duration
+	// ShutdownTimeout bounds the wait for requests in flight when Run
+	// stops. Zero means 15 s.
+	ShutdownTimeout time.Duration
+}
+
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	for _, f := range []struct{ name, value, what string }{
+		{"ID", c.ID, "the node's id, unique in the cluster"},
+		{"DataDir", c.DataDir, "the directory of the raft log, snapshots and uploads"},
+		{"HTTP", c.HTTP, "the API's listen address"},
+		{"RaftAddr", c.RaftAddr, "the raft transport's host:port"},
+	} {
+		if f.value == "" {
+			return fillcast.ConfigErrorf("controlplane", f.name, "required: %s", f.what)
+		}
+	}
+	if c.Bootstrap == (len(c.Join) > 0) {
+		return fillcast.ConfigErrorf("controlplane", "Join", "give exactly one of bootstrap (the first node) or the URLs of nodes to join (the others)")
+	}
+	if c.ShutdownTimeout < 0 {
+		return fillcast.ConfigErrorf("controlplane", "ShutdownTimeout", "%v is negative", c.ShutdownTimeout)
+	}
+	if _, err := gateway.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fillcast.ConfigErrorf("controlplane", "TrustedProxies", "%v", err)
+	}
+	c = c.withDefaults()
+	if err := c.Steering.Validate(); err != nil {
+		return fillcast.ConfigErrorf("controlplane", "Steering", "%v", err)
+	}
+	if err := c.API.Validate(); err != nil {
+		return fillcast.InField("API", err)
+	}
+	if err := c.Planner.Validate(); err != nil {
+		return fillcast.InField("Planner", err)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields, and the parts' fields that come
+// from the node's own.
+func (c Config) withDefaults() Config {
+	if c.AdvertiseURL == "" {
+		c.AdvertiseURL = "http://" + c.HTTP
+	}
+	c.AdvertiseURL = strings.TrimSuffix(c.AdvertiseURL, "/")
+	c.Origin = strings.TrimSuffix(c.Origin, "/")
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Planner.SnapshotPath == "" {
+		c.Planner.SnapshotPath = filepath.Join(c.DataDir, "popularity.json")
+	}
+	c.Steering.Origin = c.Origin
+	c.API.Gateway.TrustedProxies, _ = gateway.ParseTrustedProxies(c.TrustedProxies)
+	c.Ingest.Node, c.Ingest.Dir, c.Ingest.OriginURL = c.ID, filepath.Join(c.DataDir, "ingest"), c.Origin
+	return c
+}
+
+// Deps are what a node works with besides its Config.
+type Deps struct {
+	// AdminToken guards writes and node-to-node calls. Required.
+	AdminToken string
+	// Keys sign playback URLs. Required.
+	Keys *auth.Keys
+	// Log receives the node's log; nil discards it.
+	Log *slog.Logger
+	// RaftLog receives raft's own log lines; nil discards them.
+	RaftLog io.Writer
+	// Listener, if set, is where the API is served; nil means Run
+	// listens on Config.HTTP. Run closes it.
+	Listener net.Listener
+}

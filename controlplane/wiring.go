@@ -1,0 +1,99 @@
+package controlplane
+
+// The node's plumbing: its HTTP server, the state machine's change hook
+// and the small adapters between parts.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/fillcast/fillcast/controlplane/cluster"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+)
+
+// listen opens the API's listener unless Deps gave one.
+func (n *Node) listen(context.Context) error {
+	if n.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", n.cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	n.ln = ln
+	return nil
+}
+
+// serve serves the API until ctx is done, then lets the requests in
+// flight finish (up to ShutdownTimeout).
+func (n *Node) serve(ctx context.Context) error {
+	ln := n.ln
+	hs := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	n.d.Log.Info("controlplane: serving", "id", n.cfg.ID, "http", ln.Addr().String(), "raft", n.cfg.RaftAddr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// stateChanged is the state machine's change hook: it tells the parts
+// that follow the replicated state. It only marks work, so the raft
+// apply loop never waits on them.
+func (n *Node) stateChanged(c fsm.Command) {
+	n.disc.changed(c)
+	n.plan.CatalogChanged(c)
+	switch c.Op {
+	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpPutManifest, fsm.OpRestore:
+		n.fleet.RegistryChanged()
+	}
+	switch c.Op {
+	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutAppliance:
+		n.plan.Kick()
+	}
+}
+
+// playbackStarted feeds a playback request to the planner's popularity,
+// in the region of the client's site.
+func (n *Node) playbackStarted(client netip.Addr, title string) {
+	if site, ok := n.fleet.Current().Site(client); ok {
+		n.plan.ObserveStart(site, title)
+	}
+}
+
+// stateOf joins the FSM's reads and the raft node's writes.
+type stateOf struct {
+	*fsm.FSM
+	node *cluster.Node
+}
+
+func (s stateOf) Apply(ctx context.Context, c fsm.Command) error { return s.node.Apply(ctx, c) }
+
+// WaitCaughtUp lets ingest resume jobs only once the log has replayed.
+func (s stateOf) WaitCaughtUp(ctx context.Context) error { return s.node.WaitCaughtUp(ctx) }
+
+// peers returns the other members' API URLs.
+func (n *Node) peers() []string {
+	var out []string
+	n.fsm.Read(func(s *fsm.State) {
+		for id, m := range s.Members {
+			if id != n.cfg.ID {
+				out = append(out, m.HTTPURL)
+			}
+		}
+	})
+	return out
+}
