@@ -183,4 +183,6 @@ func (d *discovery) Recommend(ctx context.Context, user string, limit int) (*rec
 func (d *discovery) Similar(ctx context.Context, title string, limit int) (*recs.Results, error) {
 	return d.recs.Similar(ctx, title, limit)
 }
-func (d *discovery) Fallback(user string, limit int) *recs.Results { return d.recs.Fallback(user, limit) }
+func (d *discovery) Fallback(user string, limit int) *recs.Results {
+	return d.recs.Fallback(user, limit)
+}
