@@ -52,12 +52,6 @@ func start(t *testing.T, reg Registry, clock func() time.Time, every time.Durati
 	return f
 }
 
-// waitFor polls cond; in a bubble, the 5 s are the bubble's.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	poll.Until(t, 5*time.Second, what, cond)
-}
-
 func beat(health string) fillcast.Heartbeat {
 	return fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://x:1", Health: health}
 }
@@ -75,13 +69,13 @@ func testDrainingAndSilentAppliancesLeave(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "three appliances", func() bool { return f.Current().Len() == 3 })
+	poll.Until(t, 5*time.Second, "three appliances", func() bool { return f.Current().Len() == 3 })
 	f.Heartbeat("a1", beat("draining"), true)
-	waitFor(t, "a1 drained", func() bool { return !f.Current().Eligible("a1", "t1", now) })
+	poll.Until(t, 5*time.Second, "a1 drained", func() bool { return !f.Current().Eligible("a1", "t1", now) })
 	for range 5 {
 		prev := f.Current()
 		f.Heartbeat("a2", beat("ok"), true)
-		waitFor(t, "a rebuild after a2's heartbeat", func() bool { return f.Current() != prev })
+		poll.Until(t, 5*time.Second, "a rebuild after a2's heartbeat", func() bool { return f.Current() != prev })
 		if f.Current().Eligible("a1", "t1", now) {
 			t.Fatal("a1 came back after another appliance's heartbeat")
 		}
@@ -107,7 +101,7 @@ func testFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
 	flash.Profile = fillcast.ProfileFlash
 	f.Heartbeat("a1", flash, true)
 	f.Heartbeat("a2", beat("ok"), true) // storage
-	waitFor(t, "both", func() bool { return f.Current().Len() == 2 })
+	poll.Until(t, 5*time.Second, "both", func() bool { return f.Current().Len() == 2 })
 	if !f.Current().Eligible("a1", "t9", now) {
 		t.Fatal("a flash appliance without a plan should fill on demand (every title)")
 	}
@@ -121,7 +115,7 @@ func testFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
 		}
 	}
 	f.RegistryChanged()
-	waitFor(t, "plan applied", func() bool { return !f.Current().Eligible("a1", "t9", now) })
+	poll.Until(t, 5*time.Second, "plan applied", func() bool { return !f.Current().Eligible("a1", "t9", now) })
 	if !f.Current().Eligible("a1", "t1", now) || !f.Current().Eligible("a2", "t9", now) {
 		t.Error("planned title refused, or the storage appliance restricted")
 	}
@@ -169,7 +163,7 @@ func testFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 		hb.Profile, hb.PlanVersion, hb.CompleteTitles = fillcast.ProfileFlash, tt.version, tt.complete
 		hb.CompleteSame = tt.name == "list left out as unchanged"
 		f.Heartbeat("a1", hb, true)
-		waitFor(t, tt.name, func() bool {
+		poll.Until(t, 5*time.Second, tt.name, func() bool {
 			cur := f.Current()
 			return cur.Len() == 1 && cur.Eligible("a1", "t1", now) == tt.t1 && cur.Eligible("a1", "t2", now) == tt.t2
 		})
@@ -194,7 +188,7 @@ func testFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 	hb := beat("ok")
 	hb.Profile, hb.PlanVersion, hb.CompleteSame = fillcast.ProfileFlash, 2, true
 	f.Heartbeat("a1", hb, true)
-	waitFor(t, "the new plan, narrowed to the unchanged list", func() bool {
+	poll.Until(t, 5*time.Second, "the new plan, narrowed to the unchanged list", func() bool {
 		cur := f.Current()
 		return !cur.Eligible("a1", "t1", now) && !cur.Eligible("a1", "t2", now) && !cur.Eligible("a1", "t3", now)
 	})
