@@ -20,11 +20,28 @@ vet:
 
 # FILLCAST_BROWSER_TESTS=require: the browser test fails, not skips,
 # when Chromium or the npm packages are missing.
+#
+# go vet ./... already runs every check go test would repeat in each
+# package: hence -vet=off. Most test binaries wait more than they compute
+# (the browser test plays video in real time for a minute), so the race
+# pass runs TEST_P of them at once, and ./demo, the longest, is named
+# first so that it starts first (./... adds every other package, once).
+# GORACE: a race-enabled binary otherwise sleeps 1 s on exit in case a
+# goroutine still running races; make test GORACE= restores that. The
+# allocation tests (built without -race) run in a second pass over the
+# packages with a test named *Allocs*, the tests -run Allocs ./... would
+# run, without building every package a second time.
+TEST_P ?= 4
+GORACE ?= atexit_sleep_ms=0
+ALLOCS_PKGS = $(sort $(patsubst %/,%,$(dir $(shell grep -rlE --include='*_test.go' \
+	--exclude-dir=testdata --exclude-dir='[._][!.]*' --exclude-dir=node_modules \
+	'^func (Test|Example|Fuzz)[A-Za-z0-9_]*Allocs' .))))
+
 test: web
 	@scripts/ensure-packages $(TEST_PKGS)
 	$(GO) vet ./...
-	FILLCAST_BROWSER_TESTS=require $(GO) test -race -timeout 12m ./...
-	$(GO) test -run Allocs ./...
+	FILLCAST_BROWSER_TESTS=require GORACE='$(GORACE)' $(GO) test -race -vet=off -p $(TEST_P) -timeout 12m ./demo ./...
+	$(GO) test -vet=off -run Allocs $(ALLOCS_PKGS)
 
 # Short fuzzing of every parser; the seed corpora also run in make test.
 fuzz:

@@ -3,6 +3,7 @@ package fillcast
 import "testing"
 
 func TestDisposition(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ title, path, want string }{
 		{"t1", "download/720p.mp4", `attachment; filename="t1-720p.mp4"`},
 		{"t1", "720p/seg-00001.m4s", ""},

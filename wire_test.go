@@ -10,6 +10,7 @@ import (
 // as the control plane has always written it, decodes into its type with
 // every field set and encodes back to the same bytes.
 func TestWireJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		golden string

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/fillcast/fillcast/origin"
 )
 
@@ -140,6 +141,7 @@ func randBytes(n int) []byte {
 }
 
 func TestHTTPSemantics(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	seg := randBytes(1_500_000)
 	o.put(t, "t1/720p/seg-00001.m4s", seg)
@@ -201,6 +203,7 @@ func TestHTTPSemantics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			resp, body := do(t, tt.method, base+tt.path, nil, tt.hdr...)
 			if resp.StatusCode != tt.wantCode {
 				t.Fatalf("status = %d, want %d (body %q)", resp.StatusCode, tt.wantCode, trim(body))
@@ -225,6 +228,7 @@ func trim(b []byte) string {
 }
 
 func TestPurge(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	o.put(t, "t1/720p/seg-00001.m4s", []byte("one"))
 	o.put(t, "t1/480p/seg-00001.m4s", []byte("two"))
@@ -232,7 +236,7 @@ func TestPurge(t *testing.T) {
 	base := a.url + signed(t, "t1")
 	get(t, base+"/720p/seg-00001.m4s")
 	get(t, base+"/480p/seg-00001.m4s")
-	waitFor(t, func() bool { return a.Status().(Status).Disk.Objects == 2 })
+	poll.Until(t, 10*time.Second, "2 objects on disk", func() bool { return a.Status().(Status).Disk.Objects == 2 })
 
 	tests := []struct {
 		name, auth, body string
@@ -269,6 +273,7 @@ func TestPurge(t *testing.T) {
 }
 
 func TestRestartServesWhileOriginDown(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	seg := randBytes(500_000)
 	o.put(t, "t1/720p/seg-00001.m4s", seg)
@@ -278,7 +283,7 @@ func TestRestartServesWhileOriginDown(t *testing.T) {
 	if resp, _ := get(t, a.url+path); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
-	waitFor(t, func() bool { return a.Status().(Status).Disk.Objects == 1 })
+	poll.Until(t, 10*time.Second, "the object on disk", func() bool { return a.Status().(Status).Disk.Objects == 1 })
 	a.stop()
 	o.srv.Close()
 
@@ -292,18 +297,8 @@ func TestRestartServesWhileOriginDown(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestMetricsAndStatus(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	o.put(t, "t1/master.m3u8", []byte("#EXTM3U\n"))
 	a := startAppliance(t, t.TempDir(), 16<<20, o.srv.URL)
@@ -336,6 +331,7 @@ func TestMetricsAndStatus(t *testing.T) {
 }
 
 func TestTierFillFromPeerThenOrigin(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	seg := randBytes(200_000)
 	o.put(t, "t1/720p/seg-00001.m4s", seg)
@@ -388,6 +384,7 @@ func cuttingOrigin(t *testing.T, size int) *httptest.Server {
 }
 
 func TestUpstreamDiesMidBody(t *testing.T) {
+	t.Parallel()
 	up := cuttingOrigin(t, 1_000_000)
 	a := startAppliance(t, t.TempDir(), 16<<20, up.URL)
 	req, _ := http.NewRequest("GET", a.url+signed(t, "t1")+"/720p/seg-00001.m4s", nil)
@@ -400,7 +397,7 @@ func TestUpstreamDiesMidBody(t *testing.T) {
 	if err == nil || len(b) >= 1_000_000 {
 		t.Errorf("client got %d bytes and err %v; want a short body and an error", len(b), err)
 	}
-	waitFor(t, func() bool { return a.Status().(Status).Fills.InFlight == 0 })
+	poll.Until(t, 10*time.Second, "the fill to end", func() bool { return a.Status().(Status).Fills.InFlight == 0 })
 	if st := a.Status().(Status); st.Disk.Objects != 0 || st.Fills.Errors != 1 {
 		t.Errorf("after a truncated fill: %d objects, %d fill errors; want 0 and 1", st.Disk.Objects, st.Fills.Errors)
 	}

@@ -14,7 +14,8 @@ import (
 // TestDrain covers how Drain ends: once the control plane accepted the
 // draining heartbeat and no new session arrived for DrainQuiet; at
 // DrainTimeout when no control plane accepts it; at once without a
-// control plane.
+// control plane. Not parallel: it times Drain, which other tests' load
+// would stretch.
 func TestDrain(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -66,7 +67,8 @@ func TestDrain(t *testing.T) {
 }
 
 // TestDrainWaitsForNewPlayers keeps starting sessions during the drain and
-// wants Drain to return only DrainQuiet after the last one.
+// wants Drain to return only DrainQuiet after the last one. Not parallel:
+// the players' pace must stay well under DrainQuiet.
 func TestDrainWaitsForNewPlayers(t *testing.T) {
 	o := startOrigin(t)
 	o.put(t, "t1/master.m3u8", []byte("#EXTM3U\n"))

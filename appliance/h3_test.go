@@ -83,6 +83,7 @@ func fetch(t *testing.T, c *http.Client, method, url string, hdr ...string) (*ht
 // the memory tier, the disk tier and a miss over HTTP/3 and over
 // HTTP/1.1+TLS, and wants the same status, bytes and headers from both.
 func TestHTTP3MatchesHTTP1(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	seg := randBytes(1_500_000)
 	o.put(t, "t1/720p/seg-00001.m4s", seg)
@@ -93,6 +94,7 @@ func TestHTTP3MatchesHTTP1(t *testing.T) {
 		mem  int64
 	}{{"memory", 64 << 20}, {"disk", 0}} {
 		t.Run(tier.name, func(t *testing.T) {
+			t.Parallel()
 			base, h1, h3c := startH3(t, tier.mem, o.srv.URL)
 			base += signed(t, "t1")
 			tests := []struct {
@@ -145,6 +147,7 @@ func TestHTTP3MatchesHTTP1(t *testing.T) {
 }
 
 func TestValidateTLSAndH3(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		http       string
@@ -161,6 +164,7 @@ func TestValidateTLSAndH3(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := DefaultConfig()
 			cfg.ID, cfg.Site, cfg.Keys = "a1", "s1", keys(t)
 			cfg.Cache.Dir, cfg.Cache.DiskBytes = t.TempDir(), 1<<20

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 func TestSlowAndExcessClients(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	o.put(t, "t1/master.m3u8", []byte("#EXTM3U\n"))
 	a := startApplianceWith(t, t.TempDir(), 16<<20, []string{o.srv.URL}, func(c *Config) {
@@ -43,7 +45,7 @@ func TestSlowAndExcessClients(t *testing.T) {
 		// finished) until the read timeout, so a third is answered 503
 		// at once. Each try sets up all three anew: on a loaded machine
 		// the read timeout may end the held ones before the third.
-		waitFor(t, func() bool {
+		poll.Until(t, 10*time.Second, "a third connection refused with 503", func() bool {
 			for range 2 {
 				c, err := net.Dial("tcp", addr)
 				if err != nil {
@@ -66,6 +68,7 @@ func TestSlowAndExcessClients(t *testing.T) {
 }
 
 func TestRefusesBadRequests(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t)
 	o.put(t, "t1/master.m3u8", []byte("#EXTM3U\n"))
 	o.put(t, "t2/master.m3u8", []byte("#EXTM3U\n"))

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // TestControlPlaneKeysAndPlan: an appliance with a control plane takes its
 // replicated signing keys (tokens signed with a key missing from its key
 // file verify) and reports its fill plan in /v1/status.
 func TestControlPlaneKeysAndPlan(t *testing.T) {
+	t.Parallel()
 	secret := strings.Repeat("cd", 32)
 	cp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -42,7 +44,7 @@ func TestControlPlaneKeysAndPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := k2.SignPath("t1", time.Now().Add(time.Hour), netip.Prefix{}) + "/master.m3u8"
-	waitFor(t, func() bool {
+	poll.Until(t, 10*time.Second, "a token signed with the control plane's key to verify", func() bool {
 		resp, _ := get(t, a.url+path)
 		return resp.StatusCode == 200
 	})
@@ -50,7 +52,7 @@ func TestControlPlaneKeysAndPlan(t *testing.T) {
 	if resp, _ := get(t, a.url+signed(t, "t1")+"/master.m3u8"); resp.StatusCode != 200 {
 		t.Errorf("token from the key file: %d", resp.StatusCode)
 	}
-	waitFor(t, func() bool {
+	poll.Until(t, 10*time.Second, "the plan of manifest version 3 in /v1/status", func() bool {
 		st := a.Status().(Status)
 		return st.Plan != nil && st.Plan.ManifestVersion == 3
 	})
@@ -60,6 +62,7 @@ func TestControlPlaneKeysAndPlan(t *testing.T) {
 // clock, and the manifest is polled every FillPoll; the bytes filled
 // outside the window are exported.
 func TestFillClock(t *testing.T) {
+	t.Parallel()
 	body := bytes.Repeat([]byte("x"), 1000)
 	sum := sha256.Sum256(body)
 	manifest := `{"appliance":"a1","version":1,"fill_window":"02:00-14:00","timezone":"UTC","titles":[{"id":"t1","files":[` +
@@ -71,7 +74,7 @@ func TestFillClock(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	defer cp.Close()
+	t.Cleanup(cp.Close) // after the parallel cases, which run once this function returns
 	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name   string
@@ -84,6 +87,7 @@ func TestFillClock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			o := startOrigin(t)
 			o.put(t, "t1/720p/seg-00001.m4s", body)
 			a := startApplianceWith(t, t.TempDir(), 16<<20, []string{o.srv.URL}, func(c *Config) {
@@ -92,7 +96,7 @@ func TestFillClock(t *testing.T) {
 				c.Now = func() time.Time { return day.Add(tt.at) }
 			})
 			var st Status
-			waitFor(t, func() bool {
+			poll.Until(t, 10*time.Second, "the manifest (and, in the window, its file)", func() bool {
 				st = a.Status().(Status)
 				return st.Plan != nil && st.Plan.ManifestVersion == 1 && (!tt.filled || st.Plan.PresentFiles == 1)
 			})

@@ -23,6 +23,7 @@ func mustKeys(t testing.TB, text string) *Keys {
 }
 
 func TestParseKeysErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, text, want string
 	}{
@@ -44,6 +45,7 @@ func TestParseKeysErrors(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
 	signer := mustKeys(t, "new "+secretB+"\nold "+secretA+"\n")
 	oldSigner := mustKeys(t, "old "+secretA+"\n")
@@ -87,6 +89,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestSignPathIsURLSafe(t *testing.T) {
+	t.Parallel()
 	k := mustKeys(t, "k1 "+secretA+"\n")
 	p := k.SignPath("t1", time.Unix(1_800_000_000, 0), netip.MustParsePrefix("2001:db8::/32"))
 	for _, c := range p {
@@ -129,6 +132,7 @@ func FuzzVerify(f *testing.F) {
 }
 
 func TestMerge(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
 	fileKeys := mustKeys(t, "old "+secretA+"\n")
 	replicated, err := NewKeys([]Key{{ID: "new", Secret: secretB}, {ID: "old", Secret: secretB}})

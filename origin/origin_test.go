@@ -54,6 +54,7 @@ func call(t *testing.T, method, url string, body io.Reader, hdr ...string) (*htt
 }
 
 func TestPutThenGet(t *testing.T) {
+	t.Parallel()
 	srv, root, _ := newOrigin(t, false)
 	seg := bytes.Repeat([]byte("0123456789"), 1000)
 	tests := []struct {
@@ -103,6 +104,7 @@ func TestPutThenGet(t *testing.T) {
 }
 
 func TestShortUploadLeavesOldFile(t *testing.T) {
+	t.Parallel()
 	srv, root, _ := newOrigin(t, false)
 	call(t, "PUT", srv.URL+"/t1/a.m4s", strings.NewReader("old"), "Authorization", "Bearer adm")
 	// Declare 100 bytes, send 10, close: the PUT must fail and keep "old".
@@ -125,6 +127,7 @@ func TestShortUploadLeavesOldFile(t *testing.T) {
 }
 
 func TestSymlinkEscapeRefused(t *testing.T) {
+	t.Parallel()
 	srv, root, _ := newOrigin(t, false)
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "secret.m4s"), []byte("secret"), 0o644)
@@ -136,6 +139,7 @@ func TestSymlinkEscapeRefused(t *testing.T) {
 }
 
 func TestTokensWhenKeysSet(t *testing.T) {
+	t.Parallel()
 	srv, root, keys := newOrigin(t, true)
 	os.MkdirAll(filepath.Join(root, "t1"), 0o755)
 	os.WriteFile(filepath.Join(root, "t1", "master.m3u8"), []byte("#EXTM3U\n"), 0o644)
@@ -152,6 +156,7 @@ func TestTokensWhenKeysSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if resp, _ := call(t, "GET", srv.URL+tt.path, nil, tt.hdr...); resp.StatusCode != tt.want {
 				t.Errorf("GET %s = %d, want %d", tt.path, resp.StatusCode, tt.want)
 			}

@@ -34,6 +34,7 @@ func site(t testing.TB, eps float64, n int, weights []float64) (*steering.Steere
 }
 
 func TestBalanceWithinBound(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		n        int
 		eps      float64
@@ -49,6 +50,7 @@ func TestBalanceWithinBound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("n=%d eps=%v zipf=%v titles=%d", tc.n, tc.eps, tc.zipf, tc.titles), func(t *testing.T) {
+			t.Parallel()
 			_, f, client, _ := site(t, tc.eps, tc.n, nil)
 			z := steeringtest.NewZipf(randFor(3), tc.zipf, tc.titles)
 			count := map[string]int{}
@@ -75,6 +77,7 @@ func TestBalanceWithinBound(t *testing.T) {
 }
 
 func TestMinimalMovement(t *testing.T) {
+	t.Parallel()
 	const titles = 20000
 	s, f, client, as := site(t, 0.25, 20, nil)
 	primaries := func(f *steering.Fleet) []string {
@@ -128,10 +131,12 @@ func TestMinimalMovement(t *testing.T) {
 }
 
 func TestCapacityWeighting(t *testing.T) {
+	t.Parallel()
 	weights := []float64{1, 2, 3, 4}
 	const total = 10.0
 
 	t.Run("preference at no load", func(t *testing.T) {
+		t.Parallel()
 		_, f, client, as := site(t, 0.25, len(weights), weights)
 		const titles = 40000
 		count := map[string]int{}
@@ -147,6 +152,7 @@ func TestCapacityWeighting(t *testing.T) {
 	})
 
 	t.Run("bound under load", func(t *testing.T) {
+		t.Parallel()
 		const eps = 0.25
 		_, f, client, as := site(t, eps, len(weights), weights)
 		z := steeringtest.NewZipf(randFor(4), 0.9, 100)
@@ -168,6 +174,7 @@ func TestCapacityWeighting(t *testing.T) {
 }
 
 func TestReportedLoadCounts(t *testing.T) {
+	t.Parallel()
 	clock := steeringtest.NewClock(t0)
 	s := newSteerer(t, steering.Config{}, clock)
 	sites, as, client := steeringtest.Site(5, t0)
@@ -185,6 +192,7 @@ func TestReportedLoadCounts(t *testing.T) {
 }
 
 func TestHotTitleSpills(t *testing.T) {
+	t.Parallel()
 	const n, eps, requests = 10, 0.25, 1000
 	_, f, client, _ := site(t, eps, n, nil)
 	count := map[string]int{}

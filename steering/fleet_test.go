@@ -16,6 +16,7 @@ import (
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  steering.Config
@@ -50,6 +51,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
 	s, err := steering.New(steering.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +77,7 @@ func oca(id, site string) steering.Appliance {
 }
 
 func TestBuildErrors(t *testing.T) {
+	t.Parallel()
 	good := []steering.Appliance{oca("a1", "isp1-ams")}
 	tests := []struct {
 		name    string
@@ -147,6 +150,7 @@ func TestBuildErrors(t *testing.T) {
 }
 
 func TestUpdateNeedsOwnFleet(t *testing.T) {
+	t.Parallel()
 	s1, _ := steering.New(steering.Config{}, nil)
 	s2, _ := steering.New(steering.Config{}, nil)
 	f, err := s1.Build(world(), nil)
@@ -174,6 +178,7 @@ func TestUpdateNeedsOwnFleet(t *testing.T) {
 }
 
 func TestZeroTitleSetIsEmpty(t *testing.T) {
+	t.Parallel()
 	s, _ := steering.New(steering.Config{}, func() time.Time { return t0 })
 	a := oca("a1", "isp1-ams")
 	a.Titles = &steering.TitleSet{}
@@ -190,6 +195,7 @@ func TestZeroTitleSetIsEmpty(t *testing.T) {
 }
 
 func TestServing(t *testing.T) {
+	t.Parallel()
 	s, _ := steering.New(steering.Config{}, func() time.Time { return t0 })
 	all, none, some := oca("a1", "isp1-ams"), oca("a2", "isp1-ams"), oca("a3", "isp1-ams")
 	none.Titles, some.Titles = steering.NewTitleSet(nil), steering.NewTitleSet([]string{"t1"})

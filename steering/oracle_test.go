@@ -57,6 +57,7 @@ func w(a steering.Appliance) float64 {
 // several, more than the per-class shortcut handles, and sites larger
 // than the per-decision cache.
 func TestAgainstOracle(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		n       int
 		weights []float64 // cycled over the appliances
@@ -71,6 +72,7 @@ func TestAgainstOracle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("n=%d weights=%v", tc.n, tc.weights), func(t *testing.T) {
+			t.Parallel()
 			r := randFor(uint64(tc.n))
 			s := newSteerer(t, steering.Config{}, steeringtest.NewClock(t0))
 			sites, as, client := steeringtest.Site(tc.n, t0)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestCounter(t *testing.T) {
+	t.Parallel()
 	d := newDecay(time.Unix(0, 0), 6400*time.Millisecond) // 100 ms ticks
 	tests := []struct {
 		name      string
@@ -40,6 +41,7 @@ func TestCounter(t *testing.T) {
 }
 
 func TestTick(t *testing.T) {
+	t.Parallel()
 	epoch := time.Unix(1000, 0)
 	d := newDecay(epoch, 6400*time.Millisecond)
 	tests := []struct {

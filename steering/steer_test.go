@@ -48,6 +48,7 @@ func describe(ts []steering.Target) string {
 }
 
 func TestSteerTiers(t *testing.T) {
+	t.Parallel()
 	clock := steeringtest.NewClock(t0)
 	s := newSteerer(t, steering.Config{Origin: "http://origin.example:9000"}, clock)
 	all := []steering.Appliance{
@@ -103,6 +104,7 @@ func TestSteerTiers(t *testing.T) {
 }
 
 func TestSteerSkipsIneligible(t *testing.T) {
+	t.Parallel()
 	const site = "isp1-ams"
 	tests := []struct {
 		name    string
@@ -158,6 +160,7 @@ func TestSteerSkipsIneligible(t *testing.T) {
 }
 
 func TestSteerDeterministic(t *testing.T) {
+	t.Parallel()
 	spec := steeringtest.LibrarySpec()
 	spec.ISPSites, spec.IXSites, spec.Titles = 8, 2, 2000
 	fl := steeringtest.Generate(spec, t0)
@@ -188,7 +191,9 @@ func TestSteerDeterministic(t *testing.T) {
 	}
 }
 
-func TestSteerAllocatesNothing(t *testing.T) {
+// TestSteerAllocs is not parallel: AllocsPerRun counts the
+// whole process's allocations.
+func TestSteerAllocs(t *testing.T) {
 	spec := steeringtest.LibrarySpec()
 	spec.ISPSites, spec.IXSites, spec.Titles = 4, 2, 1000
 	fl := steeringtest.Generate(spec, t0)
@@ -210,6 +215,7 @@ func TestSteerAllocatesNothing(t *testing.T) {
 }
 
 func TestRecentDecays(t *testing.T) {
+	t.Parallel()
 	clock := steeringtest.NewClock(t0)
 	s := newSteerer(t, steering.Config{RecentHalfLife: 4 * time.Second, StaleAfter: time.Hour}, clock)
 	f := build(t, s, []steering.Appliance{oca("a1", "isp1-ams")})
@@ -234,6 +240,7 @@ func TestRecentDecays(t *testing.T) {
 }
 
 func TestConcurrentSteerAndSwap(t *testing.T) {
+	t.Parallel()
 	clock := steeringtest.NewClock(t0)
 	s := newSteerer(t, steering.Config{}, clock)
 	var cur atomic.Pointer[steering.Fleet]

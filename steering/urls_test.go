@@ -17,6 +17,7 @@ import (
 // A playback answer end to end: steer, sign once with the real key file
 // format, build every URL, and check an appliance would accept each.
 func TestSignedURLs(t *testing.T) {
+	t.Parallel()
 	keys, err := auth.ParseKeys(strings.NewReader("k1 " + strings.Repeat("ab", 32) + "\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +55,7 @@ func TestSignedURLs(t *testing.T) {
 }
 
 func TestSteeringManifestFromAnswer(t *testing.T) {
+	t.Parallel()
 	clock := steeringtest.NewClock(t0)
 	s := newSteerer(t, steering.Config{Origin: "https://origin.example"}, clock)
 	f := build(t, s, []steering.Appliance{oca("a1", "isp1-ams"), oca("a2", "isp1-ams"), oca("x1", "ix-ams")})

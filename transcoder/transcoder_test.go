@@ -15,6 +15,7 @@ import (
 )
 
 func TestTranscode(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	tests := []struct {
 		name        string
@@ -36,6 +37,7 @@ func TestTranscode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			in := makeSource(t, dir, "src", tt.src)
 			out := filepath.Join(dir, "title")
@@ -85,6 +87,7 @@ func checkEvents(t *testing.T, events []Event) {
 }
 
 func TestLadderFileAndOverwrite(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	in := makeSource(t, dir, "src", source{width: 640, height: 360, fps: 30, seconds: 2, languages: []string{"deu"}})
@@ -121,6 +124,7 @@ func TestLadderFileAndOverwrite(t *testing.T) {
 }
 
 func TestPerTitle(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	// Bars barely change from frame to frame: an easy title.
@@ -153,6 +157,7 @@ func TestPerTitle(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	in := makeSource(t, dir, "src", source{width: 1280, height: 720, fps: 30, seconds: 30})
@@ -171,6 +176,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	good := makeSource(t, dir, "good", source{width: 320, height: 240, fps: 10, seconds: 2, languages: []string{"en"}})
@@ -214,6 +220,8 @@ func TestBadInput(t *testing.T) {
 		{"absurd picture", ff("wide.nut", "-f", "lavfi", "-i", "color=size=10000x16:rate=5:duration=1", "-c:v", "rawvideo"), "too large"},
 	}
 	tc := newTranscoder(t)
+	// The cases run one at a time: each checks that no temporary directory
+	// of any run is left in dir.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(dir, "out-"+strings.ReplaceAll(tt.name, " ", "-"))

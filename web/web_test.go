@@ -8,6 +8,7 @@ import (
 )
 
 func TestServesPageAndAssets(t *testing.T) {
+	t.Parallel()
 	u, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestServesPageAndAssets(t *testing.T) {
 }
 
 func TestPageLoadsNothingFromElsewhere(t *testing.T) {
+	t.Parallel()
 	u, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +57,7 @@ func TestPageLoadsNothingFromElsewhere(t *testing.T) {
 }
 
 func TestMissingVendorFiles(t *testing.T) {
+	t.Parallel()
 	u, err := newUI(fstest.MapFS{"static/index.html": {Data: []byte("<!doctype html>")}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // TestAdoptObjectsOfTheOldProcess plays a zero-downtime upgrade: the new
@@ -14,6 +17,7 @@ import (
 // one is gone, Adopt makes its late objects hits here, once each, and
 // clears its temporary files.
 func TestAdoptObjectsOfTheOldProcess(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := newSource()
 	early, late := randBytes(t, 50_000), randBytes(t, 70_000)
@@ -27,7 +31,7 @@ func TestAdoptObjectsOfTheOldProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		read(t, h) // Stream: the reader, closed, releases the hit
-		waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+		poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 	}
 	fill(old, "t1/early.m4s")
 
@@ -77,6 +81,7 @@ func TestAdoptObjectsOfTheOldProcess(t *testing.T) {
 // evicted or purged while both ran leave the new index and memory tier
 // too, uncounted as corruption, so the bytes used stay true.
 func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := newSource()
 	body := randBytes(t, 40_000)
@@ -87,14 +92,14 @@ func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	read(t, h)
-	waitFor(t, func() bool { return old.Stats().FillsInFlight == 0 })
+	poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return old.Stats().FillsInFlight == 0 })
 
 	upgraded := newCache(t, dir, deadSource{}, 1<<20)
 	if _, ok := upgraded.Lookup("t1/a.m4s"); !ok {
 		t.Fatal("the object is not indexed at start-up")
 	}
 	// The new process serves it, into its memory tier too.
-	waitFor(t, func() bool {
+	poll.Until(t, 10*time.Second, "a memory-tier hit in the new process", func() bool {
 		h, err := upgraded.Get(context.Background(), "t1/a.m4s")
 		if err != nil {
 			t.Fatal(err)
@@ -120,6 +125,7 @@ func TestAdoptForgetsWhatTheOldProcessRemoved(t *testing.T) {
 
 // TestAdoptStopsWhenCancelled: a shutdown does not wait for the walk.
 func TestAdoptStopsWhenCancelled(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := newSource()
 	src.put("t1/a.m4s", randBytes(t, 1000))
@@ -130,7 +136,7 @@ func TestAdoptStopsWhenCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	read(t, h)
-	waitFor(t, func() bool { return old.Stats().FillsInFlight == 0 })
+	poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return old.Stats().FillsInFlight == 0 })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if n, err := upgraded.Adopt(ctx); !errors.Is(err, context.Canceled) || n != 0 {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // BenchmarkDiskIndexLookup measures a disk-tier index lookup (map, lock,
@@ -42,8 +45,7 @@ func BenchmarkDiskHit(b *testing.B) {
 	defer c.Close()
 	h, _ := c.Get(context.Background(), "t1/seg.m4s")
 	h.Release()
-	for c.Stats().FillsInFlight > 0 {
-	}
+	poll.Until(b, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 	b.ReportAllocs()
 	for b.Loop() {
 		h, ok := c.Lookup("t1/seg.m4s")
@@ -75,8 +77,7 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		h.Release()
 	}
-	for c.Stats().FillsInFlight > 0 {
-	}
+	poll.Until(b, 10*time.Second, "the fills to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 	c.Close()
 	b.ReportAllocs()
 	for b.Loop() {

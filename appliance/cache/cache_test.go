@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // source is an in-memory upstream. gate, when set, holds every body after
@@ -128,8 +130,10 @@ func read(t *testing.T, h Hit) []byte {
 }
 
 func TestTiers(t *testing.T) {
+	t.Parallel()
 	for _, mem := range []int64{0, 32 << 20} {
 		t.Run(fmt.Sprintf("mem=%d", mem), func(t *testing.T) {
+			t.Parallel()
 			src := newSource()
 			want := randBytes(t, 300_000)
 			src.put("t1/720p/seg-00001.m4s", want)
@@ -142,7 +146,7 @@ func TestTiers(t *testing.T) {
 			if h.Tier != TierFill || !bytes.Equal(read(t, h), want) {
 				t.Fatalf("first Get: tier %v, bytes differ=%v", h.Tier, !bytes.Equal(read(t, h), want))
 			}
-			waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+			poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 			if c.mem != nil {
 				c.mem.c.Wait()
 			}
@@ -167,17 +171,6 @@ func TestTiers(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // deadSource fails every fetch, like an origin that is down.
 type deadSource struct{}
 
@@ -186,6 +179,7 @@ func (deadSource) Fetch(context.Context, string) (*Fetched, error) {
 }
 
 func TestRestartKeepsObjectsAndDropsCorrupt(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := newSource()
 	objs := map[string][]byte{
@@ -202,7 +196,7 @@ func TestRestartKeepsObjectsAndDropsCorrupt(t *testing.T) {
 		}
 		read(t, h)
 	}
-	waitFor(t, func() bool { return c.Stats().DiskObjects == 3 })
+	poll.Until(t, 10*time.Second, "3 objects on disk", func() bool { return c.Stats().DiskObjects == 3 })
 	c.Close()
 
 	// Damage two files: flip a body byte of b (caught by the CRC on first
@@ -246,8 +240,10 @@ func TestRestartKeepsObjectsAndDropsCorrupt(t *testing.T) {
 }
 
 func TestUpstreamDiesMidBodyCachesNothing(t *testing.T) {
+	t.Parallel()
 	for _, spoolInMemory := range []bool{true, false} {
 		t.Run(fmt.Sprintf("memspool=%v", spoolInMemory), func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			src := newSource()
 			src.failMid = true
@@ -272,7 +268,7 @@ func TestUpstreamDiesMidBodyCachesNothing(t *testing.T) {
 			if !errors.Is(err, errFillFailed) || len(got) != 100_000 {
 				t.Errorf("client read %d bytes, err %v; want the first half then errFillFailed", len(got), err)
 			}
-			waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+			poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 			c.mem.c.Wait()
 			if _, ok := c.Lookup("t1/a.m4s"); ok {
 				t.Error("truncated object was cached")
@@ -288,8 +284,10 @@ func TestUpstreamDiesMidBodyCachesNothing(t *testing.T) {
 }
 
 func TestCoalescingStreamsBeforeBodyCompletes(t *testing.T) {
+	t.Parallel()
 	for _, spoolInMemory := range []bool{true, false} {
 		t.Run(fmt.Sprintf("memspool=%v", spoolInMemory), func(t *testing.T) {
+			t.Parallel()
 			src := newSource()
 			want := randBytes(t, 1_500_000)
 			src.put("t1/seg.m4s", want)
@@ -337,7 +335,7 @@ func TestCoalescingStreamsBeforeBodyCompletes(t *testing.T) {
 			}
 			// Every client gets the first half while the upstream still
 			// holds the second: streaming, not store-and-forward.
-			waitFor(t, func() bool { return firstHalf.Load() == clients })
+			poll.Until(t, 10*time.Second, "every client to read the first half", func() bool { return firstHalf.Load() == clients })
 			close(src.gate)
 			wg.Wait()
 			close(errs)
@@ -355,6 +353,7 @@ func TestCoalescingStreamsBeforeBodyCompletes(t *testing.T) {
 }
 
 func TestUnknownLengthAndRanges(t *testing.T) {
+	t.Parallel()
 	src := newSource()
 	src.noLen = true
 	want := randBytes(t, 200_001)
@@ -370,7 +369,7 @@ func TestUnknownLengthAndRanges(t *testing.T) {
 	if got := read(t, h); !bytes.Equal(got, want) {
 		t.Fatal("bytes differ")
 	}
-	waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+	poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 	h, _ = c.Get(context.Background(), "t1/a.mp4")
 	r, _ := h.Stream(context.Background(), 1000, 500)
 	defer r.(io.Closer).Close()
@@ -384,6 +383,7 @@ func TestUnknownLengthAndRanges(t *testing.T) {
 }
 
 func TestEvictionKeepsBudgetAndPurge(t *testing.T) {
+	t.Parallel()
 	src := newSource()
 	cfg := DefaultConfig()
 	cfg.Dir, cfg.DiskBytes, cfg.MemBytes = t.TempDir(), 1<<20, 1<<20
@@ -401,7 +401,7 @@ func TestEvictionKeepsBudgetAndPurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		read(t, h)
-		waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+		poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 	}
 	s := c.Stats()
 	if s.DiskUsed > cfg.DiskBytes || s.DiskEvictions == 0 {

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
+
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 func fetched(b []byte) *Fetched {
@@ -21,6 +24,7 @@ func sum(b []byte) string {
 }
 
 func TestStoreChecksAndPinning(t *testing.T) {
+	t.Parallel()
 	src := newSource()
 	cfg := DefaultConfig()
 	cfg.Dir, cfg.DiskBytes = t.TempDir(), 1<<20
@@ -56,7 +60,7 @@ func TestStoreChecksAndPinning(t *testing.T) {
 			t.Fatal(err)
 		}
 		read(t, h)
-		waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+		poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 	}
 	if !c.Has("t1/a.m4s") {
 		t.Fatal("pinned object was evicted by pull-through traffic")
@@ -70,7 +74,7 @@ func TestStoreChecksAndPinning(t *testing.T) {
 		src.put(k, randBytes(t, 100_000))
 		h, _ := c.Get(context.Background(), k)
 		read(t, h)
-		waitFor(t, func() bool { return c.Stats().FillsInFlight == 0 })
+		poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
 	}
 	if c.Has("t1/a.m4s") {
 		t.Error("an unpinned, unrequested object outlived 20 new ones in a full cache")

@@ -14,6 +14,7 @@ import (
 // 1 GiB - 1) and wants the second,
 // only, to produce the warning that names the sysctl to raise.
 func TestSetBuffers(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		want     int
@@ -24,6 +25,7 @@ func TestSetBuffers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 			if err != nil {
 				t.Fatal(err)
@@ -45,6 +47,7 @@ func TestSetBuffers(t *testing.T) {
 // TestSetBuffersForced checks the root path: past net.core.rmem_max with
 // SO_RCVBUFFORCE. It needs root (CAP_NET_ADMIN).
 func TestSetBuffersForced(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_NET_ADMIN) to exceed net.core.rmem_max")
 	}

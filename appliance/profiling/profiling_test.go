@@ -16,6 +16,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // TestPyroscopeTags runs the profiler against a fake Pyroscope ingest
 // endpoint and wants the profiles labelled with the appliance and site.
+// Not parallel: it turns on the process's one CPU profiler.
 func TestPyroscopeTags(t *testing.T) {
 	var mu sync.Mutex
 	var names []string
@@ -49,6 +50,7 @@ func TestPyroscopeTags(t *testing.T) {
 }
 
 func TestAdminListener(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, token, auth string
 		want              int
@@ -60,6 +62,7 @@ func TestAdminListener(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := DefaultConfig()
 			cfg.AdminToken = tc.token
 			p, err := Start(cfg, quiet())
@@ -93,6 +96,7 @@ func TestAdminListener(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config

@@ -101,6 +101,10 @@ func firstSocket(t *testing.T) (*Socket, net.Conn) {
 // TestSteeringAcrossUpgrades runs two upgrades with the real kernel: A
 // alone, B joins, B takes over, A exits, B alone, C joins and takes over.
 // At each step every shape of packet must reach the right socket.
+//
+// The tests with real sockets are not parallel: Linux may bind two
+// SO_REUSEPORT sockets of one user asked for port 0 to the same port,
+// which would put two tests' sockets in one group.
 func TestSteeringAcrossUpgrades(t *testing.T) {
 	a, client := firstSocket(t)
 	addr := a.conn.LocalAddr().String()
@@ -199,6 +203,7 @@ func TestJoinChecksTheOrder(t *testing.T) {
 }
 
 func TestCIDGenerator(t *testing.T) {
+	t.Parallel()
 	g := CIDGenerator{Tag: Tag(pidA)}
 	seen := map[string]bool{}
 	for range 100 {
@@ -221,6 +226,7 @@ func TestCIDGenerator(t *testing.T) {
 }
 
 func TestTagDiffers(t *testing.T) {
+	t.Parallel()
 	seen := map[uint32]int{}
 	for pid := 1; pid < 1<<16; pid++ {
 		tag := Tag(pid)

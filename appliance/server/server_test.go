@@ -49,6 +49,7 @@ func newTestServer(tb testing.TB) (*Server, string) {
 }
 
 func TestParseContentPath(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		path                      string
 		token, title, object, key string

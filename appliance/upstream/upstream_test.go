@@ -53,6 +53,7 @@ func serve(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
 }
 
 func TestFetch(t *testing.T) {
+	t.Parallel()
 	origin, originHits := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/c/k1.") || !strings.HasSuffix(r.URL.Path, "/t1/a.m4s") {
 			http.Error(w, "bad path "+r.URL.Path, 400)
@@ -123,6 +124,7 @@ func TestFetch(t *testing.T) {
 }
 
 func TestDeadPeerIsSkipped(t *testing.T) {
+	t.Parallel()
 	origin, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") })
 	peer, peerHits := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "boom", http.StatusInternalServerError)
@@ -144,6 +146,7 @@ func TestDeadPeerIsSkipped(t *testing.T) {
 }
 
 func TestBodyChecks(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
@@ -165,6 +168,7 @@ func TestBodyChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			srv, _ := serve(t, tt.handler)
 			c := newClient(t, srv.URL)
 			f, err := c.Fetch(context.Background(), "t1/a.m4s")

@@ -7,6 +7,7 @@ import (
 	"github.com/fillcast/fillcast/bench/cachesim/trace"
 )
 
+// TestSimClock is not parallel: it reads the wall clock just after Start.
 func TestSimClock(t *testing.T) {
 	origin := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	c := newSimClock(origin, 24*time.Second) // one simulated hour a second
@@ -36,6 +37,7 @@ func TestSimClock(t *testing.T) {
 }
 
 func TestLedger(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	l := newLedger(start, 2)
 	tests := []struct {
@@ -73,6 +75,7 @@ func TestLedger(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	tr := &trace.Trace{Config: trace.Config{SegmentDuration: time.Minute}, Sessions: []trace.Session{
 		{Start: 0, Title: 0, First: 2, Count: 3},
 		{Start: 90 * time.Second, Title: 1, First: 0, Count: 2},

@@ -35,6 +35,7 @@ import (
 
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/internal/poll"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -127,8 +128,8 @@ func run(bin string, rate int, before, during time.Duration, upgrades, segments,
 			targets = append(targets, plTargets[i%len(plTargets)])
 		}
 	}
-	if err := waitFor(30*time.Second, func() bool { return procs.livePID() > 0 }); err != nil {
-		return fmt.Errorf("the appliance did not become ready: %w", err)
+	if !poll.Wait(30*time.Second, func() bool { return procs.livePID() > 0 }) {
+		return errors.New("the appliance did not become ready within 30s")
 	}
 	for _, t := range append(segTargets, plTargets...) { // warm the cache
 		if err := v.check(t.URL); err != nil {
@@ -344,12 +345,12 @@ func (p *procs) upgrade() (upgradeEvent, error) {
 	if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
 		return ev, err
 	}
-	if err := waitFor(60*time.Second, func() bool { n := p.livePID(); return n != 0 && n != old }); err != nil {
-		return ev, fmt.Errorf("new process not ready: %w", err)
+	if !poll.Wait(60*time.Second, func() bool { n := p.livePID(); return n != 0 && n != old }) {
+		return ev, errors.New("new process not ready within 60s")
 	}
 	ev.ready = time.Now()
-	if err := waitFor(60*time.Second, func() bool { return !alive(old) }); err != nil {
-		return ev, fmt.Errorf("old process %d did not exit: %w", old, err)
+	if !poll.Wait(60*time.Second, func() bool { return !alive(old) }) {
+		return ev, fmt.Errorf("old process %d did not exit within 60s", old)
 	}
 	ev.oldExit = time.Now()
 	return ev, nil
@@ -358,7 +359,7 @@ func (p *procs) upgrade() (upgradeEvent, error) {
 func (p *procs) stop() {
 	if pid := p.livePID(); pid > 0 {
 		syscall.Kill(pid, syscall.SIGTERM)
-		waitFor(40*time.Second, func() bool { return !alive(pid) })
+		poll.Wait(40*time.Second, func() bool { return !alive(pid) })
 	}
 	for _, c := range p.cmds {
 		c.Process.Signal(syscall.SIGTERM)
@@ -377,17 +378,6 @@ func alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
-}
-
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
 }
 
 func freeAddr() string {

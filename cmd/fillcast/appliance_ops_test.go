@@ -24,12 +24,14 @@ import (
 
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/fillcast/fillcast/origin"
 	"github.com/quic-go/quic-go/http3"
 )
 
 // These tests run the real binary: upgrades re-execute it, and a drain
-// ends the process. It is built once per test run.
+// ends the process. It is built once per test run. They are not parallel:
+// they signal and kill processes by PID, and check that PIDs are gone.
 
 const opsKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 
@@ -206,18 +208,7 @@ func (p *applianceProc) livePID() int {
 // waitPID polls until the PID file names pid.
 func (p *applianceProc) waitPID(t *testing.T, pid int) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("PID file naming %d", pid), func() bool { return p.livePID() == pid })
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, fmt.Sprintf("PID file naming %d", pid), func() bool { return p.livePID() == pid })
 }
 
 // alive reports whether pid runs. A process that exited but was not yet
@@ -287,7 +278,7 @@ func TestUpgradeFinishesInFlight(t *testing.T) {
 
 	oldPID := p.cmd.Process.Pid
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 30*time.Second, "the new process to become ready", func() bool {
+	poll.Until(t, 30*time.Second, "the new process to become ready", func() bool {
 		pid := p.livePID()
 		return pid != 0 && pid != oldPID
 	})
@@ -350,7 +341,7 @@ func TestUpgradeBrokenBinaryKeepsOld(t *testing.T) {
 	os.WriteFile(broken, []byte("#!/bin/sh\necho 'broken build' >&2\nexit 3\n"), 0o755)
 	os.Rename(broken, bin)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 30*time.Second, "the failed upgrade to be logged", func() bool {
+	poll.Until(t, 30*time.Second, "the failed upgrade to be logged", func() bool {
 		return strings.Contains(p.stderr.String(), "did not become ready")
 	})
 	if got := p.livePID(); got != oldPID {
@@ -364,7 +355,7 @@ func TestUpgradeBrokenBinaryKeepsOld(t *testing.T) {
 
 	copyFile(t, good, bin)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 30*time.Second, "the good upgrade", func() bool {
+	poll.Until(t, 30*time.Second, "the good upgrade", func() bool {
 		pid := p.livePID()
 		return pid != 0 && pid != oldPID
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // heartbeats is a control plane that records heartbeats and plays
@@ -60,7 +61,7 @@ func TestDrainStopsNewPlayers(t *testing.T) {
 	const quiet = 1500 * time.Millisecond
 	p := startApplianceProc(t, bin, e, "--controlplane", cpSrv.URL, "--heartbeat", "100ms",
 		"--drain-quiet", quiet.String(), "--drain-timeout", "20s")
-	waitFor(t, 10*time.Second, "a first heartbeat", cp.steersHere)
+	poll.Until(t, 10*time.Second, "a first heartbeat", cp.steersHere)
 
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	// New players start sessions for as long as steering sends them here.

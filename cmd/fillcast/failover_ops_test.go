@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,16 +112,30 @@ func TestApplianceOutlivesItsControlPlaneNode(t *testing.T) {
 		}
 		return st
 	}
-	plan := func(c *client.Client, version uint64) error {
-		return c.Do(ctx, "PUT", "/v1/appliances/a1/manifest", map[string]any{"version": version, "titles": []string{}}, nil)
+	// plan writes a manifest newer than the one in force (the leader's
+	// planner writes them too) and returns its version.
+	plan := func(c *client.Client) (version uint64) {
+		t.Helper()
+		poll.UntilNil(t, 20*time.Second, "a manifest written", func() error {
+			version = 1
+			m, _, err := c.Manifest(ctx, "a1", "")
+			switch {
+			case err == nil:
+				version = m.Version + 1
+			case client.StatusCode(err) != http.StatusNotFound:
+				return err
+			}
+			return c.Do(ctx, "PUT", "/v1/appliances/a1/manifest", map[string]any{"version": version, "titles": []string{}}, nil)
+		})
+		return version
 	}
-	if err := plan(ops, 1); err != nil {
-		t.Fatal(err)
+	planOn := func(version uint64) func() bool {
+		return func() bool {
+			st := status()
+			return st.Plan != nil && st.Plan.ManifestVersion >= version
+		}
 	}
-	poll.Until(t, 10*time.Second, "the first manifest on the appliance", func() bool {
-		st := status()
-		return st.Plan != nil && st.Plan.ManifestVersion == 1
-	})
+	poll.Until(t, 10*time.Second, "the first manifest on the appliance", planOn(plan(ops)))
 
 	killed := time.Now()
 	if err := n1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -144,10 +159,5 @@ func TestApplianceOutlivesItsControlPlaneNode(t *testing.T) {
 	}
 	// A new plan, written once n2 and n3 have a leader, reaches the
 	// appliance.
-	survivors := nodeClient(n2.url)
-	poll.UntilNil(t, 20*time.Second, "a plan written to the survivors", func() error { return plan(survivors, 2) })
-	poll.Until(t, 10*time.Second, "the new manifest on the appliance", func() bool {
-		st := status()
-		return st.Plan != nil && st.Plan.ManifestVersion == 2
-	})
+	poll.Until(t, 10*time.Second, "the new manifest on the appliance", planOn(plan(nodeClient(n2.url))))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -105,7 +106,7 @@ func TestH3UpgradeKeepsConnections(t *testing.T) {
 	readSome(1 << 20)
 
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 30*time.Second, "the new process to become ready", func() bool {
+	poll.Until(t, 30*time.Second, "the new process to become ready", func() bool {
 		pid := p.livePID()
 		return pid != 0 && pid != oldPID
 	})
@@ -134,13 +135,13 @@ func TestH3UpgradeKeepsConnections(t *testing.T) {
 
 	// A second upgrade: the survivor is now first in the group.
 	syscall.Kill(newPID, syscall.SIGHUP)
-	waitFor(t, 30*time.Second, "the third process to become ready", func() bool {
+	poll.Until(t, 30*time.Second, "the third process to become ready", func() bool {
 		pid := p.livePID()
 		return pid != 0 && pid != newPID
 	})
 	thirdPID := p.livePID()
 	newConnPIDs(t, cert, base, 6, thirdPID, "after the second upgrade")
-	waitFor(t, 60*time.Second, "the second process to exit", func() bool { return !alive(newPID) })
+	poll.Until(t, 60*time.Second, "the second process to exit", func() bool { return !alive(newPID) })
 	c, done := h3Client(cert)
 	defer done()
 	if code, b := clientGet(t, c, segURL); code != 200 || !bytes.Equal(b, e.seg) {

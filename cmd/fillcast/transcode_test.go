@@ -12,6 +12,7 @@ import (
 )
 
 func TestRunTranscode(t *testing.T) {
+	t.Parallel()
 	for _, bin := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not installed (apt-get install ffmpeg)", bin)
@@ -44,6 +45,7 @@ func TestRunTranscode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var stdout, stderr bytes.Buffer
 			err := runTranscode(context.Background(), tt.args, &stdout, &stderr)
 			switch {

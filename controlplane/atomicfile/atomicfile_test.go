@@ -7,6 +7,7 @@ import (
 )
 
 func TestWriteFileReplacesWholly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
 	// A temporary file a crash left behind is replaced, not appended to.
@@ -27,6 +28,7 @@ func TestWriteFileReplacesWholly(t *testing.T) {
 }
 
 func TestWriteFileIntoMissingDirFails(t *testing.T) {
+	t.Parallel()
 	if err := WriteFile(filepath.Join(t.TempDir(), "nope", "f"), []byte("x")); err == nil {
 		t.Error("write into a missing directory succeeded")
 	}

@@ -27,6 +27,7 @@ func readyTitle(id string) *fillcast.Title {
 }
 
 func TestValidation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cmd  Command
@@ -69,6 +70,7 @@ func (s *sink) Cancel() error { s.cancelled = true; return nil }
 func (s *sink) Close() error  { return nil }
 
 func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
 	var changes []string
 	f := New(func(c Command) { changes = append(changes, c.Op) })
 	cmds := []Command{
@@ -120,6 +122,7 @@ func TestSnapshotRestore(t *testing.T) {
 }
 
 func TestManifestChecks(t *testing.T) {
+	t.Parallel()
 	f := New(nil)
 	f.Apply(logOf(t, 1, Command{Op: OpPutTitle, Title: readyTitle("t1")}))
 	tests := []struct {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestClientAddr(t *testing.T) {
+	t.Parallel()
 	trusted, err := ParseTrustedProxies("10.0.0.0/8, 192.0.2.1, 2001:db8:1::/48")
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +47,7 @@ func TestClientAddr(t *testing.T) {
 }
 
 func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    string
@@ -83,6 +85,7 @@ func fmtPrefixes(ps []netip.Prefix) string {
 }
 
 func TestClientAddrThroughGateway(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		trusted string
@@ -94,6 +97,7 @@ func TestClientAddrThroughGateway(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			trusted, err := ParseTrustedProxies(tt.trusted)
 			if err != nil {
 				t.Fatal(err)

@@ -10,9 +10,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	tg.handle(t, "GET /v1/titles/{id}", RouteOptions{Name: "get_title"}, func(w http.ResponseWriter, r *http.Request) error {
 		return WriteJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "route": FromContext(r.Context()).Route()})
@@ -32,6 +35,7 @@ func TestRouting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got := tg.do(t, tt.method, tt.path, nil, "")
 			if got.status != tt.wantStatus {
 				t.Fatalf("status = %d, want %d (body %q)", got.status, tt.wantStatus, got.body)
@@ -55,6 +59,7 @@ func TestRouting(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	tg.handle(t, "GET /id", RouteOptions{Name: "id"}, func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, RequestID(r.Context()))
@@ -95,6 +100,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestEndpointErrors(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	tests := []struct {
 		name       string
@@ -154,6 +160,7 @@ func TestEndpointErrors(t *testing.T) {
 }
 
 func TestPanicAfterWriteAbortsConnection(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	tg.handle(t, "GET /half", RouteOptions{Name: "half"}, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Length", "100")
@@ -169,12 +176,13 @@ func TestPanicAfterWriteAbortsConnection(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Errorf("reading a body cut by a panic succeeded; want an error")
 	}
-	waitFor(t, "the 500 to be counted", func() bool {
+	poll.Until(t, 10*time.Second, "the 500 to be counted", func() bool {
 		return metricValue(t, tg.reg, "fillcast_api_requests_total", map[string]string{"route": "half", "code": "500"}) == 1
 	})
 }
 
 func TestAdminAuth(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		token      string
@@ -190,6 +198,7 @@ func TestAdminAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			tg := newAdminGateway(t, Config{}, tt.token)
 			var called atomic.Bool
 			tg.handle(t, "PUT /v1/sites/{id}", RouteOptions{Name: "put_site", Admin: true}, func(w http.ResponseWriter, r *http.Request) error {
@@ -216,6 +225,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
+	t.Parallel()
 	var (
 		mu    sync.Mutex
 		order []string
@@ -287,6 +297,7 @@ func TestFilters(t *testing.T) {
 }
 
 func TestHandleRefuses(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	tg.handle(t, "GET /v1/a", RouteOptions{Name: "a"}, text("a"))
 	tests := []struct {

@@ -19,6 +19,7 @@ type site struct {
 }
 
 func TestDecodeJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		contentType string
@@ -75,6 +76,7 @@ func TestDecodeJSON(t *testing.T) {
 }
 
 func TestWriteJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		v          any
@@ -123,6 +125,7 @@ func FuzzDecodeJSON(f *testing.F) {
 }
 
 func TestWriteJSONETag(t *testing.T) {
+	t.Parallel()
 	v := map[string]int{"version": 3}
 	w := httptest.NewRecorder()
 	if err := WriteJSONETag(w, httptest.NewRequest("GET", "/", nil), v); err != nil {

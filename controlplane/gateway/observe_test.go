@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestAccessLog(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	tg.handle(t, "GET /v1/titles/{id}", RouteOptions{Name: "get_title"}, func(w http.ResponseWriter, r *http.Request) error {
 		tg.clock.Advance(1500 * time.Microsecond)
@@ -28,7 +30,7 @@ func TestAccessLog(t *testing.T) {
 		"req-2": {"level": "WARN", "route": "get_title", "status": 500.0, "error": "catalog: corrupt record"},
 		"req-3": {"level": "INFO", "route": "unmatched", "status": 404.0},
 	}
-	waitFor(t, "three access log lines", func() bool {
+	poll.Until(t, 10*time.Second, "three access log lines", func() bool {
 		n := 0
 		for _, l := range tg.log.lines(t) {
 			if l["msg"] == "request" {
@@ -56,6 +58,7 @@ func TestAccessLog(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	tg.handle(t, "GET /v1/playback/{title}", RouteOptions{Name: "playback"}, text("{}"))
 	tg.handle(t, "GET /v1/search", RouteOptions{Name: "search"}, func(w http.ResponseWriter, r *http.Request) error {
@@ -79,12 +82,13 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" "+tt.labels["route"], func(t *testing.T) {
-			waitFor(t, "the count", func() bool { return metricValue(t, tg.reg, tt.name, tt.labels) == tt.want })
+			poll.Until(t, 10*time.Second, "the count", func() bool { return metricValue(t, tg.reg, tt.name, tt.labels) == tt.want })
 		})
 	}
 }
 
 func TestMetricsRegistration(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	if _, err := New(Config{}, Deps{Registerer: reg}); err != nil {
 		t.Fatalf("first New: %v", err)
@@ -99,6 +103,7 @@ func TestMetricsRegistration(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		cfg     Config

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // fallbackText is a fallback that names its cause.
@@ -29,6 +30,7 @@ func fallbackText(w http.ResponseWriter, r *http.Request, cause error) error {
 }
 
 func TestTimeout(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	defer close(release)
 	tests := []struct {
@@ -106,6 +108,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestCloseWaitsForLateEndpoints(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	release := make(chan struct{})
 	var finished atomic.Bool
@@ -168,6 +171,7 @@ func (tg *testGateway) hold(t *testing.T, b *blocker, path string) (wait func() 
 }
 
 func TestBulkhead(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	b := newBlocker()
 	tg.handle(t, "GET /bh", RouteOptions{Name: "bh", MaxConcurrent: 1}, b.serve)
@@ -205,7 +209,7 @@ func TestBulkhead(t *testing.T) {
 		t.Errorf("held requests = %d, %d, want 200, 200", a, bb)
 	}
 	for _, r := range tg.routesNamed("bh", "bhtimed") {
-		waitFor(t, "bulkhead "+r.name+" to empty", func() bool { return r.active.Load() == 0 })
+		poll.Until(t, 10*time.Second, "bulkhead "+r.name+" to empty", func() bool { return r.active.Load() == 0 })
 	}
 	if got := tg.do(t, "GET", "/bh", nil, ""); got.status != 200 {
 		t.Errorf("after release = %d, want 200", got.status)
@@ -228,6 +232,7 @@ func (tg *testGateway) routesNamed(names ...string) []*route {
 }
 
 func TestCircuitBreaker(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	var failing atomic.Bool
 	var calls atomic.Int64
@@ -294,6 +299,7 @@ func TestCircuitBreaker(t *testing.T) {
 }
 
 func TestLoadShedding(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{MaxInFlight: 2, LowPriorityShare: 0.5, ShedRetryAfter: 2 * time.Second})
 	b := newBlocker()
 	tg.handle(t, "GET /hold", RouteOptions{Name: "hold", Priority: PriorityCritical}, b.serve)
@@ -332,10 +338,11 @@ func TestLoadShedding(t *testing.T) {
 			t.Errorf("held request = %d, want 200", got)
 		}
 	}
-	waitFor(t, "in-flight to drain", func() bool { return tg.InFlight() == 0 })
+	poll.Until(t, 10*time.Second, "in-flight to drain", func() bool { return tg.InFlight() == 0 })
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	tg := newTestGateway(t, Config{MaxBodyBytes: 64})
 	var calls atomic.Int64
 	decode := func(w http.ResponseWriter, r *http.Request) error {

@@ -58,6 +58,7 @@ func BenchmarkReplan(b *testing.B) {
 // BenchmarkPlan's business): a day's drift of ±20 % in every score moves a
 // few percent of the planned bytes, not a reshuffle.
 func TestBigSiteChurn(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("big site")
 	}

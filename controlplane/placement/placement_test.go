@@ -23,6 +23,7 @@ func newPlanner(t testing.TB, cfg Config) *Planner {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -50,6 +51,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestPlanRejects(t *testing.T) {
+	t.Parallel()
 	good := Appliance{ID: "s1", Profile: fillcast.ProfileStorage, Capacity: gib}
 	tests := []struct {
 		name string
@@ -75,6 +77,7 @@ func TestPlanRejects(t *testing.T) {
 
 // TestSmallSite checks a site small enough to reason about by hand.
 func TestSmallSite(t *testing.T) {
+	t.Parallel()
 	in := Input{
 		Appliances: []Appliance{
 			{ID: "flash-1", Profile: fillcast.ProfileFlash, Capacity: 10 * gib},
@@ -109,6 +112,7 @@ func TestSmallSite(t *testing.T) {
 }
 
 func TestUnplacedWhenStorageIsTooSmall(t *testing.T) {
+	t.Parallel()
 	in := Input{
 		Appliances: []Appliance{{ID: "s", Profile: fillcast.ProfileStorage, Capacity: 5 * gib}},
 		Catalog:    []Title{{"big", 4 * gib}, {"mid", 2 * gib}, {"small", gib}},
@@ -126,6 +130,7 @@ func TestUnplacedWhenStorageIsTooSmall(t *testing.T) {
 }
 
 func TestCopiesFollowDemand(t *testing.T) {
+	t.Parallel()
 	var in Input
 	for i := range 6 {
 		in.Appliances = append(in.Appliances, Appliance{ID: fmt.Sprintf("s%d", i), Profile: fillcast.ProfileStorage, Capacity: 1000 * gib})
@@ -178,6 +183,7 @@ func copiesOf(p *Plan) map[string]int {
 }
 
 func TestVersionAndDiff(t *testing.T) {
+	t.Parallel()
 	in := Input{
 		Appliances: []Appliance{
 			{ID: "f", Profile: fillcast.ProfileFlash, Capacity: 3 * gib},
@@ -220,6 +226,7 @@ func TestVersionAndDiff(t *testing.T) {
 }
 
 func TestSortedDiff(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b         []string
 		onlyA, onlyB []string
@@ -241,6 +248,7 @@ func TestSortedDiff(t *testing.T) {
 // TestFirstCopyFollowsRendezvous checks that with room everywhere every
 // title's first storage copy is where steering looks first.
 func TestFirstCopyFollowsRendezvous(t *testing.T) {
+	t.Parallel()
 	var in Input
 	var nodes []rendezvous.Node
 	for i, w := range []float64{1, 2, 0, 3} {
@@ -269,6 +277,7 @@ func TestFirstCopyFollowsRendezvous(t *testing.T) {
 // the small one takes its 10 GiB, the big one its bound of 1.4 GiB, one
 // title.
 func TestFlashBoundWithMismatchedWeights(t *testing.T) {
+	t.Parallel()
 	in := Input{
 		Appliances: []Appliance{
 			{ID: "small", Profile: fillcast.ProfileFlash, Capacity: 10 * gib, Weight: 9},
@@ -300,6 +309,7 @@ func TestFlashBoundWithMismatchedWeights(t *testing.T) {
 // from a different previous plan keeps that plan's flash placement
 // rather than the fresh hash order.
 func TestFlashKeepsPreviousCopies(t *testing.T) {
+	t.Parallel()
 	in := Input{Scores: map[string]float64{}}
 	for _, id := range []string{"f1", "f2"} {
 		in.Appliances = append(in.Appliances, Appliance{ID: id, Profile: fillcast.ProfileFlash, Capacity: 20 * gib})

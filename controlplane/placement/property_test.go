@@ -90,6 +90,7 @@ func mustPlan(t testing.TB, p *Planner, in Input, prev *Plan) *Plan {
 // TestPlanProperties checks, on random sites with fixed seeds, what every
 // plan must satisfy.
 func TestPlanProperties(t *testing.T) {
+	t.Parallel()
 	p := newPlanner(t, Config{})
 	eps := p.Config().Epsilon
 	for seed := range uint64(40) {
@@ -184,6 +185,7 @@ func TestPlanProperties(t *testing.T) {
 // TestFlashHoldsTheMostPopular checks with equal sizes that the flash set
 // is a prefix of the popularity order.
 func TestFlashHoldsTheMostPopular(t *testing.T) {
+	t.Parallel()
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		in := randomInput(r, spec{storage: 2, flash: 1 + r.IntN(5), titles: 500, storageRoom: 2, flashRoom: 0.2})
@@ -240,6 +242,7 @@ func plannedBytes(p *Plan, in Input) int64 {
 }
 
 func TestSmallPopularityChangeMovesLittle(t *testing.T) {
+	t.Parallel()
 	p := newPlanner(t, Config{})
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 9))
@@ -260,9 +263,11 @@ func TestSmallPopularityChangeMovesLittle(t *testing.T) {
 }
 
 func TestRemovingAnApplianceMovesOnlyItsTitles(t *testing.T) {
+	t.Parallel()
 	p := newPlanner(t, Config{})
 	for _, profile := range []string{fillcast.ProfileStorage, fillcast.ProfileFlash} {
 		t.Run(profile, func(t *testing.T) {
+			t.Parallel()
 			for seed := range uint64(20) {
 				r := rand.New(rand.NewPCG(seed, 11))
 				n := 3 + r.IntN(8)
@@ -325,6 +330,7 @@ func TestRemovingAnApplianceMovesOnlyItsTitles(t *testing.T) {
 }
 
 func TestAddingAnApplianceMovesItsShare(t *testing.T) {
+	t.Parallel()
 	p := newPlanner(t, Config{})
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 13))

@@ -39,6 +39,7 @@ func views(s []Score, title string) float64 {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -67,6 +68,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestViewsAndDecay(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		obs  []Observation
@@ -102,6 +104,7 @@ func TestViewsAndDecay(t *testing.T) {
 }
 
 func TestObserveRejects(t *testing.T) {
+	t.Parallel()
 	tr := newTracker(t, Config{})
 	for _, o := range []Observation{
 		{Title: "a", Bytes: 1},
@@ -140,6 +143,7 @@ func randomObservations(r *rand.Rand, n, k int) []Observation {
 // TestOrderDoesNotMatter is a property test: the same observations in any
 // order give the same forecast.
 func TestOrderDoesNotMatter(t *testing.T) {
+	t.Parallel()
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 3))
 		obs := randomObservations(r, 500, 30)
@@ -185,6 +189,7 @@ func cmpFloat(a, b float64) int {
 }
 
 func TestNewReleasePrior(t *testing.T) {
+	t.Parallel()
 	release := t0.Add(30 * time.Hour) // tomorrow evening
 	cfg := Config{PriorRank: 2}
 	tr := newTracker(t, cfg,
@@ -233,6 +238,7 @@ func TestNewReleasePrior(t *testing.T) {
 }
 
 func TestUnregisteredTitlesAreLeftOut(t *testing.T) {
+	t.Parallel()
 	tr := newTracker(t, Config{}, Title{ID: "a", Size: gib})
 	for _, title := range []string{"a", "b"} {
 		if err := tr.Observe(Observation{Region: "eu", Title: title, Bytes: gib, At: t0}); err != nil {
@@ -255,6 +261,7 @@ func TestUnregisteredTitlesAreLeftOut(t *testing.T) {
 }
 
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	tr := newTracker(t, Config{}, Title{ID: "a", Size: gib}, Title{ID: "b", Size: gib})
 	for title, n := range map[string]int64{"a": 1000, "b": 1, "unsized": 1} {
 		if err := tr.Observe(Observation{Region: "eu", Title: title, Bytes: n * gib, At: t0}); err != nil {
@@ -278,6 +285,7 @@ func TestPrune(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	tr := newTracker(t, Config{}, Title{ID: "a", Size: gib})
 	var wg sync.WaitGroup
 	for g := range 4 {

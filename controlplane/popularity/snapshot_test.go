@@ -11,6 +11,7 @@ import (
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
+	t.Parallel()
 	for seed := range uint64(10) {
 		r := rand.New(rand.NewPCG(seed, 5))
 		src := newTracker(t, Config{})
@@ -61,6 +62,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func TestRestoreRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string

@@ -65,6 +65,7 @@ func rankOf(r *Results, id string) int {
 }
 
 func TestSearchFindsTopThree(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	tests := []struct {
 		name, q, want string
@@ -94,6 +95,7 @@ func TestSearchFindsTopThree(t *testing.T) {
 }
 
 func TestSuggestFindsTopThree(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	tests := []struct {
 		prefix, want string
@@ -129,6 +131,7 @@ func TestSuggestFindsTopThree(t *testing.T) {
 }
 
 func TestPhraseNeedsOrder(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	res, err := x.Search(context.Background(), Request{Q: `"simulation reality"`})
 	if err != nil {
@@ -140,6 +143,7 @@ func TestPhraseNeedsOrder(t *testing.T) {
 }
 
 func TestNameAboveDescriptionAndPopularity(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	// office-space mentions "matrix" in its description only; make it
 	// far more popular, and the name match must still come first.
@@ -175,6 +179,7 @@ func TestNameAboveDescriptionAndPopularity(t *testing.T) {
 }
 
 func TestFacetsAndFilters(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	// "a" as a description word appears in most titles; count by hand
 	// what the query matched.
@@ -233,6 +238,7 @@ func TestFacetsAndFilters(t *testing.T) {
 }
 
 func TestBadQueries(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	long := strings.Repeat("ab ", 100)
 	tests := []struct {
@@ -270,6 +276,7 @@ func TestBadQueries(t *testing.T) {
 }
 
 func TestUpsertDeleteRebuild(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	x := newIndex(t, DefaultConfig())
 	if got, want := x.Len(), len(catalog)-1; got != want {
@@ -322,6 +329,7 @@ func TestUpsertDeleteRebuild(t *testing.T) {
 }
 
 func TestOnDisk(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.Path = filepath.Join(t.TempDir(), "search.bleve")
@@ -350,6 +358,7 @@ func TestOnDisk(t *testing.T) {
 }
 
 func TestParseRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		query string
 		want  Request
@@ -423,6 +432,7 @@ func FuzzSearch(f *testing.F) {
 }
 
 func TestSearchWhileWriting(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	x := newIndex(t, DefaultConfig())
 	done := make(chan struct{})
@@ -469,6 +479,7 @@ func TestSearchWhileWriting(t *testing.T) {
 }
 
 func TestRebuildCancelledKeepsNamesInStep(t *testing.T) {
+	t.Parallel()
 	x, err := Open(DefaultConfig(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestOSADistance(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b  string
 		limit int
@@ -31,6 +32,7 @@ func TestOSADistance(t *testing.T) {
 }
 
 func TestVocabNear(t *testing.T) {
+	t.Parallel()
 	v := newVocab()
 	v.add("matrix", inName)
 	v.add("matrix", inDescription)
@@ -72,6 +74,7 @@ func TestVocabNear(t *testing.T) {
 // cast and genre words are found with a typo, and a name matched with a
 // typo still ranks above a description matched exactly or with a typo.
 func TestTypoEveryField(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	ctx := context.Background()
 	tests := []struct {
@@ -107,6 +110,7 @@ func TestTypoEveryField(t *testing.T) {
 // TestEveryWordFirst checks that a query of several words prefers titles
 // with all of them, and falls back to any word when no title has all.
 func TestEveryWordFirst(t *testing.T) {
+	t.Parallel()
 	x := newIndex(t, DefaultConfig())
 	ctx := context.Background()
 	res, err := x.Search(ctx, Request{Q: "matrix hacker"})

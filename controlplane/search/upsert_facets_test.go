@@ -8,12 +8,14 @@ import (
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 // TestFacetsOfUpsertedTitles: titles added one at a time, and updated, as
 // the replicated-state hook does when a title is created and then
 // ingested, count in the facets like rebuilt ones.
 func TestFacetsOfUpsertedTitles(t *testing.T) {
+	t.Parallel()
 	x, err := Open(DefaultConfig(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -42,17 +44,10 @@ func TestFacetsOfUpsertedTitles(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := adv.(*scorch.Scorch)
-	deadline := time.Now().Add(10 * time.Second)
-	persisted := func() bool {
+	poll.Until(t, 10*time.Second, "the index to be persisted", func() bool {
 		m := sc.StatsMap()
 		return m["LastPersistedEpoch"].(uint64) >= m["CurRootEpoch"].(uint64) && m["TotFileMergeLoopEnd"].(uint64) >= 2
-	}
-	for !persisted() {
-		if time.Now().After(deadline) {
-			t.Fatal("the index was not persisted within 10 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
 	res, err := x.Search(ctx, Request{Q: "train", Limit: 10})
 	if err != nil {
 		t.Fatal(err)

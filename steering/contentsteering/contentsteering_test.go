@@ -9,6 +9,7 @@ import (
 )
 
 func TestAppendJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		m    Manifest
@@ -65,6 +66,7 @@ func TestAppendJSON(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	ok := []Pathway{{ID: "a", Host: "h:1"}}
 	tests := []struct {
 		name string

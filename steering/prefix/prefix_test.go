@@ -24,6 +24,7 @@ func mustTable(t *testing.T, m map[string]string) *Table[string] {
 }
 
 func TestLookup(t *testing.T) {
+	t.Parallel()
 	tab := mustTable(t, map[string]string{
 		"10.0.0.0/8":              "isp-a",
 		"10.1.0.0/16":             "isp-b",
@@ -75,6 +76,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestLookupNoMatch(t *testing.T) {
+	t.Parallel()
 	tab := mustTable(t, map[string]string{"10.0.0.0/8": "a", "2001:db8::/32": "b"})
 	for _, addr := range []netip.Addr{{}, netip.MustParseAddr("11.0.0.1"), netip.MustParseAddr("9.255.255.255"), netip.MustParseAddr("2001:db7::1")} {
 		if got, ok := tab.Lookup(addr); ok {
@@ -88,6 +90,7 @@ func TestLookupNoMatch(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in, want string
 		err      error
@@ -122,6 +125,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseErrorNamesPrefix(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("203.0.113.5/24")
 	want := `prefix: invalid prefix "203.0.113.5/24": host bits are set; did you mean "203.0.113.0/24"?`
 	if err == nil || err.Error() != want {
@@ -130,6 +134,7 @@ func TestParseErrorNamesPrefix(t *testing.T) {
 }
 
 func TestNewConflicts(t *testing.T) {
+	t.Parallel()
 	p := netip.MustParsePrefix("10.0.0.0/8")
 	tests := []struct {
 		name    string
@@ -154,6 +159,7 @@ func TestNewConflicts(t *testing.T) {
 }
 
 func TestLen(t *testing.T) {
+	t.Parallel()
 	tab := mustTable(t, map[string]string{"10.0.0.0/8": "a", "::ffff:10.0.0.0/104": "a", "2001:db8::/32": "b"})
 	if got, want := tab.Len(), 2; got != want {
 		t.Errorf("Len = %d; want %d", got, want)

@@ -22,6 +22,7 @@ func first(key uint64, ns []Node) int {
 // TestKeyStable pins the hash: every control-plane node, old or new, must
 // send a title to the same appliances.
 func TestKeyStable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want uint64
@@ -44,6 +45,7 @@ func TestKeyStable(t *testing.T) {
 }
 
 func TestWeightedShares(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		weights []float64
@@ -55,6 +57,7 @@ func TestWeightedShares(t *testing.T) {
 	const keys = 200000
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ns := nodes(tc.weights...)
 			total := 0.0
 			for _, w := range tc.weights {
@@ -75,6 +78,7 @@ func TestWeightedShares(t *testing.T) {
 }
 
 func TestMinimalMovement(t *testing.T) {
+	t.Parallel()
 	ns := nodes(1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
 	without := append(append([]Node(nil), ns[:3]...), ns[4:]...)
 	withExtra := append(append([]Node(nil), ns...), Node{Key: Key("new"), Weight: 1})
@@ -112,6 +116,7 @@ func TestMinimalMovement(t *testing.T) {
 }
 
 func TestRankDeterministic(t *testing.T) {
+	t.Parallel()
 	ns := nodes(1, 3, 2, 1, 5)
 	a := Rank(nil, Key("t9"), ns)
 	b := Rank(nil, Key("t9"), ns)
@@ -147,6 +152,7 @@ func FuzzScore(f *testing.F) {
 }
 
 func TestNegLog(t *testing.T) {
+	t.Parallel()
 	for _, u := range []float64{Unit(0), Unit(^uint64(0)), 1e-300, 0.5, 0.999999, 0.25, 0.7, 1.0 / 3, 0.1} {
 		got, want := negLog(u), -math.Log(u)
 		if math.Abs(got-want) > 1e-9*math.Abs(want)+1e-15 {

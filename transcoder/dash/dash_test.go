@@ -7,6 +7,7 @@ import (
 )
 
 func TestTimeline(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		start uint64
@@ -38,6 +39,7 @@ func TestTimeline(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	m := &MPD{Profiles: "urn:mpeg:dash:profile:isoff-live:2011", Type: "static", MediaPresentationDuration: FormatDuration(20), MinBufferTime: "PT4S",
 		Periods: []Period{{ID: "0", AdaptationSets: []AdaptationSet{{ContentType: "video", MimeType: "video/mp4", SegmentAlignment: true,
 			Representations: []Representation{{ID: "720p", Bandwidth: 3000000, Codecs: "avc1.64001f", Width: 1280, Height: 720,
@@ -57,6 +59,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestExpandTemplate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		tmpl, id string
 		n        int
@@ -79,6 +82,7 @@ func TestExpandTemplate(t *testing.T) {
 }
 
 func TestParseDuration(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    float64
@@ -102,6 +106,7 @@ func TestParseDuration(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{"", "<MPD/>", `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"></MPD>`, "not xml"} {
 		if _, err := Parse([]byte(in)); !errors.Is(err, ErrSyntax) {
 			t.Errorf("Parse(%q): got %v, want ErrSyntax", in, err)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestReadProgress(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -59,6 +60,7 @@ func needFFmpeg(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	var last Progress
 	err := Runner{}.Run(context.Background(), []string{"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=1", "-f", "null", "-"}, func(p Progress) { last = p })
@@ -71,6 +73,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunError(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	err := Runner{}.Run(context.Background(), []string{"-i", "/nonexistent/input.mp4", "-f", "null", "-"}, nil)
 	var fe *Error
@@ -83,6 +86,7 @@ func TestRunError(t *testing.T) {
 }
 
 func TestRunCancel(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})

@@ -8,6 +8,7 @@ import (
 )
 
 func TestMediaRoundTrip(t *testing.T) {
+	t.Parallel()
 	m := Media{MapURI: "init.mp4", Independent: true, Ended: true, Segments: []Segment{
 		{URI: "seg-00001.m4s", Duration: 4}, {URI: "seg-00002.m4s", Duration: 4.0107}, {URI: "seg-00003.m4s", Duration: 1.5},
 	}}
@@ -28,6 +29,7 @@ func TestMediaRoundTrip(t *testing.T) {
 }
 
 func TestMasterRoundTrip(t *testing.T) {
+	t.Parallel()
 	m := Master{
 		Independent: true,
 		Audio: []Audio{
@@ -53,6 +55,7 @@ func TestMasterRoundTrip(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in string
 		master   bool
@@ -83,6 +86,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseAttributes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    map[string]string

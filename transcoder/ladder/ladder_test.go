@@ -7,6 +7,7 @@ import (
 )
 
 func TestFit(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name          string
 		width, height int
@@ -48,6 +49,7 @@ func TestFit(t *testing.T) {
 }
 
 func TestFitAspectRatio(t *testing.T) {
+	t.Parallel()
 	for _, src := range [][2]int{{1920, 1080}, {1000, 562}, {1440, 1080}, {720, 1280}, {2048, 858}, {1920, 800}} {
 		aspect := float64(src[0]) / float64(src[1])
 		for _, r := range Fit(Default(), src[0], src[1], 30) {
@@ -61,6 +63,7 @@ func TestFitAspectRatio(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string

@@ -71,6 +71,7 @@ func segment(start uint64, n int, dur uint32, sync bool) []byte {
 }
 
 func TestParseInit(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   []byte
@@ -93,6 +94,7 @@ func TestParseInit(t *testing.T) {
 }
 
 func TestParseInitErrors(t *testing.T) {
+	t.Parallel()
 	good := videoInit()
 	tests := []struct {
 		name string
@@ -114,6 +116,7 @@ func TestParseInitErrors(t *testing.T) {
 }
 
 func TestParseSegment(t *testing.T) {
+	t.Parallel()
 	track, err := ParseInit(videoInit())
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +188,7 @@ func movie(faststart bool) []byte {
 }
 
 func TestParseMovie(t *testing.T) {
+	t.Parallel()
 	for _, fast := range []bool{true, false} {
 		t.Run(fmt.Sprintf("faststart=%v", fast), func(t *testing.T) {
 			data := movie(fast)

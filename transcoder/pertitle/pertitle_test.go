@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseSSIMStats(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -37,6 +38,7 @@ func TestParseSSIMStats(t *testing.T) {
 }
 
 func TestClips(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		d    float64
 		n    int
@@ -55,6 +57,7 @@ func TestClips(t *testing.T) {
 }
 
 func TestGrid(t *testing.T) {
+	t.Parallel()
 	got := fmt.Sprint(DefaultConfig().grid())
 	if want := "[0.3 0.4 0.5 0.6 0.7 0.8 0.9 1]"; got != want {
 		t.Errorf("grid = %s, want %s", got, want)
@@ -62,6 +65,7 @@ func TestGrid(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -90,6 +94,7 @@ func FuzzParseSSIMStats(f *testing.F) {
 }
 
 func TestSearchUpdate(t *testing.T) {
+	t.Parallel()
 	const top = 7
 	tests := []struct {
 		name           string

@@ -19,6 +19,7 @@ const (
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      []byte
@@ -74,6 +75,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestLastLine(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d] moov atom not found\n/tmp/x.mp4: Invalid data found when processing input\n", "Invalid data found when processing input"},
 		{"", ""},

@@ -10,6 +10,7 @@ import (
 // TestContenders: the replayers' three policies, by name, replay a trace
 // with a hot set and a scan of one-hit objects, and none beats Belady.
 func TestContenders(t *testing.T) {
+	t.Parallel()
 	var trace []evict.Request
 	for round := range 50 {
 		for k := range 5 {

@@ -12,6 +12,7 @@ func small(seed uint64) Config {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -44,6 +45,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	a, err := Generate(small(1))
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +62,7 @@ func TestDeterministic(t *testing.T) {
 
 // TestShape checks the properties the simulations rely on.
 func TestShape(t *testing.T) {
+	t.Parallel()
 	tr, err := Generate(small(3))
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +121,7 @@ func TestShape(t *testing.T) {
 // TestNewReleasesTopTheirFirstEvening: a new release enters at a rank
 // up to NewRank; with enough sessions to rank by, it shows up near there.
 func TestNewReleasesTopTheirFirstEvening(t *testing.T) {
+	t.Parallel()
 	cfg := small(4)
 	cfg.Segments, cfg.SessionsPerDay = 10, 20000
 	tr, err := Generate(cfg)
@@ -154,6 +158,7 @@ func TestNewReleasesTopTheirFirstEvening(t *testing.T) {
 }
 
 func TestSegmentSizes(t *testing.T) {
+	t.Parallel()
 	tr, err := Generate(Config{Titles: 20, Segments: 100, Days: 1, SessionsPerDay: 10})
 	if err != nil {
 		t.Fatal(err)

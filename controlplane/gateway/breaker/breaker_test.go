@@ -15,6 +15,7 @@ type event struct {
 }
 
 func TestBreaker(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name   string
@@ -75,6 +76,7 @@ func TestBreaker(t *testing.T) {
 }
 
 func TestHalfOpenAdmitsOnlyProbes(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b, err := New(Config{MaxFailures: 1, Cooldown: time.Second, Probes: 1}, nil)
 	if err != nil {
@@ -102,6 +104,7 @@ func TestHalfOpenAdmitsOnlyProbes(t *testing.T) {
 }
 
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b, _ := New(Config{MaxFailures: 1, Cooldown: 10 * time.Second}, nil)
 	tk, _, _ := b.Allow(now)
@@ -117,6 +120,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -157,6 +161,7 @@ func BenchmarkAllowDone(b *testing.B) {
 }
 
 func TestStaleOutcomeKeepsNewerBuckets(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b, _ := New(Config{MaxFailures: 2, Window: 10 * time.Second, Buckets: 10}, nil)
 	now := base.Add(20 * time.Second)
