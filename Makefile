@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test -run x -fuzz FuzzParse -fuzztime 20s ./appliance/byterange
 	$(GO) test -run x -fuzz FuzzVerify -fuzztime 20s ./auth
 	$(GO) test -run x -fuzz FuzzContentPath -fuzztime 20s ./appliance/server
+	$(GO) test -run x -fuzz FuzzString -fuzztime 20s ./internal/jsonappend
 
 bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)
