@@ -113,7 +113,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 // Run opens the node's parts in the order below, serves the API, and
 // when ctx is done (or a part fails) stops them in reverse order: the
 // API server first, so requests in flight finish while everything they
-// use still runs, and the stores last.
+// use still runs, and the stores last. A Node runs once.
 func (n *Node) Run(ctx context.Context) error {
 	parts := []lifecycle.Part{
 		// Search, events and recommendations: opened before raft
