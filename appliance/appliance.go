@@ -9,6 +9,7 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -34,21 +35,26 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Config is everything an appliance needs.
+// Config is everything an appliance is set up with; the secrets it works
+// with come in Deps. Zero values mean the defaults named.
 type Config struct {
-	ID      string // appliance id; required
-	Site    string // site id; required
-	Profile string // fillcast.ProfileFlash or fillcast.ProfileStorage
-	// HTTP is the listen address, e.g. ":8080".
+	// ID is the appliance's id. Required.
+	ID string
+	// Site is the id of the site it is installed in. Required.
+	Site string
+	// Profile is fillcast.ProfileFlash or fillcast.ProfileStorage. Zero
+	// means storage.
+	Profile string
+	// HTTP is the listen address, e.g. ":8080". Zero means
+	// 127.0.0.1:8080.
 	HTTP string
 	// Cache configures the tiers (Dir, MemBytes, DiskBytes...).
 	Cache cache.Config
-	// Upstream configures the miss path; its Keys are set from Keys.
+	// Upstream configures the miss path.
 	Upstream upstream.Config
-	// Server configures request handling; its Keys are set from Keys.
+	// Server configures request handling. Zero AltSvc means the header
+	// advertising HTTP/3 on HTTP's port when H3 is on.
 	Server server.Config
-	// Keys verify player tokens and sign upstream fetches. Required.
-	Keys *auth.Keys
 	// MaxConns caps concurrent connections. Zero means 10000.
 	MaxConns int
 	// ReadTimeout bounds reading a request's headers. Zero means 10 s.
@@ -64,7 +70,8 @@ type Config struct {
 	// nodes from it.
 	ControlPlanes []string
 	// AdvertiseURL is the URL players and peers reach this appliance at,
-	// sent in heartbeats. Empty means http://{HTTP}.
+	// sent in heartbeats. Zero means http://{HTTP}, or https:// with a
+	// certificate.
 	AdvertiseURL string
 	// HeartbeatInterval is the time between heartbeats. Zero means 2 s.
 	HeartbeatInterval time.Duration
@@ -100,6 +107,7 @@ func DefaultConfig() Config {
 		Profile:         fillcast.ProfileStorage,
 		HTTP:            "127.0.0.1:8080",
 		Cache:           cache.DefaultConfig(),
+		Server:          server.DefaultConfig(),
 		MaxConns:        10000,
 		ReadTimeout:     10 * time.Second,
 		IdleTimeout:     60 * time.Second,
@@ -110,57 +118,87 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate fills defaults and reports the first problem, checking the
-// parts' configs too.
-func (c *Config) Validate() error {
-	d := DefaultConfig()
-	if c.ID == "" || c.Site == "" {
-		return errors.New("appliance: --id and --site are required")
+// Validate reports the first problem of c, or of the parts' configs it
+// holds, as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return fillcast.ConfigErrorf("appliance", "ID", "required: the appliance's id")
+	case c.Site == "":
+		return fillcast.ConfigErrorf("appliance", "Site", "required: the id of the site the appliance is installed in")
+	case c.Profile != "" && c.Profile != fillcast.ProfileFlash && c.Profile != fillcast.ProfileStorage:
+		return fillcast.ConfigErrorf("appliance", "Profile", "%q: want flash or storage", c.Profile)
+	case c.TLSCert != "" && c.TLSKey == "":
+		return fillcast.ConfigErrorf("appliance", "TLSKey", "required with a certificate: the file of its private key")
+	case c.TLSKey != "" && c.TLSCert == "":
+		return fillcast.ConfigErrorf("appliance", "TLSCert", "required with a private key: the file of its certificate")
+	case c.H3 && c.TLSCert == "":
+		return fillcast.ConfigErrorf("appliance", "TLSCert", "required with HTTP/3, as is the key: QUIC is always encrypted")
+	case c.MaxConns < 0:
+		return fillcast.ConfigErrorf("appliance", "MaxConns", "%d is negative", c.MaxConns)
+	case c.UDPBufferBytes < 0:
+		return fillcast.ConfigErrorf("appliance", "UDPBufferBytes", "%d is negative", c.UDPBufferBytes)
+	case c.FillRateBits < 0:
+		return fillcast.ConfigErrorf("appliance", "FillRateBits", "%v is negative", c.FillRateBits)
 	}
-	if c.Profile != fillcast.ProfileFlash && c.Profile != fillcast.ProfileStorage {
-		return fmt.Errorf("appliance: --profile %q: want flash or storage", c.Profile)
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ReadTimeout", c.ReadTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownTimeout", c.ShutdownTimeout},
+		{"HeartbeatInterval", c.HeartbeatInterval}, {"FillPoll", c.FillPoll},
+		{"DrainTimeout", c.DrainTimeout}, {"DrainQuiet", c.DrainQuiet},
+	} {
+		if f.v < 0 {
+			return fillcast.ConfigErrorf("appliance", f.name, "%v is negative", f.v)
+		}
 	}
-	if c.Keys == nil {
-		return errors.New("appliance: token keys are required (--token-keys)")
-	}
-	if c.HTTP == "" {
-		c.HTTP = d.HTTP
-	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = d.MaxConns
-	}
-	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = d.ReadTimeout
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = d.IdleTimeout
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = d.ShutdownTimeout
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = d.DrainTimeout
-	}
-	if c.DrainQuiet <= 0 {
-		c.DrainQuiet = d.DrainQuiet
-	}
-	if c.UDPBufferBytes <= 0 {
-		c.UDPBufferBytes = d.UDPBufferBytes
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("appliance: --tls-cert and --tls-key go together")
+	if len(c.ControlPlanes) > 0 {
+		if err := (client.Config{URLs: c.ControlPlanes}).Validate(); err != nil {
+			var ce *fillcast.ConfigError
+			if errors.As(err, &ce) {
+				return fillcast.ConfigErrorf("appliance", "ControlPlanes", "%s", ce.Problem)
+			}
+			return err
+		}
 	}
 	if c.H3 {
-		if c.TLSCert == "" {
-			return errors.New("appliance: --h3 needs --tls-cert and --tls-key (QUIC is always encrypted)")
-		}
-		_, port, err := net.SplitHostPort(c.HTTP)
+		addr := c.withDefaults().HTTP
+		_, port, err := net.SplitHostPort(addr)
 		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n <= 0 {
-			return fmt.Errorf("appliance: --h3 needs a fixed port in --http %q (the UDP port has the same number)", c.HTTP)
+			return fillcast.ConfigErrorf("appliance", "HTTP", "%q: HTTP/3 needs a fixed port (the UDP port has the same number)", addr)
 		}
-		if c.Server.AltSvc == "" {
-			c.Server.AltSvc = `h3=":` + port + `"; ma=86400`
-		}
+	}
+	if err := c.Cache.Validate(); err != nil {
+		return fillcast.InField("Cache", err)
+	}
+	if err := c.Upstream.Validate(); err != nil {
+		return fillcast.InField("Upstream", err)
+	}
+	if err := c.Server.Validate(); err != nil {
+		return fillcast.InField("Server", err)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields, and the fields of the parts that
+// come from the appliance's own.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	c.Profile = cmp.Or(c.Profile, d.Profile)
+	c.HTTP = cmp.Or(c.HTTP, d.HTTP)
+	c.MaxConns = cmp.Or(c.MaxConns, d.MaxConns)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, d.ReadTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.UDPBufferBytes = cmp.Or(c.UDPBufferBytes, d.UDPBufferBytes)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
+	c.DrainQuiet = cmp.Or(c.DrainQuiet, d.DrainQuiet)
+	// The server's write timeout bounds the whole connection's writes too.
+	c.Server.WriteTimeout = cmp.Or(c.Server.WriteTimeout, d.Server.WriteTimeout)
+	if c.H3 && c.Server.AltSvc == "" {
+		_, port, _ := net.SplitHostPort(c.HTTP)
+		c.Server.AltSvc = `h3=":` + port + `"; ma=86400`
 	}
 	if c.AdvertiseURL == "" {
 		scheme := "http://"
@@ -169,19 +207,24 @@ func (c *Config) Validate() error {
 		}
 		c.AdvertiseURL = scheme + c.HTTP
 	}
-	c.Upstream.Keys, c.Server.Keys = c.Keys, c.Keys
-	if err := c.Cache.Validate(); err != nil {
-		return err
-	}
-	if err := c.Upstream.Validate(); err != nil {
-		return err
-	}
-	return c.Server.Validate()
+	return c
+}
+
+// Deps are what an appliance works with besides its Config.
+type Deps struct {
+	// Keys verify player tokens and sign upstream fetches. Required.
+	Keys *auth.Keys
+	// AdminToken authorises /admin/ calls and is the appliance's bearer
+	// token at the control plane; empty disables /admin/.
+	AdminToken string
+	// Log receives the appliance's log; nil discards it.
+	Log *slog.Logger
 }
 
 // Appliance is a running edge node.
 type Appliance struct {
 	cfg   Config
+	keys  *auth.Keys // Deps.Keys: replicated keys are merged with them
 	log   *slog.Logger
 	cache *cache.Cache
 	up    *upstream.Client
@@ -197,30 +240,36 @@ type Appliance struct {
 }
 
 // New opens the cache (rebuilding the disk index) and builds the server.
-func New(cfg Config, log *slog.Logger) (*Appliance, error) {
+func New(cfg Config, d Deps) (*Appliance, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Appliance{cfg: cfg, log: log, start: time.Now()}
+	if d.Keys == nil {
+		return nil, errors.New("appliance: Deps.Keys is required: they verify player tokens and sign upstream fetches")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg, log := cfg.withDefaults(), d.Log
+	a := &Appliance{cfg: cfg, keys: d.Keys, log: log, start: time.Now()}
 	var err error
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("appliance: load --tls-cert/--tls-key: %w", err)
+			return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "load the certificate and its key: %v", err)
 		}
 		a.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if a.up, err = upstream.New(cfg.Upstream, log); err != nil {
+	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Keys: d.Keys, Log: log}); err != nil {
 		return nil, err
 	}
 	if a.cache, err = cache.New(cfg.Cache, a.up, log); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	scfg := cfg.Server
-	scfg.Gatherer = reg
-	scfg.Status = a.Status
-	if a.srv, err = server.New(scfg, a.cache); err != nil {
+	if a.srv, err = server.New(cfg.Server, server.Deps{
+		Cache: a.cache, Keys: d.Keys, AdminToken: d.AdminToken, Status: a.Status, Gatherer: reg,
+	}); err != nil {
 		a.cache.Close()
 		return nil, err
 	}
@@ -229,17 +278,15 @@ func New(cfg Config, log *slog.Logger) (*Appliance, error) {
 		// One client for both: what one learns of the cluster's members
 		// and which node answers serves the other.
 		var cp *client.Client
-		cp, err = client.New(client.Config{URLs: cfg.ControlPlanes}, client.Deps{Token: cfg.Server.AdminToken, Log: log})
+		cp, err = client.New(client.Config{URLs: cfg.ControlPlanes}, client.Deps{Token: d.AdminToken, Log: log})
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
-				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL,
-				Interval: cfg.HeartbeatInterval, Read: a.counters, OnKeys: a.replicatedKeys,
-			}, cp, log)
+				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,
+			}, agent.Deps{ControlPlane: cp, Read: a.counters, OnKeys: a.replicatedKeys, Log: log})
 		}
 		if err == nil {
-			a.fill, err = fill.New(fill.Config{
-				ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now,
-			}, cp, a.cache, a.up, log)
+			a.fill, err = fill.New(fill.Config{ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now},
+				fill.Deps{ControlPlane: cp, Cache: a.cache, Source: a.up, Log: log})
 		}
 		if err != nil {
 			a.cache.Close()
@@ -292,11 +339,10 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 	var q *h3.Server
 	if a.cfg.H3 {
 		var err error
-		q, err = h3.New(h3.Config{
+		q, err = h3.New(h3.Config{UDPBufferBytes: a.cfg.UDPBufferBytes, MaxIdleTimeout: a.cfg.IdleTimeout}, h3.Deps{
 			TLS: a.tls, Handler: h3.NewAdapter(a.handle, fasthttpLogger{a.log}),
-			UDPBufferBytes: a.cfg.UDPBufferBytes, MaxIdleTimeout: a.cfg.IdleTimeout,
-			ConnectionIDs: l.ConnectionIDs,
-		}, a.log)
+			ConnectionIDs: l.ConnectionIDs, Log: a.log,
+		})
 		if err != nil {
 			a.Close()
 			return err
@@ -385,7 +431,7 @@ func (a *Appliance) replicatedKeys(list []auth.Key) {
 		a.log.Warn("appliance: replicated keys refused", "err", err)
 		return
 	}
-	a.srv.SetKeys(ks.Merge(a.cfg.Keys))
+	a.srv.SetKeys(ks.Merge(a.keys))
 	a.log.Info("appliance: replicated signing keys in use", "signing", ks.SigningKeyID())
 }
 

@@ -46,8 +46,8 @@ func startOrigin(t *testing.T) *testOrigin {
 	t.Helper()
 	root := t.TempDir()
 	cfg := origin.DefaultConfig()
-	cfg.Root, cfg.AdminToken, cfg.Keys = root, "adm", keys(t)
-	o, err := origin.New(cfg, quiet())
+	cfg.Root = root
+	o, err := origin.New(cfg, origin.Deps{AdminToken: "adm", Keys: keys(t), Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,15 +79,14 @@ func startAppliance(t *testing.T, dir string, mem int64, upstreams ...string) *t
 func startApplianceWith(t *testing.T, dir string, mem int64, upstreams []string, tweak func(*Config)) *testAppliance {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.ID, cfg.Site, cfg.Keys = "a1", "s1", keys(t)
+	cfg.ID, cfg.Site = "a1", "s1"
 	cfg.Cache.Dir, cfg.Cache.DiskBytes, cfg.Cache.MemBytes = dir, 256<<20, mem
 	cfg.Upstream.URLs = upstreams
 	cfg.Upstream.IdleTimeout = 2 * time.Second
-	cfg.Server.AdminToken = "adm"
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	a, err := New(cfg, quiet())
+	a, err := New(cfg, Deps{Keys: keys(t), AdminToken: "adm", Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,12 +29,12 @@ func startH3(t *testing.T, mem int64, upstream string) (base string, h1, h3c *ht
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.ID, cfg.Site, cfg.Keys = "a1", "s1", keys(t)
+	cfg.ID, cfg.Site = "a1", "s1"
 	cfg.Cache.Dir, cfg.Cache.DiskBytes, cfg.Cache.MemBytes = t.TempDir(), 256<<20, mem
 	cfg.Upstream.URLs = []string{upstream}
 	cfg.HTTP = ln.Addr().String()
 	cfg.H3, cfg.TLSCert, cfg.TLSKey = true, cert.CertFile, cert.KeyFile
-	a, err := New(cfg, quiet())
+	a, err := New(cfg, Deps{Keys: keys(t), Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,33 +153,36 @@ func TestValidateTLSAndH3(t *testing.T) {
 		http       string
 		h3         bool
 		cert, key  string
-		wantErr    string
+		wantField  string // of the error; "" when valid
 		wantAltSvc string
 	}{
-		{"h3 needs tls", "127.0.0.1:8443", true, "", "", "--h3 needs --tls-cert", ""},
-		{"cert without key", "127.0.0.1:8443", false, "c.pem", "", "go together", ""},
-		{"h3 needs a fixed port", "127.0.0.1:0", true, "c.pem", "k.pem", "fixed port", ""},
+		{"h3 needs tls", "127.0.0.1:8443", true, "", "", "TLSCert", ""},
+		{"cert without key", "127.0.0.1:8443", false, "c.pem", "", "TLSKey", ""},
+		{"key without cert", "127.0.0.1:8443", false, "", "k.pem", "TLSCert", ""},
+		{"h3 needs a fixed port", "127.0.0.1:0", true, "c.pem", "k.pem", "HTTP", ""},
 		{"h3", "0.0.0.0:443", true, "c.pem", "k.pem", "", `h3=":443"; ma=86400`},
+		{"h3 on the default address", "", true, "c.pem", "k.pem", "", `h3=":8080"; ma=86400`},
 		{"tls only", "0.0.0.0:443", false, "c.pem", "k.pem", "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := DefaultConfig()
-			cfg.ID, cfg.Site, cfg.Keys = "a1", "s1", keys(t)
+			cfg.ID, cfg.Site = "a1", "s1"
 			cfg.Cache.Dir, cfg.Cache.DiskBytes = t.TempDir(), 1<<20
 			cfg.Upstream.URLs = []string{"http://127.0.0.1:1"}
 			cfg.HTTP, cfg.H3, cfg.TLSCert, cfg.TLSKey = tc.http, tc.h3, tc.cert, tc.key
 			err := cfg.Validate()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("got %v, want an error about %q", err, tc.wantErr)
+			if tc.wantField != "" {
+				if got := configField(err); got != tc.wantField {
+					t.Fatalf("got %v, want a *fillcast.ConfigError for %s", err, tc.wantField)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
+			cfg = cfg.withDefaults()
 			if cfg.Server.AltSvc != tc.wantAltSvc {
 				t.Fatalf("AltSvc: got %q, want %q", cfg.Server.AltSvc, tc.wantAltSvc)
 			}

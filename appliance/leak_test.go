@@ -46,7 +46,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 		cpURL, stopCP := startControlPlane(t, cpDir)
 		a := startApplianceWith(t, cacheDir, 1<<20, []string{o.srv.URL}, func(c *Config) {
 			c.ControlPlanes = []string{cpURL}
-			c.Server.AdminToken, c.HeartbeatInterval, c.FillPoll = "adm", 50*time.Millisecond, 50*time.Millisecond
+			c.HeartbeatInterval, c.FillPoll = 50*time.Millisecond, 50*time.Millisecond
 		})
 		ops, err := client.New(client.Config{URLs: []string{cpURL}}, client.Deps{Token: "adm"})
 		if err != nil {

@@ -152,7 +152,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("node not found: %v", err)
 	}
 
-	d, err := newDemo(Config{Dir: t.TempDir(), HTTP: "127.0.0.1:0", Out: testWriter{t}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	d, err := newDemo(Config{Dir: t.TempDir(), HTTP: "127.0.0.1:0"}, Deps{Out: testWriter{t}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,52 +21,73 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/planner"
 )
 
-// Config configures a demo.
+// Config configures a demo. Zero values mean the defaults named.
 type Config struct {
 	// Dir holds every part's data. Zero means ./fillcast-demo.
 	Dir string
-	// HTTP is the control plane's address (API and, later, web UI). Zero
-	// means 127.0.0.1:8000.
+	// HTTP is the control plane's address (API and, later, web UI), a
+	// host:port. Zero means 127.0.0.1:8000.
 	HTTP string
-	// Out receives what a person should read; Log the parts' logs.
+}
+
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	if c.HTTP != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+			return fillcast.ConfigErrorf("demo", "HTTP", "%q: want a host:port such as 127.0.0.1:8000", c.HTTP)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	c.Dir = cmp.Or(c.Dir, "fillcast-demo")
+	c.HTTP = cmp.Or(c.HTTP, "127.0.0.1:8000")
+	return c
+}
+
+// Deps are where a demo writes.
+type Deps struct {
+	// Out receives what a person should read; nil discards it.
 	Out io.Writer
+	// Log receives the parts' logs; nil discards them.
 	Log *slog.Logger
 }
 
 // Run starts everything, prints where to look, and stops cleanly when ctx
 // ends.
-func Run(ctx context.Context, cfg Config) error {
-	d, err := newDemo(cfg)
+func Run(ctx context.Context, cfg Config, d Deps) error {
+	dm, err := newDemo(cfg, d)
 	if err != nil {
 		return err
 	}
-	return d.run(ctx)
+	return dm.run(ctx)
 }
 
-// newDemo fills cfg's defaults and makes (or loads) the secrets.
-func newDemo(cfg Config) (*demo, error) {
-	if cfg.Dir == "" {
-		cfg.Dir = "fillcast-demo"
+// newDemo checks cfg, fills its defaults and makes (or loads) the secrets.
+func newDemo(cfg Config, deps Deps) (*demo, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.HTTP == "" {
-		cfg.HTTP = "127.0.0.1:8000"
+	cfg = cfg.withDefaults()
+	if deps.Out == nil {
+		deps.Out = io.Discard
 	}
-	if cfg.Out == nil {
-		cfg.Out = io.Discard
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	d := &demo{dir: dir, cpAddr: cfg.HTTP, out: cfg.Out, log: cfg.Log, samples: samples, ready: make(chan struct{})}
+	d := &demo{dir: dir, cpAddr: cfg.HTTP, out: deps.Out, log: deps.Log, samples: samples, ready: make(chan struct{})}
 	if err := d.secrets(); err != nil {
 		return nil, err
 	}
@@ -76,7 +98,12 @@ func newDemo(cfg Config) (*demo, error) {
 // that stops.
 func (d *demo) run(ctx context.Context) error {
 	sys, err := StartSystem(ctx, SystemConfig{
-		Dir: d.dir, Keys: d.keys, Token: d.token, Log: d.log, WrapListener: d.wrap,
+		Dir: d.dir,
+		// Plan fills every minute rather than every ten, so the flash
+		// appliance picks up the titles people watch while you try it.
+		ControlPlane: func(c *controlplane.Config) { c.Planner = planner.Config{Every: time.Minute} },
+	}, SystemDeps{
+		Keys: d.keys, Token: d.token, Log: d.log, WrapListener: d.wrap,
 		// The same ports as the previous run, so that URLs (and the raft
 		// address) stay the same.
 		Listen: func(name string) (net.Listener, error) {
@@ -85,9 +112,6 @@ func (d *demo) run(ctx context.Context) error {
 			}
 			return d.listen(name, "")
 		},
-		// Plan fills every minute rather than every ten, so the flash
-		// appliance picks up the titles people watch while you try it.
-		ControlPlane: func(c *controlplane.Config) { c.Planner = planner.Config{Every: time.Minute} },
 	})
 	if err == nil {
 		d.sys = sys

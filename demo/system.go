@@ -1,10 +1,10 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,22 +20,59 @@ import (
 	"github.com/fillcast/fillcast/origin"
 )
 
-// SystemConfig configures a System: one ISP site on one machine.
+// SystemConfig configures a System: one ISP site on one machine; its
+// secrets and test hooks come in SystemDeps. Zero values mean the
+// defaults named.
 type SystemConfig struct {
 	// Dir holds the control plane's data and the appliances' caches.
 	// Required.
 	Dir string
 	// OriginRoot is the origin's directory. Zero means Dir/origin.
 	OriginRoot string
-	// Keys sign and verify URLs; Token is the admin token. Required.
-	Keys  *auth.Keys
-	Token string
 	// Site is the site the appliances are installed in. Zero means
 	// "demo-isp".
 	Site string
 	// FlashDisk, StorageDisk, FlashMem and StorageMem size the tiers of
 	// the two appliances. Zero means 2 GiB, 20 GiB, 256 MiB and 128 MiB.
 	FlashDisk, StorageDisk, FlashMem, StorageMem int64
+	// ControlPlane and Appliance, if set, adjust a part's configuration
+	// before it starts: its clock, planner, fill rate, intervals.
+	ControlPlane func(*controlplane.Config)
+	Appliance    func(*appliance.Config)
+}
+
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c SystemConfig) Validate() error {
+	if c.Dir == "" {
+		return fillcast.ConfigErrorf("demo", "Dir", "required: the directory of the control plane's data and the caches")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"FlashDisk", c.FlashDisk}, {"StorageDisk", c.StorageDisk}, {"FlashMem", c.FlashMem}, {"StorageMem", c.StorageMem}} {
+		if f.v < 0 {
+			return fillcast.ConfigErrorf("demo", f.name, "%d is negative", f.v)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c SystemConfig) withDefaults() SystemConfig {
+	c.OriginRoot = cmp.Or(c.OriginRoot, filepath.Join(c.Dir, "origin"))
+	c.Site = cmp.Or(c.Site, "demo-isp")
+	c.FlashDisk = cmp.Or(c.FlashDisk, 2<<30)
+	c.StorageDisk = cmp.Or(c.StorageDisk, 20<<30)
+	c.FlashMem = cmp.Or(c.FlashMem, 256<<20)
+	c.StorageMem = cmp.Or(c.StorageMem, 128<<20)
+	return c
+}
+
+// SystemDeps are what a System works with besides its SystemConfig.
+type SystemDeps struct {
+	// Keys sign and verify URLs; Token is the admin token. Required.
+	Keys  *auth.Keys
+	Token string
 	// Listen opens the listener of a part: "origin", "controlplane",
 	// "raft" (closed again: raft opens it), "flash1", "storage1". Nil
 	// means 127.0.0.1 on a free port.
@@ -45,42 +82,11 @@ type SystemConfig struct {
 	// appliances with it).
 	WrapOrigin   func(http.Handler) http.Handler
 	WrapListener func(id string, ln net.Listener) net.Listener
-	// ControlPlane and Appliance, if set, adjust a part's configuration
-	// before it starts: its clock, planner, fill rate, intervals.
-	ControlPlane func(*controlplane.Config)
-	Appliance    func(*appliance.Config)
 	// Client carries the API calls of System.API. Nil means a client of
 	// its own.
 	Client *http.Client
-	Log    *slog.Logger
-}
-
-// Validate fills defaults and reports the first problem.
-func (c *SystemConfig) Validate() error {
-	if c.Dir == "" || c.Keys == nil || c.Token == "" {
-		return errors.New("demo: a system needs a directory, keys and an admin token")
-	}
-	if c.OriginRoot == "" {
-		c.OriginRoot = filepath.Join(c.Dir, "origin")
-	}
-	if c.Site == "" {
-		c.Site = "demo-isp"
-	}
-	for _, d := range []struct {
-		v   *int64
-		def int64
-	}{{&c.FlashDisk, 2 << 30}, {&c.StorageDisk, 20 << 30}, {&c.FlashMem, 256 << 20}, {&c.StorageMem, 128 << 20}} {
-		if *d.v <= 0 {
-			*d.v = d.def
-		}
-	}
-	if c.Listen == nil {
-		c.Listen = func(name string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return nil
+	// Log receives every part's log; nil discards it.
+	Log *slog.Logger
 }
 
 // System is a running site on loopback: an origin, a control-plane node
@@ -89,6 +95,7 @@ func (c *SystemConfig) Validate() error {
 // and the fill simulation (bench/fillsim) are built on it.
 type System struct {
 	cfg SystemConfig
+	d   SystemDeps
 	// OriginURL and ControlPlaneURL are the parts' base URLs.
 	OriginURL, ControlPlaneURL string
 	// Appliances maps each appliance id to its base URL.
@@ -108,12 +115,21 @@ type System struct {
 // StartSystem starts the origin and the control plane and waits until it
 // has a leader; StartAppliances then starts the appliances (after the
 // caller has put its sites, say).
-func StartSystem(ctx context.Context, cfg SystemConfig) (*System, error) {
+func StartSystem(ctx context.Context, cfg SystemConfig, d SystemDeps) (*System, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if d.Keys == nil || d.Token == "" {
+		return nil, errors.New("demo: SystemDeps.Keys and SystemDeps.Token are required")
+	}
+	if d.Listen == nil {
+		d.Listen = func(string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &System{cfg: cfg, Appliances: map[string]string{}, ctx: ctx, cancel: cancel, failed: make(chan struct{})}
+	s := &System{cfg: cfg.withDefaults(), d: d, Appliances: map[string]string{}, ctx: ctx, cancel: cancel, failed: make(chan struct{})}
 	err := s.startOrigin()
 	if err == nil {
 		err = s.startControlPlane()
@@ -151,7 +167,7 @@ func (s *System) run(name string, f func(context.Context) error) {
 }
 
 func (s *System) listen(name string) (net.Listener, error) {
-	ln, err := s.cfg.Listen(name)
+	ln, err := s.d.Listen(name)
 	if err != nil {
 		return nil, fmt.Errorf("demo: listen for %s: %w", name, err)
 	}
@@ -160,8 +176,8 @@ func (s *System) listen(name string) (net.Listener, error) {
 
 func (s *System) startOrigin() error {
 	ocfg := origin.DefaultConfig()
-	ocfg.Root, ocfg.AdminToken = s.cfg.OriginRoot, s.cfg.Token
-	o, err := origin.New(ocfg, s.cfg.Log)
+	ocfg.Root = s.cfg.OriginRoot
+	o, err := origin.New(ocfg, origin.Deps{AdminToken: s.d.Token, Log: s.d.Log})
 	if err != nil {
 		return err
 	}
@@ -171,8 +187,8 @@ func (s *System) startOrigin() error {
 		return err
 	}
 	var h http.Handler = o
-	if s.cfg.WrapOrigin != nil {
-		h = s.cfg.WrapOrigin(o)
+	if s.d.WrapOrigin != nil {
+		h = s.d.WrapOrigin(o)
 	}
 	s.OriginURL = "http://" + ln.Addr().String()
 	s.run("origin", func(ctx context.Context) error {
@@ -195,7 +211,7 @@ func (s *System) startControlPlane() error {
 	raftAddr := rl.Addr().String()
 	rl.Close() // raft opens it itself
 	if s.API, err = client.New(client.Config{URLs: []string{"http://" + ln.Addr().String()}, Timeout: 30 * time.Second},
-		client.Deps{Token: s.cfg.Token, HTTP: s.cfg.Client, Log: s.cfg.Log}); err != nil {
+		client.Deps{Token: s.d.Token, HTTP: s.d.Client, Log: s.d.Log}); err != nil {
 		ln.Close()
 		return err
 	}
@@ -206,7 +222,7 @@ func (s *System) startControlPlane() error {
 	if s.cfg.ControlPlane != nil {
 		s.cfg.ControlPlane(&cfg)
 	}
-	cp, err := controlplane.New(cfg, controlplane.Deps{AdminToken: s.cfg.Token, Keys: s.cfg.Keys, Log: s.cfg.Log, Listener: ln})
+	cp, err := controlplane.New(cfg, controlplane.Deps{AdminToken: s.d.Token, Keys: s.d.Keys, Log: s.d.Log, Listener: ln})
 	if err != nil {
 		ln.Close()
 		return err
@@ -242,9 +258,9 @@ func (s *System) StartAppliances() error {
 	}
 	for _, sp := range specs {
 		cfg := appliance.DefaultConfig()
-		cfg.ID, cfg.Site, cfg.Profile, cfg.HTTP, cfg.Keys = sp.id, s.cfg.Site, sp.profile, lns[0].Addr().String(), s.cfg.Keys
+		cfg.ID, cfg.Site, cfg.Profile, cfg.HTTP = sp.id, s.cfg.Site, sp.profile, lns[0].Addr().String()
 		cfg.Cache.Dir, cfg.Cache.MemBytes, cfg.Cache.DiskBytes = filepath.Join(s.cfg.Dir, sp.id), sp.mem, sp.disk
-		cfg.Server.AdminToken, cfg.ControlPlanes = s.cfg.Token, []string{s.ControlPlaneURL}
+		cfg.ControlPlanes = []string{s.ControlPlaneURL}
 		// Tier fill: the other appliance first, then the origin.
 		for _, other := range specs {
 			if other.id != sp.id {
@@ -255,15 +271,15 @@ func (s *System) StartAppliances() error {
 		if s.cfg.Appliance != nil {
 			s.cfg.Appliance(&cfg)
 		}
-		a, err := appliance.New(cfg, s.cfg.Log)
+		a, err := appliance.New(cfg, appliance.Deps{Keys: s.d.Keys, AdminToken: s.d.Token, Log: s.d.Log})
 		if err != nil {
 			closeRest()
 			return err
 		}
 		ln := lns[0]
 		lns = lns[1:]
-		if s.cfg.WrapListener != nil {
-			ln = s.cfg.WrapListener(sp.id, ln)
+		if s.d.WrapListener != nil {
+			ln = s.d.WrapListener(sp.id, ln)
 		}
 		s.run(sp.id, func(ctx context.Context) error { return a.Serve(ctx, ln) })
 	}

@@ -28,47 +28,56 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Config configures a Server.
+// Config configures a Server. Zero values mean the defaults named.
 type Config struct {
 	// Root is the directory holding one sub-directory per title. Required.
 	Root string
-	// AdminToken authorises PUT and token-less GETs. Empty disables PUT.
-	AdminToken string
-	// Keys, when set, makes every GET/HEAD of content carry a valid path
-	// token or the admin token. Nil serves content to anyone.
-	Keys *auth.Keys
 	// MaxUploadBytes bounds one PUT body. Zero means 16 GiB.
 	MaxUploadBytes int64
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
 }
 
 // DefaultConfig returns a Config with every default filled in; Root must
 // still be set.
 func DefaultConfig() Config {
-	return Config{MaxUploadBytes: 16 << 30, Now: time.Now}
+	return Config{MaxUploadBytes: 16 << 30}
 }
 
-// Validate reports the first problem with c.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	if c.Root == "" {
-		return errors.New("origin: root directory is required (--root DIR)")
+		return fillcast.ConfigErrorf("origin", "Root", "required: the directory holding one sub-directory per title")
 	}
+	if c.MaxUploadBytes < 0 {
+		return fillcast.ConfigErrorf("origin", "MaxUploadBytes", "%d is negative", c.MaxUploadBytes)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = DefaultConfig().MaxUploadBytes
 	}
-	if c.MaxUploadBytes < 0 {
-		return errors.New("origin: max upload bytes must be positive")
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return nil
+	return c
+}
+
+// Deps are what a Server works with besides its Config.
+type Deps struct {
+	// AdminToken authorises PUT and token-less GETs. Empty disables PUT.
+	AdminToken string
+	// Keys, when set, makes every GET/HEAD of content carry a valid path
+	// token or the admin token. Nil serves content to anyone.
+	Keys *auth.Keys
+	// Log receives errors and stored files; nil discards them.
+	Log *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is an http.Handler for the origin.
 type Server struct {
 	cfg      Config
+	d        Deps
 	root     *os.Root
 	log      *slog.Logger
 	requests *prometheus.CounterVec
@@ -77,9 +86,16 @@ type Server struct {
 }
 
 // New opens cfg.Root (creating it if missing) and returns a Server.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+func New(cfg Config, d Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("origin: create root: %w", err)
@@ -91,8 +107,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	s := &Server{
 		cfg:  cfg,
+		d:    d,
 		root: root,
-		log:  log,
+		log:  d.Log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_origin_requests_total",
 			Help: "Requests by method and status code.",
@@ -207,7 +224,7 @@ func ETag(size int64, mtime time.Time) string {
 }
 
 func (s *Server) authorised(r *http.Request, token, title string) bool {
-	if s.cfg.Keys == nil || auth.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
+	if s.d.Keys == nil || auth.BearerOK(r.Header.Get("Authorization"), s.d.AdminToken) {
 		return true
 	}
 	if token == "" {
@@ -217,11 +234,11 @@ func (s *Server) authorised(r *http.Request, token, title string) bool {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		addr = ap.Addr()
 	}
-	return s.cfg.Keys.Verify(token, title, s.cfg.Now(), addr) == nil
+	return s.d.Keys.Verify(token, title, s.d.Now(), addr) == nil
 }
 
 func (s *Server) servePut(w *countingWriter, r *http.Request) {
-	if !auth.BearerOK(r.Header.Get("Authorization"), s.cfg.AdminToken) {
+	if !auth.BearerOK(r.Header.Get("Authorization"), s.d.AdminToken) {
 		httpError(w, http.StatusUnauthorized, "PUT needs Authorization: Bearer <admin token>")
 		return
 	}
@@ -266,7 +283,7 @@ func (s *Server) writeAtomic(name string, body io.Reader, want int64) (int64, er
 	if err := s.root.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("origin: mkdir %s: %w", dir, err)
 	}
-	tmp := fmt.Sprintf("%s/.tmp-%s-%d", dir, path.Base(name), s.cfg.Now().UnixNano())
+	tmp := fmt.Sprintf("%s/.tmp-%s-%d", dir, path.Base(name), s.d.Now().UnixNano())
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("origin: create %s: %w", tmp, err)

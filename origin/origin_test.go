@@ -25,11 +25,12 @@ func newOrigin(t *testing.T, withKeys bool) (*httptest.Server, string, *auth.Key
 	}
 	root := t.TempDir()
 	cfg := DefaultConfig()
-	cfg.Root, cfg.AdminToken, cfg.MaxUploadBytes = root, "adm", 1<<20
+	cfg.Root, cfg.MaxUploadBytes = root, 1<<20
+	d := Deps{AdminToken: "adm", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if withKeys {
-		cfg.Keys = keys
+		d.Keys = keys
 	}
-	o, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

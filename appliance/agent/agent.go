@@ -49,47 +49,70 @@ type Counters struct {
 	CompleteTitles []string
 }
 
-// Config configures an Agent.
+// Config configures an Agent. Zero values mean the defaults named.
 type Config struct {
+	// ID, Site and Profile are the appliance's. Required.
 	ID, Site, Profile string
 	// URL is where players and peers reach this appliance. Required.
 	URL string
 	// Interval between heartbeats. Zero means 2 s.
 	Interval time.Duration
+	// KeysEvery is how often keys are fetched (see Deps.OnKeys). Zero
+	// means 30 s.
+	KeysEvery time.Duration
+}
+
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	for _, f := range []struct{ name, value, what string }{
+		{"ID", c.ID, "the appliance's id"},
+		{"Site", c.Site, "the appliance's site"},
+		{"Profile", c.Profile, "flash or storage"},
+		{"URL", c.URL, "where players and peers reach the appliance"},
+	} {
+		if f.value == "" {
+			return fillcast.ConfigErrorf("agent", f.name, "required: %s", f.what)
+		}
+	}
+	if c.Interval < 0 {
+		return fillcast.ConfigErrorf("agent", "Interval", "%v is negative", c.Interval)
+	}
+	if c.KeysEvery < 0 {
+		return fillcast.ConfigErrorf("agent", "KeysEvery", "%v is negative", c.KeysEvery)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
+	if c.Interval == 0 {
+		c.Interval = 2 * time.Second
+	}
+	if c.KeysEvery == 0 {
+		c.KeysEvery = 30 * time.Second
+	}
+	return c
+}
+
+// Deps are what an Agent works with besides its Config.
+type Deps struct {
+	// ControlPlane receives the heartbeats. Required.
+	ControlPlane ControlPlane
 	// Read returns the current counters. Required.
 	Read func() Counters
 	// OnKeys, if set, receives the control plane's replicated signing
-	// keys (GET /v1/keys) every KeysEvery, when they change.
+	// keys (GET /v1/keys) every Config.KeysEvery, when they change.
 	OnKeys func([]auth.Key)
-	// KeysEvery is how often keys are fetched. Zero means 30 s.
-	KeysEvery time.Duration
+	// Log receives failed heartbeats; nil discards them.
+	Log *slog.Logger
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
-}
-
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
-	if c.ID == "" || c.Site == "" || c.Profile == "" || c.URL == "" {
-		return errors.New("agent: id, site, profile and the appliance URL are required")
-	}
-	if c.Read == nil {
-		return errors.New("agent: a counter source is required")
-	}
-	if c.Interval <= 0 {
-		c.Interval = 2 * time.Second
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.KeysEvery <= 0 {
-		c.KeysEvery = 30 * time.Second
-	}
-	return nil
 }
 
 // Agent sends heartbeats until stopped.
 type Agent struct {
 	cfg      Config
+	d        Deps
 	cp       ControlPlane
 	log      *slog.Logger
 	draining atomic.Bool
@@ -106,15 +129,21 @@ type Agent struct {
 	keysSeen []auth.Key // the keys last handed to OnKeys
 }
 
-// New returns an Agent that reports through cp; Run starts it.
-func New(cfg Config, cp ControlPlane, log *slog.Logger) (*Agent, error) {
+// New returns an Agent that reports through d.ControlPlane; Run starts it.
+func New(cfg Config, d Deps) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cp == nil {
-		return nil, errors.New("agent: a control-plane client is required")
+	if d.ControlPlane == nil || d.Read == nil {
+		return nil, errors.New("agent: Deps.ControlPlane and Deps.Read are required")
 	}
-	return &Agent{cfg: cfg, cp: cp, log: log, kick: make(chan struct{}, 1), at: cfg.Now()}, nil
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Agent{cfg: cfg.withDefaults(), d: d, cp: d.ControlPlane, log: d.Log, kick: make(chan struct{}, 1), at: d.Now()}, nil
 }
 
 // SetDraining makes the next heartbeat, sent at once, report "draining".
@@ -153,8 +182,8 @@ const resendCompleteEvery = 30
 // Heartbeat builds the next heartbeat body: rates and title bytes are
 // differences since the previous call.
 func (a *Agent) Heartbeat() fillcast.Heartbeat {
-	now := a.cfg.Now()
-	c := a.cfg.Read()
+	now := a.d.Now()
+	c := a.d.Read()
 	a.mu.Lock()
 	prev, since := a.last, now.Sub(a.at).Seconds()
 	a.last, a.at = c, now
@@ -217,10 +246,10 @@ func (a *Agent) beat(ctx context.Context) {
 // maybeFetchKeys fetches the replicated keys when KeysEvery has passed
 // and hands them to OnKeys when they differ from the last ones.
 func (a *Agent) maybeFetchKeys(ctx context.Context) {
-	if a.cfg.OnKeys == nil || a.cfg.Now().Sub(a.keysAt) < a.cfg.KeysEvery {
+	if a.d.OnKeys == nil || a.d.Now().Sub(a.keysAt) < a.cfg.KeysEvery {
 		return
 	}
-	a.keysAt = a.cfg.Now()
+	a.keysAt = a.d.Now()
 	keys, err := a.cp.Keys(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -232,5 +261,5 @@ func (a *Agent) maybeFetchKeys(ctx context.Context) {
 		return
 	}
 	a.keysSeen = keys
-	a.cfg.OnKeys(keys)
+	a.d.OnKeys(keys)
 }

@@ -95,11 +95,13 @@ func TestHeartbeatsFailOverAndDrain(t *testing.T) {
 	var served atomic.Int64
 	a, err := New(Config{
 		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 20 * time.Millisecond,
+	}, Deps{
+		ControlPlane: newClient(t, first.srv.URL, second.srv.URL), Log: quiet(),
 		Read: func() Counters {
 			n := served.Add(1000)
 			return Counters{Requests: n / 1000, Bytes: n, TitleBytes: map[string]int64{"t1": n}, UsedBytes: 5, CapacityBytes: 10}
 		},
-	}, newClient(t, first.srv.URL, second.srv.URL), quiet())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +140,8 @@ func TestBeatsGoOnWhenTheSeedDies(t *testing.T) {
 		n.members = members
 	}
 	cp := newClient(t, nodes[0].srv.URL)
-	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 10 * time.Millisecond,
-		Read: func() Counters { return Counters{} }}, cp, quiet())
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 10 * time.Millisecond},
+		Deps{ControlPlane: cp, Read: func() Counters { return Counters{} }, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,13 +174,15 @@ func TestKeysReachTheAppliance(t *testing.T) {
 	a, err := New(Config{
 		ID: "a1", Site: "s1", Profile: "storage", URL: "http://127.0.0.1:1",
 		Interval: 10 * time.Millisecond, KeysEvery: time.Millisecond,
+	}, Deps{
+		ControlPlane: newClient(t, srv.URL), Log: quiet(),
 		Read: func() Counters { return Counters{} },
 		OnKeys: func(k []auth.Key) {
 			calls.Add(1)
 			ids := []string{k[0].ID}
 			got.Store(&ids)
 		},
-	}, newClient(t, srv.URL), quiet())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +201,10 @@ func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
 	t.Parallel()
 	var c Counters
 	now := time.Unix(1000, 0)
-	a, err := New(Config{
-		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1",
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1"}, Deps{
+		ControlPlane: newClient(t, "http://127.0.0.1:1"), Log: quiet(),
 		Read: func() Counters { return c }, Now: func() time.Time { return now },
-	}, newClient(t, "http://127.0.0.1:1"), quiet())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,10 +232,10 @@ func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
 func TestHeartbeatCarriesCompleteTitles(t *testing.T) {
 	t.Parallel()
 	var c Counters
-	a, err := New(Config{
-		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1",
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1"}, Deps{
+		ControlPlane: newClient(t, "http://127.0.0.1:1"), Log: quiet(),
 		Read: func() Counters { return c },
-	}, newClient(t, "http://127.0.0.1:1"), quiet())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

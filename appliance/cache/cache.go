@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/fillcast/fillcast"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +48,7 @@ var ErrNotFound = errors.New("cache: not found upstream")
 // ErrClosed is returned by Get after Close.
 var ErrClosed = errors.New("cache: closed")
 
-// Config configures a Cache.
+// Config configures a Cache. Zero values mean the defaults named.
 type Config struct {
 	// Dir holds the disk tier. Required.
 	Dir string
@@ -71,28 +72,33 @@ func DefaultConfig() Config {
 	return Config{MaxMemObject: 64 << 20, MaxSpoolBytes: 64 << 20}
 }
 
-// Validate fills zero defaults and reports the first problem.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return fillcast.ConfigErrorf("cache", "Dir", "required: the directory of the disk tier")
+	case c.DiskBytes <= 0:
+		return fillcast.ConfigErrorf("cache", "DiskBytes", "%d: want the disk tier's budget, a positive number of bytes", c.DiskBytes)
+	case c.MemBytes < 0:
+		return fillcast.ConfigErrorf("cache", "MemBytes", "%d is negative (0 turns the memory tier off)", c.MemBytes)
+	case c.MaxMemObject < 0:
+		return fillcast.ConfigErrorf("cache", "MaxMemObject", "%d is negative", c.MaxMemObject)
+	case c.MaxSpoolBytes < 0:
+		return fillcast.ConfigErrorf("cache", "MaxSpoolBytes", "%d is negative", c.MaxSpoolBytes)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Dir == "" {
-		return errors.New("cache: a cache directory is required (--cache-dir)")
-	}
-	if c.DiskBytes <= 0 {
-		return errors.New("cache: the disk budget must be positive (--disk-bytes)")
-	}
-	if c.MemBytes < 0 {
-		return errors.New("cache: the memory budget must not be negative (--mem-bytes)")
-	}
 	if c.MaxMemObject == 0 {
 		c.MaxMemObject = d.MaxMemObject
 	}
 	if c.MaxSpoolBytes == 0 {
 		c.MaxSpoolBytes = d.MaxSpoolBytes
 	}
-	if c.MaxMemObject < 0 || c.MaxSpoolBytes < 0 {
-		return errors.New("cache: object size limits must be positive")
-	}
-	return nil
+	return c
 }
 
 // Tier says where a Hit came from.
@@ -208,6 +214,7 @@ func New(cfg Config, src Source, log *slog.Logger) (*Cache, error) {
 	if src == nil {
 		return nil, errors.New("cache: a source is required")
 	}
+	cfg = cfg.withDefaults()
 	d, err := openDisk(cfg.Dir, cfg.DiskBytes, cfg.Fsync, log)
 	if err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ type Source interface {
 // after midnight when a residential ISP's links are quiet.
 const DefaultWindow = "02:00-14:00"
 
-// Config configures an Executor.
+// Config configures an Executor. Zero values mean the defaults named.
 type Config struct {
 	// ID is the appliance id. Required.
 	ID string
@@ -65,28 +65,53 @@ type Config struct {
 	// would otherwise keep a catalog of small files far under the cap.
 	// Zero means 4.
 	Parallel int
-	// Now is the clock the window is judged by; nil means time.Now.
+	// Now is the clock the window is judged by (a simulation compresses
+	// it); nil means time.Now.
 	Now func() time.Time
 }
 
-// Validate fills defaults.
-func (c *Config) Validate() error {
-	if c.ID == "" {
-		return errors.New("fill: the appliance id is required")
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return fillcast.ConfigErrorf("fill", "ID", "required: the appliance's id")
+	case c.RateBits < 0:
+		return fillcast.ConfigErrorf("fill", "RateBits", "%v is negative", c.RateBits)
+	case c.Poll < 0:
+		return fillcast.ConfigErrorf("fill", "Poll", "%v is negative", c.Poll)
+	case c.Parallel < 0:
+		return fillcast.ConfigErrorf("fill", "Parallel", "%d is negative", c.Parallel)
 	}
-	if c.RateBits <= 0 {
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
+	if c.RateBits == 0 {
 		c.RateBits = 1.2e9
 	}
-	if c.Poll <= 0 {
+	if c.Poll == 0 {
 		c.Poll = 30 * time.Second
 	}
-	if c.Parallel <= 0 {
+	if c.Parallel == 0 {
 		c.Parallel = 4
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+	return c
+}
+
+// Deps are what an Executor works with besides its Config.
+type Deps struct {
+	// ControlPlane serves the manifests. Required.
+	ControlPlane ControlPlane
+	// Cache is what the fills go into. Required.
+	Cache Cache
+	// Source fetches the files. Required.
+	Source Source
+	// Log receives the executor's progress; nil discards it.
+	Log *slog.Logger
 }
 
 // manifest is the control plane's manifest with its ETag, sent as
@@ -131,18 +156,22 @@ type Executor struct {
 	kick     chan struct{}
 }
 
-// New returns an Executor that fetches manifests through cp, checks what
-// c holds and fills it from src.
-func New(cfg Config, cp ControlPlane, c Cache, src Source, log *slog.Logger) (*Executor, error) {
+// New returns an Executor that fetches manifests through d.ControlPlane,
+// checks what d.Cache holds and fills it from d.Source.
+func New(cfg Config, d Deps) (*Executor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cp == nil {
-		return nil, errors.New("fill: a control-plane client is required")
+	if d.ControlPlane == nil || d.Cache == nil || d.Source == nil {
+		return nil, errors.New("fill: Deps.ControlPlane, Deps.Cache and Deps.Source are required")
 	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
 	bytesPerSec := cfg.RateBits / 8
 	return &Executor{
-		cfg: cfg, cp: cp, cache: c, src: src, log: log,
+		cfg: cfg, cp: d.ControlPlane, cache: d.Cache, src: d.Source, log: d.Log,
 		limiter: rate.NewLimiter(rate.Limit(bytesPerSec), int(min(bytesPerSec, 4<<20))),
 		kick:    make(chan struct{}, 1),
 	}, nil

@@ -60,7 +60,7 @@ func newWorld(t *testing.T) *world {
 	}
 	ocfg := origin.DefaultConfig()
 	ocfg.Root = root
-	o, err := origin.New(ocfg, quiet())
+	o, err := origin.New(ocfg, origin.Deps{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64
 	if len(upstreams) == 0 {
 		upstreams = []string{w.origin.URL}
 	}
-	up, err := upstream.New(upstream.Config{URLs: upstreams, Keys: keys}, quiet())
+	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Keys: keys, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{ID: "a1", RateBits: rateBits, Now: clk.now}, cp, c, up, quiet())
+	e, err := New(Config{ID: "a1", RateBits: rateBits, Now: clk.now}, Deps{ControlPlane: cp, Cache: c, Source: up, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

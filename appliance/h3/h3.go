@@ -23,16 +23,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
 
-// Config configures a Server.
+// Config configures a Server. Zero values mean the defaults named.
 type Config struct {
-	// TLS holds the certificate. Required; the h3 ALPN is added to a copy.
-	TLS *tls.Config
-	// Handler serves requests, normally an Adapter. Required.
-	Handler http.Handler
 	// UDPBufferBytes is the receive and send buffer size asked for on the
 	// socket. Zero means 8 MiB (quic-go wants at least 7 MiB).
 	UDPBufferBytes int
@@ -40,26 +37,29 @@ type Config struct {
 	MaxIdleTimeout time.Duration
 	// MaxStreams caps concurrent requests per connection. Zero means 256.
 	MaxStreams int64
-	// ConnectionIDs issues the server's connection IDs. Nil means
-	// quic-go's random ones.
-	ConnectionIDs quic.ConnectionIDGenerator
 }
 
-// DefaultConfig returns a Config with the defaults filled in (TLS and
-// Handler still to set).
+// DefaultConfig returns a Config with the defaults filled in.
 func DefaultConfig() Config {
 	return Config{UDPBufferBytes: 8 << 20, MaxIdleTimeout: 60 * time.Second, MaxStreams: 256}
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.UDPBufferBytes < 0:
+		return fillcast.ConfigErrorf("h3", "UDPBufferBytes", "%d is negative", c.UDPBufferBytes)
+	case c.MaxIdleTimeout < 0:
+		return fillcast.ConfigErrorf("h3", "MaxIdleTimeout", "%v is negative", c.MaxIdleTimeout)
+	case c.MaxStreams < 0:
+		return fillcast.ConfigErrorf("h3", "MaxStreams", "%d is negative", c.MaxStreams)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil) {
-		return errors.New("h3: HTTP/3 needs a TLS certificate (--tls-cert, --tls-key)")
-	}
-	if c.Handler == nil {
-		return errors.New("h3: a handler is required")
-	}
 	if c.UDPBufferBytes == 0 {
 		c.UDPBufferBytes = d.UDPBufferBytes
 	}
@@ -69,15 +69,27 @@ func (c *Config) Validate() error {
 	if c.MaxStreams == 0 {
 		c.MaxStreams = d.MaxStreams
 	}
-	if c.UDPBufferBytes < 0 || c.MaxIdleTimeout < 0 || c.MaxStreams < 0 {
-		return errors.New("h3: sizes and timeouts must be positive")
-	}
-	return nil
+	return c
+}
+
+// Deps are what a Server works with besides its Config.
+type Deps struct {
+	// TLS holds the certificate and its private key. Required: QUIC is
+	// always encrypted. The h3 ALPN is added to a copy.
+	TLS *tls.Config
+	// Handler serves requests, normally an Adapter. Required.
+	Handler http.Handler
+	// ConnectionIDs issues the server's connection IDs. Nil means
+	// quic-go's random ones.
+	ConnectionIDs quic.ConnectionIDGenerator
+	// Log receives the server's messages; nil discards them.
+	Log *slog.Logger
 }
 
 // Server is an HTTP/3 server on one UDP socket.
 type Server struct {
 	cfg  Config
+	d    Deps
 	log  *slog.Logger
 	srv  *http3.Server // its TLS and QUIC configs serve the listener too
 	once sync.Once
@@ -90,20 +102,30 @@ type Server struct {
 }
 
 // New returns a Server; Serve starts it.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+func New(cfg Config, d Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: log, srv: &http3.Server{
-		TLSConfig: http3.ConfigureTLSConfig(cfg.TLS.Clone()),
-		Handler:   cfg.Handler,
+	if d.TLS == nil || (len(d.TLS.Certificates) == 0 && d.TLS.GetCertificate == nil) {
+		return nil, errors.New("h3: Deps.TLS is required and must hold a certificate: QUIC is always encrypted")
+	}
+	if d.Handler == nil {
+		return nil, errors.New("h3: Deps.Handler is required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	return &Server{cfg: cfg, d: d, log: d.Log, srv: &http3.Server{
+		TLSConfig: http3.ConfigureTLSConfig(d.TLS.Clone()),
+		Handler:   d.Handler,
 		QUICConfig: &quic.Config{
 			MaxIdleTimeout:     cfg.MaxIdleTimeout,
 			MaxIncomingStreams: cfg.MaxStreams,
 			Allow0RTT:          false, // segment GETs are idempotent, but tokens should not be replayable
 		},
 		IdleTimeout: cfg.MaxIdleTimeout,
-		Logger:      log,
+		Logger:      d.Log,
 	}}, nil
 }
 
@@ -120,7 +142,7 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	}
 	// The Transport does not own pc: closing it stops reading, and the
 	// socket is the caller's.
-	s.tr = &quic.Transport{Conn: pc, ConnectionIDGenerator: s.cfg.ConnectionIDs}
+	s.tr = &quic.Transport{Conn: pc, ConnectionIDGenerator: s.d.ConnectionIDs}
 	ln, err := s.tr.ListenEarly(s.srv.TLSConfig, s.srv.QUICConfig)
 	if err != nil {
 		s.mu.Unlock()

@@ -10,19 +10,22 @@
 package process
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/appliance/profiling"
 	"github.com/fillcast/fillcast/appliance/reuseport"
 	"github.com/fillcast/fillcast/appliance/upgrade"
 )
 
-// Options are the process's settings around appliance.Config.
+// Options are the process's settings around appliance.Config. Zero
+// values mean the defaults named.
 type Options struct {
 	// PIDFile, if set, always names the live process, across upgrades.
 	PIDFile string
@@ -35,28 +38,58 @@ type Options struct {
 	Profiling profiling.Config
 }
 
+// Validate reports the first problem of o as a *fillcast.ConfigError
+// naming the field by its path in Options.
+func (o Options) Validate() error {
+	// upgrade.Config's fields have the names of the Options they are.
+	if err := o.upgradeConfig().Validate(); err != nil {
+		return err
+	}
+	if err := o.Profiling.Validate(); err != nil {
+		return fillcast.InField("Profiling", err)
+	}
+	return nil
+}
+
+func (o Options) upgradeConfig() upgrade.Config {
+	return upgrade.Config{PIDFile: o.PIDFile, ReadyTimeout: o.ReadyTimeout}
+}
+
 // Run runs one appliance process: it takes its TCP listener from the
 // upgrader (inherited on an upgrade) and opens its own HTTP/3 socket in
 // the port's reuseport group, opens the cache, steers new HTTP/3
 // connections to itself and signals ready, and then serves until a value
 // on hup (SIGHUP) hands over to a new process, or ctx (SIGTERM) drains it.
-func Run(ctx context.Context, cfg appliance.Config, ops Options, hup <-chan os.Signal, log *slog.Logger) error {
+// d.AdminToken also guards the pprof listener. A configuration error is a
+// *fillcast.ConfigError naming a field of cfg or of ops.
+func Run(ctx context.Context, cfg appliance.Config, ops Options, d appliance.Deps, hup <-chan os.Signal) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	upg, err := upgrade.New(upgrade.Config{PIDFile: ops.PIDFile, ReadyTimeout: ops.ReadyTimeout}, log)
+	if err := ops.Validate(); err != nil {
+		return err
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	log := d.Log
+	// The sockets are taken before appliance.New opens the cache, so the
+	// address is read with its default here.
+	def := appliance.DefaultConfig()
+	addr, shutdownTimeout := cmp.Or(cfg.HTTP, def.HTTP), cmp.Or(cfg.ShutdownTimeout, def.ShutdownTimeout)
+	upg, err := upgrade.New(ops.upgradeConfig(), log)
 	if err != nil {
 		return err
 	}
 	defer upg.Stop()
 	l := appliance.Listeners{ParentExited: upg.ParentExited()}
-	if l.TCP, err = upg.Listen(cfg.HTTP); err != nil {
+	if l.TCP, err = upg.Listen(addr); err != nil {
 		return err
 	}
 	var udp *reuseport.Socket
 	if cfg.H3 {
 		rc := reuseport.DefaultConfig()
-		rc.Addr = cfg.HTTP
+		rc.Addr = addr
 		rc.ParentPID = upg.ParentPID()
 		if udp, err = reuseport.Listen(rc, log); err != nil {
 			l.TCP.Close()
@@ -67,7 +100,7 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, hup <-chan os.S
 		defer udp.Close()
 		l.UDP, l.ConnectionIDs = udp.Conn(), udp.ConnectionIDGenerator()
 	}
-	prof, err := profiling.Start(ops.Profiling, log)
+	prof, err := profiling.Start(ops.Profiling, profiling.Deps{AdminToken: d.AdminToken, Log: log})
 	if err != nil {
 		l.TCP.Close()
 		return err
@@ -83,7 +116,7 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, hup <-chan os.S
 	}
 	// Opening the cache rebuilds the disk index: the parent, if any, keeps
 	// serving meanwhile.
-	a, err := appliance.New(cfg, log)
+	a, err := appliance.New(cfg, d)
 	if err != nil {
 		l.TCP.Close()
 		return err
@@ -138,7 +171,7 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, hup <-chan os.S
 			}
 			upgrade()
 		case <-upg.Exit():
-			log.Info("appliance: handing over to the upgraded process; finishing in-flight responses", "timeout", cfg.ShutdownTimeout)
+			log.Info("appliance: handing over to the upgraded process; finishing in-flight responses", "timeout", shutdownTimeout)
 			stop()
 			return <-done
 		case <-ctx.Done():

@@ -19,10 +19,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/grafana/pyroscope-go"
 )
 
-// Config configures profiling.
+// Config configures profiling. Zero values mean the defaults named.
 type Config struct {
 	// PyroscopeURL is the Pyroscope server profiles are pushed to; empty
 	// turns continuous profiling off.
@@ -32,11 +33,9 @@ type Config struct {
 	AppName string
 	// Tags label every profile; the appliance sets "appliance" and "site".
 	Tags map[string]string
-	// UploadRate is the time between uploads. Zero means 15 s.
+	// UploadRate is the time between uploads. Zero means 15 s; otherwise
+	// at least 1 s.
 	UploadRate time.Duration
-	// AdminToken, when set, is required (Authorization: Bearer) on the
-	// pprof listener, in addition to that listener being admin-only.
-	AdminToken string
 }
 
 // DefaultConfig returns a Config with the defaults filled in.
@@ -44,8 +43,22 @@ func DefaultConfig() Config {
 	return Config{AppName: "fillcast.appliance", UploadRate: 15 * time.Second}
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	if c.UploadRate != 0 && c.UploadRate < time.Second {
+		return fillcast.ConfigErrorf("profiling", "UploadRate", "%v: want at least 1s", c.UploadRate)
+	}
+	if c.PyroscopeURL != "" {
+		u, err := url.Parse(c.PyroscopeURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fillcast.ConfigErrorf("profiling", "PyroscopeURL", "%q: want an http(s) URL such as http://pyroscope:4040", c.PyroscopeURL)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.AppName == "" {
 		c.AppName = d.AppName
@@ -53,21 +66,22 @@ func (c *Config) Validate() error {
 	if c.UploadRate == 0 {
 		c.UploadRate = d.UploadRate
 	}
-	if c.UploadRate < time.Second {
-		return errors.New("profiling: the upload rate must be at least 1s")
-	}
-	if c.PyroscopeURL != "" {
-		u, err := url.Parse(c.PyroscopeURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("profiling: --pyroscope %q: want an http(s) URL such as http://pyroscope:4040", c.PyroscopeURL)
-		}
-	}
-	return nil
+	return c
+}
+
+// Deps are what a Profiler works with besides its Config.
+type Deps struct {
+	// AdminToken, when set, is required (Authorization: Bearer) on the
+	// pprof listener, in addition to that listener being admin-only.
+	AdminToken string
+	// Log receives the profiler's messages; nil discards them.
+	Log *slog.Logger
 }
 
 // Profiler owns the Pyroscope session and the pprof listener.
 type Profiler struct {
 	cfg   Config
+	d     Deps
 	log   *slog.Logger
 	pyro  *pyroscope.Profiler
 	admin *http.Server
@@ -76,11 +90,15 @@ type Profiler struct {
 }
 
 // Start starts continuous profiling when a Pyroscope URL is set.
-func Start(cfg Config, log *slog.Logger) (*Profiler, error) {
+func Start(cfg Config, d Deps) (*Profiler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Profiler{cfg: cfg, log: log}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg, log := cfg.withDefaults(), d.Log
+	p := &Profiler{cfg: cfg, d: d, log: log}
 	if cfg.PyroscopeURL == "" {
 		return p, nil
 	}
@@ -113,7 +131,7 @@ func (p *Profiler) ServeAdmin(ln net.Listener) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	p.admin = &http.Server{Handler: p.authorise(mux), ReadHeaderTimeout: 10 * time.Second}
-	p.log.Info("profiling: pprof on the admin listener", "addr", ln.Addr().String(), "token_required", p.cfg.AdminToken != "")
+	p.log.Info("profiling: pprof on the admin listener", "addr", ln.Addr().String(), "token_required", p.d.AdminToken != "")
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -124,10 +142,10 @@ func (p *Profiler) ServeAdmin(ln net.Listener) {
 }
 
 func (p *Profiler) authorise(h http.Handler) http.Handler {
-	if p.cfg.AdminToken == "" {
+	if p.d.AdminToken == "" {
 		return h
 	}
-	want := []byte("Bearer " + p.cfg.AdminToken)
+	want := []byte("Bearer " + p.d.AdminToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {

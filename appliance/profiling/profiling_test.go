@@ -1,6 +1,7 @@
 package profiling
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fillcast/fillcast"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -31,7 +34,7 @@ func TestPyroscopeTags(t *testing.T) {
 	cfg.PyroscopeURL = srv.URL
 	cfg.Tags = map[string]string{"appliance": "a1", "site": "isp1-ams"}
 	cfg.UploadRate = time.Second
-	p, err := Start(cfg, quiet())
+	p, err := Start(cfg, Deps{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +66,7 @@ func TestAdminListener(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := DefaultConfig()
-			cfg.AdminToken = tc.token
-			p, err := Start(cfg, quiet())
+			p, err := Start(DefaultConfig(), Deps{AdminToken: tc.token, Log: quiet()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,19 +99,25 @@ func TestAdminListener(t *testing.T) {
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		cfg  Config
-		ok   bool
+		name      string
+		cfg       Config
+		wantField string // "" when valid
 	}{
-		{"off", Config{}, true},
-		{"url", Config{PyroscopeURL: "http://pyroscope:4040"}, true},
-		{"not a url", Config{PyroscopeURL: "pyroscope:4040"}, false},
-		{"upload too often", Config{UploadRate: time.Millisecond}, false},
+		{"off", Config{}, ""},
+		{"url", Config{PyroscopeURL: "http://pyroscope:4040"}, ""},
+		{"not a url", Config{PyroscopeURL: "pyroscope:4040"}, "PyroscopeURL"},
+		{"upload too often", Config{UploadRate: time.Millisecond}, "UploadRate"},
+		{"upload rate negative", Config{UploadRate: -time.Second}, "UploadRate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
-				t.Fatalf("Validate: got %v, want ok=%v", err, tc.ok)
+			err := tc.cfg.Validate()
+			var ce *fillcast.ConfigError
+			switch {
+			case tc.wantField == "" && err != nil:
+				t.Fatalf("Validate: got %v, want nil", err)
+			case tc.wantField != "" && (!errors.As(err, &ce) || ce.Field != tc.wantField):
+				t.Fatalf("Validate: got %v, want a *fillcast.ConfigError for %s", err, tc.wantField)
 			}
 		})
 	}

@@ -55,6 +55,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -64,7 +65,7 @@ import (
 // 4-byte tag and 8 random bytes.
 const CIDLen = 12
 
-// Config configures a Socket.
+// Config configures a Socket. Zero values mean the defaults named.
 type Config struct {
 	// Addr is the UDP address to bind, e.g. "0.0.0.0:443". Required.
 	Addr string
@@ -80,18 +81,27 @@ type Config struct {
 // to set).
 func DefaultConfig() Config { return Config{PID: os.Getpid()} }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	if c.Addr == "" {
-		return errors.New("reuseport: an address is required")
+		return fillcast.ConfigErrorf("reuseport", "Addr", "required: the UDP address to bind")
 	}
+	c = c.withDefaults()
+	if c.PID < 0 {
+		return fillcast.ConfigErrorf("reuseport", "PID", "%d is negative", c.PID)
+	}
+	if c.ParentPID < 0 || c.ParentPID == c.PID {
+		return fillcast.ConfigErrorf("reuseport", "ParentPID", "%d: want another process than %d, or 0 for none", c.ParentPID, c.PID)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
 	if c.PID == 0 {
 		c.PID = DefaultConfig().PID
 	}
-	if c.PID < 0 || c.ParentPID < 0 || c.PID == c.ParentPID {
-		return fmt.Errorf("reuseport: bad process ids %d and parent %d", c.PID, c.ParentPID)
-	}
-	return nil
+	return c
 }
 
 // Socket is this process's member of the reuseport group.
@@ -111,6 +121,7 @@ func Listen(cfg Config, log *slog.Logger) (*Socket, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {

@@ -15,7 +15,7 @@ import (
 
 // adminHandler serves everything outside /c/.
 func (s *Server) adminHandler() fasthttp.RequestHandler {
-	g := s.cfg.Gatherer
+	g := s.d.Gatherer
 	if g == nil {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(s.metrics)
@@ -31,8 +31,8 @@ func (s *Server) adminHandler() fasthttp.RequestHandler {
 			metricsHandler(ctx)
 		case "/v1/status":
 			var v any = struct{}{}
-			if s.cfg.Status != nil {
-				v = s.cfg.Status()
+			if s.d.Status != nil {
+				v = s.d.Status()
 			}
 			writeJSON(ctx, fasthttp.StatusOK, v)
 		case "/admin/purge":
@@ -62,7 +62,7 @@ func (s *Server) purge(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	if !auth.BearerOK(string(ctx.Request.Header.Peek("Authorization")), s.cfg.AdminToken) {
+	if !auth.BearerOK(string(ctx.Request.Header.Peek("Authorization")), s.d.AdminToken) {
 		s.fail(ctx, fasthttp.StatusUnauthorized, "purge needs Authorization: Bearer <admin token>")
 		return
 	}

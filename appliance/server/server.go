@@ -6,6 +6,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -29,13 +30,10 @@ type Cache interface {
 	Purge(prefix string) int
 }
 
-// Config configures a Server.
+// Config configures a Server. Zero values mean the defaults named.
 type Config struct {
-	// Keys verify path tokens. Required.
-	Keys *auth.Keys
-	// AdminToken authorises /admin/ calls; empty disables them.
-	AdminToken string
-	// MaxURILen bounds the request URI; longer ones get 414. Zero means 2048.
+	// MaxURILen bounds the request URI; longer ones get 414. Zero means
+	// 2048; otherwise at least 64.
 	MaxURILen int
 	// WriteTimeout is the base time a response may take to write. Zero
 	// means 10 s.
@@ -46,6 +44,43 @@ type Config struct {
 	MinClientRate int64
 	// AltSvc, when set, is sent as the Alt-Svc header (HTTP/3).
 	AltSvc string
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{MaxURILen: 2048, WriteTimeout: 10 * time.Second, MinClientRate: 32 << 10}
+}
+
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxURILen != 0 && c.MaxURILen < 64:
+		return fillcast.ConfigErrorf("server", "MaxURILen", "%d: want at least 64 (0 means 2048)", c.MaxURILen)
+	case c.WriteTimeout < 0:
+		return fillcast.ConfigErrorf("server", "WriteTimeout", "%v is negative", c.WriteTimeout)
+	case c.MinClientRate < 0:
+		return fillcast.ConfigErrorf("server", "MinClientRate", "%d is negative", c.MinClientRate)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	c.MaxURILen = cmp.Or(c.MaxURILen, d.MaxURILen)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, d.WriteTimeout)
+	c.MinClientRate = cmp.Or(c.MinClientRate, d.MinClientRate)
+	return c
+}
+
+// Deps are what a Server works with besides its Config.
+type Deps struct {
+	// Cache serves the content. Required.
+	Cache Cache
+	// Keys verify path tokens. Required; SetKeys replaces them.
+	Keys *auth.Keys
+	// AdminToken authorises /admin/ calls; empty disables them.
+	AdminToken string
 	// Status returns the body of /v1/status; nil serves {}.
 	Status func() any
 	// Gatherer is exposed at /metrics; nil exposes only the server's own.
@@ -54,32 +89,10 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
-	if c.Keys == nil {
-		return errors.New("server: token keys are required (--token-keys)")
-	}
-	if c.MaxURILen == 0 {
-		c.MaxURILen = 2048
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.MinClientRate == 0 {
-		c.MinClientRate = 32 << 10
-	}
-	if c.MaxURILen < 64 || c.WriteTimeout < 0 || c.MinClientRate < 0 {
-		return errors.New("server: limits must be positive (max URI length at least 64)")
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return nil
-}
-
 // Server handles appliance requests.
 type Server struct {
 	cfg     Config
+	d       Deps // its Keys are the first: keys holds those in force
 	cache   Cache
 	metrics *metrics
 	usage   usage
@@ -87,13 +100,19 @@ type Server struct {
 	keys    atomic.Pointer[auth.Keys]
 }
 
-// New returns a Server over c.
-func New(cfg Config, c Cache) (*Server, error) {
+// New returns a Server over d.Cache.
+func New(cfg Config, d Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cache: c, metrics: newMetrics()}
-	s.keys.Store(cfg.Keys)
+	if d.Cache == nil || d.Keys == nil {
+		return nil, errors.New("server: Deps.Cache and Deps.Keys are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{cfg: cfg.withDefaults(), d: d, cache: d.Cache, metrics: newMetrics()}
+	s.keys.Store(d.Keys)
 	s.admin = s.adminHandler()
 	return s, nil
 }
@@ -182,7 +201,7 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 	if ip := ctx.RemoteIP(); ip != nil {
 		addr, _ = netip.AddrFromSlice(ip)
 	}
-	if err := s.keys.Load().Verify(token, title, s.cfg.Now(), addr); err != nil {
+	if err := s.keys.Load().Verify(token, title, s.d.Now(), addr); err != nil {
 		s.metrics.tokenRejects.Inc()
 		s.fail(ctx, fasthttp.StatusForbidden, "forbidden: "+err.Error())
 		return
@@ -285,7 +304,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, title, object
 		ctx.Response.ImmediateHeaderFlush = true
 	}
 	if length > 0 {
-		ctx.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout + time.Duration(length/s.cfg.MinClientRate)*time.Second))
+		ctx.SetWriteDeadline(s.d.Now().Add(s.cfg.WriteTimeout + time.Duration(length/s.cfg.MinClientRate)*time.Second))
 	}
 	ctx.Response.SetBodyStream(body, int(length))
 	return max(length, 0)

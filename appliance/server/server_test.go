@@ -41,7 +41,7 @@ func newTestServer(tb testing.TB) (*Server, string) {
 		tb.Fatal(err)
 	}
 	c := memCache{"t1/720p/seg-00001.m4s": {Size: int64(len(body)), ETag: `"e1"`, CacheControl: "public, max-age=31536000, immutable", LastModified: "Thu, 26 Nov 2026 00:00:00 GMT"}}
-	s, err := New(Config{Keys: keys}, c)
+	s, err := New(Config{}, Deps{Cache: c, Keys: keys})
 	if err != nil {
 		tb.Fatal(err)
 	}

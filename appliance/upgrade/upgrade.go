@@ -17,7 +17,6 @@ package upgrade
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,9 +25,10 @@ import (
 	"time"
 
 	"github.com/cloudflare/tableflip"
+	"github.com/fillcast/fillcast"
 )
 
-// Config configures an Upgrader.
+// Config configures an Upgrader. Zero values mean the defaults named.
 type Config struct {
 	// PIDFile, when set, is rewritten (atomically) with the PID of the
 	// process that became ready.
@@ -41,15 +41,20 @@ type Config struct {
 // DefaultConfig returns a Config with the defaults filled in.
 func DefaultConfig() Config { return Config{ReadyTimeout: 2 * time.Minute} }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
+	if c.ReadyTimeout < 0 {
+		return fillcast.ConfigErrorf("upgrade", "ReadyTimeout", "%v is negative", c.ReadyTimeout)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = DefaultConfig().ReadyTimeout
 	}
-	if c.ReadyTimeout < 0 {
-		return errors.New("upgrade: the ready timeout must be positive")
-	}
-	return nil
+	return c
 }
 
 // Upgrader hands sockets to the next process. There is one per process
@@ -74,6 +79,7 @@ func New(cfg Config, log *slog.Logger) (*Upgrader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	upg, err := tableflip.New(tableflip.Options{PIDFile: cfg.PIDFile, UpgradeTimeout: cfg.ReadyTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)

@@ -13,6 +13,7 @@
 package upstream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,17 +28,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/auth"
 )
 
-// Config configures a Client.
+// Config configures a Client. Zero values mean the defaults named.
 type Config struct {
 	// URLs are the upstream base URLs in the order to try them: site peers,
 	// then the origin last. Required.
 	URLs []string
-	// Keys sign the fetch tokens. Required.
-	Keys *auth.Keys
 	// ConnectTimeout bounds a TCP connect. Zero means 2 s.
 	ConnectTimeout time.Duration
 	// HeaderTimeout bounds the wait for response headers. Zero means 10 s.
@@ -51,46 +51,59 @@ type Config struct {
 	// TokenTTL is the validity of the tokens signed for fetches. Zero
 	// means 5 minutes.
 	TokenTTL time.Duration
-	// Transport, if set, replaces the HTTP transport (tests).
-	Transport http.RoundTripper
-	// Now returns the time; nil means time.Now.
-	Now func() time.Time
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	if len(c.URLs) == 0 {
-		return errors.New("upstream: at least one upstream URL is required (--upstream)")
+		return fillcast.ConfigErrorf("upstream", "URLs", "required: the upstream base URLs, site peers first and the origin last")
 	}
 	for _, u := range c.URLs {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("upstream: %q is not an http(s) URL", u)
+			return fillcast.ConfigErrorf("upstream", "URLs", "%q is not an http(s) URL", u)
 		}
 	}
-	if c.Keys == nil {
-		return errors.New("upstream: signing keys are required (--token-keys)")
-	}
-	setDefault(&c.ConnectTimeout, 2*time.Second)
-	setDefault(&c.HeaderTimeout, 10*time.Second)
-	setDefault(&c.IdleTimeout, 10*time.Second)
-	setDefault(&c.PeerBackoff, 10*time.Second)
-	setDefault(&c.TokenTTL, 5*time.Minute)
-	if c.Now == nil {
-		c.Now = time.Now
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ConnectTimeout", c.ConnectTimeout}, {"HeaderTimeout", c.HeaderTimeout}, {"IdleTimeout", c.IdleTimeout},
+		{"PeerBackoff", c.PeerBackoff}, {"TokenTTL", c.TokenTTL},
+	} {
+		if d.v < 0 {
+			return fillcast.ConfigErrorf("upstream", d.name, "%v is negative", d.v)
+		}
 	}
 	return nil
 }
 
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, 2*time.Second)
+	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, 10*time.Second)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, 10*time.Second)
+	c.PeerBackoff = cmp.Or(c.PeerBackoff, 10*time.Second)
+	c.TokenTTL = cmp.Or(c.TokenTTL, 5*time.Minute)
+	return c
+}
+
+// Deps are what a Client works with besides its Config.
+type Deps struct {
+	// Keys sign the fetch tokens. Required.
+	Keys *auth.Keys
+	// Log receives failed fetches; nil discards them.
+	Log *slog.Logger
+	// Transport, if set, replaces the HTTP transport (tests).
+	Transport http.RoundTripper
+	// Now returns the time tokens are signed at; nil means time.Now.
+	Now func() time.Time
 }
 
 // Client fetches from the upstream list. It implements cache.Source.
 type Client struct {
 	cfg   Config
+	d     Deps
 	hc    *http.Client
 	log   *slog.Logger
 	ups   []*target
@@ -114,12 +127,22 @@ type Stat struct {
 }
 
 // New returns a Client.
-func New(cfg Config, log *slog.Logger) (*Client, error) {
+func New(cfg Config, d Deps) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, log: log}
-	rt := cfg.Transport
+	if d.Keys == nil {
+		return nil, errors.New("upstream: Deps.Keys is required: they sign the fetch tokens")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	cfg = cfg.withDefaults()
+	c := &Client{cfg: cfg, d: d, log: d.Log}
+	rt := d.Transport
 	if rt == nil {
 		c.owned = &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -167,8 +190,8 @@ func (c *Client) Fetch(ctx context.Context, key string) (*cache.Fetched, error) 
 	if !ok {
 		return nil, fmt.Errorf("upstream: bad key %q", key)
 	}
-	now := c.cfg.Now()
-	path := c.cfg.Keys.SignPath(title, now.Add(c.cfg.TokenTTL), netip.Prefix{}) + key[len(title):]
+	now := c.d.Now()
+	path := c.d.Keys.SignPath(title, now.Add(c.cfg.TokenTTL), netip.Prefix{}) + key[len(title):]
 	var errs []error
 	for i, t := range c.ups {
 		last := i == len(c.ups)-1

@@ -23,7 +23,7 @@ func newClient(t *testing.T, urls ...string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{URLs: urls, Keys: keys, IdleTimeout: 300 * time.Millisecond, PeerBackoff: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := New(Config{URLs: urls, IdleTimeout: 300 * time.Millisecond, PeerBackoff: time.Hour}, Deps{Keys: keys, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,10 +60,8 @@ func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, erro
 	sys := &system{setup: s,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
 	ds, err := demo.StartSystem(ctx, demo.SystemConfig{
-		Dir: s.dir, OriginRoot: s.originRoot, Keys: s.keys, Token: s.token, Site: site.ID,
+		Dir: s.dir, OriginRoot: s.originRoot, Site: site.ID,
 		FlashDisk: s.flashBytes, StorageDisk: s.storeBytes, FlashMem: s.memBytes, StorageMem: s.memBytes,
-		Client: sys.client, Log: s.log,
-		WrapOrigin: func(h http.Handler) http.Handler { return newOriginCounter(h, s.clock, s.ledger) },
 		ControlPlane: func(c *controlplane.Config) {
 			c.HeartbeatTimeout, c.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
 			c.Planner = planner.Config{
@@ -76,6 +74,9 @@ func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, erro
 		Appliance: func(c *appliance.Config) {
 			c.HeartbeatInterval, c.FillPoll, c.FillRateBits, c.Now = s.beatEvery, s.fillPoll, s.fillRate, s.clock.Now
 		},
+	}, demo.SystemDeps{
+		Keys: s.keys, Token: s.token, Client: sys.client, Log: s.log,
+		WrapOrigin: func(h http.Handler) http.Handler { return newOriginCounter(h, s.clock, s.ledger) },
 	})
 	if err != nil {
 		return nil, err

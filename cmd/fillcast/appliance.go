@@ -23,6 +23,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 
 	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR [--h3 --tls-cert FILE --tls-key FILE] --cache-dir DIR --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
 	cfg := appliance.DefaultConfig()
+	var d appliance.Deps
 	ops := process.Options{Profiling: profiling.DefaultConfig(), ReadyTimeout: upgrade.DefaultConfig().ReadyTimeout}
 	fs.StringVar(&cfg.ID, "id", "", "appliance id")
 	fs.StringVar(&cfg.Site, "site", "", "site id the appliance is installed in")
@@ -36,11 +37,11 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.BoolVar(&cfg.Cache.Fsync, "fsync", false, "fsync every cached object before indexing it (torn files are dropped either way)")
 	upstreams := fs.String("upstream", "", "upstream base URLs, comma-separated: site peers first, the origin last")
 	keysPath := fs.String("token-keys", "", "key `FILE`: one \"<id> <hex secret>\" a line; the first signs, all verify")
-	fs.StringVar(&cfg.Server.AdminToken, "admin-token", "", "token for /admin/ calls and the pprof listener (Authorization: Bearer)")
+	fs.StringVar(&d.AdminToken, "admin-token", "", "token for /admin/ calls and the pprof listener (Authorization: Bearer)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "maximum concurrent connections")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time allowed to read a request")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "keep-alive idle timeout")
-	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", 10e9, "base time to write a response (plus size at 32 KiB/s)")
+	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", cfg.Server.WriteTimeout, "base time to write a response (plus size at 32 KiB/s)")
 	fs.DurationVar(&cfg.Upstream.ConnectTimeout, "upstream-connect-timeout", 2e9, "upstream connect timeout")
 	fs.DurationVar(&cfg.Upstream.IdleTimeout, "upstream-read-timeout", 10e9, "abort an upstream body idle this long")
 	controlplanes := fs.String("controlplane", "", "control-plane URLs, comma-separated: enables heartbeats")
@@ -68,16 +69,29 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	cfg.UDPBufferBytes = int(udpBuf)
 	cfg.Upstream.URLs = splitList(*upstreams)
 	cfg.ControlPlanes = splitList(*controlplanes)
-	log, err := lf.logger(stderr)
-	if err != nil {
+	var err error
+	if d.Log, err = lf.logger(stderr); err != nil {
 		return err
 	}
-	if cfg.Keys, err = loadKeys(*keysPath); err != nil {
+	if d.Keys, err = loadKeys(*keysPath); err != nil {
 		return err
 	}
 	ops.Profiling.Tags = map[string]string{"appliance": cfg.ID, "site": cfg.Site}
-	ops.Profiling.AdminToken = cfg.Server.AdminToken
-	return process.Run(ctx, cfg, ops, hup, log)
+	return flagError(process.Run(ctx, cfg, ops, d, hup), applianceFlags)
+}
+
+// applianceFlags names the flag that sets each field of appliance.Config
+// and process.Options, for errors.
+var applianceFlags = map[string]string{
+	"ID": "id", "Site": "site", "Profile": "profile", "HTTP": "http",
+	"Cache.Dir": "cache-dir", "Cache.MemBytes": "mem-bytes", "Cache.DiskBytes": "disk-bytes", "Cache.Fsync": "fsync",
+	"Upstream.URLs": "upstream", "Upstream.ConnectTimeout": "upstream-connect-timeout", "Upstream.IdleTimeout": "upstream-read-timeout",
+	"MaxConns": "max-conns", "ReadTimeout": "read-timeout", "IdleTimeout": "idle-timeout", "Server.WriteTimeout": "write-timeout",
+	"ControlPlanes": "controlplane", "AdvertiseURL": "advertise-url", "HeartbeatInterval": "heartbeat",
+	"FillRateBits": "fill-rate", "FillPoll": "fill-poll",
+	"H3": "h3", "TLSCert": "tls-cert", "TLSKey": "tls-key", "UDPBufferBytes": "udp-buffer",
+	"ShutdownTimeout": "shutdown-timeout", "DrainTimeout": "drain-timeout", "DrainQuiet": "drain-quiet",
+	"PIDFile": "pid-file", "ReadyTimeout": "upgrade-timeout", "AdminHTTP": "admin-http", "Profiling.PyroscopeURL": "pyroscope",
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

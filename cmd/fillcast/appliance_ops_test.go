@@ -105,8 +105,8 @@ func newOpsEnv(t *testing.T, segBytes int) *opsEnv {
 		}
 	}
 	ocfg := origin.DefaultConfig()
-	ocfg.Root, ocfg.Keys = root, e.keys
-	o, err := origin.New(ocfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ocfg.Root = root
+	o, err := origin.New(ocfg, origin.Deps{Keys: e.keys, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cfg.Out, cfg.Log = stdout, log
-	return demo.Run(ctx, cfg)
+	// Checked here, before the demo runs, so that only its own fields'
+	// errors are taken for the flags'.
+	if err := cfg.Validate(); err != nil {
+		return flagError(err, demoFlags)
+	}
+	return demo.Run(ctx, cfg, demo.Deps{Out: stdout, Log: log})
 }
+
+// demoFlags names the flag that sets each demo.Config field, for errors.
+var demoFlags = map[string]string{"Dir": "dir", "HTTP": "http"}

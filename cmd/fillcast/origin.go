@@ -13,9 +13,10 @@ import (
 func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("origin", "--root DIR --http ADDR [--admin-token T] [--token-keys FILE]", stderr)
 	cfg := origin.DefaultConfig()
+	var d origin.Deps
 	fs.StringVar(&cfg.Root, "root", "", "directory holding one sub-directory per title")
 	addr := fs.String("http", "127.0.0.1:9000", "listen address")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "token for PUT (Authorization: Bearer); empty disables PUT")
+	fs.StringVar(&d.AdminToken, "admin-token", "", "token for PUT (Authorization: Bearer); empty disables PUT")
 	keys := fs.String("token-keys", "", "key `FILE`; when set, content GETs need a valid path token or the admin token")
 	maxUpload := byteSize(cfg.MaxUploadBytes)
 	fs.Var(&maxUpload, "max-upload", "largest PUT body")
@@ -28,14 +29,15 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	d.Log = log
 	if *keys != "" {
-		if cfg.Keys, err = auth.LoadKeys(*keys); err != nil {
+		if d.Keys, err = auth.LoadKeys(*keys); err != nil {
 			return err
 		}
 	}
-	srv, err := origin.New(cfg, log)
+	srv, err := origin.New(cfg, d)
 	if err != nil {
-		return err
+		return flagError(err, originFlags)
 	}
 	defer srv.Close()
 	ln, err := net.Listen("tcp", *addr)
@@ -45,3 +47,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	log.Info("origin: serving", "root", cfg.Root, "http", ln.Addr().String())
 	return origin.Serve(ctx, ln, srv)
 }
+
+// originFlags names the flag that sets each origin.Config field, for
+// errors.
+var originFlags = map[string]string{"Root": "root", "MaxUploadBytes": "max-upload"}

@@ -26,11 +26,11 @@ func runTargets(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return flagError(err, targetsFlags)
 	}
 	cp, err := client.New(client.Config{URLs: []string{cfg.ControlPlane}}, client.Deps{})
 	if err != nil {
-		return err
+		return flagError(err, map[string]string{"URLs": "controlplane"})
 	}
 	ts, sum, err := targets.Generate(ctx, cfg, cp)
 	if err != nil {
@@ -51,4 +51,11 @@ func runTargets(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stderr, "targets: %d requests: %d sessions over %d titles (%v); tokens valid until %s (%s from now)\n",
 		len(ts), sum.Sessions, sum.Titles, sum.Kinds, sum.ExpiresAt.Format(time.RFC3339), time.Until(sum.ExpiresAt).Round(time.Second))
 	return nil
+}
+
+// targetsFlags names the flag that sets each targets.Config field, for
+// errors.
+var targetsFlags = map[string]string{
+	"ControlPlane": "controlplane", "Titles": "titles", "Sessions": "sessions", "MaxSegments": "max-segments",
+	"DashShare": "dash-share", "ZipfS": "zipf", "Seed": "seed",
 }

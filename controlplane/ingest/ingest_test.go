@@ -56,8 +56,8 @@ func newEnv(t *testing.T) *env {
 		t.Skip("ffmpeg not installed (make test installs it)")
 	}
 	ocfg := origin.DefaultConfig()
-	ocfg.Root, ocfg.AdminToken = t.TempDir(), "adm"
-	o, err := origin.New(ocfg, quiet())
+	ocfg.Root = t.TempDir()
+	o, err := origin.New(ocfg, origin.Deps{AdminToken: "adm", Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

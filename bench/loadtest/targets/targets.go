@@ -10,6 +10,7 @@ package targets
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,41 +69,40 @@ func DefaultConfig() Config {
 	return Config{Titles: 20, Sessions: 500, MaxSegments: 30, DashShare: 0.2, ZipfS: 1.1, Seed: 1}
 }
 
-// Validate fills defaults and reports the first problem.
-func (c *Config) Validate() error {
-	d := DefaultConfig()
+// Validate reports the first problem of c as a *fillcast.ConfigError.
+func (c Config) Validate() error {
 	if c.ControlPlane == "" {
-		return errors.New("targets: --controlplane URL is required")
+		return fillcast.ConfigErrorf("targets", "ControlPlane", "required: the base URL of a control-plane node")
 	}
 	if u, err := url.Parse(c.ControlPlane); err != nil || u.Host == "" {
-		return fmt.Errorf("targets: --controlplane %q: want a URL such as http://127.0.0.1:7000", c.ControlPlane)
+		return fillcast.ConfigErrorf("targets", "ControlPlane", "%q: want a URL such as http://127.0.0.1:7000", c.ControlPlane)
 	}
-	c.ControlPlane = strings.TrimRight(c.ControlPlane, "/")
-	if c.Titles == 0 {
-		c.Titles = d.Titles
-	}
-	if c.Sessions == 0 {
-		c.Sessions = d.Sessions
-	}
-	if c.MaxSegments == 0 {
-		c.MaxSegments = d.MaxSegments
-	}
-	if c.DashShare == 0 {
-		c.DashShare = d.DashShare
-	}
-	if c.DashShare < 0 {
-		c.DashShare = 0
-	}
-	if c.ZipfS == 0 {
-		c.ZipfS = d.ZipfS
-	}
-	if c.Seed == 0 {
-		c.Seed = d.Seed
-	}
-	if c.Titles < 0 || c.Sessions < 0 || c.MaxSegments < 0 || c.DashShare > 1 || c.ZipfS <= 0 {
-		return errors.New("targets: counts must be positive, the DASH share at most 1 and the Zipf exponent positive")
+	switch {
+	case c.Titles < 0:
+		return fillcast.ConfigErrorf("targets", "Titles", "%d is negative", c.Titles)
+	case c.Sessions < 0:
+		return fillcast.ConfigErrorf("targets", "Sessions", "%d is negative", c.Sessions)
+	case c.MaxSegments < 0:
+		return fillcast.ConfigErrorf("targets", "MaxSegments", "%d is negative", c.MaxSegments)
+	case c.DashShare > 1:
+		return fillcast.ConfigErrorf("targets", "DashShare", "%v: want a share of at most 1 (negative: HLS only)", c.DashShare)
+	case c.ZipfS < 0:
+		return fillcast.ConfigErrorf("targets", "ZipfS", "%v: want a positive exponent", c.ZipfS)
 	}
 	return nil
+}
+
+// withDefaults fills the zero fields; c has passed Validate.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	c.ControlPlane = strings.TrimRight(c.ControlPlane, "/")
+	c.Titles = cmp.Or(c.Titles, d.Titles)
+	c.Sessions = cmp.Or(c.Sessions, d.Sessions)
+	c.MaxSegments = cmp.Or(c.MaxSegments, d.MaxSegments)
+	c.DashShare = max(cmp.Or(c.DashShare, d.DashShare), 0) // negative: HLS only
+	c.ZipfS = cmp.Or(c.ZipfS, d.ZipfS)
+	c.Seed = cmp.Or(c.Seed, d.Seed)
+	return c
 }
 
 // Target is one request of the list.
@@ -138,6 +138,7 @@ func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summa
 	if cp == nil {
 		return nil, Summary{}, errors.New("targets: a control-plane client is required")
 	}
+	cfg = cfg.withDefaults()
 	var all []fillcast.Title
 	if err := cp.Do(ctx, http.MethodGet, "/v1/titles?status="+fillcast.StatusReady, nil, &all); err != nil {
 		return nil, Summary{}, fmt.Errorf("targets: read the catalog: %w", err)

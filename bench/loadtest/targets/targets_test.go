@@ -158,7 +158,7 @@ func TestGenerateErrors(t *testing.T) {
 	tests := []struct {
 		name, cp, want string
 	}{
-		{"no control plane flag", "", "--controlplane"},
+		{"no control plane", "", "config ControlPlane: required"},
 		{"no ready titles", empty.URL, "no ready title"},
 		{"unreachable", down.URL, "connect"},
 	}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestConfigErrorsNameFlags: a missing or wrong setting that a library
+// reports by its Config field reaches the user as an error naming the
+// flag. Every case fails before anything is opened or started.
+func TestConfigErrorsNameFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keys, []byte(opsKeys), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string][]string{
+		"appliance":    {"--id", "a1", "--site", "s1", "--cache-dir", filepath.Join(dir, "cache"), "--upstream", "http://127.0.0.1:1", "--token-keys", keys},
+		"controlplane": {"--id", "n1", "--data", filepath.Join(dir, "cp"), "--bootstrap", "--admin-token", "adm", "--token-keys", keys},
+		"origin":       {"--root", filepath.Join(dir, "origin")},
+		"targets":      {"--controlplane", "http://127.0.0.1:1"},
+		"demo":         {"--dir", filepath.Join(dir, "demo")},
+	}
+	tests := []struct {
+		name, cmd string
+		drop      string   // a flag of base left out
+		extra     []string // flags added to base
+		wantFlag  string
+	}{
+		{"appliance without --cache-dir", "appliance", "--cache-dir", nil, "--cache-dir"},
+		{"appliance without --upstream", "appliance", "--upstream", nil, "--upstream"},
+		{"appliance without --site", "appliance", "--site", nil, "--site"},
+		{"appliance with a bad --profile", "appliance", "", []string{"--profile", "edge"}, "--profile"},
+		{"appliance with --disk-bytes 0", "appliance", "", []string{"--disk-bytes", "0"}, "--disk-bytes"},
+		{"appliance with --h3 but no --tls-cert", "appliance", "", []string{"--h3"}, "--tls-cert"},
+		{"appliance with --tls-cert but no --tls-key", "appliance", "", []string{"--tls-cert", "c.pem"}, "--tls-key"},
+		{"appliance with --h3 on port 0", "appliance", "", []string{"--h3", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--http", "127.0.0.1:0"}, "--http"},
+		{"appliance with a bad --controlplane", "appliance", "", []string{"--controlplane", "cp1:7000"}, "--controlplane"},
+		{"appliance with a negative --heartbeat", "appliance", "", []string{"--heartbeat", "-1s"}, "--heartbeat"},
+		{"appliance with a negative --upstream-read-timeout", "appliance", "", []string{"--upstream-read-timeout", "-1s"}, "--upstream-read-timeout"},
+		{"appliance with a bad --pyroscope", "appliance", "", []string{"--pyroscope", "pyroscope:4040"}, "--pyroscope"},
+		{"appliance with a negative --upgrade-timeout", "appliance", "", []string{"--upgrade-timeout", "-1s"}, "--upgrade-timeout"},
+		{"origin without --root", "origin", "--root", nil, "--root"},
+		{"controlplane without --raft", "controlplane", "", []string{"--raft="}, "--raft"},
+		{"controlplane without --id", "controlplane", "--id", nil, "--id"},
+		{"controlplane without --data", "controlplane", "--data", nil, "--data"},
+		{"controlplane without --bootstrap or --join", "controlplane", "--bootstrap", nil, "--join"},
+		{"targets without --controlplane", "targets", "--controlplane", nil, "--controlplane"},
+		{"targets with an ftp --controlplane", "targets", "--controlplane", []string{"--controlplane", "ftp://cp1:7000"}, "--controlplane"},
+		{"targets with a bad --dash-share", "targets", "", []string{"--dash-share", "2"}, "--dash-share"},
+		{"demo with a bad --http", "demo", "", []string{"--http", "8000"}, "--http"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{tc.cmd}, without(base[tc.cmd], tc.drop)...)
+			err := run(context.Background(), append(args, tc.extra...), io.Discard, io.Discard)
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.wantFlag+":") || strings.Contains(err.Error(), "config ") {
+				t.Fatalf("fillcast %s: got %v, want a usage error naming %s", strings.Join(args[1:], " "), err, tc.wantFlag)
+			}
+		})
+	}
+}
+
+// without returns args without the flag name and the value after it (a
+// boolean flag, such as --bootstrap, has none).
+func without(args []string, name string) []string {
+	i := slices.Index(args, name)
+	if i < 0 {
+		return args
+	}
+	n := 2
+	if name == "--bootstrap" {
+		n = 1
+	}
+	return slices.Concat(args[:i], args[i+n:])
+}
