@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -79,9 +80,19 @@ func (c Config) Validate() error {
 	if _, err := gateway.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return fillcast.ConfigErrorf("controlplane", "TrustedProxies", "%v", err)
 	}
+	for _, f := range []struct{ name, value string }{{"AdvertiseURL", c.AdvertiseURL}, {"Origin", c.Origin}} {
+		if u, err := url.Parse(f.value); f.value != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			return fillcast.ConfigErrorf("controlplane", f.name, "%q: want a base URL such as http://host:7000", f.value)
+		}
+	}
 	c = c.withDefaults()
 	if err := c.Steering.Validate(); err != nil {
-		return fillcast.ConfigErrorf("controlplane", "Steering", "%v", err)
+		return fillcast.InField("Steering", err)
+	}
+	if c.Origin != "" {
+		if err := c.Ingest.Validate(); err != nil {
+			return fillcast.InField("Ingest", err)
+		}
 	}
 	if err := c.API.Validate(); err != nil {
 		return fillcast.InField("API", err)

@@ -4,16 +4,18 @@
 // recommendations, and the HTTP API in front of them. New builds the
 // parts; Run opens and runs them in the order written in Run, and stops
 // them in reverse (docs/design.md §4). cmd/fillcast only parses flags
-// into a Config and calls New and Run.
+// into a Config, loads the secrets into Deps, and calls New and Run.
 package controlplane
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/cluster"
@@ -42,6 +44,7 @@ type Node struct {
 	api    *api.API
 	ln     net.Listener  // the API's, from Deps or opened by Run
 	ready  chan struct{} // closed once Run has opened every part
+	ran    atomic.Bool
 }
 
 // New checks cfg and builds every part of a node. It does no I/O and
@@ -115,7 +118,13 @@ func New(cfg Config, d Deps) (*Node, error) {
 // API server first, so requests in flight finish while everything they
 // use still runs, and the stores last. A Node runs once.
 func (n *Node) Run(ctx context.Context) error {
+	if !n.ran.CompareAndSwap(false, true) {
+		return errors.New("controlplane: a Node runs once")
+	}
 	parts := []lifecycle.Part{
+		// The API's port, taken first: a node that cannot serve stops
+		// before it joins a cluster.
+		{Name: "listener", Open: n.listen, Close: n.closeListener},
 		// Search, events and recommendations: opened before raft
 		// replays the catalog into the search index.
 		{Name: "discovery", Open: n.disc.open, Run: n.disc.run, Close: n.disc.close},
@@ -139,21 +148,20 @@ func (n *Node) Run(ctx context.Context) error {
 			defer cancel()
 			return n.api.Close(ctx)
 		}},
-		lifecycle.Part{Name: "http", Open: n.listen, Run: n.serve},
+		lifecycle.Part{Name: "http", Run: n.serve},
 		lifecycle.Part{Name: "ready", Open: func(context.Context) error { close(n.ready); return nil }},
 	)
-	defer func() {
-		if n.ln != nil {
-			n.ln.Close() // also when a part before the server failed
-		}
-	}()
-	return lifecycle.Run(ctx, parts...)
+	if err := lifecycle.Run(ctx, parts...); err != nil {
+		return fmt.Errorf("controlplane: %w", err)
+	}
+	return nil
 }
 
 // Ready is closed once Run has opened every part and the API listens.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
-// Handler returns the API (for tests).
+// Handler returns the API, for tests that call it without the network:
+// only once Ready is closed, as the parts it serves are opened by Run.
 func (n *Node) Handler() http.Handler { return n.api }
 
 // Raft returns the raft node (for tests and status).

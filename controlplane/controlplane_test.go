@@ -63,6 +63,8 @@ func startNode(t *testing.T, id string, join []string) *testNode {
 	case <-n.Ready():
 	case <-done:
 		t.Fatalf("node %s stopped before it was ready", id)
+	case <-time.After(time.Minute):
+		t.Fatalf("node %s not ready after a minute", id)
 	}
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); <-done }) }
@@ -277,5 +279,36 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	t.Logf("new leader after %s", time.Since(start).Round(10*time.Millisecond))
 	if code, b := call(t, "PUT", survivors[0].url+"/v1/titles/t3", fillcast.Title{Name: "Three"}, true); code != 200 {
 		t.Errorf("write after failover: %d %s", code, b)
+	}
+}
+
+// TestBusyPortStopsBeforeJoining: a node whose API port is taken stops
+// with an error naming the listener before it asks the cluster to add
+// it; a voter that can never serve would cost a cluster of two its
+// majority.
+func TestBusyPortStopsBeforeJoining(t *testing.T) {
+	n1 := startNode(t, "n1", nil)
+	poll.Until(t, 10*time.Second, "n1 to lead", func() bool { return n1.Raft().IsLeader() })
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	keys, _ := auth.ParseKeys(strings.NewReader(keyFile))
+	n2, err := New(Config{
+		ID: "n2", DataDir: t.TempDir(), HTTP: busy.Addr().String(), RaftAddr: freeAddr(t), Join: []string{n1.url},
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+	}, Deps{AdminToken: "adm", Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "controlplane: listener: listen tcp") {
+		t.Fatalf("Run on a taken port = %v, want the listener's error", err)
+	}
+	if st := n1.Raft().Status(); len(st.Members) != 1 {
+		t.Errorf("members after n2 failed to start: %+v, want n1 alone", st.Members)
+	}
+	if err := n2.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "runs once") {
+		t.Errorf("second Run = %v, want refused", err)
 	}
 }

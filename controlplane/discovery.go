@@ -14,7 +14,6 @@ import (
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
-	"golang.org/x/sync/errgroup"
 )
 
 // discovery owns the viewer-facing parts of a node: the event log, the
@@ -75,11 +74,12 @@ func (d *discovery) open(context.Context) error {
 // run keeps the index in step with the catalog, compacts the event log
 // and retrains the recommender, until ctx is done.
 func (d *discovery) run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { d.loop(ctx); return nil })
-	g.Go(func() error { return d.events.Run(ctx) })
-	g.Go(func() error { return d.recs.Run(ctx) })
-	return g.Wait()
+	var wg sync.WaitGroup
+	wg.Go(func() { d.loop(ctx) })
+	wg.Go(func() { d.events.Run(ctx) })
+	wg.Go(func() { d.recs.Run(ctx) })
+	wg.Wait()
+	return nil
 }
 
 func (d *discovery) close() error {

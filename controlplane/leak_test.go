@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +15,12 @@ import (
 // TestMain fails the package's tests if any goroutine outlives them: every
 // part a node runs must stop when Run returns.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, processWide)
+	goleak.VerifyTestMain(m, processWide...)
 }
 
 // processWide ignores bleve's analysis workers: a pool its package
 // starts once per process, when it is loaded, and never stops.
-var processWide = goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker")
+var processWide = []goleak.Option{goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker")}
 
 // TestStartStopLeavesNothing starts and stops a node 20 times in this
 // process, on the same data directory, and checks that no goroutine is
@@ -60,5 +61,6 @@ func TestStartStopLeavesNothing(t *testing.T) {
 			t.Fatalf("round %d: Run: %v", i, err)
 		}
 	}
-	goleak.VerifyNone(t, before)
+	http.DefaultClient.CloseIdleConnections() // call's keep-alive connections
+	goleak.VerifyNone(t, append(processWide, before)...)
 }

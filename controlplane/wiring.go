@@ -13,41 +13,40 @@ import (
 
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/internal/httpserve"
 )
 
-// listen opens the API's listener unless Deps gave one.
+// listen opens the API's listener unless Deps gave one. It opens before
+// raft, so that a node whose port is taken stops before it joins a
+// cluster it could not serve; connections wait in the backlog until the
+// server starts, last.
 func (n *Node) listen(context.Context) error {
 	if n.ln != nil {
 		return nil
 	}
 	ln, err := net.Listen("tcp", n.cfg.HTTP)
 	if err != nil {
-		return err
+		return err // Run names the part and the package
 	}
 	n.ln = ln
+	return nil
+}
+
+// closeListener closes the API's listener: the server has closed it
+// already unless it never started.
+func (n *Node) closeListener() error {
+	if err := n.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
 	return nil
 }
 
 // serve serves the API until ctx is done, then lets the requests in
 // flight finish (up to ShutdownTimeout).
 func (n *Node) serve(ctx context.Context) error {
-	ln := n.ln
 	hs := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	n.d.Log.Info("controlplane: serving", "id", n.cfg.ID, "http", ln.Addr().String(), "raft", n.cfg.RaftAddr)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	n.d.Log.Info("controlplane: serving", "id", n.cfg.ID, "http", n.ln.Addr().String(), "raft", n.cfg.RaftAddr)
+	return httpserve.Serve(ctx, hs, n.ln, n.cfg.ShutdownTimeout)
 }
 
 // stateChanged is the state machine's change hook: it tells the parts

@@ -2,10 +2,11 @@ package origin
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/fillcast/fillcast/internal/httpserve"
 )
 
 // Serve serves h (a Server, or a handler wrapping one) on ln with
@@ -18,18 +19,5 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return httpserve.Serve(ctx, hs, ln, 30*time.Second)
 }

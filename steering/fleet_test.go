@@ -40,8 +40,9 @@ func TestConfigValidate(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("Validate = %v; want ok %v", err, tc.ok)
 			}
-			if err != nil && !errors.Is(err, steering.ErrConfig) {
-				t.Errorf("Validate = %v; want it to wrap ErrConfig", err)
+			var ce *fillcast.ConfigError
+			if err != nil && !errors.As(err, &ce) {
+				t.Errorf("Validate = %v; want a *fillcast.ConfigError", err)
 			}
 			if _, err2 := steering.New(tc.cfg, nil); (err2 == nil) != tc.ok {
 				t.Errorf("New error = %v; want ok %v", err2, tc.ok)

@@ -32,17 +32,15 @@
 package steering
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
-)
 
-// ErrConfig is wrapped by the errors of Config.Validate.
-var ErrConfig = errors.New("steering: bad config")
+	"github.com/fillcast/fillcast"
+)
 
 // Config tunes steering. The zero value of every field means its default,
 // as DefaultConfig spells out.
@@ -100,20 +98,20 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	if math.IsNaN(c.Epsilon) || c.Epsilon <= 0 || c.Epsilon > 10 {
-		return fmt.Errorf("%w: epsilon %v: want a load slack in (0, 10], such as 0.25", ErrConfig, c.Epsilon)
+		return fillcast.ConfigErrorf("steering", "Epsilon", "%v: want a load slack in (0, 10], such as 0.25", c.Epsilon)
 	}
 	if c.StaleAfter < 0 {
-		return fmt.Errorf("%w: stale after %v: want a positive duration, such as 6s", ErrConfig, c.StaleAfter)
+		return fillcast.ConfigErrorf("steering", "StaleAfter", "%v: want a positive duration, such as 6s", c.StaleAfter)
 	}
 	if c.RecentHalfLife < time.Millisecond {
-		return fmt.Errorf("%w: recent half-life %v: want at least 1ms, such as 5s", ErrConfig, c.RecentHalfLife)
+		return fillcast.ConfigErrorf("steering", "RecentHalfLife", "%v: want at least 1ms, such as 5s", c.RecentHalfLife)
 	}
 	if c.RecentHalfLife > 64*c.StaleAfter {
-		return fmt.Errorf("%w: recent half-life %v is far longer than stale after %v: local counts would outlive the heartbeats that replace them", ErrConfig, c.RecentHalfLife, c.StaleAfter)
+		return fillcast.ConfigErrorf("steering", "RecentHalfLife", "%v is far longer than StaleAfter %v: local counts would outlive the heartbeats that replace them", c.RecentHalfLife, c.StaleAfter)
 	}
 	if c.Origin != "" {
 		if err := checkBaseURL(c.Origin); err != nil {
-			return fmt.Errorf("%w: origin: %v", ErrConfig, err)
+			return fillcast.ConfigErrorf("steering", "Origin", "%v", err)
 		}
 	}
 	return nil

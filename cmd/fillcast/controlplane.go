@@ -52,6 +52,6 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 // field, for errors.
 var controlplaneFlags = map[string]string{
 	"ID": "id", "DataDir": "data", "HTTP": "http", "AdvertiseURL": "advertise-url", "RaftAddr": "raft",
-	"Join": "join", "Origin": "origin", "TrustedProxies": "trusted-proxies", "Steering": "epsilon",
+	"Join": "join", "Origin": "origin", "TrustedProxies": "trusted-proxies", "Steering.Epsilon": "epsilon",
 	"Ingest.Workers": "ingest-workers", "API.Gateway.MaxInFlight": "max-in-flight",
 }

@@ -90,13 +90,23 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	// AdminToken guards writes and node-to-node calls.
 	AdminToken string
-	Node       Node
-	Fleet      *fleet.Fleet
-	Ingest     *ingest.Manager
-	Keys       *auth.Keys
-	Log        *slog.Logger
-	Registry   *prometheus.Registry
-	Now        func() time.Time
+	// Node is the raft node: writes, state and the cluster's routes.
+	// Required.
+	Node Node
+	// Fleet is the steering fleet and heartbeat soft state. Required.
+	Fleet *fleet.Fleet
+	// Ingest runs uploads; nil turns the ingest route off.
+	Ingest *ingest.Manager
+	// Keys sign playback URLs (the replicated keys are merged over
+	// them). Required.
+	Keys *auth.Keys
+	// Log receives the access log and errors. Required.
+	Log *slog.Logger
+	// Registry gets the API's metrics and serves /metrics; nil means a
+	// registry of its own.
+	Registry *prometheus.Registry
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 	// OnPlayback, if set, is told of every playback answered (popularity).
 	OnPlayback func(client netip.Addr, title string)
 	// Events, Search and Recs, when set, add the viewer-facing routes.
@@ -254,8 +264,12 @@ func applyError(err error) error {
 	switch {
 	case errors.Is(err, fsm.ErrInvalid):
 		return &gateway.Error{Status: http.StatusBadRequest, Message: err.Error(), Err: err}
-	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, cluster.ErrNoLeader):
 		return &gateway.Error{Status: http.StatusServiceUnavailable, Message: "no leader: a majority of control-plane nodes must be up for writes", RetryAfter: time.Second, Err: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		// Proposed, perhaps committed: not a 503, which says nothing
+		// happened and invites a retry elsewhere.
+		return &gateway.Error{Status: http.StatusGatewayTimeout, Message: "the write did not finish in time; it may still be applied: read before writing again", Err: err}
 	}
 	return err
 }

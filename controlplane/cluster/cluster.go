@@ -229,22 +229,23 @@ func (n *Node) Open(context.Context) (err error) {
 	return nil
 }
 
-// Run joins the cluster when Config.Join names nodes, then records this
-// node's HTTP URL in the replicated member list, and returns when ctx
-// is done. A join refused for good is logged; the node keeps serving
-// its (empty) state, as an operator can still inspect it.
+// Run asks the nodes Config.Join names to add this one (a node already
+// in the cluster is added again harmlessly) while it records this node's
+// HTTP URL in the replicated member list once it is a member, and
+// returns when ctx is done. A join refused for good is logged; the node
+// keeps serving its state, which an operator can still inspect.
 func (n *Node) Run(ctx context.Context) error {
+	var join sync.WaitGroup
 	if len(n.cfg.Join) > 0 {
-		if err := n.Join(ctx, n.cfg.Join); err != nil {
-			if ctx.Err() == nil {
+		join.Go(func() {
+			if err := n.Join(ctx, n.cfg.Join); err != nil && ctx.Err() == nil {
 				n.log.Error("cluster: join failed", "err", err)
 			}
-			<-ctx.Done()
-			return nil
-		}
+		})
 	}
 	n.announce(ctx)
 	<-ctx.Done()
+	join.Wait()
 	return nil
 }
 

@@ -26,7 +26,6 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/steering"
-	"golang.org/x/sync/errgroup"
 )
 
 // PeerPath is where a node accepts heartbeats passed on by another node.
@@ -120,8 +119,7 @@ type Fleet struct {
 }
 
 // New returns a Fleet steering with the registry as it stands (nothing
-// yet, at a node's start); Run keeps it current. observe, if set, sees
-// every heartbeat this node receives (popularity).
+// yet, at a node's start); Run keeps it current.
 func New(cfg Config, d Deps) (*Fleet, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -156,10 +154,11 @@ func New(cfg Config, d Deps) (*Fleet, error) {
 // Run rebuilds the steering fleet as heartbeats and the registry change,
 // and passes heartbeats on to the other nodes, until ctx is done.
 func (f *Fleet) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { f.rebuildLoop(ctx); return nil })
-	g.Go(func() error { f.forwardLoop(ctx); return nil })
-	return g.Wait()
+	var wg sync.WaitGroup
+	wg.Go(func() { f.rebuildLoop(ctx) })
+	wg.Go(func() { f.forwardLoop(ctx) })
+	wg.Wait()
+	return nil
 }
 
 // Current returns the steering snapshot in force.

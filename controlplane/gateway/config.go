@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -76,33 +77,36 @@ func (c Config) withDefaults() Config {
 // defaults.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	bad := func(field, format string, args ...any) error {
+		return fillcast.ConfigErrorf("gateway", field, format, args...)
+	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
-			return fmt.Errorf("gateway: trusted proxy prefix %v is not valid", p)
+			return bad("TrustedProxies", "prefix %v is not valid", p)
 		}
 	}
 	switch {
 	case c.MaxInFlight < 0:
-		return fmt.Errorf("gateway: max in-flight %d is negative; use 0 to turn shedding off", c.MaxInFlight)
+		return bad("MaxInFlight", "%d is negative; use 0 to turn shedding off", c.MaxInFlight)
 	case c.LowPriorityShare < 0 || c.LowPriorityShare > 1:
-		return fmt.Errorf("gateway: low-priority share %v: want a value in (0, 1]", c.LowPriorityShare)
+		return bad("LowPriorityShare", "%v: want a value in (0, 1]", c.LowPriorityShare)
 	case c.MaxInFlight > 0 && int(float64(c.MaxInFlight)*c.LowPriorityShare) < 1:
-		return fmt.Errorf("gateway: low-priority share %v of max in-flight %d admits no low-priority request", c.LowPriorityShare, c.MaxInFlight)
+		return bad("LowPriorityShare", "%v of max in-flight %d admits no low-priority request", c.LowPriorityShare, c.MaxInFlight)
 	case c.ShedRetryAfter < 0:
-		return fmt.Errorf("gateway: shed retry-after %v is negative", c.ShedRetryAfter)
+		return bad("ShedRetryAfter", "%v is negative", c.ShedRetryAfter)
 	case c.MaxBodyBytes < 0:
-		return fmt.Errorf("gateway: max body bytes %d is negative", c.MaxBodyBytes)
+		return bad("MaxBodyBytes", "%d is negative", c.MaxBodyBytes)
 	case c.MaxBufferBytes < 0:
-		return fmt.Errorf("gateway: max buffer bytes %d is negative", c.MaxBufferBytes)
+		return bad("MaxBufferBytes", "%d is negative", c.MaxBufferBytes)
 	}
 	for i, f := range c.Inbound {
 		if f == nil {
-			return fmt.Errorf("gateway: inbound filter %d is nil", i)
+			return bad("Inbound", "filter %d is nil", i)
 		}
 	}
 	for i, f := range c.Outbound {
 		if f == nil {
-			return fmt.Errorf("gateway: outbound filter %d is nil", i)
+			return bad("Outbound", "filter %d is nil", i)
 		}
 	}
 	return nil

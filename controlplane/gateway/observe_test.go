@@ -111,12 +111,12 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero", Config{}, ""},
 		{"defaults", DefaultConfig(), ""},
-		{"negative in-flight", Config{MaxInFlight: -1}, "max in-flight"},
-		{"share above one", Config{LowPriorityShare: 1.5}, "low-priority share"},
+		{"negative in-flight", Config{MaxInFlight: -1}, "config MaxInFlight: "},
+		{"share above one", Config{LowPriorityShare: 1.5}, "config LowPriorityShare: "},
 		{"share admits nothing", Config{MaxInFlight: 2, LowPriorityShare: 0.1}, "admits no low-priority"},
-		{"negative body", Config{MaxBodyBytes: -1}, "max body"},
-		{"negative buffer", Config{MaxBufferBytes: -1}, "max buffer"},
-		{"nil filter", Config{Inbound: []InboundFilter{nil}}, "inbound filter 0 is nil"},
+		{"negative body", Config{MaxBodyBytes: -1}, "config MaxBodyBytes: "},
+		{"negative buffer", Config{MaxBufferBytes: -1}, "config MaxBufferBytes: "},
+		{"nil filter", Config{Inbound: []InboundFilter{nil}}, "config Inbound: filter 0 is nil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

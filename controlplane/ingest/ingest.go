@@ -172,11 +172,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	for range m.cfg.Workers {
 		wg.Go(func() { m.worker(ctx) })
 	}
-	ready := error(nil)
-	if c, ok := m.state.(caughtUp); ok {
-		ready = c.WaitCaughtUp(ctx)
-	}
-	if ready == nil {
+	if c, ok := m.state.(caughtUp); !ok || c.WaitCaughtUp(ctx) == nil {
 		m.resume(ctx)
 	}
 	<-ctx.Done()

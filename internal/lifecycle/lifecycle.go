@@ -51,7 +51,8 @@ func Run(ctx context.Context, parts ...Part) error {
 		}
 		if p.Open != nil {
 			if err := p.Open(failed); err != nil {
-				if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+				// An Open cut short by the stop is no failure of its own.
+				if failed.Err() == nil || !errors.Is(err, context.Canceled) {
 					openErr = fmt.Errorf("%s: %w", p.Name, err)
 				}
 				break
