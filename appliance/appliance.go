@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -66,14 +67,18 @@ type Config struct {
 	// stops. Zero means 30 s.
 	ShutdownTimeout time.Duration
 	// ControlPlanes, when set, turn on heartbeats and fills with these
-	// control-plane URLs; one is enough, the client learns the other
-	// nodes from it.
+	// control-plane URLs. The client learns the other nodes from any one,
+	// but only in memory: give two or more (or a DNS name of every node)
+	// so that an appliance restarted while one node is down finds the
+	// others.
 	ControlPlanes []string
 	// AdvertiseURL is the URL players and peers reach this appliance at,
 	// sent in heartbeats. Zero means http://{HTTP}, or https:// with a
 	// certificate.
 	AdvertiseURL string
-	// HeartbeatInterval is the time between heartbeats. Zero means 2 s.
+	// HeartbeatInterval is the time between heartbeats, and the longest a
+	// heartbeat waits for one control-plane node before it tries the
+	// next. Zero means 2 s.
 	HeartbeatInterval time.Duration
 	// FillRateBits caps off-peak fill traffic (bits per second). Zero
 	// means 1.2 Gbit/s.
@@ -101,20 +106,26 @@ type Config struct {
 	DrainQuiet time.Duration
 }
 
-// DefaultConfig returns a Config with every default filled in.
+// DefaultConfig returns a Config with every default filled in, the
+// parts' defaults included: the flags of cmd/fillcast take theirs from it.
 func DefaultConfig() Config {
+	ag, fl := agent.DefaultConfig(), fill.DefaultConfig()
 	return Config{
-		Profile:         fillcast.ProfileStorage,
-		HTTP:            "127.0.0.1:8080",
-		Cache:           cache.DefaultConfig(),
-		Server:          server.DefaultConfig(),
-		MaxConns:        10000,
-		ReadTimeout:     10 * time.Second,
-		IdleTimeout:     60 * time.Second,
-		ShutdownTimeout: 30 * time.Second,
-		UDPBufferBytes:  8 << 20,
-		DrainTimeout:    60 * time.Second,
-		DrainQuiet:      10 * time.Second,
+		Profile:           fillcast.ProfileStorage,
+		HTTP:              "127.0.0.1:8080",
+		Cache:             cache.DefaultConfig(),
+		Upstream:          upstream.DefaultConfig(),
+		Server:            server.DefaultConfig(),
+		MaxConns:          10000,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ShutdownTimeout:   30 * time.Second,
+		HeartbeatInterval: ag.Interval,
+		FillRateBits:      fl.RateBits,
+		FillPoll:          fl.Poll,
+		UDPBufferBytes:    8 << 20,
+		DrainTimeout:      60 * time.Second,
+		DrainQuiet:        10 * time.Second,
 	}
 }
 
@@ -154,7 +165,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if len(c.ControlPlanes) > 0 {
-		if err := (client.Config{URLs: c.ControlPlanes}).Validate(); err != nil {
+		if err := c.clientConfig().Validate(); err != nil {
 			var ce *fillcast.ConfigError
 			if errors.As(err, &ce) {
 				return fillcast.ConfigErrorf("appliance", "ControlPlanes", "%s", ce.Problem)
@@ -181,6 +192,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// WithDefaults returns c with every zero field of its own set to its
+// default, as New uses it (the parts' Configs get theirs in the parts'
+// constructors). It is for a caller that needs a value before New, such
+// as the address whose socket it opens.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // withDefaults fills the zero fields, and the fields of the parts that
 // come from the appliance's own.
 func (c Config) withDefaults() Config {
@@ -191,10 +208,15 @@ func (c Config) withDefaults() Config {
 	c.ReadTimeout = cmp.Or(c.ReadTimeout, d.ReadTimeout)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, d.HeartbeatInterval)
+	c.FillRateBits = cmp.Or(c.FillRateBits, d.FillRateBits)
+	c.FillPoll = cmp.Or(c.FillPoll, d.FillPoll)
 	c.UDPBufferBytes = cmp.Or(c.UDPBufferBytes, d.UDPBufferBytes)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
 	c.DrainQuiet = cmp.Or(c.DrainQuiet, d.DrainQuiet)
-	// The server's write timeout bounds the whole connection's writes too.
+	// The server's write timeout bounds the whole connection's writes
+	// too, so the fasthttp server needs it with its default (server.New
+	// applies it for itself but does not say what it is).
 	c.Server.WriteTimeout = cmp.Or(c.Server.WriteTimeout, d.Server.WriteTimeout)
 	if c.H3 && c.Server.AltSvc == "" {
 		_, port, _ := net.SplitHostPort(c.HTTP)
@@ -208,6 +230,14 @@ func (c Config) withDefaults() Config {
 		c.AdvertiseURL = scheme + c.HTTP
 	}
 	return c
+}
+
+// clientConfig is the control-plane client's Config: a heartbeat waits
+// on one node for at most an interval, since steering drops an appliance
+// whose last beat is a few intervals old; manifests keep the client's
+// Timeout. c has its defaults.
+func (c Config) clientConfig() client.Config {
+	return client.Config{URLs: c.ControlPlanes, HeartbeatTimeout: c.HeartbeatInterval}
 }
 
 // Deps are what an appliance works with besides its Config.
@@ -230,6 +260,7 @@ type Appliance struct {
 	up    *upstream.Client
 	srv   *server.Server
 	hs    *fasthttp.Server
+	cp    *client.Client // nil without control planes
 	agent *agent.Agent   // nil without control planes
 	fill  *fill.Executor // nil without control planes
 	tls   *tls.Config    // nil without a certificate
@@ -254,11 +285,9 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	a := &Appliance{cfg: cfg, keys: d.Keys, log: log, start: time.Now()}
 	var err error
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "load the certificate and its key: %v", err)
+		if a.tls, err = loadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
 		}
-		a.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Keys: d.Keys, Log: log}); err != nil {
 		return nil, err
@@ -277,16 +306,15 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	if len(cfg.ControlPlanes) > 0 {
 		// One client for both: what one learns of the cluster's members
 		// and which node answers serves the other.
-		var cp *client.Client
-		cp, err = client.New(client.Config{URLs: cfg.ControlPlanes}, client.Deps{Token: d.AdminToken, Log: log})
+		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: d.AdminToken, Log: log})
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
 				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,
-			}, agent.Deps{ControlPlane: cp, Read: a.counters, OnKeys: a.replicatedKeys, Log: log})
+			}, agent.Deps{ControlPlane: a.cp, Read: a.counters, OnKeys: a.replicatedKeys, Log: log})
 		}
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now},
-				fill.Deps{ControlPlane: cp, Cache: a.cache, Source: a.up, Log: log})
+				fill.Deps{ControlPlane: a.cp, Cache: a.cache, Source: a.up, Log: log})
 		}
 		if err != nil {
 			a.cache.Close()
@@ -413,13 +441,35 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 	return errors.Join(err, herr, qerr)
 }
 
-// Close releases the cache and upstream connections; safe to call twice.
+// Close releases the cache and the upstream and control-plane
+// connections; safe to call twice.
 func (a *Appliance) Close() error {
 	a.once.Do(func() {
 		a.cache.Close()
 		a.up.Close()
+		if a.cp != nil {
+			a.cp.Close()
+		}
 	})
 	return nil
+}
+
+// loadTLS reads the certificate and its key. A problem names the field
+// of the file it is in, and the files.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "read the certificate: %v", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fillcast.ConfigErrorf("appliance", "TLSKey", "read the private key: %v", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "certificate %s with private key %s: %v", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // replicatedKeys takes the control plane's signing keys: tokens verify

@@ -81,6 +81,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 		if resp, _ := get(t, a.url+signed(t, "t1")+"/master.m3u8"); resp.StatusCode != 200 {
 			t.Fatalf("round %d: master playlist: %s", round, resp.Status)
 		}
+		ops.Close()
 		a.stop()
 		stopCP()
 	}

@@ -9,6 +9,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -83,14 +84,17 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// DefaultConfig returns a Config with every default filled in but the
+// appliance's own fields.
+func DefaultConfig() Config {
+	return Config{Interval: 2 * time.Second, KeysEvery: 30 * time.Second}
+}
+
 // withDefaults fills the zero fields; c has passed Validate.
 func (c Config) withDefaults() Config {
-	if c.Interval == 0 {
-		c.Interval = 2 * time.Second
-	}
-	if c.KeysEvery == 0 {
-		c.KeysEvery = 30 * time.Second
-	}
+	d := DefaultConfig()
+	c.Interval = cmp.Or(c.Interval, d.Interval)
+	c.KeysEvery = cmp.Or(c.KeysEvery, d.KeysEvery)
 	return c
 }
 
@@ -125,7 +129,7 @@ type Agent struct {
 	// sinceFull counts the beats since the complete titles last went out.
 	sinceFull int
 
-	keysAt   time.Time  // last key fetch
+	keysAt   time.Time  // last key fetch that succeeded
 	keysSeen []auth.Key // the keys last handed to OnKeys
 }
 
@@ -244,19 +248,24 @@ func (a *Agent) beat(ctx context.Context) {
 }
 
 // maybeFetchKeys fetches the replicated keys when KeysEvery has passed
-// and hands them to OnKeys when they differ from the last ones.
+// and hands them to OnKeys when they differ from the last ones. The fetch
+// runs between two beats, so it gets one Interval: a hung node must not
+// hold the next beat back (the client asks another node first next
+// time). A fetch that fails is tried again after the next beat.
 func (a *Agent) maybeFetchKeys(ctx context.Context) {
 	if a.d.OnKeys == nil || a.d.Now().Sub(a.keysAt) < a.cfg.KeysEvery {
 		return
 	}
-	a.keysAt = a.d.Now()
-	keys, err := a.cp.Keys(ctx)
+	fctx, cancel := context.WithTimeout(ctx, a.cfg.Interval)
+	keys, err := a.cp.Keys(fctx)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("agent: fetch keys", "err", err)
 		}
 		return
 	}
+	a.keysAt = a.d.Now()
 	if len(keys) == 0 || slices.Equal(keys, a.keysSeen) {
 		return
 	}

@@ -2,14 +2,8 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,69 +11,20 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
+	"github.com/fillcast/fillcast/controlplane/client/clienttest"
 	"github.com/fillcast/fillcast/internal/poll"
 )
-
-// controlPlane is a control-plane node that records the heartbeats it
-// accepts. GET /v1/cluster lists the nodes of members, when set.
-type controlPlane struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	got     []fillcast.Heartbeat
-	down    atomic.Bool
-	members func() []string
-}
-
-func newControlPlane(t *testing.T) *controlPlane {
-	cp := &controlPlane{}
-	cp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cp.down.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		if r.URL.Path == "/v1/cluster" && cp.members != nil {
-			var st fillcast.ClusterStatus
-			for _, u := range cp.members() {
-				st.Members = append(st.Members, fillcast.ClusterMember{HTTPURL: u})
-			}
-			json.NewEncoder(w).Encode(st)
-			return
-		}
-		if r.URL.Path != "/v1/appliances/a1/heartbeat" || r.Header.Get("Authorization") != "Bearer adm" {
-			http.Error(w, "bad request", 400)
-			return
-		}
-		var hb fillcast.Heartbeat
-		if err := json.NewDecoder(r.Body).Decode(&hb); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		cp.mu.Lock()
-		cp.got = append(cp.got, hb)
-		cp.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(cp.srv.Close)
-	return cp
-}
-
-func (cp *controlPlane) beats() []fillcast.Heartbeat {
-	cp.mu.Lock()
-	defer cp.mu.Unlock()
-	return append([]fillcast.Heartbeat(nil), cp.got...)
-}
 
 // newClient returns a control-plane client of urls with the admin token.
 func newClient(t *testing.T, urls ...string) *client.Client {
 	t.Helper()
-	c, err := client.New(client.Config{URLs: urls}, client.Deps{Token: "adm"})
+	c, err := client.New(client.Config{URLs: urls}, client.Deps{Token: clienttest.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
-
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // run runs a until the test ends.
 func run(t *testing.T, a *Agent) {
@@ -91,12 +36,13 @@ func run(t *testing.T, a *Agent) {
 
 func TestHeartbeatsFailOverAndDrain(t *testing.T) {
 	t.Parallel()
-	first, second := newControlPlane(t), newControlPlane(t)
+	cl := clienttest.New(t, 2)
+	first, second := cl.Nodes()[0], cl.Nodes()[1]
 	var served atomic.Int64
 	a, err := New(Config{
 		ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 20 * time.Millisecond,
 	}, Deps{
-		ControlPlane: newClient(t, first.srv.URL, second.srv.URL), Log: quiet(),
+		ControlPlane: newClient(t, cl.URLs()...),
 		Read: func() Counters {
 			n := served.Add(1000)
 			return Counters{Requests: n / 1000, Bytes: n, TitleBytes: map[string]int64{"t1": n}, UsedBytes: 5, CapacityBytes: 10}
@@ -107,25 +53,61 @@ func TestHeartbeatsFailOverAndDrain(t *testing.T) {
 	}
 	run(t, a)
 
-	poll.Until(t, 10*time.Second, "two beats at the first node", func() bool { return len(first.beats()) >= 2 })
-	hb := first.beats()[1]
+	poll.Until(t, 10*time.Second, "two beats at the first node", func() bool { return len(first.Heartbeats()) >= 2 })
+	hb := first.Heartbeats()[1]
 	if hb.Site != "s1" || hb.Profile != "flash" || hb.Health != "ok" || hb.CapacityBytes != 10 || hb.TitleBytes["t1"] != 1000 {
 		t.Errorf("heartbeat = %+v", hb)
 	}
-	first.down.Store(true)
-	poll.Until(t, 10*time.Second, "a beat at the second node", func() bool { return len(second.beats()) >= 1 })
+	first.Fail(http.StatusServiceUnavailable)
+	poll.Until(t, 10*time.Second, "a beat at the second node", func() bool { return len(second.Heartbeats()) >= 1 })
 	a.SetDraining()
 	poll.Until(t, 10*time.Second, "a draining beat", func() bool {
-		b := second.beats()
+		b := second.Heartbeats()
 		return len(b) > 0 && b[len(b)-1].Health == fillcast.HealthDraining
 	})
-	// No title bytes are lost across the failover: every 1000 is counted once.
+}
+
+// TestTitleBytesCarriedOver: the title bytes of beats no node accepted
+// go out with the next accepted one, so the control plane counts every
+// byte served once.
+func TestTitleBytesCarriedOver(t *testing.T) {
+	t.Parallel()
+	cl := clienttest.New(t, 2)
+	var served int64
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1"}, Deps{
+		ControlPlane: newClient(t, cl.URLs()...),
+		Read: func() Counters {
+			served += 1000
+			return Counters{TitleBytes: map[string]int64{"t1": served}}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	down := func(status int) {
+		for _, n := range cl.Nodes() {
+			n.Fail(status)
+		}
+	}
+	for i, up := range []bool{true, true, false, false, false, true, false, true, true} {
+		if up {
+			down(0)
+		} else {
+			down(http.StatusServiceUnavailable)
+		}
+		acked := a.Acked()
+		a.beat(ctx)
+		if accepted := a.Acked() > acked; accepted != up {
+			t.Fatalf("beat %d: accepted %v, want %v", i, accepted, up)
+		}
+	}
 	var total int64
-	for _, b := range append(first.beats(), second.beats()...) {
+	for _, b := range cl.Heartbeats() {
 		total += b.TitleBytes["t1"]
 	}
-	if total%1000 != 0 || total == 0 {
-		t.Errorf("title bytes sum %d", total)
+	if total != served {
+		t.Errorf("accepted beats carry %d title bytes, %d were served", total, served)
 	}
 }
 
@@ -134,49 +116,34 @@ func TestHeartbeatsFailOverAndDrain(t *testing.T) {
 // node 1 dies.
 func TestBeatsGoOnWhenTheSeedDies(t *testing.T) {
 	t.Parallel()
-	nodes := []*controlPlane{newControlPlane(t), newControlPlane(t), newControlPlane(t)}
-	members := func() []string { return []string{nodes[0].srv.URL, nodes[1].srv.URL, nodes[2].srv.URL} }
-	for _, n := range nodes {
-		n.members = members
-	}
-	cp := newClient(t, nodes[0].srv.URL)
+	cl := clienttest.New(t, 3)
+	nodes := cl.Nodes()
+	cp := newClient(t, nodes[0].URL)
 	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 10 * time.Millisecond},
-		Deps{ControlPlane: cp, Read: func() Counters { return Counters{} }, Log: quiet()})
+		Deps{ControlPlane: cp, Read: func() Counters { return Counters{} }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, a)
 	poll.Until(t, 10*time.Second, "the client to learn every node", func() bool { return len(cp.Members()) == 3 })
-	nodes[0].srv.CloseClientConnections()
-	nodes[0].srv.Close()
+	nodes[0].Kill()
 	acked := a.Acked()
 	poll.Until(t, 10*time.Second, "beats after node 1 died", func() bool {
-		return a.Acked() >= acked+5 && len(nodes[1].beats())+len(nodes[2].beats()) >= 5
+		return a.Acked() >= acked+5 && len(nodes[1].Heartbeats())+len(nodes[2].Heartbeats()) >= 5
 	})
 }
 
 func TestKeysReachTheAppliance(t *testing.T) {
 	t.Parallel()
+	cl := clienttest.New(t, 1)
 	var got atomic.Pointer[[]string]
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer adm" {
-			http.Error(w, "no", 401)
-			return
-		}
-		if r.URL.Path == "/v1/keys" {
-			io.WriteString(w, `{"keys":[{"id":"k2","secret":"`+strings.Repeat("cd", 32)+`"}]}`)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
 	var calls atomic.Int64
 	a, err := New(Config{
 		ID: "a1", Site: "s1", Profile: "storage", URL: "http://127.0.0.1:1",
 		Interval: 10 * time.Millisecond, KeysEvery: time.Millisecond,
 	}, Deps{
-		ControlPlane: newClient(t, srv.URL), Log: quiet(),
-		Read: func() Counters { return Counters{} },
+		ControlPlane: newClient(t, cl.URLs()...),
+		Read:         func() Counters { return Counters{} },
 		OnKeys: func(k []auth.Key) {
 			calls.Add(1)
 			ids := []string{k[0].ID}
@@ -192,9 +159,29 @@ func TestKeysReachTheAppliance(t *testing.T) {
 	poll.Until(t, 10*time.Second, "five accepted beats", func() bool { return a.Acked() >= 5 })
 	cancel()
 	<-done
-	if p := got.Load(); p == nil || (*p)[0] != "k2" || calls.Load() != 1 {
-		t.Errorf("OnKeys got %v in %d calls; want k2 once (unchanged keys are not handed over again)", p, calls.Load())
+	if p, want := got.Load(), cl.Keys()[0].ID; p == nil || (*p)[0] != want || calls.Load() != 1 {
+		t.Errorf("OnKeys got %v in %d calls; want %s once (unchanged keys are not handed over again)", p, calls.Load(), want)
 	}
+}
+
+// TestHungKeysDoNotHoldTheBeats: a node that takes heartbeats but hangs
+// on the keys costs the beats one Interval, not the client's Timeout.
+func TestHungKeysDoNotHoldTheBeats(t *testing.T) {
+	t.Parallel()
+	cl := clienttest.New(t, 1)
+	cl.Nodes()[0].SetFault(clienttest.Fault{Path: "/v1/keys", Delay: time.Hour})
+	cp, err := client.New(client.Config{URLs: cl.URLs(), Timeout: time.Hour}, client.Deps{Token: clienttest.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 20 * time.Millisecond}, Deps{
+		ControlPlane: cp, Read: func() Counters { return Counters{} }, OnKeys: func([]auth.Key) {},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	poll.Until(t, 30*time.Second, "beats while the keys hang", func() bool { return a.Acked() >= 5 })
 }
 
 func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
@@ -202,8 +189,8 @@ func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
 	var c Counters
 	now := time.Unix(1000, 0)
 	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1"}, Deps{
-		ControlPlane: newClient(t, "http://127.0.0.1:1"), Log: quiet(),
-		Read: func() Counters { return c }, Now: func() time.Time { return now },
+		ControlPlane: newClient(t, "http://127.0.0.1:1"),
+		Read:         func() Counters { return c }, Now: func() time.Time { return now },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -233,8 +220,8 @@ func TestHeartbeatCarriesCompleteTitles(t *testing.T) {
 	t.Parallel()
 	var c Counters
 	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1"}, Deps{
-		ControlPlane: newClient(t, "http://127.0.0.1:1"), Log: quiet(),
-		Read: func() Counters { return c },
+		ControlPlane: newClient(t, "http://127.0.0.1:1"),
+		Read:         func() Counters { return c },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@
 package fill
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,17 +86,18 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// DefaultConfig returns a Config with every default filled in but the
+// appliance's ID and the clock.
+func DefaultConfig() Config {
+	return Config{RateBits: 1.2e9, Poll: 30 * time.Second, Parallel: 4}
+}
+
 // withDefaults fills the zero fields; c has passed Validate.
 func (c Config) withDefaults() Config {
-	if c.RateBits == 0 {
-		c.RateBits = 1.2e9
-	}
-	if c.Poll == 0 {
-		c.Poll = 30 * time.Second
-	}
-	if c.Parallel == 0 {
-		c.Parallel = 4
-	}
+	d := DefaultConfig()
+	c.RateBits = cmp.Or(c.RateBits, d.RateBits)
+	c.Poll = cmp.Or(c.Poll, d.Poll)
+	c.Parallel = cmp.Or(c.Parallel, d.Parallel)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

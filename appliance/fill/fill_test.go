@@ -23,25 +23,19 @@ import (
 	"github.com/fillcast/fillcast/appliance/upstream"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
-	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/controlplane/client/clienttest"
 	"github.com/fillcast/fillcast/origin"
 )
 
 const keyLine = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // world is a real origin on loopback (counting GETs) with two titles of
 // files, and a control plane that serves whatever manifest the test sets.
 type world struct {
-	files    map[string][]byte // "t1/720p/seg-00001.m4s" -> bytes
-	origin   *httptest.Server
-	gets     atomic.Int64
-	cp       *httptest.Server
-	mu       sync.Mutex
-	manifest *fillcast.Manifest
-	// notModified counts the control plane's 304s.
-	notModified atomic.Int64
+	files  map[string][]byte // "t1/720p/seg-00001.m4s" -> bytes
+	origin *httptest.Server
+	gets   atomic.Int64
+	cp     *clienttest.Cluster // one node
 }
 
 func newWorld(t *testing.T) *world {
@@ -60,7 +54,7 @@ func newWorld(t *testing.T) *world {
 	}
 	ocfg := origin.DefaultConfig()
 	ocfg.Root = root
-	o, err := origin.New(ocfg, origin.Deps{Log: quiet()})
+	o, err := origin.New(ocfg, origin.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,38 +63,17 @@ func newWorld(t *testing.T) *world {
 		o.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(w.origin.Close)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/appliances/a1/manifest", func(rw http.ResponseWriter, r *http.Request) {
-		w.mu.Lock()
-		m := w.manifest
-		w.mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer adm" {
-			http.Error(rw, "no", 401)
-			return
-		}
-		if m == nil {
-			http.NotFound(rw, r)
-			return
-		}
-		// The control plane's own conditional answer.
-		rec := httptest.NewRecorder()
-		gateway.WriteJSONETag(rec, r, m)
-		if rec.Code == http.StatusNotModified {
-			w.notModified.Add(1)
-		}
-		for k, v := range rec.Header() {
-			rw.Header()[k] = v
-		}
-		rw.WriteHeader(rec.Code)
-		rw.Write(rec.Body.Bytes())
-	})
-	w.cp = httptest.NewServer(mux)
-	t.Cleanup(w.cp.Close)
+	w.cp = clienttest.New(t, 1)
 	return w
 }
 
 // plan sets a manifest for appliance a1 with the given titles.
 func (w *world) plan(version uint64, window string, titles ...string) {
+	w.cp.SetManifest("a1", w.manifest(version, window, titles...))
+}
+
+// manifest returns a manifest for appliance a1 with the given titles.
+func (w *world) manifest(version uint64, window string, titles ...string) *fillcast.Manifest {
 	m := &fillcast.Manifest{Appliance: "a1", Version: version, FillWindow: window, Timezone: "Europe/Amsterdam"}
 	for _, t := range titles {
 		mt := fillcast.ManifestTitle{ID: t}
@@ -112,9 +85,7 @@ func (w *world) plan(version uint64, window string, titles ...string) {
 		}
 		m.Titles = append(m.Titles, mt)
 	}
-	w.mu.Lock()
-	w.manifest = m
-	w.mu.Unlock()
+	return m
 }
 
 type clock struct {
@@ -132,22 +103,23 @@ func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64
 	if len(upstreams) == 0 {
 		upstreams = []string{w.origin.URL}
 	}
-	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Keys: keys, Log: quiet()})
+	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ccfg := cache.DefaultConfig()
 	ccfg.Dir, ccfg.DiskBytes = dir, 64<<20
-	c, err := cache.New(ccfg, up, quiet())
+	c, err := cache.New(ccfg, up, slog.New(slog.DiscardHandler)) // the cache needs a logger
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	cp, err := client.New(client.Config{URLs: []string{w.cp.URL}}, client.Deps{Token: "adm"})
+	cp, err := client.New(client.Config{URLs: w.cp.URLs()}, client.Deps{Token: clienttest.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{ID: "a1", RateBits: rateBits, Now: clk.now}, Deps{ControlPlane: cp, Cache: c, Source: up, Log: quiet()})
+	t.Cleanup(func() { cp.Close() })
+	e, err := New(Config{ID: "a1", RateBits: rateBits, Now: clk.now}, Deps{ControlPlane: cp, Cache: c, Source: up})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,16 +257,18 @@ func TestRefusesBadManifestsAndChecksums(t *testing.T) {
 		{"bad zone", func(m *fillcast.Manifest) { m.Timezone = "Mars/Olympus" }},
 	}
 	for _, tt := range tests {
-		w.plan(1, "00:00-23:59", "t1")
-		tt.mutate(w.manifest)
+		m := w.manifest(1, "00:00-23:59", "t1")
+		tt.mutate(m)
+		w.cp.SetManifest("a1", m)
 		if _, err := e.fetchManifest(ctx); err == nil {
 			t.Errorf("%s: manifest accepted", tt.name)
 		}
 	}
 	// A file whose bytes do not match the catalog's checksum is not kept,
 	// and is fetched again at the next pass.
-	w.plan(2, "00:00-23:59", "t1")
-	w.manifest.Titles[0].Files[0].SHA256 = strings.Repeat("0", 64)
+	m := w.manifest(2, "00:00-23:59", "t1")
+	m.Titles[0].Files[0].SHA256 = strings.Repeat("0", 64)
+	w.cp.SetManifest("a1", m)
 	e.pass(ctx)
 	if s := e.Status(); s.Failures != 1 || s.PresentFiles != 2 || c.Has("t1/720p/seg-00001.m4s") {
 		t.Errorf("checksum mismatch: %+v", s)
@@ -400,7 +374,7 @@ func TestUnchangedManifestCostsA304(t *testing.T) {
 	e.pass(ctx)
 	e.pass(ctx)
 	e.pass(ctx)
-	if n := w.notModified.Load(); n != 2 {
+	if n := w.cp.Nodes()[0].NotModified(); n != 2 {
 		t.Errorf("3 polls of an unchanged manifest: %d answered 304, want 2", n)
 	}
 	if s := e.Status(); s.ManifestVersion != 1 || s.PlannedFiles != 3 || s.LastError != "" {
@@ -408,8 +382,8 @@ func TestUnchangedManifestCostsA304(t *testing.T) {
 	}
 	w.plan(1, "02:00-14:00", "t1", "t2") // same version, other contents
 	e.pass(ctx)
-	if s := e.Status(); s.PlannedFiles != 6 || w.notModified.Load() != 2 {
-		t.Errorf("changed contents: %+v after %d 304s", s, w.notModified.Load())
+	if s := e.Status(); s.PlannedFiles != 6 || w.cp.Nodes()[0].NotModified() != 2 {
+		t.Errorf("changed contents: %+v after %d 304s", s, w.cp.Nodes()[0].NotModified())
 	}
 	w.plan(2, "02:00-14:00", "t2")
 	e.pass(ctx)
@@ -432,8 +406,7 @@ func TestNoManifestIsNoError(t *testing.T) {
 	}
 	w.plan(1, "02:00-14:00", "t1")
 	e.pass(ctx)
-	w.cp.CloseClientConnections()
-	w.cp.Close()
+	w.cp.Nodes()[0].Kill()
 	e.pass(ctx)
 	if s := e.Status(); !strings.Contains(s.LastError, "fill: fetch manifest") || s.ManifestVersion != 1 || s.PlannedFiles != 3 {
 		t.Errorf("control plane down: %+v", s)

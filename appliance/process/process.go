@@ -10,7 +10,6 @@
 package process
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -75,8 +74,8 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, d appliance.Dep
 	log := d.Log
 	// The sockets are taken before appliance.New opens the cache, so the
 	// address is read with its default here.
-	def := appliance.DefaultConfig()
-	addr, shutdownTimeout := cmp.Or(cfg.HTTP, def.HTTP), cmp.Or(cfg.ShutdownTimeout, def.ShutdownTimeout)
+	cfg = cfg.WithDefaults()
+	addr := cfg.HTTP
 	upg, err := upgrade.New(ops.upgradeConfig(), log)
 	if err != nil {
 		return err
@@ -171,7 +170,7 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, d appliance.Dep
 			}
 			upgrade()
 		case <-upg.Exit():
-			log.Info("appliance: handing over to the upgraded process; finishing in-flight responses", "timeout", shutdownTimeout)
+			log.Info("appliance: handing over to the upgraded process; finishing in-flight responses", "timeout", cfg.ShutdownTimeout)
 			stop()
 			return <-done
 		case <-ctx.Done():

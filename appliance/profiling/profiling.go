@@ -7,7 +7,6 @@ package profiling
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/grafana/pyroscope-go"
 )
 
@@ -141,14 +141,15 @@ func (p *Profiler) ServeAdmin(ln net.Listener) {
 	}()
 }
 
+// authorise requires the admin token, read as every admin route of the
+// project reads it (auth.BearerOK), when one is set; without one the
+// listener's being admin-only is the guard.
 func (p *Profiler) authorise(h http.Handler) http.Handler {
 	if p.d.AdminToken == "" {
 		return h
 	}
-	want := []byte("Bearer " + p.d.AdminToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if !auth.BearerOK(r.Header.Get("Authorization"), p.d.AdminToken) {
 			http.Error(w, "profiling: admin token required (Authorization: Bearer)", http.StatusUnauthorized)
 			return
 		}

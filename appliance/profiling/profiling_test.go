@@ -3,7 +3,6 @@ package profiling
 import (
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/fillcast/fillcast"
 )
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // TestPyroscopeTags runs the profiler against a fake Pyroscope ingest
 // endpoint and wants the profiles labelled with the appliance and site.
@@ -34,7 +31,7 @@ func TestPyroscopeTags(t *testing.T) {
 	cfg.PyroscopeURL = srv.URL
 	cfg.Tags = map[string]string{"appliance": "a1", "site": "isp1-ams"}
 	cfg.UploadRate = time.Second
-	p, err := Start(cfg, Deps{Log: quiet()})
+	p, err := Start(cfg, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +59,14 @@ func TestAdminListener(t *testing.T) {
 		{"token required, missing", "secret", "", 401},
 		{"token required, wrong", "secret", "Bearer nope", 401},
 		{"token required, given", "secret", "Bearer secret", 200},
+		{"token required, scheme in lower case", "secret", "bearer secret", 200},
+		{"token required, trailing space", "secret", "Bearer secret ", 200},
+		{"token required, a longer one", "secret", "Bearer secrets", 401},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := Start(DefaultConfig(), Deps{AdminToken: tc.token, Log: quiet()})
+			p, err := Start(DefaultConfig(), Deps{AdminToken: tc.token})
 			if err != nil {
 				t.Fatal(err)
 			}

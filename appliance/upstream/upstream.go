@@ -78,13 +78,23 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// DefaultConfig returns a Config with every default filled in but the
+// URLs.
+func DefaultConfig() Config {
+	return Config{
+		ConnectTimeout: 2 * time.Second, HeaderTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second,
+		PeerBackoff: 10 * time.Second, TokenTTL: 5 * time.Minute,
+	}
+}
+
 // withDefaults fills the zero fields; c has passed Validate.
 func (c Config) withDefaults() Config {
-	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, 2*time.Second)
-	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, 10*time.Second)
-	c.IdleTimeout = cmp.Or(c.IdleTimeout, 10*time.Second)
-	c.PeerBackoff = cmp.Or(c.PeerBackoff, 10*time.Second)
-	c.TokenTTL = cmp.Or(c.TokenTTL, 5*time.Minute)
+	d := DefaultConfig()
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, d.ConnectTimeout)
+	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, d.HeaderTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.PeerBackoff = cmp.Or(c.PeerBackoff, d.PeerBackoff)
+	c.TokenTTL = cmp.Or(c.TokenTTL, d.TokenTTL)
 	return c
 }
 

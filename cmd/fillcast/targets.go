@@ -28,10 +28,12 @@ func runTargets(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := cfg.Validate(); err != nil {
 		return flagError(err, targetsFlags)
 	}
+	// Validate checked the URL as the client does.
 	cp, err := client.New(client.Config{URLs: []string{cfg.ControlPlane}}, client.Deps{})
 	if err != nil {
-		return flagError(err, map[string]string{"URLs": "controlplane"})
+		return err
 	}
+	defer cp.Close()
 	ts, sum, err := targets.Generate(ctx, cfg, cp)
 	if err != nil {
 		return err

@@ -101,8 +101,10 @@ var (
 	bufPool  = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 )
 
-// appendPlayback appends p encoded as encoding/json would (field order
-// and names as fillcast.Playback's struct tags say).
+// appendPlayback appends p as JSON that decodes to the same value as
+// encoding/json's encoding of it, fields named and ordered as
+// fillcast.Playback's struct tags say. The bytes may differ: <, >, & and
+// U+2028/U+2029 are written as they are, where encoding/json escapes them.
 func appendPlayback(b []byte, p *fillcast.Playback) []byte {
 	b = append(b, `{"title":`...)
 	b = jsonappend.String(b, p.Title)

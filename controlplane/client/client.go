@@ -8,38 +8,68 @@
 // A Client starts from a few node URLs (one is enough) and learns the
 // rest of the cluster from GET /v1/cluster, so an appliance given only
 // node 1's URL keeps its heartbeats and manifests flowing after node 1
-// dies, through nodes 2 and 3.
+// dies, through nodes 2 and 3. The members it learns live in memory only:
+// a process that starts while the only node it was given is down finds
+// no other, so give it two or more URLs, or a DNS name of every node.
 //
 // The retry rule: each call goes first to the node that answered last,
 // then to the next known node, and so on, each known node at most once.
-// It moves on only when a node cannot be reached (connection refused or
-// reset, Config.Timeout passed for the attempt, the answer cut short) or
-// answers 502, 503 or 504, the statuses of a node that cannot serve now
-// (no leader, overloaded, a proxy in front that lost it). Every other
-// answer, 4xx and 500 included, is the cluster's answer and is returned
-// as it is: another node would say the same. When every node fails, the
-// error wraps ErrUnavailable and each node's error. A write may thus
-// reach two nodes when the first took it but died before answering (a
-// heartbeat's title bytes can then count twice, as before this client),
-// so a write that must not apply twice says what it expects: create if
-// absent, compare and set by version.
+// A node that fails is not asked first again: the next call starts at the
+// node after it. A node fails when it cannot be reached (connection
+// refused, Config.DialTimeout passed), when the attempt's time limit
+// passes (Config.Timeout; Config.HeartbeatTimeout for a heartbeat), when
+// its answer is cut short, or when it answers 502, 503 or 504, the
+// statuses of a node that cannot serve now (no leader, overloaded, a
+// proxy in front that lost it). Every other answer, 4xx and 500
+// included, is the cluster's answer and is returned as it is: another
+// node would say the same. Whether a failed call goes on to the next node
+// depends on what it sends:
+//
+//   - Reads (GET, HEAD) and heartbeats go on after every failure. A
+//     heartbeat is soft state: when a node took one but died before
+//     answering, the next node takes it again and its title bytes count
+//     twice, as they did before this client.
+//   - Other writes (POST, PUT, DELETE and the rest) go on only when the
+//     node surely did not take the request: the connection could not be
+//     made, or it answered 502 or 503. After a time limit, a cut-short
+//     answer or a 504, the write may have been applied, so the call
+//     returns that node's error rather than apply it a second time
+//     elsewhere; the caller, who knows what the write means, decides
+//     whether to send it again. A write that must not apply twice says
+//     what it expects (create if absent, compare and set by version).
+//
+// When every known node was asked and failed, the error wraps
+// ErrUnavailable and each node's error. When the caller's ctx ends, the
+// call returns ctx's error, and a node it was waiting for counts as
+// failed, so that the next call does not wait on it first.
+//
+// Bodies are bounded: 64 MiB for Manifest (a storage appliance's manifest
+// lists the whole catalog), 1 MiB for every other answer, and at most
+// 4 KiB of an answer that is not 2xx, for its message. An answer over its
+// bound is an error that no other node is asked about: the cluster's
+// answer is too large, not the node at fault.
 //
 // Members are learned lazily, inside calls, with no goroutine of its own:
 // after a node answers, if Config.RefreshEvery has passed since the last
 // refresh or a node failed since then, the Client reads GET /v1/cluster
-// from that node and from then on knows the seeds and the members'
-// http_url. A Client is safe for concurrent use; one is shared by the
-// parts of a process.
+// from that node (a refresh that fails is tried again after the next
+// answer) and from then on knows the seeds and the members' http_url. A
+// node is dropped only when a status that gives every member's URL no
+// longer lists it; a member listed without its URL yet keeps the nodes
+// known. A Client is safe for concurrent use; one is shared by the parts
+// of a process, and Close releases its idle connections.
 package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -59,15 +89,24 @@ type Config struct {
 	// Timeout bounds one attempt at one node, the whole answer read.
 	// Zero means 10 s.
 	Timeout time.Duration
+	// HeartbeatTimeout bounds one attempt of a heartbeat, and the member
+	// refresh that may follow it. Zero means Timeout. An appliance sets
+	// its heartbeat interval: steering drops an appliance whose last
+	// heartbeat is a few intervals old, so a beat must not wait on a
+	// hung node for longer than one.
+	HeartbeatTimeout time.Duration
+	// DialTimeout bounds a connect to a node when the Client makes its
+	// own HTTP client (Deps.HTTP nil). Zero means 2 s.
+	DialTimeout time.Duration
 	// RefreshEvery is how often the member list is read again from
 	// GET /v1/cluster. Zero means 30 s.
 	RefreshEvery time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in but the
-// URLs.
+// URLs, and HeartbeatTimeout, whose default is Timeout.
 func DefaultConfig() Config {
-	return Config{Timeout: 10 * time.Second, RefreshEvery: 30 * time.Second}
+	return Config{Timeout: 10 * time.Second, DialTimeout: 2 * time.Second, RefreshEvery: 30 * time.Second}
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -80,11 +119,16 @@ func (c Config) Validate() error {
 			return fillcast.ConfigErrorf("client", "URLs", "%v", err)
 		}
 	}
-	if c.Timeout < 0 {
-		return fillcast.ConfigErrorf("client", "Timeout", "%v is negative", c.Timeout)
-	}
-	if c.RefreshEvery < 0 {
-		return fillcast.ConfigErrorf("client", "RefreshEvery", "%v is negative", c.RefreshEvery)
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"Timeout", c.Timeout}, {"HeartbeatTimeout", c.HeartbeatTimeout},
+		{"DialTimeout", c.DialTimeout}, {"RefreshEvery", c.RefreshEvery},
+	} {
+		if f.v < 0 {
+			return fillcast.ConfigErrorf("client", f.name, "%v is negative", f.v)
+		}
 	}
 	return nil
 }
@@ -98,12 +142,10 @@ func (c Config) withDefaults() Config {
 		urls[i], _ = normalize(u)
 	}
 	c.URLs = urls
-	if c.Timeout == 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.RefreshEvery == 0 {
-		c.RefreshEvery = d.RefreshEvery
-	}
+	c.Timeout = cmp.Or(c.Timeout, d.Timeout)
+	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, c.Timeout)
+	c.DialTimeout = cmp.Or(c.DialTimeout, d.DialTimeout)
+	c.RefreshEvery = cmp.Or(c.RefreshEvery, d.RefreshEvery)
 	return c
 }
 
@@ -122,7 +164,9 @@ type Deps struct {
 	// Token is sent as "Authorization: Bearer" with every call; empty
 	// sends none (player calls such as Playback need none).
 	Token string
-	// HTTP makes the calls. Nil means a client of its own.
+	// HTTP makes the calls. Nil means a client of its own, whose
+	// connects are bounded by Config.DialTimeout and whose idle
+	// connections Close closes.
 	HTTP *http.Client
 	// Log receives member changes (info) and failovers (debug). Nil
 	// discards.
@@ -131,8 +175,8 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// ErrUnavailable is wrapped by the error of a call that no known node
-// answered (see the package doc for what counts as an answer).
+// ErrUnavailable is wrapped by the error of a call that every known node
+// failed (see the package doc for what counts as a failure).
 var ErrUnavailable = errors.New("client: no control-plane node answered")
 
 // Error is a node's answer with a status the call does not take: not
@@ -153,25 +197,52 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("client: %s %s: %d %s: %s", e.Method, e.URL, e.Status, http.StatusText(e.Status), e.Message)
 }
 
-// StatusCode returns the status of the *Error in err's chain, or 0 when
-// there is none (the call did not get an answer).
+// StatusCode returns the status of the last node's answer in err's
+// chain: the *Error's status when one node answered, and when every node
+// failed (ErrUnavailable) the status of the last node that answered at
+// all (a 503, say). It returns 0 when no node answered: nil, a call whose
+// connections all failed or timed out, or an error of the caller's.
 func StatusCode(err error) int {
-	var e *Error
-	if errors.As(err, &e) {
+	if e := lastError(err); e != nil {
 		return e.Status
 	}
 	return 0
 }
 
+// lastError returns the last *Error in err's tree, depth first as
+// errors.As walks it but from the end.
+func lastError(err error) *Error {
+	for err != nil {
+		switch x := err.(type) {
+		case *Error:
+			return x
+		case interface{ Unwrap() []error }:
+			errs := x.Unwrap()
+			for i := len(errs) - 1; i >= 0; i-- {
+				if e := lastError(errs[i]); e != nil {
+					return e
+				}
+			}
+			return nil
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
 // Client calls the control plane; see the package doc.
 type Client struct {
-	cfg  Config
-	d    Deps
-	seed []string
+	cfg   Config
+	d     Deps
+	seed  []string
+	owned *http.Transport // the transport of the HTTP client made in New; nil with Deps.HTTP
 
 	mu    sync.Mutex
 	nodes []string // the seeds, then the members not among them
-	last  string   // the node that answered last
+	last  string   // the node to ask first: the one that answered last, or the one after a node that failed
 	// refreshedAt is when members were last read; stale says a node
 	// failed since, and refreshing that a refresh is under way.
 	refreshedAt       time.Time
@@ -185,8 +256,11 @@ func New(cfg Config, d Deps) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	var owned *http.Transport
 	if d.HTTP == nil {
-		d.HTTP = &http.Client{}
+		owned = http.DefaultTransport.(*http.Transport).Clone()
+		owned.DialContext = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		d.HTTP = &http.Client{Transport: owned}
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -195,7 +269,17 @@ func New(cfg Config, d Deps) (*Client, error) {
 		d.Now = time.Now
 	}
 	seed := dedupe(cfg.URLs)
-	return &Client{cfg: cfg, d: d, seed: seed, nodes: slices.Clone(seed), last: seed[0]}, nil
+	return &Client{cfg: cfg, d: d, seed: seed, owned: owned, nodes: slices.Clone(seed), last: seed[0]}, nil
+}
+
+// Close closes the idle connections of the HTTP client the Client made
+// for itself (none when Deps.HTTP was given). Calls under way finish; a
+// call after Close opens connections again. It always returns nil.
+func (c *Client) Close() error {
+	if c.owned != nil {
+		c.owned.CloseIdleConnections()
+	}
+	return nil
 }
 
 // Members returns the node URLs the Client knows now: the seeds and the
@@ -207,18 +291,24 @@ func (c *Client) Members() []string {
 }
 
 // Heartbeat posts an appliance's heartbeat
-// (POST /v1/appliances/{id}/heartbeat).
+// (POST /v1/appliances/{id}/heartbeat). Each node has
+// Config.HeartbeatTimeout to take it, and it goes on to the next node
+// after any failure: a heartbeat is soft state (see the package doc).
 func (c *Client) Heartbeat(ctx context.Context, applianceID string, hb fillcast.Heartbeat) error {
-	return c.Do(ctx, http.MethodPost, "/v1/appliances/"+url.PathEscape(applianceID)+"/heartbeat", hb, nil)
+	r := c.request(http.MethodPost, "/v1/appliances/"+url.PathEscape(applianceID)+"/heartbeat")
+	r.timeout, r.resend = c.cfg.HeartbeatTimeout, true
+	return c.send(ctx, r, hb, nil)
 }
 
 // Manifest fetches an appliance's fill manifest
-// (GET /v1/appliances/{id}/manifest). A non-empty etag is sent as
-// If-None-Match: while the manifest is unchanged the answer is a 304 and
-// Manifest returns nil, etag, nil. Otherwise it returns the manifest and
-// its new ETag. No manifest planned yet is an *Error with status 404.
+// (GET /v1/appliances/{id}/manifest), of up to 64 MiB. A non-empty etag
+// is sent as If-None-Match: while the manifest is unchanged the answer is
+// a 304 and Manifest returns nil, etag, nil. Otherwise it returns the
+// manifest and its new ETag. No manifest planned yet is an *Error with
+// status 404.
 func (c *Client) Manifest(ctx context.Context, applianceID, etag string) (*fillcast.Manifest, string, error) {
-	r := request{method: http.MethodGet, path: "/v1/appliances/" + url.PathEscape(applianceID) + "/manifest"}
+	r := c.request(http.MethodGet, "/v1/appliances/"+url.PathEscape(applianceID)+"/manifest")
+	r.limit = maxManifest
 	if etag != "" {
 		r.header = http.Header{"If-None-Match": {etag}}
 	}
@@ -268,14 +358,20 @@ func (c *Client) Keys(ctx context.Context) ([]auth.Key, error) {
 }
 
 // Do is the generic call: it sends in (nil: no body) as JSON to path (with
-// its query, if any) and decodes a 2xx answer's body into out (nil: the
-// body is dropped). Any other answer is an *Error.
+// its query, if any) and decodes a 2xx answer's body, of up to 1 MiB,
+// into out (nil: the body is dropped). Any other answer is an *Error. A
+// method other than GET and HEAD is a write, which goes to another node
+// only when the first surely did not take it (see the package doc).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	r := request{method: method, path: path}
+	return c.send(ctx, c.request(method, path), in, out)
+}
+
+// send encodes in as r's body, calls, and decodes the answer into out.
+func (c *Client) send(ctx context.Context, r request, in, out any) error {
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("client: %s %s: encode body: %w", method, path, err)
+			return fmt.Errorf("client: %s %s: encode body: %w", r.method, r.path, err)
 		}
 		r.body = b
 	}
@@ -289,19 +385,41 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 // clusterPath is the route the member list is read from.
 const clusterPath = "/v1/cluster"
 
-// maxAnswer bounds an answer's body: a storage appliance's manifest lists
-// every file of the catalog.
-const maxAnswer = 64 << 20
+// Bounds of an answer's body: a manifest, any other 2xx answer, and the
+// part of a non-2xx answer read for its message.
+const (
+	maxManifest  = 64 << 20
+	maxAnswer    = 1 << 20
+	maxErrorBody = 4 << 10
+)
 
-// errRequest marks a request that cannot be sent to any node (a bad
-// method or path): the caller's mistake, not a node's failure.
-var errRequest = errors.New("bad request")
+var (
+	// errRequest marks a request that cannot be sent to any node (a bad
+	// method or path): the caller's mistake, not a node's failure.
+	errRequest = errors.New("bad request")
+	// errTooLarge marks an answer over its bound: every node would send
+	// the same, so no other is asked.
+	errTooLarge = errors.New("answer too large")
+)
 
 // request is one call, sent to one node after another.
 type request struct {
 	method, path string
 	header       http.Header
-	body         []byte // JSON, nil for none
+	body         []byte        // JSON, nil for none
+	timeout      time.Duration // bounds one attempt
+	limit        int64         // bounds a 2xx answer's body
+	// resend says the call may go to the next node after any failure: a
+	// read, or a heartbeat. Other writes go on only when the node surely
+	// did not take them.
+	resend bool
+}
+
+// request returns a call of method to path with the defaults: Timeout,
+// maxAnswer, and resent after any failure if it is a read.
+func (c *Client) request(method, path string) request {
+	return request{method: method, path: path, timeout: c.cfg.Timeout, limit: maxAnswer,
+		resend: method == http.MethodGet || method == http.MethodHead}
 }
 
 // answer is a node's whole answer.
@@ -345,39 +463,57 @@ func (a *answer) err(r request) *Error {
 }
 
 // retryable reports whether a status says the node cannot serve now, so
-// that the next one is asked.
+// that the call may go on to the next one.
 func retryable(status int) bool {
 	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
 }
 
-// call sends r to the known nodes in turn, from the one that answered
-// last, and returns the first answer that is not a failure (see the
-// package doc). After an answer it refreshes the members when that is
-// due.
+// call sends r to the known nodes in turn, from the one to ask first, and
+// returns the first answer that is not a failure (see the package doc).
+// After an answer it refreshes the members when that is due.
 func (c *Client) call(ctx context.Context, r request) (*answer, error) {
 	var errs []error
 	for _, node := range c.order() {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("client: %s %s: %w", r.method, r.path, err)
+		}
 		a, err := c.attempt(ctx, node, r)
 		if err == nil && !retryable(a.status) {
 			c.answered(node)
 			if r.path != clusterPath {
-				c.maybeRefresh(ctx, node)
+				c.maybeRefresh(ctx, node, r.timeout)
 			}
 			return a, nil
 		}
-		if err == nil {
-			err = a.err(r)
-		}
-		if errors.Is(err, errRequest) {
+		if errors.Is(err, errRequest) || errors.Is(err, errTooLarge) {
 			return nil, err
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("client: %s %s: %w", r.method, r.path, ctx.Err())
+		// notTaken says the node surely did not apply the request.
+		var notTaken bool
+		if err == nil {
+			notTaken = a.status != http.StatusGatewayTimeout
+			err = a.err(r)
+		} else {
+			notTaken = dialFailed(err)
 		}
 		c.failed(node, err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("client: %s %s: %w (waiting for %s)", r.method, r.path, ctx.Err(), node)
+		}
+		if !r.resend && !notTaken {
+			return nil, fmt.Errorf("client: %s %s: not sent to another node: %s may have applied it: %w", r.method, r.path, node, err)
+		}
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("%w: %s %s: %w", ErrUnavailable, r.method, r.path, nodeErrors(errs))
+}
+
+// dialFailed reports whether err is a failure to connect (refused, no
+// route, a name that does not resolve, DialTimeout passed): the request
+// never left.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // nodeErrors are the failures of one call at each node, on one line.
@@ -393,7 +529,7 @@ func (e nodeErrors) Error() string {
 
 func (e nodeErrors) Unwrap() []error { return e }
 
-// order returns the known nodes, the one that answered last first.
+// order returns the known nodes, the one to ask first first.
 func (c *Client) order() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -407,17 +543,25 @@ func (c *Client) answered(node string) {
 	c.mu.Unlock()
 }
 
+// failed marks the members stale and, when node was the one to ask first,
+// makes it the node after it: a node that failed is not asked first
+// again, even when the call ended before another node answered.
 func (c *Client) failed(node string, err error) {
 	c.mu.Lock()
 	c.stale = true
+	if i := slices.Index(c.nodes, node); i >= 0 && c.last == node {
+		c.last = c.nodes[(i+1)%len(c.nodes)]
+	}
 	c.mu.Unlock()
-	c.d.Log.Debug("client: control-plane node failed; trying the next", "node", node, "err", err)
+	c.d.Log.Debug("client: control-plane node failed", "node", node, "err", err)
 }
 
-// attempt sends r to one node within Config.Timeout and reads the whole
-// answer. An error means the node did not answer.
+// attempt sends r to one node within r.timeout and reads the answer. An
+// error means the node did not answer, but for errRequest and
+// errTooLarge. Of a non-2xx answer only maxErrorBody is read: its status
+// is the answer, the body only its message.
 func (c *Client) attempt(ctx context.Context, node string, r request) (*answer, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	var body io.Reader
 	if r.body != nil {
@@ -441,23 +585,30 @@ func (c *Client) attempt(ctx context.Context, node string, r request) (*answer, 
 		return nil, fmt.Errorf("client: %w", err) // a *url.Error: it names the method and URL
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	a := &answer{node: node, status: resp.StatusCode, header: resp.Header}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		a.body, _ = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return a, nil
+	}
+	a.body, err = io.ReadAll(io.LimitReader(resp.Body, r.limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s%s: read answer: %w", r.method, node, r.path, err)
 	}
-	if len(b) > maxAnswer {
-		return nil, fmt.Errorf("client: %s %s%s: answer larger than %d MiB", r.method, node, r.path, maxAnswer>>20)
+	if int64(len(a.body)) > r.limit {
+		return nil, fmt.Errorf("client: %s %s%s: %w: more than %d MiB", r.method, node, r.path, errTooLarge, r.limit>>20)
 	}
-	return &answer{node: node, status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return a, nil
 }
 
 // maybeRefresh reads the members from node, which has just answered, when
-// RefreshEvery has passed or a node failed since the last refresh. One
-// refresh runs at a time; a failed one waits for the next occasion.
-func (c *Client) maybeRefresh(ctx context.Context, node string) {
+// RefreshEvery has passed or a node failed since the last refresh, within
+// timeout (the call's). One refresh runs at a time; one that fails leaves
+// the refresh due, so the next answer tries again.
+func (c *Client) maybeRefresh(ctx context.Context, node string, timeout time.Duration) {
 	now := c.d.Now()
 	c.mu.Lock()
 	due := !c.refreshing && (c.stale || now.Sub(c.refreshedAt) >= c.cfg.RefreshEvery)
+	wasStale, wasAt := c.stale, c.refreshedAt
 	if due {
 		c.refreshing, c.stale, c.refreshedAt = true, false, now
 	}
@@ -465,17 +616,19 @@ func (c *Client) maybeRefresh(ctx context.Context, node string) {
 	if !due {
 		return
 	}
-	defer func() {
-		c.mu.Lock()
-		c.refreshing = false
-		c.mu.Unlock()
-	}()
-	r := request{method: http.MethodGet, path: clusterPath}
+	r := c.request(http.MethodGet, clusterPath)
+	r.timeout = timeout
 	a, err := c.attempt(ctx, node, r)
 	var st fillcast.ClusterStatus
 	if err == nil {
 		err = a.decode(r, &st)
 	}
+	c.mu.Lock()
+	c.refreshing = false
+	if err != nil {
+		c.stale, c.refreshedAt = c.stale || wasStale, wasAt
+	}
+	c.mu.Unlock()
 	if err != nil {
 		c.d.Log.Debug("client: members not refreshed", "node", node, "err", err)
 		return
@@ -485,19 +638,26 @@ func (c *Client) maybeRefresh(ctx context.Context, node string) {
 
 // learn makes the known nodes the seeds and st's members. A status that
 // names no member URL (a node that could not read its raft configuration)
-// teaches nothing: the nodes known stay.
+// teaches nothing; one that lists some member without its URL (not
+// registered yet) adds the members it names and drops no node known.
 func (c *Client) learn(st fillcast.ClusterStatus) {
 	nodes := slices.Clone(c.seed)
+	partial := false
 	for _, m := range st.Members {
 		if u, err := normalize(m.HTTPURL); err == nil {
 			nodes = append(nodes, u)
+		} else {
+			partial = true
 		}
 	}
 	if len(nodes) == len(c.seed) {
 		return
 	}
-	nodes = dedupe(nodes)
 	c.mu.Lock()
+	if partial {
+		nodes = append(nodes, c.nodes...)
+	}
+	nodes = dedupe(nodes)
 	changed := !slices.Equal(nodes, c.nodes)
 	c.nodes = nodes
 	c.mu.Unlock()

@@ -27,14 +27,6 @@ func TestString(t *testing.T) {
 	}
 }
 
-func TestStringAllocs(t *testing.T) {
-	buf := make([]byte, 0, 256)
-	s := "q\"uote\\back\nline\x01ctl\u00e9"
-	if n := testing.AllocsPerRun(100, func() { buf = String(buf[:0], s) }); n != 0 {
-		t.Errorf("String into a buffer with room: %v allocations, want 0", n)
-	}
-}
-
 // FuzzString: whatever the input, the output is one JSON string that
 // decodes to what encoding/json's encoding of the input decodes to.
 func FuzzString(f *testing.F) {

@@ -74,8 +74,14 @@ func (c Config) Validate() error {
 	if c.ControlPlane == "" {
 		return fillcast.ConfigErrorf("targets", "ControlPlane", "required: the base URL of a control-plane node")
 	}
-	if u, err := url.Parse(c.ControlPlane); err != nil || u.Host == "" {
-		return fillcast.ConfigErrorf("targets", "ControlPlane", "%q: want a URL such as http://127.0.0.1:7000", c.ControlPlane)
+	// The URL the client of ControlPlane is made with: checked as the
+	// client checks it.
+	if err := (client.Config{URLs: []string{c.ControlPlane}}).Validate(); err != nil {
+		var ce *fillcast.ConfigError
+		if errors.As(err, &ce) {
+			return fillcast.ConfigErrorf("targets", "ControlPlane", "%s", ce.Problem)
+		}
+		return err
 	}
 	switch {
 	case c.Titles < 0:

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -169,5 +170,32 @@ func TestGenerateErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestValidateControlPlane: the control-plane URL is checked as the
+// client checks it, and a problem names the ControlPlane field.
+func TestValidateControlPlane(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url  string
+		want string // in the error; "" for valid
+	}{
+		{"http://127.0.0.1:7000", ""},
+		{"https://cp.example/", ""},
+		{"", "required"},
+		{"ftp://cp1", "want a URL"},
+		{"cp1:7000", "want a URL"},
+		{"http://", "want a URL"},
+	}
+	for _, tt := range tests {
+		err := Config{ControlPlane: tt.url}.Validate()
+		var ce *fillcast.ConfigError
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q: %v, want valid", tt.url, err)
+		case tt.want != "" && (!errors.As(err, &ce) || ce.Field != "ControlPlane" || !strings.Contains(ce.Problem, tt.want)):
+			t.Errorf("%q: %v, want a ControlPlane problem saying %q", tt.url, err, tt.want)
+		}
 	}
 }
