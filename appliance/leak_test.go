@@ -10,29 +10,12 @@ import (
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/client"
+	"github.com/fillcast/fillcast/internal/leakcheck"
 	"github.com/fillcast/fillcast/internal/poll"
-	"go.uber.org/goleak"
 )
 
-// TestMain fails the package's tests if any goroutine outlives them: every
-// part an appliance runs must stop when it stops.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, processWide...)
-}
-
-// processWide are the goroutines libraries keep on purpose:
-//   - bleve's analysis workers (the control-plane node of
-//     TestStartStopLeavesNothing loads bleve), a pool its package starts
-//     once per process and never stops;
-//   - fasthttp's clock for the Date header, one per process;
-//   - the cleaner of a fasthttp server's worker pool, which sleeps 10 s
-//     between rounds and only then notices that its server stopped. The
-//     server's own goroutines (accepting, serving) are still checked.
-var processWide = []goleak.Option{
-	goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-}
+// TestMain fails the package's tests if any goroutine outlives them.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // TestStartStopLeavesNothing starts a control-plane node and an appliance
 // that heartbeats to it and polls its manifest, and stops both, 20 times
@@ -41,7 +24,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 	cpDir, cacheDir := t.TempDir(), t.TempDir()
 	o := startOrigin(t)
 	o.put(t, "t1/master.m3u8", []byte("#EXTM3U\n"))
-	before := goleak.IgnoreCurrent()
+	before := leakcheck.Baseline()
 	for round := range 20 {
 		cpURL, stopCP := startControlPlane(t, cpDir)
 		a := startApplianceWith(t, cacheDir, 1<<20, []string{o.srv.URL}, func(c *Config) {
@@ -85,7 +68,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 		a.stop()
 		stopCP()
 	}
-	goleak.VerifyNone(t, append(processWide, before)...)
+	leakcheck.VerifyNone(t, before)
 }
 
 // startControlPlane runs a one-node control plane on dir until the

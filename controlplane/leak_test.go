@@ -9,18 +9,11 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/auth"
-	"go.uber.org/goleak"
+	"github.com/fillcast/fillcast/internal/leakcheck"
 )
 
-// TestMain fails the package's tests if any goroutine outlives them: every
-// part a node runs must stop when Run returns.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, processWide...)
-}
-
-// processWide ignores bleve's analysis workers: a pool its package
-// starts once per process, when it is loaded, and never stops.
-var processWide = []goleak.Option{goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker")}
+// TestMain fails the package's tests if any goroutine outlives them.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // TestStartStopLeavesNothing starts and stops a node 20 times in this
 // process, on the same data directory, and checks that no goroutine is
@@ -31,7 +24,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	before := goleak.IgnoreCurrent()
+	before := leakcheck.Baseline()
 	for i := range 20 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -62,5 +55,5 @@ func TestStartStopLeavesNothing(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections() // call's keep-alive connections
-	goleak.VerifyNone(t, append(processWide, before)...)
+	leakcheck.VerifyNone(t, before)
 }
