@@ -75,20 +75,19 @@ func Run(ctx context.Context, cfg appliance.Config, ops Options, d appliance.Dep
 	// The sockets are taken before appliance.New opens the cache, so the
 	// address is read with its default here.
 	cfg = cfg.WithDefaults()
-	addr := cfg.HTTP
 	upg, err := upgrade.New(ops.upgradeConfig(), log)
 	if err != nil {
 		return err
 	}
 	defer upg.Stop()
 	l := appliance.Listeners{ParentExited: upg.ParentExited()}
-	if l.TCP, err = upg.Listen(addr); err != nil {
+	if l.TCP, err = upg.Listen(cfg.HTTP); err != nil {
 		return err
 	}
 	var udp *reuseport.Socket
 	if cfg.H3 {
 		rc := reuseport.DefaultConfig()
-		rc.Addr = addr
+		rc.Addr = cfg.HTTP
 		rc.ParentPID = upg.ParentPID()
 		if udp, err = reuseport.Listen(rc, log); err != nil {
 			l.TCP.Close()
