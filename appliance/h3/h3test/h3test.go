@@ -15,9 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,13 +95,45 @@ func ListenPair() (net.Listener, *net.UDPConn, error) {
 
 // FreePort returns a port number free on 127.0.0.1 for both TCP and UDP
 // at the time of the call, for a process that opens the sockets itself.
+// The port is drawn at random from below the kernel's ephemeral range, so
+// that a parallel test binding port 0 (or dialling out) cannot be handed
+// the same port before the process binds it.
 func FreePort() (int, error) {
-	ln, pc, err := ListenPair()
-	if err != nil {
-		return 0, err
+	lo := ephemeralLow()
+	var last error
+	for range 50 {
+		port := 10000 + mrand.IntN(lo-10000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			last = err
+			continue
+		}
+		pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		ln.Close()
+		if err != nil {
+			last = err
+			continue
+		}
+		pc.Close()
+		return port, nil
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	pc.Close()
-	return port, nil
+	return 0, errors.Join(errors.New("h3test: no free port below the ephemeral range"), last)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= 11000 {
+		return 32768
+	}
+	return n
 }
