@@ -242,10 +242,20 @@ func (c Config) clientConfig() client.Config {
 
 // Deps are what an appliance works with besides its Config.
 type Deps struct {
-	// Keys verify player tokens and sign upstream fetches. Required.
+	// Keys verify player tokens and peers' credentials: give the public
+	// keys (fillcast keys public). A private set works, with a warning,
+	// and then signs the appliance's own credential when Credential is
+	// empty. Required.
 	Keys *auth.Keys
-	// AdminToken authorises /admin/ calls and is the appliance's bearer
-	// token at the control plane; empty disables /admin/.
+	// Credential is the appliance's credential (auth.SignCredential,
+	// issued when an operator registers it): its bearer token at the
+	// control plane and on fills from site peers and the origin. Empty:
+	// the admin token at the control plane, peers skipped, fills from the
+	// origin without credentials (a lab origin without keys serves them).
+	Credential string
+	// AdminToken authorises /admin/ calls and /v1/status, and is the
+	// appliance's bearer token at the control plane when it has no
+	// Credential; empty disables /admin/ and /v1/status.
 	AdminToken string
 	// Log receives the appliance's log; nil discards it.
 	Log *slog.Logger
@@ -254,7 +264,6 @@ type Deps struct {
 // Appliance is a running edge node.
 type Appliance struct {
 	cfg   Config
-	keys  *auth.Keys // Deps.Keys: replicated keys are merged with them
 	log   *slog.Logger
 	cache *cache.Cache
 	up    *upstream.Client
@@ -276,20 +285,23 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 		return nil, err
 	}
 	if d.Keys == nil {
-		return nil, errors.New("appliance: Deps.Keys is required: they verify player tokens and sign upstream fetches")
+		return nil, errors.New("appliance: Deps.Keys is required: they verify player tokens and peers' credentials")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg, log := cfg.withDefaults(), d.Log
-	a := &Appliance{cfg: cfg, keys: d.Keys, log: log, start: time.Now()}
-	var err error
+	a := &Appliance{cfg: cfg, log: log, start: time.Now()}
+	fillCred, err := credentials(cfg.ID, d, log)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.TLSCert != "" {
 		if a.tls, err = loadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return nil, err
 		}
 	}
-	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Keys: d.Keys, Log: log}); err != nil {
+	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Credential: fillCred, Log: log}); err != nil {
 		return nil, err
 	}
 	if a.cache, err = cache.New(cfg.Cache, a.up, log); err != nil {
@@ -297,7 +309,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	}
 	reg := prometheus.NewRegistry()
 	if a.srv, err = server.New(cfg.Server, server.Deps{
-		Cache: a.cache, Keys: d.Keys, AdminToken: d.AdminToken, Status: a.Status, Gatherer: reg,
+		Cache: a.cache, Keys: d.Keys, AdminToken: d.AdminToken, Status: a.Status, Gatherer: reg, Log: log,
 	}); err != nil {
 		a.cache.Close()
 		return nil, err
@@ -306,7 +318,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	if len(cfg.ControlPlanes) > 0 {
 		// One client for both: what one learns of the cluster's members
 		// and which node answers serves the other.
-		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: d.AdminToken, Log: log})
+		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: cmp.Or(d.Credential, d.AdminToken), Log: log})
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
 				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,
@@ -472,17 +484,45 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// replicatedKeys takes the control plane's signing keys: tokens verify
-// with them and with the key file, so keys rotated through the control
-// plane work here without touching the file.
+// replicatedKeys takes the control plane's public keys (GET /v1/keys):
+// from then on tokens and credentials verify with them alone, so keys
+// rotated through the control plane work here without touching the key
+// file, and a key left out of the replicated list is revoked here too.
 func (a *Appliance) replicatedKeys(list []auth.Key) {
 	ks, err := auth.NewKeys(list)
 	if err != nil {
 		a.log.Warn("appliance: replicated keys refused", "err", err)
 		return
 	}
-	a.srv.SetKeys(ks.Merge(a.keys))
-	a.log.Info("appliance: replicated signing keys in use", "signing", ks.SigningKeyID())
+	a.srv.SetKeys(ks.Public())
+	a.log.Info("appliance: replicated keys in use", "keys", ks.IDs())
+}
+
+// credentials checks the appliance's secrets and returns the credential
+// it fills with: Deps.Credential, or, given only a private key file, one
+// it signs itself (it holds the control plane's signing key, which can
+// mint anything: the warning says to give it the public file).
+func credentials(id string, d Deps, log *slog.Logger) (string, error) {
+	if d.Credential != "" {
+		if !auth.IsCredential(d.Credential) {
+			return "", errors.New("appliance: Deps.Credential is not an appliance credential (want fca.…): use the one answered when the appliance was registered")
+		}
+		if _, err := d.Keys.VerifyCredential(d.Credential); err != nil {
+			log.Warn("appliance: the credential does not verify with the key file; peers with the same keys will refuse it", "err", err)
+		}
+	}
+	if !d.Keys.CanSign() {
+		return d.Credential, nil
+	}
+	log.Warn("appliance: the key file holds private keys; an appliance only verifies: give it the public file (fillcast keys public)")
+	if d.Credential != "" {
+		return d.Credential, nil
+	}
+	cred, err := d.Keys.SignCredential(id)
+	if err != nil {
+		return "", fmt.Errorf("appliance: %w", err)
+	}
+	return cred, nil
 }
 
 type fasthttpLogger struct{ log *slog.Logger }

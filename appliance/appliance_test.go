@@ -316,7 +316,7 @@ func TestMetricsAndStatus(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	resp, body := get(t, a.url+"/v1/status")
+	resp, body := get(t, a.url+"/v1/status", "Authorization", "Bearer adm")
 	var st Status
 	if err := json.Unmarshal(body, &st); err != nil || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("/v1/status: %v %s", err, body)

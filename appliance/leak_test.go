@@ -30,6 +30,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 		a := startApplianceWith(t, cacheDir, 1<<20, []string{o.srv.URL}, func(c *Config) {
 			c.ControlPlanes = []string{cpURL}
 			c.HeartbeatInterval, c.FillPoll = 50*time.Millisecond, 50*time.Millisecond
+			c.AdvertiseURL = "http://a1.test:8080"
 		})
 		ops, err := client.New(client.Config{URLs: []string{cpURL}}, client.Deps{Token: "adm"})
 		if err != nil {
@@ -40,6 +41,12 @@ func TestStartStopLeavesNothing(t *testing.T) {
 			if err := ops.Do(ctx, "PUT", "/v1/sites/s1", fillcast.Site{Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}, nil); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// Registered with the URL it advertises: it heartbeats with the
+		// admin key, which the registration binds too.
+		reg := api.Registration{Site: "s1", Profile: "storage", URLs: []string{"http://a1.test:8080"}}
+		if err := ops.Do(ctx, "PUT", "/v1/appliances/a1", reg, nil); err != nil {
+			t.Fatal(err)
 		}
 		// Real work: a heartbeat seen, a manifest of this round fetched,
 		// a segment served.

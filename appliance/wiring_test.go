@@ -48,9 +48,10 @@ func TestControlPlaneKeysAndPlan(t *testing.T) {
 		resp, _ := get(t, a.url+path)
 		return resp.StatusCode == 200
 	})
-	// The key file still verifies.
-	if resp, _ := get(t, a.url+signed(t, "t1")+"/master.m3u8"); resp.StatusCode != 200 {
-		t.Errorf("token from the key file: %d", resp.StatusCode)
+	// The replicated list is the whole truth: the key file's key, not
+	// listed, is revoked.
+	if resp, _ := get(t, a.url+signed(t, "t1")+"/master.m3u8"); resp.StatusCode != 403 {
+		t.Errorf("token from the revoked key of the key file: %d, want 403", resp.StatusCode)
 	}
 	poll.Until(t, 10*time.Second, "the plan of manifest version 3 in /v1/status", func() bool {
 		st := a.Status().(Status)

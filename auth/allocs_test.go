@@ -14,8 +14,27 @@ import (
 func TestVerifyAllocs(t *testing.T) {
 	k := mustKeys(t, "k1 "+secretA+"\n")
 	now := time.Unix(1_800_000_000, 0)
-	tok := k.Sign("t1", now.Add(time.Hour), netip.Prefix{})
-	if n := testing.AllocsPerRun(200, func() { k.Verify(tok, "t1", now, netip.Addr{}) }); n != 0 {
-		t.Errorf("Verify allocates %v times per call, want 0", n)
+	addr := netip.MustParseAddr("203.0.113.9")
+	tok := mustSign(t, k, "t1", now.Add(time.Hour), ClientPrefix(addr))
+	cred, _ := k.SignCredential("a1")
+	v, err := NewVerifier(VerifierConfig{}, k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    func()
+	}{
+		{"Keys.Verify", func() { k.Verify(tok, "t1", now, addr) }},
+		{"Keys.VerifyCredential", func() { k.VerifyCredential(cred) }},
+		{"Verifier.Verify hit", func() { v.Verify(tok, "t1", now, addr) }},
+		{"Verifier.Verify hit, other client", func() { v.Verify(tok, "t1", now, netip.MustParseAddr("198.51.100.1")) }},
+		{"Verifier.VerifyCredential hit", func() { v.VerifyCredential(cred) }},
+	}
+	for _, tt := range tests {
+		tt.f() // fill the cache
+		if n := testing.AllocsPerRun(100, tt.f); n != 0 {
+			t.Errorf("%s allocates %v times per call, want 0", tt.name, n)
+		}
 	}
 }

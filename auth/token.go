@@ -1,304 +1,269 @@
 // Package auth is Fillcast's one home for trust: who a caller is and what
 // it may fetch. It holds the path tokens that authorise a player to fetch
 // one title from an appliance (signed by the control plane, verified by
-// appliances and the origin) and the bearer check of the admin token that
-// operators, appliances and control-plane nodes present.
+// appliances and the origin), the credentials appliances present to the
+// control plane, to their peers and to the origin, and the bearer check of
+// the admin token.
 //
 // A playback URL has the form /c/{token}/{title}/{path...}: the token sits
 // in the path so that the relative URLs inside HLS playlists and DASH
 // manifests keep it. A token is
 //
-//	{key id}.{expiry, unix seconds}.{MAC}            or
-//	{key id}.{expiry}.{client prefix}.{MAC}
+//	{key id}.{expiry, unix seconds}.{signature}            or
+//	{key id}.{expiry}.{client prefix}.{signature}
 //
-// where the MAC is HMAC-SHA256, base64url without padding, over the key
-// id, title, expiry and optional client prefix (written as the hex of the
-// masked address, '-', the prefix length, e.g. "cb007100-24"). The control
-// plane signs with the first key of the key file; appliances accept any key
-// in it, so keys rotate by adding a new first line, waiting for old tokens
-// to expire, then removing the old line.
+// where the signature is the 64-byte Ed25519 signature, base64url without
+// padding (86 characters), of the domain-separated message
+// "fillcast-token-v2\x00{key id}\x00{title}\x00{expiry}\x00{client prefix}".
+// The client prefix is the hex of the masked address, '-', the prefix
+// length ("cb007100-24"); the control plane binds tokens to the player's
+// /24 (IPv4) or /48 (IPv6), see ClientPrefix. Every field has exactly one
+// accepted spelling, so exactly one string verifies for a signed token.
+//
+// The control plane signs with the first private key of its key file;
+// appliances and the origin hold the public keys only (fillcast keys
+// public) and accept a token of any of them, so keys rotate by adding a
+// new first line, waiting for old tokens to expire, then removing the old
+// line. A token must expire within MaxLifetime (24 h by default) of the
+// time it is checked, so a leaked signing oracle cannot mint tokens that
+// outlive a rotation.
 package auth
 
 import (
-	"bufio"
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"net/netip"
-	"os"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/fillcast/fillcast"
 )
 
-// MinSecretLen is the shortest secret a key file may hold, in bytes.
-const MinSecretLen = 32
+// sigLen is the length of an encoded signature: base64url of 64 bytes,
+// unpadded.
+const sigLen = 86
 
-// macLen is the length of the encoded MAC: base64url of 32 bytes, unpadded.
-const macLen = 43
+// maxExpiryDigits bounds the expiry field: 12 digits reach the year 33658,
+// which the lifetime check refuses anyway.
+const maxExpiryDigits = 12
+
+// maxPrefixLen is the longest client prefix field, "{32 hex}-128".
+const maxPrefixLen = 32 + 1 + 3
 
 // MaxTokenLen bounds a token; longer path segments are refused unparsed.
-const MaxTokenLen = 160
+const MaxTokenLen = maxKeyIDLen + 1 + maxExpiryDigits + 1 + maxPrefixLen + 1 + sigLen
+
+// minTokenLen is the shortest well-formed token: "k.0.{signature}".
+const minTokenLen = 1 + 1 + 1 + 1 + sigLen
+
+// DefaultMaxLifetime is how far beyond now a token's expiry may lie
+// unless a Verifier is configured otherwise.
+const DefaultMaxLifetime = 24 * time.Hour
+
+// Client binding: the prefix lengths ClientPrefix binds tokens to.
+const (
+	BindBitsIPv4 = 24
+	BindBitsIPv6 = 48
+)
+
+// tokenDomain starts every signed token message; credentialDomain every
+// signed credential message, so neither can pass for the other.
+const tokenDomain = "fillcast-token-v2\x00"
+
+// strict decodes base64url and refuses non-zero padding bits, so that
+// exactly one spelling decodes to a signature.
+var strict = base64.RawURLEncoding.Strict()
 
 // Errors returned by Verify. They all mean 403 to a player.
 var (
-	ErrMalformed  = errors.New("auth: malformed token")
-	ErrUnknownKey = errors.New("auth: unknown key")
-	ErrBadMAC     = errors.New("auth: bad signature")
-	ErrExpired    = errors.New("auth: token expired")
-	ErrClient     = errors.New("auth: token is for another client")
+	ErrMalformed    = errors.New("auth: malformed token")
+	ErrUnknownKey   = errors.New("auth: unknown key")
+	ErrBadSignature = errors.New("auth: bad signature")
+	ErrExpired      = errors.New("auth: token expired")
+	ErrLifetime     = errors.New("auth: token expires too far in the future")
+	ErrClient       = errors.New("auth: token is for another client")
 )
 
-// Keys is a parsed key file. It is safe for concurrent use.
-type Keys struct {
-	keys []*key // keys[0] signs
-}
+// ErrCannotSign is returned by Sign and SignCredential on a key set of
+// public keys only.
+var ErrCannotSign = errors.New("auth: the key set holds public keys only and cannot sign: give the private key file")
 
-type key struct {
-	id   string
-	pool sync.Pool // of *macState
+// ClientPrefix returns the prefix a playback token for a client at addr
+// is bound to: its /24 for IPv4 (IPv4-mapped IPv6 included), its /48 for
+// IPv6, and the zero Prefix (unbound) for the zero Addr.
+func ClientPrefix(addr netip.Addr) netip.Prefix {
+	if !addr.IsValid() {
+		return netip.Prefix{}
+	}
+	addr = addr.Unmap()
+	bits := BindBitsIPv6
+	if addr.Is4() {
+		bits = BindBitsIPv4
+	}
+	p, _ := addr.Prefix(bits)
+	return p
 }
-
-type macState struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
-	msg []byte
-}
-
-// LoadKeys reads a key file: one key a line, "<id> <hex secret>", blank
-// lines and lines starting with '#' ignored. The first key signs.
-func LoadKeys(path string) (*Keys, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	defer f.Close()
-	k, err := ParseKeys(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w (in %s)", err, path)
-	}
-	return k, nil
-}
-
-// Key is one signing key: an id and its secret in hex.
-type Key struct {
-	ID     string `json:"id"`
-	Secret string `json:"secret"`
-}
-
-// ParseKeys parses the key file format described at LoadKeys.
-func ParseKeys(r io.Reader) (*Keys, error) {
-	var keys []Key
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		fields := strings.Fields(line)
-		if len(fields) != 2 {
-			return nil, fmt.Errorf("auth: key file line %d: want \"<id> <hex secret>\"", n)
-		}
-		keys = append(keys, Key{ID: fields[0], Secret: fields[1]})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("auth: read key file: %w", err)
-	}
-	return NewKeys(keys)
-}
-
-// NewKeys returns the key set of keys, in order: the first signs. Ids must be
-// unique and secrets at least MinSecretLen bytes of hex.
-func NewKeys(keys []Key) (*Keys, error) {
-	ks := &Keys{}
-	seen := map[string]bool{}
-	for i, k := range keys {
-		if err := validKeyID(k.ID); err != nil {
-			return nil, fmt.Errorf("auth: key %d: %w", i+1, err)
-		}
-		if seen[k.ID] {
-			return nil, fmt.Errorf("auth: key %d: duplicate key id %q", i+1, k.ID)
-		}
-		secret, err := hex.DecodeString(k.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("auth: key %d (%s): secret is not hex: %w", i+1, k.ID, err)
-		}
-		if len(secret) < MinSecretLen {
-			return nil, fmt.Errorf("auth: key %d (%s): secret has %d bytes, want at least %d (openssl rand -hex 32)", i+1, k.ID, len(secret), MinSecretLen)
-		}
-		seen[k.ID] = true
-		ks.keys = append(ks.keys, newKey(k.ID, secret))
-	}
-	if len(ks.keys) == 0 {
-		return nil, errors.New("auth: no keys")
-	}
-	return ks, nil
-}
-
-// Merge returns a key set that signs with ks's first key and verifies with
-// every key of ks and of more (ks wins when both have an id).
-func (ks *Keys) Merge(more *Keys) *Keys {
-	out := &Keys{keys: append([]*key(nil), ks.keys...)}
-	if more == nil {
-		return out
-	}
-	for _, k := range more.keys {
-		dup := false
-		for _, have := range ks.keys {
-			dup = dup || have.id == k.id
-		}
-		if !dup {
-			out.keys = append(out.keys, k)
-		}
-	}
-	return out
-}
-
-func validKeyID(id string) error {
-	if len(id) == 0 || len(id) > 32 {
-		return fmt.Errorf("key id %q: want 1 to 32 characters", id)
-	}
-	for i := 0; i < len(id); i++ {
-		if !fillcast.IsIDByte(id[i]) {
-			return fmt.Errorf("key id %q: only letters, digits, '-' and '_' are allowed", id)
-		}
-	}
-	return nil
-}
-
-func newKey(id string, secret []byte) *key {
-	k := &key{id: id}
-	k.pool.New = func() any {
-		return &macState{h: hmac.New(sha256.New, secret), msg: make([]byte, 0, 128)}
-	}
-	return k
-}
-
-// SigningKeyID returns the id of the key that signs.
-func (ks *Keys) SigningKeyID() string { return ks.keys[0].id }
 
 // Sign returns a token for title valid until expiry. If client is valid,
-// the token is bound to that prefix and verifies only for addresses in it.
-func (ks *Keys) Sign(title string, expiry time.Time, client netip.Prefix) string {
-	k := ks.keys[0]
-	exp := strconv.FormatInt(expiry.Unix(), 10)
-	pfx := ""
+// the token is bound to that prefix and verifies only for addresses in it
+// (an IPv4-mapped prefix is bound as the IPv4 prefix it maps). It fails
+// with ErrCannotSign on a set of public keys.
+func (ks *Keys) Sign(title string, expiry time.Time, client netip.Prefix) (string, error) {
+	k := ks.signer
+	if k == nil {
+		return "", ErrCannotSign
+	}
+	if err := fillcast.ValidateTitleID(title); err != nil {
+		return "", fmt.Errorf("auth: sign: %w", err)
+	}
+	if expiry.Unix() < 0 {
+		return "", errors.New("auth: sign: expiry before 1970")
+	}
+	var ebuf [maxExpiryDigits + 8]byte
+	exp := strconv.AppendInt(ebuf[:0], expiry.Unix(), 10)
+	var pbuf [maxPrefixLen]byte
+	var pfx []byte
 	if client.IsValid() {
-		pfx = encodePrefix(client.Masked())
+		p, ok := canonicalPrefix(client)
+		if !ok {
+			return "", errors.New("auth: sign: an IPv4-mapped client prefix must be at least /96")
+		}
+		pfx = appendPrefix(pbuf[:0], p)
 	}
-	st := k.pool.Get().(*macState)
-	mac := st.compute(k.id, title, exp, pfx)
-	var b strings.Builder
-	b.Grow(len(k.id) + len(exp) + len(pfx) + macLen + 3)
-	b.WriteString(k.id)
-	b.WriteByte('.')
-	b.WriteString(exp)
-	b.WriteByte('.')
-	if pfx != "" {
-		b.WriteString(pfx)
-		b.WriteByte('.')
+	var mbuf [256]byte
+	sig := ed25519.Sign(k.priv, appendTokenMessage(mbuf[:0], k.id, title, exp, pfx))
+	b := make([]byte, 0, len(k.id)+len(exp)+len(pfx)+sigLen+3)
+	b = append(b, k.id...)
+	b = append(b, '.')
+	b = append(b, exp...)
+	b = append(b, '.')
+	if pfx != nil {
+		b = append(b, pfx...)
+		b = append(b, '.')
 	}
-	var enc [macLen]byte
-	base64.RawURLEncoding.Encode(enc[:], mac)
-	b.Write(enc[:])
-	k.pool.Put(st)
-	return b.String()
+	b = strict.AppendEncode(b, sig)
+	return string(b), nil
 }
 
-// SignPath returns the signed path prefix "/c/{token}/{title}".
+// SignPath returns the signed path prefix "/c/{token}/{title}". It is for
+// tools and tests that hold a private key file: it panics where Sign
+// fails, on a public-only key set or an invalid title.
 func (ks *Keys) SignPath(title string, expiry time.Time, client netip.Prefix) string {
-	return "/c/" + ks.Sign(title, expiry, client) + "/" + title
+	tok, err := ks.Sign(title, expiry, client)
+	if err != nil {
+		panic(err)
+	}
+	return "/c/" + tok + "/" + title
 }
 
-// compute returns the MAC over the fields; the slice is valid until st is
-// reused.
-func (st *macState) compute(kid, title, exp, pfx string) []byte {
-	m := append(st.msg[:0], "fillcast-v1\n"...)
-	m = append(m, kid...)
-	m = append(m, '\n')
-	m = append(m, title...)
-	m = append(m, '\n')
-	m = append(m, exp...)
-	m = append(m, '\n')
-	m = append(m, pfx...)
-	st.msg = m
-	st.h.Reset()
-	st.h.Write(m)
-	return st.h.Sum(st.sum[:0])
+// appendTokenMessage appends the signed message of a token.
+func appendTokenMessage[S string | []byte](b []byte, kid, title string, exp, pfx S) []byte {
+	b = append(b, tokenDomain...)
+	b = append(b, kid...)
+	b = append(b, 0)
+	b = append(b, title...)
+	b = append(b, 0)
+	b = append(b, exp...)
+	b = append(b, 0)
+	return append(b, pfx...)
 }
 
 // Verify checks token for title at time now for a client at addr (addr
-// may be the zero Addr when the client is unknown; a prefix-bound token then
-// fails). It allocates nothing and compares MACs in constant time.
+// may be the zero Addr when the client is unknown; a prefix-bound token
+// then fails), refusing tokens that expire more than DefaultMaxLifetime
+// after now. It allocates nothing; a Verifier adds a cache in front and a
+// configurable lifetime.
 func (ks *Keys) Verify(token, title string, now time.Time, addr netip.Addr) error {
-	if len(token) > MaxTokenLen || len(token) < macLen+4 {
-		return ErrMalformed
+	t, err := ks.check(token, title, now, DefaultMaxLifetime)
+	if err != nil {
+		return err
 	}
-	// Split from the right: the MAC is fixed-length and never contains '.'.
-	macStr := token[len(token)-macLen:]
-	rest := token[:len(token)-macLen]
-	if rest[len(rest)-1] != '.' {
-		return ErrMalformed
-	}
-	rest = rest[:len(rest)-1]
-	kid, rest, ok := strings.Cut(rest, ".")
-	if !ok {
-		return ErrMalformed
-	}
-	exp, pfx, _ := strings.Cut(rest, ".")
-	expUnix, ok := parseUnix(exp)
-	if !ok {
-		return ErrMalformed
-	}
-	var k *key
-	for _, c := range ks.keys {
-		if c.id == kid {
-			k = c
-			break
-		}
-	}
-	if k == nil {
-		return ErrUnknownKey
-	}
-	var src [macLen]byte
-	copy(src[:], macStr)
-	var got [sha256.Size + 1]byte
-	if n, err := base64.RawURLEncoding.Decode(got[:], src[:]); err != nil || n != sha256.Size {
-		return ErrMalformed
-	}
-	st := k.pool.Get().(*macState)
-	want := st.compute(kid, title, exp, pfx)
-	equal := hmac.Equal(got[:sha256.Size], want)
-	k.pool.Put(st)
-	if !equal {
-		return ErrBadMAC
-	}
-	if now.Unix() > expUnix {
-		return ErrExpired
-	}
-	if pfx != "" {
-		p, ok := decodePrefix(pfx)
-		if !ok {
-			return ErrMalformed
-		}
-		if !addr.IsValid() || !p.Contains(addr.Unmap()) {
-			return ErrClient
-		}
+	return t.admits(addr)
+}
+
+// checked is what verifying a token established, apart from the client.
+type checked struct {
+	expiry int64
+	client netip.Prefix // zero: unbound
+}
+
+// admits reports whether a client at addr may use the token.
+func (t checked) admits(addr netip.Addr) error {
+	if t.client.IsValid() && (!addr.IsValid() || !t.client.Contains(addr.Unmap())) {
+		return ErrClient
 	}
 	return nil
 }
 
-// parseUnix parses a non-negative decimal of at most 12 digits.
+// check verifies everything about token but the client: shape, key,
+// expiry, lifetime and signature, in that order, the Ed25519 check last.
+func (ks *Keys) check(token, title string, now time.Time, maxLifetime time.Duration) (checked, error) {
+	var t checked
+	if len(token) > MaxTokenLen || len(token) < minTokenLen || !validID(title, fillcast.MaxTitleIDLen) {
+		return t, ErrMalformed
+	}
+	// Split from the right: the signature is fixed-length and never
+	// contains '.'.
+	sigStr := token[len(token)-sigLen:]
+	rest := token[:len(token)-sigLen]
+	if rest[len(rest)-1] != '.' {
+		return t, ErrMalformed
+	}
+	rest = rest[:len(rest)-1]
+	kid, rest, ok := cut(rest, '.')
+	if !ok || !validID(kid, maxKeyIDLen) {
+		return t, ErrMalformed
+	}
+	exp, pfx, _ := cut(rest, '.')
+	if t.expiry, ok = parseUnix(exp); !ok {
+		return t, ErrMalformed
+	}
+	if len(rest) > len(exp) { // a prefix field is present
+		if t.client, ok = parsePrefix(pfx); !ok {
+			return t, ErrMalformed
+		}
+	}
+	var src [sigLen]byte
+	copy(src[:], sigStr)
+	var sig [ed25519.SignatureSize + 2]byte
+	if n, err := strict.Decode(sig[:], src[:]); err != nil || n != ed25519.SignatureSize {
+		return t, ErrMalformed
+	}
+	k := ks.lookup(kid)
+	if k == nil {
+		return t, ErrUnknownKey
+	}
+	unix := now.Unix()
+	if unix > t.expiry {
+		return t, ErrExpired
+	}
+	if t.expiry-unix > int64(maxLifetime/time.Second) {
+		return t, ErrLifetime
+	}
+	var mbuf [256]byte
+	if !ed25519.Verify(k.pub, appendTokenMessage(mbuf[:0], kid, title, exp, pfx), sig[:ed25519.SignatureSize]) {
+		return t, ErrBadSignature
+	}
+	return t, nil
+}
+
+// cut is strings.Cut on one byte.
+func cut(s string, sep byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// parseUnix parses a canonical non-negative decimal of at most
+// maxExpiryDigits digits: no sign, no leading zero.
 func parseUnix(s string) (int64, bool) {
-	if len(s) == 0 || len(s) > 12 {
+	if len(s) == 0 || len(s) > maxExpiryDigits || (len(s) > 1 && s[0] == '0') {
 		return 0, false
 	}
 	var n int64
@@ -312,37 +277,81 @@ func parseUnix(s string) (int64, bool) {
 	return n, true
 }
 
-func encodePrefix(p netip.Prefix) string {
-	a := p.Addr().Unmap()
-	b := a.AsSlice()
-	return hex.EncodeToString(b) + "-" + strconv.Itoa(p.Bits())
+// canonicalPrefix returns p masked, an IPv4-mapped prefix as its IPv4
+// prefix; false for a mapped prefix shorter than /96.
+func canonicalPrefix(p netip.Prefix) (netip.Prefix, bool) {
+	a, bits := p.Addr(), p.Bits()
+	if a.Is4In6() {
+		if bits < 96 {
+			return netip.Prefix{}, false
+		}
+		a, bits = a.Unmap(), bits-96
+	}
+	q, err := a.Prefix(bits)
+	return q, err == nil
 }
 
-func decodePrefix(s string) (netip.Prefix, bool) {
-	h, bits, ok := strings.Cut(s, "-")
-	if !ok || (len(h) != 8 && len(h) != 32) {
+// appendPrefix appends the token form of a canonical prefix: lower-case
+// hex of the address, '-', the length in decimal.
+func appendPrefix(b []byte, p netip.Prefix) []byte {
+	a := p.Addr()
+	if a.Is4() {
+		v := a.As4()
+		b = hex.AppendEncode(b, v[:])
+	} else {
+		v := a.As16()
+		b = hex.AppendEncode(b, v[:])
+	}
+	b = append(b, '-')
+	return strconv.AppendInt(b, int64(p.Bits()), 10)
+}
+
+// parsePrefix parses the token form of a prefix and accepts it only when
+// it is exactly what appendPrefix writes for the prefix it names.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	h, bits, ok := cut(s, '-')
+	if !ok || (len(h) != 8 && len(h) != 32) || len(bits) == 0 || len(bits) > 3 || (len(bits) > 1 && bits[0] == '0') {
 		return netip.Prefix{}, false
 	}
-	var src [32]byte
-	copy(src[:], h)
-	var buf [16]byte
-	n, err := hex.Decode(buf[:], src[:len(h)])
-	if err != nil {
-		return netip.Prefix{}, false
+	var raw [16]byte
+	for i := 0; i < len(h); i += 2 {
+		hi, ok1 := lowerHex(h[i])
+		lo, ok2 := lowerHex(h[i+1])
+		if !ok1 || !ok2 {
+			return netip.Prefix{}, false
+		}
+		raw[i/2] = hi<<4 | lo
 	}
-	nb, err := strconv.Atoi(bits)
-	if err != nil {
-		return netip.Prefix{}, false
+	nb := 0
+	for i := 0; i < len(bits); i++ {
+		if bits[i] < '0' || bits[i] > '9' {
+			return netip.Prefix{}, false
+		}
+		nb = nb*10 + int(bits[i]-'0')
 	}
 	var a netip.Addr
-	if n == 4 {
-		a = netip.AddrFrom4([4]byte(buf[:4]))
+	if len(h) == 8 {
+		a = netip.AddrFrom4([4]byte(raw[:4]))
 	} else {
-		a = netip.AddrFrom16(buf)
+		a = netip.AddrFrom16(raw)
+		if a.Is4In6() { // Sign writes those as IPv4
+			return netip.Prefix{}, false
+		}
 	}
 	p, err := a.Prefix(nb)
 	if err != nil || p.Addr() != a {
 		return netip.Prefix{}, false
 	}
 	return p, true
+}
+
+// lowerHex decodes one lower-case hex digit.
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }

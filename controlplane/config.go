@@ -11,10 +11,12 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ingest"
 	"github.com/fillcast/fillcast/controlplane/planner"
+	"github.com/fillcast/fillcast/internal/httpserve"
 	"github.com/fillcast/fillcast/steering"
 )
 
@@ -27,7 +29,8 @@ type Config struct {
 	// popularity. Required.
 	DataDir string
 	// HTTP is the API listen address. Required. AdvertiseURL is how
-	// other nodes and appliances reach it; zero means http://{HTTP}.
+	// other nodes and appliances reach it; zero means http://{HTTP}, or
+	// https://{HTTP} with TLS.
 	HTTP, AdvertiseURL string
 	// RaftAddr is the raft transport address. Required.
 	RaftAddr string
@@ -57,6 +60,25 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for requests in flight when Run
 	// stops. Zero means 15 s.
 	ShutdownTimeout time.Duration
+	// MaxConnsPerClient caps the API connections one client address
+	// (an IPv6 /64) holds open; more are closed as they come. Trusted
+	// proxies are exempt. Zero means 256; negative means no cap.
+	MaxConnsPerClient int
+	// TLS is this node's certificate and key and the cluster CA: PEM
+	// files, all three or none, read when Run opens the node (New reads
+	// no file). With them the API is served over TLS, checking a
+	// client certificate against the CA when one is presented; raft
+	// and the calls between nodes run over mutual TLS that admits only
+	// node certificates from the CA; and AdvertiseURL and Join are
+	// https. The certificate must be a node certificate for ID
+	// (fillcast://node/{ID}, see auth/pki) naming the hosts of
+	// AdvertiseURL and RaftAddr.
+	TLS pki.Files
+	// OriginCA is a PEM file of the CAs an https Origin's certificate is
+	// checked against. Zero means TLS.CA with TLS, else the system's
+	// roots. With TLS, ingest presents the node's certificate to the
+	// origin.
+	OriginCA string
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -85,6 +107,9 @@ func (c Config) Validate() error {
 			return fillcast.ConfigErrorf("controlplane", f.name, "%q: want a base URL such as http://host:7000", f.value)
 		}
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	c = c.withDefaults()
 	if err := c.Steering.Validate(); err != nil {
 		return fillcast.InField("Steering", err)
@@ -103,14 +128,40 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateTLS checks the TLS settings without reading the files: all
+// three or none, and https wherever nodes are reached.
+func (c Config) validateTLS() error {
+	if err := c.TLS.ValidateMutual(); err != nil {
+		return fillcast.InField("TLS", err)
+	}
+	if c.TLS.IsZero() {
+		return nil
+	}
+	if c.AdvertiseURL != "" && !strings.HasPrefix(c.AdvertiseURL, "https://") {
+		return fillcast.ConfigErrorf("controlplane", "AdvertiseURL", "%q: the API serves TLS, so want https://", c.AdvertiseURL)
+	}
+	for _, j := range c.Join {
+		if !strings.HasPrefix(j, "https://") {
+			return fillcast.ConfigErrorf("controlplane", "Join", "%q: the nodes serve TLS, so want https://", j)
+		}
+	}
+	return nil
+}
+
 // withDefaults fills the zero fields, and the parts' fields that come
 // from the node's own.
 func (c Config) withDefaults() Config {
 	if c.AdvertiseURL == "" {
 		c.AdvertiseURL = "http://" + c.HTTP
+		if !c.TLS.IsZero() {
+			c.AdvertiseURL = "https://" + c.HTTP
+		}
 	}
 	c.AdvertiseURL = strings.TrimSuffix(c.AdvertiseURL, "/")
 	c.Origin = strings.TrimSuffix(c.Origin, "/")
+	if c.MaxConnsPerClient == 0 {
+		c.MaxConnsPerClient = httpserve.DefaultMaxConnsPerClient
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}

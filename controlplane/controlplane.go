@@ -42,6 +42,7 @@ type Node struct {
 	disc   *discovery
 	ingest *ingest.Manager // nil without an origin
 	api    *api.API
+	tls    *nodeTLS      // the certificates, read by Run
 	ln     net.Listener  // the API's, from Deps or opened by Run
 	ready  chan struct{} // closed once Run has opened every part
 	ran    atomic.Bool
@@ -60,7 +61,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	n := &Node{cfg: cfg, d: d, ln: d.Listener, ready: make(chan struct{})}
+	n := &Node{cfg: cfg, d: d, ln: d.Listener, tls: newNodeTLS(cfg), ready: make(chan struct{})}
 	// The state machine's change hook feeds the parts that follow the
 	// replicated state. They all exist before raft replays the log (in
 	// Run), so the hook never sees one half-built.
@@ -68,7 +69,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	var err error
 	if n.raft, err = cluster.New(cluster.Config{
 		ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, HTTPURL: cfg.AdvertiseURL,
-		Bootstrap: cfg.Bootstrap, Join: cfg.Join,
+		Bootstrap: cfg.Bootstrap, Join: cfg.Join, TLS: cfg.TLS,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 	}, cluster.Deps{FSM: n.fsm, AdminToken: d.AdminToken, Log: d.Log, RaftLog: d.RaftLog}); err != nil {
 		return nil, err
@@ -82,6 +83,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	if n.fleet, err = fleet.New(fleet.Config{NodeID: cfg.ID}, fleet.Deps{
 		Registry: n.fsm, Steerer: steerer, Observe: n.plan.Observe, Peers: n.peers, AdminToken: d.AdminToken, Log: d.Log,
+		Client: n.tls.peerClient(),
 	}); err != nil {
 		return nil, err
 	}
@@ -93,6 +95,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		}
 		if n.ingest, err = ingest.New(cfg.Ingest, ingest.Deps{
 			Transcoder: tc, State: stateOf{n.fsm, n.raft}, AdminToken: d.AdminToken, Log: d.Log,
+			Client: n.tls.originClient(),
 		}); err != nil {
 			return nil, err
 		}
@@ -122,6 +125,9 @@ func (n *Node) Run(ctx context.Context) error {
 		return errors.New("controlplane: a Node runs once")
 	}
 	parts := []lifecycle.Part{
+		// The certificates, read first: a node with a wrong one stops
+		// before it listens.
+		{Name: "tls", Open: n.tls.open, Close: n.tls.close},
 		// The API's port, taken first: a node that cannot serve stops
 		// before it joins a cluster.
 		{Name: "listener", Open: n.listen, Close: n.closeListener},

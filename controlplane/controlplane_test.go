@@ -105,13 +105,38 @@ func playback(t *testing.T, base, title string) (int, fillcast.Playback) {
 	return code, p
 }
 
-// beat posts a heartbeat as appliance id would.
-func beat(t *testing.T, node, id, health string) {
+// register registers storage appliances of isp1 at http://<id>.example:8080
+// and returns their credentials by id.
+func register(t *testing.T, node string, ids ...string) map[string]string {
+	t.Helper()
+	creds := map[string]string{}
+	for _, id := range ids {
+		reg := map[string]any{"site": "isp1", "profile": "storage", "urls": []string{"http://" + id + ".example:8080"}}
+		code, b := call(t, "PUT", node+"/v1/appliances/"+id, reg, true)
+		var out struct{ Credential string }
+		if code != 200 || json.Unmarshal(b, &out) != nil || out.Credential == "" {
+			t.Fatalf("register %s: %d %s", id, code, b)
+		}
+		creds[id] = out.Credential
+	}
+	return creds
+}
+
+// beat posts a heartbeat as appliance id does, with its credential.
+func beat(t *testing.T, node, id, cred, health string) (int, []byte) {
 	t.Helper()
 	hb := fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://" + id + ".example:8080", CapacityBytes: 1 << 40, Health: health}
-	if code, b := call(t, "POST", node+"/v1/appliances/"+id+"/heartbeat", hb, true); code != 204 {
-		t.Fatalf("heartbeat %s: %d %s", id, code, b)
+	b, _ := json.Marshal(hb)
+	req, _ := http.NewRequest("POST", node+"/v1/appliances/"+id+"/heartbeat", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
 	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
 }
 
 func TestControlPlaneSteersThroughFailures(t *testing.T) {
@@ -120,7 +145,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	n3 := startNode(t, "n3", []string{n1.url})
 	nodes := []*testNode{n1, n2, n3}
 	poll.Until(t, 15*time.Second, "3 members", func() bool {
-		code, b := call(t, "GET", n3.url+"/v1/cluster", nil, false)
+		code, b := call(t, "GET", n3.url+"/v1/cluster", nil, true)
 		return code == 200 && bytes.Count(b, []byte(`"http_url"`)) == 3 && bytes.Contains(b, []byte(`"leader":"n`))
 	})
 
@@ -167,11 +192,55 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	if code, _ := call(t, "POST", n1.url+"/v1/titles", ready, true); code != 409 {
 		t.Errorf("duplicate title: %d, want 409", code)
 	}
+	// 30 concurrent creates of one id, through all three nodes: one 201.
+	codes := make(chan int, 30)
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			code, _ := call(t, "POST", nodes[i%3].url+"/v1/titles", fillcast.Title{ID: "race", Name: "Race", Status: "new"}, true)
+			codes <- code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[201] != 1 || count[409] != 29 {
+		t.Errorf("30 concurrent creates of one title: %v, want one 201 and 29 409", count)
+	}
 	if code, b := call(t, "GET", n1.url+"/v1/playback/t2", nil, false); code != 409 {
 		t.Errorf("playback of a title not ready: %d %s, want 409", code, b)
 	}
 
 	// Each appliance heartbeats to its own node until stopped.
+	creds := register(t, n2.url, "a1", "a2", "a3")
+	// Forged heartbeats: as another appliance, for an id never
+	// registered (even with the admin key), with a URL not registered.
+	evil := fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://attacker.example", Health: "ok"}
+	for _, f := range []struct {
+		name, id, bearer string
+		hb               fillcast.Heartbeat
+	}{
+		{"as another appliance", "a2", creds["a1"], fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://a2.example:8080", Health: "ok"}},
+		{"a new id with the admin key", "evil", "adm", evil},
+		{"an unregistered url", "a1", creds["a1"], fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://attacker.example", Health: "ok"}},
+		{"another site", "a1", creds["a1"], fillcast.Heartbeat{Site: "ix-ams", Profile: "storage", URL: "http://a1.example:8080", Health: "ok"}},
+	} {
+		b, _ := json.Marshal(f.hb)
+		req, _ := http.NewRequest("POST", n1.url+"/v1/appliances/"+f.id+"/heartbeat", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+f.bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || strings.TrimSpace(string(body)) == "" || !strings.Contains(string(body), `"error":"forbidden"`) {
+			t.Errorf("forged heartbeat %s: %d %s, want 403 forbidden", f.name, resp.StatusCode, body)
+		}
+	}
 	stopBeats := map[string]func(){}
 	for i, id := range []string{"a1", "a2", "a3"} {
 		stop, done := make(chan struct{}), make(chan struct{})
@@ -179,14 +248,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 		go func() {
 			defer close(done)
 			for {
-				hb := fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://" + id + ".example:8080", CapacityBytes: 1 << 40, Health: "ok"}
-				b, _ := json.Marshal(hb)
-				req, _ := http.NewRequest("POST", target+"/v1/appliances/"+id+"/heartbeat", bytes.NewReader(b))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer adm")
-				if resp, err := http.DefaultClient.Do(req); err == nil {
-					resp.Body.Close()
-				}
+				beat(t, target, id, creds[id], "ok") // refused until the registration reached target
 				select {
 				case <-stop:
 					return
@@ -201,6 +263,12 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 
 	// Every node steers with every appliance, whichever node heard it.
 	for _, n := range nodes {
+		poll.Until(t, 10*time.Second, "three steerable appliances on "+n.url, func() bool {
+			_, b := call(t, "GET", n.url+"/v1/fleet", nil, true)
+			var views []api.ApplianceView
+			json.Unmarshal(b, &views)
+			return len(views) == 3 && views[0].Steerable && views[1].Steerable && views[2].Steerable
+		})
 		poll.Until(t, 10*time.Second, "steering on "+n.url, func() bool {
 			code, p := playback(t, n.url, "t1")
 			return code == 200 && len(p.URLs) == 3 && strings.Contains(p.URLs[0], ".example:8080/c/k1.") &&
@@ -208,6 +276,11 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 		})
 	}
 	_, p := playback(t, n1.url, "t1")
+	for _, u := range p.URLs {
+		if strings.Contains(u, "attacker") {
+			t.Errorf("playback steers to a forged appliance: %s", u)
+		}
+	}
 	if p.SteeringURL == "" || p.ExpiresAt == "" || p.Protocol != "hls" {
 		t.Errorf("playback = %+v", p)
 	}
@@ -220,11 +293,13 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	// steering within 10 s.
 	stopBeats["a1"]()
 	for range 3 {
-		beat(t, n1.url, "a1", fillcast.HealthDraining)
+		if code, b := beat(t, n1.url, "a1", creds["a1"], fillcast.HealthDraining); code != 204 {
+			t.Fatalf("draining heartbeat: %d %s", code, b)
+		}
 	}
 	for _, n := range nodes {
 		poll.Until(t, 5*time.Second, "draining a1 out of "+n.url, func() bool {
-			_, b := call(t, "GET", n.url+"/v1/fleet", nil, false)
+			_, b := call(t, "GET", n.url+"/v1/fleet", nil, true)
 			var views []api.ApplianceView
 			json.Unmarshal(b, &views)
 			return len(views) == 3 && views[0].ID == "a1" && !views[0].Steerable && views[1].Steerable

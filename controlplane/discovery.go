@@ -91,7 +91,7 @@ func (d *discovery) close() error {
 func (d *discovery) changed(c fsm.Command) {
 	d.mu.Lock()
 	switch c.Op {
-	case fsm.OpPutTitle:
+	case fsm.OpPutTitle, fsm.OpCreateTitle:
 		d.dirty[c.Title.ID] = true
 	case fsm.OpDeleteTitle:
 		d.dirty[c.ID] = true

@@ -5,6 +5,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -16,19 +17,25 @@ import (
 	"github.com/fillcast/fillcast/internal/httpserve"
 )
 
-// listen opens the API's listener unless Deps gave one. It opens before
-// raft, so that a node whose port is taken stops before it joins a
-// cluster it could not serve; connections wait in the backlog until the
-// server starts, last.
+// listen opens the API's listener unless Deps gave one, and serves TLS
+// on it with Config.TLS. It opens before raft, so that a node whose port
+// is taken stops before it joins a cluster it could not serve;
+// connections wait in the backlog until the server starts, last.
 func (n *Node) listen(context.Context) error {
-	if n.ln != nil {
-		return nil
+	if n.ln == nil {
+		ln, err := net.Listen("tcp", n.cfg.HTTP)
+		if err != nil {
+			return err // Run names the part and the package
+		}
+		n.ln = ln
 	}
-	ln, err := net.Listen("tcp", n.cfg.HTTP)
-	if err != nil {
-		return err // Run names the part and the package
+	// A few clients must not hold every connection the node can keep:
+	// each address gets MaxConnsPerClient, counted under TLS so that a
+	// refused connection costs no handshake.
+	n.ln = httpserve.LimitPerClient(n.ln, n.cfg.MaxConnsPerClient, n.cfg.API.Gateway.TrustedProxies...)
+	if n.tls.api != nil {
+		n.ln = tls.NewListener(n.ln, n.tls.api)
 	}
-	n.ln = ln
 	return nil
 }
 
@@ -45,7 +52,7 @@ func (n *Node) closeListener() error {
 // flight finish (up to ShutdownTimeout).
 func (n *Node) serve(ctx context.Context) error {
 	hs := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	n.d.Log.Info("controlplane: serving", "id", n.cfg.ID, "http", n.ln.Addr().String(), "raft", n.cfg.RaftAddr)
+	n.d.Log.Info("controlplane: serving", "id", n.cfg.ID, "http", n.ln.Addr().String(), "raft", n.cfg.RaftAddr, "tls", n.tls.api != nil)
 	return httpserve.Serve(ctx, hs, n.ln, n.cfg.ShutdownTimeout)
 }
 
@@ -56,11 +63,12 @@ func (n *Node) stateChanged(c fsm.Command) {
 	n.disc.changed(c)
 	n.plan.CatalogChanged(c)
 	switch c.Op {
-	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpPutManifest, fsm.OpRestore:
+	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutRule, fsm.OpDeleteRule, fsm.OpPutAppliance, fsm.OpPutManifest,
+		fsm.OpRegisterAppliance, fsm.OpRevokeAppliance, fsm.OpRestore:
 		n.fleet.RegistryChanged()
 	}
 	switch c.Op {
-	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutAppliance:
+	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutAppliance, fsm.OpRevokeAppliance:
 		n.plan.Kick()
 	}
 }

@@ -127,10 +127,11 @@ func (k *killable) Close() error {
 // TestBrowser runs the demo and drives headless Chromium through the web
 // pages with web/test/browser.mjs: catalog, search by a misspelt word,
 // ten seconds of HLS and of DASH, killing the appliance in use mid-play,
-// the operator page and its upload form. Screenshots go to web/test-output. make test
-// installs Chromium and the npm packages and sets
-// FILLCAST_BROWSER_TESTS=require, so that there a missing browser fails
-// rather than skips.
+// the operator page (entering the demo's admin key, FILLCAST_ADMIN, in its
+// key prompt; a read key made there; a revoked key) and its upload form.
+// Screenshots go to web/test-output. make test installs Chromium and the
+// npm packages and sets FILLCAST_BROWSER_TESTS=require, so that there a
+// missing browser fails rather than skips.
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test in -short mode")

@@ -16,6 +16,7 @@ import (
 	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/fillcast/fillcast/origin"
 )
@@ -271,7 +272,15 @@ func (s *System) StartAppliances() error {
 		if s.cfg.Appliance != nil {
 			s.cfg.Appliance(&cfg)
 		}
-		a, err := appliance.New(cfg, appliance.Deps{Keys: s.d.Keys, AdminToken: s.d.Token, Log: s.d.Log})
+		// An operator registers the appliance, with the URL it will
+		// advertise, and hands it the credential answered once.
+		var reg api.Registration
+		if err := s.API.Do(s.ctx, http.MethodPut, "/v1/appliances/"+sp.id,
+			api.Registration{Site: cfg.Site, Profile: cfg.Profile, URLs: []string{s.Appliances[sp.id]}}, &reg); err != nil {
+			closeRest()
+			return fmt.Errorf("demo: register %s: %w", sp.id, err)
+		}
+		a, err := appliance.New(cfg, appliance.Deps{Keys: s.d.Keys, Credential: reg.Credential, AdminToken: s.d.Token, Log: s.d.Log})
 		if err != nil {
 			closeRest()
 			return err

@@ -1,11 +1,16 @@
 // Package origin serves packaged titles from a directory over HTTP: the
 // embedded default origin that appliances fill from and players fall back
-// to. GET and HEAD follow the same URL forms as an appliance
-// (/{title}/{path} for appliances and tools, /c/{token}/{title}/{path} for
-// players and for appliances that sign their own fetches), with ranges,
-// strong ETags and conditional requests. PUT with the admin token writes a
-// file atomically, which is how the control plane publishes a transcoded
-// title.
+// to. GET and HEAD follow the same URL forms as an appliance:
+// /c/{token}/{title}/{path} for players, /f/{title}/{path} for appliances
+// filling their caches with their credential (Authorization: Bearer
+// fca...), and /{title}/{path} for tools with the admin token, with
+// ranges, strong ETags and conditional requests. Without keys every GET is
+// served, as a lab origin should be; with keys (public ones suffice) a GET
+// needs a token, a credential or the admin token, and any refusal is a 403
+// whose body says only "forbidden". Dot-files, the temporary files of
+// uploads in flight among them, are never served. PUT with the admin
+// token writes a file atomically, which is how the control plane publishes
+// a transcoded title.
 package origin
 
 import (
@@ -15,7 +20,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"os"
 	"path"
 	"strconv"
@@ -34,12 +38,16 @@ type Config struct {
 	Root string
 	// MaxUploadBytes bounds one PUT body. Zero means 16 GiB.
 	MaxUploadBytes int64
+	// Tokens configures the checks of tokens and credentials when Deps.Keys
+	// is set: the longest token lifetime accepted (zero: 24 h) and the
+	// size of the cache of verified ones (zero: 65536).
+	Tokens auth.VerifierConfig
 }
 
 // DefaultConfig returns a Config with every default filled in; Root must
 // still be set.
 func DefaultConfig() Config {
-	return Config{MaxUploadBytes: 16 << 30}
+	return Config{MaxUploadBytes: 16 << 30, Tokens: auth.DefaultVerifierConfig()}
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -49,6 +57,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUploadBytes < 0 {
 		return fillcast.ConfigErrorf("origin", "MaxUploadBytes", "%d is negative", c.MaxUploadBytes)
+	}
+	if err := c.Tokens.Validate(); err != nil {
+		return fillcast.InField("Tokens", err)
 	}
 	return nil
 }
@@ -63,10 +74,12 @@ func (c Config) withDefaults() Config {
 
 // Deps are what a Server works with besides its Config.
 type Deps struct {
-	// AdminToken authorises PUT and token-less GETs. Empty disables PUT.
+	// AdminToken authorises PUT and any GET. Empty disables PUT.
 	AdminToken string
 	// Keys, when set, makes every GET/HEAD of content carry a valid path
-	// token or the admin token. Nil serves content to anyone.
+	// token, an appliance credential or the admin token: give the public
+	// keys (a private set works, with a warning). Nil serves content to
+	// anyone.
 	Keys *auth.Keys
 	// Log receives errors and stored files; nil discards them.
 	Log *slog.Logger
@@ -76,13 +89,15 @@ type Deps struct {
 
 // Server is an http.Handler for the origin.
 type Server struct {
-	cfg      Config
-	d        Deps
-	root     *os.Root
-	log      *slog.Logger
-	requests *prometheus.CounterVec
-	bytes    prometheus.Counter
-	metrics  http.Handler
+	cfg       Config
+	d         Deps
+	root      *os.Root
+	log       *slog.Logger
+	verify    *auth.Verifier // nil without keys
+	requests  *prometheus.CounterVec
+	bytes     prometheus.Counter
+	forbidden *prometheus.CounterVec
+	metrics   http.Handler
 }
 
 // New opens cfg.Root (creating it if missing) and returns a Server.
@@ -97,6 +112,16 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	var verify *auth.Verifier
+	if d.Keys != nil {
+		var err error
+		if verify, err = auth.NewVerifier(cfg.Tokens, d.Keys); err != nil {
+			return nil, err
+		}
+		if d.Keys.CanSign() {
+			d.Log.Warn("origin: the key file holds private keys; the origin only verifies: give it the public file (fillcast keys public)")
+		}
+	}
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("origin: create root: %w", err)
 	}
@@ -106,10 +131,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	reg := prometheus.NewRegistry()
 	s := &Server{
-		cfg:  cfg,
-		d:    d,
-		root: root,
-		log:  d.Log,
+		cfg:    cfg,
+		d:      d,
+		root:   root,
+		log:    d.Log,
+		verify: verify,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_origin_requests_total",
 			Help: "Requests by method and status code.",
@@ -118,8 +144,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 			Name: "fillcast_origin_sent_bytes_total",
 			Help: "Body bytes sent.",
 		}),
+		forbidden: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fillcast_origin_forbidden_total",
+			Help: "GETs answered 403, by reason (auth.RejectReason, or missing_credential).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(s.requests, s.bytes)
+	reg.MustRegister(s.requests, s.bytes, s.forbidden)
 	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return s, nil
 }
@@ -155,8 +185,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.bytes.Add(float64(cw.n))
 }
 
-// parsePath splits a request path into token (empty for the bare form),
-// title and object path.
+// parsePath splits a request path into token (empty for the fill and bare
+// forms), title and object path. Titles named "c" and "f" cannot be
+// reached in the bare form, which tools use for the others.
 func parsePath(p string) (token, title, object string, err error) {
 	p = strings.TrimPrefix(p, "/")
 	if rest, ok := strings.CutPrefix(p, "c/"); ok {
@@ -164,6 +195,8 @@ func parsePath(p string) (token, title, object string, err error) {
 		if !ok || token == "" {
 			return "", "", "", errors.New("origin: want /c/{token}/{title}/{path}")
 		}
+	} else {
+		p = strings.TrimPrefix(p, "f/")
 	}
 	title, object, ok := strings.Cut(p, "/")
 	if !ok {
@@ -175,18 +208,29 @@ func parsePath(p string) (token, title, object string, err error) {
 	if err := fillcast.ValidateObjectPath(object); err != nil {
 		return "", "", "", err
 	}
+	if object[0] == '.' || strings.Contains(object, "/.") {
+		return "", "", "", errHidden
+	}
 	return token, title, object, nil
 }
+
+// errHidden is a path with a segment starting with '.': the temporary
+// files of uploads in flight are named so (writeAtomic), and nothing
+// under a dot is content. GET answers 404, PUT 400.
+var errHidden = errors.New("origin: no file name may start with '.'")
 
 func (s *Server) serveGet(w *countingWriter, r *http.Request) {
 	setCORS(w.Header())
 	token, title, object, err := parsePath(r.URL.Path)
-	if err != nil {
+	switch {
+	case errors.Is(err, errHidden):
+		httpError(w, http.StatusNotFound, "not found")
+		return
+	case err != nil:
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !s.authorised(r, token, title) {
-		httpError(w, http.StatusForbidden, "forbidden: missing or invalid token")
+	if !s.authorised(w, r, token, title) {
 		return
 	}
 	f, err := s.root.Open(title + "/" + object)
@@ -223,27 +267,13 @@ func ETag(size int64, mtime time.Time) string {
 	return `"` + strconv.FormatInt(mtime.UnixNano(), 16) + "-" + strconv.FormatInt(size, 16) + `"`
 }
 
-func (s *Server) authorised(r *http.Request, token, title string) bool {
-	if s.d.Keys == nil || auth.BearerOK(r.Header.Get("Authorization"), s.d.AdminToken) {
-		return true
-	}
-	if token == "" {
-		return false
-	}
-	var addr netip.Addr
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		addr = ap.Addr()
-	}
-	return s.d.Keys.Verify(token, title, s.d.Now(), addr) == nil
-}
-
 func (s *Server) servePut(w *countingWriter, r *http.Request) {
 	if !auth.BearerOK(r.Header.Get("Authorization"), s.d.AdminToken) {
 		httpError(w, http.StatusUnauthorized, "PUT needs Authorization: Bearer <admin token>")
 		return
 	}
 	token, title, object, err := parsePath(r.URL.Path)
-	if err == nil && token != "" {
+	if err == nil && (token != "" || strings.HasPrefix(r.URL.Path, "/f/")) {
 		err = errors.New("origin: PUT takes /{title}/{path}")
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/internal/poll"
 )
 
 func newOrigin(t *testing.T, withKeys bool) (*httptest.Server, string, *auth.Keys) {
@@ -28,7 +29,7 @@ func newOrigin(t *testing.T, withKeys bool) (*httptest.Server, string, *auth.Key
 	cfg.Root, cfg.MaxUploadBytes = root, 1<<20
 	d := Deps{AdminToken: "adm", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if withKeys {
-		d.Keys = keys
+		d.Keys = keys.Public()
 	}
 	o, err := New(cfg, d)
 	if err != nil {
@@ -73,6 +74,9 @@ func TestPutThenGet(t *testing.T) {
 		{"put too large", "PUT", "/t1/big.mp4", make([]byte, 2<<20), []string{"Authorization", "Bearer adm"}, 413},
 		{"get", "GET", "/t1/720p/seg-00001.m4s", nil, nil, 200},
 		{"get token form", "GET", "/c/anything/t1/720p/seg-00001.m4s", nil, nil, 200},
+		{"get fill form, no keys: open", "GET", "/f/t1/720p/seg-00001.m4s", nil, nil, 200},
+		{"put fill form refused", "PUT", "/f/t1/a.m4s", seg, []string{"Authorization", "Bearer adm"}, 400},
+		{"put dot-file refused", "PUT", "/t1/.tmp-a.m4s-1", seg, []string{"Authorization", "Bearer adm"}, 400},
 		{"range", "GET", "/t1/720p/seg-00001.m4s", nil, []string{"Range", "bytes=0-9"}, 206},
 		{"missing", "GET", "/t1/720p/seg-00002.m4s", nil, nil, 404},
 		{"directory", "GET", "/t1/720p", nil, nil, 404},
@@ -139,12 +143,21 @@ func TestSymlinkEscapeRefused(t *testing.T) {
 	}
 }
 
-func TestTokensWhenKeysSet(t *testing.T) {
+func TestAccessWhenKeysSet(t *testing.T) {
 	t.Parallel()
 	srv, root, keys := newOrigin(t, true)
 	os.MkdirAll(filepath.Join(root, "t1"), 0o755)
 	os.WriteFile(filepath.Join(root, "t1", "master.m3u8"), []byte("#EXTM3U\n"), 0o644)
 	good := keys.SignPath("t1", time.Now().Add(time.Hour), netip.Prefix{})
+	local := keys.SignPath("t1", time.Now().Add(time.Hour), auth.ClientPrefix(netip.MustParseAddr("127.0.0.1")))
+	elsewhere := keys.SignPath("t1", time.Now().Add(time.Hour), netip.MustParsePrefix("198.51.100.0/24"))
+	far := keys.SignPath("t1", time.Now().Add(1000*time.Hour), netip.Prefix{})
+	cred, err := keys.SignCredential("a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := auth.ParseKeys(strings.NewReader("k1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"))
+	forged, _ := other.SignCredential("a1")
 	tests := []struct {
 		name, path string
 		hdr        []string
@@ -152,15 +165,104 @@ func TestTokensWhenKeysSet(t *testing.T) {
 	}{
 		{"bare path refused", "/t1/master.m3u8", nil, 403},
 		{"bare path with admin token", "/t1/master.m3u8", []string{"Authorization", "Bearer adm"}, 200},
+		{"bare path with credential", "/t1/master.m3u8", []string{"Authorization", "Bearer " + cred}, 200},
 		{"signed", good + "/master.m3u8", nil, 200},
+		{"signed for this client's /24", local + "/master.m3u8", nil, 200},
+		{"signed for another client", elsewhere + "/master.m3u8", nil, 403},
+		{"signed beyond the lifetime", far + "/master.m3u8", nil, 403},
 		{"bad token", "/c/k1.1.xx/t1/master.m3u8", nil, 403},
+		{"fill with credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + cred}, 200},
+		{"fill without credential", "/f/t1/master.m3u8", nil, 403},
+		{"fill with forged credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + forged}, 403},
+		{"fill with tampered credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + strings.Replace(cred, ".a1.", ".a2.", 1)}, 403},
+		{"fill with a token as credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + strings.Split(good, "/")[2]}, 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if resp, _ := call(t, "GET", srv.URL+tt.path, nil, tt.hdr...); resp.StatusCode != tt.want {
+			resp, b := call(t, "GET", srv.URL+tt.path, nil, tt.hdr...)
+			if resp.StatusCode != tt.want {
 				t.Errorf("GET %s = %d, want %d", tt.path, resp.StatusCode, tt.want)
 			}
+			if resp.StatusCode == 403 && string(b) != "forbidden\n" {
+				t.Errorf("GET %s: 403 body %q, want only forbidden", tt.path, b)
+			}
 		})
+	}
+}
+
+// TestNeverServesDotFiles: neither a dot-file nor the temporary file of
+// an upload in flight is served, with or without keys, even to the admin
+// token.
+func TestNeverServesDotFiles(t *testing.T) {
+	t.Parallel()
+	for _, withKeys := range []bool{false, true} {
+		srv, root, keys := newOrigin(t, withKeys)
+		os.MkdirAll(filepath.Join(root, "t1", ".git"), 0o755)
+		os.WriteFile(filepath.Join(root, "t1", ".htpasswd"), []byte("secret"), 0o644)
+		os.WriteFile(filepath.Join(root, "t1", ".git", "config"), []byte("secret"), 0o644)
+		tok := keys.SignPath("t1", time.Now().Add(time.Hour), netip.Prefix{})
+
+		// An upload in flight: its body arrives in two parts.
+		pr, pw := io.Pipe()
+		done := make(chan int)
+		go func() {
+			req, _ := http.NewRequest("PUT", srv.URL+"/t1/720p/seg-00001.m4s", pr)
+			req.ContentLength = 20
+			req.Header.Set("Authorization", "Bearer adm")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		pw.Write([]byte("0123456789"))
+		var tmp string
+		poll.Until(t, 10*time.Second, "the upload's temporary file", func() bool {
+			entries, _ := os.ReadDir(filepath.Join(root, "t1", "720p"))
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".") {
+					tmp = e.Name()
+				}
+			}
+			return tmp != ""
+		})
+		for _, p := range []string{"/t1/.htpasswd", "/t1/.git/config", "/t1/720p/" + tmp} {
+			for _, form := range []string{"", "/f", tok} {
+				resp, b := call(t, "GET", srv.URL+form+p, nil, "Authorization", "Bearer adm")
+				if resp.StatusCode != 404 {
+					t.Errorf("keys %v: GET %s = %d %q, want 404", withKeys, form+p, resp.StatusCode, b)
+				}
+			}
+		}
+		pw.Write([]byte("0123456789"))
+		pw.Close()
+		if code := <-done; code != 201 {
+			t.Errorf("the upload: %d, want 201", code)
+		}
+	}
+}
+
+// TestPrivateKeysWarn: an origin given the private key file says so.
+func TestPrivateKeysWarn(t *testing.T) {
+	t.Parallel()
+	keys, _ := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	for _, tt := range []struct {
+		keys *auth.Keys
+		warn bool
+	}{{keys, true}, {keys.Public(), false}} {
+		var log bytes.Buffer
+		cfg := DefaultConfig()
+		cfg.Root = t.TempDir()
+		o, err := New(cfg, Deps{Keys: tt.keys, Log: slog.New(slog.NewTextHandler(&log, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Close()
+		if got := strings.Contains(log.String(), "level=WARN"); got != tt.warn {
+			t.Errorf("private %v: warned %v, want %v: %s", tt.keys.CanSign(), got, tt.warn, log.String())
+		}
 	}
 }

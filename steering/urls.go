@@ -11,12 +11,14 @@ const OriginPathway = "origin"
 
 // AppendURLs appends to dst each target's base URL followed by path, and
 // returns the extended slice. Every appliance and the origin serve the
-// same signed path, so the caller signs once per answer, for instance
+// same signed path, so the caller signs once per answer, binding the
+// token to the player's network (its /24 or /48), for instance
 //
-//	path := keys.SignPath(title, expiry, netip.Prefix{}) + "/master.m3u8"
-//	urls = steering.AppendURLs(urls[:0], targets, path)
+//	tok, err := keys.Sign(title, expiry, auth.ClientPrefix(client))
+//	urls = steering.AppendURLs(urls[:0], targets, "/c/"+tok+"/"+title+"/master.m3u8")
 //
-// with keys a *auth.Keys.
+// with keys a *auth.Keys holding the private key (the control plane's
+// API does this, through a cache of signed tokens, in its playback route).
 func AppendURLs(dst []string, targets []Target, path string) []string {
 	for _, t := range targets {
 		dst = append(dst, t.URL+path)

@@ -100,10 +100,14 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
 	t.Helper()
 	keys, _ := auth.ParseKeys(strings.NewReader(keyLine))
+	cred, err := keys.SignCredential("a1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(upstreams) == 0 {
 		upstreams = []string{w.origin.URL}
 	}
-	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Keys: keys})
+	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,13 +220,22 @@ func TestPrefersPeer(t *testing.T) {
 	peerDir := t.TempDir()
 	pe, pc := w.appliance(t, peerDir, clk, 1e9)
 	pe.pass(context.Background())
+	keys, _ := auth.ParseKeys(strings.NewReader(keyLine))
 	peer := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Cache-Control") != "only-if-cached" {
 			http.Error(rw, "peer asked to fill", 400)
 			return
 		}
-		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/c/"), "/", 2)
-		h, ok := pc.Lookup(parts[1])
+		if _, err := keys.Public().VerifyCredential(auth.Bearer(r.Header.Get("Authorization"))); err != nil {
+			http.Error(rw, "forbidden", 403)
+			return
+		}
+		key, ok := strings.CutPrefix(r.URL.Path, "/f/")
+		if !ok {
+			http.Error(rw, "want /f/{title}/{path}", 400)
+			return
+		}
+		h, ok := pc.Lookup(key)
 		if !ok {
 			http.Error(rw, "not cached", http.StatusGatewayTimeout)
 			return

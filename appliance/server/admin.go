@@ -30,6 +30,10 @@ func (s *Server) adminHandler() fasthttp.RequestHandler {
 		case "/metrics":
 			metricsHandler(ctx)
 		case "/v1/status":
+			if !auth.BearerOK(b2s(ctx.Request.Header.Peek("Authorization")), s.d.AdminToken) {
+				s.fail(ctx, fasthttp.StatusUnauthorized, "/v1/status needs Authorization: Bearer <admin token>")
+				return
+			}
 			var v any = struct{}{}
 			if s.d.Status != nil {
 				v = s.d.Status()

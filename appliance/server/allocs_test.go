@@ -6,24 +6,53 @@
 package server
 
 import (
+	"net"
+	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/valyala/fasthttp"
 )
 
+// TestHitPathAllocs: a memory hit allocates nothing, for a player's token
+// and for a peer's credential, once the verifier has cached them.
 func TestHitPathAllocs(t *testing.T) {
 	s, path := newTestServer(t)
-	var ctx fasthttp.RequestCtx
-	request(&ctx, path)
-	s.Handle(&ctx) // warm header buffers
-	if ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != len(body) {
-		t.Fatalf("status %d, %d bytes", ctx.Response.StatusCode(), len(ctx.Response.Body()))
+	keys := testKeys(t)
+	cred, err := keys.SignCredential("a2")
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := testing.AllocsPerRun(200, func() {
-		request(&ctx, path)
-		s.Handle(&ctx)
-	})
-	if n != 0 {
-		t.Errorf("memory hit allocates %v times per request, want 0", n)
+	client := &net.TCPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 5000}
+	bound := keys.SignPath("t1", time.Now().Add(time.Hour), auth.ClientPrefix(netip.MustParseAddr("203.0.113.9"))) + "/720p/seg-00001.m4s"
+	tests := []struct {
+		name, path, authz string
+	}{
+		{"player", path, ""},
+		{"player, token bound to its /24", bound, ""},
+		{"peer fill", "/f/t1/720p/seg-00001.m4s", "Bearer " + cred},
+	}
+	for _, tt := range tests {
+		var ctx fasthttp.RequestCtx
+		ctx.SetRemoteAddr(client)
+		req := func() {
+			request(&ctx, tt.path)
+			if tt.authz != "" {
+				ctx.Request.Header.Set("Authorization", tt.authz)
+			}
+		}
+		req()
+		s.Handle(&ctx) // warm header buffers and the verifier's cache
+		if ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != len(body) {
+			t.Fatalf("%s: status %d, %d bytes", tt.name, ctx.Response.StatusCode(), len(ctx.Response.Body()))
+		}
+		n := testing.AllocsPerRun(200, func() {
+			req()
+			s.Handle(&ctx)
+		})
+		if n != 0 {
+			t.Errorf("%s: memory hit allocates %v times per request, want 0", tt.name, n)
+		}
 	}
 }

@@ -15,6 +15,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	sentBytes    *prometheus.CounterVec
 	tokenRejects prometheus.Counter
+	forbidden    *prometheus.CounterVec
 
 	byTier [3]prometheus.Counter
 	mu     sync.RWMutex
@@ -37,6 +38,10 @@ func newMetrics() *metrics {
 			Name: "fillcast_appliance_token_rejects_total",
 			Help: "Requests refused for a missing, bad or expired token.",
 		}),
+		forbidden: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fillcast_appliance_forbidden_total",
+			Help: "Requests answered 403, by reason (auth.RejectReason, or missing_credential).",
+		}, []string{"reason"}),
 		byCode: map[int]prometheus.Counter{},
 	}
 	for t := cache.TierMemory; t <= cache.TierFill; t++ {
@@ -68,10 +73,12 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
 	m.sentBytes.Describe(ch)
 	m.tokenRejects.Describe(ch)
+	m.forbidden.Describe(ch)
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.requests.Collect(ch)
 	m.sentBytes.Collect(ch)
 	m.tokenRejects.Collect(ch)
+	m.forbidden.Collect(ch)
 }

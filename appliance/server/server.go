@@ -1,17 +1,19 @@
 // Package server is the appliance's HTTP front: it serves
-// GET|HEAD /c/{token}/{title}/{path...} from the cache with signed-token
-// checks, byte ranges, conditional requests and CORS, plus /healthz,
-// /metrics, /v1/status and /admin/purge. The request logic is written once
-// against fasthttp; HTTP/3 adapts to it.
+// GET|HEAD /c/{token}/{title}/{path...} to players, with signed-token
+// checks, and GET|HEAD /f/{title}/{path...} to site peers filling their
+// caches, with appliance-credential checks (Authorization: Bearer fca...),
+// both from the cache with byte ranges, conditional requests and CORS,
+// plus /healthz, /metrics, and /v1/status and /admin/purge for the admin
+// token. A path segment starting with '.' is never served. The request
+// logic is written once against fasthttp; HTTP/3 adapts to it.
 package server
 
 import (
 	"cmp"
 	"context"
 	"errors"
-	"net/netip"
+	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -44,11 +46,15 @@ type Config struct {
 	MinClientRate int64
 	// AltSvc, when set, is sent as the Alt-Svc header (HTTP/3).
 	AltSvc string
+	// Tokens configures the checks of player tokens and peer credentials:
+	// the longest token lifetime accepted (zero: 24 h) and the size of
+	// the cache of verified ones (zero: 65536).
+	Tokens auth.VerifierConfig
 }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
-	return Config{MaxURILen: 2048, WriteTimeout: 10 * time.Second, MinClientRate: 32 << 10}
+	return Config{MaxURILen: 2048, WriteTimeout: 10 * time.Second, MinClientRate: 32 << 10, Tokens: auth.DefaultVerifierConfig()}
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -60,6 +66,9 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("server", "WriteTimeout", "%v is negative", c.WriteTimeout)
 	case c.MinClientRate < 0:
 		return fillcast.ConfigErrorf("server", "MinClientRate", "%d is negative", c.MinClientRate)
+	}
+	if err := c.Tokens.Validate(); err != nil {
+		return fillcast.InField("Tokens", err)
 	}
 	return nil
 }
@@ -77,10 +86,15 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	// Cache serves the content. Required.
 	Cache Cache
-	// Keys verify path tokens. Required; SetKeys replaces them.
+	// Keys verify player tokens and peers' credentials: public keys are
+	// enough. Required; SetKeys replaces them.
 	Keys *auth.Keys
-	// AdminToken authorises /admin/ calls; empty disables them.
+	// AdminToken authorises /admin/ calls and /v1/status; empty disables
+	// them.
 	AdminToken string
+	// Log receives the reasons of refusals, at debug level; nil discards
+	// them.
+	Log *slog.Logger
 	// Status returns the body of /v1/status; nil serves {}.
 	Status func() any
 	// Gatherer is exposed at /metrics; nil exposes only the server's own.
@@ -92,12 +106,12 @@ type Deps struct {
 // Server handles appliance requests.
 type Server struct {
 	cfg     Config
-	d       Deps // its Keys are the first: keys holds those in force
+	d       Deps // its Keys are the first: verifier holds those in force
 	cache   Cache
 	metrics *metrics
 	usage   usage
 	admin   fasthttp.RequestHandler
-	keys    atomic.Pointer[auth.Keys]
+	verify  *auth.Verifier
 }
 
 // New returns a Server over d.Cache.
@@ -111,15 +125,22 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{cfg: cfg.withDefaults(), d: d, cache: d.Cache, metrics: newMetrics()}
-	s.keys.Store(d.Keys)
+	var err error
+	if s.verify, err = auth.NewVerifier(s.cfg.Tokens, d.Keys); err != nil {
+		return nil, err
+	}
 	s.admin = s.adminHandler()
 	return s, nil
 }
 
-// SetKeys replaces the keys tokens are verified with, for example when the
-// control plane's replicated keys change.
-func (s *Server) SetKeys(k *auth.Keys) { s.keys.Store(k) }
+// SetKeys replaces the keys tokens and credentials are verified with, for
+// example when the control plane's replicated keys change; what the old
+// keys verified is forgotten.
+func (s *Server) SetKeys(k *auth.Keys) { s.verify.SetKeys(k) }
 
 // Collector returns the server's own Prometheus metrics.
 func (s *Server) Collector() prometheus.Collector { return s.metrics }
@@ -143,7 +164,7 @@ var (
 // Handle is the fasthttp request handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	path := ctx.URI().PathOriginal()
-	if len(path) >= 3 && path[1] == 'c' && path[2] == '/' && path[0] == '/' {
+	if len(path) >= 3 && path[0] == '/' && path[2] == '/' && (path[1] == 'c' || path[1] == 'f') {
 		s.serveContent(ctx, path)
 		return
 	}
@@ -153,15 +174,19 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 // b2s views b as a string without copying; the string must not outlive b.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// parseContentPath splits "/c/{token}/{title}/{object}" (no query). key is
-// "{title}/{object}", a view into path.
+// parseContentPath splits "/c/{token}/{title}/{object}" or
+// "/f/{title}/{object}" (no query; token is then empty). key is
+// "{title}/{object}", a view into path. An object with a segment starting
+// with '.' is errHidden.
 func parseContentPath(path []byte) (token, title, object, key string, err error) {
-	p := b2s(path[3:])
-	i := strings.IndexByte(p, '/')
-	if i <= 0 {
-		return "", "", "", "", errBadPath
+	key = b2s(path[3:])
+	if path[1] == 'c' {
+		i := strings.IndexByte(key, '/')
+		if i <= 0 {
+			return "", "", "", "", errBadPath
+		}
+		token, key = key[:i], key[i+1:]
 	}
-	token, key = p[:i], p[i+1:]
 	j := strings.IndexByte(key, '/')
 	if j <= 0 {
 		return "", "", "", "", errBadPath
@@ -170,10 +195,18 @@ func parseContentPath(path []byte) (token, title, object, key string, err error)
 	if fillcast.ValidateTitleID(title) != nil || fillcast.ValidateObjectPath(object) != nil {
 		return "", "", "", "", errBadPath
 	}
+	if object[0] == '.' || strings.Contains(object, "/.") {
+		return "", "", "", "", errHidden
+	}
 	return token, title, object, key, nil
 }
 
-var errBadPath = errors.New("server: bad content path: want /c/{token}/{title}/{path}")
+var (
+	errBadPath = errors.New("server: bad content path: want /c/{token}/{title}/{path} or /f/{title}/{path}")
+	// errHidden is a dot-file: the origin's in-flight uploads are named
+	// so, and nothing under a dot is content.
+	errHidden = errors.New("server: not found")
+)
 
 func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 	m := ctx.Method()
@@ -193,17 +226,15 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 		return
 	}
 	token, title, object, key, err := parseContentPath(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, errHidden):
+		s.fail(ctx, fasthttp.StatusNotFound, "not found")
+		return
+	case err != nil:
 		s.fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	var addr netip.Addr
-	if ip := ctx.RemoteIP(); ip != nil {
-		addr, _ = netip.AddrFromSlice(ip)
-	}
-	if err := s.keys.Load().Verify(token, title, s.d.Now(), addr); err != nil {
-		s.metrics.tokenRejects.Inc()
-		s.fail(ctx, fasthttp.StatusForbidden, "forbidden: "+err.Error())
+	if !s.authorised(ctx, path[1] == 'f', token, title) {
 		return
 	}
 

@@ -35,13 +35,21 @@ func (m memCache) Lookup(key string) (cache.Hit, bool) {
 
 func (m memCache) Purge(string) int { return 0 }
 
-func newTestServer(tb testing.TB) (*Server, string) {
+// testKeys is the control plane's private key file; servers get its
+// public keys.
+func testKeys(tb testing.TB) *auth.Keys {
+	tb.Helper()
 	keys, err := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return keys
+}
+
+func newTestServer(tb testing.TB) (*Server, string) {
+	keys := testKeys(tb)
 	c := memCache{"t1/720p/seg-00001.m4s": {Size: int64(len(body)), ETag: `"e1"`, CacheControl: "public, max-age=31536000, immutable", LastModified: "Thu, 26 Nov 2026 00:00:00 GMT"}}
-	s, err := New(Config{}, Deps{Cache: c, Keys: keys})
+	s, err := New(Config{}, Deps{Cache: c, Keys: keys.Public(), AdminToken: "adm"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,6 +74,14 @@ func TestParseContentPath(t *testing.T) {
 		{"/c/tok/t1/a%2f.m4s", "", "", "", "", false},
 		{"/c/tok/t%31/a.m4s", "", "", "", "", false},
 		{"/c/tok/-t1/a.m4s", "", "", "", "", false},
+		{"/c/tok/t1/.tmp-a.m4s-123", "", "", "", "", false},
+		{"/c/tok/t1/720p/.hidden/a.m4s", "", "", "", "", false},
+		{"/f/t1/720p/seg-00001.m4s", "", "t1", "720p/seg-00001.m4s", "t1/720p/seg-00001.m4s", true},
+		{"/f/t1/master.m3u8", "", "t1", "master.m3u8", "t1/master.m3u8", true},
+		{"/f/t1", "", "", "", "", false},
+		{"/f//a.m4s", "", "", "", "", false},
+		{"/f/t1/.tmp-a.m4s-1", "", "", "", "", false},
+		{"/f/t1/a/../b", "", "", "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -79,11 +95,11 @@ func TestParseContentPath(t *testing.T) {
 }
 
 func FuzzContentPath(f *testing.F) {
-	for _, p := range []string{"/c/tok/t1/720p/seg-00001.m4s", "/c/a/b/../../x", "/c/t/t1/a//b", "/c/x"} {
+	for _, p := range []string{"/c/tok/t1/720p/seg-00001.m4s", "/c/a/b/../../x", "/c/t/t1/a//b", "/c/x", "/f/t1/a.m4s", "/f/t1/.x/a"} {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		if !strings.HasPrefix(p, "/c/") {
+		if !strings.HasPrefix(p, "/c/") && !strings.HasPrefix(p, "/f/") {
 			return
 		}
 		_, title, object, key, err := parseContentPath([]byte(p))
@@ -94,7 +110,7 @@ func FuzzContentPath(f *testing.F) {
 			t.Fatalf("key %q is not title/object", key)
 		}
 		for _, seg := range strings.Split(key, "/") {
-			if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, "\\%\x00") {
+			if seg == "" || seg[0] == '.' || strings.ContainsAny(seg, "\\%\x00") {
 				t.Fatalf("accepted unsafe path %q", p)
 			}
 		}

@@ -4,12 +4,16 @@
 // body that reports a truncated or over-long transfer as an error so that
 // it is never cached.
 //
-// Every fetch uses the player URL form /c/{token}/{title}/{path}, with a
-// short-lived token the appliance signs itself, so peers check it as they
-// check players, and the origin serves the same form. All upstreams but the
-// last are asked with "Cache-Control: only-if-cached" (RFC 9111 §5.2.1.7):
-// a peer answers from its own cache or 504, and never fills from its own
-// upstreams on a peer's behalf, so tier fills cannot loop.
+// Every fetch uses the fill URL form /f/{title}/{path} and carries the
+// appliance's own credential (auth.SignCredential, issued by the control
+// plane) as "Authorization: Bearer fca...": peers and an origin with keys
+// check it with their public keys, as they check players' tokens; an
+// origin without keys serves fills openly. An appliance cannot mint
+// tokens, so it never signs what it fetches. All upstreams but the last
+// are asked with "Cache-Control: only-if-cached" (RFC 9111 §5.2.1.7): a
+// peer answers from its own cache or 504, and never fills from its own
+// upstreams on a peer's behalf, so tier fills cannot loop. Without a
+// credential the peers, which would refuse, are skipped.
 package upstream
 
 import (
@@ -21,7 +25,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -30,7 +33,6 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
-	"github.com/fillcast/fillcast/auth"
 )
 
 // Config configures a Client. Zero values mean the defaults named.
@@ -48,9 +50,6 @@ type Config struct {
 	// PeerBackoff is how long a peer that failed to answer is skipped.
 	// Zero means 10 s.
 	PeerBackoff time.Duration
-	// TokenTTL is the validity of the tokens signed for fetches. Zero
-	// means 5 minutes.
-	TokenTTL time.Duration
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -69,7 +68,7 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{
 		{"ConnectTimeout", c.ConnectTimeout}, {"HeaderTimeout", c.HeaderTimeout}, {"IdleTimeout", c.IdleTimeout},
-		{"PeerBackoff", c.PeerBackoff}, {"TokenTTL", c.TokenTTL},
+		{"PeerBackoff", c.PeerBackoff},
 	} {
 		if d.v < 0 {
 			return fillcast.ConfigErrorf("upstream", d.name, "%v is negative", d.v)
@@ -83,7 +82,7 @@ func (c Config) Validate() error {
 func DefaultConfig() Config {
 	return Config{
 		ConnectTimeout: 2 * time.Second, HeaderTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second,
-		PeerBackoff: 10 * time.Second, TokenTTL: 5 * time.Minute,
+		PeerBackoff: 10 * time.Second,
 	}
 }
 
@@ -94,19 +93,21 @@ func (c Config) withDefaults() Config {
 	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, d.HeaderTimeout)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
 	c.PeerBackoff = cmp.Or(c.PeerBackoff, d.PeerBackoff)
-	c.TokenTTL = cmp.Or(c.TokenTTL, d.TokenTTL)
 	return c
 }
 
 // Deps are what a Client works with besides its Config.
 type Deps struct {
-	// Keys sign the fetch tokens. Required.
-	Keys *auth.Keys
+	// Credential is the appliance's credential, sent to every upstream.
+	// Empty skips the peers (they refuse fills without one) and asks the
+	// origin without credentials, which one without keys allows.
+	Credential string
 	// Log receives failed fetches; nil discards them.
 	Log *slog.Logger
 	// Transport, if set, replaces the HTTP transport (tests).
 	Transport http.RoundTripper
-	// Now returns the time tokens are signed at; nil means time.Now.
+	// Now returns the time peer back-offs are judged by; nil means
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -118,6 +119,7 @@ type Client struct {
 	log   *slog.Logger
 	ups   []*target
 	owned *http.Transport
+	authz string // the Authorization header value; "" without a credential
 }
 
 var _ cache.Source = (*Client)(nil)
@@ -141,9 +143,6 @@ func New(cfg Config, d Deps) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if d.Keys == nil {
-		return nil, errors.New("upstream: Deps.Keys is required: they sign the fetch tokens")
-	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -152,6 +151,9 @@ func New(cfg Config, d Deps) (*Client, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := &Client{cfg: cfg, d: d, log: d.Log}
+	if d.Credential != "" {
+		c.authz = "Bearer " + d.Credential
+	}
 	rt := d.Transport
 	if rt == nil {
 		c.owned = &http.Transport{
@@ -171,6 +173,9 @@ func New(cfg Config, d Deps) (*Client, error) {
 	}
 	for _, u := range cfg.URLs {
 		c.ups = append(c.ups, &target{base: strings.TrimSuffix(u, "/")})
+	}
+	if d.Credential == "" && len(c.ups) > 1 {
+		c.log.Warn("upstream: no appliance credential: the site peers are skipped and the origin is asked without one")
 	}
 	return c, nil
 }
@@ -200,12 +205,15 @@ func (c *Client) Fetch(ctx context.Context, key string) (*cache.Fetched, error) 
 	if !ok {
 		return nil, fmt.Errorf("upstream: bad key %q", key)
 	}
+	if title == "" {
+		return nil, fmt.Errorf("upstream: bad key %q", key)
+	}
 	now := c.d.Now()
-	path := c.d.Keys.SignPath(title, now.Add(c.cfg.TokenTTL), netip.Prefix{}) + key[len(title):]
+	path := "/f/" + key
 	var errs []error
 	for i, t := range c.ups {
 		last := i == len(c.ups)-1
-		if !last && t.downUntil.Load() > now.UnixNano() {
+		if !last && (c.authz == "" || t.downUntil.Load() > now.UnixNano()) {
 			continue
 		}
 		f, err := c.fetchOne(ctx, t, path, !last)
@@ -240,6 +248,9 @@ func (c *Client) fetchOne(ctx context.Context, t *target, path string, peer bool
 	}
 	if peer {
 		req.Header.Set("Cache-Control", "only-if-cached")
+	}
+	if c.authz != "" {
+		req.Header.Set("Authorization", c.authz)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,15 +17,31 @@ import (
 
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/origin"
 )
 
-func newClient(t *testing.T, urls ...string) *Client {
+// credential is the test appliance's credential.
+func credential(t *testing.T) string {
 	t.Helper()
 	keys, err := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{URLs: urls, IdleTimeout: 300 * time.Millisecond, PeerBackoff: time.Hour}, Deps{Keys: keys, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cred, err := keys.SignCredential("a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+func newClient(t *testing.T, urls ...string) *Client {
+	t.Helper()
+	return newClientWith(t, credential(t), urls...)
+}
+
+func newClientWith(t *testing.T, cred string, urls ...string) *Client {
+	t.Helper()
+	c, err := New(Config{URLs: urls, IdleTimeout: 300 * time.Millisecond, PeerBackoff: time.Hour}, Deps{Credential: cred, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +73,8 @@ func serve(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
 func TestFetch(t *testing.T) {
 	t.Parallel()
 	origin, originHits := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/c/k1.") || !strings.HasSuffix(r.URL.Path, "/t1/a.m4s") {
-			http.Error(w, "bad path "+r.URL.Path, 400)
+		if r.URL.Path != "/f/t1/a.m4s" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fca.k1.a1.") {
+			http.Error(w, "bad path or credential "+r.URL.Path, 400)
 			return
 		}
 		if r.Header.Get("Cache-Control") != "" {
@@ -67,8 +85,8 @@ func TestFetch(t *testing.T) {
 		io.WriteString(w, "from-origin")
 	})
 	peerHas, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Cache-Control") != "only-if-cached" {
-			http.Error(w, "peer not asked only-if-cached", 400)
+		if r.Header.Get("Cache-Control") != "only-if-cached" || r.URL.Path != "/f/t1/a.m4s" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fca.") {
+			http.Error(w, "peer not asked only-if-cached with a credential", 400)
 			return
 		}
 		io.WriteString(w, "from-peer")
@@ -179,6 +197,89 @@ func TestBodyChecks(t *testing.T) {
 			_, err = io.ReadAll(f.Body)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("read error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestWithoutCredential: an appliance without a credential (a lab set up
+// with a key file and an open origin) skips its peers, which would refuse
+// it, and asks the origin without an Authorization header.
+func TestWithoutCredential(t *testing.T) {
+	t.Parallel()
+	origin, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Authorization"]; ok || r.URL.Path != "/f/t1/a.m4s" {
+			http.Error(w, "unexpected credential or path", 400)
+			return
+		}
+		io.WriteString(w, "open")
+	})
+	peer, peerHits := serve(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "forbidden", 403) })
+	c := newClientWith(t, "", peer.URL, origin.URL)
+	f, err := c.Fetch(context.Background(), "t1/a.m4s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(f.Body)
+	f.Body.Close()
+	if string(b) != "open" || peerHits.Load() != 0 {
+		t.Errorf("body %q, peer asked %d times; want open and 0", b, peerHits.Load())
+	}
+	if _, err := c.Fetch(context.Background(), "/a.m4s"); err == nil {
+		t.Error("Fetch of a key without a title succeeded")
+	}
+}
+
+// TestAgainstTheOrigin: the fill form and credential against a real
+// origin. One without keys (a lab) serves an appliance that has no
+// credential; one with the public keys serves the appliance's credential
+// and refuses a fetch without one or with a forged one.
+func TestAgainstTheOrigin(t *testing.T) {
+	t.Parallel()
+	keys, err := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := auth.ParseKeys(strings.NewReader("k1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"))
+	forged, _ := other.SignCredential("a1")
+	startOrigin := func(keys *auth.Keys) string {
+		cfg := origin.DefaultConfig()
+		cfg.Root = t.TempDir()
+		os.MkdirAll(filepath.Join(cfg.Root, "t1"), 0o755)
+		os.WriteFile(filepath.Join(cfg.Root, "t1", "a.m4s"), []byte("segment"), 0o644)
+		o, err := origin.New(cfg, origin.Deps{Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(o)
+		t.Cleanup(func() { srv.Close(); o.Close() })
+		return srv.URL
+	}
+	open, guarded := startOrigin(nil), startOrigin(keys.Public())
+	tests := []struct {
+		name, origin, cred string
+		ok                 bool
+	}{
+		{"open origin, no credential", open, "", true},
+		{"open origin, credential", open, credential(t), true},
+		{"guarded origin, credential", guarded, credential(t), true},
+		{"guarded origin, no credential", guarded, "", false},
+		{"guarded origin, forged credential", guarded, forged, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := newClientWith(t, tt.cred, tt.origin).Fetch(context.Background(), "t1/a.m4s")
+			if (err == nil) != tt.ok {
+				t.Fatalf("Fetch: %v, want ok=%v", err, tt.ok)
+			}
+			if err == nil {
+				b, _ := io.ReadAll(f.Body)
+				f.Body.Close()
+				if string(b) != "segment" {
+					t.Errorf("body %q", b)
+				}
+			} else if !strings.Contains(err.Error(), "403") {
+				t.Errorf("error %v, want the origin's 403", err)
 			}
 		})
 	}

@@ -94,6 +94,9 @@ func main() {
 	check(os.WriteFile(keysFile, []byte(keyLine), 0o600))
 	keys, err := auth.LoadKeys(keysFile)
 	check(err)
+	// The appliance verifies with the public keys alone.
+	pubFile := filepath.Join(dir, "keys.pub")
+	check(os.WriteFile(pubFile, auth.MarshalKeyFile(keys.PublicList()), 0o644))
 	root := filepath.Join(dir, "root")
 	var paths []string
 	for i := range *segments {
@@ -112,7 +115,7 @@ func main() {
 	appPID := b.start("appliance", *bin, "appliance", "--id", "bench", "--site", "s1", "--http", appAddr,
 		"--h3", "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile,
 		"--cache-dir", filepath.Join(dir, "cache"), "--mem-bytes", "1GiB", "--disk-bytes", "4GiB",
-		"--upstream", "http://"+originAddr, "--token-keys", keysFile, "--admin-http", adminAddr)
+		"--upstream", "http://"+originAddr, "--token-keys", pubFile, "--admin-http", adminAddr)
 	caddyAddr := freeAddr()
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	check(os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
@@ -134,7 +137,7 @@ https://%s {
 	plainAddr := freeAddr()
 	plainPID := b.start("plain", self, "plain", "-root", root, "-addr", plainAddr, "-cert", cert.CertFile, "-key", cert.KeyFile)
 
-	prefix := keys.SignPath("t1", time.Now().Add(24*time.Hour), netip.Prefix{})
+	prefix := keys.SignPath("t1", time.Now().Add(12*time.Hour), netip.Prefix{})
 	appURLs := urls("https://"+appAddr+prefix[:strings.LastIndexByte(prefix, '/')+1], paths, "")
 	servers := []server{
 		{name: "appliance h3", urls: appURLs, h3: true, pid: appPID},

@@ -34,6 +34,10 @@ cp=http://$http
 api() { curl -sf -X "$1" -H 'Authorization: Bearer T' -H 'Content-Type: application/json' -d "$3" "$cp$2" >/dev/null; }
 for _ in $(seq 100); do api PUT /v1/sites/isp1 '{"kind":"isp","region":"eu","prefixes":["127.0.0.0/8"]}' && break; sleep 0.1; done
 api POST /v1/titles '{"id":"t1","name":"Bench","status":"ready","renditions":[{"id":"720p","kind":"video","width":1280,"height":720,"bandwidth":3000000,"codecs":"avc1.64001f"}]}'
+# Each appliance is registered (the admin key may then heartbeat for it).
+for i in $(seq 1 20); do
+	api PUT "/v1/appliances/a$i" "{\"site\":\"isp1\",\"profile\":\"storage\",\"urls\":[\"http://10.0.0.$i:8080\"]}"
+done
 beats() {
 	while :; do
 		for i in $(seq 1 20); do

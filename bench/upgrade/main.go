@@ -74,6 +74,11 @@ func run(bin string, rate int, before, during time.Duration, upgrades, segments,
 	if err != nil {
 		return err
 	}
+	// The appliance verifies with the public keys alone.
+	pubFile := filepath.Join(dir, "keys.pub")
+	if err := os.WriteFile(pubFile, auth.MarshalKeyFile(keys.PublicList()), 0o644); err != nil {
+		return err
+	}
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(filepath.Join(root, "t1/720p"), 0o755)
 	files := map[string][]byte{
@@ -100,12 +105,12 @@ func run(bin string, rate int, before, during time.Duration, upgrades, segments,
 	pidFile := filepath.Join(dir, "fillcast.pid")
 	if err := procs.start("appliance", bin, "appliance", "--id", "bench", "--site", "s1", "--http", appAddr,
 		"--cache-dir", filepath.Join(dir, "cache"), "--mem-bytes", mem, "--disk-bytes", "4GiB",
-		"--upstream", "http://"+originAddr, "--token-keys", keysFile, "--pid-file", pidFile); err != nil {
+		"--upstream", "http://"+originAddr, "--token-keys", pubFile, "--pid-file", pidFile); err != nil {
 		return err
 	}
 	procs.pidFile = pidFile
 
-	prefix := keys.SignPath("t1", time.Now().Add(24*time.Hour), netip.Prefix{})
+	prefix := keys.SignPath("t1", time.Now().Add(12*time.Hour), netip.Prefix{})
 	base := "http://" + appAddr + prefix[:strings.LastIndexByte(prefix, '/')+1]
 	v := &verifier{want: map[string][32]byte{}, base: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var segTargets, plTargets []vegeta.Target

@@ -36,8 +36,9 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.Var(&disk, "disk-bytes", "disk tier budget")
 	fs.BoolVar(&cfg.Cache.Fsync, "fsync", false, "fsync every cached object before indexing it (torn files are dropped either way)")
 	upstreams := fs.String("upstream", "", "upstream base URLs, comma-separated: site peers first, the origin last")
-	keysPath := fs.String("token-keys", "", "key `FILE`: one \"<id> <hex secret>\" a line; the first signs, all verify")
-	fs.StringVar(&d.AdminToken, "admin-token", "", "token for /admin/ calls and the pprof listener (Authorization: Bearer)")
+	keysPath := fs.String("token-keys", "", "public key `FILE` (fillcast keys public): one \"<id> pub:<hex>\" a line; all verify tokens and peers' credentials")
+	credFile := fs.String("credential-file", "", "`FILE` holding the appliance's credential (fca.…, answered when it was registered): sent to the control plane, peers and the origin")
+	fs.StringVar(&d.AdminToken, "admin-token", "", "token for /admin/ calls, /v1/status and the pprof listener (Authorization: Bearer); also sent to the control plane without --credential-file")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "maximum concurrent connections")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time allowed to read a request")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "keep-alive idle timeout")
@@ -75,6 +76,9 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	if d.Keys, err = loadKeys(*keysPath); err != nil {
+		return err
+	}
+	if d.Credential, err = readCredentialFile(*credFile, d.Log); err != nil {
 		return err
 	}
 	ops.Profiling.Tags = map[string]string{"appliance": cfg.ID, "site": cfg.Site}

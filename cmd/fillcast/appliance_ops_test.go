@@ -133,21 +133,24 @@ type applianceProc struct {
 
 func startApplianceProc(t *testing.T, bin string, e *opsEnv, extra ...string) *applianceProc {
 	t.Helper()
-	port, err := h3test.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	return startApplianceProcAt(t, bin, e, freeLoopback(t), extra...)
+}
+
+// startApplianceProcAt is startApplianceProc listening on addr, for an
+// appliance registered with its URL before it starts.
+func startApplianceProcAt(t *testing.T, bin string, e *opsEnv, addr string, extra ...string) *applianceProc {
+	t.Helper()
 	lf, err := os.Create(filepath.Join(e.dir, "appliance.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lf.Close()
 	p := &applianceProc{stderr: logFile{lf}, pidFile: filepath.Join(e.dir, "fillcast.pid"),
-		addr: "127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+		addr: addr, exited: make(chan struct{})}
 	args := append([]string{"appliance", "--id", "a1", "--site", "s1", "--http", p.addr,
 		"--cache-dir", filepath.Join(e.dir, "cache"), "--mem-bytes", "0", "--disk-bytes", "1GiB",
 		"--upstream", e.origin, "--token-keys", e.keysFile, "--pid-file", p.pidFile,
-		"--upgrade-timeout", "20s", "--log-level", "debug"}, extra...)
+		"--upgrade-timeout", "20s", "--log-level", "debug", "--admin-token", applianceAdmin}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stderr = lf
 	if err := p.cmd.Start(); err != nil {
@@ -308,9 +311,34 @@ func TestUpgradeFinishesInFlight(t *testing.T) {
 	h3get("after the old process exited")
 }
 
+// applianceAdmin is the admin token the test appliances are started with,
+// for their /v1/status and /admin/ routes.
+const applianceAdmin = "local"
+
+// statusGet GETs an appliance's /v1/status at base with its admin token.
+func statusGet(t *testing.T, c *http.Client, base string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+"/v1/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+applianceAdmin)
+	return clientDo(t, c, req)
+}
+
 func clientGet(t *testing.T, c *http.Client, url string) (int, []byte) {
 	t.Helper()
-	resp, err := c.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clientDo(t, c, req)
+}
+
+func clientDo(t *testing.T, c *http.Client, req *http.Request) (int, []byte) {
+	t.Helper()
+	url := req.URL.String()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -6,15 +6,16 @@ import (
 	"io"
 
 	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/internal/httpserve"
 )
 
 func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("controlplane", "--id ID --data DIR --http ADDR --raft ADDR (--bootstrap | --join URL) --token-keys FILE --admin-token T [--origin URL] [--trusted-proxies CIDR,..]", stderr)
+	fs := newFlagSet("controlplane", "--id ID --data DIR --http ADDR --raft ADDR (--bootstrap | --join URL) --token-keys FILE --admin-token T [--origin URL] [--trusted-proxies CIDR,..] [--tls-cert FILE --tls-key FILE --tls-ca FILE]", stderr)
 	var cfg controlplane.Config
 	fs.StringVar(&cfg.ID, "id", "", "node id, unique in the cluster")
 	fs.StringVar(&cfg.DataDir, "data", "", "directory for the raft log, snapshots and uploads")
 	fs.StringVar(&cfg.HTTP, "http", "127.0.0.1:7000", "API listen address")
-	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL other nodes and appliances reach this node at (default http://{--http})")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL other nodes and appliances reach this node at (default http://{--http}, https:// with --tls-cert)")
 	fs.StringVar(&cfg.RaftAddr, "raft", "127.0.0.1:7001", "raft transport address (host:port other nodes can reach)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node (first node only)")
 	join := fs.String("join", "", "URLs of existing nodes to join, comma-separated")
@@ -25,7 +26,14 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "CIDRs whose X-Forwarded-For is believed, comma-separated")
 	fs.Float64Var(&cfg.Steering.Epsilon, "epsilon", 0.25, "bounded-load slack: an appliance takes at most (1+epsilon) times its share")
 	fs.IntVar(&cfg.Ingest.Workers, "ingest-workers", 1, "transcoding jobs run at once")
+	fs.StringVar(&cfg.Ingest.IngestDir, "ingest-dir", "", "absolute `DIR` whose files ingest requests may name by path (default: none, uploads only)")
+	fs.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", httpserve.DefaultMaxConnsPerClient, "API connections one client address may hold open; more are closed (-1: no cap)")
 	fs.IntVar(&cfg.API.Gateway.MaxInFlight, "max-in-flight", 0, "shed low-priority requests above this many in flight (0: no shedding)")
+	fs.BoolVar(&cfg.API.UnboundTokens, "unbound-tokens", false, "sign playback tokens valid from any client, not only the player's /24 (IPv4) or /48 (IPv6)")
+	fs.StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM certificate `FILE` of this node (fillcast://node/{--id}, see fillcast certs): the API serves HTTPS, and raft and calls between nodes run over mutual TLS; needs --tls-key and --tls-ca")
+	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "PEM private key `FILE` of --tls-cert")
+	fs.StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM `FILE` of the cluster CA: raft and node-to-node calls admit only node certificates it signed, and the API checks the client certificates of appliances and operators against it")
+	fs.StringVar(&cfg.OriginCA, "origin-ca", "", "PEM `FILE` of the CAs an https --origin's certificate is checked against (default: --tls-ca, else the system's)")
 	lf := addLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -54,4 +62,6 @@ var controlplaneFlags = map[string]string{
 	"ID": "id", "DataDir": "data", "HTTP": "http", "AdvertiseURL": "advertise-url", "RaftAddr": "raft",
 	"Join": "join", "Origin": "origin", "TrustedProxies": "trusted-proxies", "Steering.Epsilon": "epsilon",
 	"Ingest.Workers": "ingest-workers", "API.Gateway.MaxInFlight": "max-in-flight",
+	"TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca", "OriginCA": "origin-ca",
+	"Ingest.IngestDir": "ingest-dir",
 }

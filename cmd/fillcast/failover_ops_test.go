@@ -105,9 +105,19 @@ func TestApplianceOutlivesItsControlPlaneNode(t *testing.T) {
 	}
 
 	// The appliance knows n1 alone.
-	a := startApplianceProc(t, bin, e, "--controlplane", n1.url, "--admin-token", "adm", "--heartbeat", "250ms", "--fill-poll", "250ms")
+	// An operator registers it and hands it its credential.
+	addr := freeLoopback(t)
+	var reg api.Registration
+	if err := ops.Do(ctx, "PUT", "/v1/appliances/a1", api.Registration{Site: "s1", Profile: "storage", URLs: []string{"http://" + addr}}, &reg); err != nil {
+		t.Fatal(err)
+	}
+	credFile := filepath.Join(e.dir, "a1.credential")
+	if err := os.WriteFile(credFile, []byte(reg.Credential+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startApplianceProcAt(t, bin, e, addr, "--controlplane", n1.url, "--credential-file", credFile, "--heartbeat", "250ms", "--fill-poll", "250ms")
 	status := func() (st appliance.Status) {
-		if code, b := httpGet(t, "http://"+a.addr+"/v1/status"); code == 200 {
+		if code, b := statusGet(t, http.DefaultClient, "http://"+a.addr); code == 200 {
 			json.Unmarshal(b, &st)
 		}
 		return st

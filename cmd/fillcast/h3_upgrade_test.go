@@ -32,7 +32,7 @@ func h3Client(cert *h3test.Cert) (*http.Client, func()) {
 // statusPID asks /v1/status which process serves c's connection.
 func statusPID(t *testing.T, c *http.Client, base string) int {
 	t.Helper()
-	code, b := clientGet(t, c, base+"/v1/status")
+	code, b := statusGet(t, c, base)
 	var st struct {
 		PID int `json:"pid"`
 	}

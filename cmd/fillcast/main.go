@@ -27,8 +27,10 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"appliance":    {"run an edge appliance (fasthttp and HTTP/3, memory and disk tiers, zero-downtime upgrades)", runAppliance},
+		"certs":        {"make a CA and node, appliance, operator and server certificates for a lab", runCerts},
 		"controlplane": {"run a control-plane node (raft, steering, ingest, API)", runControlPlane},
 		"demo":         {"run the whole CDN on one machine with sample titles", runDemo},
+		"keys":         {"generate a signing key, or write the public key file appliances and the origin verify with", runKeys},
 		"origin":       {"serve packaged titles from a directory", runOrigin},
 		"sign":         {"print the signed path prefix for a title", runSign},
 		"targets":      {"write a realistic vegeta target list from a control plane", runTargets},

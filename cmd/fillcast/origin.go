@@ -2,27 +2,37 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/origin"
 )
 
 func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("origin", "--root DIR --http ADDR [--admin-token T] [--token-keys FILE]", stderr)
+	fs := newFlagSet("origin", "--root DIR --http ADDR [--admin-token T] [--token-keys FILE] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]", stderr)
 	cfg := origin.DefaultConfig()
 	var d origin.Deps
 	fs.StringVar(&cfg.Root, "root", "", "directory holding one sub-directory per title")
 	addr := fs.String("http", "127.0.0.1:9000", "listen address")
 	fs.StringVar(&d.AdminToken, "admin-token", "", "token for PUT (Authorization: Bearer); empty disables PUT")
-	keys := fs.String("token-keys", "", "key `FILE`; when set, content GETs need a valid path token or the admin token")
+	keys := fs.String("token-keys", "", "public key `FILE` (fillcast keys public); when set, content GETs need a valid path token, appliance credential or the admin token")
 	maxUpload := byteSize(cfg.MaxUploadBytes)
 	fs.Var(&maxUpload, "max-upload", "largest PUT body")
+	var tf pki.Files
+	fs.StringVar(&tf.Cert, "tls-cert", "", "PEM certificate `FILE` (a server certificate, see fillcast certs): serve HTTPS")
+	fs.StringVar(&tf.Key, "tls-key", "", "PEM private key `FILE` of --tls-cert")
+	fs.StringVar(&tf.CA, "tls-ca", "", "PEM `FILE` of the CAs a client certificate, when one is presented, must chain to (the cluster CA)")
 	lf := addLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := tf.Validate(); err != nil {
+		return flagError(fillcast.InField("TLS", err), originFlags)
 	}
 	cfg.MaxUploadBytes = int64(maxUpload)
 	log, err := lf.logger(stderr)
@@ -40,14 +50,24 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return flagError(err, originFlags)
 	}
 	defer srv.Close()
+	var tc *tls.Config
+	if !tf.IsZero() {
+		if tc, err = pki.ServerTLS(tf.Cert, tf.Key, tf.CA); err != nil {
+			return err
+		}
+		tc.NextProtos = []string{"h2", "http/1.1"} // tls.NewListener leaves ALPN to us
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("origin: %w", err)
 	}
-	log.Info("origin: serving", "root", cfg.Root, "http", ln.Addr().String())
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	log.Info("origin: serving", "root", cfg.Root, "http", ln.Addr().String(), "tls", !tf.IsZero())
 	return origin.Serve(ctx, ln, srv)
 }
 
 // originFlags names the flag that sets each origin.Config field, for
 // errors.
-var originFlags = map[string]string{"Root": "root", "MaxUploadBytes": "max-upload"}
+var originFlags = map[string]string{"Root": "root", "MaxUploadBytes": "max-upload", "TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca"}

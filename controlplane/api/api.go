@@ -10,6 +10,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,8 +44,15 @@ type Node interface {
 type Config struct {
 	// Gateway configures the filter chain (trusted proxies, shedding).
 	Gateway gateway.Config
-	// TokenTTL is how long playback URLs stay valid. Zero means 6 h.
+	// TokenTTL is how long playback URLs stay valid (rounded up to the
+	// minute, so that one signed token serves a client network for a
+	// minute). Zero means 6 h; at most 23 h 59 min, since appliances
+	// refuse tokens that expire more than 24 h ahead.
 	TokenTTL time.Duration
+	// UnboundTokens turns client binding off: playback tokens then verify
+	// for any client, not only for the /24 (IPv4) or /48 (IPv6) of the
+	// one they were issued to. Zero (false) binds them.
+	UnboundTokens bool
 	// SteeringTTL is the content steering reload interval. Zero means 10 s.
 	SteeringTTL time.Duration
 	// MaxUploadBytes bounds an ingest upload. Zero means 16 GiB.
@@ -57,6 +66,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.TokenTTL < 0:
 		return fillcast.ConfigErrorf("api", "TokenTTL", "%v is negative", c.TokenTTL)
+	case c.TokenTTL > auth.DefaultMaxLifetime-tokenBucket:
+		return fillcast.ConfigErrorf("api", "TokenTTL", "%v: at most %v, or appliances refuse the tokens", c.TokenTTL, auth.DefaultMaxLifetime-tokenBucket)
 	case c.SteeringTTL < 0:
 		return fillcast.ConfigErrorf("api", "SteeringTTL", "%v is negative", c.SteeringTTL)
 	case c.MaxUploadBytes < 0:
@@ -88,7 +99,8 @@ func (c Config) withDefaults() Config {
 
 // Deps are the parts the API serves.
 type Deps struct {
-	// AdminToken guards writes and node-to-node calls.
+	// AdminToken is the bootstrap admin key: an operator with the admin
+	// scope, and, without TLS, what nodes call each other with.
 	AdminToken string
 	// Node is the raft node: writes, state and the cluster's routes.
 	// Required.
@@ -138,17 +150,21 @@ func New(cfg Config, d Deps) (*API, error) {
 	if d.Node == nil || d.Fleet == nil || d.Keys == nil || d.Log == nil {
 		return nil, errors.New("api: node, fleet, keys and logger are required")
 	}
+	if !d.Keys.CanSign() {
+		return nil, errors.New("api: the key file holds public keys only: the control plane signs playback URLs and credentials, give it the private key file")
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{AdminToken: d.AdminToken, Logger: d.Log, Registerer: d.Registry, Now: d.Now})
+	a := &API{cfg: cfg, d: d}
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Authenticator: authenticator{api: a}, Logger: d.Log, Registerer: d.Registry, Now: d.Now})
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, d: d, gw: gw}
+	a.gw = gw
 	a.reg = newRegistrar(d.Node, d.Log)
 	if err := a.routes(); err != nil {
 		return nil, err
@@ -172,51 +188,75 @@ func (a *API) Close(ctx context.Context) error {
 	return a.gw.Close(ctx)
 }
 
+// Who may call what (docs/api.md has the table; policies_test.go proves
+// it). Operators' scopes: operator changes the catalog, sites, rules and
+// plans; ingest uploads; read reads the fleet, the cluster, jobs and
+// metrics; admin does everything, including keys and credentials.
+var (
+	opScope       = auth.Policy{Scopes: auth.ScopeOperator}
+	ingestScope   = auth.Policy{Scopes: auth.ScopeOperator | auth.ScopeIngest}
+	jobsReader    = auth.Policy{Scopes: auth.ScopeOperator | auth.ScopeIngest | auth.ScopeRead}
+	opsReader     = auth.Policy{Scopes: auth.ScopeOperator | auth.ScopeRead}
+	nodeOnly      = auth.Policy{Node: true}
+	applianceSelf = auth.Policy{Appliance: auth.ApplianceSelf}
+	// The member list is how clients (appliances included) find nodes;
+	// the verification keys are public, but only the fleet needs them.
+	clusterReader = auth.Policy{Appliance: auth.AnyAppliance, Node: true, Scopes: auth.ScopeOperator | auth.ScopeRead}
+	ownManifest   = auth.Policy{Appliance: auth.ApplianceSelf, Scopes: auth.ScopeOperator | auth.ScopeRead}
+)
+
 // Route priorities: players first, operators next, bulk reads last.
 func (a *API) routes() error {
-	admin := func(name string) gateway.RouteOptions {
-		return gateway.RouteOptions{Name: name, Admin: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityNormal}
+	write := func(name string, p auth.Policy) gateway.RouteOptions {
+		return gateway.RouteOptions{Name: name, Policy: p, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityNormal}
 	}
-	read := func(name string) gateway.RouteOptions {
-		return gateway.RouteOptions{Name: name, Timeout: 5 * time.Second, Streaming: true, Priority: gateway.PriorityLow}
+	read := func(name string, p auth.Policy) gateway.RouteOptions {
+		return gateway.RouteOptions{Name: name, Policy: p, Timeout: 5 * time.Second, Streaming: true, Priority: gateway.PriorityLow}
 	}
 	routes := []route{
 		// Playback and steering do no I/O (local state, a lock-free
 		// steering snapshot): a timeout would only cost a timer each.
-		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Streaming: true, Priority: gateway.PriorityCritical}, a.playback},
-		{"GET /v1/steering/{title}", gateway.RouteOptions{Name: "steering", Streaming: true, Priority: gateway.PriorityCritical}, a.steering},
-		{"GET /v1/titles", read("list_titles"), a.listTitles},
-		{"POST /v1/titles", admin("create_title"), a.createTitle},
-		{"GET /v1/titles/{id}", read("get_title"), a.getTitle},
-		{"PUT /v1/titles/{id}", admin("put_title"), a.putTitle},
-		{"DELETE /v1/titles/{id}", admin("delete_title"), a.deleteTitle},
-		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Streaming: true, Priority: gateway.PriorityNormal}, a.titleFile},
-		{"POST /v1/titles/{id}/ingest", gateway.RouteOptions{Name: "ingest", Admin: true, Streaming: true, Timeout: time.Hour, MaxBodyBytes: a.cfg.MaxUploadBytes, MaxConcurrent: 4}, a.ingest},
-		{"GET /v1/jobs", read("list_jobs"), a.listJobs},
-		{"GET /v1/jobs/{id}", read("get_job"), a.getJob},
-		{"GET /v1/sites", read("list_sites"), a.listSites},
-		{"GET /v1/sites/{id}", read("get_site"), a.getSite},
-		{"PUT /v1/sites/{id}", admin("put_site"), a.putSite},
-		{"DELETE /v1/sites/{id}", admin("delete_site"), a.deleteSite},
-		{"GET /v1/rules", read("list_rules"), a.listRules},
-		{"PUT /v1/rules/{id}", admin("put_rule"), a.putRule},
-		{"DELETE /v1/rules/{id}", admin("delete_rule"), a.deleteRule},
-		{"GET /v1/fleet", read("fleet"), a.fleet},
-		{"GET /v1/keys", gateway.RouteOptions{Name: "get_keys", Admin: true, Timeout: 5 * time.Second}, a.getKeys},
-		{"PUT /v1/keys", admin("put_keys"), a.putKeys},
-		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
-		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Admin: true, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
-		{"PUT /v1/appliances/{id}/manifest", admin("put_manifest"), a.putManifest},
-		{"POST " + fleet.PeerPath, gateway.RouteOptions{Name: "peer_heartbeat", Admin: true, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.peerHeartbeat},
-		{"GET /v1/cluster", read("cluster"), a.cluster},
-		{"POST " + cluster.JoinPath, gateway.RouteOptions{Name: "join", Admin: true, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeJoin)},
-		{"POST " + cluster.ApplyPath, gateway.RouteOptions{Name: "apply", Admin: true, Streaming: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityCritical, MaxBodyBytes: 32 << 20}, wrap(a.d.Node.ServeApply)},
-		{"GET /healthz", gateway.RouteOptions{Name: "healthz", Streaming: true, Priority: gateway.PriorityCritical}, a.healthz},
-		{"GET /metrics", gateway.RouteOptions{Name: "metrics", Streaming: true, Timeout: 10 * time.Second, Priority: gateway.PriorityCritical}, wrap(promhttp.HandlerFor(a.d.Registry, promhttp.HandlerOpts{}).ServeHTTP)},
+		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.playback},
+		{"GET /v1/steering/{title}", gateway.RouteOptions{Name: "steering", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.steering},
+		{"GET /v1/titles", read("list_titles", auth.Public), a.listTitles},
+		{"POST /v1/titles", write("create_title", opScope), a.createTitle},
+		{"GET /v1/titles/{id}", read("get_title", auth.Public), a.getTitle},
+		{"PUT /v1/titles/{id}", write("put_title", opScope), a.putTitle},
+		{"DELETE /v1/titles/{id}", write("delete_title", opScope), a.deleteTitle},
+		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityNormal}, a.titleFile},
+		{"POST /v1/titles/{id}/ingest", gateway.RouteOptions{Name: "ingest", Policy: ingestScope, Streaming: true, Timeout: time.Hour, MaxBodyBytes: a.cfg.MaxUploadBytes, MaxConcurrent: 4}, a.ingest},
+		{"GET /v1/jobs", read("list_jobs", jobsReader), a.listJobs},
+		{"GET /v1/jobs/{id}", read("get_job", jobsReader), a.getJob},
+		{"GET /v1/sites", read("list_sites", opsReader), a.listSites},
+		{"GET /v1/sites/{id}", read("get_site", opsReader), a.getSite},
+		{"PUT /v1/sites/{id}", write("put_site", opScope), a.putSite},
+		{"DELETE /v1/sites/{id}", write("delete_site", opScope), a.deleteSite},
+		{"GET /v1/rules", read("list_rules", opsReader), a.listRules},
+		{"PUT /v1/rules/{id}", write("put_rule", opScope), a.putRule},
+		{"DELETE /v1/rules/{id}", write("delete_rule", opScope), a.deleteRule},
+		{"GET /v1/fleet", read("fleet", opsReader), a.fleet},
+		{"GET /v1/keys", gateway.RouteOptions{Name: "get_keys", Policy: clusterReader, Timeout: 5 * time.Second}, a.getKeys},
+		{"PUT /v1/keys", write("put_keys", auth.AdminOnly), a.putKeys},
+		{"GET /v1/whoami", gateway.RouteOptions{Name: "whoami", Policy: auth.Public}, a.whoami},
+		{"POST /v1/apikeys", write("create_api_key", auth.AdminOnly), a.createAPIKey},
+		{"GET /v1/apikeys", read("list_api_keys", auth.AdminOnly), a.listAPIKeys},
+		{"DELETE /v1/apikeys/{id}", write("delete_api_key", auth.AdminOnly), a.deleteAPIKey},
+		{"GET /v1/appliances", read("list_appliances", opsReader), a.listAppliances},
+		{"PUT /v1/appliances/{id}", write("put_appliance", auth.AdminOnly), a.putAppliance},
+		{"DELETE /v1/appliances/{id}", write("delete_appliance", auth.AdminOnly), a.deleteAppliance},
+		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Policy: applianceSelf, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
+		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Policy: ownManifest, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
+		{"PUT /v1/appliances/{id}/manifest", write("put_manifest", opScope), a.putManifest},
+		{"POST " + fleet.PeerPath, gateway.RouteOptions{Name: "peer_heartbeat", Policy: nodeOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.peerHeartbeat},
+		{"GET /v1/cluster", read("cluster", clusterReader), a.cluster},
+		{"POST " + cluster.JoinPath, gateway.RouteOptions{Name: "join", Policy: nodeOnly, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeJoin)},
+		{"POST " + cluster.ApplyPath, gateway.RouteOptions{Name: "apply", Policy: nodeOnly, Streaming: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityCritical, MaxBodyBytes: 32 << 20}, wrap(a.d.Node.ServeApply)},
+		{"GET /healthz", gateway.RouteOptions{Name: "healthz", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.healthz},
+		{"GET /metrics", gateway.RouteOptions{Name: "metrics", Policy: opsReader, Streaming: true, Timeout: 10 * time.Second, Priority: gateway.PriorityCritical}, wrap(promhttp.HandlerFor(a.d.Registry, promhttp.HandlerOpts{}).ServeHTTP)},
 	}
 	if a.d.UI != nil {
 		page := func(name string) gateway.RouteOptions {
-			return gateway.RouteOptions{Name: name, Streaming: true, Timeout: time.Minute, Priority: gateway.PriorityLow}
+			return gateway.RouteOptions{Name: name, Policy: auth.Public, Streaming: true, Timeout: time.Minute, Priority: gateway.PriorityLow}
 		}
 		routes = append(routes, route{"GET /{$}", page("web_page"), wrap(a.d.UI.ServeHTTP)}, route{"GET /ui/", page("web_assets"), wrap(a.d.UI.ServeHTTP)})
 	}
@@ -251,7 +291,15 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
 
 // apply replicates cmd with the route's write timeout and maps errors to
 // statuses.
+// The request's id goes with the command, so that a client retrying the
+// write with the same X-Request-Id after a leader change is applied once;
+// with a digest of the command, so that one id reused for another write
+// does not swallow it.
 func (a *API) apply(ctx context.Context, cmd fsm.Command) error {
+	if b, err := cmd.Encode(); err == nil {
+		sum := sha256.Sum256(b)
+		cmd.RequestID = gateway.RequestID(ctx) + "/" + hex.EncodeToString(sum[:8])
+	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.WriteTimeout)
 	defer cancel()
 	if err := a.d.Node.Apply(ctx, cmd); err != nil {
@@ -264,6 +312,10 @@ func applyError(err error) error {
 	switch {
 	case errors.Is(err, fsm.ErrInvalid):
 		return &gateway.Error{Status: http.StatusBadRequest, Message: err.Error(), Err: err}
+	case errors.Is(err, fsm.ErrExists):
+		return &gateway.Error{Status: http.StatusConflict, Message: err.Error(), Err: err}
+	case errors.Is(err, fsm.ErrNotFound):
+		return &gateway.Error{Status: http.StatusNotFound, Message: err.Error(), Err: err}
 	case errors.Is(err, cluster.ErrNoLeader):
 		return &gateway.Error{Status: http.StatusServiceUnavailable, Message: "no leader: a majority of control-plane nodes must be up for writes", RetryAfter: time.Second, Err: err}
 	case errors.Is(err, context.DeadlineExceeded):

@@ -52,6 +52,12 @@ func (n *localNode) ServeJoin(w http.ResponseWriter, _ *http.Request) {
 // ready title t1.
 func newTestAPI(tb testing.TB) *API {
 	tb.Helper()
+	return newTestAPIWith(tb, nil)
+}
+
+// newTestAPIWith is newTestAPI with deps changed by more, if not nil.
+func newTestAPIWith(tb testing.TB, more func(*Deps)) *API {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node := &localNode{f: fsm.New(nil)}
 	ctx := context.Background()
@@ -69,6 +75,8 @@ func newTestAPI(tb testing.TB) *API {
 	}
 	for i := range 20 {
 		id := "a" + string(rune('a'+i))
+		node.Apply(ctx, fsm.Command{Op: fsm.OpRegisterAppliance, Registration: &fsm.Registration{ID: id, Site: "isp1", Profile: "storage",
+			URLs: []string{"http://" + id + ":8080"}, CredentialHash: auth.HashSecret(id)}})
 		fl.Heartbeat(id, fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://" + id + ":8080", Health: "ok"}, true)
 	}
 	// The fleet runs until the heartbeats are steerable, then stops: no
@@ -82,7 +90,11 @@ func newTestAPI(tb testing.TB) *API {
 	keys, _ := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	cfg := Config{}
 	cfg.Gateway.NoAccessLog = true
-	a, err := New(cfg, Deps{AdminToken: "adm", Node: node, Fleet: fl, Keys: keys, Log: log})
+	d := Deps{AdminToken: "adm", Node: node, Fleet: fl, Keys: keys, Log: log}
+	if more != nil {
+		more(&d)
+	}
+	a, err := New(cfg, d)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -52,12 +52,13 @@ func (a *API) createTitle(w http.ResponseWriter, r *http.Request) error {
 	if t.Status == "" {
 		t.Status = fillcast.StatusNew
 	}
-	var exists bool
-	a.read(func(s *fsm.State) { _, exists = s.Titles[t.ID] })
-	if exists {
+	// Conditional in the log, not here: of concurrent creates of one id,
+	// one is applied and the others find it there.
+	err := a.apply(r.Context(), fsm.Command{Op: fsm.OpCreateTitle, Title: &t})
+	if errors.Is(err, fsm.ErrExists) {
 		return gateway.Errorf(http.StatusConflict, "title %q exists: PUT /v1/titles/%s to replace it", t.ID, t.ID)
 	}
-	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpPutTitle, Title: &t}); err != nil {
+	if err != nil {
 		return err
 	}
 	return gateway.WriteJSON(w, http.StatusCreated, t)
@@ -96,8 +97,8 @@ func (a *API) deleteTitle(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ingestRequest is the JSON form of an ingest: a file already on this
-// node (for example copied there by the operator).
+// ingestRequest is the JSON form of an ingest: a file already in this
+// node's ingest directory (for example copied there by the operator).
 type ingestRequest struct {
 	Path   string `json:"path"`
 	Ladder string `json:"ladder,omitempty"` // "default" or "per-title"
@@ -127,15 +128,16 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 		if req.Path == "" || !strings.HasPrefix(req.Path, "/") {
 			return gateway.Errorf(http.StatusBadRequest, "path: want an absolute path of a file on this node")
 		}
-		fi, err := os.Stat(req.Path)
-		if err != nil || !fi.Mode().IsRegular() {
-			return gateway.Errorf(http.StatusBadRequest, "path %q: not a readable file on this node", req.Path)
+		// Only under the node's ingest directory (--ingest-dir): the
+		// request names a file of the server's, not one it sends.
+		src, err := a.d.Ingest.OpenSource(req.Path)
+		if errors.Is(err, ingest.ErrPathForbidden) {
+			return &gateway.Error{Status: http.StatusForbidden, Message: err.Error(), Err: err}
+		}
+		if err != nil {
+			return gateway.Errorf(http.StatusBadRequest, "%v", err)
 		}
 		// Copy, so the job owns (and later removes) its source.
-		src, err := os.Open(req.Path)
-		if err != nil {
-			return gateway.Errorf(http.StatusBadRequest, "path %q: %v", req.Path, err)
-		}
 		defer src.Close()
 		if source, err = a.writeUpload(src); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
@@ -42,12 +43,12 @@ func (a *API) discoveryRoutes() []route {
 	var out []route
 	if a.d.Events != nil {
 		out = append(out,
-			route{"POST /v1/events", gateway.RouteOptions{Name: "events", Timeout: 5 * time.Second, MaxConcurrent: 64, MaxBodyBytes: 2 << 20}, a.postEvents},
-			route{"GET /v1/users/{id}/history", gateway.RouteOptions{Name: "history", Timeout: time.Second, Priority: gateway.PriorityLow}, a.history})
+			route{"POST /v1/events", gateway.RouteOptions{Name: "events", Policy: auth.Public, Timeout: 5 * time.Second, MaxConcurrent: 64, MaxBodyBytes: 2 << 20}, a.postEvents},
+			route{"GET /v1/users/{id}/history", gateway.RouteOptions{Name: "history", Policy: auth.Public, Timeout: time.Second, Priority: gateway.PriorityLow}, a.history})
 	}
 	if a.d.Search != nil {
 		opts := func(name string) gateway.RouteOptions {
-			return gateway.RouteOptions{Name: name, Timeout: 500 * time.Millisecond, MaxConcurrent: 32, Priority: gateway.PriorityLow,
+			return gateway.RouteOptions{Name: name, Policy: auth.Public, Timeout: 500 * time.Millisecond, MaxConcurrent: 32, Priority: gateway.PriorityLow,
 				Breaker: &breaker.Config{MinRequests: 20, ErrorRatio: 0.5}}
 		}
 		out = append(out,
@@ -56,9 +57,9 @@ func (a *API) discoveryRoutes() []route {
 	}
 	if a.d.Recs != nil {
 		out = append(out,
-			route{"GET /v1/recommendations", gateway.RouteOptions{Name: "recommendations", Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
+			route{"GET /v1/recommendations", gateway.RouteOptions{Name: "recommendations", Policy: auth.Public, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
 				Priority: gateway.PriorityLow, Breaker: &breaker.Config{MinRequests: 20, ErrorRatio: 0.5}, Fallback: a.recsFallback}, a.recommendations},
-			route{"GET /v1/titles/{id}/similar", gateway.RouteOptions{Name: "similar", Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
+			route{"GET /v1/titles/{id}/similar", gateway.RouteOptions{Name: "similar", Policy: auth.Public, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
 				Priority: gateway.PriorityLow}, a.similar})
 	}
 	return out

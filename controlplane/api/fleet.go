@@ -16,13 +16,26 @@ import (
 )
 
 // heartbeat records an appliance's heartbeat (soft state, passed on to the
-// other nodes) and keeps its registry entry current.
+// other nodes) and keeps its registry entry current. The route's policy
+// admitted the appliance as itself; the heartbeat must also match its
+// registration: its site and profile, and a URL it was registered with.
 func (a *API) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	var hb fillcast.Heartbeat
 	if err := gateway.DecodeJSON(r, &hb); err != nil {
 		return err
 	}
 	id := r.PathValue("id")
+	var reg *fsm.Registration
+	a.read(func(s *fsm.State) { reg = s.Registrations[id] })
+	switch {
+	case reg == nil:
+		return gateway.Forbidden(r.Context(), "not_registered", "appliance "+id+" is not registered")
+	case !reg.AllowsURL(hb.URL):
+		return gateway.Forbidden(r.Context(), "url_not_registered", "appliance "+id+" advertised "+hb.URL)
+	case hb.Site != reg.Site || hb.Profile != reg.Profile:
+		return gateway.Forbidden(r.Context(), "registration_mismatch",
+			"appliance "+id+" says site "+hb.Site+", profile "+hb.Profile+"; registered as "+reg.Site+", "+reg.Profile)
+	}
 	if err := a.d.Fleet.Heartbeat(id, hb, false); err != nil {
 		return gateway.Errorf(http.StatusBadRequest, "%v", err)
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -67,8 +66,11 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	rc := gateway.FromContext(r.Context())
 	var targets [steering.MaxTargets]steering.Target
 	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title})
-	expires := a.d.Now().Add(a.cfg.TokenTTL)
-	path := a.signingKeys().SignPath(title, expires, netip.Prefix{}) + "/" + entry
+	signed, expires, err := a.signedPath(title, rc.Client())
+	if err != nil {
+		return gateway.Errorf(http.StatusServiceUnavailable, "cannot sign playback URLs: %v", err)
+	}
+	path := signed + "/" + entry
 	resp := fillcast.Playback{
 		Title:       title,
 		Protocol:    protocol,
@@ -90,7 +92,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	h["Content-Type"] = jsonType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(b)
+	_, err = w.Write(b)
 	*bp = b
 	bufPool.Put(bp)
 	return err
@@ -174,7 +176,10 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	if len(got) == 0 {
 		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
 	}
-	signed := a.signingKeys().SignPath(title, a.d.Now().Add(a.cfg.TokenTTL), netip.Prefix{})
+	signed, _, err := a.signedPath(title, rc.Client())
+	if err != nil {
+		return gateway.Errorf(http.StatusServiceUnavailable, "cannot sign playback URLs: %v", err)
+	}
 	w.Header().Set("Cache-Control", "private, max-age=300")
 	http.Redirect(w, r, got[0].URL+signed+"/"+path, http.StatusFound)
 	return nil

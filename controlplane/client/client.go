@@ -64,6 +64,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,6 +169,13 @@ type Deps struct {
 	// connects are bounded by Config.DialTimeout and whose idle
 	// connections Close closes.
 	HTTP *http.Client
+	// TLS is the TLS configuration of every call to an https node, for
+	// the client this Client makes (give it or HTTP, not both): the CAs
+	// trusted (pki.ClientTLS; nil means the system's roots) and the
+	// certificate presented, if any. Member URLs learned from
+	// GET /v1/cluster are used as they are, https when the cluster
+	// serves TLS.
+	TLS *tls.Config
 	// Log receives member changes (info) and failovers (debug). Nil
 	// discards.
 	Log *slog.Logger
@@ -256,10 +264,14 @@ func New(cfg Config, d Deps) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if d.HTTP != nil && d.TLS != nil {
+		return nil, errors.New("client: give Deps.TLS or Deps.HTTP, not both: TLS is for the client New makes")
+	}
 	var owned *http.Transport
 	if d.HTTP == nil {
 		owned = http.DefaultTransport.(*http.Transport).Clone()
 		owned.DialContext = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		owned.TLSClientConfig = d.TLS
 		d.HTTP = &http.Client{Transport: owned}
 	}
 	if d.Log == nil {

@@ -133,7 +133,8 @@ type applied struct {
 }
 
 // forward POSTs body to a node's endpoint and maps its answer back to an
-// error: 400 → fsm.ErrInvalid, 409 → ErrDuplicate, 503 → ErrNoLeader. It
+// error: 400 → fsm.ErrInvalid, 409 → ErrDuplicate, 412 → fsm.ErrExists,
+// 404 → fsm.ErrNotFound, 503 → ErrNoLeader. It
 // returns the log index a successful write was committed at.
 func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -166,6 +167,10 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, er
 		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrInvalid, msg)
 	case http.StatusConflict:
 		return 0, fmt.Errorf("%w: %s", ErrDuplicate, msg)
+	case http.StatusPreconditionFailed:
+		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrExists, msg)
+	case http.StatusNotFound:
+		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrNotFound, msg)
 	case http.StatusServiceUnavailable, http.StatusMisdirectedRequest:
 		return 0, ErrNoLeader
 	}

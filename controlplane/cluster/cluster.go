@@ -1,8 +1,8 @@
 // Package cluster runs one control-plane node's hashicorp/raft instance:
 // a write-ahead log (raft-wal) and snapshots on disk under the node's data
-// directory, a TCP transport, bootstrap of the first node and joins of the
-// others, and Apply that forwards to the leader when this node is a
-// follower, so any node accepts writes.
+// directory, a TCP transport (mutual TLS with Config.TLS), bootstrap of
+// the first node and joins of the others, and Apply that forwards to the
+// leader when this node is a follower, so any node accepts writes.
 package cluster
 
 import (
@@ -11,15 +11,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -53,6 +54,14 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot. Zero
 	// means 8192.
 	SnapshotThreshold uint64
+	// TLS is this node's certificate and key and the cluster CA, PEM
+	// files that Open reads: all three, or none for plain TCP. With
+	// them raft runs over mutual TLS, accepting and dialling only peers
+	// whose certificate chains to the CA and names a node
+	// (fillcast://node/{id}), and node-to-node HTTP presents the
+	// certificate; HTTPURL and the Join URLs are then https. The
+	// certificate must name this node's ID.
+	TLS pki.Files
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -65,11 +74,26 @@ func (c Config) Validate() error {
 	case c.HTTPURL == "":
 		return fillcast.ConfigErrorf("cluster", "HTTPURL", "required: the URL other nodes reach this node's API at")
 	}
-	if u, err := url.Parse(c.HTTPURL); err != nil || u.Host == "" {
+	u, err := url.Parse(c.HTTPURL)
+	if err != nil || u.Host == "" {
 		return fillcast.ConfigErrorf("cluster", "HTTPURL", "%q is not a URL", c.HTTPURL)
 	}
 	if c.Bootstrap && len(c.Join) > 0 {
 		return fillcast.ConfigErrorf("cluster", "Join", "a node either bootstraps a new cluster or joins one, not both")
+	}
+	if err := c.TLS.ValidateMutual(); err != nil {
+		return fillcast.InField("TLS", err)
+	}
+	if c.TLS.IsZero() {
+		return nil
+	}
+	if u.Scheme != "https" {
+		return fillcast.ConfigErrorf("cluster", "HTTPURL", "%q: the nodes talk TLS, so want https://", c.HTTPURL)
+	}
+	for _, j := range c.Join {
+		if !strings.HasPrefix(j, "https://") {
+			return fillcast.ConfigErrorf("cluster", "Join", "%q: the nodes talk TLS, so want https://", j)
+		}
 	}
 	return nil
 }
@@ -104,7 +128,8 @@ type Deps struct {
 	// raft's in-memory transport to cut links).
 	Transport raft.Transport
 	// Client is used for node-to-node HTTP; nil means a client with a
-	// 10 s timeout.
+	// 10 s timeout (made by Open, presenting the node's certificate,
+	// with Config.TLS).
 	Client *http.Client
 }
 
@@ -125,7 +150,8 @@ type Node struct {
 	wal    *wal.WAL
 	meta   *metadb.BoltMetaDB
 	trans  raft.Transport
-	closed chan struct{} // closed by Close: waits for raft answers end
+	owned  *http.Transport // Deps.Client's, when Open made it
+	closed chan struct{}   // closed by Close: waits for raft answers end
 	// started marks this process's announcement (see WaitCaughtUp).
 	started int64
 	once    sync.Once
@@ -148,7 +174,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if d.RaftLog == nil {
 		d.RaftLog = io.Discard
 	}
-	if d.Client == nil {
+	if d.Client == nil && cfg.TLS.IsZero() {
 		d.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &Node{cfg: cfg.withDefaults(), d: d, log: d.Log, fsm: d.FSM, trans: d.Transport, closed: make(chan struct{})}, nil
@@ -187,20 +213,12 @@ func (n *Node) Open(context.Context) (err error) {
 		return fmt.Errorf("cluster: open snapshots: %w", err)
 	}
 	if n.trans == nil {
-		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+		nt, err := n.openTransport(hl)
 		if err != nil {
-			return fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err)
+			return err
 		}
-		var advertise net.Addr = addr
-		if addr.Port == 0 {
-			advertise = nil // advertise the port the listener got
-		}
-		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hl)
-		if err != nil {
-			return fmt.Errorf("cluster: raft transport: %w", err)
-		}
-		n.trans = tcp
-		undo = append(undo, tcp.Close)
+		n.trans = nt
+		undo = append(undo, nt.Close)
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -309,6 +327,9 @@ func (n *Node) Close() error {
 		}
 		if c, ok := n.trans.(raft.WithClose); ok {
 			c.Close()
+		}
+		if n.owned != nil {
+			n.owned.CloseIdleConnections()
 		}
 		if cerr := n.wal.Close(); err == nil {
 			err = cerr

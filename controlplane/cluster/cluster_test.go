@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -12,15 +14,18 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/hashicorp/raft"
 )
 
-// testNode is a node with its HTTP endpoints on loopback.
+// testNode is a node with its HTTP endpoints on loopback; with tls set,
+// the endpoints and raft run over TLS (see tls_test.go).
 type testNode struct {
 	*Node
 	id, dir, raftAddr string
+	tls               pki.Files
 	srv               *httptest.Server
 	node              atomic.Pointer[Node]
 }
@@ -31,7 +36,18 @@ func startNode(t *testing.T, tn *testNode, bootstrap bool, trans raft.Transport)
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST "+ApplyPath, func(w http.ResponseWriter, r *http.Request) { tn.node.Load().ServeApply(w, r) })
 		mux.HandleFunc("POST "+JoinPath, func(w http.ResponseWriter, r *http.Request) { tn.node.Load().ServeJoin(w, r) })
-		tn.srv = httptest.NewServer(mux)
+		tn.srv = httptest.NewUnstartedServer(mux)
+		if tn.tls.IsZero() {
+			tn.srv.Start()
+		} else {
+			tc, err := pki.ServerTLS(tn.tls.Cert, tn.tls.Key, tn.tls.CA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.srv.TLS = tc
+			tn.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+			tn.srv.StartTLS()
+		}
 		t.Cleanup(tn.srv.Close)
 	}
 	if tn.raftAddr == "" {
@@ -40,7 +56,7 @@ func startNode(t *testing.T, tn *testNode, bootstrap bool, trans raft.Transport)
 	cfg := Config{
 		ID: tn.id, DataDir: tn.dir, RaftAddr: tn.raftAddr, HTTPURL: tn.srv.URL, Bootstrap: bootstrap,
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		ApplyTimeout: 2 * time.Second,
+		ApplyTimeout: 2 * time.Second, TLS: tn.tls,
 	}
 	n, err := New(cfg, Deps{FSM: fsm.New(nil), AdminToken: "adm", Transport: trans})
 	if err != nil {
@@ -64,9 +80,19 @@ func startNode(t *testing.T, tn *testNode, bootstrap bool, trans raft.Transport)
 
 func startCluster(t *testing.T, size int) []*testNode {
 	t.Helper()
+	return startClusterWith(t, size, nil)
+}
+
+// startClusterWith starts a cluster of size nodes, letting prep (if set)
+// finish each node's settings before it starts.
+func startClusterWith(t *testing.T, size int, prep func(*testNode)) []*testNode {
+	t.Helper()
 	nodes := make([]*testNode, size)
 	for i := range nodes {
 		nodes[i] = &testNode{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir()}
+		if prep != nil {
+			prep(nodes[i])
+		}
 		startNode(t, nodes[i], i == 0, nil)
 		if i > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -112,21 +138,34 @@ func applyCtx(t *testing.T, n *testNode, c fsm.Command) error {
 	return n.Apply(ctx, c)
 }
 
-func TestClusterReplicatesFailsOverAndRestarts(t *testing.T) {
-	nodes := startCluster(t, 3)
+// writeOnFollower writes site s1 on a follower, which forwards it to
+// the leader, and waits for it on every node; it returns the follower.
+func writeOnFollower(t *testing.T, nodes []*testNode) *testNode {
+	t.Helper()
 	var follower *testNode
 	for _, n := range nodes {
 		if !n.IsLeader() {
 			follower = n
 		}
 	}
-	// A write on a follower is forwarded and replicates everywhere.
 	if err := applyCtx(t, follower, putSite("s1")); err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, 5*time.Second, "s1 on every node", func() bool {
-		return hasSite(nodes[0], "s1") && hasSite(nodes[1], "s1") && hasSite(nodes[2], "s1")
+		for _, n := range nodes {
+			if !hasSite(n, "s1") {
+				return false
+			}
+		}
+		return true
 	})
+	return follower
+}
+
+func TestClusterReplicatesFailsOverAndRestarts(t *testing.T) {
+	nodes := startCluster(t, 3)
+	// A write on a follower is forwarded and replicates everywhere.
+	follower := writeOnFollower(t, nodes)
 	if st := nodes[0].Status(); len(st.Members) != 3 || st.Leader == "" {
 		t.Errorf("status = %+v, want 3 members and a leader", st)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 )
 
@@ -15,10 +16,9 @@ import (
 const maxCommandBytes = 32 << 20
 
 // ServeApply is the leader's end of a forwarded write (POST ApplyPath,
-// admin token required).
+// admin token required, and with Config.TLS a node's certificate).
 func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
-	if !auth.BearerOK(r.Header.Get("Authorization"), n.d.AdminToken) {
-		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
+	if !n.peerOK(w, r) {
 		return
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandBytes))
@@ -36,10 +36,10 @@ func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeJoin adds the node described in the body (POST JoinPath, admin
-// token required); a follower passes it on to the leader.
+// token required, and with Config.TLS a node's certificate); a follower
+// passes it on to the leader.
 func (n *Node) ServeJoin(w http.ResponseWriter, r *http.Request) {
-	if !auth.BearerOK(r.Header.Get("Authorization"), n.d.AdminToken) {
-		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
+	if !n.peerOK(w, r) {
 		return
 	}
 	var req JoinRequest
@@ -54,6 +54,26 @@ func (n *Node) ServeJoin(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// peerOK answers 401 to a caller without the admin token and, when the
+// cluster runs TLS, 403 to one whose connection did not present a node
+// certificate from the cluster CA: under mutual TLS, only nodes join
+// and forward writes, whatever token they hold.
+func (n *Node) peerOK(w http.ResponseWriter, r *http.Request) bool {
+	if !auth.BearerOK(r.Header.Get("Authorization"), n.d.AdminToken) {
+		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
+		return false
+	}
+	if n.cfg.TLS.IsZero() {
+		return true
+	}
+	if role, _, ok := pki.PeerIdentity(r.TLS); !ok || role != pki.RoleNode {
+		n.log.Warn("cluster: refused a node-to-node call without a node certificate", "path", r.URL.Path, "remote", r.RemoteAddr, "role", role)
+		writeError(w, http.StatusForbidden, errors.New("cluster: a node certificate from the cluster CA is required"))
+		return false
+	}
+	return true
+}
+
 // StatusOf maps the package's errors to HTTP statuses.
 func StatusOf(err error) int {
 	switch {
@@ -61,6 +81,12 @@ func StatusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrDuplicate):
 		return http.StatusConflict
+	case errors.Is(err, fsm.ErrExists):
+		// Not 409, which join answers for ErrDuplicate: a node forwarding
+		// a write must tell the two apart.
+		return http.StatusPreconditionFailed
+	case errors.Is(err, fsm.ErrNotFound):
+		return http.StatusNotFound
 	case errors.Is(err, ErrNoLeader):
 		return http.StatusServiceUnavailable
 	}

@@ -275,16 +275,20 @@ func (f *Fleet) rebuildLoop(ctx context.Context) {
 
 // rebuild publishes a new steering fleet from the registry and beats.
 // Appliances that never sent a heartbeat are left out: nothing says they
-// are alive.
+// are alive; so are those not registered (revoked since their last beat).
 func (f *Fleet) rebuild(full bool) error {
 	var sites []fillcast.Site
 	knownSites := map[string]bool{}
 	drained := map[string]bool{}
+	registered := map[string]bool{}
 	plans := map[string]*fsm.Manifest{}
 	full = full || f.current.Load() == nil
 	f.d.Registry.Read(func(s *fsm.State) {
 		for id, m := range s.Manifests {
 			plans[id] = m
+		}
+		for id := range s.Registrations {
+			registered[id] = true
 		}
 		for id, site := range s.Sites {
 			knownSites[id] = true
@@ -300,8 +304,8 @@ func (f *Fleet) rebuild(full bool) error {
 	})
 	var apps []steering.Appliance
 	for _, b := range f.Beats() {
-		if !knownSites[b.Beat.Site] {
-			continue // its site is not configured yet: nowhere to steer from
+		if !knownSites[b.Beat.Site] || !registered[b.ID] {
+			continue // its site is not configured yet (nowhere to steer from), or it was revoked
 		}
 		apps = append(apps, steering.Appliance{
 			ID: b.ID, Site: b.Beat.Site, URL: b.Beat.URL, LastSeen: b.Seen,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/fillcast/fillcast/steering"
@@ -18,6 +19,7 @@ func newState(t *testing.T) *fsm.FSM {
 	f := fsm.New(nil)
 	for i, c := range []fsm.Command{
 		{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"127.0.0.0/8"}}},
+		register("a1"), register("a2"), register("a3"),
 	} {
 		b, _ := c.Encode()
 		if r := f.Apply(&raft.Log{Index: uint64(i + 1), Data: b}); r != nil {
@@ -25,6 +27,12 @@ func newState(t *testing.T) *fsm.FSM {
 		}
 	}
 	return f
+}
+
+// register is the registration of an appliance of isp1.
+func register(id string) fsm.Command {
+	return fsm.Command{Op: fsm.OpRegisterAppliance, Registration: &fsm.Registration{ID: id, Site: "isp1", Profile: "storage",
+		URLs: []string{"http://127.0.0.1:8080"}, CredentialHash: auth.HashSecret(id)}}
 }
 
 // start builds a fleet over reg and runs it until the test ends. The
@@ -191,5 +199,29 @@ func testFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 	poll.Until(t, 5*time.Second, "the new plan, narrowed to the unchanged list", func() bool {
 		cur := f.Current()
 		return !cur.Eligible("a1", "t1", now) && !cur.Eligible("a1", "t2", now) && !cur.Eligible("a1", "t3", now)
+	})
+}
+
+// TestRevokedApplianceLeaves: an appliance whose registration is revoked
+// leaves steering at the next rebuild, whatever its last heartbeat said;
+// one never registered is never steered to.
+func TestRevokedApplianceLeaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := time.Now()
+		clock := func() time.Time { return now }
+		st := newState(t)
+		f := start(t, st, clock, 10*time.Millisecond)
+		for _, id := range []string{"a1", "a2", "stranger"} {
+			if err := f.Heartbeat(id, beat("ok"), true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		poll.Until(t, 5*time.Second, "two registered appliances", func() bool { return f.Current().Len() == 2 })
+		b, _ := fsm.Command{Op: fsm.OpRevokeAppliance, ID: "a1"}.Encode()
+		if r := st.Apply(&raft.Log{Index: 50, Data: b}); r != nil {
+			t.Fatal(r)
+		}
+		f.RegistryChanged()
+		poll.Until(t, 5*time.Second, "a1 gone", func() bool { return f.Current().Len() == 1 && !f.Current().Eligible("a1", "t1", now) })
 	})
 }

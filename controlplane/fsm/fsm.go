@@ -25,6 +25,14 @@ const (
 	OpDeleteRule   = "delete_rule"
 	OpPutManifest  = "put_manifest"
 	OpPutKeys      = "put_keys"
+	// OpCreateTitle adds a title that must not exist yet (ErrExists).
+	OpCreateTitle       = "create_title"
+	OpPutAPIKey         = "put_api_key"
+	OpDeleteAPIKey      = "delete_api_key"
+	OpRegisterAppliance = "register_appliance"
+	// OpRevokeAppliance deletes a registration and with it the
+	// appliance's registry entry and fill plan: it leaves steering.
+	OpRevokeAppliance = "revoke_appliance"
 	// OpRestore is never logged: onChange receives it after a snapshot
 	// replaced the whole state.
 	OpRestore = "restore"
@@ -43,6 +51,12 @@ type Command struct {
 	Rule      *Rule           `json:"rule,omitempty"`
 	Manifest  *Manifest       `json:"manifest,omitempty"`
 	Keys      []auth.Key      `json:"keys,omitempty"`
+	APIKey    *APIKey         `json:"api_key,omitempty"`
+	// Registration is set for OpRegisterAppliance.
+	Registration *Registration `json:"registration,omitempty"`
+	// RequestID, when set, makes the command apply once: a command with
+	// the id of a recent applied one is acknowledged without effect.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Encode returns the command's log bytes.
@@ -57,10 +71,13 @@ func (c Command) Encode() ([]byte, error) {
 // Validate checks a command before it is proposed. Apply checks again,
 // since a log entry may come from an older or buggy node.
 func (c Command) Validate() error {
+	if len(c.RequestID) > maxRequestIDLen {
+		return invalid("request_id: longer than %d bytes", maxRequestIDLen)
+	}
 	switch c.Op {
-	case OpPutTitle:
+	case OpPutTitle, OpCreateTitle:
 		if c.Title == nil {
-			return invalid("put_title without a title")
+			return invalid("%s without a title", c.Op)
 		}
 		return ValidateTitle(c.Title)
 	case OpPutSite:
@@ -99,7 +116,17 @@ func (c Command) Validate() error {
 		if _, err := auth.NewKeys(c.Keys); err != nil {
 			return invalid("keys: %v", err)
 		}
-	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule:
+	case OpPutAPIKey:
+		if c.APIKey == nil {
+			return invalid("put_api_key without a key")
+		}
+		return ValidateAPIKey(c.APIKey)
+	case OpRegisterAppliance:
+		if c.Registration == nil {
+			return invalid("register_appliance without a registration")
+		}
+		return ValidateRegistration(c.Registration)
+	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule, OpDeleteAPIKey, OpRevokeAppliance:
 		if c.ID == "" {
 			return invalid("%s needs an id", c.Op)
 		}
@@ -137,9 +164,14 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	f.index = l.Index
+	if f.state.Requests.Seen(c.RequestID) {
+		f.mu.Unlock()
+		return nil // applied already: a retry after a leader change
+	}
 	err := check(f.state, c)
 	if err == nil {
 		apply(f.state, c)
+		f.state.Requests.Add(c.RequestID)
 		if c.Op == OpPutKeys {
 			f.state.KeysIndex = l.Index
 		}
@@ -157,7 +189,31 @@ func (f *FSM) Apply(l *raft.Log) any {
 // check refuses commands that contradict the state they would apply to:
 // every node decides the same, since they apply the same log in order.
 func check(s *State, c Command) error {
-	if c.Op != OpPutManifest {
+	switch c.Op {
+	case OpCreateTitle:
+		if s.Titles[c.Title.ID] != nil {
+			return fmt.Errorf("fsm: %w: title %s", ErrExists, c.Title.ID)
+		}
+		return nil
+	case OpPutAppliance:
+		// Heartbeats keep the registry current; only for registered ids,
+		// so a late heartbeat cannot bring a revoked appliance back.
+		if s.Registrations[c.Appliance.ID] == nil {
+			return fmt.Errorf("fsm: %w: appliance %s is not registered", ErrNotFound, c.Appliance.ID)
+		}
+		return nil
+	case OpDeleteAPIKey:
+		if s.APIKeys[c.ID] == nil {
+			return fmt.Errorf("fsm: %w: api key %s", ErrNotFound, c.ID)
+		}
+		return nil
+	case OpRevokeAppliance:
+		if s.Registrations[c.ID] == nil {
+			return fmt.Errorf("fsm: %w: appliance %s is not registered", ErrNotFound, c.ID)
+		}
+		return nil
+	case OpPutManifest:
+	default:
 		return nil
 	}
 	m := c.Manifest
@@ -174,7 +230,7 @@ func check(s *State, c Command) error {
 
 func apply(s *State, c Command) {
 	switch c.Op {
-	case OpPutTitle:
+	case OpPutTitle, OpCreateTitle:
 		s.Titles[c.Title.ID] = c.Title
 	case OpDeleteTitle:
 		delete(s.Titles, c.ID)
@@ -198,6 +254,16 @@ func apply(s *State, c Command) {
 		s.Manifests[c.Manifest.Appliance] = c.Manifest
 	case OpPutKeys:
 		s.SigningKeys = c.Keys
+	case OpPutAPIKey:
+		s.APIKeys[c.APIKey.ID] = c.APIKey
+	case OpDeleteAPIKey:
+		delete(s.APIKeys, c.ID)
+	case OpRegisterAppliance:
+		s.Registrations[c.Registration.ID] = c.Registration
+	case OpRevokeAppliance:
+		delete(s.Registrations, c.ID)
+		delete(s.Appliances, c.ID)
+		delete(s.Manifests, c.ID)
 	}
 }
 
@@ -227,6 +293,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		Titles: cloneMap(s.Titles), Sites: cloneMap(s.Sites), Appliances: cloneMap(s.Appliances),
 		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
 		Manifests: cloneMap(s.Manifests), SigningKeys: s.SigningKeys, KeysIndex: s.KeysIndex,
+		APIKeys: cloneMap(s.APIKeys), Registrations: cloneMap(s.Registrations), Requests: s.Requests.clone(),
 	}
 	return &snapshot{state: cp}, nil
 }

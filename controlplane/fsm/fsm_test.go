@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/hashicorp/raft"
 )
 
@@ -78,6 +79,8 @@ func TestSnapshotRestore(t *testing.T) {
 		{Op: OpPutTitle, Title: readyTitle("t2")},
 		{Op: OpDeleteTitle, ID: "t2"},
 		{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}},
+		{Op: OpRegisterAppliance, Registration: registration("a1")},
+		{Op: OpPutAPIKey, APIKey: &APIKey{ID: "k1", Scope: "read", Hash: auth.HashSecret("x")}, RequestID: "req-1"},
 		{Op: OpPutAppliance, Appliance: &Appliance{ID: "a1", Site: "isp1", Profile: "flash", URL: "http://127.0.0.1:8080"}},
 		{Op: OpPutJob, Job: &Job{ID: "j1", Title: "t1", Status: JobRunning}},
 		{Op: OpPutRule, Rule: &Rule{ID: "r1", Action: RuleDrain, Appliance: "a1"}},
@@ -112,8 +115,11 @@ func TestSnapshotRestore(t *testing.T) {
 		if _, ok := st.Titles["t2"]; ok || len(st.Titles) != 1 || st.Rules["r1"] == nil {
 			t.Errorf("restored titles %v rules %v", st.Titles, st.Rules)
 		}
+		if st.APIKeys["k1"] == nil || st.Registrations["a1"] == nil || !st.Requests.Seen("req-1") {
+			t.Errorf("restored api keys %v, registrations %v, request log %v", st.APIKeys, st.Registrations, st.Requests.ordered())
+		}
 	})
-	if !reflect.DeepEqual(changes, []string{OpPutTitle, OpPutTitle, OpDeleteTitle, OpPutSite, OpPutAppliance, OpPutJob, OpPutRule}) {
+	if !reflect.DeepEqual(changes, []string{OpPutTitle, OpPutTitle, OpDeleteTitle, OpPutSite, OpRegisterAppliance, OpPutAPIKey, OpPutAppliance, OpPutJob, OpPutRule}) {
 		t.Errorf("onChange saw %v", changes)
 	}
 	if err := g.Restore(io.NopCloser(bytes.NewReader([]byte("not json")))); err == nil {

@@ -98,22 +98,39 @@ type State struct {
 	// index that last set them, so nodes can cache the parsed set.
 	SigningKeys []auth.Key `json:"signing_keys,omitempty"`
 	KeysIndex   uint64     `json:"keys_index,omitempty"`
+	// APIKeys are the operators' keys, by id; Registrations the
+	// appliances operators registered, by id.
+	APIKeys       map[string]*APIKey       `json:"api_keys"`
+	Registrations map[string]*Registration `json:"registrations"`
+	// Requests are the ids of the latest writes, so that a write retried
+	// after a leader change is applied once.
+	Requests *RequestLog `json:"requests,omitempty"`
 }
 
 func newState() *State {
 	return &State{
-		Titles:     map[string]*fillcast.Title{},
-		Sites:      map[string]*fillcast.Site{},
-		Appliances: map[string]*Appliance{},
-		Members:    map[string]*Member{},
-		Jobs:       map[string]*Job{},
-		Rules:      map[string]*Rule{},
-		Manifests:  map[string]*Manifest{},
+		Titles:        map[string]*fillcast.Title{},
+		Sites:         map[string]*fillcast.Site{},
+		Appliances:    map[string]*Appliance{},
+		Members:       map[string]*Member{},
+		Jobs:          map[string]*Job{},
+		Rules:         map[string]*Rule{},
+		Manifests:     map[string]*Manifest{},
+		APIKeys:       map[string]*APIKey{},
+		Registrations: map[string]*Registration{},
+		Requests:      &RequestLog{},
 	}
 }
 
 // ErrInvalid wraps every validation error, so the API can answer 400.
 var ErrInvalid = errors.New("invalid")
+
+// ErrExists and ErrNotFound are what conditional writes return when the
+// record they need absent is present, or the other way round (409, 404).
+var (
+	ErrExists   = errors.New("already exists")
+	ErrNotFound = errors.New("not found")
+)
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("fsm: %w: %s", ErrInvalid, fmt.Sprintf(format, args...))

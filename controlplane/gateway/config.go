@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -143,9 +144,11 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 
 // Deps are the Gateway's collaborators. Every field may be zero.
 type Deps struct {
-	// AdminToken is the bearer token routes marked Admin require. Empty
-	// refuses every admin call rather than opening them.
-	AdminToken string
+	// Authenticator, when set, finds each request's principal, and every
+	// route must declare a Policy that the gateway enforces before the
+	// route's filters and endpoint run. Nil leaves routes open (tests of
+	// the chain alone).
+	Authenticator Authenticator
 	// Logger receives the access log and errors. Nil discards them.
 	Logger *slog.Logger
 	// Registerer gets the gateway's metrics. Nil keeps them unregistered
@@ -179,12 +182,15 @@ const (
 type RouteOptions struct {
 	// Name labels the route in metrics and logs; letters, digits and '_'.
 	Name string
-	// Admin requires "Authorization: Bearer <Deps.AdminToken>"; other
-	// calls get 401 before any protection or the endpoint runs.
-	Admin bool
+	// Policy is who may call the route (see Deps.Authenticator): others
+	// get 401 (no or a bad credential) or 403 before any filter of the
+	// route or the endpoint runs.
+	Policy auth.Policy
 	// Priority decides who is shed first under overload.
 	Priority Priority
-	// Timeout, when positive, bounds the endpoint: its request context
+	// Timeout, when positive, bounds the endpoint and the reading of the
+	// request body (a body still arriving at the deadline gets 408, so a
+	// slow client cannot hold the route's bulkhead): its request context
 	// gets this deadline and, unless Streaming, the endpoint runs in its
 	// own goroutine writing into a memory buffer, so the client gets 504
 	// (or the fallback) on time even if the endpoint ignores its context,
@@ -211,7 +217,7 @@ type RouteOptions struct {
 	// MaxBodyBytes bounds the request body; a larger one gets 413. Zero
 	// means Config.MaxBodyBytes; negative means no limit.
 	MaxBodyBytes int64
-	// Inbound filters run after the gateway's and the admin check.
+	// Inbound filters run after the policy check and the gateway's.
 	Inbound []InboundFilter
 	// Outbound filters run after the gateway's.
 	Outbound []OutboundFilter

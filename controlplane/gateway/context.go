@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/fillcast/fillcast/auth"
 )
 
 // RequestContext is what the chain knows about one request. It is also the
@@ -16,8 +19,10 @@ type RequestContext struct {
 	route  *route
 	start  time.Time
 	client netip.Addr
-	rw     *responseWriter
-	err    error // the error that decided the response, for the log
+	// principal is who made the request, once the policy check found it.
+	principal auth.Principal
+	rw        *responseWriter
+	err       error // the error that decided the response, for the log
 	// fallback says the route's fallback answered.
 	fallback bool
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,17 @@ func ExampleGateway_Handle() {
 	cfg := gateway.DefaultConfig()
 	cfg.MaxInFlight = 512
 	g, err := gateway.New(cfg, gateway.Deps{
-		AdminToken: "s3cret",
+		// Every route declares who may call it; the authenticator says who
+		// is calling.
+		Authenticator: gateway.AuthenticatorFunc(func(r *http.Request) (auth.Principal, error) {
+			switch auth.Bearer(r.Header.Get("Authorization")) {
+			case "":
+				return auth.Principal{}, nil
+			case "s3cret":
+				return auth.Principal{Kind: auth.Operator, ID: "k1", Scope: auth.ScopeAdmin}, nil
+			}
+			return auth.Principal{}, errors.New("unknown key")
+		}),
 		Logger:     slog.New(slog.DiscardHandler),
 		Registerer: prometheus.NewRegistry(),
 	})
@@ -33,6 +44,7 @@ func ExampleGateway_Handle() {
 	}
 	err = g.Handle("GET /v1/recommendations", gateway.RouteOptions{
 		Name:          "recommendations",
+		Policy:        auth.Public,
 		Priority:      gateway.PriorityLow,                               // shed first under overload
 		Timeout:       200 * time.Millisecond,                            // 504 or fallback after this
 		MaxConcurrent: 64,                                                // bulkhead
@@ -49,7 +61,7 @@ func ExampleGateway_Handle() {
 		ID     string `json:"id"`
 		Region string `json:"region"`
 	}
-	err = g.Handle("PUT /v1/sites/{id}", gateway.RouteOptions{Name: "put_site", Admin: true, MaxBodyBytes: 64 << 10},
+	err = g.Handle("PUT /v1/sites/{id}", gateway.RouteOptions{Name: "put_site", Policy: auth.AdminOnly, MaxBodyBytes: 64 << 10},
 		func(w http.ResponseWriter, r *http.Request) error {
 			var s site
 			if err := gateway.DecodeJSON(r, &s); err != nil {
@@ -86,6 +98,6 @@ func ExampleGateway_Handle() {
 	show(req)
 	// Output:
 	// 200 {"fallback":true,"results":["t1","t2"]}
-	// 401 {"error":"admin token required: send Authorization: Bearer <token>","request_id":"doc-1"}
+	// 401 {"error":"unauthorized: send Authorization: Bearer <key>","request_id":"doc-1"}
 	// 400 {"error":"unknown field \"regoin\": check the spelling (fields are snake_case)","request_id":"doc-2"}
 }

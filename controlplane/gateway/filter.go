@@ -1,10 +1,6 @@
 package gateway
 
-import (
-	"net/http"
-
-	"github.com/fillcast/fillcast/auth"
-)
+import "net/http"
 
 // HandlerFunc is an endpoint. It writes a response, or returns an error that
 // the gateway turns into a JSON error body: an *Error chooses the status
@@ -48,21 +44,4 @@ func (f OutboundFunc) Outbound(rc *RequestContext, h http.Header) { f(rc, h) }
 var (
 	_ InboundFilter  = InboundFunc(nil)
 	_ OutboundFilter = OutboundFunc(nil)
-	_ InboundFilter  = AdminAuth{}
 )
-
-// AdminAuth is the inbound filter that routes with RouteOptions.Admin get:
-// it lets a request through only with "Authorization: Bearer <Token>",
-// compared in constant time. An empty Token refuses everything.
-type AdminAuth struct {
-	Token string
-}
-
-// Inbound refuses a request without the admin token with 401.
-func (a AdminAuth) Inbound(rc *RequestContext, r *http.Request) error {
-	if auth.BearerOK(r.Header.Get("Authorization"), a.Token) {
-		return nil
-	}
-	rc.Header().Set("WWW-Authenticate", `Bearer realm="fillcast"`)
-	return &Error{Status: http.StatusUnauthorized, Message: "admin token required: send Authorization: Bearer <token>"}
-}

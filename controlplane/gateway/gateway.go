@@ -28,7 +28,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // unmatchedRoute names requests no route took, in metrics and logs.
@@ -38,7 +40,8 @@ const unmatchedRoute = "unmatched"
 // with an http.Server, and call Close after the server has shut down.
 type Gateway struct {
 	cfg       Config
-	token     string // Deps.AdminToken
+	authn     Authenticator
+	denied    *prometheus.CounterVec
 	log       *slog.Logger
 	now       func() time.Time
 	ids       *idGenerator
@@ -49,6 +52,7 @@ type Gateway struct {
 
 	mu     sync.Mutex
 	routes map[string]bool // names taken
+	infos  []RouteInfo
 
 	// Endpoint goroutines of timed routes, including late ones whose
 	// answer was already given up on; idle is closed when the last one
@@ -67,7 +71,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, token: deps.AdminToken, log: deps.Logger, now: deps.Now, mux: http.NewServeMux(), routes: map[string]bool{}}
+	g := &Gateway{cfg: cfg, authn: deps.Authenticator, log: deps.Logger, now: deps.Now, mux: http.NewServeMux(), routes: map[string]bool{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -82,6 +86,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.unmatched = g.metrics.forRoute(unmatchedRoute)
+	g.denied = g.metrics.denied
 	return g, nil
 }
 
@@ -98,6 +103,9 @@ func (g *Gateway) Handle(pattern string, opts RouteOptions, h HandlerFunc) (err 
 	}
 	if err := opts.Validate(); err != nil {
 		return err
+	}
+	if g.authn != nil && opts.Policy == (auth.Policy{}) {
+		return fmt.Errorf("gateway: route %s declares no policy: say who may call it (auth.Public, auth.AdminOnly, ...)", opts.Name)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -117,6 +125,7 @@ func (g *Gateway) Handle(pattern string, opts RouteOptions, h HandlerFunc) (err 
 	}()
 	g.mux.Handle(pattern, rt)
 	g.routes[opts.Name] = true
+	g.infos = append(g.infos, RouteInfo{Pattern: pattern, Name: opts.Name, Policy: opts.Policy})
 	return nil
 }
 
@@ -129,16 +138,15 @@ func (g *Gateway) newRoute(opts RouteOptions, h HandlerFunc) (*route, error) {
 		m:        g.metrics.forRoute(opts.Name),
 		maxBody:  opts.MaxBodyBytes,
 		maxConc:  int64(opts.MaxConcurrent),
-		inbound:  append([]InboundFilter(nil), g.cfg.Inbound...),
 		outbound: append(append([]OutboundFilter(nil), g.cfg.Outbound...), opts.Outbound...),
 	}
 	if rt.maxBody == 0 {
 		rt.maxBody = g.cfg.MaxBodyBytes
 	}
-	if opts.Admin {
-		rt.inbound = append(rt.inbound, AdminAuth{Token: g.token})
+	if g.authn != nil {
+		rt.inbound = append(rt.inbound, &authorize{authn: g.authn, policy: opts.Policy, g: g})
 	}
-	rt.inbound = append(rt.inbound, opts.Inbound...)
+	rt.inbound = append(append(rt.inbound, g.cfg.Inbound...), opts.Inbound...)
 	if n := int64(g.cfg.MaxInFlight); n > 0 {
 		switch opts.Priority {
 		case PriorityNormal:

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/internal/poll"
 )
 
@@ -181,46 +182,92 @@ func TestPanicAfterWriteAbortsConnection(t *testing.T) {
 	})
 }
 
-func TestAdminAuth(t *testing.T) {
+// TestPolicy: each route's policy admits exactly its principals; a bad
+// credential is 401, an unadmitted principal 403 "forbidden" with the
+// reason only in the log and the denied counter.
+func TestPolicy(t *testing.T) {
 	t.Parallel()
+	keys := map[string]auth.Principal{
+		"adm":  {Kind: auth.Operator, ID: "k0", Scope: auth.ScopeAdmin},
+		"rd":   {Kind: auth.Operator, ID: "k1", Scope: auth.ScopeRead},
+		"a1":   {Kind: auth.Appliance, ID: "a1"},
+		"node": {Kind: auth.Node, ID: "n1"},
+	}
+	tg := newAuthGateway(t, Config{}, keyAuthn(keys))
+	var called atomic.Int32
+	count := func(w http.ResponseWriter, r *http.Request) error {
+		called.Add(1)
+		_, err := io.WriteString(w, Principal(r.Context()).String())
+		return err
+	}
+	tg.handle(t, "PUT /v1/sites/{id}", RouteOptions{Name: "put_site", Policy: auth.AdminOnly}, count)
+	tg.handle(t, "GET /v1/sites/{id}", RouteOptions{Name: "get_site", Policy: auth.Public}, count)
+	tg.handle(t, "GET /v1/fleet", RouteOptions{Name: "fleet", Policy: auth.Policy{Scopes: auth.ScopeRead}}, count)
+	tg.handle(t, "POST /v1/appliances/{id}/heartbeat", RouteOptions{Name: "heartbeat", Policy: auth.Policy{Appliance: auth.ApplianceSelf}}, count)
+	tg.handle(t, "POST /internal/apply", RouteOptions{Name: "apply", Policy: auth.Policy{Node: true}}, count)
+	if err := tg.Handle("GET /v1/open", RouteOptions{Name: "open"}, count); err == nil {
+		t.Error("a route without a policy was registered")
+	}
 	tests := []struct {
-		name       string
-		token      string
-		header     string
-		wantStatus int
+		method, path, header string
+		want                 int
 	}{
-		{"right token", "s3cret", "Bearer s3cret", 200},
-		{"scheme any case", "s3cret", "bearer s3cret", 200},
-		{"wrong token", "s3cret", "Bearer nope", 401},
-		{"missing header", "s3cret", "", 401},
-		{"basic scheme", "s3cret", "Basic czNjcmV0", 401},
-		{"no admin token configured", "", "Bearer ", 401},
+		{"PUT", "/v1/sites/s1", "Bearer adm", 200},
+		{"PUT", "/v1/sites/s1", "bearer adm", 200},
+		{"PUT", "/v1/sites/s1", "Bearer rd", 403},
+		{"PUT", "/v1/sites/s1", "", 401},
+		{"PUT", "/v1/sites/s1", "Bearer nope", 401},
+		{"PUT", "/v1/sites/s1", "Basic YWRt", 401},
+		{"GET", "/v1/sites/s1", "", 200},
+		{"GET", "/v1/sites/s1", "Bearer a1", 200},
+		{"GET", "/v1/sites/s1", "Bearer nope", 401},
+		{"GET", "/v1/fleet", "Bearer rd", 200},
+		{"GET", "/v1/fleet", "Bearer adm", 200},
+		{"GET", "/v1/fleet", "Bearer a1", 403},
+		{"POST", "/v1/appliances/a1/heartbeat", "Bearer a1", 200},
+		{"POST", "/v1/appliances/a2/heartbeat", "Bearer a1", 403},
+		{"POST", "/v1/appliances/a1/heartbeat", "Bearer node", 403},
+		{"POST", "/internal/apply", "Bearer node", 200},
+		{"POST", "/internal/apply", "Bearer a1", 403},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			tg := newAdminGateway(t, Config{}, tt.token)
-			var called atomic.Bool
-			tg.handle(t, "PUT /v1/sites/{id}", RouteOptions{Name: "put_site", Admin: true}, func(w http.ResponseWriter, r *http.Request) error {
-				called.Store(true)
-				return nil
-			})
-			tg.handle(t, "GET /v1/sites/{id}", RouteOptions{Name: "get_site"}, text("open"))
-			h := http.Header{}
-			if tt.header != "" {
-				h.Set("Authorization", tt.header)
+		before := called.Load()
+		h := http.Header{}
+		if tt.header != "" {
+			h.Set("Authorization", tt.header)
+		}
+		got := tg.do(t, tt.method, tt.path, h, "")
+		ran := called.Load() != before
+		if got.status != tt.want || ran != (tt.want == 200) {
+			t.Errorf("%s %s with %q: %d (endpoint ran: %v), want %d", tt.method, tt.path, tt.header, got.status, ran, tt.want)
+		}
+		switch tt.want {
+		case 401:
+			if got.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s: 401 without WWW-Authenticate", tt.method, tt.path)
 			}
-			got := tg.do(t, "PUT", "/v1/sites/s1", h, "")
-			if got.status != tt.wantStatus || called.Load() != (tt.wantStatus == 200) {
-				t.Fatalf("status = %d, endpoint called %v; want %d", got.status, called.Load(), tt.wantStatus)
+		case 403:
+			if !strings.Contains(got.body, `"error":"forbidden"`) {
+				t.Errorf("%s %s: 403 body %s, want only forbidden", tt.method, tt.path, got.body)
 			}
-			if tt.wantStatus == 401 && got.header.Get("WWW-Authenticate") == "" {
-				t.Errorf("401 without WWW-Authenticate")
-			}
-			if got := tg.do(t, "GET", "/v1/sites/s1", nil, ""); got.status != 200 {
-				t.Errorf("non-admin route status = %d, want 200", got.status)
-			}
-		})
+		}
+	}
+	if got := tg.do(t, "PUT", "/v1/sites/s1", http.Header{"Authorization": {"Bearer adm"}}, ""); got.body != "operator:k0(admin)" {
+		t.Errorf("endpoint saw principal %q", got.body)
+	}
+	if n := metricValue(t, tg.reg, "fillcast_api_denied_total", map[string]string{"route": "fleet", "reason": "not_allowed"}); n != 1 {
+		t.Errorf("denied counter for fleet = %v, want 1", n)
+	}
+	logged := false
+	for _, l := range tg.log.lines(t) {
+		logged = logged || l["detail"] == "appliance:a1 may not call fleet"
+	}
+	if !logged {
+		t.Error("the reason of the 403 is not in the log")
+	}
+	infos := tg.Routes()
+	if len(infos) != 5 || infos[0].Name != "put_site" || infos[0].Policy != auth.AdminOnly {
+		t.Errorf("Routes() = %+v", infos)
 	}
 }
 

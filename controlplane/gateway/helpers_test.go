@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -80,19 +82,33 @@ type testGateway struct {
 
 func newTestGateway(t *testing.T, cfg Config) *testGateway {
 	t.Helper()
-	return newAdminGateway(t, cfg, "")
+	return newAuthGateway(t, cfg, nil)
 }
 
-// newAdminGateway is newTestGateway with an admin token.
-func newAdminGateway(t *testing.T, cfg Config, token string) *testGateway {
+// keyAuthn authenticates "Bearer <key>" by looking the key up.
+func keyAuthn(keys map[string]auth.Principal) Authenticator {
+	return AuthenticatorFunc(func(r *http.Request) (auth.Principal, error) {
+		key := auth.Bearer(r.Header.Get("Authorization"))
+		if key == "" {
+			return auth.Principal{}, nil
+		}
+		if p, ok := keys[key]; ok {
+			return p, nil
+		}
+		return auth.Principal{}, errors.New("unknown key")
+	})
+}
+
+// newAuthGateway is newTestGateway with an authenticator.
+func newAuthGateway(t *testing.T, cfg Config, authn Authenticator) *testGateway {
 	t.Helper()
 	tg := &testGateway{reg: prometheus.NewRegistry(), log: &syncBuffer{}, clock: newFakeClock()}
 	g, err := New(cfg, Deps{
-		AdminToken: token,
-		Logger:     slog.New(slog.NewJSONHandler(tg.log, nil)),
-		Registerer: tg.reg,
-		Now:        tg.clock.Now,
-		Rand:       strings.NewReader("0123456789abcdef"),
+		Authenticator: authn,
+		Logger:        slog.New(slog.NewJSONHandler(tg.log, nil)),
+		Registerer:    tg.reg,
+		Now:           tg.clock.Now,
+		Rand:          strings.NewReader("0123456789abcdef"),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -27,6 +27,7 @@ type metrics struct {
 	inFlight *prometheus.GaugeVec
 	circuit  *prometheus.GaugeVec
 	rejected *prometheus.CounterVec
+	denied   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -52,11 +53,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "fillcast_api_rejected_total",
 			Help: "API requests refused by a protection (shed, bulkhead, circuit_open, timeout), by route.",
 		}, []string{"route", "reason"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fillcast_api_denied_total",
+			Help: "API requests refused with 401 or 403 (bad_credential, no_credential, not_allowed, or the endpoint's reason), by route.",
+		}, []string{"route", "reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.circuit, m.rejected} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.circuit, m.rejected, m.denied} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -42,6 +44,11 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (rt *route) serve(rw *responseWriter, r *http.Request) error {
 	g, rc := rt.g, rw.rc
+	if rt.opts.Timeout > 0 && r.Body != nil && r.Body != http.NoBody {
+		// First, so that the server's draining of a refused request's
+		// body is bounded too.
+		rt.boundBody(rw, r)
+	}
 	if rt.shedAt > 0 && g.inFlight.Load() > rt.shedAt {
 		rt.m.rejected[reasonShed].Inc()
 		return protectionError(ErrShed, g.cfg.ShedRetryAfter)
@@ -121,6 +128,9 @@ func (rt *route) call(rw *responseWriter, r *http.Request) (failed bool, err err
 	default:
 		return rt.callBuffered(rw, r)
 	}
+	if rw.body.expired(rw.rc) {
+		return false, rt.bodyTimeout()
+	}
 	rc := rw.rc
 	if rc.Context.Err() != nil {
 		return false, err // the client left; not the endpoint's failure
@@ -179,6 +189,12 @@ func (rt *route) callBuffered(rw *responseWriter, r *http.Request) (failed bool,
 	case <-c.done:
 	case <-ctx.Done():
 		if c.state.CompareAndSwap(callRunning, callAbandoned) {
+			// The endpoint keeps its bulkhead slot until it returns:
+			// at once if it was waiting for the body, whose reads fail
+			// at this same deadline.
+			if rw.body.expired(rc) {
+				return false, rt.bodyTimeout()
+			}
 			if rc.Context.Err() != nil {
 				return false, rc.Context.Err() // the client left
 			}
@@ -188,6 +204,9 @@ func (rt *route) callBuffered(rw *responseWriter, r *http.Request) (failed bool,
 		<-c.done // finished just in time
 	}
 	defer c.bw.release()
+	if rw.body.expired(rc) {
+		return false, rt.bodyTimeout()
+	}
 	if rc.Context.Err() != nil {
 		return false, c.err
 	}
@@ -244,4 +263,68 @@ func (rt *route) fallback(rw *responseWriter, r *http.Request, cause error) erro
 		return err
 	}
 	return nil
+}
+
+// boundBody bounds the time the endpoint may spend reading r's body to
+// the route's timeout, counted from now: a client trickling its body (a
+// slow-body attack) must not hold the endpoint, and with it a bulkhead
+// slot, past the timeout. The context's deadline cannot do that, since a
+// blocked read does not watch the context: the deadline is set on the
+// connection, so that a read waiting for bytes that never come fails
+// too. net/http lifts it once the body is read to the end, and sets its
+// own before the connection's next request.
+func (rt *route) boundBody(rw *responseWriter, r *http.Request) {
+	b := &deadlineBody{ReadCloser: r.Body, timeout: rt.opts.Timeout, deadline: time.Now().Add(rt.opts.Timeout)}
+	// A writer that is no connection's (a test's recorder) answers
+	// ErrNotSupported; only the context's deadline is left then.
+	if http.NewResponseController(rw.w).SetReadDeadline(b.deadline) != nil {
+		return
+	}
+	r.Body, rw.body = b, b
+}
+
+// bodyTimeout is the answer to a request whose body did not arrive in
+// time: 408, not counted against the endpoint. It wraps ErrTimeout so
+// that the gateway answers although the failed read cancelled the
+// request's context, which net/http does on any read error and which
+// otherwise means that the client left.
+func (rt *route) bodyTimeout() error {
+	rt.m.rejected[reasonTimeout].Inc()
+	return &Error{Status: http.StatusRequestTimeout, Err: ErrTimeout,
+		Message: fmt.Sprintf("the request body did not arrive within %v; send it faster or in smaller requests", rt.opts.Timeout)}
+}
+
+// deadlineBody is a request body under a connection read deadline (see
+// boundBody) that remembers how its reads ended, for the answer.
+type deadlineBody struct {
+	io.ReadCloser
+	timeout  time.Duration
+	deadline time.Time
+	timedOut atomic.Bool // a read failed at the deadline
+	eof      atomic.Bool // read to the end
+}
+
+// Read reads from the body, saying which deadline a timeout was.
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		b.eof.Store(true)
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		b.timedOut.Store(true)
+		err = fmt.Errorf("gateway: request body not received within the route's timeout of %v: %w", b.timeout, err)
+	}
+	return n, err
+}
+
+// expired reports whether the body did not arrive by its deadline: a
+// read failed at it, or (the endpoint's goroutine may not have seen its
+// read fail yet) the request's context was cancelled, as a failed read
+// does, once the deadline had passed with the body unfinished. b may be
+// nil: no body, or no timeout.
+func (b *deadlineBody) expired(rc *RequestContext) bool {
+	if b == nil {
+		return false
+	}
+	return b.timedOut.Load() || rc.Context.Err() != nil && !b.eof.Load() && !time.Now().Before(b.deadline)
 }

@@ -20,6 +20,9 @@ type responseWriter struct {
 	wroteHeader bool
 	routed      bool // a route took the request; false for the mux's 404/405/redirects
 	swallow     bool // drop the body: the mux's text was replaced by JSON
+	// body is the request's body under the route's read deadline; nil
+	// when it has none or the route no timeout.
+	body *deadlineBody
 }
 
 var (

@@ -62,6 +62,12 @@ type Config struct {
 	MaxAttempts int
 	// Segment is the segment duration. Zero means 4 s.
 	Segment time.Duration
+	// IngestDir is the one directory of this node whose files an ingest
+	// request may name by path (see OpenSource), an absolute path. Empty
+	// refuses every ingest by path: the API would otherwise read any file
+	// the process can, /etc/passwd and the raft log included. Uploads
+	// are accepted either way.
+	IngestDir string
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -77,6 +83,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("ingest", "Workers", "%d is negative", c.Workers)
 	case c.Queue < 0:
 		return fillcast.ConfigErrorf("ingest", "Queue", "%d is negative", c.Queue)
+	case c.IngestDir != "" && !filepath.IsAbs(c.IngestDir):
+		return fillcast.ConfigErrorf("ingest", "IngestDir", "%q: want an absolute directory, such as /srv/media", c.IngestDir)
 	}
 	return nil
 }
@@ -153,11 +161,21 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: make(chan string, cfg.Queue)}, nil
 }
 
-// Open creates the upload and work directories.
+// Open creates the upload and work directories, and checks that the
+// ingest directory, if any, is one.
 func (m *Manager) Open(context.Context) error {
 	for _, d := range []string{"uploads", "work"} {
 		if err := os.MkdirAll(filepath.Join(m.cfg.Dir, d), 0o755); err != nil {
 			return fmt.Errorf("ingest: %w", err)
+		}
+	}
+	if d := m.cfg.IngestDir; d != "" {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("ingest: ingest directory: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("ingest: ingest directory %s is not a directory", d)
 		}
 	}
 	return nil

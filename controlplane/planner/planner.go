@@ -201,7 +201,7 @@ func (p *Planner) regionOf(site string) string {
 // step with the replicated catalog.
 func (p *Planner) CatalogChanged(c fsm.Command) {
 	switch c.Op {
-	case fsm.OpPutTitle:
+	case fsm.OpPutTitle, fsm.OpCreateTitle:
 		if !p.track(c.Title) {
 			p.tracker.RemoveTitle(c.Title.ID)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/hashicorp/raft"
@@ -75,6 +76,7 @@ func TestPlansFlashAndStorage(t *testing.T) {
 		{ID: "store1", Site: "isp1", Profile: "storage", URL: "http://s:1", CapacityBytes: 100 * size},
 	}
 	for _, a := range apps {
+		must(registered(&a))
 		must(fsm.Command{Op: fsm.OpPutAppliance, Appliance: &a})
 	}
 	// t05, t06 and t07 are the most watched.
@@ -166,7 +168,9 @@ func TestOwnClock(t *testing.T) {
 			node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}})
 			node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "x", Status: "ready",
 				Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}}, Files: []fillcast.File{{Path: "a.m4s", Size: 1000}}}})
-			node.Apply(ctx, fsm.Command{Op: fsm.OpPutAppliance, Appliance: &fsm.Appliance{ID: "s1", Site: "isp1", Profile: "storage", URL: "http://s:1", CapacityBytes: 1e6}})
+			s1 := &fsm.Appliance{ID: "s1", Site: "isp1", Profile: "storage", URL: "http://s:1", CapacityBytes: 1e6}
+			node.Apply(ctx, registered(s1))
+			node.Apply(ctx, fsm.Command{Op: fsm.OpPutAppliance, Appliance: s1})
 			// The fleet's wall-clock stamp is months away from the
 			// simulated time: it must not matter.
 			p.Observe(fleet.Beat{ID: "s1", Seen: time.Now(), Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1",
@@ -195,4 +199,11 @@ func TestOwnClock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// registered is the registration an operator makes before appliance a
+// may heartbeat and enter the registry.
+func registered(a *fsm.Appliance) fsm.Command {
+	return fsm.Command{Op: fsm.OpRegisterAppliance, Registration: &fsm.Registration{ID: a.ID, Site: a.Site, Profile: a.Profile,
+		URLs: []string{a.URL}, CredentialHash: auth.HashSecret(a.ID)}}
 }

@@ -2,7 +2,8 @@
 // lives: the one way Fillcast's HTTP parts (a control-plane node's API,
 // the origin) serve and stop. On the stop it lets requests in flight
 // finish for a grace period, then cuts off whatever still runs, so the
-// server never outlives its caller by more than that.
+// server never outlives its caller by more than that. LimitPerClient
+// caps the connections one client address may hold open on a listener.
 package httpserve
 
 import (

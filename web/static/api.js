@@ -8,26 +8,107 @@ export class APIError extends Error {
   }
 }
 
+// decode parses an answer's text as JSON; null when empty or not JSON.
+function decode(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
 // call fetches path and decodes JSON; non-2xx answers become APIError with
 // the body's "error" message.
 export async function call(path, opts = {}) {
   const res = await fetch(path, opts);
   const text = await res.text();
-  let body = null;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    body = null;
-  }
+  const body = decode(text);
   if (!res.ok) {
     throw new APIError(res.status, (body && body.error) || text || res.statusText);
   }
   return body;
 }
 
+// operatorKey is the operator's API key (or the bootstrap admin token).
+// It is kept in sessionStorage only: it lives as long as the browser tab,
+// is not shared with other tabs, and is never put in localStorage or a
+// cookie, so it is not kept on disk after the tab and not sent with
+// requests the page does not make itself.
+const KEY = 'fillcast.key';
+export const operatorKey = {
+  get: () => sessionStorage.getItem(KEY) || '',
+  set: (key) => sessionStorage.setItem(KEY, key),
+  forget: () => sessionStorage.removeItem(KEY),
+};
+
+// keyEvents fires "refused" when the control plane answered 401 to the
+// key kept (unknown or revoked); the key is forgotten by then, and the
+// operator page asks for another.
+export const keyEvents = new EventTarget();
+
+// bearer returns headers with key as the bearer credential (unchanged
+// without a key): the one place the page writes the header.
+const bearer = (key, headers = {}) => (key ? { ...headers, Authorization: `Bearer ${key}` } : headers);
+
+// refused forgets key after a 401, unless another key was set meanwhile.
+function refused(key) {
+  if (!key || operatorKey.get() !== key) return;
+  operatorKey.forget();
+  keyEvents.dispatchEvent(new Event('refused'));
+}
+
+// authed is call with the kept operator key. Every operator call goes
+// through it (or upload), so a 401 anywhere drops the key.
+export async function authed(path, opts = {}) {
+  const key = operatorKey.get();
+  try {
+    return await call(path, { ...opts, headers: bearer(key, opts.headers) });
+  } catch (err) {
+    if (err.status === 401) refused(key);
+    throw err;
+  }
+}
+
+// upload posts file as multipart form data with the kept key, reporting
+// progress to onProgress (fetch cannot report upload progress;
+// XMLHttpRequest can); signal aborts it.
+export function upload(path, file, { onProgress = () => {}, signal } = {}) {
+  const key = operatorKey.get();
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new Error('upload cancelled'));
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    const abort = () => xhr.abort();
+    signal?.addEventListener('abort', abort);
+    xhr.addEventListener('loadend', () => signal?.removeEventListener('abort', abort));
+    xhr.addEventListener('abort', () => reject(new Error('upload cancelled')));
+    xhr.open('POST', path);
+    for (const [k, v] of Object.entries(bearer(key))) xhr.setRequestHeader(k, v);
+    xhr.upload.addEventListener('progress', (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+    xhr.addEventListener('load', () => {
+      const body = decode(xhr.responseText) || {};
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(body);
+        return;
+      }
+      if (xhr.status === 401) refused(key);
+      reject(new APIError(xhr.status, body.error || `${xhr.status} ${xhr.statusText}`));
+    });
+    xhr.addEventListener('error', () => reject(new Error('network error')));
+    const fd = new FormData();
+    fd.append('file', file);
+    xhr.send(fd);
+  });
+}
+
 const q = encodeURIComponent;
 
-export const titles = () => call('/v1/titles');
+// json is the options of a call that sends body as JSON.
+const json = (method, body) => ({ method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+export const titles = (status = '') => call(status ? `/v1/titles?status=${q(status)}` : '/v1/titles');
 export const title = (id) => call(`/v1/titles/${q(id)}`);
 export const playback = (id, protocol) => call(`/v1/playback/${q(id)}?protocol=${q(protocol)}`);
 export const search = (text, genre = '', limit = 24) =>
@@ -36,9 +117,21 @@ export const suggest = (prefix) => call(`/v1/search/suggest?q=${q(prefix)}&limit
 export const recommendations = (user, limit = 12) => call(`/v1/recommendations?user=${q(user)}&limit=${limit}`);
 export const similar = (id, limit = 8) => call(`/v1/titles/${q(id)}/similar?limit=${limit}`);
 export const history = (user) => call(`/v1/users/${q(user)}/history`);
-export const fleet = () => call('/v1/fleet');
-export const sites = () => call('/v1/sites');
-export const jobs = () => call('/v1/jobs');
+
+// Operator calls: each needs a key whose scope the route admits
+// (docs/api.md).
+export const whoami = () => authed('/v1/whoami');
+export const fleet = () => authed('/v1/fleet');
+export const sites = () => authed('/v1/sites');
+export const jobs = () => authed('/v1/jobs');
+export const createTitle = (t) => authed('/v1/titles', json('POST', t));
+export const ingest = (id, file, opts) => upload(`/v1/titles/${q(id)}/ingest`, file, opts);
+export const apiKeys = () => authed('/v1/apikeys');
+export const createAPIKey = (name, scope) => authed('/v1/apikeys', json('POST', { name, scope }));
+export const revokeAPIKey = (id) => authed(`/v1/apikeys/${q(id)}`, { method: 'DELETE' });
+export const appliances = () => authed('/v1/appliances');
+export const registerAppliance = (id, reg) => authed(`/v1/appliances/${q(id)}`, json('PUT', reg));
+export const revokeAppliance = (id) => authed(`/v1/appliances/${q(id)}`, { method: 'DELETE' });
 
 // fileURL is the control plane's redirect to a title file on an appliance
 // (poster, downloads).
@@ -53,9 +146,4 @@ export function sendEvents(batch) {
     body: JSON.stringify(batch),
     keepalive: true,
   }).catch(() => {});
-}
-
-// admin returns the options of an authenticated call.
-export function admin(token, opts = {}) {
-  return { ...opts, headers: { ...(opts.headers || {}), Authorization: `Bearer ${token}` } };
 }

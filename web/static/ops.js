@@ -1,11 +1,43 @@
-// ops.js: the operator page: the fleet (health, load, hit ratio, cache
-// use, fill progress), the sites, ingest jobs with their progress, and an
-// upload form that creates a title and ingests a file through the API.
+// ops.js: the operator page. It first asks for an operator key (an API
+// key fck.<id>.<secret>, or the bootstrap admin token), kept for the
+// browser tab only (api.operatorKey), asks the control plane whose key it
+// is (GET /v1/whoami) and then shows only what the key's scopes may use:
+// the fleet (health, load, hit ratio, cache use, fill progress), sites and
+// appliance registrations, ingest jobs with their progress, an upload
+// form, and for admins the API keys and appliance credentials. The
+// control plane enforces the same rules; the page only spares operators
+// buttons that would answer 403. A 401 from any call (the key revoked)
+// forgets the key and asks again.
 
 import * as api from './api.js';
 import { h, show, bytes, bits, pct, meter, errorBox } from './ui.js';
 
 const REFRESH_MS = 2000;
+const ID_PATTERN = '[A-Za-z0-9_][A-Za-z0-9_\\-]{0,63}';
+const SCOPES = ['read', 'ingest', 'operator', 'admin'];
+
+// can says whether who holds one of scopes; admin holds them all, and
+// can(who) alone asks for admin.
+const can = (who, ...scopes) => (who.scopes || []).some((s) => s === 'admin' || scopes.includes(s));
+
+// sees is what the page shows who, after the route policies of the
+// control plane (docs/api.md).
+const sees = (who) => ({
+  fleet: can(who, 'operator', 'read'), // GET /v1/fleet, /v1/sites, /v1/appliances
+  jobs: can(who, 'operator', 'ingest', 'read'), // GET /v1/jobs
+  upload: can(who, 'operator', 'ingest'), // POST /v1/titles/{id}/ingest
+  createTitle: can(who, 'operator'), // POST /v1/titles
+  admin: can(who), // /v1/apikeys, PUT and DELETE /v1/appliances/{id}
+});
+
+// failure says in words why a call failed.
+function failure(err) {
+  if (err.status === 403) return `${err.message}: this key's scope does not allow it`;
+  return err.message || String(err);
+}
+
+const field = (label, el) => h('label', {}, h('span', {}, label), el);
+const when = (t) => (t ? new Date(t).toLocaleString() : '');
 
 function fleetTable(fleet) {
   if (!fleet.length) return h('p', {}, 'No appliance has registered or sent a heartbeat yet.');
@@ -47,109 +79,296 @@ function jobsTable(jobs) {
       h('td', {}, new Date(j.updated).toLocaleTimeString())))));
 }
 
-// uploadForm creates the title (status new) and posts the file to its
-// ingest endpoint, showing upload progress; the job then appears above.
-function uploadForm() {
-  const token = h('input', { name: 'token', type: 'password', required: true, autocomplete: 'off', placeholder: 'admin token' });
-  token.value = sessionStorage.getItem('fillcast.admin') || '';
-  const field = (label, el) => h('label', {}, h('span', {}, label), el);
-  const id = h('input', { name: 'id', required: true, pattern: '[A-Za-z0-9_][A-Za-z0-9_\\-]{0,63}', title: 'letters, digits, - and _', placeholder: 'my-title' });
+// appliancesTable lists the registrations; revoke, for admins, adds a
+// button to each.
+function appliancesTable(regs, revoke) {
+  if (!regs.length) return h('p', {}, 'No appliance is registered.');
+  const cols = ['Appliance', 'Site', 'Profile', 'URLs', 'Registered', revoke && ''];
+  return h('table', { id: 'appliances' },
+    h('thead', {}, h('tr', {}, cols.filter((c) => c !== false).map((c) => h('th', {}, c)))),
+    h('tbody', {}, regs.map((r) => h('tr', { 'data-appliance': r.id },
+      h('td', {}, r.id), h('td', {}, r.site), h('td', {}, r.profile), h('td', {}, (r.urls || []).join(' ')), h('td', {}, when(r.registered)),
+      revoke && h('td', {}, h('button', { type: 'button', class: 'danger', onclick: () => revoke(r) }, 'Revoke'))))));
+}
+
+// keysTable lists the API keys, marking the one this page uses.
+function keysTable(keys, self, revoke) {
+  if (!keys.length) return h('p', {}, 'No API key yet: this page uses the bootstrap admin token.');
+  return h('table', { id: 'apikeys' },
+    h('thead', {}, h('tr', {}, ['Key', 'Name', 'Scope', 'Created', ''].map((c) => h('th', {}, c)))),
+    h('tbody', {}, keys.map((k) => h('tr', { 'data-key': k.id },
+      h('td', {}, k.id, k.id === self ? h('span', { class: 'muted' }, ' (this page)') : ''), h('td', {}, k.name || ''),
+      h('td', {}, k.scope), h('td', {}, when(k.created)),
+      h('td', {}, h('button', { type: 'button', class: 'danger', onclick: () => revoke(k) }, 'Revoke'))))));
+}
+
+// panel is a part of the page that shows what load answers. The refresh
+// loop redraws it only when the answer changed, so that a button is not
+// replaced under the pointer.
+function panel(load, render) {
+  const el = h('div', {}, 'Loading…');
+  let last = null;
+  const draw = (res) => {
+    const sig = res instanceof Error ? `error ${res.message}` : JSON.stringify(res);
+    if (sig === last) return;
+    last = sig;
+    try {
+      el.replaceChildren(res instanceof Error ? errorBox(failure(res)) : render(res));
+    } catch (err) {
+      el.replaceChildren(errorBox(`cannot show the answer: ${err.message}`));
+    }
+  };
+  return { el, refresh: () => load().then(draw, draw) };
+}
+
+// act runs fn, which changes something, and says in status what it did
+// (fn's answer) or what went wrong.
+async function act(status, doing, fn) {
+  status.replaceChildren(h('p', { class: 'muted' }, doing));
+  try {
+    status.replaceChildren(await fn());
+  } catch (err) {
+    status.replaceChildren(errorBox(failure(err)));
+  }
+}
+
+// secret shows a key or credential that the control plane answers only
+// once, with a button that copies it.
+function secret(label, value, hint) {
+  const out = h('input', { class: 'secret', readonly: true, value, size: Math.min(value.length, 72), 'aria-label': label, onfocus: (e) => e.target.select() });
+  const copy = h('button', { type: 'button' }, 'Copy');
+  copy.addEventListener('click', async () => {
+    out.select();
+    try {
+      await navigator.clipboard.writeText(value);
+      copy.textContent = 'Copied';
+    } catch {
+      copy.textContent = 'Selected: press Ctrl+C';
+    }
+  });
+  return h('div', { class: 'secret-box', role: 'status' }, h('p', {}, label), h('p', {}, out, ' ', copy), h('p', { class: 'muted' }, hint));
+}
+
+// uploadForm posts a file to a title's ingest endpoint, showing upload
+// progress; the job then appears in the jobs table. With createTitle
+// (the operator scope) it first creates the title (status new); an
+// ingest-only key may upload only to a title that exists, since creating
+// titles is the operator scope's, so the form asks for the id alone,
+// offers the titles waiting for their video, and checks the title before
+// sending the file.
+function uploadForm(createTitle, signal) {
+  const id = h('input', { name: 'id', required: true, pattern: ID_PATTERN, title: 'letters, digits, - and _', placeholder: 'my-title', list: !createTitle && 'titles-new' });
   const name = h('input', { name: 'name', required: true, maxlength: 200 });
   const desc = h('textarea', { name: 'description', rows: 2, maxlength: 2000 });
   const genres = h('input', { name: 'genres', placeholder: 'drama, comedy' });
   const year = h('input', { name: 'year', type: 'number', min: 1888, max: 2100 });
   const file = h('input', { name: 'file', type: 'file', accept: 'video/*', required: true });
   const status = h('p', { class: 'muted', id: 'upload-status' });
+  const waiting = !createTitle && h('datalist', { id: 'titles-new' });
+  if (waiting) {
+    api.titles('new').then((ts) => waiting.replaceChildren(...ts.map((t) => h('option', { value: t.id }, t.name))), () => {});
+  }
   const form = h('form', { id: 'upload', class: 'upload' },
-    field('Title id', id), field('Name', name), field('Description', desc), field('Genres', genres), field('Year', year),
-    field('Video file', file), field('Admin token', token), h('button', { type: 'submit' }, 'Upload and ingest'), status);
+    field('Title id', id), waiting,
+    createTitle && [field('Name', name), field('Description', desc), field('Genres', genres), field('Year', year)],
+    field('Video file', file), h('button', { type: 'submit' }, 'Upload and ingest'), status);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    sessionStorage.setItem('fillcast.admin', token.value);
     const t = { id: id.value.trim(), name: name.value.trim(), description: desc.value.trim(), status: 'new',
       genres: genres.value.split(',').map((g) => g.trim()).filter(Boolean), year: Number(year.value) || 0 };
     try {
-      status.textContent = 'Creating the title…';
-      await api.call('/v1/titles', api.admin(token.value, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(t) }))
-        .catch((err) => { if (err.status !== 409) throw err; });
-      const job = await upload(`/v1/titles/${encodeURIComponent(t.id)}/ingest`, token.value, file.files[0],
-        (p) => { status.textContent = `Uploading… ${Math.round(100 * p)}%`; });
+      if (createTitle) {
+        status.textContent = 'Creating the title…';
+        await api.createTitle(t).catch((err) => { if (err.status !== 409) throw err; });
+      } else {
+        await api.title(t.id).catch((err) => {
+          throw err.status === 404 ? new Error(`there is no title ${t.id}, and creating titles needs the operator scope: ask an operator to add it`) : err;
+        });
+      }
+      const job = await api.ingest(t.id, file.files[0], { signal, onProgress: (p) => { status.textContent = `Uploading… ${Math.round(100 * p)}%`; } });
       status.textContent = `Uploaded: job ${job.id} is transcoding (see the jobs table).`;
     } catch (err) {
-      status.replaceChildren(errorBox(`Upload failed: ${err.message}`));
+      status.replaceChildren(errorBox(`Upload failed: ${failure(err)}`));
     }
   });
-  return form;
+  if (createTitle) return form;
+  return [h('p', { class: 'muted' }, 'This key has the ingest scope: it uploads the video of a title that exists already. Creating a title needs the operator scope.'), form];
 }
 
-// uploads holds the uploads in progress, aborted when the page is left.
-const uploads = {
-  live: new Set(),
-  abort() {
-    for (const xhr of this.live) xhr.abort();
-    this.live.clear();
-  },
-};
-
-// upload posts file as multipart form data with progress (fetch cannot
-// report upload progress; XMLHttpRequest can).
-function upload(path, token, file, onProgress) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    uploads.live.add(xhr);
-    xhr.addEventListener('loadend', () => uploads.live.delete(xhr));
-    xhr.addEventListener('abort', () => reject(new Error('upload cancelled')));
-    xhr.open('POST', path);
-    xhr.setRequestHeader('Authorization', `Bearer ${token}`);
-    xhr.upload.addEventListener('progress', (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
-    xhr.addEventListener('load', () => {
-      let body = {};
-      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
-      else reject(new Error(body.error || `${xhr.status} ${xhr.statusText}`));
+// appliancesSection lists the appliance registrations; for admins it also
+// registers one, showing its credential once, and revokes them.
+function appliancesSection(admin) {
+  const status = h('div', { id: 'appliance-status' });
+  const revoke = (r) => {
+    if (!confirm(`Revoke the appliance ${r.id}? It leaves steering and its credential stops working at once.`)) return;
+    act(status, `Revoking ${r.id}…`, async () => {
+      await api.revokeAppliance(r.id);
+      list.refresh();
+      return h('p', {}, `Appliance ${r.id} revoked.`);
     });
-    xhr.addEventListener('error', () => reject(new Error('network error')));
-    const fd = new FormData();
-    fd.append('file', file);
-    xhr.send(fd);
+  };
+  const list = panel(api.appliances, (regs) => appliancesTable(regs, admin && revoke));
+  if (!admin) return { nodes: [list.el], panels: [list] };
+
+  const id = h('input', { name: 'id', required: true, pattern: ID_PATTERN, title: 'letters, digits, - and _', placeholder: 'edge-7' });
+  const site = h('input', { name: 'site', required: true, list: 'site-ids' });
+  const sites = h('datalist', { id: 'site-ids' });
+  api.sites().then((ss) => sites.replaceChildren(...ss.map((s) => h('option', { value: s.id }))), () => {});
+  const profile = h('select', { name: 'profile' }, ['flash', 'storage'].map((p) => h('option', { value: p }, p)));
+  const urls = h('input', { name: 'urls', required: true, placeholder: 'https://edge-7.example.net:8443', title: 'the URLs it may advertise, separated by spaces' });
+  const form = h('form', { id: 'appliance-form', class: 'upload' },
+    field('Appliance id', id), field('Site', site), sites, field('Profile', profile), field('URLs', urls),
+    h('button', { type: 'submit' }, 'Register'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const reg = { site: site.value.trim(), profile: profile.value, urls: urls.value.split(/[\s,]+/).filter(Boolean) };
+    act(status, `Registering ${id.value.trim()}…`, async () => {
+      const r = await api.registerAppliance(id.value.trim(), reg);
+      form.reset();
+      list.refresh();
+      return secret(`Credential of appliance ${r.id}:`, r.credential,
+        'Give it to the appliance now (its bearer credential): it is shown only this once. Registering the appliance again issues a new credential and the old one stops working.');
+    });
   });
+  return { nodes: [list.el, h('h3', {}, 'Register an appliance'), form, status], panels: [list] };
 }
 
-// opsPage shows the page and refreshes its tables until left; it returns
-// the cleanup. live() says whether the page is still the one shown.
-export async function opsPage(live) {
-  const fleetBox = h('div', {}, 'Loading…');
-  const sitesBox = h('div');
-  const jobsBox = h('div');
+// apiKeysSection lists the API keys, creates one (its key shown once) and
+// revokes them; admins only. Revoking the page's own key calls selfRevoked.
+function apiKeysSection(who, selfRevoked) {
+  const status = h('div', { id: 'apikey-status' });
+  const revoke = (k) => {
+    const self = k.id === who.id;
+    if (!confirm(`Revoke the key ${k.id}${k.name ? ` (${k.name})` : ''}? Requests with it are refused at once.${self ? ' This page uses it.' : ''}`)) return;
+    act(status, `Revoking ${k.id}…`, async () => {
+      await api.revokeAPIKey(k.id);
+      if (self) selfRevoked();
+      else list.refresh();
+      return h('p', {}, `Key ${k.id} revoked.`);
+    });
+  };
+  const list = panel(api.apiKeys, (keys) => keysTable(keys, who.id, revoke));
+  const name = h('input', { name: 'name', maxlength: 200, placeholder: 'ci-uploader' });
+  const scope = h('select', { name: 'scope' }, SCOPES.map((s) => h('option', { value: s }, s)));
+  const form = h('form', { id: 'apikey-form', class: 'upload' },
+    field('Name', name), field('Scope', scope), h('button', { type: 'submit' }, 'Create key'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    act(status, 'Creating a key…', async () => {
+      const k = await api.createAPIKey(name.value.trim(), scope.value);
+      form.reset();
+      list.refresh();
+      return secret(`New ${k.scope} key ${k.id}${k.name ? ` (${k.name})` : ''}:`, k.key,
+        'Copy it now: it is shown only this once, and the control plane keeps only its hash.');
+    });
+  });
+  return { nodes: [list.el, h('h3', {}, 'Create a key'), form, status], panels: [list] };
+}
+
+// keyPrompt asks for the operator key; use gets the key entered. message,
+// if any, says why it asks again.
+function keyPrompt(message, use) {
+  const key = h('input', { name: 'key', type: 'password', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'fck.…', 'aria-label': 'Operator key' });
+  const form = h('form', { id: 'key-form', class: 'keyform' },
+    h('p', { class: 'muted' }, 'The operator page needs an operator API key (fck.…) or the admin token. ',
+      'It is kept for this browser tab only and sent to this control plane alone.'),
+    field('Operator key', key), h('button', { type: 'submit' }, 'Use key'),
+    message && errorBox(message));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const k = key.value.trim();
+    if (k) use(k);
+  });
+  show(h('h1', {}, 'Operator'), form);
+  key.focus();
+}
+
+// operatorView shows what who may see and refreshes it every REFRESH_MS
+// until stop is called; first settles when it has been drawn once.
+// on.forget and on.selfRevoked ask for a key again.
+function operatorView(who, live, on) {
+  const s = sees(who);
+  const uploads = new AbortController();
+  const panels = [];
+  const section = (id, title, ...body) => h('section', { id }, h('h2', {}, title), ...body);
+  const add = (p) => { panels.push(p); return p.el; };
+  const parts = (sec) => { panels.push(...sec.panels); return sec.nodes; };
   show(
     h('h1', {}, 'Operator'),
-    h('section', {}, h('h2', {}, 'Fleet'), fleetBox),
-    h('section', {}, h('h2', {}, 'Sites'), sitesBox),
-    h('section', {}, h('h2', {}, 'Ingest jobs'), jobsBox),
-    h('section', {}, h('h2', {}, 'Upload a title'), uploadForm()),
+    h('p', { class: 'who', id: 'who' }, 'Key ', h('code', {}, who.id), ` · scope ${(who.scopes || []).join(', ')} `,
+      h('button', { type: 'button', id: 'forget-key', onclick: on.forget }, 'Forget key')),
+    s.fleet && section('fleet-section', 'Fleet', add(panel(api.fleet, fleetTable))),
+    s.fleet && section('sites-section', 'Sites', add(panel(api.sites, sitesTable))),
+    s.fleet && section('appliances-section', 'Appliances', parts(appliancesSection(s.admin))),
+    s.jobs && section('jobs-section', 'Ingest jobs', add(panel(api.jobs, jobsTable))),
+    s.upload && section('upload-section', s.createTitle ? 'Upload a title' : 'Upload a video', uploadForm(s.createTitle, uploads.signal)),
+    s.admin && section('apikeys-section', 'API keys', parts(apiKeysSection(who, on.selfRevoked))),
   );
-  const box = (el, res, table) => {
-    try {
-      el.replaceChildren(res instanceof Error ? errorBox(res.message) : table(res));
-    } catch (err) {
-      el.replaceChildren(errorBox(`cannot show the answer: ${err.message}`));
-    }
-  };
   // Each refresh starts when the previous one is done, so a slow API
   // never has requests piling up.
   let timer = null;
   let stopped = false;
   const refresh = async () => {
-    const [fleet, sites, jobs] = await Promise.all([api.fleet(), api.sites(), api.jobs()].map((p) => p.catch((e) => e)));
-    box(fleetBox, fleet, fleetTable);
-    box(sitesBox, sites, sitesTable);
-    box(jobsBox, jobs, jobsTable);
+    await Promise.all(panels.map((p) => p.refresh()));
     if (!stopped && live()) timer = setTimeout(refresh, REFRESH_MS);
   };
-  await refresh();
+  return {
+    first: refresh(),
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      uploads.abort();
+    },
+  };
+}
+
+// opsPage shows the page: the key prompt while the tab holds no key, the
+// operator view once the control plane says whose the key is. It returns
+// the cleanup. live() says whether the page is still the one shown.
+export async function opsPage(live) {
+  let stop = () => {};
+  let left = false;
+  const current = () => live() && !left;
+  const ask = (message) => {
+    stop();
+    stop = () => {};
+    if (current()) keyPrompt(message, use);
+  };
+  const open = async () => {
+    let who;
+    try {
+      who = await api.whoami();
+    } catch (err) {
+      // A 401 has asked again already (refused below).
+      if (err.status !== 401) ask(`Cannot check the key: ${failure(err)}`);
+      return;
+    }
+    if (!current()) return;
+    if (who.kind !== 'operator') {
+      api.operatorKey.forget();
+      ask(`That is ${who.kind === 'appliance' ? 'an appliance credential' : `a ${who.kind} credential`}, not an operator key.`);
+      return;
+    }
+    stop();
+    const view = operatorView(who, current, {
+      forget: () => { api.operatorKey.forget(); ask(); },
+      selfRevoked: () => { api.operatorKey.forget(); ask('You revoked the key this page used: enter another.'); },
+    });
+    stop = view.stop;
+    await view.first;
+  };
+  const use = (key) => {
+    api.operatorKey.set(key);
+    return open();
+  };
+  const refused = () => ask('The control plane refused the key: it is unknown or was revoked. Enter another.');
+  api.keyEvents.addEventListener('refused', refused);
+
+  if (api.operatorKey.get()) await open();
+  else ask();
   return () => {
-    stopped = true;
-    clearTimeout(timer);
-    uploads.abort();
+    left = true;
+    api.keyEvents.removeEventListener('refused', refused);
+    stop();
   };
 }

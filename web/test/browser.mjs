@@ -5,7 +5,9 @@
 // "REVIVE <host:port>" (answered "revived") to bring it back.
 //
 // Environment: FILLCAST_URL (the control plane), FILLCAST_OUT (where the
-// screenshots go), CHROMIUM (default /usr/bin/chromium).
+// screenshots go), FILLCAST_ADMIN (the demo's admin key, entered in the
+// operator page's key prompt), FILLCAST_UPLOAD (a video for its upload
+// form; no upload without it), CHROMIUM (default /usr/bin/chromium).
 
 import { chromium } from 'playwright-core';
 import { mkdirSync, statSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
 const base = process.env.FILLCAST_URL;
+const admin = process.env.FILLCAST_ADMIN;
 const out = process.env.FILLCAST_OUT || 'test-output';
 mkdirSync(out, { recursive: true });
 const stdin = createInterface({ input: process.stdin });
@@ -78,6 +81,15 @@ async function survivesKill(page, title, protocol) {
   await page.screenshot({ path: join(out, `failover-${protocol}.png`) });
   await harness('REVIVE', first, 'revived');
 }
+
+// useKey enters key in the operator page's key prompt.
+async function useKey(page, key) {
+  await page.fill('#key-form input[name=key]', key);
+  await page.click('#key-form button[type=submit]');
+}
+
+// sections lists the operator page's sections and forms (run in the page).
+const sections = () => [...document.querySelectorAll('#view section[id], #view form[id]')].map((e) => `#${e.getAttribute('id')}`); // not e.id: a form's input named id hides it
 
 // harness asks the Go test to act on an appliance and waits for its word.
 async function harness(verb, host, want) {
@@ -157,17 +169,30 @@ try {
   await survivesKill(page, 'big-sky', 'hls');
   await survivesKill(page, 'big-sky', 'dash');
 
-  // The operator page shows the fleet and the jobs, and its form uploads
-  // a title that is then transcoded and listed.
+  // The operator page asks for a key first and shows nothing else
+  // without one; a wrong key is refused in words.
   await page.goto(`${base}/#/ops`);
+  await page.waitForSelector('#key-form input[name=key]');
+  check(!(await page.$('#fleet-section, #upload')), 'the operator page shows the fleet or the upload form without a key');
+  await useKey(page, 'fck.knope.wrong');
+  await until(page, 'a wrong key is refused', () => /refused the key/.test(document.querySelector('#key-form .error')?.textContent || ''));
+  console.log('ok: the operator page asks for a key and refuses a wrong one');
+
+  // With the demo's admin key it shows everything: the fleet and the
+  // jobs, the upload form, the API keys and the appliances.
+  await useKey(page, admin);
   await until(page, 'operator page lists the fleet and jobs', () => document.querySelectorAll('#fleet tbody tr').length >= 2 && document.querySelectorAll('#jobs tbody tr').length >= 1);
-  console.log('ok: operator page lists the fleet and the jobs');
+  const adminSees = await page.evaluate(sections);
+  check(['#upload', '#apikey-form', '#appliance-form'].every((s) => adminSees.includes(s)), `the admin key sees ${adminSees}`);
+  check(/bootstrap/.test(await page.textContent('#who')), `who: ${await page.textContent('#who')}`);
+  const kept = await page.evaluate((k) => ({ session: sessionStorage.getItem('fillcast.key') === k, local: Object.values(localStorage).includes(k), cookie: document.cookie.includes(k) }), admin);
+  check(kept.session && !kept.local && !kept.cookie, `the key is kept ${JSON.stringify(kept)}, want in sessionStorage only`);
+  console.log(`ok: the admin key sees ${adminSees.join(' ')} and is kept for the tab only`);
   if (process.env.FILLCAST_UPLOAD) {
     await page.fill('#upload input[name=id]', 'uploaded');
     await page.fill('#upload input[name=name]', 'Uploaded From The Browser');
     await page.fill('#upload input[name=genres]', 'test');
     await page.setInputFiles('#upload input[name=file]', process.env.FILLCAST_UPLOAD);
-    await page.fill('#upload input[name=token]', process.env.FILLCAST_ADMIN);
     await page.click('#upload button[type=submit]');
     await until(page, 'upload accepted', () => /job .* is transcoding/.test(document.querySelector('#upload-status').textContent));
     await until(page, 'upload listed in the jobs', () => [...document.querySelectorAll('#jobs tbody tr')].some((tr) => tr.textContent.includes('uploaded')));
@@ -179,6 +204,32 @@ try {
   } else {
     await page.screenshot({ path: join(out, 'operator.png'), fullPage: true });
   }
+
+  // The admin makes a read key, shown once. With it the page shows the
+  // fleet but offers no upload and no keys; when the key is revoked, the
+  // page forgets it and asks again.
+  await page.goto(`${base}/#/ops`);
+  await page.waitForSelector('#apikey-form');
+  await page.fill('#apikey-form input[name=name]', 'browser-test');
+  await page.selectOption('#apikey-form select[name=scope]', 'read');
+  await page.click('#apikey-form button[type=submit]');
+  const readKey = await until(page, 'the new key is shown', () => document.querySelector('#apikey-status input.secret')?.value);
+  const readID = readKey.split('.')[1];
+  await until(page, 'the new key is listed', (id) => document.querySelector(`#apikeys tr[data-key="${id}"]`), readID);
+  await page.screenshot({ path: join(out, 'operator-keys.png'), fullPage: true });
+  await page.click('#forget-key');
+  await page.waitForSelector('#key-form');
+  check(!(await page.evaluate(() => sessionStorage.getItem('fillcast.key'))), 'Forget key left the key in sessionStorage');
+  await useKey(page, readKey);
+  await until(page, 'the read key sees the fleet', () => document.querySelectorAll('#fleet tbody tr').length >= 2);
+  const readSees = await page.evaluate(sections);
+  check(['#upload', '#apikey-form', '#appliance-form', '#apikeys-section'].every((s) => !readSees.includes(s)) && readSees.includes('#appliances-section'),
+    `the read key sees ${readSees}`);
+  console.log(`ok: a read key made on the page sees ${readSees.join(' ')}`);
+  const res = await fetch(`${base}/v1/apikeys/${readID}`, { method: 'DELETE', headers: { Authorization: `Bearer ${admin}` } });
+  check(res.status === 204, `revoking ${readID}: ${res.status}`);
+  await until(page, 'a revoked key is forgotten and asked for again', () => /refused the key/.test(document.querySelector('#key-form .error')?.textContent || '') && !sessionStorage.getItem('fillcast.key'));
+  console.log('ok: once its key is revoked the page forgets it and asks for another');
 
   // Home again: the viewing just done shows under "continue watching".
   await page.goto(`${base}/#/`);

@@ -1,0 +1,74 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// APIKeyPrefix starts every operator API key: "fck.<key id>.<secret>".
+const APIKeyPrefix = "fck."
+
+// apiKeySecretBytes is the entropy of an API key's secret.
+const apiKeySecretBytes = 32
+
+// NewAPIKey returns a fresh API key with id, to be shown to its holder
+// once, and the hash to store instead of it.
+func NewAPIKey(id string) (key, hash string, err error) {
+	if err := validKeyID(id); err != nil {
+		return "", "", fmt.Errorf("auth: api key: %w", err)
+	}
+	var b [apiKeySecretBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", fmt.Errorf("auth: api key: %w", err)
+	}
+	key = APIKeyPrefix + id + "." + base64.RawURLEncoding.EncodeToString(b[:])
+	return key, HashSecret(key), nil
+}
+
+// APIKeyID returns the id an API key names, and false if key does not
+// have an API key's shape. It does not check the secret.
+func APIKeyID(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, APIKeyPrefix)
+	if !ok {
+		return "", false
+	}
+	id, secret, ok := strings.Cut(rest, ".")
+	if !ok || validKeyID(id) != nil || len(secret) != base64.RawURLEncoding.EncodedLen(apiKeySecretBytes) {
+		return "", false
+	}
+	return id, true
+}
+
+// HashSecret returns the hex SHA-256 of a high-entropy secret (an API key
+// or an appliance credential), the form in which it is stored. A slow
+// password hash would add nothing: the secrets are 256-bit random.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// SecretMatches reports, in constant time, whether secret hashes to hash
+// (as made by HashSecret).
+func SecretMatches(secret, hash string) bool {
+	want, err := hex.DecodeString(hash)
+	if err != nil || len(want) != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(got[:], want) == 1
+}
+
+// Bearer returns the credential of an Authorization header value
+// ("Bearer <credential>", the scheme in any case), or "".
+func Bearer(authorization string) string {
+	const prefix = "Bearer "
+	if len(authorization) < len(prefix) || !strings.EqualFold(authorization[:len(prefix)], prefix) {
+		return ""
+	}
+	return strings.TrimSpace(authorization[len(prefix):])
+}

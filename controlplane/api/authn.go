@@ -1,0 +1,91 @@
+package api
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http"
+
+	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/auth/pki"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+)
+
+// Errors of authentication: the gateway answers 401 and logs them.
+var (
+	errUnknownKey        = errors.New("api: unknown or revoked api key")
+	errUnknownCredential = errors.New("api: unknown or revoked appliance credential")
+	errUnknownBearer     = errors.New("api: unknown bearer credential")
+)
+
+// authenticator finds who made a request (docs/design.md §6.3):
+//   - a node or appliance certificate of the cluster CA, verified by TLS;
+//   - "Bearer fck.<id>.<secret>": an operator's API key, looked up by id
+//     in the replicated state and compared by hash;
+//   - "Bearer fca.…": an appliance credential, whose signature names the
+//     appliance, compared by hash with its registration, so a revoked or
+//     reissued credential stops working at once;
+//   - "Bearer <admin token>": the bootstrap admin key of the command line.
+type authenticator struct {
+	api *API
+}
+
+var _ gateway.Authenticator = authenticator{}
+
+// Authenticate implements gateway.Authenticator.
+func (au authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
+	bearer := auth.Bearer(r.Header.Get("Authorization"))
+	if bearer == "" {
+		return au.certificate(r.TLS), nil
+	}
+	a := au.api
+	if id, ok := auth.APIKeyID(bearer); ok {
+		var k *fsm.APIKey
+		a.read(func(s *fsm.State) { k = s.APIKeys[id] })
+		if k == nil || !auth.SecretMatches(bearer, k.Hash) {
+			return auth.Principal{}, errUnknownKey
+		}
+		scope, err := auth.ParseScope(k.Scope)
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		return auth.Principal{Kind: auth.Operator, ID: id, Scope: scope}, nil
+	}
+	if auth.IsCredential(bearer) {
+		id, err := a.signingKeys().VerifyCredential(bearer)
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		var reg *fsm.Registration
+		a.read(func(s *fsm.State) { reg = s.Registrations[id] })
+		if reg == nil || !auth.SecretMatches(bearer, reg.CredentialHash) {
+			return auth.Principal{}, errUnknownCredential
+		}
+		return auth.Principal{Kind: auth.Appliance, ID: id}, nil
+	}
+	if auth.BearerOK(r.Header.Get("Authorization"), a.d.AdminToken) {
+		return auth.Principal{Kind: auth.Operator, ID: "bootstrap", Scope: auth.ScopeAdmin}, nil
+	}
+	return auth.Principal{}, errUnknownBearer
+}
+
+// certificate is the principal of a verified client certificate: a node,
+// or a registered appliance; anonymous otherwise.
+func (au authenticator) certificate(cs *tls.ConnectionState) auth.Principal {
+	if cs == nil {
+		return auth.Principal{}
+	}
+	role, id, ok := pki.PeerIdentity(cs)
+	switch {
+	case !ok:
+	case role == pki.RoleNode:
+		return auth.Principal{Kind: auth.Node, ID: id}
+	case role == pki.RoleAppliance:
+		var registered bool
+		au.api.read(func(s *fsm.State) { registered = s.Registrations[id] != nil })
+		if registered {
+			return auth.Principal{Kind: auth.Appliance, ID: id}
+		}
+	}
+	return auth.Principal{}
+}

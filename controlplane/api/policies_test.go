@@ -1,0 +1,308 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/auth/pki"
+	"github.com/fillcast/fillcast/controlplane/events"
+	"github.com/fillcast/fillcast/controlplane/recs"
+	"github.com/fillcast/fillcast/controlplane/search"
+	"github.com/fillcast/fillcast/web"
+)
+
+// The principals of the authorization table, in its column order.
+const (
+	pAnonymous = "anonymous"
+	pViewer    = "viewer"
+	pSelf      = "appliance_self"  // appliance aa, on its own id
+	pOther     = "appliance_other" // appliance aa, on ab's id
+	pNode      = "node"
+	pRead      = "read"
+	pIngest    = "ingest"
+	pOperator  = "operator"
+	pAdmin     = "admin"
+)
+
+var principals = []string{pAnonymous, pViewer, pSelf, pOther, pNode, pRead, pIngest, pOperator, pAdmin}
+
+// allowed is the authorization table: for every route, by name, the
+// principals it admits (admin is always admitted and not listed). A route
+// missing here fails TestAuthorizationTable: a new route needs a row.
+var allowed = map[string][]string{
+	"playback": {"*"}, "whoami": {"*"}, "steering": {"*"}, "healthz": {"*"}, "web_page": {"*"}, "web_assets": {"*"},
+	"list_titles": {"*"}, "get_title": {"*"}, "title_file": {"*"},
+	"events": {"*"}, "history": {"*"}, "search": {"*"}, "suggest": {"*"}, "recommendations": {"*"}, "similar": {"*"},
+	"create_title": {pOperator}, "put_title": {pOperator}, "delete_title": {pOperator},
+	"ingest":    {pOperator, pIngest},
+	"list_jobs": {pOperator, pIngest, pRead}, "get_job": {pOperator, pIngest, pRead},
+	"list_sites": {pOperator, pRead}, "get_site": {pOperator, pRead}, "put_site": {pOperator}, "delete_site": {pOperator},
+	"list_rules": {pOperator, pRead}, "put_rule": {pOperator}, "delete_rule": {pOperator},
+	"fleet": {pOperator, pRead}, "metrics": {pOperator, pRead}, "list_appliances": {pOperator, pRead},
+	"get_keys": {pSelf, pOther, pNode, pOperator, pRead}, "cluster": {pSelf, pOther, pNode, pOperator, pRead},
+	"put_keys": {}, "create_api_key": {}, "list_api_keys": {}, "delete_api_key": {},
+	"put_appliance": {}, "delete_appliance": {},
+	"heartbeat":      {pSelf},
+	"get_manifest":   {pSelf, pOperator, pRead},
+	"put_manifest":   {pOperator},
+	"peer_heartbeat": {pNode}, "join": {pNode}, "apply": {pNode},
+}
+
+// bodies are the request bodies of routes whose endpoint checks the
+// caller further once the policy admitted it: a heartbeat must match the
+// registration, so the table sends a true one.
+var bodies = map[string]string{
+	"heartbeat": `{"site":"isp1","profile":"storage","url":"http://aa:8080","health":"ok"}`,
+}
+
+// tableServer is the API over TLS with every kind of credential.
+type tableServer struct {
+	srv     *httptest.Server
+	bearer  map[string]string       // principal -> Authorization value
+	clients map[string]*http.Client // principal -> client (node: its certificate)
+}
+
+func newTableServer(t *testing.T) *tableServer {
+	t.Helper()
+	dir := t.TempDir()
+	a := newTestAPIWith(t, func(d *Deps) { withDiscovery(t, d, dir) })
+	ca, err := pki.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, srvKey, err := pki.Issue(ca, pki.RoleNode, "n1", []string{"127.0.0.1"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeCert, nodeKey, err := pki.Issue(ca, pki.RoleNode, "n2", []string{"127.0.0.1"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, err := pki.ServerTLS(srvCert, srvKey, filepath.Join(dir, pki.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &tableServer{srv: httptest.NewUnstartedServer(a), bearer: map[string]string{}, clients: map[string]*http.Client{}}
+	ts.srv.TLS = serverTLS
+	ts.srv.StartTLS()
+	t.Cleanup(ts.srv.Close)
+	client := func(cert, key string) *http.Client {
+		c, err := pki.ClientTLS(cert, key, filepath.Join(dir, pki.CAFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: c}}
+	}
+	plain := client("", "")
+	for _, p := range principals {
+		ts.clients[p] = plain
+	}
+	ts.clients[pNode] = client(nodeCert, nodeKey)
+	ts.bearer[pAdmin] = "Bearer adm"
+
+	for _, scope := range []string{pRead, pIngest, pOperator} {
+		var v APIKeyView
+		ts.mustDo(t, pAdmin, "POST", "/v1/apikeys", `{"name":"`+scope+` key","scope":"`+scope+`"}`, http.StatusCreated, &v)
+		if !strings.HasPrefix(v.Key, auth.APIKeyPrefix) {
+			t.Fatalf("new %s key %q", scope, v.Key)
+		}
+		ts.bearer[scope] = "Bearer " + v.Key
+	}
+	for _, id := range []string{"aa", "ab"} {
+		var reg Registration
+		ts.mustDo(t, pAdmin, "PUT", "/v1/appliances/"+id, `{"site":"isp1","profile":"storage","urls":["http://`+id+`:8080"]}`, http.StatusOK, &reg)
+		if id == "aa" {
+			ts.bearer[pSelf] = "Bearer " + reg.Credential
+			ts.bearer[pOther] = "Bearer " + reg.Credential
+		}
+	}
+	return ts
+}
+
+// withDiscovery adds the viewer-facing parts, as a node opens them, so
+// that their routes are in the registry too.
+func withDiscovery(t *testing.T, d *Deps, dir string) {
+	t.Helper()
+	ev, err := events.Open(events.DefaultConfig(filepath.Join(dir, "events")), d.Log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Close() })
+	idx, err := search.Open(search.Config{}, d.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	rs, err := recs.New(recs.DefaultConfig(), ev, ev, d.Log, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	ui, err := web.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Events, d.Search, d.Recs, d.UI = ev, idx, rs, ui
+}
+
+// do sends a request as principal p and returns the status and body.
+func (ts *tableServer) do(t *testing.T, p, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if b := ts.bearer[p]; b != "" {
+		req.Header.Set("Authorization", b)
+	}
+	resp, err := ts.clients[p].Do(req)
+	if err != nil {
+		t.Fatalf("%s %s as %s: %v", method, path, p, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (ts *tableServer) mustDo(t *testing.T, p, method, path, body string, want int, out any) {
+	t.Helper()
+	code, b := ts.do(t, p, method, path, body)
+	if code != want {
+		t.Fatalf("%s %s as %s: %d %s, want %d", method, path, p, code, b, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(b), out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pathFor fills a route pattern's wildcards for principal p: an
+// appliance's own routes get aa's id (ab's for pOther); others an id that
+// names nothing, so that an admitted write changes nothing.
+func pathFor(pattern string, self bool, p string) (method, path string) {
+	method, path, _ = strings.Cut(pattern, " ")
+	id := "nothing"
+	if self {
+		id = "aa"
+		if p == pOther {
+			id = "ab"
+		}
+	}
+	r := strings.NewReplacer("{id}", id, "{title}", "t1", "{path...}", "poster.jpg", "{$}", "")
+	path = r.Replace(path)
+	if strings.HasSuffix(path, "/ui/") {
+		path += "app.js"
+	}
+	return method, path
+}
+
+// TestAuthorizationTable walks the route registry: every route, called by
+// every kind of principal with a real credential, is admitted (any status
+// but 401 and 403) or refused (401 without a credential, 403 "forbidden"
+// with one) exactly as the table says.
+func TestAuthorizationTable(t *testing.T) {
+	t.Parallel()
+	ts := newTableServer(t)
+	routes := ts.srv.Config.Handler.(*API).gw.Routes()
+	if len(routes) < 40 {
+		t.Fatalf("only %d routes registered", len(routes))
+	}
+	for _, rt := range routes {
+		want, ok := allowed[rt.Name]
+		if !ok {
+			t.Errorf("route %s (%s) has no row in the authorization table", rt.Name, rt.Pattern)
+			continue
+		}
+		admits := map[string]bool{pAdmin: true}
+		for _, p := range want {
+			if p == "*" {
+				for _, q := range principals {
+					admits[q] = true
+				}
+			}
+			admits[p] = true
+		}
+		// The viewer has no credential until the accounts issue: its
+		// column is the policy's word.
+		if got := rt.Policy.Allows(auth.Principal{Kind: auth.Viewer, ID: "v1"}, ""); got != admits[pViewer] {
+			t.Errorf("%s: viewer admitted %v, want %v", rt.Name, got, admits[pViewer])
+		}
+		self := rt.Policy.Appliance == auth.ApplianceSelf
+		for _, p := range principals {
+			if p == pViewer {
+				continue
+			}
+			method, path := pathFor(rt.Pattern, self, p)
+			body := bodies[rt.Name]
+			if body == "" && (method == "POST" || method == "PUT") {
+				body = "{}"
+			}
+			code, b := ts.do(t, p, method, path, body)
+			switch {
+			case admits[p] && (code == 401 || code == 403):
+				t.Errorf("%s %s as %s: %d %s, want admitted", method, path, p, code, b)
+			case !admits[p] && p == pAnonymous && code != 401:
+				t.Errorf("%s %s as %s: %d, want 401", method, path, p, code)
+			case !admits[p] && p != pAnonymous && (code != 403 || !strings.Contains(b, `"error":"forbidden"`)):
+				t.Errorf("%s %s as %s: %d %s, want 403 forbidden", method, path, p, code, b)
+			}
+		}
+	}
+	for name := range allowed {
+		found := false
+		for _, rt := range routes {
+			found = found || rt.Name == name
+		}
+		if !found {
+			t.Errorf("the table lists route %s, which is not registered", name)
+		}
+	}
+}
+
+// TestBadCredentials: a wrong, revoked or reissued credential is 401 on
+// every route, public ones included (a client must learn its key is bad).
+func TestBadCredentials(t *testing.T) {
+	t.Parallel()
+	ts := newTableServer(t)
+	var keys []APIKeyView
+	ts.mustDo(t, pAdmin, "GET", "/v1/apikeys", "", 200, &keys)
+	if len(keys) != 3 || keys[0].Key != "" {
+		t.Fatalf("listed keys %+v: want three, without secrets", keys)
+	}
+	readKey := ts.bearer[pRead]
+	ts.mustDo(t, pRead, "GET", "/v1/fleet", "", 200, nil)
+	for _, k := range keys {
+		if k.Scope == "read" {
+			ts.mustDo(t, pAdmin, "DELETE", "/v1/apikeys/"+k.ID, "", 204, nil)
+		}
+	}
+	var me Whoami
+	ts.mustDo(t, pOperator, "GET", "/v1/whoami", "", 200, &me)
+	if me.Kind != "operator" || len(me.Scopes) != 1 || me.Scopes[0] != "operator" {
+		t.Errorf("whoami with the operator key: %+v", me)
+	}
+	oldCred := ts.bearer[pSelf]
+	ts.mustDo(t, pAdmin, "PUT", "/v1/appliances/aa", `{"site":"isp1","profile":"storage","urls":["http://aa:8080"]}`, 200, nil)
+	for name, bearer := range map[string]string{
+		"revoked key":         readKey,
+		"reissued credential": oldCred,
+		"wrong admin token":   "Bearer adm2",
+		"forged api key":      "Bearer fck.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"garbage credential":  "Bearer fca.k1.aa.00.xx",
+	} {
+		ts.bearer["x"], ts.clients["x"] = bearer, ts.clients[pAnonymous]
+		for _, path := range []string{"/v1/fleet", "/v1/titles"} {
+			if code, _ := ts.do(t, "x", "GET", path, ""); code != 401 {
+				t.Errorf("%s on %s: %d, want 401", name, path, code)
+			}
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package origin
+
+import (
+	"net/http"
+	"net/netip"
+
+	"github.com/fillcast/fillcast/auth"
+)
+
+// authorised reports whether r may GET title: always without keys; with
+// keys, for the admin token, a player's token (/c/), or an appliance's
+// credential (/f/ or the bare form), checked through the verifier's cache
+// with the public keys. When not, it has answered 403 "forbidden" and
+// logged why.
+func (s *Server) authorised(w http.ResponseWriter, r *http.Request, token, title string) bool {
+	if s.verify == nil {
+		return true
+	}
+	authz := r.Header.Get("Authorization")
+	if auth.BearerOK(authz, s.d.AdminToken) {
+		return true
+	}
+	if token != "" {
+		var addr netip.Addr
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			addr = ap.Addr()
+		}
+		if err := s.verify.Verify(token, title, s.d.Now(), addr); err != nil {
+			s.forbid(w, r, auth.RejectReason(err), err)
+			return false
+		}
+		return true
+	}
+	cred := auth.Bearer(authz)
+	if cred == "" {
+		s.forbid(w, r, "missing_credential", nil)
+		return false
+	}
+	if _, err := s.verify.VerifyCredential(cred); err != nil {
+		s.forbid(w, r, auth.RejectReason(err), err)
+		return false
+	}
+	return true
+}
+
+// forbid answers 403 with the body "forbidden" alone: why goes to the
+// debug log and to fillcast_origin_forbidden_total{reason}.
+func (s *Server) forbid(w http.ResponseWriter, r *http.Request, reason string, err error) {
+	s.forbidden.WithLabelValues(reason).Inc()
+	s.log.Debug("origin: forbidden", "reason", reason, "path", r.URL.Path, "client", r.RemoteAddr, "err", err)
+	httpError(w, http.StatusForbidden, "forbidden")
+}
