@@ -47,6 +47,10 @@ test: web
 fuzz:
 	$(GO) test -run x -fuzz FuzzParse -fuzztime 20s ./appliance/byterange
 	$(GO) test -run x -fuzz FuzzVerify -fuzztime 20s ./auth
+	$(GO) test -run x -fuzz FuzzVerifyCredential -fuzztime 20s ./auth
+	$(GO) test -run x -fuzz FuzzParseKeys -fuzztime 20s ./auth
+	$(GO) test -run x -fuzz FuzzParseIdentity -fuzztime 20s ./auth/pki
+	$(GO) test -run x -fuzz FuzzParseConfig -fuzztime 20s ./cmd/fillcast
 	$(GO) test -run x -fuzz FuzzContentPath -fuzztime 20s ./appliance/server
 	$(GO) test -run x -fuzz FuzzString -fuzztime 20s ./internal/jsonappend
 

@@ -30,6 +30,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -91,6 +92,12 @@ type Config struct {
 	// TLSCert and TLSKey are PEM files. When set, HTTP/1.1 is served over
 	// TLS. HTTP/3 requires them.
 	TLSCert, TLSKey string
+	// TLSCA, when set, is the PEM file of the CA that https control-plane
+	// nodes, peers and origins are checked against, and the appliance
+	// presents TLSCert (an appliance certificate of that CA, see fillcast
+	// certs) to them as its client certificate. Empty means the system's
+	// roots and no client certificate.
+	TLSCA string
 	// H3 turns on HTTP/3 on the UDP port with the number of HTTP's TCP
 	// port, and the Alt-Svc header that advertises it.
 	H3 bool
@@ -301,7 +308,13 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 			return nil, err
 		}
 	}
-	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Credential: fillCred, Log: log}); err != nil {
+	var clientTLS *tls.Config
+	if cfg.TLSCA != "" {
+		if clientTLS, err = pki.ClientTLS(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
+			return nil, fillcast.ConfigErrorf("appliance", "TLSCA", "%v", err)
+		}
+	}
+	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Credential: fillCred, TLS: clientTLS, Log: log}); err != nil {
 		return nil, err
 	}
 	if a.cache, err = cache.New(cfg.Cache, a.up, log); err != nil {
@@ -318,7 +331,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	if len(cfg.ControlPlanes) > 0 {
 		// One client for both: what one learns of the cluster's members
 		// and which node answers serves the other.
-		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: cmp.Or(d.Credential, d.AdminToken), Log: log})
+		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: cmp.Or(d.Credential, d.AdminToken), TLS: clientTLS, Log: log})
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
 				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,

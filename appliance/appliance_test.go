@@ -86,7 +86,14 @@ func startApplianceWith(t *testing.T, dir string, mem int64, upstreams []string,
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	a, err := New(cfg, Deps{Keys: keys(t), AdminToken: "adm", Log: quiet()})
+	return startApplianceDeps(t, cfg, Deps{Keys: keys(t), AdminToken: "adm", Log: quiet()})
+}
+
+// startApplianceDeps serves an appliance of cfg and d on a loopback port
+// until the test ends.
+func startApplianceDeps(t *testing.T, cfg Config, d Deps) *testAppliance {
+	t.Helper()
+	a, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,13 @@ func TestStartStopLeavesNothing(t *testing.T) {
 // returned function stops it.
 func startControlPlane(t *testing.T, dir string) (string, func()) {
 	t.Helper()
+	return startControlPlaneWith(t, controlplane.Config{ID: "n1", DataDir: dir, Bootstrap: true})
+}
+
+// startControlPlaneWith starts a node of cfg on loopback addresses of its
+// own, and returns its URL and its stop.
+func startControlPlaneWith(t *testing.T, cfg controlplane.Config) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,12 +97,11 @@ func startControlPlane(t *testing.T, dir string) (string, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raftAddr := raft.Addr().String()
+	cfg.RaftAddr = raft.Addr().String()
 	raft.Close()
-	n, err := controlplane.New(controlplane.Config{
-		ID: "n1", DataDir: dir, HTTP: ln.Addr().String(), RaftAddr: raftAddr, Bootstrap: true,
-		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-	}, controlplane.Deps{AdminToken: "adm", Keys: keys(t), Listener: ln})
+	cfg.HTTP = ln.Addr().String()
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+	n, err := controlplane.New(cfg, controlplane.Deps{AdminToken: "adm", Keys: keys(t), Listener: ln})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +113,11 @@ func startControlPlane(t *testing.T, dir string) (string, func()) {
 	case err := <-done:
 		t.Fatalf("control plane stopped before it was ready: %v", err)
 	}
-	return "http://" + ln.Addr().String(), func() {
+	scheme := "http://"
+	if !cfg.TLS.IsZero() {
+		scheme = "https://"
+	}
+	return scheme + ln.Addr().String(), func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("control plane: %v", err)

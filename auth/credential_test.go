@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -103,4 +104,34 @@ func BenchmarkVerifyCredential(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzVerifyCredential: any credential VerifyCredential accepts is byte
+// for byte what the signing key makes of the key id, appliance id and
+// nonce it carries (Ed25519 signatures are deterministic), so no altered
+// spelling of a credential verifies.
+func FuzzVerifyCredential(f *testing.F) {
+	ks := mustKeys(f, "k1 "+secretA+"\n")
+	for _, id := range []string{"a1", "edge-7_x"} {
+		c, err := ks.SignCredential(id)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(c)
+	}
+	f.Add("fca.k1.a1.AAAAAAAAAAAAAAAAAAAAAA.x")
+	f.Fuzz(func(t *testing.T, cred string) {
+		id, err := ks.VerifyCredential(cred)
+		if err != nil {
+			return
+		}
+		parts := strings.Split(strings.TrimPrefix(cred, CredentialPrefix), ".")
+		if len(parts) != 4 || parts[1] != id {
+			t.Fatalf("accepted %q for %q", cred, id)
+		}
+		sig := ed25519.Sign(ks.signer.priv, appendCredentialMessage(nil, parts[0], id, parts[2]))
+		if want := CredentialPrefix + parts[0] + "." + id + "." + parts[2] + "." + strict.EncodeToString(sig); want != cred {
+			t.Fatalf("accepted %q; the key makes %q of its fields", cred, want)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -51,7 +52,10 @@ func (n *Node) closeListener() error {
 // serve serves the API until ctx is done, then lets the requests in
 // flight finish (up to ShutdownTimeout).
 func (n *Node) serve(ctx context.Context) error {
-	hs := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	// The server's own complaints (a refused TLS handshake, a bad
+	// request line) go to the node's log at debug, not to stderr.
+	hs := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(n.d.Log.Handler(), slog.LevelDebug)}
 	n.d.Log.Info("controlplane: serving", "id", n.cfg.ID, "http", n.ln.Addr().String(), "raft", n.cfg.RaftAddr, "tls", n.tls.api != nil)
 	return httpserve.Serve(ctx, hs, n.ln, n.cfg.ShutdownTimeout)
 }

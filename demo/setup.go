@@ -211,11 +211,16 @@ Try:
   curl -s '%[2]s/v1/playback/big-sky?protocol=hls'
   curl -s '%[2]s/v1/search?q=nigth+trian'
   curl -s '%[2]s/v1/recommendations?user=alice'
-  curl -s '%[2]s/v1/fleet'
+  curl -s -H 'Authorization: Bearer %[7]s' '%[2]s/v1/fleet'
   curl -sI '%[4]s%[6]s/master.m3u8'
   ffplay '%[4]s%[6]s/master.m3u8'
   fillcast targets --controlplane %[2]s > targets.txt && vegeta attack -rate 100 -duration 10s < targets.txt | vegeta report
 
-Admin token: %[7]s   (Authorization: Bearer ...)
+Admin token: %[7]s   (Authorization: Bearer ...; the operator page asks for it)
+
+Every link here is plain HTTP on loopback: the demo shows the parts, not
+the transport. A real deployment runs the control plane, the origin and the
+appliances with --tls-cert, --tls-key and --tls-ca (fillcast certs makes a
+lab CA); the tests run that path.
 `, d.dir, d.sys.ControlPlaneURL, d.sys.OriginURL, d.sys.Appliances["flash1"], d.sys.Appliances["storage1"], path, d.token)
 }

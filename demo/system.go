@@ -178,7 +178,9 @@ func (s *System) listen(name string) (net.Listener, error) {
 func (s *System) startOrigin() error {
 	ocfg := origin.DefaultConfig()
 	ocfg.Root = s.cfg.OriginRoot
-	o, err := origin.New(ocfg, origin.Deps{AdminToken: s.d.Token, Log: s.d.Log})
+	// The origin checks tokens and appliance credentials with the public
+	// keys, so only players and registered appliances fetch from it.
+	o, err := origin.New(ocfg, origin.Deps{AdminToken: s.d.Token, Keys: s.d.Keys.Public(), Log: s.d.Log})
 	if err != nil {
 		return err
 	}
@@ -280,7 +282,8 @@ func (s *System) StartAppliances() error {
 			closeRest()
 			return fmt.Errorf("demo: register %s: %w", sp.id, err)
 		}
-		a, err := appliance.New(cfg, appliance.Deps{Keys: s.d.Keys, Credential: reg.Credential, AdminToken: s.d.Token, Log: s.d.Log})
+		// Appliances verify playback tokens; they get the public keys only.
+		a, err := appliance.New(cfg, appliance.Deps{Keys: s.d.Keys.Public(), Credential: reg.Credential, AdminToken: s.d.Token, Log: s.d.Log})
 		if err != nil {
 			closeRest()
 			return err

@@ -19,6 +19,7 @@ package upstream
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +105,10 @@ type Deps struct {
 	Credential string
 	// Log receives failed fetches; nil discards them.
 	Log *slog.Logger
+	// TLS, if set, is the client TLS configuration of https upstreams:
+	// the CA they are checked against and the certificate presented.
+	// Nil means the system's roots and no certificate.
+	TLS *tls.Config
 	// Transport, if set, replaces the HTTP transport (tests).
 	Transport http.RoundTripper
 	// Now returns the time peer back-offs are judged by; nil means
@@ -162,6 +167,7 @@ func New(cfg Config, d Deps) (*Client, error) {
 			MaxIdleConnsPerHost:   64,
 			IdleConnTimeout:       90 * time.Second,
 			DisableCompression:    true,
+			TLSClientConfig:       d.TLS,
 		}
 		rt = c.owned
 	}

@@ -110,6 +110,8 @@ cold_sum=$(sha256sum "$root/$cold_obj" | cut -d' ' -f1)
 
 echo "k1 $(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$tmp/keys"
 prefix=$("$fc" sign --token-keys "$tmp/keys" --title t1 --ttl 4h) # /c/{token}/t1
+"$fc" keys public --token-keys "$tmp/keys" >"$tmp/keys.pub"     # appliances verify, never sign
+admin=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')   # the appliances' /v1/status
 
 # --- servers ---------------------------------------------------------------
 mapfile -t ports < <("$bt" ports 7)
@@ -146,7 +148,7 @@ pids+=($!)
 start_appliance() { # id port mem-bytes upstream
 	mkdir -p "$tmp/cache-$1"
 	"$fc" appliance --id "$1" --site s1 --http "127.0.0.1:$2" --cache-dir "$tmp/cache-$1" \
-		--mem-bytes "$3" --disk-bytes 4GiB --upstream "$4" --token-keys "$tmp/keys" \
+		--mem-bytes "$3" --disk-bytes 4GiB --upstream "$4" --token-keys "$tmp/keys.pub" --admin-token "$admin" \
 		--log-level warn >"$tmp/appliance-$1.log" 2>&1 &
 	pids+=($!)
 	srvpid[fillcast-$1]=$!
@@ -398,7 +400,7 @@ verdict $ok "$HERD clients on one cold object -> exactly 1 upstream request" \
 
 say ""
 for s in fillcast-mem fillcast-disk; do
-	say "$s /v1/status: $(curl -s "${url[$s]}/v1/status" | tr -d '\n' | cut -c1-400)"
+	say "$s /v1/status: $(curl -s -H "Authorization: Bearer $admin" "${url[$s]}/v1/status" | tr -d '\n' | cut -c1-400)"
 done
 for f in "$tmp"/appliance-*.log "$tmp/origin.log"; do
 	if [[ -s $f ]]; then say "log $(basename "$f") (last lines):"; tail -n 5 "$f" | sed 's/^/   /'; fi

@@ -164,6 +164,8 @@ func (sys *system) status(ctx context.Context, id string) (appliance.Status, err
 	if err != nil {
 		return st, fmt.Errorf("fillsim: %w", err)
 	}
+	req.Header.Set("Authorization", "Bearer "+sys.setup.token) // the demo's appliances take its admin token
+
 	resp, err := sys.client.Do(req)
 	if err != nil {
 		return st, fmt.Errorf("fillsim: status of %s: %w", id, err)

@@ -68,16 +68,21 @@ op=$(port); cph=$(port); cpr=$(port); ap=$(port)
 	--token-keys "$tmp/keys" --admin-token "$admin" --origin "http://127.0.0.1:$op" 2>"$tmp/controlplane.log" & pids+=($!)
 cp="http://127.0.0.1:$cph"
 wait_http "$cp/healthz"
-for _ in $(seq 100); do curl -fsS "$cp/v1/cluster" 2>/dev/null | grep -q leader && break; sleep 0.1; done
+for _ in $(seq 100); do curl -fsS -H "Authorization: Bearer $admin" "$cp/v1/cluster" 2>/dev/null | grep -q leader && break; sleep 0.1; done
 auth=(-H "Authorization: Bearer $admin" -H 'Content-Type: application/json')
 curl -fsS "${auth[@]}" -X PUT "$cp/v1/sites/local" -d '{"id":"local","kind":"isp","region":"lab","prefixes":["127.0.0.0/8"]}' >/dev/null
 for i in $(seq -w 1 "$TITLES"); do
 	t="t$i"
 	curl -fsS "${auth[@]}" -X POST "$cp/v1/titles" -d "{\"id\":\"$t\",\"name\":\"Title $i\",\"status\":\"ready\",\"renditions\":[{\"id\":\"360p\",\"kind\":\"video\",\"width\":640,\"height\":360,\"bandwidth\":800000},{\"id\":\"720p\",\"kind\":\"video\",\"width\":1280,\"height\":720,\"bandwidth\":3000000}],\"files\":$(files_json "$t")}" >/dev/null
 done
+# Registered first: the appliance heartbeats with the credential answered.
+curl -fsS "${auth[@]}" -X PUT "$cp/v1/appliances/a1" -d "{\"site\":\"local\",\"profile\":\"storage\",\"urls\":[\"http://127.0.0.1:$ap\"]}" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["credential"])' >"$tmp/a1.credential"
+chmod 600 "$tmp/a1.credential"
+"$fc" keys public --token-keys "$tmp/keys" >"$tmp/keys.pub"
 "$fc" appliance --id a1 --site local --profile storage --http "127.0.0.1:$ap" --cache-dir "$tmp/cache" \
-	--mem-bytes 1GiB --disk-bytes 4GiB --upstream "http://127.0.0.1:$op" --token-keys "$tmp/keys" \
-	--controlplane "$cp" --admin-token "$admin" --heartbeat 1s 2>"$tmp/appliance.log" & pids+=($!)
+	--mem-bytes 1GiB --disk-bytes 4GiB --upstream "http://127.0.0.1:$op" --token-keys "$tmp/keys.pub" \
+	--controlplane "$cp" --credential-file "$tmp/a1.credential" --heartbeat 1s 2>"$tmp/appliance.log" & pids+=($!)
 wait_http "http://127.0.0.1:$ap/healthz"
 for _ in $(seq 100); do curl -fsS "$cp/v1/playback/t01?protocol=hls" 2>/dev/null | grep -q "127.0.0.1:$ap" && break; sleep 0.1; done
 

@@ -53,6 +53,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.DurationVar(&cfg.FillPoll, "fill-poll", cfg.FillPoll, "how often the fill manifest is fetched from the control plane")
 	fs.BoolVar(&cfg.H3, "h3", false, "serve HTTP/3 on the UDP port of --http (needs --tls-cert and --tls-key)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate `FILE`: HTTP/1.1 is then served over TLS too")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "PEM `FILE` of the CA https control-plane nodes, peers and origins are checked against; --tls-cert is then also the client certificate")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	udpBuf := byteSize(cfg.UDPBufferBytes)
 	fs.Var(&udpBuf, "udp-buffer", "HTTP/3 UDP socket buffer size asked for (the OS may cap it: see the log)")
@@ -94,7 +95,7 @@ var applianceFlags = map[string]string{
 	"MaxConns": "max-conns", "ReadTimeout": "read-timeout", "IdleTimeout": "idle-timeout", "Server.WriteTimeout": "write-timeout",
 	"ControlPlanes": "controlplane", "AdvertiseURL": "advertise-url", "HeartbeatInterval": "heartbeat",
 	"FillRateBits": "fill-rate", "FillPoll": "fill-poll",
-	"H3": "h3", "TLSCert": "tls-cert", "TLSKey": "tls-key", "UDPBufferBytes": "udp-buffer",
+	"H3": "h3", "TLSCert": "tls-cert", "TLSKey": "tls-key", "TLSCA": "tls-ca", "UDPBufferBytes": "udp-buffer",
 	"ShutdownTimeout": "shutdown-timeout", "DrainTimeout": "drain-timeout", "DrainQuiet": "drain-quiet",
 	"PIDFile": "pid-file", "ReadyTimeout": "upgrade-timeout", "AdminHTTP": "admin-http", "Profiling.PyroscopeURL": "pyroscope",
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/dustin/go-humanize"
 	"github.com/fillcast/fillcast"
@@ -82,17 +83,27 @@ func readConfigFile(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
+	return parseConfig(f, path)
+}
+
+// parseConfig reads a config file: a flag a line, "name value" or
+// "name=value", the name with or without its dashes; blank lines and lines
+// starting with '#' are skipped. path names the file in errors.
+func parseConfig(r io.Reader, path string) (map[string]string, error) {
 	out := map[string]string{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		name, value, _ := strings.Cut(line, " ")
-		name = strings.TrimLeft(strings.TrimSuffix(name, "="), "-")
-		value = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(value), "="))
-		if name == "" {
+		end := strings.IndexFunc(line, func(c rune) bool { return c == '=' || unicode.IsSpace(c) })
+		if end < 0 {
+			end = len(line)
+		}
+		name, value := strings.TrimLeft(line[:end], "-"), strings.TrimSpace(line[end:])
+		value = strings.TrimSpace(strings.TrimPrefix(value, "="))
+		if name == "" || name[0] == '#' {
 			return nil, fmt.Errorf("config: %s:%d: want \"name value\"", path, n)
 		}
 		out[name] = value

@@ -64,7 +64,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -428,10 +430,18 @@ type request struct {
 }
 
 // request returns a call of method to path with the defaults: Timeout,
-// maxAnswer, and resent after any failure if it is a read.
+// maxAnswer, and resent after any failure if it is a read. A write gets
+// one X-Request-Id for all its attempts, so that the control plane
+// applies it once even when two nodes both took it (docs/api.md).
 func (c *Client) request(method, path string) request {
-	return request{method: method, path: path, timeout: c.cfg.Timeout, limit: maxAnswer,
+	r := request{method: method, path: path, timeout: c.cfg.Timeout, limit: maxAnswer,
 		resend: method == http.MethodGet || method == http.MethodHead}
+	if !r.resend {
+		var b [12]byte
+		rand.Read(b[:])
+		r.header = http.Header{"X-Request-Id": {"c-" + hex.EncodeToString(b[:])}}
+	}
+	return r
 }
 
 // answer is a node's whole answer.

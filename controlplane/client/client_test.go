@@ -700,3 +700,37 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("no beat reached the surviving nodes (%d failures)", failures.Load())
 	}
 }
+
+// TestWriteKeepsItsRequestID: a write that moves on to another node
+// carries the same X-Request-Id there, which the control plane applies
+// once; every write gets its own.
+func TestWriteKeepsItsRequestID(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	node := func(status int) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut { // not the member list
+				mu.Lock()
+				seen = append(seen, r.Header.Get("X-Request-Id"))
+				mu.Unlock()
+			}
+			w.WriteHeader(status)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	busy, ok := node(http.StatusServiceUnavailable), node(http.StatusNoContent)
+	c := newClient(t, Config{URLs: []string{busy.URL, ok.URL}, Timeout: 2 * time.Second}, Deps{})
+	for range 2 {
+		if err := c.Do(context.Background(), http.MethodPut, "/v1/sites/s1", map[string]string{"kind": "isp"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The second write goes straight to the node that answered.
+	if len(seen) != 3 || seen[0] == "" || seen[0] != seen[1] || seen[2] == "" || seen[0] == seen[2] {
+		t.Errorf("X-Request-Id of a write tried on two nodes, then of another: %q", seen)
+	}
+}

@@ -140,9 +140,11 @@ func TestIngestPublishesAndRecords(t *testing.T) {
 			t.Errorf("origin lacks %s (%v)", f.Path, err)
 		}
 	}
-	if _, err := os.Stat(up); !os.IsNotExist(err) {
-		t.Error("upload left behind after success")
-	}
+	// The upload goes once the job is recorded done.
+	poll.Until(t, 5*time.Second, "the upload removed after success", func() bool {
+		_, err := os.Stat(up)
+		return os.IsNotExist(err)
+	})
 	if _, err := m.Submit(context.Background(), "nope", up, false); err == nil || !strings.Contains(err.Error(), "unknown title") {
 		t.Errorf("submit for an unknown title: %v", err)
 	}
