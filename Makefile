@@ -59,6 +59,7 @@ bench: build
 	$(GO) test -run x -bench . -benchmem ./appliance/... ./steering/... ./controlplane/...
 	bench/edge-vs-nginx/run.sh
 	bench/steering/run.sh
+	bench/hit-vs-rev/run.sh
 	bench/transcode/run.sh
 	bench/search/run.sh
 	bench/recs/run.sh
