@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,7 +29,6 @@ import (
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
 	"github.com/fillcast/fillcast/auth"
-	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -308,11 +306,9 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 			return nil, err
 		}
 	}
-	var clientTLS *tls.Config
-	if cfg.TLSCA != "" {
-		if clientTLS, err = pki.ClientTLS(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
-			return nil, fillcast.ConfigErrorf("appliance", "TLSCA", "%v", err)
-		}
+	clientTLS, err := cfg.clientTLS()
+	if err != nil {
+		return nil, err
 	}
 	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Credential: fillCred, TLS: clientTLS, Log: log}); err != nil {
 		return nil, err
@@ -479,24 +475,6 @@ func (a *Appliance) Close() error {
 	return nil
 }
 
-// loadTLS reads the certificate and its key. A problem names the field
-// of the file it is in, and the files.
-func loadTLS(certFile, keyFile string) (*tls.Config, error) {
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "read the certificate: %v", err)
-	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, fillcast.ConfigErrorf("appliance", "TLSKey", "read the private key: %v", err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "certificate %s with private key %s: %v", certFile, keyFile, err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
 // replicatedKeys takes the control plane's public keys (GET /v1/keys):
 // from then on tokens and credentials verify with them alone, so keys
 // rotated through the control plane work here without touching the key
@@ -509,33 +487,6 @@ func (a *Appliance) replicatedKeys(list []auth.Key) {
 	}
 	a.srv.SetKeys(ks.Public())
 	a.log.Info("appliance: replicated keys in use", "keys", ks.IDs())
-}
-
-// credentials checks the appliance's secrets and returns the credential
-// it fills with: Deps.Credential, or, given only a private key file, one
-// it signs itself (it holds the control plane's signing key, which can
-// mint anything: the warning says to give it the public file).
-func credentials(id string, d Deps, log *slog.Logger) (string, error) {
-	if d.Credential != "" {
-		if !auth.IsCredential(d.Credential) {
-			return "", errors.New("appliance: Deps.Credential is not an appliance credential (want fca.…): use the one answered when the appliance was registered")
-		}
-		if _, err := d.Keys.VerifyCredential(d.Credential); err != nil {
-			log.Warn("appliance: the credential does not verify with the key file; peers with the same keys will refuse it", "err", err)
-		}
-	}
-	if !d.Keys.CanSign() {
-		return d.Credential, nil
-	}
-	log.Warn("appliance: the key file holds private keys; an appliance only verifies: give it the public file (fillcast keys public)")
-	if d.Credential != "" {
-		return d.Credential, nil
-	}
-	cred, err := d.Keys.SignCredential(id)
-	if err != nil {
-		return "", fmt.Errorf("appliance: %w", err)
-	}
-	return cred, nil
 }
 
 type fasthttpLogger struct{ log *slog.Logger }
