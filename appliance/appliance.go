@@ -306,11 +306,11 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 			return nil, err
 		}
 	}
-	clientTLS, err := cfg.clientTLS()
+	upTLS, cpTLS, err := cfg.clientTLS()
 	if err != nil {
 		return nil, err
 	}
-	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Credential: fillCred, TLS: clientTLS, Log: log}); err != nil {
+	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Credential: fillCred, TLS: upTLS, Log: log}); err != nil {
 		return nil, err
 	}
 	if a.cache, err = cache.New(cfg.Cache, a.up, log); err != nil {
@@ -327,7 +327,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	if len(cfg.ControlPlanes) > 0 {
 		// One client for both: what one learns of the cluster's members
 		// and which node answers serves the other.
-		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: cmp.Or(d.Credential, d.AdminToken), TLS: clientTLS, Log: log})
+		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: cmp.Or(d.Credential, d.AdminToken), TLS: cpTLS, Log: log})
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
 				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,

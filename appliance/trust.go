@@ -57,16 +57,19 @@ func credentials(id string, d Deps, log *slog.Logger) (string, error) {
 	return cred, nil
 }
 
-// clientTLS is the TLS configuration the appliance calls https nodes,
-// peers and origins with: TLSCA's roots and its own certificate; nil
-// without TLSCA (the system's roots, no certificate).
-func (c Config) clientTLS() (*tls.Config, error) {
+// clientTLS returns the TLS configurations the appliance calls https
+// upstreams (peers, the origin) and control-plane nodes with: TLSCA's
+// roots and its own certificate; the nodes' must also name a node, so
+// that another holder of a certificate of the CA (an appliance) cannot
+// pose as one and collect credentials. Both are nil without TLSCA (the
+// system's roots, no certificate).
+func (c Config) clientTLS() (upstream, controlPlane *tls.Config, err error) {
 	if c.TLSCA == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	t, err := pki.ClientTLS(c.TLSCert, c.TLSKey, c.TLSCA)
 	if err != nil {
-		return nil, fillcast.ConfigErrorf("appliance", "TLSCA", "%v", err)
+		return nil, nil, fillcast.ConfigErrorf("appliance", "TLSCA", "%v", err)
 	}
-	return t, nil
+	return t, pki.RequirePeer(t, pki.RoleNode), nil
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -61,6 +62,22 @@ func SecretMatches(secret, hash string) bool {
 	}
 	got := sha256.Sum256([]byte(secret))
 	return subtle.ConstantTimeCompare(got[:], want) == 1
+}
+
+// NodeTokenPrefix starts the token nodes call each other with when they
+// have no certificates.
+const NodeTokenPrefix = "fcn."
+
+// NodeToken is the bearer token control-plane nodes without TLS call each
+// other's internal routes with: derived from the bootstrap admin key, so
+// every node computes it and no API key, whatever its scope, is one.
+func NodeToken(adminToken string) string {
+	if adminToken == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(adminToken))
+	m.Write([]byte("fillcast-node-v1"))
+	return NodeTokenPrefix + hex.EncodeToString(m.Sum(nil))
 }
 
 // Bearer returns the credential of an Authorization header value

@@ -18,7 +18,8 @@ const (
 	// Appliance presented an appliance credential or certificate.
 	Appliance
 	// Node is a control-plane node, known by its cluster certificate or,
-	// without TLS, by the bootstrap admin key it shares with operators.
+	// without TLS, by the NodeToken every node derives from the bootstrap
+	// admin key.
 	Node
 	// Operator presented an API key (or the bootstrap admin key).
 	Operator
@@ -120,8 +121,12 @@ const (
 )
 
 // Policy is who may call a route. Operators with the admin scope may call
-// every route; a zero Policy admits only them.
+// every route but the nodes-only ones; a zero Policy admits only them.
 type Policy struct {
+	// NodesOnly admits control-plane nodes alone, not even the admin
+	// scope: the routes between nodes (join, forwarded writes, passed-on
+	// heartbeats) trust what they are told.
+	NodesOnly bool
 	// Anonymous admits everyone, with or without a credential.
 	Anonymous bool
 	// Viewer admits signed-in viewers.
@@ -145,6 +150,9 @@ var (
 // Allows reports whether p admits pr on a route whose {id} path value is
 // pathID.
 func (p Policy) Allows(pr Principal, pathID string) bool {
+	if p.NodesOnly {
+		return pr.Kind == Node
+	}
 	switch pr.Kind {
 	case Operator:
 		return p.Anonymous || pr.Scope&(p.Scopes|ScopeAdmin) != 0

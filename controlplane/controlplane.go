@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
@@ -71,7 +72,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, HTTPURL: cfg.AdvertiseURL,
 		Bootstrap: cfg.Bootstrap, Join: cfg.Join, TLS: cfg.TLS,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
-	}, cluster.Deps{FSM: n.fsm, AdminToken: d.AdminToken, Log: d.Log, RaftLog: d.RaftLog}); err != nil {
+	}, cluster.Deps{FSM: n.fsm, NodeToken: auth.NodeToken(d.AdminToken), Log: d.Log, RaftLog: d.RaftLog}); err != nil {
 		return nil, err
 	}
 	if n.plan, err = planner.New(cfg.Planner, n.raft, n.fsm, d.Log); err != nil {
@@ -82,7 +83,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		return nil, err
 	}
 	if n.fleet, err = fleet.New(fleet.Config{NodeID: cfg.ID}, fleet.Deps{
-		Registry: n.fsm, Steerer: steerer, Observe: n.plan.Observe, Peers: n.peers, AdminToken: d.AdminToken, Log: d.Log,
+		Registry: n.fsm, Steerer: steerer, Observe: n.plan.Observe, Peers: n.peers, NodeToken: auth.NodeToken(d.AdminToken), Log: d.Log,
 		Client: n.tls.peerClient(),
 	}); err != nil {
 		return nil, err

@@ -34,6 +34,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/auth"
 )
 
 // Config configures a Client. Zero values mean the defaults named.
@@ -99,7 +100,8 @@ func (c Config) withDefaults() Config {
 
 // Deps are what a Client works with besides its Config.
 type Deps struct {
-	// Credential is the appliance's credential, sent to every upstream.
+	// Credential is the appliance's credential; its fill part (without
+	// the secret) is sent to every upstream.
 	// Empty skips the peers (they refuse fills without one) and asks the
 	// origin without credentials, which one without keys allows.
 	Credential string
@@ -157,7 +159,9 @@ func New(cfg Config, d Deps) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{cfg: cfg, d: d, log: d.Log}
 	if d.Credential != "" {
-		c.authz = "Bearer " + d.Credential
+		// Without its secret: upstreams check the signature, and must not
+		// learn what the control plane takes as this appliance.
+		c.authz = "Bearer " + auth.FillCredential(d.Credential)
 	}
 	rt := d.Transport
 	if rt == nil {

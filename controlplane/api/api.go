@@ -100,7 +100,7 @@ func (c Config) withDefaults() Config {
 // Deps are the parts the API serves.
 type Deps struct {
 	// AdminToken is the bootstrap admin key: an operator with the admin
-	// scope, and, without TLS, what nodes call each other with.
+	// scope; nodes without TLS call each other with auth.NodeToken of it.
 	AdminToken string
 	// Node is the raft node: writes, state and the cluster's routes.
 	// Required.
@@ -136,6 +136,8 @@ type API struct {
 	d   Deps
 	gw  *gateway.Gateway
 	reg *registrar
+	// nodeToken is what nodes without certificates call each other with.
+	nodeToken string
 	// keyCache holds the parsed replicated signing keys.
 	keyCache atomic.Pointer[keyCache]
 }
@@ -159,7 +161,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	a := &API{cfg: cfg, d: d}
+	a := &API{cfg: cfg, d: d, nodeToken: auth.NodeToken(d.AdminToken)}
 	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Authenticator: authenticator{api: a}, Logger: d.Log, Registerer: d.Registry, Now: d.Now})
 	if err != nil {
 		return nil, err
@@ -197,10 +199,9 @@ var (
 	ingestScope   = auth.Policy{Scopes: auth.ScopeOperator | auth.ScopeIngest}
 	jobsReader    = auth.Policy{Scopes: auth.ScopeOperator | auth.ScopeIngest | auth.ScopeRead}
 	opsReader     = auth.Policy{Scopes: auth.ScopeOperator | auth.ScopeRead}
-	nodeOnly      = auth.Policy{Node: true}
+	nodeOnly      = auth.Policy{NodesOnly: true}
 	applianceSelf = auth.Policy{Appliance: auth.ApplianceSelf}
-	// The member list is how clients (appliances included) find nodes;
-	// the verification keys are public, but only the fleet needs them.
+	// The member list is how clients (appliances included) find nodes.
 	clusterReader = auth.Policy{Appliance: auth.AnyAppliance, Node: true, Scopes: auth.ScopeOperator | auth.ScopeRead}
 	ownManifest   = auth.Policy{Appliance: auth.ApplianceSelf, Scopes: auth.ScopeOperator | auth.ScopeRead}
 )
@@ -235,7 +236,9 @@ func (a *API) routes() error {
 		{"PUT /v1/rules/{id}", write("put_rule", opScope), a.putRule},
 		{"DELETE /v1/rules/{id}", write("delete_rule", opScope), a.deleteRule},
 		{"GET /v1/fleet", read("fleet", opsReader), a.fleet},
-		{"GET /v1/keys", gateway.RouteOptions{Name: "get_keys", Policy: clusterReader, Timeout: 5 * time.Second}, a.getKeys},
+		// Public keys only, and public: an appliance whose credential a
+		// revoked key signed must still learn that the key is gone.
+		{"GET /v1/keys", gateway.RouteOptions{Name: "get_keys", Policy: auth.Public, Timeout: 5 * time.Second}, a.getKeys},
 		{"PUT /v1/keys", write("put_keys", auth.AdminOnly), a.putKeys},
 		{"GET /v1/whoami", gateway.RouteOptions{Name: "whoami", Policy: auth.Public}, a.whoami},
 		{"POST /v1/apikeys", write("create_api_key", auth.AdminOnly), a.createAPIKey},

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
@@ -18,13 +19,17 @@ var (
 	errUnknownBearer     = errors.New("api: unknown bearer credential")
 )
 
-// authenticator finds who made a request (docs/design.md §6.3):
-//   - a node or appliance certificate of the cluster CA, verified by TLS;
+// authenticator finds who made a request (docs/api.md, "Who may call
+// what"):
+//   - a node certificate of the cluster CA, verified by TLS, or without a
+//     bearer credential a registered appliance's certificate;
 //   - "Bearer fck.<id>.<secret>": an operator's API key, looked up by id
 //     in the replicated state and compared by hash;
 //   - "Bearer fca.…": an appliance credential, whose signature names the
 //     appliance, compared by hash with its registration, so a revoked or
 //     reissued credential stops working at once;
+//   - "Bearer fcn.…": the NodeToken nodes without certificates call each
+//     other with;
 //   - "Bearer <admin token>": the bootstrap admin key of the command line.
 type authenticator struct {
 	api *API
@@ -35,10 +40,17 @@ var _ gateway.Authenticator = authenticator{}
 // Authenticate implements gateway.Authenticator.
 func (au authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 	bearer := auth.Bearer(r.Header.Get("Authorization"))
-	if bearer == "" {
-		return au.certificate(r.TLS), nil
-	}
 	a := au.api
+	// A node is its certificate, whatever bearer it sends along.
+	if p := au.certificate(r.TLS); p.Kind == auth.Node || bearer == "" {
+		return p, nil
+	}
+	if strings.HasPrefix(bearer, auth.NodeTokenPrefix) {
+		if !auth.BearerOK(r.Header.Get("Authorization"), a.nodeToken) {
+			return auth.Principal{}, errUnknownBearer
+		}
+		return auth.Principal{Kind: auth.Node, ID: "token"}, nil
+	}
 	if id, ok := auth.APIKeyID(bearer); ok {
 		var k *fsm.APIKey
 		a.read(func(s *fsm.State) { k = s.APIKeys[id] })

@@ -132,7 +132,7 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 		// request names a file of the server's, not one it sends.
 		src, err := a.d.Ingest.OpenSource(req.Path)
 		if errors.Is(err, ingest.ErrPathForbidden) {
-			return &gateway.Error{Status: http.StatusForbidden, Message: err.Error(), Err: err}
+			return gateway.Forbidden(r.Context(), "path_forbidden", err.Error())
 		}
 		if err != nil {
 			return gateway.Errorf(http.StatusBadRequest, "%v", err)

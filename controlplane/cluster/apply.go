@@ -133,8 +133,8 @@ type applied struct {
 }
 
 // forward POSTs body to a node's endpoint and maps its answer back to an
-// error: 400 → fsm.ErrInvalid, 409 → ErrDuplicate, 412 → fsm.ErrExists,
-// 404 → fsm.ErrNotFound, 503 → ErrNoLeader. It
+// error: the body's kind to fsm.ErrExists or fsm.ErrNotFound, else 400 →
+// fsm.ErrInvalid, 409 → ErrDuplicate, 503 → ErrNoLeader. It
 // returns the log index a successful write was committed at.
 func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -142,7 +142,7 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, er
 		return 0, fmt.Errorf("cluster: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+n.d.AdminToken)
+	req.Header.Set("Authorization", "Bearer "+n.d.NodeToken)
 	resp, err := n.d.Client.Do(req)
 	if err != nil {
 		// The leader may be dying: treat as no leader and retry.
@@ -158,19 +158,22 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, er
 	}
 	var e struct {
 		Error string `json:"error"`
+		Kind  string `json:"kind"`
 	}
 	if json.Unmarshal(msg, &e) == nil && e.Error != "" {
 		msg = []byte(e.Error)
+	}
+	switch e.Kind {
+	case kindExists:
+		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrExists, msg)
+	case kindNotFound:
+		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrNotFound, msg)
 	}
 	switch resp.StatusCode {
 	case http.StatusBadRequest:
 		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrInvalid, msg)
 	case http.StatusConflict:
 		return 0, fmt.Errorf("%w: %s", ErrDuplicate, msg)
-	case http.StatusPreconditionFailed:
-		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrExists, msg)
-	case http.StatusNotFound:
-		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrNotFound, msg)
 	case http.StatusServiceUnavailable, http.StatusMisdirectedRequest:
 		return 0, ErrNoLeader
 	}

@@ -118,8 +118,9 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	// FSM is the replicated state machine. Required.
 	FSM *fsm.FSM
-	// AdminToken authorises node-to-node calls, both ways.
-	AdminToken string
+	// NodeToken is the bearer token of calls to other nodes (join,
+	// forwarded writes): auth.NodeToken of the admin key.
+	NodeToken string
 	// Log receives the node's own log lines; nil discards them.
 	Log *slog.Logger
 	// RaftLog receives raft's log lines; nil discards them.

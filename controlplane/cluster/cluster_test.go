@@ -58,7 +58,7 @@ func startNode(t *testing.T, tn *testNode, bootstrap bool, trans raft.Transport)
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 		ApplyTimeout: 2 * time.Second, TLS: tn.tls,
 	}
-	n, err := New(cfg, Deps{FSM: fsm.New(nil), AdminToken: "adm", Transport: trans})
+	n, err := New(cfg, Deps{FSM: fsm.New(nil), NodeToken: "node", Transport: trans})
 	if err != nil {
 		t.Fatal(err)
 	}

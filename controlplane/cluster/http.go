@@ -54,13 +54,13 @@ func (n *Node) ServeJoin(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// peerOK answers 401 to a caller without the admin token and, when the
+// peerOK answers 401 to a caller without the node token and, when the
 // cluster runs TLS, 403 to one whose connection did not present a node
 // certificate from the cluster CA: under mutual TLS, only nodes join
 // and forward writes, whatever token they hold.
 func (n *Node) peerOK(w http.ResponseWriter, r *http.Request) bool {
-	if !auth.BearerOK(r.Header.Get("Authorization"), n.d.AdminToken) {
-		writeError(w, http.StatusUnauthorized, errors.New("cluster: admin token required"))
+	if !auth.BearerOK(r.Header.Get("Authorization"), n.d.NodeToken) {
+		writeError(w, http.StatusUnauthorized, errors.New("cluster: the node token required"))
 		return false
 	}
 	if n.cfg.TLS.IsZero() {
@@ -68,7 +68,7 @@ func (n *Node) peerOK(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if role, _, ok := pki.PeerIdentity(r.TLS); !ok || role != pki.RoleNode {
 		n.log.Warn("cluster: refused a node-to-node call without a node certificate", "path", r.URL.Path, "remote", r.RemoteAddr, "role", role)
-		writeError(w, http.StatusForbidden, errors.New("cluster: a node certificate from the cluster CA is required"))
+		writeError(w, http.StatusForbidden, errors.New("forbidden"))
 		return false
 	}
 	return true
@@ -82,9 +82,7 @@ func StatusOf(err error) int {
 	case errors.Is(err, ErrDuplicate):
 		return http.StatusConflict
 	case errors.Is(err, fsm.ErrExists):
-		// Not 409, which join answers for ErrDuplicate: a node forwarding
-		// a write must tell the two apart.
-		return http.StatusPreconditionFailed
+		return http.StatusConflict
 	case errors.Is(err, fsm.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNoLeader):
@@ -93,8 +91,23 @@ func StatusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// Kinds of a forwarded write's failure, in the "kind" of the error body:
+// the node that forwarded it returns the same error, whatever a proxy or
+// a route of the same status would have meant.
+const (
+	kindExists   = "exists"
+	kindNotFound = "not_found"
+)
+
 func writeError(w http.ResponseWriter, code int, err error) {
+	body := map[string]string{"error": err.Error()}
+	switch {
+	case errors.Is(err, fsm.ErrExists):
+		body["kind"] = kindExists
+	case errors.Is(err, fsm.ErrNotFound):
+		body["kind"] = kindNotFound
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	json.NewEncoder(w).Encode(body)
 }

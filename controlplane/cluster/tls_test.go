@@ -46,7 +46,7 @@ func joinAs(t *testing.T, f pki.Files, url string) (int, error) {
 	defer tr.CloseIdleConnections()
 	body, _ := json.Marshal(JoinRequest{ID: "n9", RaftAddr: "127.0.0.1:1", HTTPURL: "https://127.0.0.1:1"})
 	req, _ := http.NewRequest(http.MethodPost, url+JoinPath, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer adm")
+	req.Header.Set("Authorization", "Bearer node")
 	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return 0, err

@@ -83,8 +83,9 @@ type Deps struct {
 	Observe func(Beat)
 	// Peers returns the other members' HTTP URLs; nil means none.
 	Peers func() []string
-	// AdminToken authenticates heartbeats passed between nodes.
-	AdminToken string
+	// NodeToken authenticates heartbeats passed between nodes:
+	// auth.NodeToken of the admin key.
+	NodeToken string
 	// Client passes heartbeats on; nil means a client with a 2 s timeout.
 	Client *http.Client
 	// Log receives warnings; nil discards them.
@@ -275,20 +276,21 @@ func (f *Fleet) rebuildLoop(ctx context.Context) {
 
 // rebuild publishes a new steering fleet from the registry and beats.
 // Appliances that never sent a heartbeat are left out: nothing says they
-// are alive; so are those not registered (revoked since their last beat).
+// are alive; so are those not registered (revoked since their last beat)
+// or whose beat contradicts their registration.
 func (f *Fleet) rebuild(full bool) error {
 	var sites []fillcast.Site
 	knownSites := map[string]bool{}
 	drained := map[string]bool{}
-	registered := map[string]bool{}
+	registered := map[string]*fsm.Registration{}
 	plans := map[string]*fsm.Manifest{}
 	full = full || f.current.Load() == nil
 	f.d.Registry.Read(func(s *fsm.State) {
 		for id, m := range s.Manifests {
 			plans[id] = m
 		}
-		for id := range s.Registrations {
-			registered[id] = true
+		for id, r := range s.Registrations {
+			registered[id] = r
 		}
 		for id, site := range s.Sites {
 			knownSites[id] = true
@@ -304,8 +306,13 @@ func (f *Fleet) rebuild(full bool) error {
 	})
 	var apps []steering.Appliance
 	for _, b := range f.Beats() {
-		if !knownSites[b.Beat.Site] || !registered[b.ID] {
-			continue // its site is not configured yet (nowhere to steer from), or it was revoked
+		if !knownSites[b.Beat.Site] {
+			continue // its site is not configured yet: nowhere to steer from
+		}
+		// Not registered (revoked since), or saying what its registration
+		// does not (a beat passed on by a node is checked here again).
+		if r := registered[b.ID]; r == nil || !r.AllowsURL(b.Beat.URL) || r.Site != b.Beat.Site || r.Profile != b.Beat.Profile {
+			continue
 		}
 		apps = append(apps, steering.Appliance{
 			ID: b.ID, Site: b.Beat.Site, URL: b.Beat.URL, LastSeen: b.Seen,
@@ -402,7 +409,7 @@ func (f *Fleet) send(ctx context.Context, peer string, body []byte) {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+f.d.AdminToken)
+	req.Header.Set("Authorization", "Bearer "+f.d.NodeToken)
 	resp, err := f.d.Client.Do(req)
 	if err != nil {
 		f.log.Debug("fleet: pass heartbeat on", "peer", peer, "err", err)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,12 +16,19 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-func newState(t *testing.T) *fsm.FSM {
+// newState is a site isp1 with appliances a1 to a3 registered, as flash
+// appliances if listed in flash, else as storage ones.
+func newState(t *testing.T, flash ...string) *fsm.FSM {
 	f := fsm.New(nil)
-	for i, c := range []fsm.Command{
-		{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"127.0.0.0/8"}}},
-		register("a1"), register("a2"), register("a3"),
-	} {
+	cmds := []fsm.Command{{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"127.0.0.0/8"}}}}
+	for _, id := range []string{"a1", "a2", "a3"} {
+		profile := fillcast.ProfileStorage
+		if slices.Contains(flash, id) {
+			profile = fillcast.ProfileFlash
+		}
+		cmds = append(cmds, register(id, profile))
+	}
+	for i, c := range cmds {
 		b, _ := c.Encode()
 		if r := f.Apply(&raft.Log{Index: uint64(i + 1), Data: b}); r != nil {
 			t.Fatal(r)
@@ -29,10 +37,10 @@ func newState(t *testing.T) *fsm.FSM {
 	return f
 }
 
-// register is the registration of an appliance of isp1.
-func register(id string) fsm.Command {
-	return fsm.Command{Op: fsm.OpRegisterAppliance, Registration: &fsm.Registration{ID: id, Site: "isp1", Profile: "storage",
-		URLs: []string{"http://127.0.0.1:8080"}, CredentialHash: auth.HashSecret(id)}}
+// register is the registration of an appliance of isp1 at beat's URL.
+func register(id, profile string) fsm.Command {
+	return fsm.Command{Op: fsm.OpRegisterAppliance, Registration: &fsm.Registration{ID: id, Site: "isp1", Profile: profile,
+		URLs: []string{"http://x:1"}, CredentialHash: auth.HashSecret(id)}}
 }
 
 // start builds a fleet over reg and runs it until the test ends. The
@@ -103,7 +111,7 @@ func TestFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
 func testFlashApplianceGetsOnlyPlannedTitles(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
-	st := newState(t)
+	st := newState(t, "a1")
 	f := start(t, st, clock, 5*time.Millisecond)
 	flash := beat("ok")
 	flash.Profile = fillcast.ProfileFlash
@@ -139,7 +147,7 @@ func TestFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 func testFlashApplianceGetsOnlyCompleteTitles(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
-	st := newState(t)
+	st := newState(t, "a1")
 	for i, c := range []fsm.Command{
 		{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "x", Status: "new"}},
 		{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t2", Name: "y", Status: "new"}},
