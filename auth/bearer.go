@@ -1,14 +1,19 @@
 package auth
 
-import "crypto/subtle"
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+)
 
 // BearerOK reports whether an Authorization header value carries token
-// ("Bearer <token>"). It compares in constant time and refuses everything
+// ("Bearer <token>"). It compares digests in constant time, so neither
+// the token nor its length shows in the timing, and refuses everything
 // when token is empty, so an unset token disables the calls it guards
 // instead of opening them.
 func BearerOK(authorization, token string) bool {
 	if token == "" {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(Bearer(authorization)), []byte(token)) == 1
+	got, want := sha256.Sum256([]byte(Bearer(authorization))), sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }

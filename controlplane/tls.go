@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -55,19 +54,10 @@ func (t *nodeTLS) originClient() *http.Client {
 func (t *nodeTLS) open(context.Context) error {
 	f := t.files
 	if !f.IsZero() {
-		api, err := pki.ServerTLS(f.Cert, f.Key, f.CA)
+		api, client, err := pki.LoadNode(f, t.id)
 		if err != nil {
 			return err
 		}
-		client, err := pki.ClientTLS(f.Cert, f.Key, f.CA)
-		if err != nil {
-			return err
-		}
-		if err := pki.Check(client.Certificates[0], client.RootCAs, pki.RoleNode, t.id); err != nil {
-			return fmt.Errorf("%s: %w", f.Cert, err)
-		}
-		// tls.NewListener, unlike ServeTLS, leaves ALPN to us.
-		api.NextProtos = []string{"h2", "http/1.1"}
 		t.api = api
 		t.peers.set(pki.RequirePeer(client, pki.RoleNode))
 	}

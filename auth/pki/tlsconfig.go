@@ -51,7 +51,7 @@ func (f Files) ValidateMutual() error {
 
 // ServerTLS returns the TLS configuration of a server presenting the
 // certificate in certFile with its key in keyFile: TLS 1.2 or later (1.3
-// when the client has it). When caFile is set, a client may present a
+// when the client has it), HTTP/2 or HTTP/1.1. When caFile is set, a client may present a
 // certificate, which must then chain to caFile's CAs
 // (tls.VerifyClientCertIfGiven): viewers and operators without one still
 // connect, and PeerIdentity names those that have one. RequirePeer makes
@@ -64,7 +64,9 @@ func ServerTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// HTTP/2 and HTTP/1.1 by ALPN: tls.NewListener, unlike ServeTLS,
+	// leaves it to the configuration.
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	if caFile != "" {
 		if c.ClientCAs, err = loadPool(caFile); err != nil {
 			return nil, err
@@ -194,4 +196,22 @@ func Check(cert tls.Certificate, roots *x509.CertPool, role, id string) error {
 		return fmt.Errorf("pki: the certificate is %s; want %s", URI(gotRole, gotID), URI(role, id))
 	}
 	return nil
+}
+
+// LoadNode loads a control-plane node's certificate, key and the cluster
+// CA from f, checks that the certificate is node id's, and returns its
+// server configuration (ServerTLS: client certificates verified if given)
+// and its client configuration (ClientTLS, presenting the certificate).
+// Callers that must talk to nodes alone wrap them with RequirePeer.
+func LoadNode(f Files, id string) (server, client *tls.Config, err error) {
+	if server, err = ServerTLS(f.Cert, f.Key, f.CA); err != nil {
+		return nil, nil, err
+	}
+	if client, err = ClientTLS(f.Cert, f.Key, f.CA); err != nil {
+		return nil, nil, err
+	}
+	if err := Check(client.Certificates[0], client.RootCAs, RoleNode, id); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", f.Cert, err)
+	}
+	return server, client, nil
 }

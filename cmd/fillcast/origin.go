@@ -55,7 +55,6 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if tc, err = pki.ServerTLS(tf.Cert, tf.Key, tf.CA); err != nil {
 			return err
 		}
-		tc.NextProtos = []string{"h2", "http/1.1"} // tls.NewListener leaves ALPN to us
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

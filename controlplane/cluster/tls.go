@@ -57,21 +57,13 @@ func (n *Node) openTransport(hl hclog.Logger) (*raft.NetworkTransport, error) {
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl}), nil
 }
 
-// peerTLS loads the node's certificate, key and the cluster CA, checks
-// that the certificate is this node's, and returns the server and client
-// configurations of node-to-node traffic: both complete a handshake only
-// with a peer holding a node certificate from the CA.
+// peerTLS is the server and client configuration of node-to-node
+// traffic: both complete a handshake only with a peer holding a node
+// certificate from the CA.
 func peerTLS(f pki.Files, id string) (server, client *tls.Config, err error) {
-	s, err := pki.ServerTLS(f.Cert, f.Key, f.CA)
+	s, c, err := pki.LoadNode(f, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster: %w", err)
-	}
-	c, err := pki.ClientTLS(f.Cert, f.Key, f.CA)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cluster: %w", err)
-	}
-	if err := pki.Check(c.Certificates[0], c.RootCAs, pki.RoleNode, id); err != nil {
-		return nil, nil, fmt.Errorf("cluster: %s: %w", f.Cert, err)
 	}
 	return pki.RequirePeer(s, pki.RoleNode), pki.RequirePeer(c, pki.RoleNode), nil
 }
