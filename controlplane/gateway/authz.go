@@ -62,7 +62,7 @@ func (a *authorize) Inbound(rc *RequestContext, r *http.Request) error {
 	}
 	p, err := a.authn.Authenticate(r)
 	if err != nil {
-		a.deny(rc, "bad_credential", err.Error())
+		a.g.deny(rc, "bad_credential", err.Error())
 		rc.Header().Set("WWW-Authenticate", `Bearer realm="fillcast"`)
 		return &Error{Status: http.StatusUnauthorized, Message: "unauthorized: the credential is not valid", Err: err}
 	}
@@ -71,14 +71,12 @@ func (a *authorize) Inbound(rc *RequestContext, r *http.Request) error {
 		return nil
 	}
 	if p.Kind == auth.Anonymous {
-		a.deny(rc, "no_credential", "no credential")
+		a.g.deny(rc, "no_credential", "no credential")
 		rc.Header().Set("WWW-Authenticate", `Bearer realm="fillcast"`)
 		return &Error{Status: http.StatusUnauthorized, Message: "unauthorized: send Authorization: Bearer <key>"}
 	}
 	return Forbidden(rc, "not_allowed", p.String()+" may not call "+rc.Route())
 }
-
-func (a *authorize) deny(rc *RequestContext, reason, detail string) { a.g.deny(rc, reason, detail) }
 
 func (g *Gateway) deny(rc *RequestContext, reason, detail string) {
 	g.denied.WithLabelValues(rc.Route(), reason).Inc()
