@@ -1,5 +1,7 @@
 package fillcast
 
+import "time"
+
 // The JSON bodies of the control plane's HTTP API that more than one part
 // reads: the control plane writes them (controlplane/api), and the
 // appliances, the control-plane client (controlplane/client), the demo and
@@ -65,4 +67,12 @@ type ClusterMember struct {
 	HTTPURL string `json:"http_url,omitempty"`
 	Voter   bool   `json:"voter"`
 	Leader  bool   `json:"leader"`
+}
+
+// FillPass is the answer of POST /v1/appliances/{id}/fillpass: a pass the
+// appliance shows its site peers and the origin when it fills, until
+// ExpiresAt (auth.SignFillPass).
+type FillPass struct {
+	Pass      string    `json:"pass"`
+	ExpiresAt time.Time `json:"expires_at"`
 }

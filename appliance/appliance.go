@@ -247,16 +247,14 @@ func (c Config) clientConfig() client.Config {
 
 // Deps are what an appliance works with besides its Config.
 type Deps struct {
-	// Keys verify player tokens and peers' credentials: give the public
+	// Keys verify player tokens and peers' fill passes: give the public
 	// keys (fillcast keys public). A private set works, with a warning,
-	// and then signs the appliance's own credential when Credential is
-	// empty. Required.
+	// and then signs the appliance's own fill passes (a lab). Required.
 	Keys *auth.Keys
 	// Credential is the appliance's credential (auth.SignCredential,
 	// issued when an operator registers it): its bearer token at the
-	// control plane and on fills from site peers and the origin. Empty:
-	// the admin token at the control plane, peers skipped, fills from the
-	// origin without credentials (a lab origin without keys serves them).
+	// control plane, which answers it the fill passes it shows site peers
+	// and the origin. Empty: the admin token at the control plane.
 	Credential string
 	// AdminToken authorises /admin/ calls and /v1/status, and is the
 	// appliance's bearer token at the control plane when it has no
@@ -272,6 +270,7 @@ type Appliance struct {
 	log   *slog.Logger
 	cache *cache.Cache
 	up    *upstream.Client
+	pass  *fillPass // what up shows peers and the origin
 	srv   *server.Server
 	hs    *fasthttp.Server
 	cp    *client.Client // nil without control planes
@@ -297,9 +296,13 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	}
 	cfg, log := cfg.withDefaults(), d.Log
 	a := &Appliance{cfg: cfg, log: log, start: time.Now()}
-	fillCred, err := credentials(cfg.ID, d, log)
+	err := checkSecrets(d, log)
 	if err != nil {
 		return nil, err
+	}
+	a.pass = &fillPass{id: cfg.ID}
+	if d.Keys.CanSign() {
+		a.pass.keys = d.Keys // a lab: it signs its own passes
 	}
 	if cfg.TLSCert != "" {
 		if a.tls, err = loadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
@@ -310,7 +313,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Credential: fillCred, TLS: upTLS, Log: log}); err != nil {
+	if a.up, err = upstream.New(cfg.Upstream, upstream.Deps{Pass: a.pass.header, TLS: upTLS, Log: log}); err != nil {
 		return nil, err
 	}
 	if a.cache, err = cache.New(cfg.Cache, a.up, log); err != nil {
@@ -331,7 +334,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
 				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,
-			}, agent.Deps{ControlPlane: a.cp, Read: a.counters, OnKeys: a.replicatedKeys, Log: log})
+			}, agent.Deps{ControlPlane: a.cp, Read: a.counters, OnKeys: a.replicatedKeys, OnFillPass: a.pass.set, Log: log})
 		}
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now},

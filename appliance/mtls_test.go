@@ -2,6 +2,10 @@ package appliance
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +57,7 @@ func TestMutualTLSFleet(t *testing.T) {
 	})
 
 	origin := startOrigin(t)
+	origin.put(t, "t1/master.m3u8", []byte("#EXTM3U\n"))
 	start := func(id string, caFile string) *testAppliance {
 		advertise := "https://" + id + ".test:8443"
 		var reg api.Registration
@@ -69,7 +74,7 @@ func TestMutualTLSFleet(t *testing.T) {
 		cfg.HeartbeatInterval, cfg.FillPoll = 50*time.Millisecond, 50*time.Millisecond
 		return startApplianceDeps(t, cfg, Deps{Keys: keys(t).Public(), Credential: reg.Credential, Log: quiet()})
 	}
-	start("a1", lab.CAFile())
+	a1 := start("a1", lab.CAFile())
 	start("a2", lab.CAFile())
 	start("a3", pkitest.New(t).CAFile()) // trusts another CA: the nodes' certificates fail
 	poll.Until(t, 20*time.Second, "a1 and a2 steerable on every node", func() bool {
@@ -90,6 +95,21 @@ func TestMutualTLSFleet(t *testing.T) {
 			}
 		}
 		return true
+	})
+	// a1 verifies with the public keys alone and fills from the origin,
+	// which has keys, with the fill pass the control plane signed it.
+	players := &http.Client{Transport: &http.Transport{TLSClientConfig: opsTLS}}
+	path := keys(t).SignPath("t1", time.Now().Add(time.Hour), netip.Prefix{}) + "/master.m3u8"
+	poll.UntilNil(t, 10*time.Second, "a miss filled from the origin with a fill pass", func() error {
+		resp, err := players.Get("https://" + strings.TrimPrefix(a1.url, "http://") + path)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET: %s", resp.Status)
+		}
+		return nil
 	})
 	var fleet []api.ApplianceView
 	if err := ops.Do(ctx, "GET", "/v1/fleet", nil, &fleet); err != nil {

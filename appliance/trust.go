@@ -3,9 +3,11 @@ package appliance
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
@@ -30,31 +32,71 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// credentials checks the appliance's secrets and returns the credential
-// it fills with: Deps.Credential, or, given only a private key file, one
-// it signs itself (it holds the control plane's signing key, which can
-// mint anything: the warning says to give it the public file).
-func credentials(id string, d Deps, log *slog.Logger) (string, error) {
-	if d.Credential != "" {
-		if !auth.IsCredential(d.Credential) {
-			return "", errors.New("appliance: Deps.Credential is not an appliance credential (want fca.…): use the one answered when the appliance was registered")
-		}
-		if _, err := d.Keys.VerifyCredential(d.Credential); err != nil {
-			log.Warn("appliance: the credential does not verify with the key file; peers with the same keys will refuse it", "err", err)
-		}
+// checkSecrets refuses a Deps.Credential that is not one and warns of a
+// private key file (an appliance only verifies).
+func checkSecrets(d Deps, log *slog.Logger) error {
+	if d.Credential != "" && !auth.IsCredential(d.Credential) {
+		return errors.New("appliance: Deps.Credential is not an appliance credential (want fca.…): use the one answered when the appliance was registered")
 	}
-	if !d.Keys.CanSign() {
-		return d.Credential, nil
+	if d.Keys.CanSign() {
+		log.Warn("appliance: the key file holds private keys; an appliance only verifies: give it the public file (fillcast keys public)")
 	}
-	log.Warn("appliance: the key file holds private keys; an appliance only verifies: give it the public file (fillcast keys public)")
-	if d.Credential != "" {
-		return d.Credential, nil
+	return nil
+}
+
+// labPassTTL is how long the passes an appliance signs itself last.
+const labPassTTL = time.Hour
+
+// fillPass is the Authorization header value the appliance fills with:
+// the control plane's fill pass, renewed by the agent, or, given a
+// private key file (a lab), one it signs itself.
+type fillPass struct {
+	id   string
+	keys *auth.Keys // signs, in the lab case; nil otherwise
+	cur  atomic.Pointer[passHeader]
+	mu   sync.Mutex // one signer at a time
+}
+
+type passHeader struct {
+	value   string // "Bearer fcp..."
+	expires time.Time
+}
+
+// set takes a pass from the control plane, unless the appliance signs
+// its own.
+func (p *fillPass) set(fp fillcast.FillPass) {
+	if p.keys == nil {
+		p.cur.Store(&passHeader{value: "Bearer " + fp.Pass, expires: fp.ExpiresAt})
 	}
-	cred, err := d.Keys.SignCredential(id)
-	if err != nil {
-		return "", fmt.Errorf("appliance: %w", err)
+}
+
+// header returns the header value of a pass still valid, or "".
+func (p *fillPass) header() string {
+	h := p.cur.Load()
+	if p.keys != nil && (h == nil || time.Until(h.expires) < labPassTTL/2) {
+		h = p.sign()
 	}
-	return cred, nil
+	if h == nil || time.Now().After(h.expires) {
+		return ""
+	}
+	return h.value
+}
+
+// sign signs a new pass unless another caller just did.
+func (p *fillPass) sign() *passHeader {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h := p.cur.Load(); h != nil && time.Until(h.expires) >= labPassTTL/2 {
+		return h
+	}
+	exp := time.Now().Add(labPassTTL).Truncate(time.Second)
+	pass, err := p.keys.SignFillPass(p.id, exp)
+	if err != nil { // the id was validated with the config: not expected
+		return p.cur.Load()
+	}
+	h := &passHeader{value: "Bearer " + pass, expires: exp}
+	p.cur.Store(h)
+	return h
 }
 
 // clientTLS returns the TLS configurations the appliance calls https

@@ -17,6 +17,7 @@ func TestVerifyAllocs(t *testing.T) {
 	addr := netip.MustParseAddr("203.0.113.9")
 	tok := mustSign(t, k, "t1", now.Add(time.Hour), ClientPrefix(addr))
 	cred, _ := k.SignCredential("a1")
+	pass, _ := k.SignFillPass("a1", now.Add(time.Hour))
 	v, err := NewVerifier(VerifierConfig{}, k.Public())
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +30,7 @@ func TestVerifyAllocs(t *testing.T) {
 		{"Keys.VerifyCredential", func() { k.VerifyCredential(cred) }},
 		{"Verifier.Verify hit", func() { v.Verify(tok, "t1", now, addr) }},
 		{"Verifier.Verify hit, other client", func() { v.Verify(tok, "t1", now, netip.MustParseAddr("198.51.100.1")) }},
-		{"Verifier.VerifyCredential hit", func() { v.VerifyCredential(cred) }},
+		{"Verifier.VerifyFillPass hit", func() { v.VerifyFillPass(pass, now) }},
 	}
 	for _, tt := range tests {
 		tt.f() // fill the cache

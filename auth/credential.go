@@ -14,15 +14,10 @@ import (
 const CredentialPrefix = "fca."
 
 // An appliance credential is the bearer secret an appliance presents to
-// the control plane (heartbeats, manifests, keys):
+// the control plane (heartbeats, manifests, fill passes), and to no one
+// else: its site peers and the origin see its fill passes (fillpass.go).
 //
-//	fca.{key id}.{appliance id}.{nonce}.{signature}.{secret}
-//
-// To its site peers and the origin (fills) it presents only the signed
-// part before ".{secret}" (FillCredential): they check the signature,
-// while the control plane compares the whole credential with the hash it
-// stored, so a peer that has seen an appliance's fills cannot act as that
-// appliance towards the control plane. The secret is 32 random bytes.
+//	fca.{key id}.{appliance id}.{nonce}.{signature}
 //
 // The nonce is 16 random bytes, the signature the Ed25519 signature of
 // "fillcast-credential-v1\x00{key id}\x00{appliance id}\x00{nonce}" by
@@ -36,9 +31,7 @@ const (
 	nonceLen         = 22 // base64url of 16 bytes, unpadded
 	// MaxCredentialLen bounds a credential; longer ones are refused
 	// unparsed.
-	MaxCredentialLen = len(CredentialPrefix) + maxKeyIDLen + 1 + fillcast.MaxTitleIDLen + 1 + nonceLen + 1 + sigLen + 1 + secretLen
-	secretBytes      = 32
-	secretLen        = 43 // base64url of 32 bytes, unpadded
+	MaxCredentialLen = len(CredentialPrefix) + maxKeyIDLen + 1 + fillcast.MaxTitleIDLen + 1 + nonceLen + 1 + sigLen
 )
 
 // ErrBadCredential is returned by VerifyCredential for anything but a
@@ -77,22 +70,7 @@ func (ks *Keys) SignCredential(applianceID string) (string, error) {
 	sig := ed25519.Sign(k.priv, appendCredentialMessage(mbuf[:0], k.id, applianceID, string(b[start:])))
 	b = append(b, '.')
 	b = strict.AppendEncode(b, sig)
-	var secret [secretBytes]byte
-	if _, err := rand.Read(secret[:]); err != nil {
-		return "", fmt.Errorf("auth: credential: %w", err)
-	}
-	b = append(b, '.')
-	b = strict.AppendEncode(b, secret[:])
 	return string(b), nil
-}
-
-// FillCredential returns the part of a credential an appliance shows its
-// peers and the origin: all but its secret.
-func FillCredential(cred string) string {
-	if i := strings.LastIndexByte(cred, '.'); i >= 0 && len(cred)-i-1 == secretLen && strings.Count(cred, ".") == 5 {
-		return cred[:i]
-	}
-	return cred
 }
 
 func appendCredentialMessage(b []byte, kid, applianceID, nonce string) []byte {
@@ -104,9 +82,8 @@ func appendCredentialMessage(b []byte, kid, applianceID, nonce string) []byte {
 	return append(b, nonce...)
 }
 
-// VerifyCredential checks a credential, whole or its fill part, against
-// the keys and returns the id of the appliance it was issued to (the
-// secret is the control plane's to check, against its hash). Every field has one accepted
+// VerifyCredential checks a credential against the keys and returns the
+// id of the appliance it was issued to. Every field has one accepted
 // spelling, so a credential cannot be altered and still verify. It
 // allocates nothing.
 func (ks *Keys) VerifyCredential(cred string) (applianceID string, err error) {
@@ -116,19 +93,12 @@ func (ks *Keys) VerifyCredential(cred string) (applianceID string, err error) {
 	}
 	kid, rest, _ := cut(rest, '.')
 	id, rest, _ := cut(rest, '.')
-	nonce, rest, _ := cut(rest, '.')
-	sigStr, secret, hasSecret := cut(rest, '.')
+	nonce, sigStr, _ := cut(rest, '.')
 	if !validID(kid, maxKeyIDLen) || fillcast.ValidateTitleID(id) != nil || len(nonce) != nonceLen || len(sigStr) != sigLen {
 		return "", ErrBadCredential
 	}
 	var src [sigLen]byte
 	var raw [ed25519.SignatureSize + 2]byte
-	if hasSecret {
-		copy(src[:], secret)
-		if n, err := strict.Decode(raw[:], src[:secretLen]); len(secret) != secretLen || err != nil || n != secretBytes {
-			return "", ErrBadCredential
-		}
-	}
 	copy(src[:], nonce)
 	if n, err := strict.Decode(raw[:], src[:nonceLen]); err != nil || n != nonceBytes {
 		return "", ErrBadCredential

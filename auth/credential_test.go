@@ -19,12 +19,8 @@ func TestCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := strings.Split(cred, ".")
-	if len(parts) != 6 || parts[0] != "fca" || parts[1] != "new" || parts[2] != "a1" || len(parts[3]) != 22 || len(parts[4]) != 86 || len(parts[5]) != 43 {
-		t.Fatalf("credential %q: want fca.new.a1.{22-char nonce}.{86-char signature}.{43-char secret}", cred)
-	}
-	fill := FillCredential(cred)
-	if fill != strings.Join(parts[:5], ".") || FillCredential(fill) != fill {
-		t.Fatalf("FillCredential(%q) = %q, want it without the secret", cred, fill)
+	if len(parts) != 5 || parts[0] != "fca" || parts[1] != "new" || parts[2] != "a1" || len(parts[3]) != 22 || len(parts[4]) != 86 {
+		t.Fatalf("credential %q: want fca.new.a1.{22-char nonce}.{86-char signature}", cred)
 	}
 	if !IsCredential(cred) || IsCredential("adm") || IsCredential("fck.k1.x") {
 		t.Error("IsCredential")
@@ -46,8 +42,6 @@ func TestCredential(t *testing.T) {
 		ok         bool
 	}{
 		{"valid", cred, true},
-		{"the fill part", fill, true},
-		{"a secret of the wrong length", fill + ".AAAA", false},
 		{"second key", oldCred, true},
 		{"other key under the same id", stranger, false},
 		{"appliance id changed", strings.Replace(cred, ".a1.", ".a2.", 1), false},
@@ -59,20 +53,18 @@ func TestCredential(t *testing.T) {
 		{"empty", "", false},
 		{"too long", cred + strings.Repeat("A", MaxCredentialLen), false},
 	}
-	// Every character of the signed part altered. (The secret is not
-	// signed: the control plane compares the whole with its hash.)
-	for i := range fill {
+	for i := range cred { // every character of the credential altered
 		if i < len("fca.") {
 			continue
 		}
 		c := byte('A')
-		if fill[i] == 'A' {
+		if cred[i] == 'A' {
 			c = 'B'
 		}
 		tests = append(tests, struct {
 			name, cred string
 			ok         bool
-		}{"char " + strconv.Itoa(i), fill[:i] + string(c) + fill[i+1:], false})
+		}{"char " + strconv.Itoa(i), cred[:i] + string(c) + cred[i+1:], false})
 	}
 	for _, tt := range tests {
 		id, err := pub.VerifyCredential(tt.cred)
@@ -134,23 +126,12 @@ func FuzzVerifyCredential(f *testing.F) {
 			return
 		}
 		parts := strings.Split(strings.TrimPrefix(cred, CredentialPrefix), ".")
-		if (len(parts) != 4 && len(parts) != 5) || parts[1] != id {
+		if len(parts) != 4 || parts[1] != id {
 			t.Fatalf("accepted %q for %q", cred, id)
 		}
 		sig := ed25519.Sign(ks.signer.priv, appendCredentialMessage(nil, parts[0], id, parts[2]))
-		want := CredentialPrefix + parts[0] + "." + id + "." + parts[2] + "." + strict.EncodeToString(sig)
-		if len(parts) == 5 {
-			secret, err := strict.DecodeString(parts[4])
-			if err != nil {
-				t.Fatalf("accepted %q with a secret that does not decode: %v", cred, err)
-			}
-			want += "." + strict.EncodeToString(secret)
-		}
-		if want != cred {
+		if want := CredentialPrefix + parts[0] + "." + id + "." + parts[2] + "." + strict.EncodeToString(sig); want != cred {
 			t.Fatalf("accepted %q; the key makes %q of its fields", cred, want)
-		}
-		if fill := FillCredential(cred); fill != strings.Join(append([]string{"fca"}, parts[:4]...), ".") {
-			t.Fatalf("fill part of %q: %q", cred, fill)
 		}
 	})
 }

@@ -112,12 +112,18 @@ func ClientPrefix(addr netip.Addr) netip.Prefix {
 // (an IPv4-mapped prefix is bound as the IPv4 prefix it maps). It fails
 // with ErrCannotSign on a set of public keys.
 func (ks *Keys) Sign(title string, expiry time.Time, client netip.Prefix) (string, error) {
+	if err := fillcast.ValidateTitleID(title); err != nil {
+		return "", fmt.Errorf("auth: sign: %w", err)
+	}
+	return ks.sign(title, expiry, client)
+}
+
+// sign is Sign for any subject: a title, or a fill pass's (fillSubject),
+// which no title can be.
+func (ks *Keys) sign(title string, expiry time.Time, client netip.Prefix) (string, error) {
 	k := ks.signer
 	if k == nil {
 		return "", ErrCannotSign
-	}
-	if err := fillcast.ValidateTitleID(title); err != nil {
-		return "", fmt.Errorf("auth: sign: %w", err)
 	}
 	if expiry.Unix() < 0 {
 		return "", errors.New("auth: sign: expiry before 1970")
@@ -202,7 +208,7 @@ func (t checked) admits(addr netip.Addr) error {
 // expiry, lifetime and signature, in that order, the Ed25519 check last.
 func (ks *Keys) check(token, title string, now time.Time, maxLifetime time.Duration) (checked, error) {
 	var t checked
-	if len(token) > MaxTokenLen || len(token) < minTokenLen || !validID(title, fillcast.MaxTitleIDLen) {
+	if len(token) > MaxTokenLen || len(token) < minTokenLen || !validSubject(title) {
 		return t, ErrMalformed
 	}
 	// Split from the right: the signature is fixed-length and never

@@ -3,7 +3,6 @@ package auth
 import (
 	"errors"
 	"hash/maphash"
-	"math"
 	"math/bits"
 	"net/netip"
 	"strings"
@@ -74,21 +73,13 @@ type verifierState struct {
 	mask  uint64
 }
 
-// cacheEntry is one verified token (kind token: a, b are the token and
-// title) or credential (kind credential: a is the credential). Entries
-// are immutable once published.
+// cacheEntry is one verified token and the title (or fill pass subject)
+// it was verified for. Entries are immutable once published.
 type cacheEntry struct {
-	kind   uint8
-	a, b   string
-	expiry int64        // unix seconds; math.MaxInt64 for credentials
-	client netip.Prefix // a token's binding; zero: unbound
-	id     string       // a credential's appliance id
+	token, title string
+	expiry       int64        // unix seconds
+	client       netip.Prefix // the binding; zero: unbound
 }
-
-const (
-	kindToken uint8 = iota + 1
-	kindCredential
-)
 
 // NewVerifier returns a Verifier of keys.
 func NewVerifier(cfg VerifierConfig, keys *Keys) (*Verifier, error) {
@@ -119,8 +110,8 @@ func (v *Verifier) SetKeys(keys *Keys) {
 // cache. It allocates nothing when the token is in the cache.
 func (v *Verifier) Verify(token, title string, now time.Time, addr netip.Addr) error {
 	st := v.st.Load()
-	h := v.hash(kindToken, token, title)
-	if e := st.find(h, kindToken, token, title); e != nil {
+	h := v.hash(token, title)
+	if e := st.find(h, token, title); e != nil {
 		if now.Unix() > e.expiry {
 			return ErrExpired
 		}
@@ -130,37 +121,21 @@ func (v *Verifier) Verify(token, title string, now time.Time, addr netip.Addr) e
 	if err != nil {
 		return err
 	}
-	st.insert(h, now.Unix(), &cacheEntry{kind: kindToken, a: strings.Clone(token), b: strings.Clone(title), expiry: t.expiry, client: t.client})
+	st.insert(h, now.Unix(), &cacheEntry{token: strings.Clone(token), title: strings.Clone(title), expiry: t.expiry, client: t.client})
 	return t.admits(addr)
 }
 
-// VerifyCredential is Keys.VerifyCredential through the cache.
-func (v *Verifier) VerifyCredential(cred string) (string, error) {
-	st := v.st.Load()
-	h := v.hash(kindCredential, cred, "")
-	if e := st.find(h, kindCredential, cred, ""); e != nil {
-		return e.id, nil
-	}
-	id, err := st.keys.VerifyCredential(cred)
-	if err != nil {
-		return "", err
-	}
-	id = strings.Clone(id)
-	st.insert(h, 0, &cacheEntry{kind: kindCredential, a: strings.Clone(cred), expiry: math.MaxInt64, id: id})
-	return id, nil
-}
-
-func (v *Verifier) hash(kind uint8, a, b string) uint64 {
-	return maphash.String(v.seed, a) ^ bits.RotateLeft64(maphash.String(v.seed, b), 29) ^ uint64(kind)
+func (v *Verifier) hash(token, title string) uint64 {
+	return maphash.String(v.seed, token) ^ bits.RotateLeft64(maphash.String(v.seed, title), 29)
 }
 
 // The cache is a table of two-slot buckets: an entry lives in one of the
 // two slots of the bucket its hash picks, so a lookup reads two pointers
 // and compares strings, and the table's size is its bound.
-func (st *verifierState) find(h uint64, kind uint8, a, b string) *cacheEntry {
+func (st *verifierState) find(h uint64, token, title string) *cacheEntry {
 	i := h & st.mask &^ 1
 	for j := i; j <= i+1; j++ {
-		if e := st.slots[j].Load(); e != nil && e.kind == kind && e.a == a && e.b == b {
+		if e := st.slots[j].Load(); e != nil && e.token == token && e.title == title {
 			return e
 		}
 	}

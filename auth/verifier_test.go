@@ -48,10 +48,10 @@ func TestVerifierCache(t *testing.T) {
 			t.Errorf("%s: Verify = %v, want %v", s.name, got, s.want)
 		}
 	}
-	cred, _ := ks.SignCredential("a1")
+	pass, _ := ks.SignFillPass("a1", now.Add(time.Hour))
 	for range 2 {
-		if id, err := v.VerifyCredential(cred); err != nil || id != "a1" {
-			t.Errorf("VerifyCredential = %q, %v", id, err)
+		if id, err := v.VerifyFillPass(pass, now); err != nil || id != "a1" {
+			t.Errorf("VerifyFillPass = %q, %v", id, err)
 		}
 	}
 	// Revoked: the new set lacks k1.
@@ -59,8 +59,8 @@ func TestVerifierCache(t *testing.T) {
 	if err := v.Verify(tok, "t1", now, in); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("after SetKeys without k1: %v, want ErrUnknownKey", err)
 	}
-	if _, err := v.VerifyCredential(cred); !errors.Is(err, ErrBadCredential) {
-		t.Errorf("credential after SetKeys without k1: %v, want ErrBadCredential", err)
+	if _, err := v.VerifyFillPass(pass, now); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("fill pass after SetKeys without k1: %v, want ErrUnknownKey", err)
 	}
 	if v.Keys().IDs()[0] != "k2" {
 		t.Errorf("Keys() = %v", v.Keys().IDs())

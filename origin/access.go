@@ -9,7 +9,7 @@ import (
 
 // authorised reports whether r may GET title: always without keys; with
 // keys, for the admin token, a player's token (/c/), or an appliance's
-// credential (/f/ or the bare form), checked through the verifier's cache
+// fill pass (/f/ or the bare form), checked through the verifier's cache
 // with the public keys. When not, it has answered 403 "forbidden" and
 // logged why.
 func (s *Server) authorised(w http.ResponseWriter, r *http.Request, token, title string) bool {
@@ -31,12 +31,12 @@ func (s *Server) authorised(w http.ResponseWriter, r *http.Request, token, title
 		}
 		return true
 	}
-	cred := auth.Bearer(authz)
-	if cred == "" {
-		s.forbid(w, r, "missing_credential", nil)
+	pass := auth.Bearer(authz)
+	if pass == "" {
+		s.forbid(w, r, "missing_pass", nil)
 		return false
 	}
-	if _, err := s.verify.VerifyCredential(cred); err != nil {
+	if _, err := s.verify.VerifyFillPass(pass, s.d.Now()); err != nil {
 		s.forbid(w, r, auth.RejectReason(err), err)
 		return false
 	}

@@ -152,12 +152,13 @@ func TestAccessWhenKeysSet(t *testing.T) {
 	local := keys.SignPath("t1", time.Now().Add(time.Hour), auth.ClientPrefix(netip.MustParseAddr("127.0.0.1")))
 	elsewhere := keys.SignPath("t1", time.Now().Add(time.Hour), netip.MustParsePrefix("198.51.100.0/24"))
 	far := keys.SignPath("t1", time.Now().Add(1000*time.Hour), netip.Prefix{})
-	cred, err := keys.SignCredential("a1")
+	cred, err := keys.SignFillPass("a1", time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	other, _ := auth.ParseKeys(strings.NewReader("k1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"))
-	forged, _ := other.SignCredential("a1")
+	forged, _ := other.SignFillPass("a1", time.Now().Add(time.Hour))
+	credential, _ := keys.SignCredential("a1")
 	tests := []struct {
 		name, path string
 		hdr        []string
@@ -172,6 +173,7 @@ func TestAccessWhenKeysSet(t *testing.T) {
 		{"signed beyond the lifetime", far + "/master.m3u8", nil, 403},
 		{"bad token", "/c/k1.1.xx/t1/master.m3u8", nil, 403},
 		{"fill with credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + cred}, 200},
+		{"fill with the control-plane credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + credential}, 403},
 		{"fill without credential", "/f/t1/master.m3u8", nil, 403},
 		{"fill with forged credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + forged}, 403},
 		{"fill with tampered credential", "/f/t1/master.m3u8", []string{"Authorization", "Bearer " + strings.Replace(cred, ".a1.", ".a2.", 1)}, 403},

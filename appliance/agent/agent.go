@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -29,6 +30,8 @@ type ControlPlane interface {
 	Heartbeat(ctx context.Context, applianceID string, hb fillcast.Heartbeat) error
 	// Keys returns the replicated signing keys.
 	Keys(ctx context.Context) ([]auth.Key, error)
+	// FillPass returns a new fill pass of the appliance.
+	FillPass(ctx context.Context, applianceID string) (fillcast.FillPass, error)
 }
 
 var _ ControlPlane = (*client.Client)(nil)
@@ -107,6 +110,9 @@ type Deps struct {
 	// OnKeys, if set, receives the control plane's replicated signing
 	// keys (GET /v1/keys) every Config.KeysEvery, when they change.
 	OnKeys func([]auth.Key)
+	// OnFillPass, if set, receives a fill pass at the start and a new one
+	// each time half of the last one's life has passed.
+	OnFillPass func(fillcast.FillPass)
 	// Log receives failed heartbeats; nil discards them.
 	Log *slog.Logger
 	// Now returns the time; nil means time.Now.
@@ -131,6 +137,7 @@ type Agent struct {
 
 	keysAt   time.Time  // last key fetch that succeeded
 	keysSeen []auth.Key // the keys last handed to OnKeys
+	renewAt  time.Time  // when the fill pass is renewed; zero: now
 }
 
 // New returns an Agent that reports through d.ControlPlane; Run starts it.
@@ -169,6 +176,7 @@ func (a *Agent) Run(ctx context.Context) {
 	for {
 		a.beat(ctx)
 		a.maybeFetchKeys(ctx)
+		a.maybeRenewFillPass(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -271,4 +279,29 @@ func (a *Agent) maybeFetchKeys(ctx context.Context) {
 	}
 	a.keysSeen = keys
 	a.d.OnKeys(keys)
+}
+
+// maybeRenewFillPass fetches a fill pass when none was fetched yet or half
+// of the last one's life has passed, and hands it to OnFillPass. Like the
+// key fetch it runs between two beats, bounded by one Interval; a failure
+// is tried again after the next beat, while the last pass still serves.
+func (a *Agent) maybeRenewFillPass(ctx context.Context) {
+	now := a.d.Now()
+	if a.d.OnFillPass == nil || now.Before(a.renewAt) {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, a.cfg.Interval)
+	p, err := a.cp.FillPass(fctx, a.cfg.ID)
+	cancel()
+	if err == nil && (p.Pass == "" || !p.ExpiresAt.After(now)) {
+		err = fmt.Errorf("agent: the control plane answered a fill pass %q expiring %v", p.Pass, p.ExpiresAt)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("agent: fetch a fill pass", "err", err)
+		}
+		return
+	}
+	a.renewAt = now.Add(p.ExpiresAt.Sub(now) / 2)
+	a.d.OnFillPass(p)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -263,4 +264,48 @@ func TestHeartbeatCarriesCompleteTitles(t *testing.T) {
 	if longest != resendCompleteEvery {
 		t.Errorf("%d beats in a row without the list, want %d", longest, resendCompleteEvery)
 	}
+}
+
+// TestFillPassRenewed: the agent hands over a fill pass from the control
+// plane at its start, one that the control plane's public keys verify for
+// this appliance, and renews it only once half its life has passed.
+func TestFillPassRenewed(t *testing.T) {
+	t.Parallel()
+	cl := clienttest.New(t, 1)
+	now := time.Now()
+	var mu sync.Mutex
+	var passes []fillcast.FillPass
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1", Interval: 20 * time.Millisecond}, Deps{
+		ControlPlane: newClient(t, cl.URLs()...), Read: func() Counters { return Counters{} },
+		OnFillPass: func(p fillcast.FillPass) { mu.Lock(); passes = append(passes, p); mu.Unlock() },
+		Now:        func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(passes) }
+	poll.Until(t, 10*time.Second, "a fill pass", func() bool { return count() == 1 })
+	keys, err := auth.NewKeys(cl.Keys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.VerifierConfig{}, keys.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	first := passes[0]
+	mu.Unlock()
+	if id, err := v.VerifyFillPass(first.Pass, time.Now()); err != nil || id != "a1" {
+		t.Fatalf("the pass handed over: %q, %v", id, err)
+	}
+	poll.Until(t, 10*time.Second, "a few more beats", func() bool { return a.Acked() >= 5 })
+	if n := count(); n != 1 {
+		t.Fatalf("%d passes before half the first one's life passed, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(first.ExpiresAt.Sub(now)/2 + time.Second)
+	mu.Unlock()
+	poll.Until(t, 10*time.Second, "a renewed pass", func() bool { return count() == 2 })
 }

@@ -100,14 +100,14 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
 	t.Helper()
 	keys, _ := auth.ParseKeys(strings.NewReader(keyLine))
-	cred, err := keys.SignCredential("a1")
+	pass, err := keys.SignFillPass("a1", time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(upstreams) == 0 {
 		upstreams = []string{w.origin.URL}
 	}
-	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Credential: cred})
+	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Pass: func() string { return "Bearer " + pass }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,12 +221,16 @@ func TestPrefersPeer(t *testing.T) {
 	pe, pc := w.appliance(t, peerDir, clk, 1e9)
 	pe.pass(context.Background())
 	keys, _ := auth.ParseKeys(strings.NewReader(keyLine))
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{}, keys.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
 	peer := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Cache-Control") != "only-if-cached" {
 			http.Error(rw, "peer asked to fill", 400)
 			return
 		}
-		if _, err := keys.Public().VerifyCredential(auth.Bearer(r.Header.Get("Authorization"))); err != nil {
+		if _, err := verifier.VerifyFillPass(auth.Bearer(r.Header.Get("Authorization")), time.Now()); err != nil {
 			http.Error(rw, "forbidden", 403)
 			return
 		}

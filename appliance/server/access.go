@@ -10,19 +10,18 @@ import (
 )
 
 // authorised checks who may fetch a content path: a player with a token
-// for the title (/c/), or a site peer filling its cache with its
-// appliance credential (/f/, Authorization: Bearer fca...). Both checks
-// go through the verifier's cache, so a session or a peer costs one
-// Ed25519 check and every request after it none. When not authorised it
-// has answered 403.
+// for the title (/c/), or a site peer filling its cache with its fill
+// pass (/f/, Authorization: Bearer fcp...). Both checks go through the
+// verifier's cache, so a session or a pass costs one Ed25519 check and
+// every request after it none. When not authorised it has answered 403.
 func (s *Server) authorised(ctx *fasthttp.RequestCtx, fill bool, token, title string) bool {
 	if fill {
-		cred := auth.Bearer(b2s(ctx.Request.Header.Peek("Authorization")))
-		if cred == "" {
-			s.forbid(ctx, "missing_credential", nil)
+		pass := auth.Bearer(b2s(ctx.Request.Header.Peek("Authorization")))
+		if pass == "" {
+			s.forbid(ctx, "missing_pass", nil)
 			return false
 		}
-		if _, err := s.verify.VerifyCredential(cred); err != nil {
+		if _, err := s.verify.VerifyFillPass(pass, s.d.Now()); err != nil {
 			s.forbid(ctx, auth.RejectReason(err), err)
 			return false
 		}

@@ -30,12 +30,17 @@ func TestAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := keys.SignPath("t1", time.Now().Add(time.Hour), netip.Prefix{})
-	cred, err := keys.SignCredential("a2")
+	cred, err := keys.SignFillPass("a2", time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
+	credential, err := keys.SignCredential("a2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, _ := keys.SignFillPass("a2", time.Now().Add(-time.Minute))
 	other, _ := auth.ParseKeys(strings.NewReader("k1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"))
-	forged, _ := other.SignCredential("a2")
+	forged, _ := other.SignFillPass("a2", time.Now().Add(time.Hour))
 	far := keys.SignPath("t1", time.Now().Add(48*time.Hour), netip.Prefix{})
 	elsewhere := keys.SignPath("t1", time.Now().Add(time.Hour), netip.MustParsePrefix("198.51.100.0/24"))
 	tests := []struct {
@@ -48,12 +53,14 @@ func TestAccess(t *testing.T) {
 		{"token of another title", strings.Replace(tok, "/t1", "/t2", 1) + "/master.m3u8", "", 403, "forbidden\n"},
 		{"token beyond the lifetime", far + "/master.m3u8", "", 403, "forbidden\n"},
 		{"token for another client", elsewhere + "/master.m3u8", "", 403, "forbidden\n"},
-		{"credential on a player path", "/c/x/t1/master.m3u8", "Bearer " + cred, 403, "forbidden\n"},
-		{"fill with credential", "/f/t1/master.m3u8", "Bearer " + cred, 200, ""},
-		{"fill with credential, lower-case scheme", "/f/t1/master.m3u8", "bearer " + cred, 200, ""},
-		{"fill without credential", "/f/t1/master.m3u8", "", 403, "forbidden\n"},
-		{"fill with forged credential", "/f/t1/master.m3u8", "Bearer " + forged, 403, "forbidden\n"},
-		{"fill with a tampered credential", "/f/t1/master.m3u8", "Bearer " + strings.Replace(cred, ".a2.", ".a3.", 1), 403, "forbidden\n"},
+		{"pass on a player path", "/c/x/t1/master.m3u8", "Bearer " + cred, 403, "forbidden\n"},
+		{"fill with a pass", "/f/t1/master.m3u8", "Bearer " + cred, 200, ""},
+		{"fill with a pass, lower-case scheme", "/f/t1/master.m3u8", "bearer " + cred, 200, ""},
+		{"fill without a pass", "/f/t1/master.m3u8", "", 403, "forbidden\n"},
+		{"fill with a forged pass", "/f/t1/master.m3u8", "Bearer " + forged, 403, "forbidden\n"},
+		{"fill with an expired pass", "/f/t1/master.m3u8", "Bearer " + expired, 403, "forbidden\n"},
+		{"fill with the control-plane credential", "/f/t1/master.m3u8", "Bearer " + credential, 403, "forbidden\n"},
+		{"fill with a tampered pass", "/f/t1/master.m3u8", "Bearer " + strings.Replace(cred, ".a2.", ".a3.", 1), 403, "forbidden\n"},
 		{"fill with the admin token", "/f/t1/master.m3u8", "Bearer adm", 403, "forbidden\n"},
 		{"fill with a token as credential", "/f/t1/master.m3u8", "Bearer " + strings.Split(tok, "/")[2], 403, "forbidden\n"},
 		{"in-flight temp file, token", tok + "/.tmp-seg.m4s-1700000000", "", 404, ""},
@@ -79,7 +86,7 @@ func TestAccess(t *testing.T) {
 			}
 		})
 	}
-	for reason, want := range map[string]float64{"malformed": 2, "bad_signature": 1, "lifetime": 1, "client": 1, "missing_credential": 1, "credential": 4} {
+	for reason, want := range map[string]float64{"malformed": 5, "bad_signature": 3, "lifetime": 1, "client": 1, "missing_pass": 1, "expired": 1} {
 		var m dto.Metric
 		if err := s.metrics.forbidden.WithLabelValues(reason).Write(&m); err != nil {
 			t.Fatal(err)

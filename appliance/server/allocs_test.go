@@ -16,11 +16,11 @@ import (
 )
 
 // TestHitPathAllocs: a memory hit allocates nothing, for a player's token
-// and for a peer's credential, once the verifier has cached them.
+// and for a peer's fill pass, once the verifier has cached them.
 func TestHitPathAllocs(t *testing.T) {
 	s, path := newTestServer(t)
 	keys := testKeys(t)
-	cred, err := keys.SignCredential("a2")
+	cred, err := keys.SignFillPass("a2", time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

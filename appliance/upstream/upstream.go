@@ -5,15 +5,15 @@
 // it is never cached.
 //
 // Every fetch uses the fill URL form /f/{title}/{path} and carries the
-// appliance's own credential (auth.SignCredential, issued by the control
-// plane) as "Authorization: Bearer fca...": peers and an origin with keys
-// check it with their public keys, as they check players' tokens; an
-// origin without keys serves fills openly. An appliance cannot mint
-// tokens, so it never signs what it fetches. All upstreams but the last
+// appliance's current fill pass (auth.SignFillPass, signed by the control
+// plane for an hour) as "Authorization: Bearer fcp...": peers and an
+// origin with keys check it with their public keys, as they check
+// players' tokens; an origin without keys serves fills openly. An
+// appliance cannot mint tokens, so it never signs what it fetches. All upstreams but the last
 // are asked with "Cache-Control: only-if-cached" (RFC 9111 §5.2.1.7): a
 // peer answers from its own cache or 504, and never fills from its own
 // upstreams on a peer's behalf, so tier fills cannot loop. Without a
-// credential the peers, which would refuse, are skipped.
+// pass the peers, which would refuse, are skipped.
 package upstream
 
 import (
@@ -34,7 +34,6 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
-	"github.com/fillcast/fillcast/auth"
 )
 
 // Config configures a Client. Zero values mean the defaults named.
@@ -100,11 +99,12 @@ func (c Config) withDefaults() Config {
 
 // Deps are what a Client works with besides its Config.
 type Deps struct {
-	// Credential is the appliance's credential; its fill part (without
-	// the secret) is sent to every upstream.
-	// Empty skips the peers (they refuse fills without one) and asks the
-	// origin without credentials, which one without keys allows.
-	Credential string
+	// Pass returns the Authorization header value of the appliance's
+	// current fill pass ("Bearer fcp..."), sent to every upstream, or ""
+	// while it has none: the peers (they refuse fills without one) are
+	// then skipped and the origin is asked without one, which an origin
+	// without keys allows. Nil means never one.
+	Pass func() string
 	// Log receives failed fetches; nil discards them.
 	Log *slog.Logger
 	// TLS, if set, is the client TLS configuration of https upstreams:
@@ -126,7 +126,6 @@ type Client struct {
 	log   *slog.Logger
 	ups   []*target
 	owned *http.Transport
-	authz string // the Authorization header value; "" without a credential
 }
 
 var _ cache.Source = (*Client)(nil)
@@ -157,12 +156,10 @@ func New(cfg Config, d Deps) (*Client, error) {
 		d.Now = time.Now
 	}
 	cfg = cfg.withDefaults()
-	c := &Client{cfg: cfg, d: d, log: d.Log}
-	if d.Credential != "" {
-		// Without its secret: upstreams check the signature, and must not
-		// learn what the control plane takes as this appliance.
-		c.authz = "Bearer " + auth.FillCredential(d.Credential)
+	if d.Pass == nil {
+		d.Pass = func() string { return "" }
 	}
+	c := &Client{cfg: cfg, d: d, log: d.Log}
 	rt := d.Transport
 	if rt == nil {
 		c.owned = &http.Transport{
@@ -183,9 +180,6 @@ func New(cfg Config, d Deps) (*Client, error) {
 	}
 	for _, u := range cfg.URLs {
 		c.ups = append(c.ups, &target{base: strings.TrimSuffix(u, "/")})
-	}
-	if d.Credential == "" && len(c.ups) > 1 {
-		c.log.Warn("upstream: no appliance credential: the site peers are skipped and the origin is asked without one")
 	}
 	return c, nil
 }
@@ -221,12 +215,13 @@ func (c *Client) Fetch(ctx context.Context, key string) (*cache.Fetched, error) 
 	now := c.d.Now()
 	path := "/f/" + key
 	var errs []error
+	authz := c.d.Pass()
 	for i, t := range c.ups {
 		last := i == len(c.ups)-1
-		if !last && (c.authz == "" || t.downUntil.Load() > now.UnixNano()) {
+		if !last && (authz == "" || t.downUntil.Load() > now.UnixNano()) {
 			continue
 		}
-		f, err := c.fetchOne(ctx, t, path, !last)
+		f, err := c.fetchOne(ctx, t, path, authz, !last)
 		if err == nil {
 			return f, nil
 		}
@@ -248,7 +243,7 @@ func (c *Client) Fetch(ctx context.Context, key string) (*cache.Fetched, error) 
 	return nil, fmt.Errorf("upstream: no upstream could serve %s: %w", key, errors.Join(errs...))
 }
 
-func (c *Client) fetchOne(ctx context.Context, t *target, path string, peer bool) (*cache.Fetched, error) {
+func (c *Client) fetchOne(ctx context.Context, t *target, path, authz string, peer bool) (*cache.Fetched, error) {
 	t.fetches.Add(1)
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+path, nil)
@@ -259,8 +254,8 @@ func (c *Client) fetchOne(ctx context.Context, t *target, path string, peer bool
 	if peer {
 		req.Header.Set("Cache-Control", "only-if-cached")
 	}
-	if c.authz != "" {
-		req.Header.Set("Authorization", c.authz)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

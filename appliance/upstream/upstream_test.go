@@ -20,18 +20,18 @@ import (
 	"github.com/fillcast/fillcast/origin"
 )
 
-// credential is the test appliance's credential.
+// credential is a fill pass of the test appliance, valid for an hour.
 func credential(t *testing.T) string {
 	t.Helper()
 	keys, err := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := keys.SignCredential("a1")
+	pass, err := keys.SignFillPass("a1", time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cred
+	return pass
 }
 
 func newClient(t *testing.T, urls ...string) *Client {
@@ -41,7 +41,12 @@ func newClient(t *testing.T, urls ...string) *Client {
 
 func newClientWith(t *testing.T, cred string, urls ...string) *Client {
 	t.Helper()
-	c, err := New(Config{URLs: urls, IdleTimeout: 300 * time.Millisecond, PeerBackoff: time.Hour}, Deps{Credential: cred, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := New(Config{URLs: urls, IdleTimeout: 300 * time.Millisecond, PeerBackoff: time.Hour}, Deps{Pass: func() string {
+		if cred == "" {
+			return ""
+		}
+		return "Bearer " + cred
+	}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +78,7 @@ func serve(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
 func TestFetch(t *testing.T) {
 	t.Parallel()
 	origin, originHits := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/f/t1/a.m4s" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fca.k1.a1.") {
+		if r.URL.Path != "/f/t1/a.m4s" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fcp.a1.k1.") {
 			http.Error(w, "bad path or credential "+r.URL.Path, 400)
 			return
 		}
@@ -85,7 +90,7 @@ func TestFetch(t *testing.T) {
 		io.WriteString(w, "from-origin")
 	})
 	peerHas, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Cache-Control") != "only-if-cached" || r.URL.Path != "/f/t1/a.m4s" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fca.") {
+		if r.Header.Get("Cache-Control") != "only-if-cached" || r.URL.Path != "/f/t1/a.m4s" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fcp.") {
 			http.Error(w, "peer not asked only-if-cached with a credential", 400)
 			return
 		}
@@ -202,10 +207,10 @@ func TestBodyChecks(t *testing.T) {
 	}
 }
 
-// TestWithoutCredential: an appliance without a credential (a lab set up
+// TestWithoutPass: an appliance without a fill pass (a lab set up
 // with a key file and an open origin) skips its peers, which would refuse
 // it, and asks the origin without an Authorization header.
-func TestWithoutCredential(t *testing.T) {
+func TestWithoutPass(t *testing.T) {
 	t.Parallel()
 	origin, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := r.Header["Authorization"]; ok || r.URL.Path != "/f/t1/a.m4s" {
@@ -241,7 +246,7 @@ func TestAgainstTheOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := auth.ParseKeys(strings.NewReader("k1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"))
-	forged, _ := other.SignCredential("a1")
+	forged, _ := other.SignFillPass("a1", time.Now().Add(time.Hour))
 	startOrigin := func(keys *auth.Keys) string {
 		cfg := origin.DefaultConfig()
 		cfg.Root = t.TempDir()

@@ -59,6 +59,10 @@ type Config struct {
 	MaxUploadBytes int64
 	// WriteTimeout bounds a replicated write. Zero means 10 s.
 	WriteTimeout time.Duration
+	// FillPassTTL is how long a fill pass stays valid: how long a revoked
+	// appliance may still fill from its peers and the origin. Zero means
+	// 1 h; at most 23 h 59 min, like tokens.
+	FillPassTTL time.Duration
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -74,6 +78,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("api", "MaxUploadBytes", "%d is negative", c.MaxUploadBytes)
 	case c.WriteTimeout < 0:
 		return fillcast.ConfigErrorf("api", "WriteTimeout", "%v is negative", c.WriteTimeout)
+	case c.FillPassTTL < 0 || c.FillPassTTL > auth.DefaultMaxLifetime-time.Minute:
+		return fillcast.ConfigErrorf("api", "FillPassTTL", "%v: want up to %v", c.FillPassTTL, auth.DefaultMaxLifetime-time.Minute)
 	}
 	if err := c.Gateway.Validate(); err != nil {
 		return fillcast.InField("Gateway", err)
@@ -93,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.FillPassTTL == 0 {
+		c.FillPassTTL = time.Hour
 	}
 	return c
 }
@@ -247,6 +256,7 @@ func (a *API) routes() error {
 		{"GET /v1/appliances", read("list_appliances", opsReader), a.listAppliances},
 		{"PUT /v1/appliances/{id}", write("put_appliance", auth.AdminOnly), a.putAppliance},
 		{"DELETE /v1/appliances/{id}", write("delete_appliance", auth.AdminOnly), a.deleteAppliance},
+		{"POST /v1/appliances/{id}/fillpass", gateway.RouteOptions{Name: "fill_pass", Policy: applianceSelf, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.fillPass},
 		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Policy: applianceSelf, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
 		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Policy: ownManifest, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
 		{"PUT /v1/appliances/{id}/manifest", write("put_manifest", opScope), a.putManifest},

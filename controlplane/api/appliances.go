@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
@@ -78,4 +79,23 @@ func (a *API) deleteAppliance(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// fillPass signs a pass for a registered appliance to show its peers and
+// the origin when it fills (auth.SignFillPass): a revoked appliance gets
+// none, and fills from no one once its last one expires.
+func (a *API) fillPass(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var registered bool
+	a.read(func(s *fsm.State) { registered = s.Registrations[id] != nil })
+	if !registered {
+		return gateway.Forbidden(r.Context(), "not_registered", "fill pass for "+id)
+	}
+	expiry := a.d.Now().Add(a.cfg.FillPassTTL).Truncate(time.Second)
+	pass, err := a.signingKeys().SignFillPass(id, expiry)
+	if err != nil {
+		return gateway.Errorf(http.StatusServiceUnavailable, "cannot sign a fill pass: %v", err)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return gateway.WriteJSON(w, http.StatusOK, fillcast.FillPass{Pass: pass, ExpiresAt: expiry.UTC()})
 }

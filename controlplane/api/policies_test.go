@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/events"
@@ -49,6 +50,7 @@ var allowed = map[string][]string{
 	"put_keys": {}, "create_api_key": {}, "list_api_keys": {}, "delete_api_key": {},
 	"put_appliance": {}, "delete_appliance": {},
 	"heartbeat":      {pSelf},
+	"fill_pass":      {pSelf},
 	"get_manifest":   {pSelf, pOperator, pRead},
 	"put_manifest":   {pOperator},
 	"peer_heartbeat": {pNode}, "join": {pNode}, "apply": {pNode},
@@ -267,6 +269,18 @@ func TestAuthorizationTable(t *testing.T) {
 	}
 }
 
+// fillPass asks for a fill pass with an appliance's credential.
+func fillPass(t *testing.T, ts *tableServer, cred string) string {
+	t.Helper()
+	ts.bearer["pass-holder"], ts.clients["pass-holder"] = "Bearer "+cred, ts.clients[pAnonymous]
+	var p fillcast.FillPass
+	ts.mustDo(t, "pass-holder", "POST", "/v1/appliances/aa/fillpass", "", 200, &p)
+	if !strings.HasPrefix(p.Pass, auth.FillPassPrefix+"aa.") || p.ExpiresAt.IsZero() {
+		t.Fatalf("fill pass %+v", p)
+	}
+	return p.Pass
+}
+
 // TestBadCredentials: a wrong, revoked or reissued credential is 401 on
 // every route, public ones included (a client must learn its key is bad).
 func TestBadCredentials(t *testing.T) {
@@ -298,8 +312,8 @@ func TestBadCredentials(t *testing.T) {
 		"revoked key":         readKey,
 		"reissued credential": oldCred,
 		"wrong admin token":   "Bearer adm2",
-		// What peers and the origin see of a credential is not enough here.
-		"fill part of a credential":           "Bearer " + auth.FillCredential(strings.TrimPrefix(ts.bearer[pSelf], "Bearer ")),
+		// What peers and the origin see of an appliance is no credential here.
+		"a fill pass":                         "Bearer " + fillPass(t, ts, fresh.Credential),
 		"the node token of another admin key": "Bearer " + auth.NodeToken("adm2"),
 		"forged api key":                      "Bearer fck.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"garbage credential":                  "Bearer fca.k1.aa.00.xx",
@@ -310,5 +324,11 @@ func TestBadCredentials(t *testing.T) {
 				t.Errorf("%s on %s: %d, want 401", name, path, code)
 			}
 		}
+	}
+	// A revoked appliance gets no more fill passes: its peers and the
+	// origin refuse it once its last one expires.
+	ts.mustDo(t, pAdmin, "DELETE", "/v1/appliances/aa", "", 204, nil)
+	if code, b := ts.do(t, "fresh", "POST", "/v1/appliances/aa/fillpass", ""); code != 401 {
+		t.Errorf("fill pass for a revoked appliance: %d %s, want 401", code, b)
 	}
 }

@@ -371,6 +371,16 @@ func (c *Client) Keys(ctx context.Context) ([]auth.Key, error) {
 	return kl.Keys, err
 }
 
+// FillPass asks for a fill pass for appliance id (POST
+// /v1/appliances/{id}/fillpass). It changes nothing, so it goes on to
+// another node after any failure, as a read does.
+func (c *Client) FillPass(ctx context.Context, id string) (fillcast.FillPass, error) {
+	var p fillcast.FillPass
+	r := c.request(http.MethodPost, "/v1/appliances/"+url.PathEscape(id)+"/fillpass")
+	r.resend = true
+	return p, c.send(ctx, r, nil, &p)
+}
+
 // Do is the generic call: it sends in (nil: no body) as JSON to path (with
 // its query, if any) and decodes a 2xx answer's body, of up to 1 MiB,
 // into out (nil: the body is dropped). Any other answer is an *Error. A

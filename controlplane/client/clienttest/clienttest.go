@@ -318,6 +318,19 @@ func (nd *Node) routes() http.Handler {
 		w.WriteHeader(rec.Code)
 		w.Write(rec.Body.Bytes())
 	}))
+	mux.HandleFunc("POST /v1/appliances/{id}/fillpass", admin(func(w http.ResponseWriter, r *http.Request) {
+		ks, err := auth.NewKeys(c.Keys())
+		expiry := time.Now().Add(time.Hour).Truncate(time.Second)
+		var pass string
+		if err == nil {
+			pass, err = ks.SignFillPass(r.PathValue("id"), expiry)
+		}
+		if err != nil {
+			gateway.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		gateway.WriteJSON(w, http.StatusOK, fillcast.FillPass{Pass: pass, ExpiresAt: expiry})
+	}))
 	mux.HandleFunc("GET /v1/keys", admin(func(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteJSON(w, http.StatusOK, auth.KeyList{Keys: c.Keys()})
 	}))
