@@ -42,34 +42,46 @@ func startNode(t *testing.T, id string, join []string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{
-		ID: id, DataDir: t.TempDir(), HTTP: ln.Addr().String(), RaftAddr: freeAddr(t),
-		Bootstrap: len(join) == 0, Join: join, Origin: "http://127.0.0.1:9",
-		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-	}
-	n, err := New(cfg, Deps{AdminToken: "adm", Keys: keys, Listener: ln})
+	cfg := Config{ID: id, DataDir: t.TempDir(), HTTP: ln.Addr().String(), Join: join, Origin: "http://127.0.0.1:9"}
+	return runNode(t, cfg, Deps{AdminToken: "adm", Keys: keys, Listener: ln})
+}
+
+// runNode runs a node of cfg, with short raft timeouts, a raft address of
+// its own and Bootstrap when it joins no one, until the test ends; it
+// returns once the node is ready. Its url is https with TLS.
+func runNode(t *testing.T, cfg Config, d Deps) *testNode {
+	t.Helper()
+	cfg.RaftAddr, cfg.Bootstrap = freeAddr(t), len(cfg.Join) == 0
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+	n, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		if err := n.Run(ctx); err != nil {
-			t.Errorf("node %s: %v", id, err)
-		}
-		close(done)
-	}()
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
 	select {
 	case <-n.Ready():
-	case <-done:
-		t.Fatalf("node %s stopped before it was ready", id)
+	case err := <-done:
+		t.Fatalf("node %s stopped before it was ready: %v", cfg.ID, err)
 	case <-time.After(time.Minute):
-		t.Fatalf("node %s not ready after a minute", id)
+		t.Fatalf("node %s not ready after a minute", cfg.ID)
 	}
 	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("node %s: %v", cfg.ID, err)
+			}
+		})
+	}
 	t.Cleanup(stop)
-	return &testNode{Node: n, url: "http://" + ln.Addr().String(), stop: stop}
+	scheme := "http://"
+	if !cfg.TLS.IsZero() {
+		scheme = "https://"
+	}
+	return &testNode{Node: n, url: scheme + cfg.HTTP, stop: stop}
 }
 
 func call(t *testing.T, method, url string, body any, admin bool) (int, []byte) {

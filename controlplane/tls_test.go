@@ -47,34 +47,8 @@ func (l *logBuf) count(s string) int {
 func startTLSNode(t *testing.T, id string, f pki.Files, join []string, log *logBuf) *testNode {
 	t.Helper()
 	keys, _ := auth.ParseKeys(strings.NewReader(keyFile))
-	addr := freeAddr(t)
-	n, err := New(Config{
-		ID: id, DataDir: t.TempDir(), HTTP: addr, RaftAddr: freeAddr(t), TLS: f,
-		Bootstrap: len(join) == 0, Join: join,
-		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-	}, Deps{AdminToken: "adm", Keys: keys, Log: slog.New(slog.NewTextHandler(log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	select {
-	case <-n.Ready():
-	case err := <-done:
-		t.Fatalf("node %s stopped before it was ready: %v", id, err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("node %s: %v", id, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &testNode{Node: n, url: "https://" + addr, stop: stop}
+	cfg := Config{ID: id, DataDir: t.TempDir(), HTTP: freeAddr(t), TLS: f, Join: join}
+	return runNode(t, cfg, Deps{AdminToken: "adm", Keys: keys, Log: slog.New(slog.NewTextHandler(log, nil))})
 }
 
 // rawRaft dials a raft address holding f, sends an AppendEntries of term
