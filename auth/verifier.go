@@ -18,7 +18,7 @@ type VerifierConfig struct {
 	// MaxLifetime refuses tokens whose expiry lies further than this
 	// beyond now. Zero means DefaultMaxLifetime (24 h).
 	MaxLifetime time.Duration
-	// CacheEntries bounds the cache of verified tokens and credentials,
+	// CacheEntries bounds the cache of verified tokens and fill passes,
 	// rounded up to a power of two. Zero means 65536 (512 KiB of slots
 	// plus the entries in use).
 	CacheEntries int
@@ -52,9 +52,9 @@ func (c VerifierConfig) withDefaults() VerifierConfig {
 	return c
 }
 
-// Verifier checks playback tokens and appliance credentials against a key
-// set, as Keys.Verify and Keys.VerifyCredential do, and remembers the
-// ones it has verified: an Ed25519 check costs tens of microseconds, a
+// Verifier checks playback tokens and fill passes against a key set, as
+// Keys.Verify does, and remembers the ones it has verified: an Ed25519
+// check costs tens of microseconds, a
 // session's token is checked on every segment, so each distinct (token,
 // title) is verified once and then found in a bounded cache, without
 // allocating. Expiry and the client prefix are still checked on every
@@ -161,8 +161,8 @@ func (st *verifierState) insert(h uint64, now int64, e *cacheEntry) {
 	st.slots[victim].Store(e)
 }
 
-// RejectReason names why Verify or VerifyCredential refused, for a
-// metric label and the log: malformed, unknown_key, bad_signature,
+// RejectReason names why a token, fill pass or credential was refused,
+// for a metric label and the log: malformed, unknown_key, bad_signature,
 // expired, lifetime, client, credential or other.
 func RejectReason(err error) string {
 	switch {

@@ -2,8 +2,6 @@ package api
 
 import (
 	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -43,10 +41,7 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if _, err := auth.ParseScope(req.Scope); err != nil {
 		return gateway.Errorf(http.StatusBadRequest, "%v", err)
 	}
-	id, err := randomID("k")
-	if err != nil {
-		return err
-	}
+	id := "k" + strings.ToLower(rand.Text()) // 130 random bits
 	key, hash, err := auth.NewAPIKey(id)
 	if err != nil {
 		return err
@@ -100,13 +95,4 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return gateway.WriteJSON(w, http.StatusOK, v)
-}
-
-// randomID returns prefix and 12 random hex digits.
-func randomID(prefix string) (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("api: %w", err)
-	}
-	return prefix + hex.EncodeToString(b[:]), nil
 }

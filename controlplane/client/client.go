@@ -66,7 +66,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -447,9 +446,7 @@ func (c *Client) request(method, path string) request {
 	r := request{method: method, path: path, timeout: c.cfg.Timeout, limit: maxAnswer,
 		resend: method == http.MethodGet || method == http.MethodHead}
 	if !r.resend {
-		var b [12]byte
-		rand.Read(b[:])
-		r.header = http.Header{"X-Request-Id": {"c-" + hex.EncodeToString(b[:])}}
+		r.header = http.Header{"X-Request-Id": {"c-" + rand.Text()}}
 	}
 	return r
 }
