@@ -54,10 +54,9 @@ func (c VerifierConfig) withDefaults() VerifierConfig {
 
 // Verifier checks playback tokens and fill passes against a key set, as
 // Keys.Verify does, and remembers the ones it has verified: an Ed25519
-// check costs tens of microseconds, a
-// session's token is checked on every segment, so each distinct (token,
-// title) is verified once and then found in a bounded cache, without
-// allocating. Expiry and the client prefix are still checked on every
+// check costs tens of microseconds and a session's token is checked on
+// every segment, so each distinct (token, title) is verified once and
+// then found in a bounded cache, without allocating. Expiry and the client prefix are still checked on every
 // request. It is safe for concurrent use; SetKeys empties the cache, so a
 // key taken out of the set stops verifying at once.
 type Verifier struct {
