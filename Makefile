@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/fillcast
 # Debian packages each target needs; scripts/ensure-packages installs the
 # missing ones with apt-get and says so.
-TEST_PKGS  := ffmpeg chromium
+TEST_PKGS  := ffmpeg chromium postgresql
 BENCH_PKGS := ffmpeg nginx-light varnish wrk caddy curl openssl python3
 
 .PHONY: build test bench demo vet fuzz clean web
@@ -46,19 +46,24 @@ test: web
 # Short fuzzing of every parser; the seed corpora also run in make test.
 fuzz:
 	$(GO) test -run x -fuzz FuzzParse -fuzztime 20s ./appliance/byterange
-	$(GO) test -run x -fuzz FuzzVerify -fuzztime 20s ./auth
+	$(GO) test -run x -fuzz '^FuzzVerify$$' -fuzztime 20s ./auth
 	$(GO) test -run x -fuzz FuzzVerifyCredential -fuzztime 20s ./auth
 	$(GO) test -run x -fuzz FuzzParseKeys -fuzztime 20s ./auth
 	$(GO) test -run x -fuzz FuzzParseIdentity -fuzztime 20s ./auth/pki
 	$(GO) test -run x -fuzz FuzzParseConfig -fuzztime 20s ./cmd/fillcast
 	$(GO) test -run x -fuzz FuzzContentPath -fuzztime 20s ./appliance/server
+	$(GO) test -run x -fuzz FuzzMaster -fuzztime 20s ./manifestfilter
+	$(GO) test -run x -fuzz FuzzMPD -fuzztime 20s ./manifestfilter
 	$(GO) test -run x -fuzz FuzzString -fuzztime 20s ./internal/jsonappend
+	$(GO) test -run x -fuzz FuzzPasswordMatches -fuzztime 20s ./accounts
+	$(GO) test -run x -fuzz FuzzNormalizeEmail -fuzztime 20s ./accounts
 
 bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)
 	$(GO) test -run x -bench . -benchmem ./appliance/... ./steering/... ./controlplane/...
 	bench/edge-vs-nginx/run.sh
 	bench/steering/run.sh
+	bench/accounts/run.sh
 	bench/hit-vs-rev/run.sh
 	bench/transcode/run.sh
 	bench/search/run.sh

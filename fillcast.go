@@ -87,11 +87,49 @@ type Title struct {
 	Cast        []string `json:"cast,omitempty"`
 	// Release, when set, is when the title becomes playable: fills plan
 	// it ahead of that, as a new release the evening it comes out.
-	Release    *time.Time  `json:"release,omitempty"`
-	Status     string      `json:"status"`
+	Release *time.Time `json:"release,omitempty"`
+	Status  string     `json:"status"`
+	// Maturity is the title's rating, one of the Maturity constants;
+	// empty reads as MaturityAll.
+	Maturity   string      `json:"maturity,omitempty"`
 	Renditions []Rendition `json:"renditions,omitempty"`
 	Files      []File      `json:"files,omitempty"`
 }
+
+// Maturity ratings, from the mildest.
+const (
+	MaturityAll = "all"
+	Maturity7   = "7+"
+	Maturity13  = "13+"
+	Maturity16  = "16+"
+	Maturity18  = "18+"
+)
+
+// ValidMaturity reports whether m is a maturity rating (or empty, which
+// reads as MaturityAll).
+func ValidMaturity(m string) bool {
+	switch m {
+	case "", MaturityAll, Maturity7, Maturity13, Maturity16, Maturity18:
+		return true
+	}
+	return false
+}
+
+// KidsMayWatch reports whether a kids profile may see a title rated m:
+// only "all" and "7+" titles.
+func KidsMayWatch(m string) bool {
+	return m == "" || m == MaturityAll || m == Maturity7
+}
+
+// Errors of conditional writes, shared by every store (the replicated
+// state, the accounts stores): the record a write needs absent is
+// present (409), the one it needs present is absent (404), or a limit
+// would be exceeded (409 or 429, as the caller decides).
+var (
+	ErrExists   = errors.New("already exists")
+	ErrNotFound = errors.New("not found")
+	ErrLimit    = errors.New("limit reached")
+)
 
 // Site kinds.
 const (

@@ -20,6 +20,11 @@ type Playback struct {
 	SteeringURL string `json:"steering_url"`
 	// ExpiresAt is when the URLs' token expires, RFC 3339.
 	ExpiresAt string `json:"expires_at"`
+	// StreamID is the viewer's stream lease: kept alive by progress
+	// events naming it (or POST /v1/streams/{id}/keepalive), ended by
+	// DELETE /v1/streams/{id}, and given back as ?stream= when the player
+	// asks for playback again, so that it stays one screen.
+	StreamID string `json:"stream_id,omitempty"`
 }
 
 // Manifest is the body of GET /v1/appliances/{id}/manifest: an
@@ -37,12 +42,32 @@ type Manifest struct {
 	FillWindow string          `json:"fill_window,omitempty"`
 	Timezone   string          `json:"timezone,omitempty"`
 	Titles     []ManifestTitle `json:"titles"`
+	// Catalog lists every ready title, planned here or not (an appliance
+	// fills misses of any), with the directory and height of each of its
+	// renditions, sorted by title id: what the appliance enforces a
+	// playback token's maximum height with (auth.Limits).
+	Catalog []TitleRenditions `json:"catalog,omitempty"`
 }
 
 // ManifestTitle is one planned title and its files.
 type ManifestTitle struct {
 	ID    string `json:"id"`
 	Files []File `json:"files"`
+}
+
+// TitleRenditions is one title's renditions in a Manifest's Catalog.
+type TitleRenditions struct {
+	ID         string            `json:"id"`
+	Renditions []RenditionHeight `json:"renditions"`
+}
+
+// RenditionHeight is a rendition's directory (its Rendition.ID) and its
+// picture height in pixels: 0 for audio. A video rendition whose height
+// the catalog does not know is left out, so that a restricted token is
+// refused its files.
+type RenditionHeight struct {
+	ID     string `json:"id"`
+	Height int    `json:"height"`
 }
 
 // ClusterStatus is the body of GET /v1/cluster: one control-plane node's

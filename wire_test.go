@@ -16,8 +16,8 @@ func TestWireJSON(t *testing.T) {
 		golden string
 		v      any
 	}{
-		{"playback", `{"title":"t1","protocol":"hls","urls":["http://a:1/c/tok/t1/master.m3u8"],"steering_url":"http://cp/v1/steering/t1?protocol=hls","expires_at":"2026-11-26T00:00:00Z"}`, &Playback{}},
-		{"manifest", `{"appliance":"a1","version":3,"site":"s1","fill_window":"02:00-14:00","timezone":"Europe/Amsterdam","titles":[{"id":"t1","files":[{"path":"720p/seg-00001.m4s","size":10,"sha256":"ab"}]}]}`, &Manifest{}},
+		{"playback", `{"title":"t1","protocol":"hls","urls":["http://a:1/c/tok/t1/master.m3u8"],"steering_url":"http://cp/v1/steering/t1?protocol=hls","expires_at":"2026-11-26T00:00:00Z","stream_id":"S1"}`, &Playback{}},
+		{"manifest", `{"appliance":"a1","version":3,"site":"s1","fill_window":"02:00-14:00","timezone":"Europe/Amsterdam","titles":[{"id":"t1","files":[{"path":"720p/seg-00001.m4s","size":10,"sha256":"ab"}]}],"catalog":[{"id":"t1","renditions":[{"id":"720p","height":720}]}]}`, &Manifest{}},
 		{"manifest without site", `{"appliance":"a1","version":1,"titles":[]}`, &Manifest{}},
 		{"cluster", `{"id":"n1","state":"Leader","leader":"n1","leader_url":"http://127.0.0.1:7000","term":"2","applied_index":42,"members":[{"id":"n1","raft_addr":"127.0.0.1:7001","http_url":"http://127.0.0.1:7000","voter":true,"leader":true},{"id":"n2","raft_addr":"127.0.0.1:7011","voter":false,"leader":false}]}`, &ClusterStatus{}},
 	}

@@ -4,7 +4,9 @@
 // port of the same number that runs the same request handler. It serves
 // on sockets handed to it, so the upgrader can pass them to the next
 // process, and drains before a planned stop: it tells the control plane it
-// is draining and waits until steering has moved new players away.
+// is draining and waits until steering has moved new players away. The
+// fill executor hands the server the catalog's renditions from each fill
+// manifest, by which it enforces the limits of playback tokens.
 // cmd/fillcast only parses flags into a Config and wires the parts.
 package appliance
 
@@ -338,7 +340,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 		}
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now},
-				fill.Deps{ControlPlane: a.cp, Cache: a.cache, Source: a.up, Log: log})
+				fill.Deps{ControlPlane: a.cp, Cache: a.cache, Source: a.up, Log: log, OnCatalog: a.catalog})
 		}
 		if err != nil {
 			a.cache.Close()
@@ -490,6 +492,15 @@ func (a *Appliance) replicatedKeys(list []auth.Key) {
 	}
 	a.srv.SetKeys(ks.Public())
 	a.log.Info("appliance: replicated keys in use", "keys", ks.IDs())
+}
+
+// catalog takes the catalog's renditions from a fill manifest: from then
+// on the server judges restricted tokens by them, for planned and
+// unplanned titles alike (until the first manifest, by rendition names
+// such as "720p" alone).
+func (a *Appliance) catalog(c []fillcast.TitleRenditions) {
+	a.srv.SetRenditions(server.NewRenditions(c))
+	a.log.Info("appliance: catalog renditions in use", "titles", len(c))
 }
 
 type fasthttpLogger struct{ log *slog.Logger }

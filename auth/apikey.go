@@ -14,30 +14,52 @@ import (
 // APIKeyPrefix starts every operator API key: "fck.<key id>.<secret>".
 const APIKeyPrefix = "fck."
 
-// apiKeySecretBytes is the entropy of an API key's secret.
-const apiKeySecretBytes = 32
+// SessionPrefix starts every viewer session token: "fcs.<session
+// id>.<secret>".
+const SessionPrefix = "fcs."
+
+// secretBytes is the entropy of an API key's or a session's secret.
+const secretBytes = 32
 
 // NewAPIKey returns a fresh API key with id, to be shown to its holder
 // once, and the hash to store instead of it.
 func NewAPIKey(id string) (key, hash string, err error) {
-	if err := validKeyID(id); err != nil {
-		return "", "", fmt.Errorf("auth: api key: %w", err)
-	}
-	var b [apiKeySecretBytes]byte
-	rand.Read(b[:]) // never fails: it crashes the program first
-	key = APIKeyPrefix + id + "." + base64.RawURLEncoding.EncodeToString(b[:])
-	return key, HashSecret(key), nil
+	return newSecret(APIKeyPrefix, "api key", id)
 }
 
 // APIKeyID returns the id an API key names, and false if key does not
 // have an API key's shape. It does not check the secret.
-func APIKeyID(key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, APIKeyPrefix)
+func APIKeyID(key string) (string, bool) { return secretID(APIKeyPrefix, key) }
+
+// NewSession returns a fresh session token with id, for the viewer who
+// signed in, and the hash to store instead of it.
+func NewSession(id string) (token, hash string, err error) {
+	return newSecret(SessionPrefix, "session", id)
+}
+
+// SessionID returns the id a session token names, and false if token
+// does not have a session token's shape. It does not check the secret.
+func SessionID(token string) (string, bool) { return secretID(SessionPrefix, token) }
+
+// newSecret returns prefix, id, '.' and a random secret, and its hash.
+func newSecret(prefix, what, id string) (key, hash string, err error) {
+	if err := validKeyID(id); err != nil {
+		return "", "", fmt.Errorf("auth: %s: %w", what, err)
+	}
+	var b [secretBytes]byte
+	rand.Read(b[:]) // never fails: it crashes the program first
+	key = prefix + id + "." + base64.RawURLEncoding.EncodeToString(b[:])
+	return key, HashSecret(key), nil
+}
+
+// secretID returns the id of a newSecret key of prefix.
+func secretID(prefix, key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
 	if !ok {
 		return "", false
 	}
 	id, secret, ok := strings.Cut(rest, ".")
-	if !ok || validKeyID(id) != nil || len(secret) != base64.RawURLEncoding.EncodedLen(apiKeySecretBytes) {
+	if !ok || validKeyID(id) != nil || len(secret) != base64.RawURLEncoding.EncodedLen(secretBytes) {
 		return "", false
 	}
 	return id, true

@@ -90,7 +90,7 @@ func TestCredentialIsNotAToken(t *testing.T) {
 	// A token whose fields spell the credential's message as well as
 	// they can: key k1, title a1, the nonce as expiry field.
 	forged := "k1." + parts[3] + "." + parts[4]
-	if err := ks.Verify(forged, "a1", time.Now(), netip.Addr{}); err == nil {
+	if _, err := ks.Verify(forged, "a1", time.Now(), netip.Addr{}); err == nil {
 		t.Errorf("credential signature accepted as token %q", forged)
 	}
 }

@@ -40,7 +40,7 @@ func (ks *Keys) SignFillPass(applianceID string, expiry time.Time) (string, erro
 	if err := fillcast.ValidateTitleID(applianceID); err != nil {
 		return "", fmt.Errorf("auth: fill pass: appliance id: %w", err)
 	}
-	tok, err := ks.sign(fillSubject(applianceID), expiry, netip.Prefix{})
+	tok, err := ks.sign(fillSubject(applianceID), expiry, netip.Prefix{}, Limits{})
 	if err != nil {
 		return "", err
 	}
@@ -49,7 +49,8 @@ func (ks *Keys) SignFillPass(applianceID string, expiry time.Time) (string, erro
 
 // VerifyFillPass checks a fill pass at now, through the cache, and returns
 // the appliance it was signed for. It refuses what Verify refuses:
-// malformed, unknown key, bad signature, expired, beyond the lifetime.
+// malformed, unknown key, bad signature, expired, beyond the lifetime;
+// and a pass with limits, which SignFillPass never makes, as malformed.
 func (v *Verifier) VerifyFillPass(pass string, now time.Time) (string, error) {
 	rest, ok := strings.CutPrefix(pass, FillPassPrefix)
 	if !ok {
@@ -59,8 +60,12 @@ func (v *Verifier) VerifyFillPass(pass string, now time.Time) (string, error) {
 	if !ok || fillcast.ValidateTitleID(id) != nil {
 		return "", ErrMalformed
 	}
-	if err := v.Verify(tok, fillSubject(id), now, netip.Addr{}); err != nil {
+	l, err := v.Verify(tok, fillSubject(id), now, netip.Addr{})
+	if err != nil {
 		return "", err
+	}
+	if !l.IsZero() {
+		return "", ErrMalformed
 	}
 	return id, nil
 }

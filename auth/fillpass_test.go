@@ -48,7 +48,7 @@ func TestFillPass(t *testing.T) {
 	}
 	// The pass's token is no playback token for any title.
 	tok := strings.TrimPrefix(pass, "fcp.a1.")
-	if err := v.Verify(tok, "a1", now, netip.Addr{}); err == nil {
+	if _, err := v.Verify(tok, "a1", now, netip.Addr{}); err == nil {
 		t.Error("a fill pass's token verified as a playback token")
 	}
 }

@@ -68,7 +68,7 @@ func TestPublicFile(t *testing.T) {
 		t.Errorf("public set: CanSign %v, ids %v", pub.CanSign(), pub.IDs())
 	}
 	now := time.Unix(1_800_000_000, 0)
-	if err := pub.Verify(mustSign(t, priv, "t1", now.Add(time.Hour), netip.Prefix{}), "t1", now, netip.Addr{}); err != nil {
+	if _, err := pub.Verify(mustSign(t, priv, "t1", now.Add(time.Hour), netip.Prefix{}), "t1", now, netip.Addr{}); err != nil {
 		t.Error(err)
 	}
 	gen, err := GenerateKey("g1", bytes.NewReader(make([]byte, 32)))

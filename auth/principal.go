@@ -12,8 +12,8 @@ type Kind uint8
 const (
 	// Anonymous presented no credential.
 	Anonymous Kind = iota
-	// Viewer is a signed-in viewer (the accounts issue gives them
-	// credentials; until then no request authenticates as one).
+	// Viewer is a signed-in viewer: a session token as a bearer or a
+	// cookie; ID is the account's id.
 	Viewer
 	// Appliance presented an appliance credential or certificate.
 	Appliance
@@ -93,6 +93,10 @@ type Principal struct {
 	ID string
 	// Scope is an operator's rights; zero for other kinds.
 	Scope Scope
+	// Details is what the authenticator learned beyond the id, for the
+	// handlers: the control plane keeps a viewer's *accounts.Viewer here.
+	// A pointer or nil, so that Principals stay comparable.
+	Details any
 }
 
 // String describes p for logs, without any secret.
@@ -121,12 +125,17 @@ const (
 )
 
 // Policy is who may call a route. Operators with the admin scope may call
-// every route but the nodes-only ones; a zero Policy admits only them.
+// every route but the nodes-only and viewers-only ones; a zero Policy
+// admits only them.
 type Policy struct {
 	// NodesOnly admits control-plane nodes alone, not even the admin
 	// scope: the routes between nodes (join, forwarded writes, passed-on
 	// heartbeats) trust what they are told.
 	NodesOnly bool
+	// ViewersOnly admits signed-in viewers alone, not even the admin
+	// scope: the routes that act for one viewer (their account, their
+	// playback) have nothing to do for anyone else.
+	ViewersOnly bool
 	// Anonymous admits everyone, with or without a credential.
 	Anonymous bool
 	// Viewer admits signed-in viewers.
@@ -152,6 +161,9 @@ var (
 func (p Policy) Allows(pr Principal, pathID string) bool {
 	if p.NodesOnly {
 		return pr.Kind == Node
+	}
+	if p.ViewersOnly {
+		return pr.Kind == Viewer
 	}
 	switch pr.Kind {
 	case Operator:

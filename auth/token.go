@@ -1,24 +1,27 @@
 // Package auth is Fillcast's one home for trust: who a caller is and what
 // it may fetch. It holds the path tokens that authorise a player to fetch
 // one title from an appliance (signed by the control plane, verified by
-// appliances and the origin), the credentials appliances present to the
-// control plane, to their peers and to the origin, and the bearer check of
-// the admin token.
+// appliances and the origin), the limits a token carries and the rule
+// that enforces them (Limits.Allows), the credentials appliances present
+// to the control plane, to their peers and to the origin, and the bearer
+// check of the admin token.
 //
 // A playback URL has the form /c/{token}/{title}/{path...}: the token sits
 // in the path so that the relative URLs inside HLS playlists and DASH
 // manifests keep it. A token is
 //
-//	{key id}.{expiry, unix seconds}.{signature}            or
-//	{key id}.{expiry}.{client prefix}.{signature}
+//	{key id}.{expiry, unix seconds}[.{client prefix}][.{limits}].{signature}
 //
 // where the signature is the 64-byte Ed25519 signature, base64url without
 // padding (86 characters), of the domain-separated message
-// "fillcast-token-v2\x00{key id}\x00{title}\x00{expiry}\x00{client prefix}".
-// The client prefix is the hex of the masked address, '-', the prefix
-// length ("cb007100-24"); the control plane binds tokens to the player's
-// /24 (IPv4) or /48 (IPv6), see ClientPrefix. Every field has exactly one
-// accepted spelling, so exactly one string verifies for a signed token.
+// "fillcast-token-v3\x00{key id}\x00{title}\x00{expiry}\x00{client prefix}\x00{limits}"
+// (absent fields empty). The client prefix is the hex of the masked
+// address, '-', the prefix length ("cb007100-24"); the control plane binds
+// tokens to the player's /24 (IPv4) or /48 (IPv6), see ClientPrefix. The
+// limits field (Limits) is 'h' and the maximum height, then 'n' when
+// downloads are refused ("h480n", "h1080", "n"); an unrestricted token
+// has none. Every field has exactly one accepted spelling, so exactly one
+// string verifies for a signed token.
 //
 // The control plane signs with the first private key of its key file;
 // appliances and the origin hold the public keys only (fillcast keys
@@ -54,7 +57,7 @@ const maxExpiryDigits = 12
 const maxPrefixLen = 32 + 1 + 3
 
 // MaxTokenLen bounds a token; longer path segments are refused unparsed.
-const MaxTokenLen = maxKeyIDLen + 1 + maxExpiryDigits + 1 + maxPrefixLen + 1 + sigLen
+const MaxTokenLen = maxKeyIDLen + 1 + maxExpiryDigits + 1 + maxPrefixLen + 1 + maxLimitsLen + 1 + sigLen
 
 // minTokenLen is the shortest well-formed token: "k.0.{signature}".
 const minTokenLen = 1 + 1 + 1 + 1 + sigLen
@@ -71,7 +74,7 @@ const (
 
 // tokenDomain starts every signed token message; credentialDomain every
 // signed credential message, so neither can pass for the other.
-const tokenDomain = "fillcast-token-v2\x00"
+const tokenDomain = "fillcast-token-v3\x00"
 
 // strict decodes base64url and refuses non-zero padding bits, so that
 // exactly one spelling decodes to a signature.
@@ -107,26 +110,36 @@ func ClientPrefix(addr netip.Addr) netip.Prefix {
 	return p
 }
 
-// Sign returns a token for title valid until expiry. If client is valid,
-// the token is bound to that prefix and verifies only for addresses in it
-// (an IPv4-mapped prefix is bound as the IPv4 prefix it maps). It fails
-// with ErrCannotSign on a set of public keys.
+// Sign returns an unrestricted token for title valid until expiry: it is
+// SignLimited with the zero Limits.
 func (ks *Keys) Sign(title string, expiry time.Time, client netip.Prefix) (string, error) {
+	return ks.SignLimited(title, expiry, client, Limits{})
+}
+
+// SignLimited returns a token for title valid until expiry that allows
+// only what l allows. If client is valid, the token is bound to that
+// prefix and verifies only for addresses in it (an IPv4-mapped prefix is
+// bound as the IPv4 prefix it maps). It fails with ErrCannotSign on a set
+// of public keys.
+func (ks *Keys) SignLimited(title string, expiry time.Time, client netip.Prefix, l Limits) (string, error) {
 	if err := fillcast.ValidateTitleID(title); err != nil {
 		return "", fmt.Errorf("auth: sign: %w", err)
 	}
-	return ks.sign(title, expiry, client)
+	return ks.sign(title, expiry, client, l)
 }
 
-// sign is Sign for any subject: a title, or a fill pass's (fillSubject),
-// which no title can be.
-func (ks *Keys) sign(title string, expiry time.Time, client netip.Prefix) (string, error) {
+// sign is SignLimited for any subject: a title, or a fill pass's
+// (fillSubject), which no title can be.
+func (ks *Keys) sign(title string, expiry time.Time, client netip.Prefix, l Limits) (string, error) {
 	k := ks.signer
 	if k == nil {
 		return "", ErrCannotSign
 	}
 	if expiry.Unix() < 0 {
 		return "", errors.New("auth: sign: expiry before 1970")
+	}
+	if err := l.validate(); err != nil {
+		return "", err
 	}
 	var ebuf [maxExpiryDigits + 8]byte
 	exp := strconv.AppendInt(ebuf[:0], expiry.Unix(), 10)
@@ -139,15 +152,21 @@ func (ks *Keys) sign(title string, expiry time.Time, client netip.Prefix) (strin
 		}
 		pfx = appendPrefix(pbuf[:0], p)
 	}
+	var lbuf [maxLimitsLen]byte
+	lim := appendLimits(lbuf[:0], l)
 	var mbuf [256]byte
-	sig := ed25519.Sign(k.priv, appendTokenMessage(mbuf[:0], k.id, title, exp, pfx))
-	b := make([]byte, 0, len(k.id)+len(exp)+len(pfx)+sigLen+3)
+	sig := ed25519.Sign(k.priv, appendTokenMessage(mbuf[:0], k.id, title, exp, pfx, lim))
+	b := make([]byte, 0, len(k.id)+len(exp)+len(pfx)+len(lim)+sigLen+4)
 	b = append(b, k.id...)
 	b = append(b, '.')
 	b = append(b, exp...)
 	b = append(b, '.')
 	if pfx != nil {
 		b = append(b, pfx...)
+		b = append(b, '.')
+	}
+	if len(lim) > 0 {
+		b = append(b, lim...)
 		b = append(b, '.')
 	}
 	b = strict.AppendEncode(b, sig)
@@ -158,7 +177,12 @@ func (ks *Keys) sign(title string, expiry time.Time, client netip.Prefix) (strin
 // tools and tests that hold a private key file: it panics where Sign
 // fails, on a public-only key set or an invalid title.
 func (ks *Keys) SignPath(title string, expiry time.Time, client netip.Prefix) string {
-	tok, err := ks.Sign(title, expiry, client)
+	return ks.SignPathLimited(title, expiry, client, Limits{})
+}
+
+// SignPathLimited is SignPath for a token with limits l.
+func (ks *Keys) SignPathLimited(title string, expiry time.Time, client netip.Prefix, l Limits) string {
+	tok, err := ks.SignLimited(title, expiry, client, l)
 	if err != nil {
 		panic(err)
 	}
@@ -166,7 +190,7 @@ func (ks *Keys) SignPath(title string, expiry time.Time, client netip.Prefix) st
 }
 
 // appendTokenMessage appends the signed message of a token.
-func appendTokenMessage[S string | []byte](b []byte, kid, title string, exp, pfx S) []byte {
+func appendTokenMessage[S string | []byte](b []byte, kid, title string, exp, pfx, lim S) []byte {
 	b = append(b, tokenDomain...)
 	b = append(b, kid...)
 	b = append(b, 0)
@@ -174,26 +198,34 @@ func appendTokenMessage[S string | []byte](b []byte, kid, title string, exp, pfx
 	b = append(b, 0)
 	b = append(b, exp...)
 	b = append(b, 0)
-	return append(b, pfx...)
+	b = append(b, pfx...)
+	b = append(b, 0)
+	return append(b, lim...)
 }
 
 // Verify checks token for title at time now for a client at addr (addr
 // may be the zero Addr when the client is unknown; a prefix-bound token
 // then fails), refusing tokens that expire more than DefaultMaxLifetime
-// after now. It allocates nothing; a Verifier adds a cache in front and a
-// configurable lifetime.
-func (ks *Keys) Verify(token, title string, now time.Time, addr netip.Addr) error {
+// after now, and returns the token's limits, which whoever serves the
+// title's files enforces (the zero Limits for an unrestricted token, and
+// whenever err is not nil). It allocates nothing; a Verifier adds a cache
+// in front and a configurable lifetime.
+func (ks *Keys) Verify(token, title string, now time.Time, addr netip.Addr) (Limits, error) {
 	t, err := ks.check(token, title, now, DefaultMaxLifetime)
-	if err != nil {
-		return err
+	if err == nil {
+		err = t.admits(addr)
 	}
-	return t.admits(addr)
+	if err != nil {
+		return Limits{}, err
+	}
+	return t.limits, nil
 }
 
 // checked is what verifying a token established, apart from the client.
 type checked struct {
 	expiry int64
 	client netip.Prefix // zero: unbound
+	limits Limits
 }
 
 // admits reports whether a client at addr may use the token.
@@ -223,13 +255,29 @@ func (ks *Keys) check(token, title string, now time.Time, maxLifetime time.Durat
 	if !ok || !validID(kid, maxKeyIDLen) {
 		return t, ErrMalformed
 	}
-	exp, pfx, _ := cut(rest, '.')
+	exp, rest, more := cut(rest, '.')
 	if t.expiry, ok = parseUnix(exp); !ok {
 		return t, ErrMalformed
 	}
-	if len(rest) > len(exp) { // a prefix field is present
-		if t.client, ok = parsePrefix(pfx); !ok {
-			return t, ErrMalformed
+	// What follows the expiry is nothing, a prefix, limits, or a prefix
+	// and limits: a limits field starts with 'h' or 'n', a prefix always
+	// with a hex digit.
+	var pfx, lim string
+	if more {
+		var two bool
+		pfx, lim, two = cut(rest, '.')
+		if !two && rest != "" && (rest[0] == limitHeight || rest[0] == limitNoDownloads) {
+			pfx, lim = "", rest
+		}
+		if two || pfx != "" || lim == "" {
+			if t.client, ok = parsePrefix(pfx); !ok {
+				return t, ErrMalformed
+			}
+		}
+		if two || lim != "" {
+			if t.limits, ok = parseLimits(lim); !ok {
+				return t, ErrMalformed
+			}
 		}
 	}
 	var src [sigLen]byte
@@ -250,7 +298,7 @@ func (ks *Keys) check(token, title string, now time.Time, maxLifetime time.Durat
 		return t, ErrLifetime
 	}
 	var mbuf [256]byte
-	if !ed25519.Verify(k.pub, appendTokenMessage(mbuf[:0], kid, title, exp, pfx), sig[:ed25519.SignatureSize]) {
+	if !ed25519.Verify(k.pub, appendTokenMessage(mbuf[:0], kid, title, exp, pfx, lim), sig[:ed25519.SignatureSize]) {
 		return t, ErrBadSignature
 	}
 	return t, nil

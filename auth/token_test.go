@@ -26,7 +26,12 @@ func mustKeys(t testing.TB, text string) *Keys {
 
 func mustSign(t testing.TB, ks *Keys, title string, expiry time.Time, client netip.Prefix) string {
 	t.Helper()
-	tok, err := ks.Sign(title, expiry, client)
+	return mustSignLimited(t, ks, title, expiry, client, Limits{})
+}
+
+func mustSignLimited(t testing.TB, ks *Keys, title string, expiry time.Time, client netip.Prefix, l Limits) string {
+	t.Helper()
+	tok, err := ks.SignLimited(title, expiry, client, l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +49,8 @@ func TestVerify(t *testing.T) {
 	sign := func(ks *Keys, d time.Duration, p netip.Prefix) string { return mustSign(t, ks, "t1", now.Add(d), p) }
 
 	valid := sign(signer, time.Hour, netip.Prefix{})
+	limited := mustSignLimited(t, signer, "t1", now.Add(time.Hour), client, Limits{MaxHeight: 480, NoDownloads: true})
+	in := netip.MustParseAddr("203.0.113.9")
 	tests := []struct {
 		name  string
 		token string
@@ -71,10 +78,17 @@ func TestVerify(t *testing.T) {
 		{"client prefix unknown addr", sign(signer, time.Minute, client), "t1", now, netip.Addr{}, ErrClient},
 		{"v6 client prefix", sign(signer, time.Minute, netip.MustParsePrefix("2001:db8::/32")), "t1", now, netip.MustParseAddr("2001:db8::1"), nil},
 		{"v4-mapped prefix signs as v4", sign(signer, time.Minute, netip.MustParsePrefix("::ffff:203.0.113.0/120")), "t1", now, netip.MustParseAddr("203.0.113.9"), nil},
+		{"limited", limited, "t1", now, in, nil},
+		{"limits raised", strings.Replace(limited, ".h480n.", ".h1080n.", 1), "t1", now, in, ErrBadSignature},
+		{"downloads allowed", strings.Replace(limited, ".h480n.", ".h480.", 1), "t1", now, in, ErrBadSignature},
+		{"limits removed", strings.Replace(limited, ".h480n.", ".", 1), "t1", now, in, ErrBadSignature},
+		{"limits added", strings.Replace(valid, ".1800003600.", ".1800003600.h2160.", 1), "t1", now, in, ErrBadSignature},
+		{"limits before the prefix", strings.Replace(limited, ".cb007100-24.h480n.", ".h480n.cb007100-24.", 1), "t1", now, in, ErrMalformed},
+		{"empty limits", strings.Replace(limited, ".h480n.", "..", 1), "t1", now, in, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := verifier.Verify(tt.token, tt.title, tt.at, tt.addr); !errors.Is(got, tt.want) {
+			if _, got := verifier.Verify(tt.token, tt.title, tt.at, tt.addr); !errors.Is(got, tt.want) {
 				t.Errorf("Verify(%q) = %v, want %v", tt.token, got, tt.want)
 			}
 		})
@@ -91,7 +105,7 @@ func TestCanonical(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	addr := netip.MustParseAddr("203.0.113.9")
 	tok := mustSign(t, ks, "t1", now.Add(time.Hour), ClientPrefix(addr))
-	if err := ks.Verify(tok, "t1", now, addr); err != nil {
+	if _, err := ks.Verify(tok, "t1", now, addr); err != nil {
 		t.Fatalf("Verify(%q) = %v", tok, err)
 	}
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -100,7 +114,7 @@ func TestCanonical(t *testing.T) {
 		if m == tok {
 			continue
 		}
-		if err := ks.Verify(m, "t1", now, addr); err == nil {
+		if _, err := ks.Verify(m, "t1", now, addr); err == nil {
 			t.Errorf("last character %q: %q verifies, want it refused", c, m)
 		}
 	}
@@ -117,10 +131,118 @@ func TestCanonical(t *testing.T) {
 		if m == tok {
 			t.Fatalf("%s: the mutation did not apply to %q", name, tok)
 		}
-		if err := ks.Verify(m, "t1", now, addr); err == nil {
+		if _, err := ks.Verify(m, "t1", now, addr); err == nil {
 			t.Errorf("%s: %q verifies, want it refused", name, m)
 		}
 	}
+
+	// The limits field too has one spelling.
+	lim := mustSignLimited(t, ks, "t1", now.Add(time.Hour), ClientPrefix(addr), Limits{MaxHeight: 480, NoDownloads: true})
+	if !strings.Contains(lim, ".cb007100-24.h480n.") {
+		t.Fatalf("limited token %q: want the fields .cb007100-24.h480n.", lim)
+	}
+	for name, field := range map[string]string{
+		"leading zero in height": "h0480n",
+		"plus in height":         "h+480n",
+		"upper-case letters":     "H480N",
+		"fields out of order":    "nh480",
+		"repeated flag":          "h480nn",
+		"zero height":            "h0n",
+		"height without digits":  "hn",
+		"unknown letter":         "h480d",
+		"six digits":             "h000480n",
+	} {
+		m := strings.Replace(lim, ".h480n.", "."+field+".", 1)
+		if _, err := ks.Verify(m, "t1", now, addr); err == nil {
+			t.Errorf("%s: %q verifies, want it refused", name, m)
+		}
+	}
+}
+
+// TestEveryCharacter: a token with every field, client prefix and limits
+// included, stops verifying when any one character is changed to any
+// other that may appear in a token.
+func TestEveryCharacter(t *testing.T) {
+	t.Parallel()
+	ks := mustKeys(t, "k1 "+secretA+"\n")
+	now := time.Unix(1_800_000_000, 0)
+	addr := netip.MustParseAddr("203.0.113.9")
+	tok := mustSignLimited(t, ks, "t1", now.Add(time.Hour), ClientPrefix(addr), Limits{MaxHeight: 720, NoDownloads: true})
+	if _, err := ks.Verify(tok, "t1", now, addr); err != nil {
+		t.Fatalf("Verify(%q) = %v", tok, err)
+	}
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+	for i := range len(tok) {
+		for _, c := range []byte(chars) {
+			if tok[i] == c {
+				continue
+			}
+			m := tok[:i] + string(c) + tok[i+1:]
+			if _, err := ks.Verify(m, "t1", now, addr); err == nil {
+				t.Fatalf("%q with character %d changed to %q verifies: %q", tok, i, c, m)
+			}
+		}
+	}
+}
+
+// TestLimitsRoundTrip: a token gives back exactly the limits it was
+// signed with, bound or not, from the keys and from the Verifier, whose
+// cache holds them.
+func TestLimitsRoundTrip(t *testing.T) {
+	t.Parallel()
+	ks := mustKeys(t, "k1 "+secretA+"\n")
+	now := time.Unix(1_800_000_000, 0)
+	addr := netip.MustParseAddr("2001:db8:aa::9")
+	v, err := NewVerifier(VerifierConfig{}, ks.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		l     Limits
+		field string // the token's limits field, "" for none
+	}{
+		{"unrestricted", Limits{}, ""},
+		{"basic", Limits{MaxHeight: 480, NoDownloads: true}, "h480n"},
+		{"standard", Limits{MaxHeight: 1080}, "h1080"},
+		{"premium", Limits{MaxHeight: 2160}, "h2160"},
+		{"no downloads alone", Limits{NoDownloads: true}, "n"},
+		{"highest", Limits{MaxHeight: MaxLimitHeight, NoDownloads: true}, "h99999n"},
+	}
+	for _, tt := range tests {
+		for _, client := range []netip.Prefix{{}, ClientPrefix(addr)} {
+			name := tt.name + ", unbound"
+			if client.IsValid() {
+				name = tt.name + ", bound"
+			}
+			t.Run(name, func(t *testing.T) {
+				tok := mustSignLimited(t, ks, "t1", now.Add(time.Hour), client, tt.l)
+				fields := strings.Split(tok, ".")
+				hasField := tt.field != "" && fields[len(fields)-2] == tt.field
+				if tt.field != "" && !hasField || tt.field == "" && len(fields) != 3+btoi(client.IsValid()) {
+					t.Errorf("token %q: want limits field %q", tok, tt.field)
+				}
+				if got, err := ks.Verify(tok, "t1", now, addr); err != nil || got != tt.l {
+					t.Errorf("Keys.Verify = %+v, %v; want %+v", got, err, tt.l)
+				}
+				for _, pass := range []string{"verified", "cached"} {
+					if got, err := v.Verify(tok, "t1", now, addr); err != nil || got != tt.l {
+						t.Errorf("Verifier.Verify, %s = %+v, %v; want %+v", pass, got, err, tt.l)
+					}
+				}
+				if got, err := v.Verify(tok, "t1", now.Add(2*time.Hour), addr); err == nil || got != (Limits{}) {
+					t.Errorf("expired: Verify = %+v, %v; want the zero Limits and an error", got, err)
+				}
+			})
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestMaxLifetime: a token whose expiry lies further than the lifetime
@@ -134,15 +256,15 @@ func TestMaxLifetime(t *testing.T) {
 	if y := time.Unix(999_999_999_999, 0).UTC().Year(); y != 33658 {
 		t.Fatalf("year %d", y)
 	}
-	if err := ks.Verify(far, "t1", now, netip.Addr{}); !errors.Is(err, ErrLifetime) {
+	if _, err := ks.Verify(far, "t1", now, netip.Addr{}); !errors.Is(err, ErrLifetime) {
 		t.Errorf("year-33658 token: %v, want ErrLifetime", err)
 	}
 	day := mustSign(t, ks, "t1", now.Add(DefaultMaxLifetime), netip.Prefix{})
-	if err := ks.Verify(day, "t1", now, netip.Addr{}); err != nil {
+	if _, err := ks.Verify(day, "t1", now, netip.Addr{}); err != nil {
 		t.Errorf("token of exactly the lifetime: %v", err)
 	}
 	over := mustSign(t, ks, "t1", now.Add(DefaultMaxLifetime+time.Second), netip.Prefix{})
-	if err := ks.Verify(over, "t1", now, netip.Addr{}); !errors.Is(err, ErrLifetime) {
+	if _, err := ks.Verify(over, "t1", now, netip.Addr{}); !errors.Is(err, ErrLifetime) {
 		t.Errorf("token a second over the lifetime: %v, want ErrLifetime", err)
 	}
 	v, err := NewVerifier(VerifierConfig{MaxLifetime: time.Hour}, ks.Public())
@@ -150,10 +272,10 @@ func TestMaxLifetime(t *testing.T) {
 		t.Fatal(err)
 	}
 	two := mustSign(t, ks, "t1", now.Add(2*time.Hour), netip.Prefix{})
-	if err := v.Verify(two, "t1", now, netip.Addr{}); !errors.Is(err, ErrLifetime) {
+	if _, err := v.Verify(two, "t1", now, netip.Addr{}); !errors.Is(err, ErrLifetime) {
 		t.Errorf("2 h token, 1 h lifetime: %v, want ErrLifetime", err)
 	}
-	if err := v.Verify(two, "t1", now.Add(time.Hour), netip.Addr{}); err != nil {
+	if _, err := v.Verify(two, "t1", now.Add(time.Hour), netip.Addr{}); err != nil {
 		t.Errorf("2 h token an hour later: %v", err)
 	}
 }
@@ -179,11 +301,11 @@ func TestClientBinding(t *testing.T) {
 			}
 			tok := mustSign(t, ks, "t1", now.Add(time.Hour), p)
 			for _, a := range append(tt.sameNet, tt.client) {
-				if err := ks.Verify(tok, "t1", now, netip.MustParseAddr(a)); err != nil {
+				if _, err := ks.Verify(tok, "t1", now, netip.MustParseAddr(a)); err != nil {
 					t.Errorf("client %s: %v", a, err)
 				}
 			}
-			if err := ks.Verify(tok, "t1", now, netip.MustParseAddr(tt.other)); !errors.Is(err, ErrClient) {
+			if _, err := ks.Verify(tok, "t1", now, netip.MustParseAddr(tt.other)); !errors.Is(err, ErrClient) {
 				t.Errorf("client %s: %v, want ErrClient", tt.other, err)
 			}
 		})
@@ -210,7 +332,7 @@ func TestPublicKeysCannotSign(t *testing.T) {
 		t.Errorf("SigningKeyID: public %q, private %q", pub.SigningKeyID(), priv.SigningKeyID())
 	}
 	now := time.Now()
-	if err := pub.Verify(mustSign(t, priv, "t1", now.Add(time.Hour), netip.Prefix{}), "t1", now, netip.Addr{}); err != nil {
+	if _, err := pub.Verify(mustSign(t, priv, "t1", now.Add(time.Hour), netip.Prefix{}), "t1", now, netip.Addr{}); err != nil {
 		t.Errorf("public keys do not verify the private key's token: %v", err)
 	}
 }
@@ -232,7 +354,7 @@ func TestRotation(t *testing.T) {
 		t.Errorf("token %q, want one of key new", newTok)
 	}
 	for _, tok := range []string{oldTok, newTok} {
-		if err := rotated.Public().Verify(tok, "t1", now, netip.Addr{}); err != nil {
+		if _, err := rotated.Public().Verify(tok, "t1", now, netip.Addr{}); err != nil {
 			t.Errorf("%s: %v", tok, err)
 		}
 	}
@@ -249,6 +371,14 @@ func TestSignRefuses(t *testing.T) {
 		"bad title":   func() error { _, err := ks.Sign("t/1", time.Now(), netip.Prefix{}); return err },
 		"1969":        func() error { _, err := ks.Sign("t1", time.Unix(-1, 0), netip.Prefix{}); return err },
 		"short v4in6": func() error { _, err := ks.Sign("t1", time.Now(), netip.MustParsePrefix("::ffff:0:0/80")); return err },
+		"negative height": func() error {
+			_, err := ks.SignLimited("t1", time.Now(), netip.Prefix{}, Limits{MaxHeight: -1})
+			return err
+		},
+		"six-digit height": func() error {
+			_, err := ks.SignLimited("t1", time.Now(), netip.Prefix{}, Limits{MaxHeight: MaxLimitHeight + 1})
+			return err
+		},
 	} {
 		if f() == nil {
 			t.Errorf("%s: Sign succeeded, want an error", name)
@@ -268,14 +398,14 @@ func TestSignPathIsURLSafe(t *testing.T) {
 	if !strings.HasPrefix(p, "/c/k1.") || !strings.HasSuffix(p, "/t1") {
 		t.Errorf("SignPath = %q, want /c/k1.<...>/t1", p)
 	}
-	longest := strings.Repeat("k", maxKeyIDLen) + ".999999999999.20010db8000000000000000000000000-128." + strings.Repeat("A", sigLen)
+	longest := strings.Repeat("k", maxKeyIDLen) + ".999999999999.20010db8000000000000000000000000-128.h99999n." + strings.Repeat("A", sigLen)
 	if len(longest) != MaxTokenLen {
 		t.Errorf("MaxTokenLen = %d, the longest token has %d", MaxTokenLen, len(longest))
 	}
 }
 
-// FuzzVerify: any token Verify accepts is byte for byte what Sign makes
-// of the fields it carries.
+// FuzzVerify: any token Verify accepts is byte for byte what
+// SignLimited makes of the fields it carries, its limits included.
 func FuzzVerify(f *testing.F) {
 	ks := mustKeys(f, "k1 "+secretA+"\n")
 	now := time.Unix(1_800_000_000, 0)
@@ -284,9 +414,14 @@ func FuzzVerify(f *testing.F) {
 	f.Add(mustSign(f, ks, "t1", now.Add(time.Hour), netip.MustParsePrefix("10.0.0.0/8")), "t1")
 	f.Add(mustSign(f, ks, "t1", now.Add(time.Hour), ClientPrefix(addr)), "t1")
 	f.Add(mustSign(f, ks, "t-2_x", now, netip.MustParsePrefix("::/0")), "t-2_x")
+	f.Add(mustSignLimited(f, ks, "t1", now.Add(time.Hour), netip.Prefix{}, Limits{MaxHeight: 480, NoDownloads: true}), "t1")
+	f.Add(mustSignLimited(f, ks, "t1", now.Add(time.Hour), ClientPrefix(addr), Limits{MaxHeight: 1080}), "t1")
+	f.Add(mustSignLimited(f, ks, "t1", now.Add(time.Hour), ClientPrefix(addr), Limits{NoDownloads: true}), "t1")
 	f.Add("k1.1.2.3", "t1")
+	f.Add("k1.1.h480.3", "t1")
 	f.Fuzz(func(t *testing.T, token, title string) {
-		if ks.Verify(token, title, now, addr) != nil {
+		l, err := ks.Verify(token, title, now, addr)
+		if err != nil {
 			return
 		}
 		parts := strings.Split(token, ".")
@@ -295,15 +430,16 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted %q: expiry: %v", token, err)
 		}
 		var client netip.Prefix
-		if len(parts) == 4 {
-			var ok bool
-			if client, ok = parsePrefix(parts[2]); !ok {
+		if len(parts) >= 4 {
+			if p, ok := parsePrefix(parts[2]); ok {
+				client = p
+			} else if len(parts) == 5 {
 				t.Fatalf("accepted %q with a prefix that does not parse", token)
 			}
 		}
-		again := mustSign(t, ks, title, time.Unix(exp, 0), client)
+		again := mustSignLimited(t, ks, title, time.Unix(exp, 0), client, l)
 		if again != token {
-			t.Fatalf("accepted %q; Sign makes %q of its fields", token, again)
+			t.Fatalf("accepted %q; SignLimited makes %q of its fields", token, again)
 		}
 	})
 }
@@ -328,7 +464,7 @@ func BenchmarkVerify(b *testing.B) {
 	tok := mustSign(b, k, "t1", now.Add(time.Hour), netip.Prefix{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := k.Verify(tok, "t1", now, netip.Addr{}); err != nil {
+		if _, err := k.Verify(tok, "t1", now, netip.Addr{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,9 +56,10 @@ func (c VerifierConfig) withDefaults() VerifierConfig {
 // Keys.Verify does, and remembers the ones it has verified: an Ed25519
 // check costs tens of microseconds and a session's token is checked on
 // every segment, so each distinct (token, title) is verified once and
-// then found in a bounded cache, without allocating. Expiry and the client prefix are still checked on every
-// request. It is safe for concurrent use; SetKeys empties the cache, so a
-// key taken out of the set stops verifying at once.
+// then found in a bounded cache, with its limits, without allocating.
+// Expiry and the client prefix are still checked on every request. It
+// is safe for concurrent use; SetKeys empties the cache, so a key taken
+// out of the set stops verifying at once.
 type Verifier struct {
 	cfg  VerifierConfig
 	seed maphash.Seed
@@ -78,6 +79,7 @@ type cacheEntry struct {
 	token, title string
 	expiry       int64        // unix seconds
 	client       netip.Prefix // the binding; zero: unbound
+	limits       Limits
 }
 
 // NewVerifier returns a Verifier of keys.
@@ -105,23 +107,29 @@ func (v *Verifier) SetKeys(keys *Keys) {
 	v.st.Store(&verifierState{keys: keys, slots: make([]atomic.Pointer[cacheEntry], n), mask: uint64(n - 1)})
 }
 
-// Verify is Keys.Verify with the Verifier's MaxLifetime, through the
-// cache. It allocates nothing when the token is in the cache.
-func (v *Verifier) Verify(token, title string, now time.Time, addr netip.Addr) error {
+// Verify is Keys.Verify with the Verifier's MaxLifetime,
+// through the cache, which holds the limits with the token. It allocates
+// nothing when the token is in the cache.
+func (v *Verifier) Verify(token, title string, now time.Time, addr netip.Addr) (Limits, error) {
 	st := v.st.Load()
 	h := v.hash(token, title)
+	var t checked
 	if e := st.find(h, token, title); e != nil {
 		if now.Unix() > e.expiry {
-			return ErrExpired
+			return Limits{}, ErrExpired
 		}
-		return checked{expiry: e.expiry, client: e.client}.admits(addr)
+		t = checked{expiry: e.expiry, client: e.client, limits: e.limits}
+	} else {
+		var err error
+		if t, err = st.keys.check(token, title, now, v.cfg.MaxLifetime); err != nil {
+			return Limits{}, err
+		}
+		st.insert(h, now.Unix(), &cacheEntry{token: strings.Clone(token), title: strings.Clone(title), expiry: t.expiry, client: t.client, limits: t.limits})
 	}
-	t, err := st.keys.check(token, title, now, v.cfg.MaxLifetime)
-	if err != nil {
-		return err
+	if err := t.admits(addr); err != nil {
+		return Limits{}, err
 	}
-	st.insert(h, now.Unix(), &cacheEntry{token: strings.Clone(token), title: strings.Clone(title), expiry: t.expiry, client: t.client})
-	return t.admits(addr)
+	return t.limits, nil
 }
 
 func (v *Verifier) hash(token, title string) uint64 {

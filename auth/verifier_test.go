@@ -44,7 +44,7 @@ func TestVerifierCache(t *testing.T) {
 		{"cached, expired", "t1", now.Add(time.Hour + time.Second), in, ErrExpired},
 	}
 	for _, s := range steps {
-		if got := v.Verify(tok, s.title, s.at, s.addr); !errors.Is(got, s.want) {
+		if _, got := v.Verify(tok, s.title, s.at, s.addr); !errors.Is(got, s.want) {
 			t.Errorf("%s: Verify = %v, want %v", s.name, got, s.want)
 		}
 	}
@@ -56,7 +56,7 @@ func TestVerifierCache(t *testing.T) {
 	}
 	// Revoked: the new set lacks k1.
 	v.SetKeys(mustKeys(t, "k2 "+secretB+"\n").Public())
-	if err := v.Verify(tok, "t1", now, in); !errors.Is(err, ErrUnknownKey) {
+	if _, err := v.Verify(tok, "t1", now, in); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("after SetKeys without k1: %v, want ErrUnknownKey", err)
 	}
 	if _, err := v.VerifyFillPass(pass, now); !errors.Is(err, ErrUnknownKey) {
@@ -83,7 +83,7 @@ func TestVerifierBounded(t *testing.T) {
 		wg.Go(func() {
 			for round := range 3 {
 				for i, tok := range toks {
-					if err := v.Verify(tok, "t"+strconv.Itoa(i), now, netip.Addr{}); err != nil {
+					if _, err := v.Verify(tok, "t"+strconv.Itoa(i), now, netip.Addr{}); err != nil {
 						t.Errorf("goroutine %d round %d token %d: %v", g, round, i, err)
 						return
 					}
@@ -137,7 +137,7 @@ func BenchmarkVerifierHit(b *testing.B) {
 	v := newVerifier(b, VerifierConfig{}, ks.Public())
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := v.Verify(tok, "t1", now, addr); err != nil {
+		if _, err := v.Verify(tok, "t1", now, addr); err != nil {
 			b.Fatal(err)
 		}
 	}

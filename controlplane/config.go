@@ -9,6 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fillcast/fillcast/accounts/pgstore"
+
+	"github.com/fillcast/fillcast/accounts"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
@@ -50,6 +54,13 @@ type Config struct {
 	// API tunes the HTTP API; its Gateway.TrustedProxies are
 	// Config.TrustedProxies.
 	API api.Config
+	// Accounts tunes the viewers' service: session lifetime, profile and
+	// session limits, sign-in throttling, argon2id.
+	Accounts accounts.Config
+	// AccountsDB, when set, is a PostgreSQL URL (postgres://…) keeping
+	// accounts, profiles, plans, sessions and stream leases, shared by
+	// every node; empty keeps them in the replicated state.
+	AccountsDB string
 	// Ingest tunes the job manager (Workers, Queue).
 	Ingest ingest.Config
 	// Planner tunes off-peak fill planning. Zero SnapshotPath means
@@ -121,6 +132,14 @@ func (c Config) Validate() error {
 	}
 	if err := c.API.Validate(); err != nil {
 		return fillcast.InField("API", err)
+	}
+	if err := c.Accounts.Validate(); err != nil {
+		return fillcast.InField("Accounts", err)
+	}
+	if c.AccountsDB != "" {
+		if err := (pgstore.Config{DSN: c.AccountsDB}).Validate(); err != nil {
+			return fillcast.ConfigErrorf("controlplane", "AccountsDB", "not a PostgreSQL connection string (postgres://user@host/db)")
+		}
 	}
 	if err := c.Planner.Validate(); err != nil {
 		return fillcast.InField("Planner", err)

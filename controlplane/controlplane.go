@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/fillcast/fillcast/accounts"
+
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/cluster"
@@ -43,10 +45,13 @@ type Node struct {
 	disc   *discovery
 	ingest *ingest.Manager // nil without an origin
 	api    *api.API
-	tls    *nodeTLS      // the certificates, read by Run
-	ln     net.Listener  // the API's, from Deps or opened by Run
-	ready  chan struct{} // closed once Run has opened every part
-	ran    atomic.Bool
+	// accountsDB is the PostgreSQL accounts store; nil keeps accounts
+	// in the replicated state.
+	accountsDB *accountsDB
+	tls        *nodeTLS      // the certificates, read by Run
+	ln         net.Listener  // the API's, from Deps or opened by Run
+	ready      chan struct{} // closed once Run has opened every part
+	ran        atomic.Bool
 }
 
 // New checks cfg and builds every part of a node. It does no I/O and
@@ -108,9 +113,15 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if missing := ui.Missing(); len(missing) > 0 {
 		d.Log.Warn("controlplane: web pages built without the player library; DASH and MSE playback are off (make build bundles it)", "missing", missing)
 	}
+	store, db := n.accountsStore()
+	n.accountsDB = db
+	viewers, err := accounts.NewService(cfg.Accounts, accounts.Deps{Store: store, Log: d.Log})
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Ingest: n.ingest, Keys: d.Keys,
+	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Accounts: viewers, Ingest: n.ingest, Keys: d.Keys,
 		Log: d.Log, Registry: reg, Events: n.disc, Search: n.disc, Recs: n.disc, OnPlayback: n.playbackStarted, UI: ui}); err != nil {
 		return nil, err
 	}
@@ -146,6 +157,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if n.ingest != nil {
 		parts = append(parts, lifecycle.Part{Name: "ingest", Open: n.ingest.Open, Run: n.ingest.Run})
+	}
+	if n.accountsDB != nil {
+		// PostgreSQL, connected and migrated before the API serves.
+		parts = append(parts, lifecycle.Part{Name: "accounts", Open: n.accountsDB.open, Close: n.accountsDB.close})
 	}
 	parts = append(parts,
 		// The appliance registrar; closing waits for handlers the

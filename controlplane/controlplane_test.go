@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/internal/viewertest"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
@@ -37,13 +39,25 @@ func freeAddr(t *testing.T) string {
 
 func startNode(t *testing.T, id string, join []string) *testNode {
 	t.Helper()
+	ln := listen(t)
+	cfg := Config{ID: id, DataDir: t.TempDir(), HTTP: ln.Addr().String(), Join: join, Origin: "http://127.0.0.1:9"}
+	return runNode(t, cfg, Deps{AdminToken: "adm", Keys: testKeys(), Listener: ln})
+}
+
+// testKeys are the signing keys of keyFile.
+func testKeys() *auth.Keys {
 	keys, _ := auth.ParseKeys(strings.NewReader(keyFile))
+	return keys
+}
+
+// listen opens a listener on a free loopback port.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{ID: id, DataDir: t.TempDir(), HTTP: ln.Addr().String(), Join: join, Origin: "http://127.0.0.1:9"}
-	return runNode(t, cfg, Deps{AdminToken: "adm", Keys: keys, Listener: ln})
+	return ln
 }
 
 // runNode runs a node of cfg, with short raft timeouts, a raft address of
@@ -86,6 +100,16 @@ func runNode(t *testing.T, cfg Config, d Deps) *testNode {
 
 func call(t *testing.T, method, url string, body any, admin bool) (int, []byte) {
 	t.Helper()
+	bearer := ""
+	if admin {
+		bearer = "adm"
+	}
+	return callAs(t, method, url, body, bearer)
+}
+
+// callAs is call with a bearer token (none when empty).
+func callAs(t *testing.T, method, url string, body any, bearer string) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if s, ok := body.(string); ok {
 		rd = strings.NewReader(s)
@@ -97,8 +121,8 @@ func call(t *testing.T, method, url string, body any, admin bool) (int, []byte) 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if admin {
-		req.Header.Set("Authorization", "Bearer adm")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -109,11 +133,9 @@ func call(t *testing.T, method, url string, body any, admin bool) (int, []byte) 
 	return resp.StatusCode, b
 }
 
-func playback(t *testing.T, base, title string) (int, fillcast.Playback) {
+func playback(t *testing.T, v *viewertest.Viewer, base, title string) (int, fillcast.Playback) {
 	t.Helper()
-	code, b := call(t, "GET", base+"/v1/playback/"+title+"?protocol=hls", nil, false)
-	var p fillcast.Playback
-	json.Unmarshal(b, &p)
+	code, p, _ := v.Playback(t, nil, base, title, "hls")
 	return code, p
 }
 
@@ -174,7 +196,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 		{"unknown field", "PUT", "/v1/sites/isp1", `{"kind":"isp","region":"eu","prefixs":[]}`, true, 400, "prefixs"},
 		{"invalid cidr", "PUT", "/v1/sites/isp1", fillcast.Site{Kind: "isp", Region: "eu", Prefixes: []string{"127.0.0.0/33"}}, true, 400, "127.0.0.0/33"},
 		{"missing parent", "PUT", "/v1/sites/isp1", fillcast.Site{Kind: "isp", Region: "eu", Parent: "nope"}, true, 400, "nope"},
-		{"unknown title", "GET", "/v1/playback/nope", nil, false, 404, ""},
+		{"playback without a session", "GET", "/v1/playback/nope", nil, false, 401, ""},
 		{"title without name", "POST", "/v1/titles", fillcast.Title{ID: "t9"}, true, 400, "name"},
 	}
 	for _, tt := range bad {
@@ -222,7 +244,15 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	if count[201] != 1 || count[409] != 29 {
 		t.Errorf("30 concurrent creates of one title: %v, want one 201 and 29 409", count)
 	}
-	if code, b := call(t, "GET", n1.url+"/v1/playback/t2", nil, false); code != 409 {
+	// A viewer signed in on one node plays through every node.
+	v := viewertest.New(t, nil, n3.url, "adm")
+	for _, n := range nodes {
+		poll.Until(t, 10*time.Second, "the session on "+n.url, func() bool {
+			code, _ := callAs(t, "GET", n.url+"/v1/playback/nope", nil, v.Token)
+			return code == 404
+		})
+	}
+	if code, b := callAs(t, "GET", n1.url+"/v1/playback/t2", nil, v.Token); code != 409 {
 		t.Errorf("playback of a title not ready: %d %s, want 409", code, b)
 	}
 
@@ -282,12 +312,12 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 			return len(views) == 3 && views[0].Steerable && views[1].Steerable && views[2].Steerable
 		})
 		poll.Until(t, 10*time.Second, "steering on "+n.url, func() bool {
-			code, p := playback(t, n.url, "t1")
+			code, p := playback(t, v, n.url, "t1")
 			return code == 200 && len(p.URLs) == 3 && strings.Contains(p.URLs[0], ".example:8080/c/k1.") &&
 				strings.HasSuffix(p.URLs[0], "/t1/master.m3u8") && strings.HasPrefix(p.URLs[2], "http://127.0.0.1:9/c/")
 		})
 	}
-	_, p := playback(t, n1.url, "t1")
+	_, p := playback(t, v, n1.url, "t1")
 	for _, u := range p.URLs {
 		if strings.Contains(u, "attacker") {
 			t.Errorf("playback steers to a forged appliance: %s", u)
@@ -317,18 +347,18 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 			return len(views) == 3 && views[0].ID == "a1" && !views[0].Steerable && views[1].Steerable
 		})
 		for range 20 {
-			if _, p := playback(t, n.url, "t1"); len(p.URLs) != 3 || strings.Contains(strings.Join(p.URLs, " "), "a1.example") {
+			if _, p := playback(t, v, n.url, "t1"); len(p.URLs) != 3 || strings.Contains(strings.Join(p.URLs, " "), "a1.example") {
 				t.Fatalf("%s steers to draining a1: %v", n.url, p.URLs)
 			}
 		}
 	}
-	if _, p := playback(t, n1.url, "t1"); !strings.Contains(strings.Join(p.URLs, " "), "a2.example") {
+	if _, p := playback(t, v, n1.url, "t1"); !strings.Contains(strings.Join(p.URLs, " "), "a2.example") {
 		t.Fatalf("a2 missing before it went silent: %v", p.URLs)
 	}
 	stopBeats["a2"]()
 	start := time.Now()
 	poll.Until(t, 10*time.Second, "silent a2 out", func() bool {
-		code, p := playback(t, n1.url, "t1")
+		code, p := playback(t, v, n1.url, "t1")
 		return code == 200 && !strings.Contains(strings.Join(p.URLs, " "), "a2.example")
 	})
 	t.Logf("a silent appliance left steering after %s", time.Since(start).Round(100*time.Millisecond))
@@ -351,7 +381,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 	start = time.Now()
 	for time.Since(start) < 5*time.Second {
 		for _, n := range survivors {
-			if code, _ := playback(t, n.url, "t1"); code != 200 {
+			if code, _ := playback(t, v, n.url, "t1"); code != 200 {
 				t.Fatalf("playback on a survivor during the election: %d", code)
 			}
 		}

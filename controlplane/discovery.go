@@ -174,8 +174,8 @@ func (d *discovery) History(user string, limit int) events.History {
 func (d *discovery) Search(ctx context.Context, r search.Request) (*search.Results, error) {
 	return d.index.Search(ctx, r)
 }
-func (d *discovery) Suggest(ctx context.Context, prefix string, limit int) (*search.Results, error) {
-	return d.index.Suggest(ctx, prefix, limit)
+func (d *discovery) Suggest(ctx context.Context, r search.Request) (*search.Results, error) {
+	return d.index.Suggest(ctx, r)
 }
 func (d *discovery) Recommend(ctx context.Context, user string, limit int) (*recs.Results, error) {
 	return d.recs.Recommend(ctx, user, limit)

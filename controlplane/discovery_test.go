@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/internal/viewertest"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/internal/poll"
 )
@@ -23,32 +25,33 @@ func TestDiscoveryRoutes(t *testing.T) {
 			t.Fatalf("create %s: %d %s", title.ID, code, b)
 		}
 	}
+	v := viewertest.New(t, nil, n.url, "adm")
 	// The index follows the replicated catalog: a misspelt word finds it.
 	poll.Until(t, 10*time.Second, "indexed", func() bool {
-		code, b := call(t, "GET", n.url+"/v1/search?q=midnigt", nil, false)
+		code, b := callAs(t, "GET", n.url+"/v1/search?q=midnigt", nil, v.Token)
 		return code == 200 && strings.Contains(string(b), `"m1"`)
 	})
 	poll.Until(t, 10*time.Second, "suggest", func() bool {
-		code, b := call(t, "GET", n.url+"/v1/search/suggest?q=sol", nil, false)
+		code, b := callAs(t, "GET", n.url+"/v1/search/suggest?q=sol", nil, v.Token)
 		return code == 200 && strings.Contains(string(b), `"m2"`)
 	})
-	if code, b := call(t, "GET", n.url+"/v1/search?q=", nil, false); code != 400 {
+	if code, b := callAs(t, "GET", n.url+"/v1/search?q=", nil, v.Token); code != 400 {
 		t.Errorf("empty query: %d %s, want 400", code, b)
 	}
 
 	// Events: a bad batch is refused naming the event and field; good
 	// ones build the history.
-	code, b := call(t, "POST", n.url+"/v1/events", `[{"user":"u1","title":"m1","type":"play","position_s":0,"duration_s":3600},{"user":"u1","title":"m1","type":"pause"}]`, false)
+	code, b := callAs(t, "POST", n.url+"/v1/events", `[{"user":"u1","title":"m1","type":"play","position_s":0,"duration_s":3600},{"user":"u1","title":"m1","type":"pause"}]`, v.Token)
 	if code != 400 || !strings.Contains(string(b), "event 1") {
 		t.Errorf("bad batch: %d %s", code, b)
 	}
-	if code, b := call(t, "POST", n.url+"/v1/events", `[{"user":"u1","title":"m1","type":"progress","position_s":600,"duration_s":3600}]`, false); code != 202 {
+	if code, b := callAs(t, "POST", n.url+"/v1/events", `[{"user":"u1","title":"m1","type":"progress","position_s":600,"duration_s":3600}]`, v.Token); code != 202 {
 		t.Fatalf("good batch: %d %s", code, b)
 	}
-	if code, b := call(t, "POST", n.url+"/v1/events", `[`+strings.Repeat(`{"user":"u","title":"m1","type":"play"},`, 30000)+`{}]`, false); code != 413 {
+	if code, b := callAs(t, "POST", n.url+"/v1/events", `[`+strings.Repeat(`{"user":"u","title":"m1","type":"play"},`, 30000)+`{}]`, v.Token); code != 413 {
 		t.Errorf("oversized batch: %d %s", code, b[:min(len(b), 200)])
 	}
-	code, b = call(t, "GET", n.url+"/v1/users/u1/history", nil, false)
+	code, b = callAs(t, "GET", n.url+"/v1/history", nil, v.Token)
 	var h struct {
 		ContinueWatching []struct {
 			Title string `json:"title"`
@@ -59,10 +62,10 @@ func TestDiscoveryRoutes(t *testing.T) {
 		t.Errorf("history: %d %s", code, b)
 	}
 	// Recommendations answer even before any model (trending fallback).
-	if code, b := call(t, "GET", n.url+"/v1/recommendations?user=u9", nil, false); code != 200 || !strings.Contains(string(b), "results") {
+	if code, b := callAs(t, "GET", n.url+"/v1/recommendations", nil, v.Token); code != 200 || !strings.Contains(string(b), "results") {
 		t.Errorf("recommendations: %d %s", code, b)
 	}
-	if code, b := call(t, "GET", n.url+"/v1/recommendations?user=u9&limit=0", nil, false); code != 400 {
+	if code, b := callAs(t, "GET", n.url+"/v1/recommendations?limit=0", nil, v.Token); code != 400 {
 		t.Errorf("bad limit: %d %s", code, b)
 	}
 }

@@ -131,7 +131,7 @@ func TestMutualTLSCluster(t *testing.T) {
 	// A viewer without a certificate still reads over https.
 	viewer := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.RootCAs}}
 	defer viewer.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: viewer}).Get(nodes[1].url + "/v1/titles")
+	resp, err := (&http.Client{Transport: viewer}).Get(nodes[1].url + "/v1/plans")
 	if err != nil {
 		t.Fatalf("a viewer without a certificate: %v", err)
 	}
@@ -230,7 +230,7 @@ func TestNodeClients(t *testing.T) {
 		resp.Body.Close()
 		t.Errorf("the peer client talked to the origin, which is no node: %s", resp.Status)
 	}
-	resp, err = peers.Get(n.url + "/v1/titles")
+	resp, err = peers.Get(n.url + "/v1/cluster")
 	if err != nil {
 		t.Fatalf("the peer client to a node: %v", err)
 	}

@@ -20,11 +20,15 @@ import (
 
 // testSamples are short, small titles: enough to list, search, play for
 // ten seconds and fail over mid-play, quick to transcode on two cores.
+// night-train is rated 16+, hidden from kids profiles; tiny-world, for
+// kids, is 720p, so that a 480p plan has a rendition to be kept from.
 var testSamples = []sample{
 	{fillcast.Title{ID: "big-sky", Name: "Big Sky Country", Description: "Colour bars drift across a test-pattern prairie.",
-		Genres: []string{"documentary"}, Year: 2024}, "testsrc2=size=640x360:rate=25", 48, []string{"eng"}},
+		Genres: []string{"documentary"}, Year: 2024, Maturity: fillcast.MaturityAll}, "testsrc2=size=640x360:rate=25", 48, []string{"eng"}},
 	{fillcast.Title{ID: "night-train", Name: "Night Train to Mandelbrot", Description: "A detective rides a fractal express.",
-		Genres: []string{"crime"}, Year: 2023}, "smptebars=size=480x270:rate=25", 12, []string{"eng", "fra"}},
+		Genres: []string{"crime"}, Year: 2023, Maturity: fillcast.Maturity16}, "smptebars=size=480x270:rate=25", 12, []string{"eng", "fra"}},
+	{fillcast.Title{ID: "tiny-world", Name: "Tiny World", Description: "A short film about a very small planet.",
+		Genres: []string{"animation"}, Year: 2022, Maturity: fillcast.Maturity7}, "testsrc2=size=1280x720:rate=25", 16, []string{"eng"}},
 }
 
 // killable is an appliance's listener that the test can kill and revive:
@@ -125,10 +129,14 @@ func (k *killable) Close() error {
 }
 
 // TestBrowser runs the demo and drives headless Chromium through the web
-// pages with web/test/browser.mjs: catalog, search by a misspelt word,
-// ten seconds of HLS and of DASH, killing the appliance in use mid-play,
-// the operator page (entering the demo's admin key, FILLCAST_ADMIN, in its
-// key prompt; a read key made there; a revoked key) and its upload form.
+// pages with web/test/browser.mjs. Signed in as the demo's premium viewer
+// (FILLCAST_VIEWER): catalog, search by a misspelt word, ten seconds of
+// HLS and of DASH, killing the appliance in use mid-play, the operator
+// page (entering the demo's admin key, FILLCAST_ADMIN, in its key prompt;
+// a read key made there; a revoked key) and its upload form. Then, as a
+// new viewer signed up on the basic plan: a kids profile that neither
+// lists nor plays a 16+ title, no rendition above the plan's 480p, and a
+// second tab refused by the plan's one screen.
 // Screenshots go to web/test-output. make test installs Chromium and the
 // npm packages and sets FILLCAST_BROWSER_TESTS=require, so that there a
 // missing browser fails rather than skips.
@@ -192,7 +200,14 @@ func TestBrowser(t *testing.T) {
 	out := filepath.Join(webDir, "test-output")
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(webDir, "test", "browser.mjs"))
 	cmd.Dir = webDir
-	cmd.Env = append(os.Environ(), "FILLCAST_URL="+d.sys.ControlPlaneURL, "FILLCAST_OUT="+out, "FILLCAST_UPLOAD="+upload, "FILLCAST_ADMIN="+d.token)
+	var premium viewer
+	for _, v := range d.viewers {
+		if v.Plan == "premium" {
+			premium = v
+		}
+	}
+	cmd.Env = append(os.Environ(), "FILLCAST_URL="+d.sys.ControlPlaneURL, "FILLCAST_OUT="+out, "FILLCAST_UPLOAD="+upload, "FILLCAST_ADMIN="+d.token,
+		"FILLCAST_VIEWER="+premium.Email+" "+premium.Password)
 	cmd.Stderr = testWriter{t}
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

@@ -1,7 +1,8 @@
 // Package demo runs the whole CDN on one machine, supervised in one
 // process: an origin, a control-plane node, a flash and a storage
 // appliance in a site that covers loopback, sample titles made with
-// ffmpeg and ingested through the real API, and a few viewing events.
+// ffmpeg and ingested through the real API, three plans with one viewer
+// account on each, and a few viewing events of those viewers.
 // It is what `fillcast demo` (and `make demo`) runs; a second run reuses
 // everything already in its directory.
 package demo
@@ -153,6 +154,9 @@ type demo struct {
 	keys   *auth.Keys
 	token  string
 	sys    *System
+	// viewers are the demo's accounts, one per plan, with the passwords
+	// kept in Dir.
+	viewers []viewer
 
 	// samples are the titles made and ingested; ready closes when they
 	// are. wrap, if set, wraps each appliance's listener (tests use it to
@@ -162,7 +166,8 @@ type demo struct {
 	wrap    func(id string, ln net.Listener) net.Listener
 }
 
-// secrets makes (once) and loads the key file and the admin token.
+// secrets makes (once) and loads the key file, the admin token and the
+// passwords of the demo's viewer accounts.
 func (d *demo) secrets() error {
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -186,7 +191,8 @@ func (d *demo) secrets() error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	d.token = strings.TrimSpace(string(b))
-	return nil
+	d.viewers, err = loadViewers(filepath.Join(d.dir, "viewer-accounts"))
+	return err
 }
 
 func randomHex(n int) string {

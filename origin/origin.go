@@ -7,10 +7,14 @@
 // ranges, strong ETags and conditional requests. Without keys every GET is
 // served, as a lab origin should be; with keys (public ones suffice) a GET
 // needs a token, a credential or the admin token, and any refusal is a 403
-// whose body says only "forbidden". Dot-files, the temporary files of
-// uploads in flight among them, are never served. PUT with the admin
-// token writes a file atomically, which is how the control plane publishes
-// a transcoded title.
+// whose body says only "forbidden". A token's limits (auth.Limits) are
+// enforced as on an appliance: files they do not allow are refused, and
+// the master playlist and MPD are served without the renditions above the
+// token's height (package manifestfilter), the heights read from the
+// title's own master playlist. Dot-files, the temporary files of uploads
+// in flight among them, are never served. PUT with the admin token writes
+// a file atomically, which is how the control plane publishes a
+// transcoded title.
 package origin
 
 import (
@@ -28,6 +32,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/manifestfilter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -42,12 +47,15 @@ type Config struct {
 	// is set: the longest token lifetime accepted (zero: 24 h) and the
 	// size of the cache of verified ones (zero: 65536).
 	Tokens auth.VerifierConfig
+	// VariantBytes bounds the cache of master playlists and MPDs filtered
+	// for tokens with a maximum height. Zero means 32 MiB.
+	VariantBytes int64
 }
 
 // DefaultConfig returns a Config with every default filled in; Root must
 // still be set.
 func DefaultConfig() Config {
-	return Config{MaxUploadBytes: 16 << 30, Tokens: auth.DefaultVerifierConfig()}
+	return Config{MaxUploadBytes: 16 << 30, Tokens: auth.DefaultVerifierConfig(), VariantBytes: manifestfilter.DefaultCacheBytes}
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -57,6 +65,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUploadBytes < 0 {
 		return fillcast.ConfigErrorf("origin", "MaxUploadBytes", "%d is negative", c.MaxUploadBytes)
+	}
+	if c.VariantBytes < 0 {
+		return fillcast.ConfigErrorf("origin", "VariantBytes", "%d is negative", c.VariantBytes)
 	}
 	if err := c.Tokens.Validate(); err != nil {
 		return fillcast.InField("Tokens", err)
@@ -68,6 +79,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = DefaultConfig().MaxUploadBytes
+	}
+	if c.VariantBytes == 0 {
+		c.VariantBytes = DefaultConfig().VariantBytes
 	}
 	return c
 }
@@ -98,6 +112,8 @@ type Server struct {
 	bytes     prometheus.Counter
 	forbidden *prometheus.CounterVec
 	metrics   http.Handler
+	heights   heights               // titles' rendition heights, for restricted tokens
+	variants  *manifestfilter.Cache // manifests filtered for restricted tokens
 }
 
 // New opens cfg.Root (creating it if missing) and returns a Server.
@@ -131,11 +147,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	reg := prometheus.NewRegistry()
 	s := &Server{
-		cfg:    cfg,
-		d:      d,
-		root:   root,
-		log:    d.Log,
-		verify: verify,
+		cfg:      cfg,
+		d:        d,
+		root:     root,
+		log:      d.Log,
+		verify:   verify,
+		heights:  heights{m: map[string]titleHeights{}},
+		variants: manifestfilter.NewCache(cfg.VariantBytes),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_origin_requests_total",
 			Help: "Requests by method and status code.",
@@ -146,7 +164,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}),
 		forbidden: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_origin_forbidden_total",
-			Help: "GETs answered 403, by reason (auth.RejectReason, or missing_credential).",
+			Help: "GETs answered 403, by reason (auth.RejectReason, missing_pass, or auth.LimitReason: rendition, download).",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(s.requests, s.bytes, s.forbidden)
@@ -230,7 +248,8 @@ func (s *Server) serveGet(w *countingWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !s.authorised(w, r, token, title) {
+	limits, ok := s.authorised(w, r, token, title)
+	if !ok || !s.allowed(w, r, limits, title, object) {
 		return
 	}
 	f, err := s.root.Open(title + "/" + object)
@@ -247,6 +266,10 @@ func (s *Server) serveGet(w *countingWriter, r *http.Request) {
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		httpError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if limits.MaxHeight > 0 && manifestfilter.Applies(object) {
+		s.serveFiltered(w, r, f, fi, limits.MaxHeight, title, object)
 		return
 	}
 	h := w.Header()

@@ -45,7 +45,7 @@ func TestSignedURLs(t *testing.T) {
 		if len(parts) != 3 || parts[1] != "t1" || parts[2] != "master.m3u8" {
 			t.Fatalf("URL %d path %q; want /c/{token}/t1/master.m3u8", i, u.Path)
 		}
-		if err := keys.Verify(parts[0], "t1", t0, netip.Addr{}); err != nil {
+		if _, err := keys.Verify(parts[0], "t1", t0, netip.Addr{}); err != nil {
 			t.Errorf("URL %d token does not verify: %v", i, err)
 		}
 	}

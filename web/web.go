@@ -1,8 +1,10 @@
-// Package web holds the player and operator pages that the control plane
+// Package web holds the viewer and operator pages that the control plane
 // serves (docs/design.md §3.8), embedded in the binary so they work offline:
 // plain HTML, CSS and JavaScript that talk to the control plane's JSON API
-// (catalog, search, recommendations, playback, events, fleet, jobs) and
-// play from the appliances. The player library (shaka-player, for DASH and
+// (plans, accounts, sessions and profiles; catalog, search,
+// recommendations, playback and its stream leases, events; fleet, jobs)
+// and play from the appliances. A viewer's session is the control plane's
+// HttpOnly cookie; the pages keep only the profile picked. The player library (shaka-player, for DASH and
 // for HLS where the browser has no native HLS) comes from npm and is
 // copied into static/vendor at build time (`make build`, `make test`);
 // without it the pages still play HLS natively where the browser can and

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io/fs"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -67,5 +68,34 @@ func TestMissingVendorFiles(t *testing.T) {
 	}
 	if _, err := newUI(fstest.MapFS{}); err == nil {
 		t.Error("a tree without index.html was accepted")
+	}
+}
+
+// TestLocalStorageHoldsNoSecrets: the viewer's session is the HttpOnly
+// cookie and the operator key lives in sessionStorage; the one thing the
+// pages put in localStorage is the id of the profile picked.
+func TestLocalStorageHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
+	u, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts, err := fs.Glob(u.files, "*.js")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, name := range scripts {
+		b, err := fs.ReadFile(u.files, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := string(b)
+		for i := strings.Index(src, "localStorage.setItem("); i >= 0; i = strings.Index(src, "localStorage.setItem(") {
+			src = src[i+len("localStorage.setItem("):]
+			if !strings.HasPrefix(src, "PROFILE,") {
+				got, _, _ := strings.Cut(src, ")")
+				t.Errorf("%s: localStorage.setItem(%s): want only the profile id (PROFILE) kept there", name, got)
+			}
+		}
 	}
 }

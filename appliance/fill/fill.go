@@ -8,7 +8,9 @@
 // a bandwidth cap, from a site peer before the origin. A file that fails
 // the catalog's checksum is dropped and fetched again later; after a
 // restart the executor diffs the manifest against the disk again and goes
-// on where it stopped.
+// on where it stopped. The manifest also lists the renditions of the whole
+// catalog, which the executor hands on (Deps.OnCatalog) for the server to
+// enforce playback tokens' limits with.
 package fill
 
 import (
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +117,10 @@ type Deps struct {
 	Source Source
 	// Log receives the executor's progress; nil discards it.
 	Log *slog.Logger
+	// OnCatalog, when set, receives the catalog's renditions of each
+	// manifest adopted whose catalog differs from the last one handed on
+	// (fillcast.Manifest.Catalog); it must not keep the executor waiting.
+	OnCatalog func([]fillcast.TitleRenditions)
 }
 
 // manifest is the control plane's manifest with its ETag, sent as
@@ -144,12 +151,13 @@ type Status struct {
 
 // Executor runs fills until its context ends.
 type Executor struct {
-	cfg     Config
-	cp      ControlPlane
-	cache   Cache
-	src     Source
-	log     *slog.Logger
-	limiter *rate.Limiter
+	cfg       Config
+	cp        ControlPlane
+	cache     Cache
+	src       Source
+	log       *slog.Logger
+	onCatalog func([]fillcast.TitleRenditions)
+	limiter   *rate.Limiter
 
 	mu       sync.Mutex
 	manifest *manifest
@@ -173,7 +181,7 @@ func New(cfg Config, d Deps) (*Executor, error) {
 	cfg = cfg.withDefaults()
 	bytesPerSec := cfg.RateBits / 8
 	return &Executor{
-		cfg: cfg, cp: d.ControlPlane, cache: d.Cache, src: d.Source, log: d.Log,
+		cfg: cfg, cp: d.ControlPlane, cache: d.Cache, src: d.Source, log: d.Log, onCatalog: d.OnCatalog,
 		limiter: rate.NewLimiter(rate.Limit(bytesPerSec), int(min(bytesPerSec, 4<<20))),
 		kick:    make(chan struct{}, 1),
 	}, nil
@@ -267,6 +275,16 @@ func validate(m *fillcast.Manifest, id string) error {
 		for _, f := range t.Files {
 			if err := fillcast.ValidateObjectPath(f.Path); err != nil {
 				return fmt.Errorf("fill: manifest: title %s: %w", t.ID, err)
+			}
+		}
+	}
+	for _, t := range m.Catalog {
+		if err := fillcast.ValidateTitleID(t.ID); err != nil {
+			return fmt.Errorf("fill: manifest: catalog: %w", err)
+		}
+		for _, r := range t.Renditions {
+			if fillcast.ValidateObjectPath(r.ID) != nil || strings.Contains(r.ID, "/") || r.Height < 0 {
+				return fmt.Errorf("fill: manifest: catalog: title %s: rendition %q of height %d: want a directory name and a height of 0 or more", t.ID, r.ID, r.Height)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -427,5 +428,51 @@ func TestNoManifestIsNoError(t *testing.T) {
 	e.pass(ctx)
 	if s := e.Status(); !strings.Contains(s.LastError, "fill: fetch manifest") || s.ManifestVersion != 1 || s.PlannedFiles != 3 {
 		t.Errorf("control plane down: %+v", s)
+	}
+}
+
+// TestCatalogHandedOn: the catalog's renditions of the first manifest,
+// and of every later one whose catalog changed, go to Deps.OnCatalog; a
+// manifest with a malformed catalog is refused whole.
+func TestCatalogHandedOn(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	e, _ := w.appliance(t, t.TempDir(), &clock{t: beforeWindow}, 1e9)
+	var got [][]fillcast.TitleRenditions
+	e.onCatalog = func(c []fillcast.TitleRenditions) { got = append(got, c) }
+	one := []fillcast.TitleRenditions{{ID: "t1", Renditions: []fillcast.RenditionHeight{{ID: "720p", Height: 720}, {ID: "audio-en"}}}}
+	two := append(slices.Clone(one), fillcast.TitleRenditions{ID: "t9", Renditions: []fillcast.RenditionHeight{{ID: "hd", Height: 1080}}})
+	ctx := context.Background()
+	steps := []struct {
+		name    string
+		version uint64
+		catalog []fillcast.TitleRenditions
+		handed  int // calls of OnCatalog so far
+		err     string
+	}{
+		{"first manifest", 1, one, 1, ""},
+		{"unchanged: a 304", 1, one, 1, ""},
+		{"new plan, same catalog", 2, one, 1, ""},
+		{"new title in the catalog", 2, two, 2, ""},
+		{"a rendition that is no directory", 3, []fillcast.TitleRenditions{{ID: "t1", Renditions: []fillcast.RenditionHeight{{ID: "../x", Height: 1}}}}, 2, "catalog"},
+		{"a negative height", 3, []fillcast.TitleRenditions{{ID: "t1", Renditions: []fillcast.RenditionHeight{{ID: "x", Height: -1}}}}, 2, "catalog"},
+	}
+	for _, s := range steps {
+		m := w.manifest(s.version, "02:00-14:00", "t1")
+		m.Catalog = s.catalog
+		w.cp.SetManifest("a1", m)
+		e.pass(ctx)
+		if len(got) != s.handed {
+			t.Fatalf("%s: OnCatalog called %d times, want %d", s.name, len(got), s.handed)
+		}
+		if st := e.Status(); !strings.Contains(st.LastError, s.err) || (s.err == "") != (st.LastError == "") {
+			t.Errorf("%s: last error %q, want one mentioning %q", s.name, st.LastError, s.err)
+		}
+		e.mu.Lock() // clear the error for the next step
+		e.status.LastError = ""
+		e.mu.Unlock()
+	}
+	if !slices.EqualFunc(got[1], two, sameTitleRenditions) {
+		t.Errorf("handed %+v, want %+v", got[1], two)
 	}
 }

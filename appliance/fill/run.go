@@ -25,8 +25,12 @@ func (e *Executor) adopt(m *manifest) {
 	// A new version, or the same version with other contents (a title
 	// deleted or published again since): pin what it lists now.
 	changed := e.manifest == nil || m.Version != e.manifest.Version || m.etag != e.manifest.etag
+	newCatalog := e.manifest == nil || !slices.EqualFunc(m.Catalog, e.manifest.Catalog, sameTitleRenditions)
 	e.manifest = m
 	e.mu.Unlock()
+	if newCatalog && e.onCatalog != nil {
+		e.onCatalog(m.Catalog)
+	}
 	if changed {
 		keys := map[string]bool{}
 		for _, t := range m.Titles {
@@ -38,6 +42,10 @@ func (e *Executor) adopt(m *manifest) {
 		e.log.Info("fill: manifest adopted", "version", m.Version, "titles", len(m.Titles), "files", len(keys))
 	}
 	e.recount()
+}
+
+func sameTitleRenditions(a, b fillcast.TitleRenditions) bool {
+	return a.ID == b.ID && slices.Equal(a.Renditions, b.Renditions)
 }
 
 // recount refreshes the planned and present totals and the complete

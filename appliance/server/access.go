@@ -11,32 +11,34 @@ import (
 
 // authorised checks who may fetch a content path: a player with a token
 // for the title (/c/), or a site peer filling its cache with its fill
-// pass (/f/, Authorization: Bearer fcp...). Both checks go through the
-// verifier's cache, so a session or a pass costs one Ed25519 check and
-// every request after it none. When not authorised it has answered 403.
-func (s *Server) authorised(ctx *fasthttp.RequestCtx, fill bool, token, title string) bool {
+// pass (/f/, Authorization: Bearer fcp...), and returns the token's limits
+// (none for a pass). Both checks go through the verifier's cache, so a
+// session or a pass costs one Ed25519 check and every request after it
+// none. When not authorised it has answered 403.
+func (s *Server) authorised(ctx *fasthttp.RequestCtx, fill bool, token, title string) (auth.Limits, bool) {
 	if fill {
 		pass := auth.Bearer(b2s(ctx.Request.Header.Peek("Authorization")))
 		if pass == "" {
 			s.forbid(ctx, "missing_pass", nil)
-			return false
+			return auth.Limits{}, false
 		}
 		if _, err := s.verify.VerifyFillPass(pass, s.d.Now()); err != nil {
 			s.forbid(ctx, auth.RejectReason(err), err)
-			return false
+			return auth.Limits{}, false
 		}
-		return true
+		return auth.Limits{}, true
 	}
 	var addr netip.Addr
 	if ip := ctx.RemoteIP(); ip != nil {
 		addr, _ = netip.AddrFromSlice(ip)
 	}
-	if err := s.verify.Verify(token, title, s.d.Now(), addr); err != nil {
+	limits, err := s.verify.Verify(token, title, s.d.Now(), addr)
+	if err != nil {
 		s.metrics.tokenRejects.Inc()
 		s.forbid(ctx, auth.RejectReason(err), err)
-		return false
+		return auth.Limits{}, false
 	}
-	return true
+	return limits, true
 }
 
 // forbid answers 403 with the body "forbidden" alone: why goes to the

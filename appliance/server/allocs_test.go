@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/valyala/fasthttp"
 )
 
 // TestHitPathAllocs: a memory hit allocates nothing, for a player's token
-// and for a peer's fill pass, once the verifier has cached them.
+// (with limits or without) and for a peer's fill pass, once the verifier
+// has cached them.
 func TestHitPathAllocs(t *testing.T) {
 	s, path := newTestServer(t)
 	keys := testKeys(t)
@@ -26,11 +28,18 @@ func TestHitPathAllocs(t *testing.T) {
 	}
 	client := &net.TCPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 5000}
 	bound := keys.SignPath("t1", time.Now().Add(time.Hour), auth.ClientPrefix(netip.MustParseAddr("203.0.113.9"))) + "/720p/seg-00001.m4s"
+	limited := func(title string) string {
+		return keys.SignPathLimited(title, time.Now().Add(time.Hour), auth.ClientPrefix(netip.MustParseAddr("203.0.113.9")),
+			auth.Limits{MaxHeight: 1080, NoDownloads: true}) + "/720p/seg-00001.m4s"
+	}
+	s.SetRenditions(NewRenditions([]fillcast.TitleRenditions{{ID: "t1", Renditions: []fillcast.RenditionHeight{{ID: "720p", Height: 720}}}}))
 	tests := []struct {
 		name, path, authz string
 	}{
 		{"player", path, ""},
 		{"player, token bound to its /24", bound, ""},
+		{"player, token with limits, title in the catalog", limited("t1"), ""},
+		{"player, token with limits, title by rendition names", limited("t2"), ""},
 		{"peer fill", "/f/t1/720p/seg-00001.m4s", "Bearer " + cred},
 	}
 	for _, tt := range tests {

@@ -40,7 +40,7 @@ func newMetrics() *metrics {
 		}),
 		forbidden: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_appliance_forbidden_total",
-			Help: "Requests answered 403, by reason (auth.RejectReason, or missing_credential).",
+			Help: "Requests answered 403, by reason (auth.RejectReason, missing_pass, or auth.LimitReason: rendition, download).",
 		}, []string{"reason"}),
 		byCode: map[int]prometheus.Counter{},
 	}

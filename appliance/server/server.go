@@ -4,8 +4,13 @@
 // caches, with appliance-credential checks (Authorization: Bearer fca...),
 // both from the cache with byte ranges, conditional requests and CORS,
 // plus /healthz, /metrics, and /v1/status and /admin/purge for the admin
-// token. A path segment starting with '.' is never served. The request
-// logic is written once against fasthttp; HTTP/3 adapts to it.
+// token. A path segment starting with '.' is never served. A player's
+// token may carry limits (auth.Limits): the files they do not allow are
+// refused, and the master playlist and MPD are served without the
+// renditions above the token's height (package manifestfilter), judged by
+// the catalog's renditions (SetRenditions). Fill passes are never
+// restricted. The request logic is written once against fasthttp; HTTP/3
+// adapts to it.
 package server
 
 import (
@@ -14,6 +19,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -21,6 +27,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/byterange"
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/manifestfilter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -50,11 +57,15 @@ type Config struct {
 	// the longest token lifetime accepted (zero: 24 h) and the size of
 	// the cache of verified ones (zero: 65536).
 	Tokens auth.VerifierConfig
+	// VariantBytes bounds the cache of master playlists and MPDs filtered
+	// for tokens with a maximum height. Zero means 32 MiB.
+	VariantBytes int64
 }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
-	return Config{MaxURILen: 2048, WriteTimeout: 10 * time.Second, MinClientRate: 32 << 10, Tokens: auth.DefaultVerifierConfig()}
+	return Config{MaxURILen: 2048, WriteTimeout: 10 * time.Second, MinClientRate: 32 << 10, Tokens: auth.DefaultVerifierConfig(),
+		VariantBytes: manifestfilter.DefaultCacheBytes}
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -66,6 +77,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("server", "WriteTimeout", "%v is negative", c.WriteTimeout)
 	case c.MinClientRate < 0:
 		return fillcast.ConfigErrorf("server", "MinClientRate", "%d is negative", c.MinClientRate)
+	case c.VariantBytes < 0:
+		return fillcast.ConfigErrorf("server", "VariantBytes", "%d is negative", c.VariantBytes)
 	}
 	if err := c.Tokens.Validate(); err != nil {
 		return fillcast.InField("Tokens", err)
@@ -79,6 +92,7 @@ func (c Config) withDefaults() Config {
 	c.MaxURILen = cmp.Or(c.MaxURILen, d.MaxURILen)
 	c.WriteTimeout = cmp.Or(c.WriteTimeout, d.WriteTimeout)
 	c.MinClientRate = cmp.Or(c.MinClientRate, d.MinClientRate)
+	c.VariantBytes = cmp.Or(c.VariantBytes, d.VariantBytes)
 	return c
 }
 
@@ -112,6 +126,10 @@ type Server struct {
 	usage   usage
 	admin   fasthttp.RequestHandler
 	verify  *auth.Verifier
+	// renditions is the catalog's table that restricted tokens are judged
+	// by; nil until the first fill manifest.
+	renditions atomic.Pointer[Renditions]
+	variants   *manifestfilter.Cache // manifests filtered for restricted tokens
 }
 
 // New returns a Server over d.Cache.
@@ -129,6 +147,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg.withDefaults(), d: d, cache: d.Cache, metrics: newMetrics()}
+	s.variants = manifestfilter.NewCache(s.cfg.VariantBytes)
 	var err error
 	if s.verify, err = auth.NewVerifier(s.cfg.Tokens, d.Keys); err != nil {
 		return nil, err
@@ -234,7 +253,8 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 		s.fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	if !s.authorised(ctx, path[1] == 'f', token, title) {
+	limits, ok := s.authorised(ctx, path[1] == 'f', token, title)
+	if !ok || !s.allowed(ctx, limits, title, object) {
 		return
 	}
 
@@ -254,6 +274,10 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 		default:
 			s.fail(ctx, fasthttp.StatusBadGateway, "upstream failed")
 		}
+		return
+	}
+	if limits.MaxHeight > 0 && manifestfilter.Applies(object) {
+		s.usage.add(title, s.respondFiltered(ctx, &hit, limits.MaxHeight, title, object, key, isHead))
 		return
 	}
 	s.usage.add(title, s.respond(ctx, &hit, title, object, isHead))

@@ -202,10 +202,11 @@ func (p *players) fetch(ctx context.Context, e event) {
 }
 
 // playback asks the control plane where to play title, as a player in
-// the site would; a failed call leaves the session without URLs, which
+// the site would, as the simulation's viewer on its one stream lease
+// (system.stream); a failed call leaves the session without URLs, which
 // its requests count as errors.
 func (p *players) playback(ctx context.Context, title string) []string {
-	pb, err := p.sys.API.Playback(ctx, title, "hls")
+	pb, err := p.sys.viewer.Playback(ctx, title, "hls", p.sys.stream)
 	if err != nil {
 		return nil
 	}

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/appliance"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/demo"
 )
@@ -52,7 +54,24 @@ type system struct {
 	setup
 	*demo.System
 	client *http.Client
+	// viewer calls the control plane as the simulation's one viewer
+	// account: playback needs a viewer's session, and the admin token
+	// is refused on it.
+	viewer *client.Client
+	// stream is the viewer's stream lease, taken by the first playback
+	// (startAppliances) and set before the players start. Every
+	// simulated player passes it, so that they all play on one screen of
+	// the one account instead of each signing an account in: a shortcut
+	// (a deployment's players each hold a lease of their own account)
+	// that keeps the plan's screen limit out of the way and costs a
+	// raft write only when a playback moves the lease to another title.
+	stream string
 }
+
+// viewerPlan is the simulation viewer's plan: every resolution, the most
+// screens a plan may have.
+var viewerPlan = accounts.Plan{ID: "fillsim", Name: "Fill simulation", MaxHeight: 4320, MaxStreams: 16, Downloads: true,
+	Price: accounts.Money{Amount: 0, Currency: "EUR"}, Period: accounts.PeriodMonth}
 
 // start brings everything up and registers the site and the titles
 // released before the simulation starts.
@@ -86,6 +105,10 @@ func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, erro
 		sys.Stop()
 		return nil, err
 	}
+	if err := sys.signIn(ctx); err != nil {
+		sys.Stop()
+		return nil, err
+	}
 	if err := sys.startAppliances(ctx); err != nil {
 		sys.Stop()
 		return nil, err
@@ -96,7 +119,36 @@ func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, erro
 // Stop stops every part and returns what failed while they ran.
 func (sys *system) Stop() error {
 	err := sys.System.Stop()
+	if sys.viewer != nil {
+		sys.viewer.Close()
+	}
 	sys.client.CloseIdleConnections()
+	return err
+}
+
+// signIn puts the viewer's plan (admin token), signs an account up and
+// in, as the sign-up page does, and makes sys.viewer call with the
+// session.
+func (sys *system) signIn(ctx context.Context) error {
+	if err := sys.API.Do(ctx, http.MethodPut, "/v1/plans/"+viewerPlan.ID, viewerPlan, nil); err != nil {
+		return fmt.Errorf("fillsim: put plan: %w", err)
+	}
+	anon, err := client.New(client.Config{URLs: []string{sys.ControlPlaneURL}}, client.Deps{HTTP: sys.client})
+	if err != nil {
+		return err
+	}
+	defer anon.Close()
+	account := map[string]string{"email": "viewer@fillsim.example", "password": "fill the caches at night", "plan": viewerPlan.ID}
+	if err := anon.Do(ctx, http.MethodPost, "/v1/accounts", account, nil); err != nil {
+		return fmt.Errorf("fillsim: sign up: %w", err)
+	}
+	var sess struct {
+		Token string `json:"token"`
+	}
+	if err := anon.Do(ctx, http.MethodPost, "/v1/sessions", map[string]string{"email": account["email"], "password": account["password"]}, &sess); err != nil {
+		return fmt.Errorf("fillsim: sign in: %w", err)
+	}
+	sys.viewer, err = client.New(client.Config{URLs: []string{sys.ControlPlaneURL}}, client.Deps{Token: sess.Token, HTTP: sys.client})
 	return err
 }
 
@@ -144,7 +196,10 @@ func (sys *system) startAppliances(ctx context.Context) error {
 		return err
 	}
 	return sys.WaitFor(ctx, "steering to know both appliances", time.Minute, func() bool {
-		pb, _ := sys.API.Playback(ctx, "t00000", "") // not steered yet: asked again
+		pb, err := sys.viewer.Playback(ctx, "t00000", "", sys.stream) // not steered yet: asked again
+		if err == nil {
+			sys.stream = pb.StreamID
+		}
 		n := 0
 		for _, u := range pb.URLs {
 			for _, base := range sys.Appliances {

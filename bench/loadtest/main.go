@@ -6,7 +6,9 @@
 //	fillcast targets --controlplane http://cp:7000 --out targets.txt
 //	go run ./bench/loadtest -targets targets.txt -rates 50,100,200 -duration 30s
 //
-// Or let it call the control plane itself: -controlplane http://cp:7000.
+// Or let it call the control plane itself: -controlplane http://cp:7000
+// -session fcs.… (a viewer's session, which playback needs; default
+// $FILLCAST_SESSION).
 package main
 
 import (
@@ -32,17 +34,18 @@ func main() {
 	cp := flag.String("controlplane", "", "control-plane URL to build the targets from (instead of -targets)")
 	titles := flag.Int("titles", 20, "with -controlplane: titles to cover")
 	sessions := flag.Int("sessions", 500, "with -controlplane: sessions in the list")
+	session := flag.String("session", os.Getenv("FILLCAST_SESSION"), "with -controlplane: a viewer's session `TOKEN` for the playback calls (default $FILLCAST_SESSION)")
 	rates := flag.String("rates", "50,100,200", "comma-separated request rates (per second), each run in turn")
 	dur := flag.Duration("duration", 10*time.Second, "length of each rate's run")
 	timeout := flag.Duration("timeout", 10*time.Second, "per-request timeout")
 	flag.Parse()
-	if err := run(*file, *cp, *titles, *sessions, *rates, *dur, *timeout); err != nil {
+	if err := run(*file, *cp, *session, *titles, *sessions, *rates, *dur, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(file, cp string, titles, sessions int, rateList string, dur, timeout time.Duration) error {
+func run(file, cp, session string, titles, sessions int, rateList string, dur, timeout time.Duration) error {
 	var tgts []vegeta.Target
 	switch {
 	case file != "":
@@ -55,8 +58,8 @@ func run(file, cp string, titles, sessions int, rateList string, dur, timeout ti
 		}
 	case cp != "":
 		cfg := targets.DefaultConfig()
-		cfg.ControlPlane, cfg.Titles, cfg.Sessions = cp, titles, sessions
-		c, err := client.New(client.Config{URLs: []string{cp}}, client.Deps{})
+		cfg.ControlPlane, cfg.Titles, cfg.Sessions, cfg.Session = cp, titles, sessions, session
+		c, err := client.New(client.Config{URLs: []string{cp}}, client.Deps{Token: session})
 		if err != nil {
 			return err
 		}
@@ -66,7 +69,7 @@ func run(file, cp string, titles, sessions int, rateList string, dur, timeout ti
 		}
 		fmt.Printf("targets: %d requests, %d sessions over %d titles %v\n", len(ts), sum.Sessions, sum.Titles, sum.Kinds)
 		for _, t := range ts {
-			tgts = append(tgts, vegeta.Target{Method: t.Method, URL: t.URL})
+			tgts = append(tgts, vegeta.Target{Method: t.Method, URL: t.URL, Header: t.Header})
 		}
 	default:
 		return errors.New("give -targets FILE or -controlplane URL")

@@ -3,12 +3,14 @@
 # machine. Starts an origin with TITLES synthetic packaged titles (2
 # renditions of SEGMENTS segments of SEG_BYTES each), a one-node control
 # plane (site 127.0.0.0/8, titles registered as ready), and a storage
-# appliance heartbeating to it; writes the vegeta target list with
-# `fillcast targets` (playback calls, manifests, playlists, segments, Zipf
-# popularity, real tokens); then runs bench/loadtest at RATES.
+# appliance heartbeating to it; puts a plan, signs a viewer up and in
+# (playback needs a viewer's session); writes the vegeta target list with
+# `fillcast targets --session` (playback calls with the session, manifests,
+# playlists, segments, Zipf popularity, real tokens); then runs
+# bench/loadtest at RATES.
 #
 # Against a real deployment, skip this script:
-#   fillcast targets --controlplane http://cp:7000 --out targets.txt
+#   fillcast targets --controlplane http://cp:7000 --session fcs.… --out targets.txt
 #   go run ./bench/loadtest -targets targets.txt -rates 100,200,400 -duration 30s
 #
 # Quick run: RATES=50,100 DURATION=5s bench/loadtest/run.sh ; KEEP=1 keeps the directory.
@@ -75,6 +77,13 @@ for i in $(seq -w 1 "$TITLES"); do
 	t="t$i"
 	curl -fsS "${auth[@]}" -X POST "$cp/v1/titles" -d "{\"id\":\"$t\",\"name\":\"Title $i\",\"status\":\"ready\",\"renditions\":[{\"id\":\"360p\",\"kind\":\"video\",\"width\":640,\"height\":360,\"bandwidth\":800000},{\"id\":\"720p\",\"kind\":\"video\",\"width\":1280,\"height\":720,\"bandwidth\":3000000}],\"files\":$(files_json "$t")}" >/dev/null
 done
+# A viewer: playback needs a session. Its plan allows 4 screens: the wait
+# below and the target list each hold one stream lease.
+curl -fsS "${auth[@]}" -X PUT "$cp/v1/plans/loadtest" -d '{"name":"Load test","max_height":2160,"max_streams":4,"downloads":true,"price":{"amount":0,"currency":"EUR"},"period":"month"}' >/dev/null
+curl -fsS -H 'Content-Type: application/json' -X POST "$cp/v1/accounts" -d '{"email":"viewer@loadtest.example","password":"correct horse battery staple","plan":"loadtest"}' >/dev/null
+session=$(curl -fsS -H 'Content-Type: application/json' -X POST "$cp/v1/sessions" -d '{"email":"viewer@loadtest.example","password":"correct horse battery staple"}' |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+viewer=(-H "Authorization: Bearer $session")
 # Registered first: the appliance heartbeats with the credential answered.
 curl -fsS "${auth[@]}" -X PUT "$cp/v1/appliances/a1" -d "{\"site\":\"local\",\"profile\":\"storage\",\"urls\":[\"http://127.0.0.1:$ap\"]}" |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["credential"])' >"$tmp/a1.credential"
@@ -84,9 +93,17 @@ chmod 600 "$tmp/a1.credential"
 	--mem-bytes 1GiB --disk-bytes 4GiB --upstream "http://127.0.0.1:$op" --token-keys "$tmp/keys.pub" \
 	--controlplane "$cp" --credential-file "$tmp/a1.credential" --heartbeat 1s 2>"$tmp/appliance.log" & pids+=($!)
 wait_http "http://127.0.0.1:$ap/healthz"
-for _ in $(seq 100); do curl -fsS "$cp/v1/playback/t01?protocol=hls" 2>/dev/null | grep -q "127.0.0.1:$ap" && break; sleep 0.1; done
+# Asked again on the lease of the first answer (stream_id), one screen.
+stream=
+for _ in $(seq 100); do
+	answer=$(curl -fsS "${viewer[@]}" "$cp/v1/playback/t01?protocol=hls&stream=$stream" 2>/dev/null) || true
+	s=$(sed -n 's/.*"stream_id":"\([^"]*\)".*/\1/p' <<<"$answer")
+	stream=${s:-$stream}
+	grep -q "127.0.0.1:$ap" <<<"$answer" && break
+	sleep 0.1
+done
 
-"$fc" targets --controlplane "$cp" --titles "$TITLES" --out "$tmp/targets.txt"
+FILLCAST_SESSION=$session "$fc" targets --controlplane "$cp" --titles "$TITLES" --out "$tmp/targets.txt"
 echo "warming the appliance (one pass over the target list at 200 req/s)"
-"$tmp/loadtest" -targets "$tmp/targets.txt" -rates 200 -duration "$(( $(wc -l <"$tmp/targets.txt") / 200 + 1 ))s" >/dev/null
+"$tmp/loadtest" -targets "$tmp/targets.txt" -rates 200 -duration "$(( $(grep -c '^GET ' "$tmp/targets.txt") / 200 + 1 ))s" >/dev/null
 "$tmp/loadtest" -targets "$tmp/targets.txt" -rates "$RATES" -duration "$DURATION"

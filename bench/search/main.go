@@ -127,12 +127,12 @@ func main() {
 			t := cat[r.IntN(len(cat))]
 			n := 1 + r.IntN(min(8, len(t.Name)))
 			q := t.Name[:n]
-			return func() error { _, err := x.Suggest(ctx, q, 10); return err }
+			return func() error { _, err := x.Suggest(ctx, search.Request{Q: q, Limit: 10}); return err }
 		}},
 		{"suggest: word + prefix", func() func() error {
 			w := strings.Fields(cat[r.IntN(len(cat))].Name)
 			q := w[0] + " " + w[1][:1+r.IntN(len(w[1]))]
-			return func() error { _, err := x.Suggest(ctx, q, 10); return err }
+			return func() error { _, err := x.Suggest(ctx, search.Request{Q: q, Limit: 10}); return err }
 		}},
 	}
 	if *cpuProfile != "" {

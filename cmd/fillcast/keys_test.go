@@ -57,7 +57,7 @@ func TestKeysAndSign(t *testing.T) {
 	if len(parts) != 4 || parts[1] != "c" || parts[3] != "t1" {
 		t.Fatalf("sign printed %q, want /c/{token}/t1", path)
 	}
-	if err := pubKeys.Verify(parts[2], "t1", time.Now(), netip.MustParseAddr("203.0.113.9")); err != nil {
+	if _, err := pubKeys.Verify(parts[2], "t1", time.Now(), netip.MustParseAddr("203.0.113.9")); err != nil {
 		t.Errorf("the public file does not verify %s: %v", path, err)
 	}
 	for _, tt := range []struct {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fleet"
@@ -38,6 +39,7 @@ type Node interface {
 	Status() fillcast.ClusterStatus
 	ServeApply(w http.ResponseWriter, r *http.Request)
 	ServeJoin(w http.ResponseWriter, r *http.Request)
+	ServeReadIndex(w http.ResponseWriter, r *http.Request)
 }
 
 // Config configures the API. Zero values mean the defaults named.
@@ -63,6 +65,11 @@ type Config struct {
 	// appliance may still fill from its peers and the origin. Zero means
 	// 1 h; at most 23 h 59 min, like tokens.
 	FillPassTTL time.Duration
+	// EventsPerSecond and EventBurst limit the viewing events one account
+	// may post: a token bucket. Zero means 20 a second with a burst of
+	// 2,000 (two full batches).
+	EventsPerSecond float64
+	EventBurst      int
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -78,6 +85,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("api", "MaxUploadBytes", "%d is negative", c.MaxUploadBytes)
 	case c.WriteTimeout < 0:
 		return fillcast.ConfigErrorf("api", "WriteTimeout", "%v is negative", c.WriteTimeout)
+	case c.EventsPerSecond < 0 || c.EventBurst < 0:
+		return fillcast.ConfigErrorf("api", "EventsPerSecond", "%v a second, burst %d: want positive values", c.EventsPerSecond, c.EventBurst)
 	case c.FillPassTTL < 0 || c.FillPassTTL > auth.DefaultMaxLifetime-time.Minute:
 		return fillcast.ConfigErrorf("api", "FillPassTTL", "%v: want up to %v", c.FillPassTTL, auth.DefaultMaxLifetime-time.Minute)
 	}
@@ -103,6 +112,12 @@ func (c Config) withDefaults() Config {
 	if c.FillPassTTL == 0 {
 		c.FillPassTTL = time.Hour
 	}
+	if c.EventsPerSecond == 0 {
+		c.EventsPerSecond = 20
+	}
+	if c.EventBurst == 0 {
+		c.EventBurst = 2000
+	}
 	return c
 }
 
@@ -116,6 +131,9 @@ type Deps struct {
 	Node Node
 	// Fleet is the steering fleet and heartbeat soft state. Required.
 	Fleet *fleet.Fleet
+	// Accounts are the viewers: accounts, sessions, plans and stream
+	// leases. Required.
+	Accounts *accounts.Service
 	// Ingest runs uploads; nil turns the ingest route off.
 	Ingest *ingest.Manager
 	// Keys sign playback URLs (the replicated keys are merged over
@@ -149,6 +167,8 @@ type API struct {
 	nodeToken string
 	// keyCache holds the parsed replicated signing keys.
 	keyCache atomic.Pointer[keyCache]
+	// eventLimit limits each account's viewing events.
+	eventLimit *accountLimiter
 }
 
 // New builds the gateway and registers every route; Run runs the
@@ -158,11 +178,11 @@ func New(cfg Config, d Deps) (*API, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if d.Node == nil || d.Fleet == nil || d.Keys == nil || d.Log == nil {
-		return nil, errors.New("api: node, fleet, keys and logger are required")
-	}
-	if !d.Keys.CanSign() {
+	if d.Keys != nil && !d.Keys.CanSign() {
 		return nil, errors.New("api: the key file holds public keys only: the control plane signs playback URLs and credentials, give it the private key file")
+	}
+	if d.Node == nil || d.Fleet == nil || d.Keys == nil || d.Log == nil || d.Accounts == nil {
+		return nil, errors.New("api: node, fleet, accounts, keys and logger are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -170,7 +190,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	a := &API{cfg: cfg, d: d, nodeToken: auth.NodeToken(d.AdminToken)}
+	a := &API{cfg: cfg, d: d, nodeToken: auth.NodeToken(d.AdminToken), eventLimit: newAccountLimiter(cfg.EventsPerSecond, cfg.EventBurst)}
 	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Authenticator: authenticator{api: a}, Logger: d.Log, Registerer: d.Registry, Now: d.Now})
 	if err != nil {
 		return nil, err
@@ -226,14 +246,17 @@ func (a *API) routes() error {
 	routes := []route{
 		// Playback and steering do no I/O (local state, a lock-free
 		// steering snapshot): a timeout would only cost a timer each.
-		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.playback},
+		// Playback's one possible wait, a stream lease's write, is bounded
+		// by the accounts store; a route timeout would cost a timer on
+		// every answer.
+		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Policy: viewerOnly, Streaming: true, Priority: gateway.PriorityCritical}, a.playback},
 		{"GET /v1/steering/{title}", gateway.RouteOptions{Name: "steering", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.steering},
-		{"GET /v1/titles", read("list_titles", auth.Public), a.listTitles},
+		{"GET /v1/titles", read("list_titles", browser), a.listTitles},
 		{"POST /v1/titles", write("create_title", opScope), a.createTitle},
-		{"GET /v1/titles/{id}", read("get_title", auth.Public), a.getTitle},
+		{"GET /v1/titles/{id}", read("get_title", browser), a.getTitle},
 		{"PUT /v1/titles/{id}", write("put_title", opScope), a.putTitle},
 		{"DELETE /v1/titles/{id}", write("delete_title", opScope), a.deleteTitle},
-		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityNormal}, a.titleFile},
+		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Policy: browser, Streaming: true, Priority: gateway.PriorityNormal}, a.titleFile},
 		{"POST /v1/titles/{id}/ingest", gateway.RouteOptions{Name: "ingest", Policy: ingestScope, Streaming: true, Timeout: time.Hour, MaxBodyBytes: a.cfg.MaxUploadBytes, MaxConcurrent: 4}, a.ingest},
 		{"GET /v1/jobs", read("list_jobs", jobsReader), a.listJobs},
 		{"GET /v1/jobs/{id}", read("get_job", jobsReader), a.getJob},
@@ -263,6 +286,7 @@ func (a *API) routes() error {
 		{"POST " + fleet.PeerPath, gateway.RouteOptions{Name: "peer_heartbeat", Policy: nodeOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.peerHeartbeat},
 		{"GET /v1/cluster", read("cluster", clusterReader), a.cluster},
 		{"POST " + cluster.JoinPath, gateway.RouteOptions{Name: "join", Policy: nodeOnly, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeJoin)},
+		{"POST " + cluster.ReadIndexPath, gateway.RouteOptions{Name: "read_index", Policy: nodeOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeReadIndex)},
 		{"POST " + cluster.ApplyPath, gateway.RouteOptions{Name: "apply", Policy: nodeOnly, Streaming: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityCritical, MaxBodyBytes: 32 << 20}, wrap(a.d.Node.ServeApply)},
 		{"GET /healthz", gateway.RouteOptions{Name: "healthz", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.healthz},
 		{"GET /metrics", gateway.RouteOptions{Name: "metrics", Policy: opsReader, Streaming: true, Timeout: 10 * time.Second, Priority: gateway.PriorityCritical}, wrap(promhttp.HandlerFor(a.d.Registry, promhttp.HandlerOpts{}).ServeHTTP)},
@@ -273,6 +297,7 @@ func (a *API) routes() error {
 		}
 		routes = append(routes, route{"GET /{$}", page("web_page"), wrap(a.d.UI.ServeHTTP)}, route{"GET /ui/", page("web_assets"), wrap(a.d.UI.ServeHTTP)})
 	}
+	routes = append(routes, a.viewerRoutes()...)
 	for _, rt := range append(routes, a.discoveryRoutes()...) {
 		if err := a.gw.Handle(rt.pattern, rt.opts, rt.h); err != nil {
 			return fmt.Errorf("api: route %s: %w", rt.pattern, err)

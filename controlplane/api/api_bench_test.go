@@ -2,16 +2,19 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
@@ -45,6 +48,9 @@ func (n *localNode) ServeApply(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 func (n *localNode) ServeJoin(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+func (n *localNode) ServeReadIndex(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -90,7 +96,16 @@ func newTestAPIWith(tb testing.TB, more func(*Deps)) *API {
 	keys, _ := auth.ParseKeys(strings.NewReader("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	cfg := Config{}
 	cfg.Gateway.NoAccessLog = true
-	d := Deps{AdminToken: "adm", Node: node, Fleet: fl, Keys: keys, Log: log}
+	viewers, err := accounts.NewService(accounts.Config{Argon2: testArgon2}, accounts.Deps{Store: fsm.AccountsStore(node.f, node.Apply, nil), Log: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, p := range testPlans {
+		if err := viewers.PutPlan(ctx, p); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	d := Deps{AdminToken: "adm", Node: node, Fleet: fl, Keys: keys, Log: log, Accounts: viewers}
 	if more != nil {
 		more(&d)
 	}
@@ -102,12 +117,49 @@ func newTestAPIWith(tb testing.TB, more func(*Deps)) *API {
 	return a
 }
 
+// testArgon2 keeps the tests' password hashing cheap.
+var testArgon2 = accounts.Argon2{MemoryKiB: 64, Time: 1}
+
+// testPlans are the plans of the test API.
+var testPlans = []accounts.Plan{
+	{ID: "basic", Name: "Basic", MaxHeight: 480, MaxStreams: 1, Price: accounts.Money{Amount: 799, Currency: "EUR"}, Period: "month"},
+	{ID: "premium", Name: "Premium", MaxHeight: 2160, MaxStreams: 4, Downloads: true, Price: accounts.Money{Amount: 1999, Currency: "EUR"}, Period: "month"},
+	{ID: "wall", Name: "Video wall", MaxHeight: 2160, MaxStreams: 16, Downloads: true, Price: accounts.Money{Amount: 9999, Currency: "EUR"}, Period: "month"},
+}
+
+// signIn creates an account on plan (with a kids second profile when
+// kids) and returns a session token for it.
+func signIn(tb testing.TB, a *API, email, plan string) string {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := a.d.Accounts.SignUp(ctx, email, "correct horse battery", plan); err != nil {
+		tb.Fatal(err)
+	}
+	token, _, err := a.d.Accounts.SignIn(ctx, email, "correct horse battery", netip.MustParseAddr("192.0.2.1"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return token
+}
+
 // BenchmarkPlayback measures GET /v1/playback through the whole filter
-// chain, without the network.
+// chain, without the network, for a signed-in viewer asking again for
+// its stream (the lease is reused, without a write).
 func BenchmarkPlayback(b *testing.B) {
 	a := newTestAPI(b)
-	req := httptest.NewRequest("GET", "/v1/playback/t1?protocol=hls", nil)
+	token := signIn(b, a, "bench@example.com", "premium")
+	first := httptest.NewRequest("GET", "/v1/playback/t1?protocol=hls", nil)
+	first.RemoteAddr = "192.0.2.7:5555"
+	first.Header.Set("Authorization", "Bearer "+token)
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, first)
+	var pb fillcast.Playback
+	if err := json.Unmarshal(w.Body.Bytes(), &pb); err != nil || pb.StreamID == "" {
+		b.Fatalf("first playback: %d %s", w.Code, w.Body)
+	}
+	req := httptest.NewRequest("GET", "/v1/playback/t1?protocol=hls&stream="+pb.StreamID, nil)
 	req.RemoteAddr = "192.0.2.7:5555"
+	req.Header.Set("Authorization", "Bearer "+token)
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()

@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
+	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/fsm"
@@ -21,6 +23,9 @@ var (
 
 // authenticator finds who made a request (docs/api.md, "Who may call
 // what"):
+//   - "Bearer fcs.…", or without an Authorization header the session
+//     cookie: a viewer's session, with the profile X-Fillcast-Profile
+//     names;
 //   - a node certificate of the cluster CA, verified by TLS, or without a
 //     bearer credential a registered appliance's certificate;
 //   - "Bearer fck.<id>.<secret>": an operator's API key, looked up by id
@@ -42,8 +47,18 @@ func (au authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 	bearer := auth.Bearer(r.Header.Get("Authorization"))
 	a := au.api
 	// A node is its certificate, whatever bearer it sends along.
-	if p := au.certificate(r.TLS); p.Kind == auth.Node || bearer == "" {
+	p := au.certificate(r.TLS)
+	if p.Kind == auth.Node {
 		return p, nil
+	}
+	if bearer == "" {
+		if c, err := r.Cookie(sessionCookie); err == nil && p.Kind == auth.Anonymous {
+			return au.session(r, c.Value, true)
+		}
+		return p, nil
+	}
+	if strings.HasPrefix(bearer, auth.SessionPrefix) {
+		return au.session(r, bearer, false)
 	}
 	if strings.HasPrefix(bearer, auth.NodeTokenPrefix) {
 		if !auth.BearerOK(r.Header.Get("Authorization"), a.nodeToken) {
@@ -79,6 +94,32 @@ func (au authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{Kind: auth.Operator, ID: "bootstrap", Scope: auth.ScopeAdmin}, nil
 	}
 	return auth.Principal{}, errUnknownBearer
+}
+
+// errCrossSite refuses a cookie sent with a write from another site's
+// page (SameSite=Lax already keeps it off cross-site POSTs in browsers
+// that honour it).
+var errCrossSite = errors.New("api: session cookie on a write from another origin")
+
+// session is the viewer a session token opens, with the profile the
+// request names; a cookie on a write must come from this origin.
+func (au authenticator) session(r *http.Request, token string, cookie bool) (auth.Principal, error) {
+	if cookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+			return auth.Principal{}, errCrossSite
+		}
+	}
+	v, err := au.api.d.Accounts.Viewer(r.Context(), token, r.Header.Get(profileHeader))
+	if err != nil && !errors.Is(err, accounts.ErrNoProfile) {
+		return auth.Principal{}, err
+	}
+	return auth.Principal{Kind: auth.Viewer, ID: v.Account.ID, Details: &v}, nil
+}
+
+// sameOrigin reports whether an Origin header names host.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == host
 }
 
 // certificate is the principal of a verified client certificate: a node,

@@ -16,17 +16,24 @@ import (
 	"github.com/fillcast/fillcast/controlplane/ingest"
 )
 
-// listTitles answers every title, sorted by id; ?status= filters.
+// listTitles answers every title, sorted by id; ?status= filters, and a
+// kids profile sees only the titles rated for it.
 func (a *API) listTitles(w http.ResponseWriter, r *http.Request) error {
 	status := r.URL.Query().Get("status")
+	kids := kidsOnly(r.Context())
 	var out []*fillcast.Title
 	a.read(func(s *fsm.State) {
-		out = sortedValues(s.Titles, func(t *fillcast.Title) bool { return status == "" || t.Status == status })
+		out = sortedValues(s.Titles, func(t *fillcast.Title) bool {
+			return (status == "" || t.Status == status) && (!kids || fillcast.KidsMayWatch(t.Maturity))
+		})
 	})
 	return gateway.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *API) getTitle(w http.ResponseWriter, r *http.Request) error {
+	if err := a.mayView(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
 	return getByID(a, w, r, "title", func(s *fsm.State) map[string]*fillcast.Title { return s.Titles })
 }
 

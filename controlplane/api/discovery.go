@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
+	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
 	"github.com/fillcast/fillcast/controlplane/recs"
@@ -26,7 +27,7 @@ type Events interface {
 // Search answers catalog queries.
 type Search interface {
 	Search(ctx context.Context, r search.Request) (*search.Results, error)
-	Suggest(ctx context.Context, prefix string, limit int) (*search.Results, error)
+	Suggest(ctx context.Context, r search.Request) (*search.Results, error)
 }
 
 // Recs answers recommendations.
@@ -43,12 +44,13 @@ func (a *API) discoveryRoutes() []route {
 	var out []route
 	if a.d.Events != nil {
 		out = append(out,
-			route{"POST /v1/events", gateway.RouteOptions{Name: "events", Policy: auth.Public, Timeout: 5 * time.Second, MaxConcurrent: 64, MaxBodyBytes: 2 << 20}, a.postEvents},
-			route{"GET /v1/users/{id}/history", gateway.RouteOptions{Name: "history", Policy: auth.Public, Timeout: time.Second, Priority: gateway.PriorityLow}, a.history})
+			route{"POST /v1/events", gateway.RouteOptions{Name: "events", Policy: viewerOnly, Timeout: 5 * time.Second, MaxConcurrent: 64, MaxBodyBytes: 2 << 20}, a.postEvents},
+			route{"GET /v1/history", gateway.RouteOptions{Name: "history", Policy: viewerOnly, Timeout: time.Second, Priority: gateway.PriorityLow}, a.ownHistory},
+			route{"GET /v1/users/{id}/history", gateway.RouteOptions{Name: "user_history", Policy: opsReader, Timeout: time.Second, Priority: gateway.PriorityLow}, a.history})
 	}
 	if a.d.Search != nil {
 		opts := func(name string) gateway.RouteOptions {
-			return gateway.RouteOptions{Name: name, Policy: auth.Public, Timeout: 500 * time.Millisecond, MaxConcurrent: 32, Priority: gateway.PriorityLow,
+			return gateway.RouteOptions{Name: name, Policy: browser, Timeout: 500 * time.Millisecond, MaxConcurrent: 32, Priority: gateway.PriorityLow,
 				Breaker: &breaker.Config{MinRequests: 20, ErrorRatio: 0.5}}
 		}
 		out = append(out,
@@ -57,15 +59,22 @@ func (a *API) discoveryRoutes() []route {
 	}
 	if a.d.Recs != nil {
 		out = append(out,
-			route{"GET /v1/recommendations", gateway.RouteOptions{Name: "recommendations", Policy: auth.Public, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
+			route{"GET /v1/recommendations", gateway.RouteOptions{Name: "recommendations", Policy: viewerOnly, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
 				Priority: gateway.PriorityLow, Breaker: &breaker.Config{MinRequests: 20, ErrorRatio: 0.5}, Fallback: a.recsFallback}, a.recommendations},
-			route{"GET /v1/titles/{id}/similar", gateway.RouteOptions{Name: "similar", Policy: auth.Public, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
+			route{"GET /v1/titles/{id}/similar", gateway.RouteOptions{Name: "similar", Policy: browser, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
 				Priority: gateway.PriorityLow}, a.similar})
 	}
 	return out
 }
 
+// postEvents records a viewer's batch as the events of the session's
+// profile: the "user" of each event is the profile's id, whatever the
+// body says.
 func (a *API) postEvents(w http.ResponseWriter, r *http.Request) error {
+	v, err := viewer(r.Context())
+	if err != nil {
+		return err
+	}
 	batch, err := a.d.Events.DecodeBatch(r.Body)
 	if err != nil {
 		switch {
@@ -76,10 +85,39 @@ func (a *API) postEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		return gateway.Errorf(http.StatusBadRequest, "events: %v", err)
 	}
+	if !a.eventLimit.allow(v.Account.ID, len(batch), a.d.Now()) {
+		return &gateway.Error{Status: http.StatusTooManyRequests, Message: "too many events from this account: slow down", RetryAfter: time.Second}
+	}
+	var unknown = -1
+	a.read(func(s *fsm.State) {
+		for i := range batch {
+			batch[i].User = v.Profile.ID
+			if unknown < 0 && s.Titles[batch[i].Title] == nil {
+				unknown = i
+			}
+		}
+	})
+	if unknown >= 0 {
+		return gateway.Errorf(http.StatusBadRequest, "events: event %d: field \"title\": no title %q in the catalog", unknown, batch[unknown].Title)
+	}
 	if err := a.d.Events.Append(r.Context(), batch); err != nil {
 		return err
 	}
+	a.keepStreamsAlive(r, v, batch)
 	return gateway.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(batch)})
+}
+
+// ownHistory answers the viewing history of the session's profile.
+func (a *API) ownHistory(w http.ResponseWriter, r *http.Request) error {
+	v, err := viewer(r.Context())
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(r, 20)
+	if err != nil {
+		return err
+	}
+	return gateway.WriteJSON(w, http.StatusOK, a.d.Events.History(v.Profile.ID, limit))
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request) error {
@@ -92,6 +130,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 	req, err := search.ParseRequest(r.URL.Query())
+	req.Kids = kidsOnly(r.Context())
 	if err == nil {
 		var res *search.Results
 		if res, err = a.d.Search.Search(r.Context(), req); err == nil {
@@ -106,7 +145,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.d.Search.Suggest(r.Context(), r.URL.Query().Get("q"), limit)
+	res, err := a.d.Search.Suggest(r.Context(), search.Request{Q: r.URL.Query().Get("q"), Limit: limit, Kids: kidsOnly(r.Context())})
 	if err != nil {
 		return searchError(err)
 	}
@@ -125,11 +164,45 @@ func (a *API) recommendations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.d.Recs.Recommend(r.Context(), r.URL.Query().Get("user"), limit)
+	v, err := viewer(r.Context())
+	if err != nil {
+		return err
+	}
+	res, err := a.d.Recs.Recommend(r.Context(), v.Profile.ID, recsAsk(r.Context(), limit))
 	if err != nil {
 		return recsError(err)
 	}
-	return gateway.WriteJSON(w, http.StatusOK, res)
+	return gateway.WriteJSON(w, http.StatusOK, a.forProfile(r.Context(), res, limit))
+}
+
+// recsAsk is how many recommendations to ask for to show limit: more for
+// a kids profile, which drops the titles not rated for it.
+func recsAsk(ctx context.Context, limit int) int {
+	if kidsOnly(ctx) {
+		return min(4*limit, 100)
+	}
+	return limit
+}
+
+// forProfile drops from res the titles the caller's profile may not see,
+// and keeps at most limit.
+func (a *API) forProfile(ctx context.Context, res *recs.Results, limit int) *recs.Results {
+	if kidsOnly(ctx) {
+		out := *res
+		out.Results = []recs.Item{}
+		a.read(func(s *fsm.State) {
+			for _, it := range res.Results {
+				if t := s.Titles[it.ID]; t != nil && fillcast.KidsMayWatch(t.Maturity) {
+					out.Results = append(out.Results, it)
+				}
+			}
+		})
+		res = &out
+	}
+	if len(res.Results) > limit {
+		res.Results = res.Results[:limit]
+	}
+	return res
 }
 
 // recsFallback answers trending titles when recommendations time out,
@@ -143,7 +216,11 @@ func (a *API) recsFallback(w http.ResponseWriter, r *http.Request, cause error) 
 	if err != nil {
 		return err
 	}
-	return gateway.WriteJSON(w, http.StatusOK, a.d.Recs.Fallback(r.URL.Query().Get("user"), limit))
+	var profile string
+	if v, err := viewer(r.Context()); err == nil {
+		profile = v.Profile.ID
+	}
+	return gateway.WriteJSON(w, http.StatusOK, a.forProfile(r.Context(), a.d.Recs.Fallback(profile, recsAsk(r.Context(), limit)), limit))
 }
 
 func (a *API) similar(w http.ResponseWriter, r *http.Request) error {
@@ -151,11 +228,14 @@ func (a *API) similar(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.d.Recs.Similar(r.Context(), r.PathValue("id"), limit)
+	if err := a.mayView(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	res, err := a.d.Recs.Similar(r.Context(), r.PathValue("id"), recsAsk(r.Context(), limit))
 	if err != nil {
 		return recsError(err)
 	}
-	return gateway.WriteJSON(w, http.StatusOK, res)
+	return gateway.WriteJSON(w, http.StatusOK, a.forProfile(r.Context(), res, limit))
 }
 
 func recsError(err error) error {

@@ -60,12 +60,21 @@ func (a *API) keysAt(index uint64, list []auth.Key) *keyCache {
 // token, signed once.
 const tokenBucket = time.Minute
 
-// signedPath returns the signed path prefix "/c/{token}/{title}" for a
-// client at addr, bound to its network unless Config.UnboundTokens, and
-// the token's expiry: now plus TokenTTL, rounded up to tokenBucket.
-// Ed25519 signing costs about 20 µs, more than the rest of a playback
-// answer, so the tokens of a bucket come from a bounded cache.
+// signedPath returns the signed path prefix "/c/{token}/{title}" of an
+// unrestricted token for a client at addr: signedPathLimited with the
+// zero auth.Limits.
 func (a *API) signedPath(title string, addr netip.Addr) (string, time.Time, error) {
+	return a.signedPathLimited(title, addr, auth.Limits{})
+}
+
+// signedPathLimited returns the signed path prefix "/c/{token}/{title}"
+// of a token allowing what l allows (a plan's limits, which appliances
+// and the origin enforce) for a client at addr, bound to its network
+// unless Config.UnboundTokens, and the token's expiry: now plus TokenTTL,
+// rounded up to tokenBucket. Ed25519 signing costs about 20 µs, more than
+// the rest of a playback answer, so the tokens of a bucket come from a
+// bounded cache, by title, client prefix, expiry and limits.
+func (a *API) signedPathLimited(title string, addr netip.Addr, l auth.Limits) (string, time.Time, error) {
 	var index uint64
 	var list []auth.Key
 	a.read(func(s *fsm.State) { index, list = s.KeysIndex, s.SigningKeys })
@@ -75,20 +84,21 @@ func (a *API) signedPath(title string, addr netip.Addr) (string, time.Time, erro
 	if !a.cfg.UnboundTokens {
 		client = auth.ClientPrefix(addr)
 	}
-	if p, ok := kc.tokens.get(title, client, expiry.Unix()); ok {
+	if p, ok := kc.tokens.get(title, client, expiry.Unix(), l); ok {
 		return p, expiry, nil
 	}
-	tok, err := kc.keys.Sign(title, expiry, client)
+	tok, err := kc.keys.SignLimited(title, expiry, client, l)
 	if err != nil {
 		return "", expiry, err
 	}
 	p := "/c/" + tok + "/" + title
-	kc.tokens.put(&signedToken{title: title, client: client, expiry: expiry.Unix(), path: p})
+	kc.tokens.put(&signedToken{title: title, client: client, expiry: expiry.Unix(), limits: l, path: p})
 	return p, expiry, nil
 }
 
 // tokenCache is a bounded table of signed paths: a slot per hash of
-// (title, client prefix, expiry), the newest token of a slot winning.
+// (title, client prefix, expiry, limits), the newest token of a slot
+// winning.
 type tokenCache struct {
 	seed  maphash.Seed
 	slots [1 << 14]atomic.Pointer[signedToken]
@@ -99,26 +109,32 @@ type signedToken struct {
 	title  string
 	client netip.Prefix
 	expiry int64
+	limits auth.Limits
 	path   string
 }
 
 func newTokenCache() *tokenCache { return &tokenCache{seed: maphash.MakeSeed()} }
 
-func (c *tokenCache) slot(title string, client netip.Prefix, expiry int64) *atomic.Pointer[signedToken] {
+func (c *tokenCache) slot(title string, client netip.Prefix, expiry int64, l auth.Limits) *atomic.Pointer[signedToken] {
 	a := client.Addr().As16()
+	lim := uint64(l.MaxHeight) << 1
+	if l.NoDownloads {
+		lim |= 1
+	}
 	h := maphash.String(c.seed, title) ^ binary.LittleEndian.Uint64(a[:8])*0x9e3779b97f4a7c15 ^
-		binary.LittleEndian.Uint64(a[8:])*0xc2b2ae3d27d4eb4f ^ uint64(client.Bits()+1)<<56 ^ uint64(expiry)
+		binary.LittleEndian.Uint64(a[8:])*0xc2b2ae3d27d4eb4f ^ uint64(client.Bits()+1)<<56 ^ uint64(expiry) ^
+		lim*0x94d049bb133111eb
 	return &c.slots[h%uint64(len(c.slots))]
 }
 
-func (c *tokenCache) get(title string, client netip.Prefix, expiry int64) (string, bool) {
-	if t := c.slot(title, client, expiry).Load(); t != nil && t.title == title && t.client == client && t.expiry == expiry {
+func (c *tokenCache) get(title string, client netip.Prefix, expiry int64, l auth.Limits) (string, bool) {
+	if t := c.slot(title, client, expiry, l).Load(); t != nil && t.title == title && t.client == client && t.expiry == expiry && t.limits == l {
 		return t.path, true
 	}
 	return "", false
 }
 
-func (c *tokenCache) put(t *signedToken) { c.slot(t.title, t.client, t.expiry).Store(t) }
+func (c *tokenCache) put(t *signedToken) { c.slot(t.title, t.client, t.expiry, t.limits).Store(t) }
 
 // getKeys answers GET /v1/keys with the replicated keys as an
 // auth.KeyList of public keys (id and public key, never a seed): what

@@ -72,11 +72,15 @@ func TestManifestRoutes(t *testing.T) {
 
 func TestReplicatedKeysSignPlayback(t *testing.T) {
 	a := newTestAPI(t)
+	session := signIn(t, a, "replicated@example.com", "premium") // playback is for viewers
 	do := func(method, path, body string) (int, string) {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.RemoteAddr = "192.0.2.7:5555"
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer adm")
+		if strings.HasPrefix(path, "/v1/playback/") {
+			req.Header.Set("Authorization", "Bearer "+session)
+		}
 		w := httptest.NewRecorder()
 		a.ServeHTTP(w, req)
 		return w.Code, w.Body.String()
@@ -128,4 +132,72 @@ func TestLargeManifest(t *testing.T) {
 	if w.Body.Len() < 4<<20 {
 		t.Errorf("manifest is %d bytes: the test wants one larger than the gateway's 4 MiB buffer", w.Body.Len())
 	}
+}
+
+// TestManifestCatalog: the manifest carries the renditions of every
+// ready title, planned or not, sorted by id, with heights (0 for audio);
+// a video rendition of unknown height and a title not ready are left
+// out, and a new title changes the ETag.
+func TestManifestCatalog(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := context.Background()
+	put := func(title *fillcast.Title) {
+		t.Helper()
+		if err := a.apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: title}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(&fillcast.Title{ID: "t2", Name: "Two", Status: fillcast.StatusReady, Renditions: []fillcast.Rendition{
+		{ID: "1080p", Kind: "video", Width: 1920, Height: 1080, Bandwidth: 5e6, Codecs: "avc1"},
+		{ID: "hd", Kind: "video", Width: 1280, Height: 720, Bandwidth: 3e6, Codecs: "avc1"},
+		{ID: "audio-en", Kind: "audio", Bandwidth: 128e3, Codecs: "mp4a.40.2"},
+	}})
+	put(&fillcast.Title{ID: "t0", Name: "Zero", Status: fillcast.StatusIngesting})
+	if err := a.apply(ctx, fsm.Command{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "aa", Version: 1, Titles: []string{"t1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(etag string) (int, string, fillcast.Manifest) {
+		req := httptest.NewRequest("GET", "/v1/appliances/aa/manifest", nil)
+		req.Header.Set("Authorization", "Bearer adm")
+		req.Header.Set("If-None-Match", etag)
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, req)
+		var m fillcast.Manifest
+		if w.Code == 200 {
+			if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return w.Code, w.Header().Get("ETag"), m
+	}
+	_, etag, m := get("")
+	want := []fillcast.TitleRenditions{
+		{ID: "t1", Renditions: []fillcast.RenditionHeight{}}, // its 720p has no height
+		{ID: "t2", Renditions: []fillcast.RenditionHeight{{ID: "1080p", Height: 1080}, {ID: "hd", Height: 720}, {ID: "audio-en", Height: 0}}},
+	}
+	if got, _ := json.Marshal(m.Catalog); string(got) != mustJSON(t, want) {
+		t.Errorf("catalog = %s\nwant %s", got, mustJSON(t, want))
+	}
+	if len(m.Titles) != 1 || m.Titles[0].ID != "t1" {
+		t.Errorf("planned titles %+v, want t1 alone: the catalog plans nothing", m.Titles)
+	}
+	if code, _, _ := get(etag); code != 304 {
+		t.Errorf("unchanged catalog: %d, want 304", code)
+	}
+	put(&fillcast.Title{ID: "t3", Name: "Three", Status: fillcast.StatusReady, Renditions: []fillcast.Rendition{
+		{ID: "480p", Kind: "video", Width: 854, Height: 480, Bandwidth: 1e6, Codecs: "avc1"},
+	}})
+	code, next, m := get(etag)
+	if code != 200 || next == etag || len(m.Catalog) != 3 || m.Catalog[2].ID != "t3" {
+		t.Errorf("after a new title: %d, ETag %q then %q, catalog %+v; want 200, a new ETag and t3 last", code, etag, next, m.Catalog)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

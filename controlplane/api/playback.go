@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/internal/jsonappend"
@@ -49,7 +52,9 @@ func (a *API) readyTitle(id string, inspect func(t *fillcast.Title)) error {
 	return nil
 }
 
-// playback steers the client and answers the ranked, signed URLs.
+// playback checks the viewer's entitlement to the title, takes a stream
+// lease, steers the client and answers the ranked URLs, signed with the
+// plan's limits for the appliances to enforce.
 func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	title := r.PathValue("title")
 	protocol := queryValue(r.URL.RawQuery, "protocol")
@@ -60,13 +65,39 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	if protocol == "" {
 		protocol = "hls"
 	}
-	if err := a.readyTitle(title, nil); err != nil {
+	v, err := viewer(r.Context())
+	if err != nil {
 		return err
+	}
+	var maturity string
+	lowest := 0
+	if err := a.readyTitle(title, func(t *fillcast.Title) {
+		maturity = t.Maturity
+		for _, rd := range t.Renditions {
+			if rd.Kind == "video" && rd.Height > 0 && (lowest == 0 || rd.Height < lowest) {
+				lowest = rd.Height
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if v.Profile.Kids && !fillcast.KidsMayWatch(maturity) {
+		return gateway.Errorf(http.StatusForbidden, "title %q is rated %s: not available on a kids profile", title, maturity)
+	}
+	if lowest > v.Plan.MaxHeight {
+		return gateway.Errorf(http.StatusForbidden, "your plan plays up to %dp and title %q has nothing below %dp: change plans to watch it", v.Plan.MaxHeight, title, lowest)
+	}
+	stream, err := a.d.Accounts.StartStream(r.Context(), *v, title, queryValue(r.URL.RawQuery, "stream"))
+	if errors.Is(err, accounts.ErrLimit) {
+		return gateway.Errorf(http.StatusTooManyRequests, "stream limit reached: your plan allows %d %s at once", v.Plan.MaxStreams, screens(v.Plan.MaxStreams))
+	}
+	if err != nil {
+		return accountsError(err)
 	}
 	rc := gateway.FromContext(r.Context())
 	var targets [steering.MaxTargets]steering.Target
 	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title})
-	signed, expires, err := a.signedPath(title, rc.Client())
+	signed, expires, err := a.signedPathLimited(title, rc.Client(), planLimits(v.Plan))
 	if err != nil {
 		return gateway.Errorf(http.StatusServiceUnavailable, "cannot sign playback URLs: %v", err)
 	}
@@ -77,6 +108,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 		URLs:        steering.AppendURLs(make([]string, 0, len(got)), got, path),
 		SteeringURL: a.selfURL(r) + "/v1/steering/" + title + "?protocol=" + protocol,
 		ExpiresAt:   expires.UTC().Format("2006-01-02T15:04:05Z07:00"),
+		StreamID:    stream.ID,
 	}
 	if len(resp.URLs) == 0 {
 		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
@@ -91,6 +123,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(b)
 	*bp = b
@@ -98,8 +131,21 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+func screens(n int) string {
+	if n == 1 {
+		return "screen"
+	}
+	return "screens"
+}
+
+// planLimits are what a plan lets the token's holder fetch.
+func planLimits(p *accounts.Plan) auth.Limits {
+	return auth.Limits{MaxHeight: p.MaxHeight, NoDownloads: !p.Downloads}
+}
+
 var (
 	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
 	bufPool  = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 )
 
@@ -123,6 +169,10 @@ func appendPlayback(b []byte, p *fillcast.Playback) []byte {
 	b = jsonappend.String(b, p.SteeringURL)
 	b = append(b, `,"expires_at":`...)
 	b = jsonappend.String(b, p.ExpiresAt)
+	if p.StreamID != "" {
+		b = append(b, `,"stream_id":`...)
+		b = jsonappend.String(b, p.StreamID)
+	}
 	return append(b, "}\n"...)
 }
 
@@ -161,6 +211,16 @@ func (a *API) selfURL(r *http.Request) string {
 // as the segments do, without counting as a player start.
 func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	title, path := r.PathValue("id"), r.PathValue("path")
+	if err := a.mayView(r.Context(), title); err != nil {
+		return err
+	}
+	var limits auth.Limits
+	if v, err := viewer(r.Context()); err == nil {
+		limits = planLimits(v.Plan)
+		if limits.NoDownloads && strings.HasPrefix(path, "download/") {
+			return gateway.Errorf(http.StatusForbidden, "downloads are not part of your plan")
+		}
+	}
 	var known bool
 	if err := a.readyTitle(title, func(t *fillcast.Title) {
 		known = slices.ContainsFunc(t.Files, func(f fillcast.File) bool { return f.Path == path })
@@ -176,7 +236,7 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	if len(got) == 0 {
 		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
 	}
-	signed, _, err := a.signedPath(title, rc.Client())
+	signed, _, err := a.signedPathLimited(title, rc.Client(), limits)
 	if err != nil {
 		return gateway.Errorf(http.StatusServiceUnavailable, "cannot sign playback URLs: %v", err)
 	}

@@ -39,6 +39,7 @@ func TestPlaybackJSONMatchesEncodingJSON(t *testing.T) {
 
 func TestPlaybackAndFileRoutes(t *testing.T) {
 	a := newTestAPI(t)
+	token := signIn(t, a, "routes@example.com", "wall")
 	playback := func(t *testing.T, w *httptest.ResponseRecorder) {
 		var p fillcast.Playback
 		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || len(p.URLs) != 3 || p.ExpiresAt == "" {
@@ -68,6 +69,7 @@ func TestPlaybackAndFileRoutes(t *testing.T) {
 		t.Run(tt.path, func(t *testing.T) {
 			req := httptest.NewRequest("GET", tt.path, nil)
 			req.RemoteAddr = "192.0.2.7:5555"
+			req.Header.Set("Authorization", "Bearer "+token)
 			w := httptest.NewRecorder()
 			a.ServeHTTP(w, req)
 			if w.Code != tt.code {
@@ -80,12 +82,13 @@ func TestPlaybackAndFileRoutes(t *testing.T) {
 	}
 }
 
-// playbackToken asks for t1's playback from addr and returns the token
-// of its first URL.
-func playbackToken(t *testing.T, a *API, addr string) string {
+// playbackToken asks for t1's playback from addr with session and
+// returns the token of its first URL.
+func playbackToken(t *testing.T, a *API, session, addr string) string {
 	t.Helper()
 	req := httptest.NewRequest("GET", "/v1/playback/t1", nil)
 	req.RemoteAddr = addr + ":5555"
+	req.Header.Set("Authorization", "Bearer "+session)
 	w := httptest.NewRecorder()
 	a.ServeHTTP(w, req)
 	var p fillcast.Playback
@@ -102,29 +105,30 @@ func playbackToken(t *testing.T, a *API, addr string) string {
 // UnboundTokens turns binding off.
 func TestPlaybackTokensBound(t *testing.T) {
 	a := newTestAPI(t)
+	session := signIn(t, a, "tokens@example.com", "wall")
 	pub := a.d.Keys.Public()
 	now := a.d.Now()
-	tok := playbackToken(t, a, "192.0.2.7")
-	if again := playbackToken(t, a, "192.0.2.200"); again != tok {
+	tok := playbackToken(t, a, session, "192.0.2.7")
+	if again := playbackToken(t, a, session, "192.0.2.200"); again != tok {
 		t.Errorf("same /24, same minute: tokens %q and %q, want one", tok, again)
 	}
-	if other := playbackToken(t, a, "198.51.100.7"); other == tok {
+	if other := playbackToken(t, a, session, "198.51.100.7"); other == tok {
 		t.Errorf("another /24 got the same token %q", tok)
 	}
 	for addr, want := range map[string]error{"192.0.2.99": nil, "198.51.100.1": auth.ErrClient} {
-		if err := pub.Verify(tok, "t1", now, netip.MustParseAddr(addr)); !errors.Is(err, want) {
+		if _, err := pub.Verify(tok, "t1", now, netip.MustParseAddr(addr)); !errors.Is(err, want) {
 			t.Errorf("token for 192.0.2.7 used from %s: %v, want %v", addr, err, want)
 		}
 	}
-	v6 := playbackToken(t, a, "[2001:db8:1:2::7]")
+	v6 := playbackToken(t, a, session, "[2001:db8:1:2::7]")
 	for addr, want := range map[string]error{"2001:db8:1:ffff::1": nil, "2001:db8:2::1": auth.ErrClient} {
-		if err := pub.Verify(v6, "t1", now, netip.MustParseAddr(addr)); !errors.Is(err, want) {
+		if _, err := pub.Verify(v6, "t1", now, netip.MustParseAddr(addr)); !errors.Is(err, want) {
 			t.Errorf("token for 2001:db8:1:2::7 used from %s: %v, want %v", addr, err, want)
 		}
 	}
 	a.cfg.UnboundTokens = true
-	unbound := playbackToken(t, a, "192.0.2.7")
-	if err := pub.Verify(unbound, "t1", now, netip.MustParseAddr("198.51.100.1")); err != nil {
+	unbound := playbackToken(t, a, session, "192.0.2.7")
+	if _, err := pub.Verify(unbound, "t1", now, netip.MustParseAddr("198.51.100.1")); err != nil {
 		t.Errorf("unbound token from another network: %v", err)
 	}
 }
@@ -134,6 +138,7 @@ func TestPlaybackTokensBound(t *testing.T) {
 // verifies credentials; GET /v1/keys answers public keys only.
 func TestKeysRevocation(t *testing.T) {
 	a := newTestAPI(t)
+	session := signIn(t, a, "keys@example.com", "premium")
 	fileCred, err := a.d.Keys.SignCredential("aa")
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +176,7 @@ func TestKeysRevocation(t *testing.T) {
 	if _, err := a.signingKeys().VerifyCredential(fileCred); err == nil {
 		t.Error("a credential of the key file's key, left out of the replicated list, still verifies")
 	}
-	tok := playbackToken(t, a, "192.0.2.7")
+	tok := playbackToken(t, a, session, "192.0.2.7")
 	if !strings.HasPrefix(tok, "k2.") {
 		t.Errorf("token %q after the PUT, want one of k2", tok)
 	}
@@ -179,7 +184,7 @@ func TestKeysRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Verify(tok, "t1", a.d.Now(), netip.MustParseAddr("192.0.2.7")); err != nil {
+	if _, err := pub.Verify(tok, "t1", a.d.Now(), netip.MustParseAddr("192.0.2.7")); err != nil {
 		t.Errorf("the public keys of GET /v1/keys do not verify the token: %v", err)
 	}
 }

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,9 +39,15 @@ var principals = []string{pAnonymous, pViewer, pSelf, pOther, pNode, pRead, pIng
 // principals it admits (admin is always admitted and not listed). A route
 // missing here fails TestAuthorizationTable: a new route needs a row.
 var allowed = map[string][]string{
-	"playback": {"*"}, "whoami": {"*"}, "steering": {"*"}, "healthz": {"*"}, "web_page": {"*"}, "web_assets": {"*"},
-	"list_titles": {"*"}, "get_title": {"*"}, "title_file": {"*"},
-	"events": {"*"}, "history": {"*"}, "search": {"*"}, "suggest": {"*"}, "recommendations": {"*"}, "similar": {"*"},
+	"whoami": {"*"}, "steering": {"*"}, "healthz": {"*"}, "web_page": {"*"}, "web_assets": {"*"},
+	"list_plans": {"*"}, "create_account": {"*"}, "sign_in": {"*"},
+	"playback": {pViewer}, "events": {pViewer}, "history": {pViewer}, "recommendations": {pViewer},
+	"get_account": {pViewer}, "sign_out": {pViewer}, "sign_out_everywhere": {pViewer},
+	"create_profile": {pViewer}, "delete_profile": {pViewer}, "keepalive": {pViewer}, "end_stream": {pViewer},
+	"list_titles": {pViewer, pRead, pIngest, pOperator}, "get_title": {pViewer, pRead, pIngest, pOperator},
+	"title_file": {pViewer, pRead, pIngest, pOperator}, "search": {pViewer, pRead, pIngest, pOperator},
+	"suggest": {pViewer, pRead, pIngest, pOperator}, "similar": {pViewer, pRead, pIngest, pOperator},
+	"user_history": {pOperator, pRead}, "put_plan": {pOperator},
 	"create_title": {pOperator}, "put_title": {pOperator}, "delete_title": {pOperator},
 	"ingest":    {pOperator, pIngest},
 	"list_jobs": {pOperator, pIngest, pRead}, "get_job": {pOperator, pIngest, pRead},
@@ -53,7 +61,7 @@ var allowed = map[string][]string{
 	"fill_pass":      {pSelf},
 	"get_manifest":   {pSelf, pOperator, pRead},
 	"put_manifest":   {pOperator},
-	"peer_heartbeat": {pNode}, "join": {pNode}, "apply": {pNode},
+	"peer_heartbeat": {pNode}, "join": {pNode}, "apply": {pNode}, "read_index": {pNode},
 }
 
 // bodies are the request bodies of routes whose endpoint checks the
@@ -61,10 +69,12 @@ var allowed = map[string][]string{
 // registration, so the table sends a true one.
 var bodies = map[string]string{
 	"heartbeat": `{"site":"isp1","profile":"storage","url":"http://aa:8080","health":"ok"}`,
+	"sign_in":   `{"email":"viewer@example.com","password":"correct horse battery"}`,
 }
 
 // tableServer is the API over TLS with every kind of credential.
 type tableServer struct {
+	api     *API
 	srv     *httptest.Server
 	bearer  map[string]string       // principal -> Authorization value
 	clients map[string]*http.Client // principal -> client (node: its certificate)
@@ -107,6 +117,8 @@ func newTableServer(t *testing.T) *tableServer {
 	}
 	ts.clients[pNode] = client(nodeCert, nodeKey)
 	ts.bearer[pAdmin] = "Bearer adm"
+	ts.bearer[pViewer] = "Bearer " + signIn(t, a, "viewer@example.com", "wall")
+	ts.api = a
 
 	for _, scope := range []string{pRead, pIngest, pOperator} {
 		var v APIKeyView
@@ -223,7 +235,9 @@ func TestAuthorizationTable(t *testing.T) {
 			t.Errorf("route %s (%s) has no row in the authorization table", rt.Name, rt.Pattern)
 			continue
 		}
-		admits := map[string]bool{pAdmin: !rt.Policy.NodesOnly} // the routes between nodes trust no operator
+		// The routes between nodes trust no operator; the viewers' own
+		// routes act for a viewer alone.
+		admits := map[string]bool{pAdmin: !rt.Policy.NodesOnly && !rt.Policy.ViewersOnly}
 		for _, p := range want {
 			if p == "*" {
 				for _, q := range principals {
@@ -232,15 +246,12 @@ func TestAuthorizationTable(t *testing.T) {
 			}
 			admits[p] = true
 		}
-		// The viewer has no credential until the accounts issue: its
-		// column is the policy's word.
-		if got := rt.Policy.Allows(auth.Principal{Kind: auth.Viewer, ID: "v1"}, ""); got != admits[pViewer] {
-			t.Errorf("%s: viewer admitted %v, want %v", rt.Name, got, admits[pViewer])
-		}
 		self := rt.Policy.Appliance == auth.ApplianceSelf
 		for _, p := range principals {
-			if p == pViewer {
-				continue
+			if p == pViewer && strings.HasPrefix(rt.Name, "sign_out") {
+				// Signing out ends sessions: use another account's.
+				ts.bearer["leaving"], ts.clients["leaving"] = "Bearer "+signIn(t, ts.api, rt.Name+"@example.com", "basic"), ts.clients[pViewer]
+				p = "leaving"
 			}
 			method, path := pathFor(rt.Pattern, self, p)
 			body := bodies[rt.Name]
@@ -248,6 +259,9 @@ func TestAuthorizationTable(t *testing.T) {
 				body = "{}"
 			}
 			code, b := ts.do(t, p, method, path, body)
+			if p == "leaving" {
+				p = pViewer
+			}
 			switch {
 			case admits[p] && (code == 401 || code == 403):
 				t.Errorf("%s %s as %s: %d %s, want admitted", method, path, p, code, b)
@@ -304,6 +318,13 @@ func TestBadCredentials(t *testing.T) {
 		t.Errorf("whoami with the operator key: %+v", me)
 	}
 	oldCred := ts.bearer[pSelf]
+	tok, _, err := ts.api.d.Accounts.SignIn(context.Background(), "viewer@example.com", "correct horse battery", netip.MustParseAddr("192.0.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedOut := "Bearer " + tok
+	ts.bearer["x"], ts.clients["x"] = signedOut, ts.clients[pAnonymous]
+	ts.mustDo(t, "x", "DELETE", "/v1/sessions/current", "", 204, nil)
 	var fresh Registration
 	ts.mustDo(t, pAdmin, "PUT", "/v1/appliances/aa", `{"site":"isp1","profile":"storage","urls":["http://aa:8080"]}`, 200, &fresh)
 	ts.bearer["fresh"], ts.clients["fresh"] = "Bearer "+fresh.Credential, ts.clients[pAnonymous]
@@ -317,9 +338,11 @@ func TestBadCredentials(t *testing.T) {
 		"the node token of another admin key": "Bearer " + auth.NodeToken("adm2"),
 		"forged api key":                      "Bearer fck.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"garbage credential":                  "Bearer fca.k1.aa.00.xx",
+		"forged session":                      "Bearer fcs." + strings.Repeat("A", 26) + "." + strings.Repeat("A", 43),
+		"signed-out session":                  signedOut,
 	} {
 		ts.bearer["x"], ts.clients["x"] = bearer, ts.clients[pAnonymous]
-		for _, path := range []string{"/v1/fleet", "/v1/titles"} {
+		for _, path := range []string{"/v1/fleet", "/v1/titles", "/v1/plans"} {
 			if code, _ := ts.do(t, "x", "GET", path, ""); code != 401 {
 				t.Errorf("%s on %s: %d, want 401", name, path, code)
 			}

@@ -340,11 +340,20 @@ func (c *Client) Manifest(ctx context.Context, applianceID, etag string) (*fillc
 }
 
 // Playback asks where to play a title (GET /v1/playback/{title}), as a
-// player does; an empty protocol is the server's default (HLS).
-func (c *Client) Playback(ctx context.Context, title, protocol string) (fillcast.Playback, error) {
-	path := "/v1/playback/" + url.PathEscape(title)
+// player does, with a viewer's session as the client's Token; an empty
+// protocol is the server's default (HLS). A stream id of an earlier
+// answer keeps the viewer on that screen instead of taking another.
+func (c *Client) Playback(ctx context.Context, title, protocol, stream string) (fillcast.Playback, error) {
+	q := url.Values{}
 	if protocol != "" {
-		path += "?protocol=" + url.QueryEscape(protocol)
+		q.Set("protocol", protocol)
+	}
+	if stream != "" {
+		q.Set("stream", stream)
+	}
+	path := "/v1/playback/" + url.PathEscape(title)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var p fillcast.Playback
 	err := c.Do(ctx, http.MethodGet, path, nil, &p)

@@ -591,7 +591,7 @@ func TestKeysPlaybackAndToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := anon.Playback(ctx, "t1", "dash")
+	p, err := anon.Playback(ctx, "t1", "dash", "")
 	if err != nil || p.Title != "t1" || p.Protocol != "dash" || len(p.URLs) != 1 {
 		t.Errorf("Playback() = %+v, %v", p, err)
 	}

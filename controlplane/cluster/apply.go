@@ -19,7 +19,9 @@ import (
 // token) and this package calls.
 const (
 	ApplyPath = "/v1/internal/apply"
-	JoinPath  = "/v1/cluster/join"
+	// ReadIndexPath answers the leader's applied index (CatchUp).
+	ReadIndexPath = "/v1/internal/read-index"
+	JoinPath      = "/v1/cluster/join"
 )
 
 // Apply replicates cmd: directly when this node leads, else by forwarding
@@ -57,6 +59,28 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// CatchUp waits until this node has applied every write the leader had
+// applied when asked: a follower asks the leader for its applied index
+// (ReadIndexPath) and waits for its own state machine to reach it; the
+// leader has nothing to wait for. Reads after it see every write whose
+// answer a client had before the call: read-your-writes through any
+// node (not a linearizable read: the leader does not confirm it still
+// leads).
+func (n *Node) CatchUp(ctx context.Context) error {
+	if n.IsLeader() {
+		return nil
+	}
+	_, url := n.Leader()
+	if url == "" {
+		return ErrNoLeader
+	}
+	index, err := n.forward(ctx, url+ReadIndexPath, nil)
+	if err != nil {
+		return err
+	}
+	return n.waitApplied(ctx, index)
 }
 
 // waitApplied waits until this node's state machine has applied the log
@@ -133,7 +157,7 @@ type applied struct {
 }
 
 // forward POSTs body to a node's endpoint and maps its answer back to an
-// error: the body's kind to fsm.ErrExists or fsm.ErrNotFound, else 400 →
+// error: the body's kind to fsm.ErrExists, ErrNotFound or ErrLimit, else 400 →
 // fsm.ErrInvalid, 409 → ErrDuplicate, 503 → ErrNoLeader. It
 // returns the log index a successful write was committed at.
 func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, error) {
@@ -168,6 +192,8 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, er
 		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrExists, msg)
 	case kindNotFound:
 		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrNotFound, msg)
+	case kindLimit:
+		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrLimit, msg)
 	}
 	switch resp.StatusCode {
 	case http.StatusBadRequest:

@@ -35,6 +35,20 @@ func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(applied{Index: index})
 }
 
+// ServeReadIndex answers the leader's applied index to a node catching
+// up (CatchUp); a follower answers 503.
+func (n *Node) ServeReadIndex(w http.ResponseWriter, r *http.Request) {
+	if !n.peerOK(w, r) {
+		return
+	}
+	if !n.IsLeader() {
+		writeError(w, http.StatusServiceUnavailable, ErrNoLeader)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(applied{Index: n.fsm.AppliedIndex()})
+}
+
 // ServeJoin adds the node described in the body (POST JoinPath, admin
 // token required, and with Config.TLS a node's certificate); a follower
 // passes it on to the leader.
@@ -81,7 +95,7 @@ func StatusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrDuplicate):
 		return http.StatusConflict
-	case errors.Is(err, fsm.ErrExists):
+	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrLimit):
 		return http.StatusConflict
 	case errors.Is(err, fsm.ErrNotFound):
 		return http.StatusNotFound
@@ -97,6 +111,7 @@ func StatusOf(err error) int {
 const (
 	kindExists   = "exists"
 	kindNotFound = "not_found"
+	kindLimit    = "limit"
 )
 
 func writeError(w http.ResponseWriter, code int, err error) {
@@ -106,6 +121,8 @@ func writeError(w http.ResponseWriter, code int, err error) {
 		body["kind"] = kindExists
 	case errors.Is(err, fsm.ErrNotFound):
 		body["kind"] = kindNotFound
+	case errors.Is(err, fsm.ErrLimit):
+		body["kind"] = kindLimit
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

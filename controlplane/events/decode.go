@@ -47,6 +47,7 @@ func (l Limits) withDefaults() Limits {
 // both RFC 3339 strings and Unix seconds are accepted.
 type wireEvent struct {
 	User      string          `json:"user"`
+	StreamID  string          `json:"stream_id"`
 	Title     string          `json:"title"`
 	Type      string          `json:"type"`
 	PositionS float64         `json:"position_s"`
@@ -138,7 +139,7 @@ func decodeEvent(raw json.RawMessage, i int, e *Event) error {
 			ve.Reason = "want a JSON " + te.Type.Kind().String() + ", not " + te.Value
 		} else if f, ok := unknownField(err); ok {
 			ve.Field = f
-			ve.Reason = "unknown field; allowed are user, title, type, position_s, duration_s, ts"
+			ve.Reason = "unknown field; allowed are user, title, type, position_s, duration_s, ts, stream_id"
 		}
 		return ve
 	}
@@ -146,7 +147,7 @@ func decodeEvent(raw json.RawMessage, i int, e *Event) error {
 	if err != nil {
 		return &ValidationError{Index: i, Field: "ts", Reason: err.Error()}
 	}
-	*e = Event{User: w.User, Title: w.Title, Type: w.Type, PositionS: w.PositionS, DurationS: w.DurationS, TS: ts}
+	*e = Event{User: w.User, StreamID: w.StreamID, Title: w.Title, Type: w.Type, PositionS: w.PositionS, DurationS: w.DurationS, TS: ts}
 	return nil
 }
 

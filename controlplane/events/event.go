@@ -57,8 +57,12 @@ var (
 
 // Event is one viewing event as players post it.
 type Event struct {
-	// User is the viewer's identifier.
+	// User is the viewer's identifier: the control plane sets it to the
+	// profile of the session that posted the event, whatever it was.
 	User string `json:"user"`
+	// StreamID, when set, is the playback's stream lease: a progress
+	// event keeps it alive. It is not kept in the log.
+	StreamID string `json:"stream_id,omitempty"`
 	// Title is the catalog title id.
 	Title string `json:"title"`
 	// Type is play, progress, stop or complete.
@@ -107,12 +111,13 @@ func (e *Event) Validate(index int, now time.Time, skew time.Duration) error {
 		return &ValidationError{Index: index, Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case e.User == "":
-		return bad("user", "required")
 	case len(e.User) > MaxUserLen:
 		return bad("user", "longer than %d bytes", MaxUserLen)
 	case !printable(e.User):
 		return bad("user", "must be valid UTF-8 without control characters")
+	}
+	if e.StreamID != "" && fillcast.ValidateTitleID(e.StreamID) != nil {
+		return bad("stream_id", "want the stream_id of a playback answer")
 	}
 	if err := fillcast.ValidateTitleID(e.Title); err != nil {
 		if e.Title == "" {

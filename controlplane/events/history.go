@@ -40,6 +40,10 @@ func (s *state) apply(batch []Event) {
 	}
 }
 
+// MaxTitlesPerUser bounds one user's history: past it, the title
+// updated longest ago is forgotten for the new one.
+const MaxTitlesPerUser = 1000
+
 func (s *state) applyOne(e *Event) {
 	titles := s.users[e.User]
 	if titles == nil {
@@ -48,6 +52,9 @@ func (s *state) applyOne(e *Event) {
 	}
 	p := titles[e.Title]
 	if p == nil {
+		if len(titles) >= MaxTitlesPerUser {
+			forgetOldest(titles)
+		}
 		p = &progress{}
 		titles[e.Title] = p
 	}
@@ -78,6 +85,18 @@ func (s *state) applyOne(e *Event) {
 	p.updated = e.TS
 	p.position = pos
 	p.done = ended
+}
+
+// forgetOldest deletes the title updated longest ago.
+func forgetOldest(titles map[string]*progress) {
+	var oldest string
+	var at time.Time
+	for id, p := range titles {
+		if oldest == "" || p.updated.Before(at) {
+			oldest, at = id, p.updated
+		}
+	}
+	delete(titles, oldest)
 }
 
 // Entry is one title in a user's history.

@@ -207,6 +207,10 @@ func (l *Log) Append(ctx context.Context, batch []Event) error {
 		if err := stamped[i].Validate(i, now, l.cfg.Limits.MaxClockSkew); err != nil {
 			return err
 		}
+		if stamped[i].User == "" {
+			return &ValidationError{Index: i, Field: "user", Reason: "required"}
+		}
+		stamped[i].StreamID = ""
 		if stamped[i].TS.IsZero() {
 			stamped[i].TS = now
 		}

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -215,5 +216,33 @@ func appendBytes(t *testing.T, path string, p []byte) {
 	defer f.Close()
 	if _, err := f.Write(p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHistoryBounded: a user's history keeps at most MaxTitlesPerUser
+// titles, forgetting the one updated longest ago; an event without a user
+// is refused by Append.
+func TestHistoryBounded(t *testing.T) {
+	l := openLog(t, t.TempDir(), SyncInterval)
+	ctx := context.Background()
+	batch := make([]Event, 0, MaxTitlesPerUser+1)
+	for i := range MaxTitlesPerUser + 1 {
+		batch = append(batch, ev("u1", fmt.Sprintf("t%d", i), TypeProgress, 10, 100, time.Duration(i)*time.Millisecond))
+	}
+	if err := l.Append(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	h := l.History("u1", 0)
+	if n := len(h.ContinueWatching); n != MaxTitlesPerUser {
+		t.Errorf("history of %d titles, want %d", n, MaxTitlesPerUser)
+	}
+	for _, e := range h.ContinueWatching {
+		if e.Title == "t0" {
+			t.Error("the oldest title is still in the history")
+		}
+	}
+	var ve *ValidationError
+	if err := l.Append(ctx, []Event{ev("", "t1", TypePlay, 0, 0, 0)}); !errors.As(err, &ve) || ve.Field != "user" {
+		t.Errorf("Append without a user: %v, want a ValidationError on user", err)
 	}
 }

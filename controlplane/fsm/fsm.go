@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/accounts/embedded"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/hashicorp/raft"
 )
@@ -33,6 +34,9 @@ const (
 	// OpRevokeAppliance deletes a registration and with it the
 	// appliance's registry entry and fill plan: it leaves steering.
 	OpRevokeAppliance = "revoke_appliance"
+	// OpAccounts changes the embedded accounts store: Accounts holds
+	// the change.
+	OpAccounts = "accounts"
 	// OpRestore is never logged: onChange receives it after a snapshot
 	// replaced the whole state.
 	OpRestore = "restore"
@@ -54,6 +58,8 @@ type Command struct {
 	APIKey    *APIKey         `json:"api_key,omitempty"`
 	// Registration is set for OpRegisterAppliance.
 	Registration *Registration `json:"registration,omitempty"`
+	// Accounts is set for OpAccounts.
+	Accounts *embedded.Command `json:"accounts,omitempty"`
 	// RequestID, when set, makes the command apply once: a command with
 	// the id of a recent applied one is acknowledged without effect.
 	RequestID string `json:"request_id,omitempty"`
@@ -126,6 +132,13 @@ func (c Command) Validate() error {
 			return invalid("register_appliance without a registration")
 		}
 		return ValidateRegistration(c.Registration)
+	case OpAccounts:
+		if c.Accounts == nil {
+			return invalid("accounts without a change")
+		}
+		if err := c.Accounts.Validate(); err != nil {
+			return fmt.Errorf("fsm: %w: %w", ErrInvalid, err)
+		}
 	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule, OpDeleteAPIKey, OpRevokeAppliance:
 		if c.ID == "" {
 			return invalid("%s needs an id", c.Op)
@@ -212,6 +225,8 @@ func check(s *State, c Command) error {
 			return fmt.Errorf("fsm: %w: appliance %s is not registered", ErrNotFound, c.ID)
 		}
 		return nil
+	case OpAccounts:
+		return s.Accounts.Check(*c.Accounts)
 	case OpPutManifest:
 	default:
 		return nil
@@ -264,6 +279,8 @@ func apply(s *State, c Command) {
 		delete(s.Registrations, c.ID)
 		delete(s.Appliances, c.ID)
 		delete(s.Manifests, c.ID)
+	case OpAccounts:
+		s.Accounts.Apply(*c.Accounts)
 	}
 }
 
@@ -294,6 +311,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
 		Manifests: cloneMap(s.Manifests), SigningKeys: s.SigningKeys, KeysIndex: s.KeysIndex,
 		APIKeys: cloneMap(s.APIKeys), Registrations: cloneMap(s.Registrations), Requests: s.Requests.clone(),
+		Accounts: s.Accounts.Clone(),
 	}
 	return &snapshot{state: cp}, nil
 }
@@ -315,6 +333,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(s); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
+	if s.Accounts == nil {
+		s.Accounts = embedded.NewState()
+	}
+	s.Accounts.Rebuild()
 	f.mu.Lock()
 	f.state = s
 	f.mu.Unlock()

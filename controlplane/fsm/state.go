@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/accounts/embedded"
 	"github.com/fillcast/fillcast/auth"
 )
 
@@ -105,6 +106,9 @@ type State struct {
 	// Requests are the ids of the latest writes, so that a write retried
 	// after a leader change is applied once.
 	Requests *RequestLog `json:"requests,omitempty"`
+	// Accounts are the viewers of the embedded accounts store (unused
+	// with PostgreSQL).
+	Accounts *embedded.State `json:"accounts,omitempty"`
 }
 
 func newState() *State {
@@ -119,17 +123,20 @@ func newState() *State {
 		APIKeys:       map[string]*APIKey{},
 		Registrations: map[string]*Registration{},
 		Requests:      &RequestLog{},
+		Accounts:      embedded.NewState(),
 	}
 }
 
 // ErrInvalid wraps every validation error, so the API can answer 400.
 var ErrInvalid = errors.New("invalid")
 
-// ErrExists and ErrNotFound are what conditional writes return when the
-// record they need absent is present, or the other way round (409, 404).
+// ErrExists, ErrNotFound and ErrLimit are what conditional writes return
+// when the record they need absent is present, the other way round, or a
+// limit would be exceeded: fillcast's errors of every store.
 var (
-	ErrExists   = errors.New("already exists")
-	ErrNotFound = errors.New("not found")
+	ErrExists   = fillcast.ErrExists
+	ErrNotFound = fillcast.ErrNotFound
+	ErrLimit    = fillcast.ErrLimit
 )
 
 func invalid(format string, args ...any) error {
@@ -148,6 +155,9 @@ func ValidateTitle(t *fillcast.Title) error {
 	case fillcast.StatusNew, fillcast.StatusIngesting, fillcast.StatusReady, fillcast.StatusFailed:
 	default:
 		return invalid("status %q: want new, ingesting, ready or failed", t.Status)
+	}
+	if !fillcast.ValidMaturity(t.Maturity) {
+		return invalid("maturity %q: want all, 7+, 13+, 16+ or 18+", t.Maturity)
 	}
 	if t.Year < 0 || t.Year > 3000 {
 		return invalid("year %d: out of range", t.Year)

@@ -55,7 +55,7 @@ func BenchmarkSuggest(b *testing.B) {
 		b.Run(q, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := x.Suggest(ctx, q, 10); err != nil {
+				if _, err := x.Suggest(ctx, Request{Q: q, Limit: 10}); err != nil {
 					b.Fatal(err)
 				}
 			}

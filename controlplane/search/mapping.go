@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 
@@ -29,6 +30,7 @@ const (
 	fieldCast        = "cast"
 	fieldGenre       = "genre"
 	fieldYear        = "year"
+	fieldMaturity    = "maturity"
 	// fieldFacet holds "g:<genre>" and "y:<year>" terms: one field's
 	// doc values serve both facets, which halves their cost per match.
 	fieldFacet = "facet"
@@ -103,6 +105,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	doc.AddFieldMappingsAt(fieldCast, field(anName, true, false, false))
 	doc.AddFieldMappingsAt(fieldGenre, field(anKeyword, false, false, false))
 	doc.AddFieldMappingsAt(fieldYear, field(anKeyword, false, false, false))
+	doc.AddFieldMappingsAt(fieldMaturity, field(anKeyword, false, false, false))
 	// The mapping names fieldFacet for the record; titles get it from
 	// titleDoc, with facetOptions, which a mapping cannot express.
 	doc.AddFieldMappingsAt(fieldFacet, field(anKeyword, false, true, false))
@@ -142,6 +145,7 @@ func (x *Index) titleDoc(t *fillcast.Title) (*document.Document, error) {
 		fieldDescription: t.Description,
 		fieldCast:        t.Cast,
 		fieldGenre:       t.Genres,
+		fieldMaturity:    cmp.Or(t.Maturity, fillcast.MaturityAll),
 	}
 	if t.Year > 0 {
 		d[fieldYear] = strconv.Itoa(t.Year)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fillcast/fillcast"
+
 	"github.com/blevesearch/bleve/v2"
 	bsearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
@@ -24,6 +26,8 @@ type Request struct {
 	Genre string
 	// Year, when positive, keeps titles of that year.
 	Year int
+	// Kids keeps the titles a kids profile may see (rated all or 7+).
+	Kids bool
 	// Limit is the number of results; 0 means Config.DefaultLimit, and
 	// more than Config.MaxLimit is cut to it.
 	Limit int
@@ -170,6 +174,9 @@ func (x *Index) search(ctx context.Context, main query.Query, r Request) (*bleve
 		tq.SetField(fieldYear)
 		filters = append(filters, tq)
 	}
+	if r.Kids {
+		filters = append(filters, kidsFilter())
+	}
 	if len(filters) > 0 {
 		main = bleve.NewConjunctionQuery(append([]query.Query{main}, filters...)...)
 	}
@@ -180,12 +187,25 @@ func (x *Index) search(ctx context.Context, main query.Query, r Request) (*bleve
 	return x.run(ctx, req)
 }
 
-// Suggest completes a prefix typed into the search box: every word
-// typed must begin a word of the name, so "star wa" finds "Star Wars".
+// kidsFilter matches the titles rated for kids.
+func kidsFilter() query.Query {
+	var ors []query.Query
+	for _, m := range []string{fillcast.MaturityAll, fillcast.Maturity7} {
+		tq := bleve.NewTermQuery(m)
+		tq.SetField(fieldMaturity)
+		ors = append(ors, tq)
+	}
+	return bleve.NewDisjunctionQuery(ors...)
+}
+
+// Suggest completes a prefix typed into the search box, r.Q, with up to
+// r.Limit titles (r.Kids filtering as in Search; the other fields are
+// ignored): every word typed must begin a word of the name, so "star wa"
+// finds "Star Wars".
 // Whole-word matches rank above partial ones, and popularity weighs more
 // than in Search.
-func (x *Index) Suggest(ctx context.Context, prefix string, limit int) (*Results, error) {
-	q, err := x.checkQuery(prefix)
+func (x *Index) Suggest(ctx context.Context, r Request) (*Results, error) {
+	q, err := x.checkQuery(r.Q)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +220,10 @@ func (x *Index) Suggest(ctx context.Context, prefix string, limit int) (*Results
 	main := bleve.NewBooleanQuery()
 	main.AddMust(pre)
 	main.AddShould(whole)
-	limit = x.limit(limit)
+	if r.Kids {
+		main.AddMust(kidsFilter())
+	}
+	limit := x.limit(r.Limit)
 	req := bleve.NewSearchRequestOptions(main, max(limit, x.cfg.Candidates), 0, false)
 	res, err := x.run(ctx, req)
 	if err != nil {

@@ -17,7 +17,7 @@ var catalog = []fillcast.Title{
 		Cast: []string{"Keanu Reeves", "Carrie-Anne Moss"}, Description: "A hacker learns that reality is a simulation run by machines."},
 	{ID: "office-space", Name: "Office Space", Year: 1999, Genres: []string{"Comedy"},
 		Cast: []string{"Ron Livingston"}, Description: "Three workers escape the matrix of cubicles and a soul-crushing job."},
-	{ID: "star-wars", Name: "Star Wars", Year: 1977, Genres: []string{"Sci-Fi", "Adventure"},
+	{ID: "star-wars", Name: "Star Wars", Year: 1977, Genres: []string{"Sci-Fi", "Adventure"}, Maturity: "7+",
 		Cast: []string{"Mark Hamill", "Carrie Fisher"}, Description: "A farm boy joins a rebellion against an empire."},
 	{ID: "star-trek", Name: "Star Trek", Year: 2009, Genres: []string{"Sci-Fi"},
 		Cast: []string{"Chris Pine"}, Description: "A young crew boards a starship."},
@@ -25,7 +25,7 @@ var catalog = []fillcast.Title{
 		Cast: []string{"Claire Danes"}, Description: "A young man crosses a wall into a magical land to find a fallen star."},
 	{ID: "up", Name: "Up", Year: 2009, Genres: []string{"Animation", "Comedy"},
 		Cast: []string{"Ed Asner"}, Description: "An old man ties balloons to his house and flies away."},
-	{ID: "the-godfather", Name: "The Godfather", Year: 1972, Genres: []string{"Crime", "Drama"},
+	{ID: "the-godfather", Name: "The Godfather", Year: 1972, Genres: []string{"Crime", "Drama"}, Maturity: "18+",
 		Cast: []string{"Marlon Brando", "Al Pacino"}, Description: "The head of a crime family hands control to his reluctant son."},
 	{ID: "casablanca", Name: "Casablanca", Year: 1942, Genres: []string{"Drama", "Romance"},
 		Cast: []string{"Humphrey Bogart"}, Description: "A cafe owner in wartime Morocco meets an old flame."},
@@ -109,7 +109,7 @@ func TestSuggestFindsTopThree(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
-			res, err := x.Suggest(context.Background(), tt.prefix, 5)
+			res, err := x.Suggest(context.Background(), Request{Q: tt.prefix, Limit: 5})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,12 +121,46 @@ func TestSuggestFindsTopThree(t *testing.T) {
 			}
 		})
 	}
-	res, err := x.Suggest(context.Background(), "star w", 5)
+	res, err := x.Suggest(context.Background(), Request{Q: "star w", Limit: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(res); len(got) != 1 {
 		t.Errorf(`Suggest("star w") = %v, want only star-wars: every word must match`, got)
+	}
+}
+
+// TestKidsFilter: a kids search or suggestion finds only titles rated
+// all or 7+ (unrated titles count as all).
+func TestKidsFilter(t *testing.T) {
+	x := newIndex(t, Config{})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		q          string
+		kids       bool
+		want, gone string
+	}{
+		{"godfather", false, "the-godfather", ""},
+		{"godfather", true, "", "the-godfather"},
+		{"star", true, "star-wars", ""},
+		{"up", true, "up", ""},
+	} {
+		res, err := x.Search(ctx, Request{Q: tt.q, Kids: tt.kids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sug, err := x.Suggest(ctx, Request{Q: tt.q, Kids: tt.kids, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*Results{res, sug} {
+			if tt.want != "" && rankOf(r, tt.want) < 0 {
+				t.Errorf("%q kids=%v: %v, want %s", tt.q, tt.kids, ids(r), tt.want)
+			}
+			if tt.gone != "" && rankOf(r, tt.gone) >= 0 {
+				t.Errorf("%q kids=%v: %v, want no %s", tt.q, tt.kids, ids(r), tt.gone)
+			}
+		}
 	}
 }
 
@@ -168,7 +202,7 @@ func TestNameAboveDescriptionAndPopularity(t *testing.T) {
 		{map[string]float64{"star-wars": 1000, "star-trek": 10}, "star-wars"},
 	} {
 		x.SetPopularity(tt.pop)
-		res, err := x.Suggest(context.Background(), "star", 3)
+		res, err := x.Suggest(context.Background(), Request{Q: "star", Limit: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +292,7 @@ func TestBadQueries(t *testing.T) {
 			if !errors.Is(err, tt.want) || !errors.Is(err, ErrBadQuery) {
 				t.Errorf("Search(%.20q) = %v, want %v", tt.q, err, tt.want)
 			}
-			_, err = x.Suggest(context.Background(), tt.q, 3)
+			_, err = x.Suggest(context.Background(), Request{Q: tt.q, Limit: 3})
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Suggest(%.20q) = %v, want %v", tt.q, err, tt.want)
 			}
@@ -269,7 +303,7 @@ func TestBadQueries(t *testing.T) {
 		if _, err := x.Search(context.Background(), Request{Q: q}); err != nil {
 			t.Errorf("Search(%q) = %v, want no error", q, err)
 		}
-		if _, err := x.Suggest(context.Background(), q, 3); err != nil && !errors.Is(err, ErrEmptyQuery) {
+		if _, err := x.Suggest(context.Background(), Request{Q: q, Limit: 3}); err != nil && !errors.Is(err, ErrEmptyQuery) {
 			t.Errorf("Suggest(%q) = %v", q, err)
 		}
 	}
@@ -415,7 +449,7 @@ func FuzzSearch(f *testing.F) {
 		}
 		for _, fn := range []func() (*Results, error){
 			func() (*Results, error) { return x.Search(context.Background(), r) },
-			func() (*Results, error) { return x.Suggest(context.Background(), r.Q, r.Limit) },
+			func() (*Results, error) { return x.Suggest(context.Background(), r) },
 		} {
 			res, err := fn()
 			if err != nil {
@@ -450,7 +484,7 @@ func TestSearchWhileWriting(t *testing.T) {
 				err = errors.New("the godfather vanished during writes")
 			}
 			if err == nil {
-				_, err = x.Suggest(ctx, "sta", 5)
+				_, err = x.Suggest(ctx, Request{Q: "sta", Limit: 5})
 			}
 			if err != nil {
 				errs <- err

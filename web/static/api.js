@@ -17,16 +17,55 @@ function decode(text) {
   }
 }
 
+// profileChoice is the profile the viewer picked, sent with every API
+// call as X-Fillcast-Profile. It is an id, not a secret: the session
+// itself is the HttpOnly cookie the control plane sets, which the pages
+// never see.
+const PROFILE = 'fillcast.profile';
+export const profileChoice = {
+  get: () => localStorage.getItem(PROFILE) || '',
+  set: (id) => localStorage.setItem(PROFILE, id),
+  forget: () => localStorage.removeItem(PROFILE),
+};
+
+// withProfile adds the profile header to a call of the control plane's
+// own paths (not of absolute URLs, which may be other hosts).
+function withProfile(path, headers = {}) {
+  const p = profileChoice.get();
+  return p && path.startsWith('/') ? { ...headers, 'X-Fillcast-Profile': p } : headers;
+}
+
 // call fetches path and decodes JSON; non-2xx answers become APIError with
 // the body's "error" message.
 export async function call(path, opts = {}) {
-  const res = await fetch(path, opts);
+  const res = await fetch(path, { ...opts, headers: withProfile(path, opts.headers) });
   const text = await res.text();
   const body = decode(text);
   if (!res.ok) {
     throw new APIError(res.status, (body && body.error) || text || res.statusText);
   }
   return body;
+}
+
+// sessionEvents fires "signedout" when a viewer's call is answered 401
+// (the session expired, or was signed out elsewhere) and "noprofile" when
+// the profile picked is no longer the account's; the app then asks the
+// viewer to sign in or to pick a profile again.
+export const sessionEvents = new EventTarget();
+
+// viewer is call for the routes that need a signed-in viewer: every
+// viewer call goes through it, so a lost session anywhere is noticed.
+async function viewer(path, opts = {}) {
+  try {
+    return await call(path, opts);
+  } catch (err) {
+    if (err.status === 401) sessionEvents.dispatchEvent(new Event('signedout'));
+    if (err.status === 400 && /X-Fillcast-Profile/.test(err.message)) {
+      profileChoice.forget();
+      sessionEvents.dispatchEvent(new Event('noprofile'));
+    }
+    throw err;
+  }
 }
 
 // operatorKey is the operator's API key (or the bootstrap admin token).
@@ -108,15 +147,32 @@ const q = encodeURIComponent;
 // json is the options of a call that sends body as JSON.
 const json = (method, body) => ({ method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 
-export const titles = (status = '') => call(status ? `/v1/titles?status=${q(status)}` : '/v1/titles');
-export const title = (id) => call(`/v1/titles/${q(id)}`);
-export const playback = (id, protocol) => call(`/v1/playback/${q(id)}?protocol=${q(protocol)}`);
+// Sign-up and sign-in are public; the rest needs the session cookie.
+export const plans = () => call('/v1/plans');
+export const signUp = (email, password, plan) => call('/v1/accounts', json('POST', { email, password, plan }));
+export const signIn = (email, password) => call('/v1/sessions', json('POST', { email, password }));
+export const account = () => viewer('/v1/account');
+export const signOut = () => viewer('/v1/sessions/current', { method: 'DELETE' });
+export const signOutEverywhere = () => viewer('/v1/sessions', { method: 'DELETE' });
+export const addProfile = (name, kids) => viewer('/v1/profiles', json('POST', { name, kids }));
+export const deleteProfile = (id) => viewer(`/v1/profiles/${q(id)}`, { method: 'DELETE' });
+
+export const titles = () => viewer('/v1/titles');
+export const title = (id) => viewer(`/v1/titles/${q(id)}`);
+// playback asks for a title; stream, the id of a stream this page holds
+// already, re-uses its lease rather than taking another screen.
+export const playback = (id, protocol, stream = '') =>
+  viewer(`/v1/playback/${q(id)}?protocol=${q(protocol)}${stream ? `&stream=${q(stream)}` : ''}`);
+export const keepAlive = (stream) => viewer(`/v1/streams/${q(stream)}/keepalive`, { method: 'POST' });
+// endStream frees a screen; keepalive lets it go out while the page is
+// being left.
+export const endStream = (stream, keepalive = false) => viewer(`/v1/streams/${q(stream)}`, { method: 'DELETE', keepalive });
 export const search = (text, genre = '', limit = 24) =>
-  call(`/v1/search?q=${q(text)}&limit=${limit}${genre ? `&genre=${q(genre)}` : ''}&facets=true`);
-export const suggest = (prefix) => call(`/v1/search/suggest?q=${q(prefix)}&limit=6`);
-export const recommendations = (user, limit = 12) => call(`/v1/recommendations?user=${q(user)}&limit=${limit}`);
-export const similar = (id, limit = 8) => call(`/v1/titles/${q(id)}/similar?limit=${limit}`);
-export const history = (user) => call(`/v1/users/${q(user)}/history`);
+  viewer(`/v1/search?q=${q(text)}&limit=${limit}${genre ? `&genre=${q(genre)}` : ''}&facets=true`);
+export const suggest = (prefix) => viewer(`/v1/search/suggest?q=${q(prefix)}&limit=6`);
+export const recommendations = (limit = 12) => viewer(`/v1/recommendations?limit=${limit}`);
+export const similar = (id, limit = 8) => viewer(`/v1/titles/${q(id)}/similar?limit=${limit}`);
+export const history = () => viewer('/v1/history');
 
 // Operator calls: each needs a key whose scope the route admits
 // (docs/api.md).
@@ -124,6 +180,8 @@ export const whoami = () => authed('/v1/whoami');
 export const fleet = () => authed('/v1/fleet');
 export const sites = () => authed('/v1/sites');
 export const jobs = () => authed('/v1/jobs');
+export const opTitles = (status) => authed(`/v1/titles?status=${q(status)}`);
+export const opTitle = (id) => authed(`/v1/titles/${q(id)}`);
 export const createTitle = (t) => authed('/v1/titles', json('POST', t));
 export const ingest = (id, file, opts) => upload(`/v1/titles/${q(id)}/ingest`, file, opts);
 export const apiKeys = () => authed('/v1/apikeys');
@@ -137,12 +195,12 @@ export const revokeAppliance = (id) => authed(`/v1/appliances/${q(id)}`, { metho
 // (poster, downloads).
 export const fileURL = (id, path) => `/v1/titles/${q(id)}/files/${path.split('/').map(q).join('/')}`;
 
-// sendEvents posts a batch of viewing events; keepalive lets the last
-// batch of a page being left still go out.
+// sendEvents posts a batch of viewing events of the profile picked;
+// keepalive lets the last batch of a page being left still go out.
 export function sendEvents(batch) {
   return fetch('/v1/events', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: withProfile('/v1/events', { 'Content-Type': 'application/json' }),
     body: JSON.stringify(batch),
     keepalive: true,
   }).catch(() => {});

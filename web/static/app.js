@@ -1,20 +1,56 @@
-// app.js: the viewer pages (catalog, search, title page with the player)
-// and the router. Pages are chosen by the URL fragment: #/, #/search?q=,
-// #/title/{id}?protocol=hls|dash, #/ops.
+// app.js: the viewer pages and the router. Pages are chosen by the URL
+// fragment. Signed out, the app offers #/signin and #/signup (with the
+// plans on offer) and nothing else but the operator page (#/ops, which
+// takes an operator key instead). Signed in: the profile picker
+// (#/profiles, shown after every sign-in), the catalog (#/), search
+// (#/search?q=), the title page with the player
+// (#/title/{id}?protocol=hls|dash) and the account (#/account). The
+// session is the HttpOnly cookie the control plane sets; the page keeps
+// only the profile picked (api.profileChoice), sent with every call.
 
 import * as api from './api.js';
-import { h, show, errorBox } from './ui.js';
+import { h, show, errorBox, money, resolution } from './ui.js';
 import { Player } from './player.js';
 import { opsPage } from './ops.js';
 
-// The viewer name keys history and recommendations; no login in a demo.
-const viewerInput = document.getElementById('viewer');
-viewerInput.value = localStorage.getItem('fillcast.viewer') || 'guest';
-viewerInput.addEventListener('change', () => {
-  localStorage.setItem('fillcast.viewer', viewerInput.value.trim() || 'guest');
-  route();
-});
-const viewer = () => viewerInput.value.trim() || 'guest';
+// Pages that need no viewer.
+const PUBLIC = new Set(['/signin', '/signup', '/ops']);
+
+// me is GET /v1/account: the account, its plan, profiles and streams,
+// and the profile in use; null when signed out, undefined before the
+// first answer.
+let me;
+
+// loadMe asks who is signed in and redraws the header.
+async function loadMe() {
+  try {
+    me = await api.account();
+  } catch (err) {
+    if (err.status === 401) me = null;
+    else if (err.status === 400 && /X-Fillcast-Profile/.test(err.message)) me = await api.account(); // the profile picked is gone (api forgot it): the first one
+    else throw err;
+  }
+  drawHeader();
+  return me;
+}
+
+const profileOf = (id) => (me ? me.profiles.find((p) => p.id === id) : null);
+
+// drawHeader shows the profile in use and the account, or sign-in links.
+function drawHeader() {
+  const box = document.getElementById('me');
+  form.hidden = !me;
+  document.body.dataset.signedIn = me ? 'yes' : 'no';
+  if (!me) {
+    box.replaceChildren(h('a', { href: '#/signin', id: 'nav-signin' }, 'Sign in'), h('a', { href: '#/signup', class: 'cta' }, 'Sign up'));
+    return;
+  }
+  const p = profileOf(me.profile);
+  box.replaceChildren(
+    h('a', { href: '#/profiles', id: 'current-profile', title: 'Switch profile', 'data-profile': me.profile },
+      h('span', { class: 'avatar' }, (p ? p.name : '?').slice(0, 1)), p ? p.name : '', p && p.kids ? h('span', { class: 'badge kids' }, 'Kids') : null),
+    h('a', { href: '#/account', 'data-nav': 'account' }, 'Account'));
+}
 
 let current = null; // the page's cleanup, if it has one
 
@@ -35,18 +71,31 @@ function row(label, cards, id) {
   return cards.length ? h('section', { class: 'row', id }, h('h2', {}, label), h('div', { class: 'cards' }, cards)) : null;
 }
 
+// kids says whether the profile in use is a kids profile: the control
+// plane shows it only titles rated all and 7+.
+const kids = () => Boolean(profileOf(me.profile)?.kids);
+
+// refusal is what the title page shows instead of the player when the
+// control plane says no: its own words, and where to go from there.
+function refusal(err) {
+  return h('div', { class: 'refusal', id: 'refusal', role: 'alert' },
+    h('p', {}, err.message || String(err)),
+    err.status === 429 ? h('p', {}, h('a', { href: '#/account' }, 'See what is playing on your account'), ' or stop playing on another screen.') : null,
+    err.status === 403 ? h('p', {}, h('a', { href: '#/profiles' }, 'Switch profile'), ' or ', h('a', { href: '#/' }, 'browse the catalog'), '.') : null);
+}
+
 async function home(live) {
   const [all, hist, recs] = await Promise.all([
     api.titles(),
-    api.history(viewer()).catch(() => null),
-    api.recommendations(viewer()).catch(() => null),
+    api.history().catch(() => null),
+    api.recommendations().catch(() => null),
   ]);
   const byID = new Map(all.map((t) => [t.id, t]));
   const pick = (ids) => ids.map((id) => byID.get(id)).filter((t) => t && t.status === 'ready');
   const cont = hist ? (hist.continue_watching || []) : [];
   const contCards = cont.map((e) => byID.get(e.title) && card(byID.get(e.title),
     h('progress', { max: 1, value: e.progress || 0, 'aria-label': 'watched' }))).filter(Boolean);
-  const recCards = recs ? pick(recs.results.map((r) => r.id)).map((t) => card(t)) : [];
+  const recCards = recs ? pick((recs.results || []).map((r) => r.id)).map((t) => card(t)) : [];
   const ready = all.filter((t) => t.status === 'ready');
   const others = all.filter((t) => t.status !== 'ready');
   if (!live()) return;
@@ -54,7 +103,8 @@ async function home(live) {
     row('Continue watching', contCards, 'continue'),
     row(recs && recs.source === 'als' ? 'Recommended for you' : 'Popular now', recCards, 'recommended'),
     h('section', { class: 'row', id: 'catalog' }, h('h2', {}, `Catalog (${ready.length})`),
-      ready.length ? h('div', { class: 'grid' }, ready.map((t) => card(t))) : h('p', {}, 'No titles are ready yet: upload one on the Operator page.')),
+      ready.length ? h('div', { class: 'grid' }, ready.map((t) => card(t)))
+        : h('p', {}, kids() ? 'Nothing for kids is ready yet.' : 'No titles are ready yet: upload one on the Operator page.')),
     others.length ? h('p', { class: 'muted' }, `${others.length} more being ingested: `, others.map((t) => `${t.name || t.id} (${t.status})`).join(', ')) : null,
   );
 }
@@ -64,6 +114,7 @@ async function searchPage(params, live) {
   const genre = params.get('genre') || '';
   document.getElementById('search').value = q;
   const [res, all] = await Promise.all([api.search(q, genre), api.titles()]);
+  res.results = res.results || [];
   const byID = new Map(all.map((t) => [t.id, t]));
   const facets = res.facets && res.facets.genre ? res.facets.genre : [];
   if (!live()) return;
@@ -79,7 +130,14 @@ async function searchPage(params, live) {
 
 async function titlePage(id, params, live) {
   const protocol = params.get('protocol') === 'dash' ? 'dash' : 'hls';
-  const t = await api.title(id);
+  let t;
+  try {
+    t = await api.title(id);
+  } catch (err) {
+    if (err.status !== 403) throw err;
+    if (live()) show(refusal(err)); // a kids profile and a title not rated for it
+    return null;
+  }
   if (!live()) return null;
   const video = h('video', { id: 'video', controls: true, muted: true, autoplay: true, playsinline: true });
   video.muted = true; // autoplay is allowed only muted
@@ -88,20 +146,22 @@ async function titlePage(id, params, live) {
   const languages = [...new Set((t.renditions || []).filter((r) => r.kind === 'audio' && r.language).map((r) => r.language))];
   const audioButtons = h('p', { class: 'protocols', id: 'audio' });
   const similar = h('div', { class: 'cards', id: 'similar' });
+  const stage = h('div', { class: 'stage' }, video, info);
   show(
     h('div', { class: 'title' },
-      h('div', { class: 'stage' }, video, info),
+      stage,
       h('div', { class: 'about' },
         h('h1', {}, t.name || t.id),
-        h('p', { class: 'muted' }, [t.year, (t.genres || []).join(', ')].filter(Boolean).join(' · ')),
+        h('p', { class: 'muted' }, [t.year, (t.genres || []).join(', '), t.maturity && `rated ${t.maturity}`].filter(Boolean).join(' · ')),
         h('p', {}, t.description || ''),
         t.cast && t.cast.length ? h('p', { class: 'muted' }, 'With ', t.cast.join(', ')) : null,
         h('p', { class: 'protocols' }, 'Play over ',
           h('a', { href: `#/title/${encodeURIComponent(id)}?protocol=hls`, class: protocol === 'hls' ? 'on' : '' }, 'HLS'), ' ',
           h('a', { href: `#/title/${encodeURIComponent(id)}?protocol=dash`, class: protocol === 'dash' ? 'on' : '' }, 'DASH')),
         languages.length > 1 ? audioButtons : null,
-        downloads.length ? h('p', { class: 'downloads' }, 'Download MP4: ', downloads.map((f) =>
-          h('a', { href: api.fileURL(id, f.path), download: `${id}-${f.path.slice(9)}` }, f.path.slice(9, -4), ' '))) : null)),
+        downloads.length && me.plan.downloads ? h('p', { class: 'downloads' }, 'Download MP4: ', downloads.filter((f) => parseInt(f.path.slice(9), 10) <= me.plan.max_height).map((f) =>
+          h('a', { href: api.fileURL(id, f.path), download: `${id}-${f.path.slice(9)}` }, f.path.slice(9, -4), ' '))) : null,
+        downloads.length && !me.plan.downloads ? h('p', { class: 'muted', id: 'no-downloads' }, `Downloads are not part of the ${me.plan.name || me.plan.id} plan.`) : null)),
     h('section', { class: 'row' }, h('h2', {}, 'More like this'), similar),
   );
   // From the recommender's item factors; before its first model, titles
@@ -110,7 +170,7 @@ async function titlePage(id, params, live) {
     const byID = new Map(all.map((x) => [x.id, x]));
     const genres = new Set(t.genres || []);
     const picks = res
-      ? res.results.map((r) => byID.get(r.id)).filter(Boolean)
+      ? (res.results || []).map((r) => byID.get(r.id)).filter(Boolean)
       : all.filter((x) => x.id !== id && x.status === 'ready' && (x.genres || []).some((g) => genres.has(g)));
     similar.replaceChildren(...(picks.length ? picks.map((x) => card(x)) : [h('p', { class: 'muted' }, 'Nothing similar yet.')]));
   }).catch((err) => similar.replaceChildren(errorBox(err.message)));
@@ -121,14 +181,17 @@ async function titlePage(id, params, live) {
   }
   const names = await applianceNames();
   if (!live()) return null;
+  const refused = (err) => stage.replaceChildren(refusal(err));
   const player = new Player(video, {
     prefer: params.get('engine') || '',
+    onRefused: refused,
     onState: (s) => {
       window.fillcastPlayer = s; // read by the browser tests
       info.replaceChildren(...[
         h('dt', {}, 'From'), h('dd', { id: 'from' }, names.get(s.host) || s.host, names.get(s.host) ? ` (${s.host})` : ''),
         h('dt', {}, 'Rendition'), h('dd', { id: 'rendition' }, s.rendition || '…'),
         h('dt', {}, 'Player'), h('dd', {}, `${s.protocol.toUpperCase()} · ${s.engine === 'native' ? 'browser' : 'shaka-player'}`),
+        h('dt', {}, 'Plan'), h('dd', { id: 'plan-limit' }, `up to ${me.plan.max_height}p`),
         s.audio ? h('dt', {}, 'Audio') : null, s.audio ? h('dd', { id: 'audio-lang' }, s.audio) : null,
         s.failovers ? h('dt', {}, 'Fail-overs') : null, s.failovers ? h('dd', { id: 'failovers' }, `${s.failovers}: ${s.error}`) : null,
       ].filter(Boolean));
@@ -139,28 +202,234 @@ async function titlePage(id, params, live) {
     for (const b of audioButtons.querySelectorAll('a')) b.classList.toggle('on', b === e.currentTarget);
     player.selectAudio(lang).catch((err) => info.append(errorBox(`Audio: ${err.message}`)));
   } }, lang)), ' ');
-  const events = viewingEvents(video, id);
-  player.load(id, protocol).catch((err) => info.replaceChildren(errorBox(`Playback: ${err.message}`)));
+  const events = viewingEvents(video, id, player);
+  player.load(id, protocol).catch((err) => {
+    if (!live()) return;
+    if (err instanceof api.APIError) refused(err); // the stream limit, the plan, a rating: the API's words
+    else info.replaceChildren(errorBox(`Playback: ${err.message}`));
+  });
+  // Leaving the page (closing the tab, reloading) reports where it
+  // stopped and frees the screen.
+  const leave = () => {
+    events.stop();
+    player.leave();
+  };
+  window.addEventListener('pagehide', leave);
   return async () => {
+    window.removeEventListener('pagehide', leave);
     events.stop();
     await player.destroy();
   };
 }
 
-// applianceNames maps appliance host:port to id for the "From" line.
+// field is a labelled form control.
+const field = (label, el, hint) => h('label', {}, h('span', {}, label), el, hint ? h('small', { class: 'muted' }, hint) : null);
+
+// go shows the page of hash, also when it is the one in the address bar
+// already (a page drawn in place of another, as sign-in is).
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+// signedIn takes a fresh session to the profile picker: every sign-in
+// asks who is watching.
+async function signedIn() {
+  api.profileChoice.forget();
+  await loadMe();
+  go('#/profiles');
+}
+
+function signInPage() {
+  const email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'username', maxlength: 254 });
+  const password = h('input', { name: 'password', type: 'password', required: true, autocomplete: 'current-password' });
+  const status = h('p', { class: 'status' });
+  const form = h('form', { id: 'signin', class: 'account-form' },
+    h('h1', {}, 'Sign in'),
+    field('Email', email), field('Password', password),
+    h('button', { type: 'submit' }, 'Sign in'), status,
+    h('p', { class: 'muted' }, 'New to Fillcast? ', h('a', { href: '#/signup' }, 'Create an account'), '.'));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    status.replaceChildren('Signing in…');
+    try {
+      await api.signIn(email.value.trim(), password.value);
+      await signedIn();
+    } catch (err) {
+      status.replaceChildren(errorBox(err.status === 401 ? 'Wrong email or password.' : err.message));
+    }
+  });
+  show(form);
+  email.focus();
+}
+
+// planCard is one plan to pick: its price and what it entitles to.
+function planCard(p, checked) {
+  return h('label', { class: 'plan', 'data-plan': p.id },
+    h('input', { type: 'radio', name: 'plan', value: p.id, required: true, checked }),
+    h('strong', {}, p.name || p.id),
+    h('span', { class: 'price' }, money(p.price), p.period ? ` / ${p.period}` : ''),
+    h('span', { class: 'muted' }, `Up to ${resolution(p.max_height)}`),
+    h('span', { class: 'muted' }, `${p.max_streams} ${p.max_streams === 1 ? 'screen' : 'screens'} at once`),
+    h('span', { class: 'muted' }, p.downloads ? 'Downloads' : 'No downloads'));
+}
+
+async function signUpPage(live) {
+  const plans = (await api.plans()).sort((a, b) => a.price.amount - b.price.amount);
+  if (!live()) return;
+  if (!plans.length) {
+    show(h('h1', {}, 'Create an account'), errorBox('No plans are on offer yet: an operator adds them with PUT /v1/plans/{id}.'));
+    return;
+  }
+  const email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'username', maxlength: 254 });
+  const password = h('input', { name: 'password', type: 'password', required: true, minlength: 10, autocomplete: 'new-password' });
+  const status = h('p', { class: 'status' });
+  const form = h('form', { id: 'signup', class: 'account-form wide' },
+    h('h1', {}, 'Create an account'),
+    field('Email', email), field('Password', password, 'At least 10 characters.'),
+    h('fieldset', { class: 'plans' }, h('legend', {}, 'Plan'), plans.map((p, i) => planCard(p, i === 0))),
+    h('button', { type: 'submit' }, 'Create account'), status,
+    h('p', { class: 'muted' }, 'Have an account? ', h('a', { href: '#/signin' }, 'Sign in'), '.'));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const plan = form.querySelector('input[name=plan]:checked').value;
+    status.replaceChildren('Creating the account…');
+    try {
+      await api.signUp(email.value.trim(), password.value, plan);
+      await api.signIn(email.value.trim(), password.value);
+      await signedIn();
+    } catch (err) {
+      status.replaceChildren(errorBox(err.message),
+        err.status === 409 ? h('p', {}, h('a', { href: '#/signin' }, 'Sign in instead')) : '');
+    }
+  });
+  show(form);
+}
+
+// profileForm adds a profile to the account; then done runs.
+function profileForm(done) {
+  const name = h('input', { name: 'name', required: true, maxlength: 64, placeholder: 'Name' });
+  const kidsBox = h('input', { name: 'kids', type: 'checkbox' });
+  const status = h('p', { class: 'status' });
+  const form = h('form', { id: 'profile-form', class: 'inline-form' },
+    name, h('label', { class: 'check' }, kidsBox, ' Kids profile (titles rated all and 7+ only)'),
+    h('button', { type: 'submit' }, 'Add profile'), status);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await api.addProfile(name.value.trim(), kidsBox.checked);
+      await done();
+    } catch (err) {
+      status.replaceChildren(errorBox(err.message));
+    }
+  });
+  return form;
+}
+
+// profilesPage asks who is watching; the choice is kept in localStorage
+// and sent with every call.
+async function profilesPage(live) {
+  await loadMe();
+  if (!live() || !me) return;
+  const pick = async (id) => {
+    api.profileChoice.set(id);
+    await loadMe();
+    go('#/');
+  };
+  show(
+    h('h1', {}, 'Who is watching?'),
+    h('div', { class: 'profiles', id: 'profiles' }, me.profiles.map((p) =>
+      h('button', { type: 'button', class: `profile${p.id === me.profile ? ' on' : ''}`, 'data-profile': p.id, 'data-kids': p.kids ? 'yes' : 'no', onclick: () => pick(p.id) },
+        h('span', { class: 'avatar' }, p.name.slice(0, 1)), h('span', { class: 'name' }, p.name),
+        p.kids ? h('span', { class: 'badge kids' }, 'Kids') : null))),
+    h('h2', {}, 'Add a profile'),
+    profileForm(() => route()),
+  );
+}
+
+const when = (t) => (t ? new Date(t).toLocaleString() : '');
+
+// accountPage shows the account, its plan and what the plan entitles to,
+// the profiles, the streams playing now, and signing out.
+async function accountPage(live) {
+  const [, titles] = await Promise.all([loadMe(), api.titles().catch(() => [])]);
+  if (!live() || !me) return;
+  const names = new Map(titles.map((t) => [t.id, t.name]));
+  const plan = me.plan;
+  const redraw = () => route();
+  const status = h('p', { class: 'status', id: 'account-status' });
+  const act = (fn) => async () => {
+    try {
+      await fn();
+    } catch (err) {
+      status.replaceChildren(errorBox(err.message));
+    }
+  };
+  const signedOut = () => {
+    me = null;
+    api.profileChoice.forget();
+    drawHeader();
+    go('#/signin');
+  };
+  show(
+    h('h1', {}, 'Account'),
+    h('dl', { class: 'facts', id: 'account-info' },
+      h('dt', {}, 'Email'), h('dd', { id: 'account-email' }, me.email),
+      h('dt', {}, 'Member since'), h('dd', {}, when(me.created)),
+      h('dt', {}, 'Signed in until'), h('dd', {}, when(me.session_expires_at))),
+    h('section', { id: 'plan' },
+      h('h2', {}, 'Plan'),
+      h('p', {}, h('strong', { id: 'plan-name' }, plan.name || plan.id), ' · ', money(plan.price), plan.period ? ` / ${plan.period}` : ''),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Max resolution'), h('dd', { id: 'plan-height' }, resolution(plan.max_height)),
+        h('dt', {}, 'Screens at once'), h('dd', { id: 'plan-screens' }, String(plan.max_streams)),
+        h('dt', {}, 'Downloads'), h('dd', { id: 'plan-downloads' }, plan.downloads ? 'Yes' : 'No'))),
+    h('section', { id: 'account-profiles' },
+      h('h2', {}, 'Profiles'),
+      h('table', {}, h('tbody', {}, me.profiles.map((p, i) => h('tr', { 'data-profile': p.id },
+        h('td', {}, p.name),
+        h('td', {}, p.kids ? h('span', { class: 'badge kids' }, 'Kids') : ''),
+        h('td', { class: 'muted' }, p.id === me.profile ? 'watching now' : ''),
+        h('td', {}, i === 0 ? h('span', { class: 'muted' }, 'first profile') : h('button', { type: 'button', class: 'danger', onclick: act(async () => {
+          await api.deleteProfile(p.id);
+          redraw();
+        }) }, 'Delete')))))),
+      profileForm(redraw)),
+    h('section', { id: 'streams' },
+      h('h2', {}, `Playing now (${me.streams.length} of ${plan.max_streams})`),
+      me.streams.length ? h('table', {}, h('tbody', {}, me.streams.map((st) => h('tr', { 'data-stream': st.id },
+        h('td', {}, h('a', { href: `#/title/${encodeURIComponent(st.title)}` }, names.get(st.title) || st.title)),
+        h('td', {}, profileOf(st.profile)?.name || ''),
+        h('td', { class: 'muted' }, `since ${when(st.started)}`),
+        h('td', {}, h('button', { type: 'button', onclick: act(async () => {
+          await api.endStream(st.id);
+          redraw();
+        }) }, 'Stop')))))) : h('p', { class: 'muted' }, 'Nothing is playing.')),
+    h('p', { class: 'who' },
+      h('button', { type: 'button', id: 'sign-out', onclick: act(async () => { await api.signOut(); signedOut(); }) }, 'Sign out'),
+      h('button', { type: 'button', id: 'sign-out-everywhere', class: 'danger', onclick: act(async () => { await api.signOutEverywhere(); signedOut(); }) }, 'Sign out everywhere')),
+    status,
+  );
+}
+
+// applianceNames maps appliance host:port to id for the "From" line, for
+// an operator whose key this tab holds (the fleet is not a viewer's).
 async function applianceNames() {
   const m = new Map();
+  if (!api.operatorKey.get()) return m;
   try {
     for (const a of await api.fleet()) if (a.url) m.set(new URL(a.url).host, a.id);
   } catch { /* names are a nicety */ }
   return m;
 }
 
-// viewingEvents reports play, progress (every 10 s), stop and complete.
-function viewingEvents(video, title) {
+// viewingEvents reports play, progress (every 10 s), stop and complete,
+// as the profile in use. Each carries the player's stream id: progress
+// events are what keep a playing stream's lease.
+function viewingEvents(video, title, player) {
   let started = false;
   const send = (type) => api.sendEvents([{
-    user: viewer(), title, type, position_s: video.currentTime || 0,
+    title, type, position_s: video.currentTime || 0, stream_id: player.stream || undefined,
     duration_s: Number.isFinite(video.duration) ? video.duration : 0, ts: new Date().toISOString(),
   }]);
   const onPlaying = () => { if (!started) { started = true; send('play'); } };
@@ -170,8 +439,12 @@ function viewingEvents(video, title) {
   video.addEventListener('ended', onEnded);
   video.addEventListener('pause', onPause);
   const tick = setInterval(() => { if (started && !video.paused) send('progress'); }, 10000);
+  let stopped = false;
   return {
+    // stop sends the last event, once.
     stop() {
+      if (stopped) return;
+      stopped = true;
       clearInterval(tick);
       video.removeEventListener('playing', onPlaying);
       video.removeEventListener('ended', onEnded);
@@ -194,14 +467,22 @@ async function route() {
     current = null;
     await cleanup();
   }
-  const [path, query] = (location.hash.slice(1) || '/').split('?');
+  let [path, query] = (location.hash.slice(1) || '/').split('?');
   list.hidden = true;
   if (path !== '/search') input.value = '';
   const params = new URLSearchParams(query || '');
-  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', path === (a.dataset.nav === 'ops' ? '/ops' : '/'));
   try {
+    if (me === undefined) await loadMe();
+    if (!live()) return;
+    // Signed out, every viewer page is the sign-in page.
+    if (!me && !PUBLIC.has(path)) path = '/signin';
+    for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', path === (a.dataset.nav === 'home' ? '/' : `/${a.dataset.nav}`));
     let cleanup = null;
     if (path === '/' || path === '') await home(live);
+    else if (path === '/signin') signInPage();
+    else if (path === '/signup') await signUpPage(live);
+    else if (path === '/profiles') await profilesPage(live);
+    else if (path === '/account') await accountPage(live);
     else if (path === '/search') await searchPage(params, live);
     else if (path.startsWith('/title/')) cleanup = await titlePage(decodeURIComponent(path.slice(7)), params, live);
     else if (path === '/ops') cleanup = await opsPage(live);
@@ -217,6 +498,19 @@ async function route() {
   if (live()) document.body.dataset.page = path.split('/')[1] || 'home';
 }
 
+// A session lost while signed in (expired, or signed out everywhere from
+// another screen) shows the sign-in page; a profile deleted elsewhere,
+// the profile picker.
+api.sessionEvents.addEventListener('signedout', () => {
+  if (!me) return;
+  me = null;
+  drawHeader();
+  route();
+});
+api.sessionEvents.addEventListener('noprofile', () => {
+  if (me) location.hash = '#/profiles';
+});
+
 // Search with suggestions: names that start with what was typed.
 const form = document.getElementById('search-form');
 const input = document.getElementById('search');
@@ -230,9 +524,10 @@ input.addEventListener('input', () => {
     if (n !== pending) return;
     const res = await api.suggest(text).catch(() => null);
     if (n !== pending || !res) return;
-    list.replaceChildren(...res.results.map((r) => h('li', { role: 'option' },
+    const results = res.results || [];
+    list.replaceChildren(...results.map((r) => h('li', { role: 'option' },
       h('a', { href: `#/title/${encodeURIComponent(r.id)}`, onclick: () => { list.hidden = true; } }, r.name))));
-    list.hidden = res.results.length === 0;
+    list.hidden = results.length === 0;
   }, 120);
 });
 input.addEventListener('blur', () => setTimeout(() => { list.hidden = true; }, 200));
@@ -244,4 +539,7 @@ form.addEventListener('submit', (e) => {
 });
 
 window.addEventListener('hashchange', route);
+// A page restored from the back-forward cache gave its screen up when it
+// was left: draw it again, which asks for playback again.
+window.addEventListener('pageshow', (e) => { if (e.persisted) route(); });
 route();

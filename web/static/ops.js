@@ -166,7 +166,7 @@ function uploadForm(createTitle, signal) {
   const status = h('p', { class: 'muted', id: 'upload-status' });
   const waiting = !createTitle && h('datalist', { id: 'titles-new' });
   if (waiting) {
-    api.titles('new').then((ts) => waiting.replaceChildren(...ts.map((t) => h('option', { value: t.id }, t.name))), () => {});
+    api.opTitles('new').then((ts) => waiting.replaceChildren(...ts.map((t) => h('option', { value: t.id }, t.name))), () => {});
   }
   const form = h('form', { id: 'upload', class: 'upload' },
     field('Title id', id), waiting,
@@ -181,7 +181,7 @@ function uploadForm(createTitle, signal) {
         status.textContent = 'Creating the title…';
         await api.createTitle(t).catch((err) => { if (err.status !== 409) throw err; });
       } else {
-        await api.title(t.id).catch((err) => {
+        await api.opTitle(t.id).catch((err) => {
           throw err.status === 404 ? new Error(`there is no title ${t.id}, and creating titles needs the operator scope: ask an operator to add it`) : err;
         });
       }

@@ -6,11 +6,20 @@
 // should play), it asks the steering server which pathway to take now,
 // skipping the ones that failed, and falls back to the next URL of the
 // list when steering cannot answer; playback resumes where it stopped.
+//
+// Each player holds one of the account's screens: the stream lease the
+// playback answer names. Progress events carry its id and keep it while
+// the picture moves; a paused player renews it itself; destroy (and
+// leave, when the page goes away) ends it, so that the screen is free at
+// once. When the control plane refuses (a kids profile, the plan's
+// screens all in use), the player plays nothing and onRefused gets the
+// API's own words.
 
 import * as api from './api.js';
 
 const STALL_MS = 3000; // no progress while playing this long = failed
 const HLS_TYPE = 'application/vnd.apple.mpegurl';
+const LEASE_MS = 20000; // a paused player renews its screen this often; leases end after 60 s without news
 
 // engineFor picks how to play protocol: "native" or "shaka" (null when
 // this browser can play neither).
@@ -25,13 +34,21 @@ export function engineFor(video, protocol, prefer) {
 
 // Player drives one <video> element.
 export class Player {
-  // onState is called with a copy of the state whenever it changes.
-  constructor(video, { onState = () => {}, prefer = '' } = {}) {
+  // onState is called with a copy of the state whenever it changes;
+  // onRefused with the API's error when the control plane takes the
+  // screen back while playing.
+  constructor(video, { onState = () => {}, onRefused = () => {}, prefer = '' } = {}) {
     this.video = video;
     this.onState = onState;
+    this.onRefused = onRefused;
     this.prefer = prefer;
     this.shaka = null;
-    this.state = { title: '', protocol: '', engine: '', url: '', host: '', rendition: '', audio: '', failovers: 0, failed: [], steering: '', error: '' };
+    // tracks are the picture heights the player may choose from (known
+    // under shaka-player; the browser's own HLS does not list them).
+    this.state = { title: '', protocol: '', engine: '', url: '', host: '', rendition: '', tracks: [], audio: '', failovers: 0, failed: [], steering: '', stream: '', error: '' };
+    this.stream = ''; // the id of the stream lease held
+    this.pending = null; // the playback call under way
+    this.renewing = false;
     this.audio = ''; // the audio language asked for, if any
     this.lastTime = 0;
     this.lastProgress = 0;
@@ -39,6 +56,7 @@ export class Player {
     this.gaveUp = false; // every place to play from failed
     this.destroyed = false;
     this.timer = setInterval(() => this.watch(), 500);
+    this.leaseTimer = setInterval(() => this.renew(), LEASE_MS);
     this.onError = () => this.fail(`media error ${video.error ? video.error.code : ''}`);
     video.addEventListener('error', this.onError);
   }
@@ -48,11 +66,14 @@ export class Player {
     this.onState({ ...this.state });
   }
 
-  // load asks for playback of title over protocol and starts it.
+  // load asks for playback of title over protocol and starts it. It
+  // throws the API's error (an APIError) when playback is refused.
   async load(title, protocol) {
-    const pb = await api.playback(title, protocol);
-    if (this.destroyed) return;
+    this.pending = api.playback(title, protocol, this.stream);
+    const pb = await this.pending.finally(() => { this.pending = null; });
+    if (this.destroyed) return; // destroy ends the stream
     this.playback = pb;
+    this.stream = pb.stream_id || '';
     const engine = engineFor(this.video, protocol, this.prefer);
     if (!engine) {
       throw new Error(protocol === 'dash'
@@ -60,7 +81,7 @@ export class Player {
         : 'this browser plays HLS neither natively nor through the bundled player library');
     }
     this.gaveUp = false;
-    this.set({ title, protocol, engine, failed: [], failovers: 0, error: '' });
+    this.set({ title, protocol, engine, stream: this.stream, failed: [], failovers: 0, error: '' });
     await this.open(pb.urls[0], 0);
   }
 
@@ -110,12 +131,16 @@ export class Player {
     const v = this.video;
     let r = v.videoHeight ? `${v.videoHeight}p` : '';
     let audio = this.state.audio;
+    let tracks = this.state.tracks;
     if (this.shaka) {
-      const t = this.shaka.getVariantTracks().find((x) => x.active);
+      const all = this.shaka.getVariantTracks();
+      const t = all.find((x) => x.active);
       if (t && t.height) r = `${t.height}p · ${Math.round(t.bandwidth / 1000)} kbit/s`;
       if (t && t.language) audio = t.language;
+      const heights = [...new Set(all.map((x) => x.height).filter(Boolean))].sort((a, b) => b - a);
+      if (heights.join() !== tracks.join()) tracks = heights;
     }
-    if (r !== this.state.rendition || audio !== this.state.audio) this.set({ rendition: r, audio });
+    if (r !== this.state.rendition || audio !== this.state.audio || tracks !== this.state.tracks) this.set({ rendition: r, audio, tracks });
   }
 
   // selectAudio switches the audio language. shaka-player switches in
@@ -192,15 +217,68 @@ export class Player {
     return null;
   }
 
-  // destroy stops playback and releases the element.
+  // renew keeps the screen of a paused player (a playing one renews it
+  // with its progress events). A lease that lapsed anyway (a sleeping
+  // tab) is taken again; if the control plane refuses, because another
+  // screen took its place, playback stops with its words.
+  async renew() {
+    const v = this.video;
+    if (!this.stream || this.destroyed || this.renewing || (!v.paused && !v.ended)) return;
+    this.renewing = true;
+    try {
+      await api.keepAlive(this.stream);
+    } catch (err) {
+      if (err.status !== 404 || this.destroyed) return;
+      try {
+        const pb = await api.playback(this.state.title, this.state.protocol, this.stream);
+        this.stream = pb.stream_id || this.stream;
+        this.set({ stream: this.stream });
+      } catch (again) {
+        if (again.status === 429 || again.status === 403) this.refuse(again);
+      }
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  // refuse stops playing because the control plane said no.
+  refuse(err) {
+    if (this.destroyed) return;
+    this.gaveUp = true;
+    this.stream = '';
+    this.video.pause();
+    this.set({ stream: '', error: err.message });
+    this.onRefused(err);
+  }
+
+  // leave ends the stream while the page is being left (pagehide): the
+  // request goes out with keepalive, as the page may be gone before it
+  // is answered.
+  leave() {
+    if (!this.stream) return;
+    api.endStream(this.stream, true).catch(() => {});
+    this.stream = '';
+  }
+
+  // destroy stops playback, releases the element and ends the stream, so
+  // that the screen is free before the next page asks for one.
   async destroy() {
     this.destroyed = true;
     clearInterval(this.timer);
+    clearInterval(this.leaseTimer);
     this.video.removeEventListener('error', this.onError);
     this.playback = null;
     if (this.shaka) await this.shaka.destroy();
     this.video.removeAttribute('src');
     this.video.load();
+    if (this.pending) {
+      // A playback answer still on its way holds a screen too.
+      const pb = await this.pending.catch(() => null);
+      if (pb && pb.stream_id) this.stream = pb.stream_id;
+    }
+    const stream = this.stream;
+    this.stream = '';
+    if (stream) await api.endStream(stream).catch(() => {});
   }
 }
 

@@ -43,6 +43,24 @@ export const bytes = (n) => scaled(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
 // bits formats a rate in bits per second.
 export const bits = (n) => scaled(n, 1000, ['bit/s', 'kbit/s', 'Mbit/s', 'Gbit/s']);
 
+// money formats a price given in the currency's minor units (cents), in
+// the browser's locale: {amount: 799, currency: "EUR"} is "€7.99".
+export function money(m) {
+  if (!m || !m.currency) return '';
+  try {
+    const f = new Intl.NumberFormat(undefined, { style: 'currency', currency: m.currency });
+    return f.format(m.amount / 10 ** f.resolvedOptions().maximumFractionDigits);
+  } catch {
+    return `${m.amount} ${m.currency} (minor units)`; // a currency code the browser does not know
+  }
+}
+
+// resolution names a plan's tallest picture.
+export function resolution(height) {
+  const name = height >= 2160 ? '4K Ultra HD' : height >= 1080 ? 'Full HD' : height >= 720 ? 'HD' : 'SD';
+  return `${height}p (${name})`;
+}
+
 // pct formats a ratio as a percentage.
 export const pct = (r) => `${Math.round(100 * (r || 0))}%`;
 

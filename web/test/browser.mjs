@@ -6,8 +6,15 @@
 //
 // Environment: FILLCAST_URL (the control plane), FILLCAST_OUT (where the
 // screenshots go), FILLCAST_ADMIN (the demo's admin key, entered in the
-// operator page's key prompt), FILLCAST_UPLOAD (a video for its upload
-// form; no upload without it), CHROMIUM (default /usr/bin/chromium).
+// operator page's key prompt), FILLCAST_VIEWER ("email password" of the
+// demo's premium viewer, entered in the sign-in form), FILLCAST_UPLOAD (a
+// video for its upload form; no upload without it), CHROMIUM (default
+// /usr/bin/chromium).
+//
+// Two browser contexts, each its own cookie jar: the demo's premium
+// viewer plays, fails over and uses the operator page; then a viewer
+// signs up on the basic plan and meets its limits (a kids profile, 480p,
+// one screen) in two tabs.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync, statSync } from 'node:fs';
@@ -16,6 +23,7 @@ import { join } from 'node:path';
 
 const base = process.env.FILLCAST_URL;
 const admin = process.env.FILLCAST_ADMIN;
+const [viewerEmail, viewerPassword] = (process.env.FILLCAST_VIEWER || '').split(' ');
 const out = process.env.FILLCAST_OUT || 'test-output';
 mkdirSync(out, { recursive: true });
 const stdin = createInterface({ input: process.stdin });
@@ -91,11 +99,171 @@ async function useKey(page, key) {
 // sections lists the operator page's sections and forms (run in the page).
 const sections = () => [...document.querySelectorAll('#view section[id], #view form[id]')].map((e) => `#${e.getAttribute('id')}`); // not e.id: a form's input named id hides it
 
+// signIn signs in through the form and waits for the profile picker.
+async function signIn(page, email, password) {
+  await page.goto(`${base}/#/signin`);
+  await page.fill('#signin input[name=email]', email);
+  await page.fill('#signin input[name=password]', password);
+  await page.click('#signin button[type=submit]');
+  await page.waitForSelector('#profiles .profile');
+}
+
+// pickProfile picks the kids profile or the grown-up one in the picker
+// and waits for the catalog; it returns the ids of the titles listed.
+async function pickProfile(page, kids) {
+  await page.click(`#profiles .profile[data-kids="${kids ? 'yes' : 'no'}"]`);
+  return until(page, `the catalog of the ${kids ? 'kids' : 'grown-up'} profile`, (k) => {
+    const cards = [...document.querySelectorAll('#catalog .card')].map((c) => c.dataset.title);
+    const badge = Boolean(document.querySelector('#current-profile .badge.kids'));
+    return cards.length && badge === k ? cards : null;
+  }, kids);
+}
+
+// watching opens a title page and waits until it plays, under shaka-player
+// (whose track list the page shows), and returns the player's state.
+async function watching(page, title, protocol) {
+  await page.goto(`${base}/#/title/${title}?protocol=${protocol}&engine=shaka`);
+  return until(page, `${title} over ${protocol} plays`, (proto) => {
+    const v = document.querySelector('#video');
+    const p = window.fillcastPlayer;
+    return v && v.currentTime > 0.5 && p && p.protocol === proto && p.engine === 'shaka' && p.tracks.length && p.stream ? p : null;
+  }, protocol);
+}
+
+// watch reports the errors a page throws.
+function watch(page, errors) {
+  page.on('pageerror', (err) => { errors.push(err.message); console.log(`page error: ${err.message}`); });
+  page.on('console', (m) => { if (m.type() === 'error') console.log(`console: ${m.text()}`); });
+}
+
 // harness asks the Go test to act on an appliance and waits for its word.
 async function harness(verb, host, want) {
   console.log(`${verb} ${host}`);
   const reply = await lines.next();
   check(reply.value === want, `harness answered ${JSON.stringify(reply.value)} to ${verb} ${host}`);
+}
+
+// basicViewer signs a new viewer up on the basic plan (480p, one screen,
+// no downloads) and checks, in the real browser, what the plan and a
+// kids profile allow.
+async function basicViewer(pageErrors) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const tab = await ctx.newPage();
+  watch(tab, pageErrors);
+
+  // Sign up: the plans on offer with their prices and entitlements.
+  await tab.goto(`${base}/`);
+  await tab.click('#signin a[href="#/signup"]');
+  const plans = await until(tab, 'the sign-up form lists the plans', () => {
+    const ps = [...document.querySelectorAll('#signup .plan')].map((l) => [l.dataset.plan, l.innerText.replace(/\s*\n\s*/g, ', ')]);
+    return ps.length ? ps : null;
+  });
+  const basicText = (plans.find(([id]) => id === 'basic') || [])[1] || '';
+  check(plans.length === 3 && /7[.,]99/.test(basicText) && /480p/.test(basicText) && /1 screen\b/.test(basicText) && /No downloads/.test(basicText),
+    `plans offered: ${JSON.stringify(plans)}`);
+  const email = `viewer-${Date.now()}@test.fillcast`;
+  const password = 'correct horse battery';
+  await tab.fill('#signup input[name=email]', email);
+  await tab.fill('#signup input[name=password]', password);
+  await tab.click('#signup .plan[data-plan="basic"]');
+  await tab.screenshot({ path: join(out, 'signup.png') });
+  await tab.click('#signup button[type=submit]');
+  await tab.waitForSelector('#profiles .profile');
+  console.log(`ok: signed up ${email} on basic (${basicText}) and signed in`);
+
+  // A kids profile, picked: the 16+ title is neither listed nor played.
+  await tab.fill('#profile-form input[name=name]', 'Kiddo');
+  await tab.check('#profile-form input[name=kids]');
+  await tab.click('#profile-form button[type=submit]');
+  await until(tab, 'the kids profile is listed as such', () => /Kids/.test(document.querySelector('#profiles .profile[data-kids="yes"]')?.textContent || ''));
+  await tab.screenshot({ path: join(out, 'profiles.png') });
+  const kidsSees = await pickProfile(tab, true);
+  check(!kidsSees.includes('night-train') && kidsSees.includes('tiny-world'), `the kids profile lists ${kidsSees}`);
+  const kept = await tab.evaluate(() => ({ keys: Object.keys(localStorage), cookie: document.cookie }));
+  check(kept.keys.join() === 'fillcast.profile' && !kept.cookie.includes('fillcast_session'), `the page keeps ${JSON.stringify(kept)}: want the profile id only`);
+  await tab.goto(`${base}/#/title/night-train?protocol=hls`);
+  const refused = await until(tab, 'night-train refused to the kids profile', () => document.querySelector('#refusal p')?.textContent);
+  check(/kids profile/.test(refused) && !(await tab.$('#video')), `night-train on a kids profile: ${refused}`);
+  await tab.screenshot({ path: join(out, 'kids-refused.png') });
+  console.log(`ok: the kids profile lists ${kidsSees.join(', ')}, and opening night-train says "${refused}"`);
+
+  // The grown-up profile plays on basic: no rendition above 480p, over
+  // HLS and DASH, although the title has 720p.
+  await tab.click('#current-profile');
+  await tab.waitForSelector('#profiles .profile');
+  const grownSees = await pickProfile(tab, false);
+  check(grownSees.includes('night-train'), `the grown-up profile lists ${grownSees}`);
+  const encoded = await tab.evaluate(async () => (await (await fetch('/v1/titles/tiny-world')).json()).renditions.filter((r) => r.kind === 'video').map((r) => r.height));
+  check(Math.max(...encoded) > 480, `tiny-world is encoded at ${encoded}: want a rendition above 480p to keep from the basic plan`);
+  for (const protocol of ['hls', 'dash']) {
+    const p = await watching(tab, 'tiny-world', protocol);
+    check(Math.max(...p.tracks) <= 480, `${protocol} on basic offers ${p.tracks.join('p, ')}p: want none above 480p (tiny-world has ${encoded.join('p, ')}p)`);
+    check(/480p/.test(await tab.textContent('#plan-limit')), 'the player does not show the plan\'s limit');
+    console.log(`ok: ${protocol} on basic offers ${p.tracks.join('p, ')}p of ${encoded.join('p, ')}p`);
+  }
+  await tab.screenshot({ path: join(out, 'basic-player.png') });
+
+  // A second tab (the same cookie) is refused: one screen at once.
+  const second = await ctx.newPage();
+  watch(second, pageErrors);
+  await second.goto(`${base}/#/title/tiny-world?protocol=dash`);
+  const limit = await until(second, 'the second screen is refused', () => document.querySelector('#refusal p')?.textContent);
+  check(/stream limit reached: your plan allows 1 screen at once/.test(limit), `the second tab says ${limit}`);
+  await second.screenshot({ path: join(out, 'stream-limit.png') });
+  const t0 = await tab.evaluate(() => document.querySelector('#video').currentTime);
+  await until(tab, 'the first tab plays on', (t) => document.querySelector('#video').currentTime > t + 1, t0);
+  console.log(`ok: a second tab says "${limit}" while the first plays on`);
+
+  // The account page: the plan's entitlements, the profiles (the first
+  // one not deletable), the stream playing.
+  await second.goto(`${base}/#/account`);
+  await second.waitForSelector('#plan-height');
+  const acct = await second.evaluate(() => ({
+    email: document.querySelector('#account-email').textContent,
+    plan: document.querySelector('#plan-name').textContent,
+    height: document.querySelector('#plan-height').textContent,
+    screens: document.querySelector('#plan-screens').textContent,
+    downloads: document.querySelector('#plan-downloads').textContent,
+    profiles: [...document.querySelectorAll('#account-profiles tr')].map((tr) => [tr.textContent, Boolean(tr.querySelector('button.danger'))]),
+    streams: [...document.querySelectorAll('#streams tr')].map((tr) => tr.textContent),
+  }));
+  check(acct.email === email && acct.plan === 'Basic' && /480p/.test(acct.height) && acct.screens === '1' && acct.downloads === 'No', `the account page shows ${JSON.stringify(acct)}`);
+  check(acct.profiles.length === 2 && !acct.profiles[0][1] && acct.profiles[1][1] && /Kids/.test(acct.profiles[1][0]), `profiles on the account page: ${JSON.stringify(acct.profiles)}`);
+  check(acct.streams.length === 1 && /Tiny World/.test(acct.streams[0]), `streams on the account page: ${JSON.stringify(acct.streams)}`);
+  await second.screenshot({ path: join(out, 'account.png'), fullPage: true });
+  console.log(`ok: the account page shows ${acct.plan}, ${acct.height}, ${acct.screens} screen, downloads ${acct.downloads}, 2 profiles, 1 stream`);
+
+  // Closing the playing tab ends its stream at once, not 60 s later.
+  await tab.close({ runBeforeUnload: true });
+  await until(second, 'closing the tab ends its stream', async () => (await (await fetch('/v1/account')).json()).streams.length === 0, null, 10000);
+  console.log('ok: closing the playing tab freed the screen');
+
+  // What the grown-up profile watched shows under "continue watching".
+  await second.goto(`${base}/#/`);
+  await until(second, 'continue watching lists tiny-world', () => document.querySelector('#continue .card[data-title="tiny-world"]'), null, 15000);
+  await second.screenshot({ path: join(out, 'home.png') });
+  console.log('ok: continue watching lists tiny-world');
+
+  // The kids profile is deleted; sign out; sign in again; sign out
+  // everywhere.
+  await second.goto(`${base}/#/account`);
+  await second.click('#account-profiles tr:nth-child(2) button.danger');
+  await until(second, 'the kids profile is deleted', () => document.querySelectorAll('#account-profiles tr').length === 1);
+  await second.click('#sign-out');
+  await second.waitForSelector('#signin');
+  await second.goto(`${base}/#/`);
+  await second.waitForSelector('#signin');
+  check(!(await second.$('#catalog')), 'signed out, the catalog still shows');
+  await signIn(second, email, password);
+  check((await second.$$('#profiles .profile')).length === 1, 'the deleted profile is still offered');
+  await pickProfile(second, false);
+  await second.goto(`${base}/#/account`);
+  await second.click('#sign-out-everywhere');
+  await second.waitForSelector('#signin');
+  const status = await second.evaluate(async () => (await fetch('/v1/account')).status);
+  check(status === 401, `after signing out everywhere, GET /v1/account answers ${status}`);
+  console.log('ok: deleted the kids profile, signed out, signed in again, signed out everywhere');
+  await ctx.close();
 }
 
 const browser = await chromium.launch({
@@ -105,13 +273,30 @@ const browser = await chromium.launch({
 });
 let failed = false;
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const premium = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await premium.newPage();
   const pageErrors = [];
-  page.on('pageerror', (err) => { pageErrors.push(err.message); console.log(`page error: ${err.message}`); });
-  page.on('console', (m) => { if (m.type() === 'error') console.log(`console: ${m.text()}`); });
+  watch(page, pageErrors);
+
+  // Signed out, the app shows sign-in (and the way to sign up), nothing
+  // of the catalog; a wrong password is refused in words.
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#signin');
+  check(!(await page.$('#catalog')) && await page.isHidden('#search-form') && await page.$('#signin a[href="#/signup"]'), 'signed out, the app shows more than sign-in');
+  await page.fill('#signin input[name=email]', viewerEmail);
+  await page.fill('#signin input[name=password]', 'not-the-password');
+  await page.click('#signin button[type=submit]');
+  await until(page, 'a wrong password is refused', () => /Wrong email or password/.test(document.querySelector('#signin .error')?.textContent || ''));
+  await page.screenshot({ path: join(out, 'signin.png') });
+  console.log('ok: signed out, the app asks to sign in, and refuses a wrong password');
+
+  // The demo's premium viewer signs in and picks a profile.
+  await signIn(page, viewerEmail, viewerPassword);
+  await pickProfile(page, false);
+  console.log(`ok: signed in as ${viewerEmail}`);
 
   // The catalog lists the titles, with posters.
-  await page.goto(`${base}/`);
+  await page.goto(`${base}/#/`);
   const names = await until(page, 'catalog lists titles', () => {
     const cards = [...document.querySelectorAll('#catalog .card .name')].map((e) => e.textContent);
     return cards.length >= 2 ? cards : null;
@@ -231,11 +416,9 @@ try {
   await until(page, 'a revoked key is forgotten and asked for again', () => /refused the key/.test(document.querySelector('#key-form .error')?.textContent || '') && !sessionStorage.getItem('fillcast.key'));
   console.log('ok: once its key is revoked the page forgets it and asks for another');
 
-  // Home again: the viewing just done shows under "continue watching".
-  await page.goto(`${base}/#/`);
-  await until(page, 'continue watching lists big-sky', () => document.querySelector('#continue .card[data-title="big-sky"]'), null, 15000);
-  await page.screenshot({ path: join(out, 'home.png') });
-  console.log('ok: continue watching lists big-sky');
+  await premium.close();
+
+  await basicViewer(pageErrors);
   check(pageErrors.length === 0, `the pages threw: ${pageErrors.join('; ')}`);
 } catch (err) {
   failed = true;

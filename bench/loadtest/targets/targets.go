@@ -4,8 +4,12 @@
 // fetch from the appliances, with a Zipf popularity skew over titles and
 // the drop-off of viewers through a title. Tokens are real: every URL
 // comes from GET /v1/playback, read through the control-plane client
-// (controlplane/client). `fillcast targets` writes the list and
-// bench/loadtest replays it with vegeta.
+// (controlplane/client). Playback needs a viewer's session: Generate's
+// calls send the client's token, and the list's playback calls carry the
+// same session (Config.Session) as their Authorization header, with the
+// stream lease Generate's first call took (?stream=), so that the whole
+// list plays on one of the viewer's screens. `fillcast targets` writes
+// the list and bench/loadtest replays it with vegeta.
 package targets
 
 import (
@@ -15,11 +19,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,8 +39,9 @@ import (
 type ControlPlane interface {
 	// Do is a GET of the API's JSON.
 	Do(ctx context.Context, method, path string, in, out any) error
-	// Playback asks where to play a title, as a player does.
-	Playback(ctx context.Context, title, protocol string) (fillcast.Playback, error)
+	// Playback asks where to play a title, as a player does: as the
+	// viewer of Config.Session.
+	Playback(ctx context.Context, title, protocol, stream string) (fillcast.Playback, error)
 }
 
 var _ ControlPlane = (*client.Client)(nil)
@@ -61,6 +68,12 @@ type Config struct {
 	ZipfS float64
 	// Seed makes the list reproducible. Zero means 1.
 	Seed uint64
+	// Session is a viewer's session token (fcs.…, from POST
+	// /v1/sessions), written as the Authorization header of the list's
+	// playback calls; the ControlPlane given to Generate must call with
+	// the same token. Empty writes none, for a control plane that does
+	// not ask for one.
+	Session string
 }
 
 // DefaultConfig returns a Config with every default filled in but the
@@ -94,6 +107,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("targets", "DashShare", "%v: want a share of at most 1 (negative: HLS only)", c.DashShare)
 	case c.ZipfS < 0:
 		return fillcast.ConfigErrorf("targets", "ZipfS", "%v: want a positive exponent", c.ZipfS)
+	case strings.ContainsFunc(c.Session, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return fillcast.ConfigErrorf("targets", "Session", "a session token has no spaces or control characters: want the token answered by POST /v1/sessions")
 	}
 	return nil
 }
@@ -116,6 +131,10 @@ type Target struct {
 	Method, URL string
 	// Kind is "playback", "manifest", "playlist", "init" or "segment".
 	Kind string
+	// Header holds the request's headers: a playback call's
+	// Authorization. Nil for the appliance requests, whose URLs carry
+	// their tokens.
+	Header http.Header
 }
 
 // Summary describes a generated list.
@@ -132,6 +151,9 @@ type title struct {
 	renditions map[string][]string // rendition dir → media segments, in order
 	inits      map[string]string   // rendition dir → init segment path
 	base       map[string]string   // protocol → signed base URL ".../c/{token}/{title}/"
+	// stream is the lease the list's playback calls reuse; empty when
+	// the control plane answered none.
+	stream string
 }
 
 // Generate reads the catalog and playback URLs from cp (a client of
@@ -145,12 +167,17 @@ func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summa
 		return nil, Summary{}, errors.New("targets: a control-plane client is required")
 	}
 	cfg = cfg.withDefaults()
+	var auth http.Header
+	if cfg.Session != "" {
+		auth = http.Header{"Authorization": {"Bearer " + cfg.Session}}
+	}
 	var all []fillcast.Title
 	if err := cp.Do(ctx, http.MethodGet, "/v1/titles?status="+fillcast.StatusReady, nil, &all); err != nil {
 		return nil, Summary{}, fmt.Errorf("targets: read the catalog: %w", err)
 	}
 	sum := Summary{Kinds: map[string]int{}}
 	var titles []*title
+	var stream string
 	for _, t := range all {
 		if t.Status != fillcast.StatusReady || len(titles) == cfg.Titles {
 			continue
@@ -174,7 +201,8 @@ func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summa
 			sort.Strings(segs)
 		}
 		for _, proto := range []string{"hls", "dash"} {
-			pb, err := cp.Playback(ctx, t.ID, proto)
+			pb, err := cp.Playback(ctx, t.ID, proto, stream)
+			stream = pb.StreamID // one screen for the whole walk
 			if err != nil {
 				return nil, Summary{}, fmt.Errorf("targets: %w", err)
 			}
@@ -187,6 +215,7 @@ func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summa
 				sum.ExpiresAt = exp
 			}
 		}
+		tt.stream = stream
 		titles = append(titles, tt)
 	}
 	if len(titles) == 0 {
@@ -197,7 +226,7 @@ func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summa
 	pick := zipf(len(titles), cfg.ZipfS)
 	sessions := make([][]Target, cfg.Sessions)
 	for s := range sessions {
-		sessions[s] = session(cfg, titles[pick(rng.Float64())], rng)
+		sessions[s] = session(cfg, titles[pick(rng.Float64())], auth, rng)
 	}
 	sum.Sessions = len(sessions)
 	// Interleave as concurrent players do: each step takes the next
@@ -224,18 +253,25 @@ func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summa
 	return out, sum, nil
 }
 
-// session is one player: the playback call, the manifest, one rendition's
-// playlist and init segment, then segments from the start until the
-// viewer leaves (geometric drop-off, most stay for a few segments).
-func session(cfg Config, t *title, rng *rand.Rand) []Target {
+// session is one player: the playback call (with auth, the viewer's
+// session, and the stream lease every player of the list shares: a
+// shortcut, where a deployment's players hold one lease each), the
+// manifest, one rendition's playlist and init segment, then segments
+// from the start until the viewer leaves (geometric drop-off, most stay
+// for a few segments).
+func session(cfg Config, t *title, auth http.Header, rng *rand.Rand) []Target {
 	proto, manifest := "hls", "master.m3u8"
 	if rng.Float64() < cfg.DashShare {
 		proto, manifest = "dash", "manifest.mpd"
 	}
 	base := t.base[proto]
+	play := cfg.ControlPlane + "/v1/playback/" + url.PathEscape(t.id) + "?protocol=" + proto
+	if t.stream != "" {
+		play += "&stream=" + url.QueryEscape(t.stream)
+	}
 	out := []Target{
-		{http.MethodGet, cfg.ControlPlane + "/v1/playback/" + url.PathEscape(t.id) + "?protocol=" + proto, "playback"},
-		{http.MethodGet, base + manifest, "manifest"},
+		{Method: http.MethodGet, URL: play, Kind: "playback", Header: auth},
+		{Method: http.MethodGet, URL: base + manifest, Kind: "manifest"},
 	}
 	names := make([]string, 0, len(t.renditions))
 	for r := range t.renditions {
@@ -244,10 +280,10 @@ func session(cfg Config, t *title, rng *rand.Rand) []Target {
 	sort.Strings(names)
 	r := names[rng.IntN(len(names))]
 	if proto == "hls" {
-		out = append(out, Target{http.MethodGet, base + r + "/playlist.m3u8", "playlist"})
+		out = append(out, Target{Method: http.MethodGet, URL: base + r + "/playlist.m3u8", Kind: "playlist"})
 	}
 	if init, ok := t.inits[r]; ok {
-		out = append(out, Target{http.MethodGet, base + init, "init"})
+		out = append(out, Target{Method: http.MethodGet, URL: base + init, Kind: "init"})
 	}
 	segs := t.renditions[r]
 	n := 1
@@ -255,7 +291,7 @@ func session(cfg Config, t *title, rng *rand.Rand) []Target {
 		n++
 	}
 	for _, s := range segs[:n] {
-		out = append(out, Target{http.MethodGet, base + s, "segment"})
+		out = append(out, Target{Method: http.MethodGet, URL: base + s, Kind: "segment"})
 	}
 	return out
 }
@@ -274,11 +310,23 @@ func zipf(n int, s float64) func(float64) int {
 	}
 }
 
-// Write writes targets in vegeta's http format ("GET url" lines).
+// Write writes targets in vegeta's http format: a "GET url" line each,
+// followed, for a target with headers, by "Key: value" lines and an
+// empty line that ends them.
 func Write(w io.Writer, ts []Target) error {
 	bw := bufio.NewWriter(w)
 	for _, t := range ts {
 		fmt.Fprintf(bw, "%s %s\n", t.Method, t.URL)
+		if len(t.Header) == 0 {
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(t.Header))
+		for _, k := range keys {
+			for _, v := range t.Header[k] {
+				fmt.Fprintf(bw, "%s: %s\n", k, v)
+			}
+		}
+		bw.WriteByte('\n')
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("targets: write: %w", err)

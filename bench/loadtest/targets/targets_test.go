@@ -16,6 +16,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 const testKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
@@ -23,6 +24,13 @@ const testKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccd
 // fakeControlPlane serves GET /v1/titles and GET /v1/playback/{title} with
 // the JSON shapes of docs/design.md §6.2, signing URLs with real keys.
 func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *auth.Keys) *httptest.Server {
+	t.Helper()
+	return fakeControlPlaneWith(t, titles, keys, "")
+}
+
+// fakeControlPlaneWith is fakeControlPlane; with a session, its playback
+// refuses other callers (401) and answers a stream lease, "st-1".
+func fakeControlPlaneWith(t *testing.T, titles []fillcast.Title, keys *auth.Keys, session string) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/titles", func(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +46,15 @@ func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *auth.Keys) *h
 		id := r.PathValue("title")
 		entry := map[string]string{"hls": "master.m3u8", "dash": "manifest.mpd"}[r.URL.Query().Get("protocol")]
 		exp := time.Now().Add(time.Hour)
-		json.NewEncoder(w).Encode(fillcast.Playback{
+		var stream string
+		if session != "" {
+			if r.Header.Get("Authorization") != "Bearer "+session {
+				http.Error(w, `{"error":"sign in"}`, http.StatusUnauthorized)
+				return
+			}
+			stream = "st-1"
+		}
+		json.NewEncoder(w).Encode(fillcast.Playback{StreamID: stream,
 			Title: id, Protocol: r.URL.Query().Get("protocol"),
 			URLs:        []string{"http://edge1:8080" + keys.SignPath(id, exp, netip.Prefix{}) + "/" + id + "/" + entry, "http://edge2:8080/x"},
 			SteeringURL: "http://cp/v1/steering/" + id, ExpiresAt: exp.UTC().Format(time.RFC3339),
@@ -127,7 +143,7 @@ func TestGenerate(t *testing.T) {
 				if len(parts) != 5 || parts[1] != "c" {
 					t.Fatalf("%s: not a content URL", tg.URL)
 				}
-				if err := keys.Verify(parts[2], parts[3], time.Now(), netip.Addr{}); err != nil {
+				if _, err := keys.Verify(parts[2], parts[3], time.Now(), netip.Addr{}); err != nil {
 					t.Fatalf("%s: token: %v", tg.URL, err)
 				}
 				if u.Host != "edge1:8080" {
@@ -197,5 +213,72 @@ func TestValidateControlPlane(t *testing.T) {
 		case tt.want != "" && (!errors.As(err, &ce) || ce.Field != "ControlPlane" || !strings.Contains(ce.Problem, tt.want)):
 			t.Errorf("%q: %v, want a ControlPlane problem saying %q", tt.url, err, tt.want)
 		}
+	}
+}
+
+// TestSession: with a session, every playback call of the list carries it
+// and reuses the stream lease Generate took, and Write's output reads
+// back with vegeta's http targeter, headers and all.
+func TestSession(t *testing.T) {
+	t.Parallel()
+	keys, err := auth.ParseKeys(strings.NewReader(testKeys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const session = "fcs.ABC.secret"
+	cp := fakeControlPlaneWith(t, catalog(3), keys, session)
+	c, err := client.New(client.Config{URLs: []string{cp.URL}}, client.Deps{Token: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ts, sum, err := Generate(context.Background(), Config{ControlPlane: cp.URL, Sessions: 20, Session: session}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range ts {
+		got := tg.Header.Get("Authorization")
+		switch {
+		case tg.Kind == "playback" && (got != "Bearer "+session || !strings.Contains(tg.URL, "&stream=st-1")):
+			t.Fatalf("playback %s with Authorization %q: want the session and stream st-1", tg.URL, got)
+		case tg.Kind != "playback" && got != "":
+			t.Fatalf("%s %s carries Authorization %q: want none", tg.Kind, tg.URL, got)
+		}
+	}
+	var b strings.Builder
+	if err := Write(&b, ts); err != nil {
+		t.Fatal(err)
+	}
+	read, err := vegeta.ReadAllTargets(vegeta.NewHTTPTargeter(strings.NewReader(b.String()), nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(read) != len(ts) {
+		t.Fatalf("read back %d targets, want %d", len(read), len(ts))
+	}
+	playback := 0
+	for i, tg := range read {
+		if tg.URL != ts[i].URL || tg.Header.Get("Authorization") != ts[i].Header.Get("Authorization") {
+			t.Fatalf("target %d read back as %s %v, want %s %v", i, tg.URL, tg.Header, ts[i].URL, ts[i].Header)
+		}
+		if tg.Header.Get("Authorization") != "" {
+			playback++
+		}
+	}
+	if playback != sum.Kinds["playback"] {
+		t.Fatalf("%d targets with a session, want the %d playback calls", playback, sum.Kinds["playback"])
+	}
+
+	// Without the session, the control plane refuses Generate's calls.
+	anon, err := client.New(client.Config{URLs: []string{cp.URL}}, client.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, _, err := Generate(context.Background(), Config{ControlPlane: cp.URL}, anon); client.StatusCode(err) != http.StatusUnauthorized {
+		t.Fatalf("without a session: %v, want 401", err)
+	}
+	if err := (Config{ControlPlane: cp.URL, Session: "fcs.a b"}).Validate(); err == nil {
+		t.Fatal("a session with a space: valid, want an error")
 	}
 }

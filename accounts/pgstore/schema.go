@@ -1,0 +1,104 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations are the schema's versions: migrations[i] takes a database
+// from version i to i+1. Append; never edit one that has shipped.
+//
+// Ids are COLLATE "C" so that lists order them bytewise, as the embedded
+// store does, whatever the database's locale. Profiles keep the order
+// they were added in (seq): the first is the account's default.
+var migrations = []string{
+	`CREATE TABLE plans (
+		id             text COLLATE "C" PRIMARY KEY,
+		name           text NOT NULL,
+		max_height     integer NOT NULL,
+		max_streams    integer NOT NULL,
+		downloads      boolean NOT NULL,
+		price_amount   bigint NOT NULL,
+		price_currency text NOT NULL,
+		period         text NOT NULL
+	);
+	CREATE TABLE accounts (
+		id            text COLLATE "C" PRIMARY KEY,
+		email         text NOT NULL,
+		password_hash text NOT NULL,
+		plan          text COLLATE "C" NOT NULL,
+		created       timestamptz NOT NULL,
+		CONSTRAINT accounts_email_key UNIQUE (email),
+		CONSTRAINT accounts_plan_fkey FOREIGN KEY (plan) REFERENCES plans (id)
+	);
+	CREATE TABLE profiles (
+		account text COLLATE "C" NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+		id      text COLLATE "C" NOT NULL,
+		seq     bigint GENERATED ALWAYS AS IDENTITY,
+		name    text NOT NULL,
+		kids    boolean NOT NULL,
+		created timestamptz NOT NULL,
+		PRIMARY KEY (account, id)
+	);
+	CREATE INDEX profiles_account_seq ON profiles (account, seq);
+	CREATE TABLE sessions (
+		id        text COLLATE "C" PRIMARY KEY,
+		account   text COLLATE "C" NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+		hash      text NOT NULL,
+		created   timestamptz NOT NULL,
+		last_seen timestamptz NOT NULL
+	);
+	CREATE INDEX sessions_account ON sessions (account, last_seen);
+	CREATE TABLE streams (
+		account text COLLATE "C" NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+		id      text COLLATE "C" NOT NULL,
+		profile text NOT NULL,
+		title   text NOT NULL,
+		started timestamptz NOT NULL,
+		renewed timestamptz NOT NULL,
+		PRIMARY KEY (account, id)
+	);`,
+}
+
+// migrateLock is the advisory lock that makes concurrent migrations take
+// turns: two nodes starting at once would otherwise both create the
+// tables, and one fail.
+const migrateLock = 0x66696c6c_61636374 // "fillacct"
+
+// migrate brings the schema to the newest version, in one transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS accounts_schema_version (version integer NOT NULL)`); err != nil {
+			return err
+		}
+		var v int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM accounts_schema_version`).Scan(&v); err != nil {
+			return err
+		}
+		switch {
+		case v > len(migrations):
+			return fmt.Errorf("the database's schema is version %d, newer than this program's %d: upgrade fillcast", v, len(migrations))
+		case v == len(migrations):
+			return nil
+		}
+		for ; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("to version %d: %w", v+1, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM accounts_schema_version`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO accounts_schema_version (version) VALUES ($1)`, v)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: migrate the schema: %w", err)
+	}
+	return nil
+}

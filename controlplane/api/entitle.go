@@ -1,0 +1,92 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/controlplane/events"
+	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+	"golang.org/x/time/rate"
+)
+
+// kidsOnly reports whether the caller is a viewer on a kids profile.
+func kidsOnly(ctx context.Context) bool {
+	v, ok := gateway.Principal(ctx).Details.(*accounts.Viewer)
+	return ok && v.Profile != nil && v.Profile.Kids
+}
+
+// mayView checks that the caller's profile may see a title: 403 for a
+// kids profile and a title not rated for it. Unknown titles pass, for
+// the handler to answer 404.
+func (a *API) mayView(ctx context.Context, title string) error {
+	if !kidsOnly(ctx) {
+		return nil
+	}
+	maturity := fillcast.MaturityAll
+	a.read(func(s *fsm.State) {
+		if t := s.Titles[title]; t != nil {
+			maturity = t.Maturity
+		}
+	})
+	if !fillcast.KidsMayWatch(maturity) {
+		return gateway.Errorf(http.StatusForbidden, "title %q is rated %s: not available on a kids profile", title, maturity)
+	}
+	return nil
+}
+
+// keepStreamsAlive renews the stream leases the batch's progress events
+// name: a playing player needs no other keepalive. Failures are the
+// player's to notice at its next playback or keepalive.
+func (a *API) keepStreamsAlive(r *http.Request, v *accounts.Viewer, batch []events.Event) {
+	seen := map[string]bool{}
+	for _, e := range batch {
+		if e.StreamID == "" || seen[e.StreamID] || e.Type == events.TypeStop || e.Type == events.TypeComplete {
+			continue
+		}
+		seen[e.StreamID] = true
+		if err := a.d.Accounts.KeepAlive(r.Context(), v.Account.ID, e.StreamID); err != nil {
+			a.d.Log.Debug("api: keepalive from events", "stream", e.StreamID, "err", err)
+		}
+	}
+}
+
+// accountLimiter is a token bucket per account (golang.org/x/time/rate),
+// for the events accounts may post: a bounded table, its idle buckets
+// swept when full.
+type accountLimiter struct {
+	mu    sync.Mutex
+	rate  rate.Limit
+	burst int
+	m     map[string]*rate.Limiter
+}
+
+// maxLimitedAccounts bounds the table.
+const maxLimitedAccounts = 100_000
+
+func newAccountLimiter(perSecond float64, burst int) *accountLimiter {
+	return &accountLimiter{rate: rate.Limit(perSecond), burst: burst, m: map[string]*rate.Limiter{}}
+}
+
+// allow takes n tokens from the account's bucket, if it has them.
+func (l *accountLimiter) allow(account string, n int, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.m[account]
+	if lim == nil {
+		if len(l.m) >= maxLimitedAccounts {
+			for k, b := range l.m {
+				if b.TokensAt(now) >= float64(l.burst) {
+					delete(l.m, k)
+				}
+			}
+		}
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.m[account] = lim
+	}
+	return lim.AllowN(now, n)
+}

@@ -1,0 +1,132 @@
+package origin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/manifestfilter"
+)
+
+// maxManifestBytes bounds a master playlist or MPD read whole to be
+// filtered or to learn a title's heights from.
+const maxManifestBytes = 8 << 20
+
+// maxHeightTitles bounds the titles whose heights are remembered.
+const maxHeightTitles = 4096
+
+// heights remembers, per title, the rendition heights its master playlist
+// declares, by the playlist's version: the origin has no catalog, and the
+// packager writes every rendition there.
+type heights struct {
+	mu sync.Mutex
+	m  map[string]titleHeights
+}
+
+type titleHeights struct {
+	etag string
+	dirs map[string]int
+}
+
+// allowed reports whether a token with limits l may fetch object of title
+// (auth.Limits.Allows); when not, it has answered 403.
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, l auth.Limits, title, object string) bool {
+	if l.IsZero() || l.Allows(object, func(dir string) (int, bool) { return s.heightOf(title, dir) }) {
+		return true
+	}
+	s.forbid(w, r, auth.LimitReason(object), nil)
+	return false
+}
+
+// heightOf returns the height of a rendition directory of title: from the
+// title's master playlist when it has one (a directory it does not list
+// is no rendition: refused), else from a name such as "720p" (anything
+// else: refused).
+func (s *Server) heightOf(title, dir string) (int, bool) {
+	dirs, ok := s.titleHeights(title)
+	if !ok {
+		return auth.NameHeight(dir)
+	}
+	h, ok := dirs[dir]
+	return h, ok
+}
+
+// titleHeights returns the directories and heights title's master
+// playlist lists, reading it again only when it changed; false when the
+// title has no master playlist.
+func (s *Server) titleHeights(title string) (map[string]int, bool) {
+	f, err := s.root.Open(title + "/" + manifestfilter.MasterName)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, false
+	}
+	etag := ETag(fi.Size(), fi.ModTime())
+	s.heights.mu.Lock()
+	th, ok := s.heights.m[title]
+	s.heights.mu.Unlock()
+	if ok && th.etag == etag {
+		return th.dirs, true
+	}
+	dirs := map[string]int{} // unreadable: no rendition at all
+	if b, err := readAll(f, fi.Size()); err == nil {
+		dirs = manifestfilter.Heights(b)
+	} else {
+		s.log.Warn("origin: cannot read a master playlist for its heights", "title", title, "err", err)
+	}
+	s.heights.mu.Lock()
+	defer s.heights.mu.Unlock()
+	for k := range s.heights.m {
+		if len(s.heights.m) < maxHeightTitles {
+			break
+		}
+		delete(s.heights.m, k)
+	}
+	s.heights.m[title] = titleHeights{etag: etag, dirs: dirs}
+	return dirs, true
+}
+
+// serveFiltered answers a master playlist or MPD, open in f, for a token
+// with a maximum height: the variant without the taller renditions, made
+// once per limit and version of the file. A manifest that leaves nothing
+// is a 403.
+func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, f *os.File, fi os.FileInfo, maxHeight int, title, object string) {
+	v, err := s.variants.Get(title+"/"+object, ETag(fi.Size(), fi.ModTime()), maxHeight, func() ([]byte, error) {
+		return readAll(f, fi.Size())
+	})
+	switch {
+	case errors.Is(err, manifestfilter.ErrNothingLeft):
+		s.forbid(w, r, auth.LimitReason(object), err)
+		return
+	case err != nil:
+		s.log.Error("origin: cannot filter a manifest", "path", title+"/"+object, "err", err)
+		httpError(w, http.StatusInternalServerError, "cannot filter manifest")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", fillcast.ContentType(object))
+	h.Set("Cache-Control", fillcast.CacheControl(object))
+	h.Set("ETag", v.ETag)
+	http.ServeContent(w, r, object, fi.ModTime(), bytes.NewReader(v.Body))
+}
+
+// readAll reads a file of size bytes whole, up to maxManifestBytes.
+func readAll(f io.Reader, size int64) ([]byte, error) {
+	if size > maxManifestBytes {
+		return nil, fmt.Errorf("origin: manifest of %d bytes, more than %d", size, maxManifestBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
+	if err == nil && len(b) > maxManifestBytes {
+		err = fmt.Errorf("origin: manifest larger than %d bytes", maxManifestBytes)
+	}
+	return b, err
+}
