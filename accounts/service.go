@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -49,6 +50,9 @@ type Config struct {
 	SignInFailures int
 	// FailureWindow is the window of SignInFailures. Zero means 1 minute.
 	FailureWindow time.Duration
+	// SignUpsPerHour is how many accounts one client address (its /64
+	// for IPv6) may create an hour. Zero means 30; negative, no limit.
+	SignUpsPerHour int
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -96,6 +100,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.CacheSize, 100_000)
 	defInt(&c.MaxHashing, 2*runtime.GOMAXPROCS(0))
 	defInt(&c.SignInFailures, 5)
+	defInt(&c.SignUpsPerHour, 30)
 	c.Argon2 = c.Argon2.withDefaults()
 	return c
 }
@@ -111,13 +116,17 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// ThrottledError refuses a sign-in after too many failures.
+// ThrottledError refuses a sign-in after too many failures, or a
+// sign-up past SignUpsPerHour.
 type ThrottledError struct {
 	RetryAfter time.Duration
+	// What was too many; empty means failed sign-ins.
+	What string
 }
 
+// Error says what was too many and when to try again.
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("accounts: too many failed sign-ins: try again in %v", e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("accounts: too many %s: try again in %v", cmp.Or(e.What, "failed sign-ins"), e.RetryAfter.Round(time.Second))
 }
 
 // Deps are what a Service works with.
@@ -138,6 +147,7 @@ type Service struct {
 	hashing  chan struct{}
 	cache    *sessionCache
 	failures *throttle
+	signUps  *throttle // nil: no limit
 	// dummy is a hash compared against for unknown emails, so that a
 	// sign-in takes as long whether or not the email exists.
 	dummyOnce sync.Once
@@ -162,6 +172,7 @@ func NewService(cfg Config, d Deps) (*Service, error) {
 		hashing:  make(chan struct{}, cfg.MaxHashing),
 		cache:    newSessionCache(cfg.CacheSize),
 		failures: newThrottle(cfg.SignInFailures, cfg.FailureWindow),
+		signUps:  newThrottle(cfg.SignUpsPerHour, time.Hour),
 	}, nil
 }
 
@@ -192,8 +203,9 @@ func (s *Service) hash(ctx context.Context, f func()) error {
 }
 
 // SignUp creates an account on plan with a first profile named after the
-// email's local part.
-func (s *Service) SignUp(ctx context.Context, email, password, plan string) (Account, error) {
+// email's local part, for a client at client (the zero Addr: a caller of
+// this process, not counted against SignUpsPerHour).
+func (s *Service) SignUp(ctx context.Context, email, password, plan string, client netip.Addr) (Account, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return Account{}, invalidf("%v", err)
@@ -203,6 +215,11 @@ func (s *Service) SignUp(ctx context.Context, email, password, plan string) (Acc
 	}
 	if fillcast.ValidateTitleID(plan) != nil {
 		return Account{}, invalidf("plan %q: unknown", plan)
+	}
+	if client.IsValid() && s.cfg.SignUpsPerHour > 0 {
+		if wait, blocked := s.signUps.attempt([]string{clientKey(client)}, s.d.Now()); blocked {
+			return Account{}, &ThrottledError{RetryAfter: wait, What: "sign-ups from this address"}
+		}
 	}
 	now := s.d.Now().UTC()
 	a := Account{ID: newID(), Email: email, Plan: plan, Created: now}
@@ -234,7 +251,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string, client net
 	if malformed == nil {
 		keys = append(keys, "email:"+email)
 	}
-	if wait, blocked := s.failures.blocked(keys, now); blocked {
+	if wait, blocked := s.failures.attempt(keys, now); blocked {
 		return "", Session{}, &ThrottledError{RetryAfter: wait}
 	}
 	var a Account
@@ -259,9 +276,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string, client net
 		s.d.Log.Error("accounts: stored password hash", "account", a.ID, "err", err)
 	}
 	if !found || !ok {
-		s.failures.fail(keys, now)
 		return "", Session{}, ErrBadCredentials
 	}
+	s.failures.forgive(keys)
 	id := newID()
 	token, tokenHash, err := auth.NewSession(id)
 	if err != nil {
@@ -291,15 +308,17 @@ func (s *Service) ExpiresAt(sess Session) time.Time { return sess.LastSeen.Add(s
 
 // SignOut ends one session.
 func (s *Service) SignOut(ctx context.Context, sessionID string) error {
-	s.cache.dropSession(sessionID)
-	return s.d.Store.DeleteSession(ctx, sessionID)
+	err := s.d.Store.DeleteSession(ctx, sessionID)
+	s.cache.dropSession(sessionID) // after: a lookup meanwhile may have cached it
+	return err
 }
 
 // SignOutEverywhere ends every session of an account. Other nodes stop
 // honouring them within CacheTTL.
 func (s *Service) SignOutEverywhere(ctx context.Context, account string) error {
+	err := s.d.Store.DeleteSessions(ctx, account)
 	s.cache.dropAccount(account)
-	return s.d.Store.DeleteSessions(ctx, account)
+	return err
 }
 
 // Plans returns every plan, ordered by id.

@@ -3,6 +3,7 @@ package accounts_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -63,7 +64,7 @@ func TestSignUpValidates(t *testing.T) {
 		{"bob@example.com", "long enough!", "gold", accounts.ErrNotFound},
 		{"bob@example.com", strings.Repeat("x", accounts.MaxPasswordLen+1), "basic", accounts.ErrInvalid},
 	} {
-		_, err := s.SignUp(ctx, tt.email, tt.password, tt.plan)
+		_, err := s.SignUp(ctx, tt.email, tt.password, tt.plan, netip.Addr{})
 		if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 			t.Errorf("SignUp(%q, %q): %v, want %v", tt.email, tt.plan, err, tt.want)
 		}
@@ -79,7 +80,7 @@ func TestSignUpValidates(t *testing.T) {
 func TestSessions(t *testing.T) {
 	s, clk := newService(t, accounts.Config{CacheTTL: 5 * time.Second, SessionIdle: 48 * time.Hour, TouchEvery: time.Hour})
 	ctx := context.Background()
-	if _, err := s.SignUp(ctx, "ann@example.com", "long enough!", "basic"); err != nil {
+	if _, err := s.SignUp(ctx, "ann@example.com", "long enough!", "basic", netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 	token, sess, err := s.SignIn(ctx, " Ann@Example.com ", "long enough!", client)
@@ -150,7 +151,7 @@ func TestSessions(t *testing.T) {
 func TestSignInThrottled(t *testing.T) {
 	s, clk := newService(t, accounts.Config{})
 	ctx := context.Background()
-	if _, err := s.SignUp(ctx, "ann@example.com", "long enough!", "basic"); err != nil {
+	if _, err := s.SignUp(ctx, "ann@example.com", "long enough!", "basic", netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.SignIn(ctx, "nobody@example.com", "long enough!", netip.MustParseAddr("198.51.100.1")); !errors.Is(err, accounts.ErrBadCredentials) {
@@ -185,7 +186,7 @@ func TestSignInThrottled(t *testing.T) {
 func TestStreams(t *testing.T) {
 	s, clk := newService(t, accounts.Config{StreamTTL: time.Minute})
 	ctx := context.Background()
-	s.SignUp(ctx, "ann@example.com", "long enough!", "basic")
+	s.SignUp(ctx, "ann@example.com", "long enough!", "basic", netip.Addr{})
 	token, _, _ := s.SignIn(ctx, "ann@example.com", "long enough!", client)
 	v, err := s.Viewer(ctx, token, "")
 	if err != nil {
@@ -217,5 +218,56 @@ func TestStreams(t *testing.T) {
 	fresh, err := s.StartStream(ctx, v, "t1", st.ID)
 	if err != nil || fresh.ID == st.ID {
 		t.Errorf("after the lease ran out, naming it: %+v, %v; want a new lease with an id of its own", fresh, err)
+	}
+}
+
+// TestThrottleConcurrent: attempts are counted before the hash, so that
+// twenty at once for one email get five answers of a wrong password and
+// the rest refused; sign-ups from one address stop at SignUpsPerHour.
+func TestThrottleConcurrent(t *testing.T) {
+	s, clk := newService(t, accounts.Config{SignUpsPerHour: 3})
+	ctx := context.Background()
+	if _, err := s.SignUp(ctx, "ann@example.com", "long enough!", "basic", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			_, _, err := s.SignIn(ctx, "ann@example.com", "wrong one!", netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}))
+			var th *accounts.ThrottledError
+			kind := "other"
+			switch {
+			case errors.Is(err, accounts.ErrBadCredentials):
+				kind = "wrong"
+			case errors.As(err, &th):
+				kind = "throttled"
+			}
+			mu.Lock()
+			counts[kind]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if counts["wrong"] != 5 || counts["throttled"] != 15 {
+		t.Errorf("20 concurrent wrong passwords: %v, want 5 wrong and 15 throttled", counts)
+	}
+	from := netip.MustParseAddr("198.51.100.7")
+	for i := range 3 {
+		if _, err := s.SignUp(ctx, fmt.Sprintf("u%d@example.com", i), "long enough!", "basic", from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var th *accounts.ThrottledError
+	if _, err := s.SignUp(ctx, "u9@example.com", "long enough!", "basic", from); !errors.As(err, &th) {
+		t.Errorf("fourth sign-up in an hour: %v, want throttled", err)
+	}
+	if _, err := s.SignUp(ctx, "u9@example.com", "long enough!", "basic", netip.MustParseAddr("198.51.100.8")); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	clk.add(time.Hour)
+	if _, err := s.SignUp(ctx, "u10@example.com", "long enough!", "basic", from); err != nil {
+		t.Errorf("an hour later: %v", err)
 	}
 }

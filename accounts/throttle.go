@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// throttle counts failures per key in fixed windows: more than limit
-// failures within a window block the key until the window ends.
+// throttle counts attempts per key in fixed windows: limit attempts
+// within a window block the key until the window ends. Sign-ins count
+// their failures (each attempt, taken back when it succeeds); sign-ups
+// every attempt.
 type throttle struct {
 	mu     sync.Mutex
 	limit  int
@@ -26,8 +28,12 @@ func newThrottle(limit int, window time.Duration) *throttle {
 	return &throttle{limit: limit, window: window, m: make(map[string]*failures)}
 }
 
-// blocked reports whether any of keys is blocked at now, and for how long.
-func (t *throttle) blocked(keys []string, now time.Time) (time.Duration, bool) {
+// attempt counts an attempt against every key, unless one of them holds
+// limit attempts in its window already: then it reports how long until
+// that window ends. Attempts are counted before they are made, so that
+// concurrent attempts cannot all pass the check; forgive takes back the
+// ones that succeeded.
+func (t *throttle) attempt(keys []string, now time.Time) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var wait time.Duration
@@ -36,17 +42,11 @@ func (t *throttle) blocked(keys []string, now time.Time) (time.Duration, bool) {
 		if f == nil || now.Sub(f.start) >= t.window || f.n < t.limit {
 			continue
 		}
-		if w := f.start.Add(t.window).Sub(now); w > wait {
-			wait = w
-		}
+		wait = max(wait, f.start.Add(t.window).Sub(now))
 	}
-	return wait, wait > 0
-}
-
-// fail counts a failure against every key.
-func (t *throttle) fail(keys []string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	if wait > 0 {
+		return wait, true
+	}
 	if len(t.m) >= maxThrottleKeys {
 		for k, f := range t.m {
 			if now.Sub(f.start) >= t.window {
@@ -64,5 +64,17 @@ func (t *throttle) fail(keys []string, now time.Time) {
 			t.m[k] = f
 		}
 		f.n++
+	}
+	return 0, false
+}
+
+// forgive takes back an attempt of every key: it succeeded.
+func (t *throttle) forgive(keys []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		if f := t.m[k]; f != nil && f.n > 0 {
+			f.n--
+		}
 	}
 }

@@ -31,8 +31,8 @@ var ErrNoProfile = errors.New("accounts: no such profile on this account")
 // profile, with the rest of the Viewer filled in but its Profile nil.
 func (s *Service) Viewer(ctx context.Context, token, profile string) (Viewer, error) {
 	now := s.d.Now()
-	b, ok := s.cache.get(token, now)
-	if !ok {
+	b, cached := s.cache.get(token, now)
+	if !cached {
 		var err error
 		if b, err = s.load(ctx, token); err != nil {
 			return Viewer{}, err
@@ -44,11 +44,35 @@ func (s *Service) Viewer(ctx context.Context, token, profile string) (Viewer, er
 		return Viewer{}, ErrBadSession
 	}
 	if now.Sub(b.session.LastSeen) >= s.cfg.TouchEvery {
-		if err := s.d.Store.TouchSession(ctx, b.session.ID, now.UTC()); err != nil {
+		// Best effort, and short: a request waits for no leader to note
+		// that its session is still in use.
+		tctx, cancel := context.WithTimeout(ctx, touchTimeout)
+		if err := s.d.Store.TouchSession(tctx, b.session.ID, now.UTC()); err != nil {
 			s.d.Log.Warn("accounts: touch session", "session", b.session.ID, "err", err)
 		}
+		cancel()
 		s.cache.dropSession(b.session.ID)
 	}
+	v, err := b.viewer(profile)
+	if errors.Is(err, ErrNoProfile) && cached {
+		// A profile made through another node within CacheTTL: look
+		// again before refusing it.
+		s.cache.dropSession(b.session.ID)
+		if b, err = s.load(ctx, token); err != nil {
+			return Viewer{}, err
+		}
+		s.cache.put(token, b, now.Add(s.cfg.CacheTTL))
+		v, err = b.viewer(profile)
+	}
+	return v, err
+}
+
+// touchTimeout bounds the write that notes a session's use.
+const touchTimeout = time.Second
+
+// viewer is the Viewer of b with the profile of id profile (the first
+// when empty), or with a nil Profile and ErrNoProfile.
+func (b *viewerBase) viewer(profile string) (Viewer, error) {
 	v := Viewer{Session: &b.session, Account: &b.account, Plan: &b.plan, Profiles: b.profiles}
 	for i := range b.profiles {
 		if b.profiles[i].ID == profile || profile == "" {
@@ -125,23 +149,41 @@ func (s *Service) StartStream(ctx context.Context, v Viewer, title, reuse string
 	}
 	if err := s.d.Store.AcquireStream(ctx, st, v.Plan.MaxStreams, s.cfg.StreamTTL); err != nil {
 		if errors.Is(err, ErrLimit) {
-			return Stream{}, fmt.Errorf("accounts: stream limit reached: your plan allows %d %s at once: %w", v.Plan.MaxStreams, plural(v.Plan.MaxStreams, "screen", "screens"), ErrLimit)
+			return Stream{}, fmt.Errorf("accounts: %s: %w", StreamLimit(v.Plan.MaxStreams), ErrLimit)
 		}
 		return Stream{}, err
 	}
 	return st, nil
 }
 
-func plural(n int, one, many string) string {
+// StreamLimit is what a viewer is told when a plan's n screens are all
+// playing.
+func StreamLimit(n int) string {
+	screens := "screens"
 	if n == 1 {
-		return one
+		screens = "screen"
 	}
-	return many
+	return fmt.Sprintf("stream limit reached: your plan allows %d %s at once", n, screens)
 }
 
-// KeepAlive renews a stream lease of the account.
+// KeepAlive renews a live stream lease of the account: ErrNotFound when
+// the account holds no such lease, read before any write; nothing is
+// written for a lease renewed within the last half of StreamTTL.
 func (s *Service) KeepAlive(ctx context.Context, account, id string) error {
-	return s.d.Store.RenewStream(ctx, account, id, s.d.Now().UTC(), s.cfg.StreamTTL)
+	now := s.d.Now().UTC()
+	live, err := s.d.Store.Streams(ctx, account, now, s.cfg.StreamTTL)
+	if err != nil {
+		return err
+	}
+	for _, st := range live {
+		if st.ID == id {
+			if now.Sub(st.Renewed) < s.cfg.StreamTTL/2 {
+				return nil
+			}
+			return s.d.Store.RenewStream(ctx, account, id, now, s.cfg.StreamTTL)
+		}
+	}
+	return fmt.Errorf("accounts: stream %q: %w", id, ErrNotFound)
 }
 
 // EndStream ends a stream lease of the account.

@@ -8,6 +8,7 @@ import (
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/accounts/pgstore"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/gateway"
 )
 
 // accountsStore returns where the viewers' records live: PostgreSQL with
@@ -16,6 +17,7 @@ import (
 func (n *Node) accountsStore() (accounts.Store, *accountsDB) {
 	if n.cfg.AccountsDB == "" {
 		apply := func(ctx context.Context, c fsm.Command) error {
+			c.Stamp(gateway.RequestID(ctx)) // a retried request applies once
 			ctx, cancel := context.WithTimeout(ctx, cmp.Or(n.cfg.API.WriteTimeout, 10*time.Second))
 			defer cancel()
 			return n.raft.Apply(ctx, c)

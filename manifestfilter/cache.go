@@ -2,6 +2,8 @@ package manifestfilter
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,4 +125,24 @@ func VariantETag(etag string, maxHeight int) string {
 		return ""
 	}
 	return etag[:len(etag)-1] + "-h" + strconv.Itoa(maxHeight) + `"`
+}
+
+// MaxManifestBytes bounds a manifest read whole to be filtered (or to
+// learn a title's heights from): packaged ones are a few kilobytes.
+const MaxManifestBytes = 8 << 20
+
+// ErrTooLarge is a manifest over MaxManifestBytes.
+var ErrTooLarge = fmt.Errorf("manifestfilter: manifest larger than %d bytes", MaxManifestBytes)
+
+// ReadAll reads a manifest of size bytes (-1: unknown) whole from r, or
+// fails with ErrTooLarge past MaxManifestBytes.
+func ReadAll(r io.Reader, size int64) ([]byte, error) {
+	if size > MaxManifestBytes {
+		return nil, ErrTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(r, MaxManifestBytes+1))
+	if err == nil && len(b) > MaxManifestBytes {
+		err = ErrTooLarge
+	}
+	return b, err
 }

@@ -3,8 +3,6 @@ package origin
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"sync"
@@ -13,10 +11,6 @@ import (
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/manifestfilter"
 )
-
-// maxManifestBytes bounds a master playlist or MPD read whole to be
-// filtered or to learn a title's heights from.
-const maxManifestBytes = 8 << 20
 
 // maxHeightTitles bounds the titles whose heights are remembered.
 const maxHeightTitles = 4096
@@ -78,7 +72,7 @@ func (s *Server) titleHeights(title string) (map[string]int, bool) {
 		return th.dirs, true
 	}
 	dirs := map[string]int{} // unreadable: no rendition at all
-	if b, err := readAll(f, fi.Size()); err == nil {
+	if b, err := manifestfilter.ReadAll(f, fi.Size()); err == nil {
 		dirs = manifestfilter.Heights(b)
 	} else {
 		s.log.Warn("origin: cannot read a master playlist for its heights", "title", title, "err", err)
@@ -101,7 +95,7 @@ func (s *Server) titleHeights(title string) (map[string]int, bool) {
 // is a 403.
 func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, f *os.File, fi os.FileInfo, maxHeight int, title, object string) {
 	v, err := s.variants.Get(title+"/"+object, ETag(fi.Size(), fi.ModTime()), maxHeight, func() ([]byte, error) {
-		return readAll(f, fi.Size())
+		return manifestfilter.ReadAll(f, fi.Size())
 	})
 	switch {
 	case errors.Is(err, manifestfilter.ErrNothingLeft):
@@ -117,16 +111,4 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, f *os.Fil
 	h.Set("Cache-Control", fillcast.CacheControl(object))
 	h.Set("ETag", v.ETag)
 	http.ServeContent(w, r, object, fi.ModTime(), bytes.NewReader(v.Body))
-}
-
-// readAll reads a file of size bytes whole, up to maxManifestBytes.
-func readAll(f io.Reader, size int64) ([]byte, error) {
-	if size > maxManifestBytes {
-		return nil, fmt.Errorf("origin: manifest of %d bytes, more than %d", size, maxManifestBytes)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
-	if err == nil && len(b) > maxManifestBytes {
-		err = fmt.Errorf("origin: manifest larger than %d bytes", maxManifestBytes)
-	}
-	return b, err
 }

@@ -13,7 +13,11 @@
 package embedded
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -58,14 +62,15 @@ type Command struct {
 
 // State is the accounts' part of the replicated state. Records are
 // immutable once stored: every change replaces a record, or a slice,
-// whole, so a snapshot may share them.
+// whole, so a snapshot may share them; the tables copy on write after a
+// snapshot's Clone.
 type State struct {
-	Plans    map[string]*accounts.Plan    `json:"plans"`
-	Accounts map[string]*accounts.Account `json:"accounts"`
+	Plans    map[string]*accounts.Plan `json:"plans"`
+	Accounts *Table[*accounts.Account] `json:"accounts"`
 	// Profiles and Streams are per account, oldest first.
-	Profiles map[string][]accounts.Profile `json:"profiles"`
-	Sessions map[string]*accounts.Session  `json:"sessions"`
-	Streams  map[string][]accounts.Stream  `json:"streams"`
+	Profiles *Table[[]accounts.Profile] `json:"profiles"`
+	Sessions *Table[*accounts.Session]  `json:"sessions"`
+	Streams  *Table[[]accounts.Stream]  `json:"streams"`
 
 	// Indexes, rebuilt from the records after a restore.
 	emails          map[string]string   // email → account id
@@ -75,15 +80,15 @@ type State struct {
 // NewState returns an empty State.
 func NewState() *State {
 	return &State{
-		Plans: map[string]*accounts.Plan{}, Accounts: map[string]*accounts.Account{},
-		Profiles: map[string][]accounts.Profile{}, Sessions: map[string]*accounts.Session{},
-		Streams: map[string][]accounts.Stream{},
+		Plans: map[string]*accounts.Plan{}, Accounts: NewTable[*accounts.Account](),
+		Profiles: NewTable[[]accounts.Profile](), Sessions: NewTable[*accounts.Session](),
+		Streams: NewTable[[]accounts.Stream](),
 		emails:  map[string]string{}, accountSessions: map[string][]string{},
 	}
 }
 
 // Rebuild recomputes the indexes after the records were decoded, and
-// gives maps an older snapshot lacks their empty value.
+// gives tables an older snapshot lacks their empty value.
 func (s *State) Rebuild() {
 	fresh := NewState()
 	if s.Plans == nil {
@@ -101,31 +106,51 @@ func (s *State) Rebuild() {
 	if s.Streams == nil {
 		s.Streams = fresh.Streams
 	}
-	s.emails = make(map[string]string, len(s.Accounts))
-	for id, a := range s.Accounts {
+	s.emails = make(map[string]string, s.Accounts.Len())
+	for id, a := range s.Accounts.All {
 		s.emails[a.Email] = id
 	}
 	s.accountSessions = make(map[string][]string)
-	for id, ss := range s.Sessions {
+	for id, ss := range s.Sessions.All {
 		s.accountSessions[ss.Account] = append(s.accountSessions[ss.Account], id)
 	}
 }
 
-// Clone returns a copy of the records, sharing them, for a snapshot to
-// encode; it has no indexes.
+// Clone returns a copy of the records for a snapshot to encode, sharing
+// them (the tables copy on write from now on); it has no indexes. Its
+// cost does not grow with the number of accounts.
 func (s *State) Clone() *State {
 	return &State{
-		Plans: clone(s.Plans), Accounts: clone(s.Accounts), Profiles: clone(s.Profiles),
-		Sessions: clone(s.Sessions), Streams: clone(s.Streams),
+		Plans: maps.Clone(s.Plans), Accounts: s.Accounts.Clone(), Profiles: s.Profiles.Clone(),
+		Sessions: s.Sessions.Clone(), Streams: s.Streams.Clone(),
 	}
 }
 
-func clone[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = v
+// WriteJSON writes s to w as the JSON object it decodes from, a record at
+// a time, so that a snapshot of a million accounts needs no buffer of its
+// size (encoding/json would build the whole object, then check it).
+func (s *State) WriteJSON(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	plans, err := json.Marshal(s.Plans)
+	if err != nil {
+		return fmt.Errorf("accounts: encode plans: %w", err)
 	}
-	return out
+	bw.WriteString(`{"plans":`)
+	bw.Write(plans)
+	for _, f := range []struct {
+		name  string
+		write func(*bufio.Writer) error
+	}{{"accounts", s.Accounts.writeJSON}, {"profiles", s.Profiles.writeJSON}, {"sessions", s.Sessions.writeJSON}, {"streams", s.Streams.writeJSON}} {
+		bw.WriteString(`,"` + f.name + `":`)
+		if err := f.write(bw); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("}\n")
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("accounts: write state: %w", err)
+	}
+	return nil
 }
 
 // EmailOwner returns the id of the account with email.
@@ -143,24 +168,24 @@ func notFound(what, id string) error {
 func (s *State) Check(c Command) error {
 	switch c.Op {
 	case OpCreateAccount:
-		if _, taken := s.emails[c.Account.Email]; taken || s.Accounts[c.Account.ID] != nil {
+		if _, taken := s.emails[c.Account.Email]; taken || s.Accounts.At(c.Account.ID) != nil {
 			return fmt.Errorf("accounts: email %s: %w", c.Account.Email, accounts.ErrExists)
 		}
 		if s.Plans[c.Account.Plan] == nil {
 			return notFound("plan", c.Account.Plan)
 		}
 	case OpAddProfile:
-		if s.Accounts[c.Profile.Account] == nil {
+		if s.Accounts.At(c.Profile.Account) == nil {
 			return notFound("account", c.Profile.Account)
 		}
-		if slices.ContainsFunc(s.Profiles[c.Profile.Account], func(p accounts.Profile) bool { return p.ID == c.Profile.ID }) {
+		if slices.ContainsFunc(s.Profiles.At(c.Profile.Account), func(p accounts.Profile) bool { return p.ID == c.Profile.ID }) {
 			return fmt.Errorf("accounts: profile %s: %w", c.Profile.ID, accounts.ErrExists)
 		}
-		if len(s.Profiles[c.Profile.Account]) >= c.Max {
+		if len(s.Profiles.At(c.Profile.Account)) >= c.Max {
 			return fmt.Errorf("accounts: at most %d profiles per account: %w", c.Max, accounts.ErrLimit)
 		}
 	case OpDeleteProfile:
-		ps := s.Profiles[c.AccountID]
+		ps := s.Profiles.At(c.AccountID)
 		i := slices.IndexFunc(ps, func(p accounts.Profile) bool { return p.ID == c.ID })
 		if i < 0 {
 			return notFound("profile", c.ID)
@@ -169,23 +194,23 @@ func (s *State) Check(c Command) error {
 			return fmt.Errorf("accounts: the first profile of an account cannot be deleted: %w", accounts.ErrLimit)
 		}
 	case OpCreateSession:
-		if s.Accounts[c.Session.Account] == nil {
+		if s.Accounts.At(c.Session.Account) == nil {
 			return notFound("account", c.Session.Account)
 		}
-		if s.Sessions[c.Session.ID] != nil {
+		if s.Sessions.At(c.Session.ID) != nil {
 			return fmt.Errorf("accounts: session %s: %w", c.Session.ID, accounts.ErrExists)
 		}
 	case OpTouchSession, OpDeleteSession:
-		if s.Sessions[c.ID] == nil {
+		if s.Sessions.At(c.ID) == nil {
 			return notFound("session", c.ID)
 		}
 	case OpAcquireStream:
 		st := c.Stream
-		if s.Accounts[st.Account] == nil {
+		if s.Accounts.At(st.Account) == nil {
 			return notFound("account", st.Account)
 		}
 		live := 0
-		for _, have := range s.Streams[st.Account] {
+		for _, have := range s.Streams.At(st.Account) {
 			if have.Live(st.Renewed, c.TTL) {
 				if have.ID == st.ID {
 					return nil // a renewal
@@ -197,8 +222,8 @@ func (s *State) Check(c Command) error {
 			return fmt.Errorf("accounts: %d streams at once: %w", c.Max, accounts.ErrLimit)
 		}
 	case OpRenewStream, OpEndStream:
-		i := slices.IndexFunc(s.Streams[c.AccountID], func(st accounts.Stream) bool { return st.ID == c.ID })
-		if i < 0 || c.Op == OpRenewStream && !s.Streams[c.AccountID][i].Live(c.At, c.TTL) {
+		i := slices.IndexFunc(s.Streams.At(c.AccountID), func(st accounts.Stream) bool { return st.ID == c.ID })
+		if i < 0 || c.Op == OpRenewStream && !s.Streams.At(c.AccountID)[i].Live(c.At, c.TTL) {
 			return notFound("stream", c.ID)
 		}
 	}
@@ -211,20 +236,20 @@ func (s *State) Apply(c Command) {
 	case OpPutPlan:
 		s.Plans[c.Plan.ID] = c.Plan
 	case OpCreateAccount:
-		s.Accounts[c.Account.ID] = c.Account
+		s.Accounts.Set(c.Account.ID, c.Account)
 		s.emails[c.Account.Email] = c.Account.ID
-		s.Profiles[c.Account.ID] = []accounts.Profile{*c.Profile}
+		s.Profiles.Set(c.Account.ID, []accounts.Profile{*c.Profile})
 	case OpAddProfile:
-		s.Profiles[c.Profile.Account] = append(slices.Clip(s.Profiles[c.Profile.Account]), *c.Profile)
+		s.Profiles.Set(c.Profile.Account, append(slices.Clip(s.Profiles.At(c.Profile.Account)), *c.Profile))
 	case OpDeleteProfile:
-		s.Profiles[c.AccountID] = slices.DeleteFunc(slices.Clone(s.Profiles[c.AccountID]), func(p accounts.Profile) bool { return p.ID == c.ID })
+		s.Profiles.Set(c.AccountID, slices.DeleteFunc(slices.Clone(s.Profiles.At(c.AccountID)), func(p accounts.Profile) bool { return p.ID == c.ID }))
 	case OpCreateSession:
 		s.createSession(c)
 	case OpTouchSession:
-		if cur := s.Sessions[c.ID]; c.At.After(cur.LastSeen) {
+		if cur := s.Sessions.At(c.ID); c.At.After(cur.LastSeen) {
 			t := *cur
 			t.LastSeen = c.At
-			s.Sessions[c.ID] = &t
+			s.Sessions.Set(c.ID, &t)
 		}
 	case OpDeleteSession:
 		s.dropSession(c.ID)
@@ -235,7 +260,7 @@ func (s *State) Apply(c Command) {
 	case OpAcquireStream:
 		st := *c.Stream
 		kept := make([]accounts.Stream, 0, c.Max)
-		for _, have := range s.Streams[st.Account] {
+		for _, have := range s.Streams.At(st.Account) {
 			switch {
 			case have.ID == st.ID && have.Live(st.Renewed, c.TTL):
 				st.Started = have.Started // a renewal keeps its start
@@ -243,21 +268,21 @@ func (s *State) Apply(c Command) {
 				kept = append(kept, have)
 			}
 		}
-		s.Streams[st.Account] = append(kept, st)
+		s.Streams.Set(st.Account, append(kept, st))
 	case OpRenewStream:
-		ss := slices.Clone(s.Streams[c.AccountID])
+		ss := slices.Clone(s.Streams.At(c.AccountID))
 		for i := range ss {
 			if ss[i].ID == c.ID {
 				ss[i].Renewed = c.At
 			}
 		}
-		s.Streams[c.AccountID] = ss
+		s.Streams.Set(c.AccountID, ss)
 	case OpEndStream:
-		ss := slices.DeleteFunc(slices.Clone(s.Streams[c.AccountID]), func(st accounts.Stream) bool { return st.ID == c.ID })
+		ss := slices.DeleteFunc(slices.Clone(s.Streams.At(c.AccountID)), func(st accounts.Stream) bool { return st.ID == c.ID })
 		if len(ss) == 0 {
-			delete(s.Streams, c.AccountID)
+			s.Streams.Delete(c.AccountID)
 		} else {
-			s.Streams[c.AccountID] = ss
+			s.Streams.Set(c.AccountID, ss)
 		}
 	}
 }
@@ -267,7 +292,7 @@ func (s *State) Apply(c Command) {
 func (s *State) createSession(c Command) {
 	acct := c.Session.Account
 	for _, id := range slices.Clone(s.accountSessions[acct]) {
-		if s.Sessions[id].LastSeen.Before(c.Expired) {
+		if s.Sessions.At(id).LastSeen.Before(c.Expired) {
 			s.dropSession(id)
 		}
 	}
@@ -276,23 +301,23 @@ func (s *State) createSession(c Command) {
 		// picks the same whatever the order of its index.
 		oldest := ids[0]
 		for _, id := range ids[1:] {
-			a, b := s.Sessions[id].LastSeen, s.Sessions[oldest].LastSeen
+			a, b := s.Sessions.At(id).LastSeen, s.Sessions.At(oldest).LastSeen
 			if a.Before(b) || a.Equal(b) && id < oldest {
 				oldest = id
 			}
 		}
 		s.dropSession(oldest)
 	}
-	s.Sessions[c.Session.ID] = c.Session
+	s.Sessions.Set(c.Session.ID, c.Session)
 	s.accountSessions[acct] = append(s.accountSessions[acct], c.Session.ID)
 }
 
 func (s *State) dropSession(id string) {
-	ss := s.Sessions[id]
+	ss := s.Sessions.At(id)
 	if ss == nil {
 		return
 	}
-	delete(s.Sessions, id)
+	s.Sessions.Delete(id)
 	ids := slices.DeleteFunc(slices.Clone(s.accountSessions[ss.Account]), func(x string) bool { return x == id })
 	if len(ids) == 0 {
 		delete(s.accountSessions, ss.Account)

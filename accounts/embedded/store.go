@@ -166,7 +166,7 @@ func (st *Store) CreateAccount(ctx context.Context, a accounts.Account, first ac
 
 // Account implements accounts.Store.
 func (st *Store) Account(ctx context.Context, id string) (accounts.Account, error) {
-	a, err := lookup(ctx, st, func(s *State) *accounts.Account { return s.Accounts[id] })
+	a, err := lookup(ctx, st, func(s *State) *accounts.Account { return s.Accounts.At(id) })
 	if err != nil {
 		return accounts.Account{}, err
 	}
@@ -178,7 +178,7 @@ func (st *Store) Account(ctx context.Context, id string) (accounts.Account, erro
 
 // AccountByEmail implements accounts.Store.
 func (st *Store) AccountByEmail(ctx context.Context, email string) (accounts.Account, error) {
-	a, err := lookup(ctx, st, func(s *State) *accounts.Account { return s.Accounts[s.emails[email]] })
+	a, err := lookup(ctx, st, func(s *State) *accounts.Account { return s.Accounts.At(s.emails[email]) })
 	if err != nil {
 		return accounts.Account{}, err
 	}
@@ -191,7 +191,7 @@ func (st *Store) AccountByEmail(ctx context.Context, email string) (accounts.Acc
 // Profiles implements accounts.Store.
 func (st *Store) Profiles(ctx context.Context, account string) ([]accounts.Profile, error) {
 	var out []accounts.Profile
-	st.read(func(s *State) { out = slices.Clone(s.Profiles[account]) })
+	st.read(func(s *State) { out = slices.Clone(s.Profiles.At(account)) })
 	return out, nil
 }
 
@@ -212,7 +212,7 @@ func (st *Store) CreateSession(ctx context.Context, s accounts.Session, max int,
 
 // Session implements accounts.Store.
 func (st *Store) Session(ctx context.Context, id string) (accounts.Session, error) {
-	ss, err := lookup(ctx, st, func(s *State) *accounts.Session { return s.Sessions[id] })
+	ss, err := lookup(ctx, st, func(s *State) *accounts.Session { return s.Sessions.At(id) })
 	if err != nil {
 		return accounts.Session{}, err
 	}
@@ -256,7 +256,7 @@ func (st *Store) EndStream(ctx context.Context, account, id string) error {
 func (st *Store) Streams(ctx context.Context, account string, now time.Time, ttl time.Duration) ([]accounts.Stream, error) {
 	var out []accounts.Stream
 	st.read(func(s *State) {
-		for _, x := range s.Streams[account] {
+		for _, x := range s.Streams.At(account) {
 			if x.Live(now, ttl) {
 				out = append(out, x)
 			}

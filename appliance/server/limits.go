@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/fillcast/fillcast"
@@ -61,11 +60,6 @@ func (s *Server) allowed(ctx *fasthttp.RequestCtx, l auth.Limits, title, object 
 	return false
 }
 
-// maxManifestBytes bounds a manifest read whole to be filtered.
-const maxManifestBytes = 8 << 20
-
-var errManifestTooLarge = fmt.Errorf("server: manifest larger than %d bytes", maxManifestBytes)
-
 // respondFiltered answers a master playlist or MPD (key, of title) for a
 // token with a maximum height: the variant without the taller renditions,
 // made once per limit and version of the cached object and then served
@@ -95,8 +89,8 @@ func readWhole(ctx context.Context, hit *cache.Hit) ([]byte, error) {
 	if hit.Body != nil {
 		return hit.Body, nil
 	}
-	if hit.Meta.Size > maxManifestBytes {
-		return nil, errManifestTooLarge
+	if hit.Meta.Size > manifestfilter.MaxManifestBytes {
+		return nil, manifestfilter.ErrTooLarge
 	}
 	r, err := hit.Stream(ctx, 0, -1)
 	if err != nil {
@@ -105,9 +99,5 @@ func readWhole(ctx context.Context, hit *cache.Hit) ([]byte, error) {
 	if c, ok := r.(io.Closer); ok {
 		defer c.Close()
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxManifestBytes+1))
-	if err == nil && len(b) > maxManifestBytes {
-		err = errManifestTooLarge
-	}
-	return b, err
+	return manifestfilter.ReadAll(r, hit.Meta.Size)
 }

@@ -28,7 +28,7 @@ echo "k1 $(openssl rand -hex 32)" >"$tmp/keys"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 http=127.0.0.1:$(port) raft=127.0.0.1:$(port)
 "$tmp/fillcast" controlplane --id n1 --data "$tmp/n1" --http "$http" --raft "$raft" --bootstrap \
-	--token-keys "$tmp/keys" --admin-token T --origin http://127.0.0.1:9 --log-level warn 2>"$tmp/cp.log" &
+	--token-keys "$tmp/keys" --admin-token T --origin http://127.0.0.1:9 --log-level warn --signups-per-hour -1 2>"$tmp/cp.log" &
 pids+=($!)
 cp=http://$http
 for _ in $(seq 100); do curl -fsS -H 'Authorization: Bearer T' "$cp/v1/cluster" 2>/dev/null | grep -q leader && break; sleep 0.1; done

@@ -51,8 +51,12 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 declare -A cp
 for v in old new; do
 	http=127.0.0.1:$(port) raft=127.0.0.1:$(port)
+	extra=()
+	# The viewers all sign up from 127.0.0.1: the new build's per-address
+	# sign-up limit is lifted for them (the old build has none).
+	[ "$v" = new ] && extra=(--signups-per-hour -1)
 	"$tmp/fc-$v" controlplane --id n1 --data "$tmp/$v" --http "$http" --raft "$raft" --bootstrap \
-		--token-keys "$tmp/keys" --admin-token T --origin http://127.0.0.1:9 --log-level warn 2>"$tmp/cp-$v.log" &
+		--token-keys "$tmp/keys" --admin-token T --origin http://127.0.0.1:9 --log-level warn "${extra[@]}" 2>"$tmp/cp-$v.log" &
 	pids+=($!)
 	cp[$v]=http://$http
 done

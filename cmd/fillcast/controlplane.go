@@ -32,6 +32,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.BoolVar(&cfg.API.UnboundTokens, "unbound-tokens", false, "sign playback tokens valid from any client, not only the player's /24 (IPv4) or /48 (IPv6)")
 	fs.StringVar(&cfg.AccountsDB, "accounts-db", "", "PostgreSQL `URL` (postgres://…) for viewers' accounts, profiles, plans, sessions and streams, shared by every node (default: the replicated state)")
 	fs.DurationVar(&cfg.Accounts.SessionIdle, "session-idle", 0, "how long a viewer's session lives unused (default 720h)")
+	fs.IntVar(&cfg.Accounts.SignUpsPerHour, "signups-per-hour", 0, "accounts one client address may create an hour (default 30; -1: no limit, for load tests)")
 	fs.StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM certificate `FILE` of this node (fillcast://node/{--id}, see fillcast certs): the API serves HTTPS, and raft and calls between nodes run over mutual TLS; needs --tls-key and --tls-ca")
 	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	fs.StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM `FILE` of the cluster CA: raft and node-to-node calls admit only node certificates it signed, and the API checks the client certificates of appliances and operators against it")
@@ -65,5 +66,5 @@ var controlplaneFlags = map[string]string{
 	"Join": "join", "Origin": "origin", "TrustedProxies": "trusted-proxies", "Steering.Epsilon": "epsilon",
 	"Ingest.Workers": "ingest-workers", "API.Gateway.MaxInFlight": "max-in-flight",
 	"TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca", "OriginCA": "origin-ca",
-	"Ingest.IngestDir": "ingest-dir", "AccountsDB": "accounts-db", "Accounts.SessionIdle": "session-idle",
+	"Ingest.IngestDir": "ingest-dir", "AccountsDB": "accounts-db", "Accounts.SessionIdle": "session-idle", "Accounts.SignUpsPerHour": "signups-per-hour",
 }

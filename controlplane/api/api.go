@@ -10,8 +10,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -334,10 +332,7 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
 // with a digest of the command, so that one id reused for another write
 // does not swallow it.
 func (a *API) apply(ctx context.Context, cmd fsm.Command) error {
-	if b, err := cmd.Encode(); err == nil {
-		sum := sha256.Sum256(b)
-		cmd.RequestID = gateway.RequestID(ctx) + "/" + hex.EncodeToString(sum[:8])
-	}
+	cmd.Stamp(gateway.RequestID(ctx))
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.WriteTimeout)
 	defer cancel()
 	if err := a.d.Node.Apply(ctx, cmd); err != nil {

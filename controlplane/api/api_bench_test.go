@@ -132,7 +132,7 @@ var testPlans = []accounts.Plan{
 func signIn(tb testing.TB, a *API, email, plan string) string {
 	tb.Helper()
 	ctx := context.Background()
-	if _, err := a.d.Accounts.SignUp(ctx, email, "correct horse battery", plan); err != nil {
+	if _, err := a.d.Accounts.SignUp(ctx, email, "correct horse battery", plan, netip.Addr{}); err != nil {
 		tb.Fatal(err)
 	}
 	token, _, err := a.d.Accounts.SignIn(ctx, email, "correct horse battery", netip.MustParseAddr("192.0.2.1"))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/auth"
@@ -53,7 +54,13 @@ func (au authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 	}
 	if bearer == "" {
 		if c, err := r.Cookie(sessionCookie); err == nil && p.Kind == auth.Anonymous {
-			return au.session(r, c.Value, true)
+			v, err := au.session(r, c.Value, true)
+			if errors.Is(err, accounts.ErrBadSession) {
+				// A stale cookie is no credential: the browser signs in
+				// again (the page cannot clear an HttpOnly cookie).
+				return auth.Principal{}, nil
+			}
+			return v, err
 		}
 		return p, nil
 	}
@@ -110,9 +117,16 @@ func (au authenticator) session(r *http.Request, token string, cookie bool) (aut
 		}
 	}
 	v, err := au.api.d.Accounts.Viewer(r.Context(), token, r.Header.Get(profileHeader))
-	if err != nil && !errors.Is(err, accounts.ErrNoProfile) {
+	switch {
+	case errors.Is(err, accounts.ErrBadSession):
 		return auth.Principal{}, err
+	case err != nil && !errors.Is(err, accounts.ErrNoProfile):
+		// The store could not answer: the session may be fine.
+		return auth.Principal{}, &gateway.Error{Status: http.StatusServiceUnavailable, Message: "accounts are unavailable: try again shortly", RetryAfter: time.Second, Err: err}
 	}
+	// An unknown profile leaves Profile nil: viewer() refuses it, and
+	// what does not need a profile still applies the plan and the most
+	// restrictive view (kidsOnly).
 	return auth.Principal{Kind: auth.Viewer, ID: v.Account.ID, Details: &v}, nil
 }
 

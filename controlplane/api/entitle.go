@@ -8,16 +8,27 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"golang.org/x/time/rate"
 )
 
-// kidsOnly reports whether the caller is a viewer on a kids profile.
+// kidsOnly reports whether the caller is a viewer on a kids profile, or
+// on a profile its account does not have: the most restrictive view.
 func kidsOnly(ctx context.Context) bool {
 	v, ok := gateway.Principal(ctx).Details.(*accounts.Viewer)
-	return ok && v.Profile != nil && v.Profile.Kids
+	return ok && (v.Profile == nil || v.Profile.Kids)
+}
+
+// viewerLimits are what the caller's tokens may fetch: its plan's limits
+// for a viewer (whatever its profile), none for an operator.
+func viewerLimits(ctx context.Context) auth.Limits {
+	if v, ok := gateway.Principal(ctx).Details.(*accounts.Viewer); ok {
+		return planLimits(v.Plan)
+	}
+	return auth.Limits{}
 }
 
 // mayView checks that the caller's profile may see a title: 403 for a
@@ -39,14 +50,18 @@ func (a *API) mayView(ctx context.Context, title string) error {
 	return nil
 }
 
-// keepStreamsAlive renews the stream leases the batch's progress events
-// name: a playing player needs no other keepalive. Failures are the
-// player's to notice at its next playback or keepalive.
+// keepStreamsAlive renews the stream leases the batch's play and
+// progress events name, at most the plan's screens' worth: a playing
+// player needs no other keepalive. Failures are the player's to notice at
+// its next playback or keepalive.
 func (a *API) keepStreamsAlive(r *http.Request, v *accounts.Viewer, batch []events.Event) {
 	seen := map[string]bool{}
 	for _, e := range batch {
 		if e.StreamID == "" || seen[e.StreamID] || e.Type == events.TypeStop || e.Type == events.TypeComplete {
 			continue
+		}
+		if len(seen) == v.Plan.MaxStreams {
+			return
 		}
 		seen[e.StreamID] = true
 		if err := a.d.Accounts.KeepAlive(r.Context(), v.Account.ID, e.StreamID); err != nil {

@@ -89,7 +89,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	}
 	stream, err := a.d.Accounts.StartStream(r.Context(), *v, title, queryValue(r.URL.RawQuery, "stream"))
 	if errors.Is(err, accounts.ErrLimit) {
-		return gateway.Errorf(http.StatusTooManyRequests, "stream limit reached: your plan allows %d %s at once", v.Plan.MaxStreams, screens(v.Plan.MaxStreams))
+		return gateway.Errorf(http.StatusTooManyRequests, "%s", accounts.StreamLimit(v.Plan.MaxStreams))
 	}
 	if err != nil {
 		return accountsError(err)
@@ -129,13 +129,6 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	*bp = b
 	bufPool.Put(bp)
 	return err
-}
-
-func screens(n int) string {
-	if n == 1 {
-		return "screen"
-	}
-	return "screens"
 }
 
 // planLimits are what a plan lets the token's holder fetch.
@@ -214,12 +207,9 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	if err := a.mayView(r.Context(), title); err != nil {
 		return err
 	}
-	var limits auth.Limits
-	if v, err := viewer(r.Context()); err == nil {
-		limits = planLimits(v.Plan)
-		if limits.NoDownloads && strings.HasPrefix(path, "download/") {
-			return gateway.Errorf(http.StatusForbidden, "downloads are not part of your plan")
-		}
+	limits := viewerLimits(r.Context())
+	if limits.NoDownloads && strings.HasPrefix(path, auth.DownloadDir+"/") {
+		return gateway.Errorf(http.StatusForbidden, "downloads are not part of your plan")
 	}
 	var known bool
 	if err := a.readyTitle(title, func(t *fillcast.Title) {

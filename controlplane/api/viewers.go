@@ -16,6 +16,7 @@ import (
 const (
 	sessionCookie = "fillcast_session"
 	profileHeader = "X-Fillcast-Profile"
+	cookieMaxAge  = 400 * 24 * 3600
 )
 
 var (
@@ -94,8 +95,11 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if req.Plan == "" {
 		return gateway.Errorf(http.StatusBadRequest, "plan: required (GET /v1/plans lists them)")
 	}
-	acct, err := a.d.Accounts.SignUp(r.Context(), req.Email, req.Password, req.Plan)
+	acct, err := a.d.Accounts.SignUp(r.Context(), req.Email, req.Password, req.Plan, gateway.FromContext(r.Context()).Client())
+	var throttled *accounts.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		return &gateway.Error{Status: http.StatusTooManyRequests, Message: "too many sign-ups from this address: try again later", RetryAfter: throttled.RetryAfter}
 	case errors.Is(err, accounts.ErrExists):
 		return gateway.Errorf(http.StatusConflict, "an account with this email exists already: sign in instead")
 	case errors.Is(err, accounts.ErrNotFound):
@@ -129,8 +133,11 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) error {
 		return accountsError(err)
 	}
 	expires := a.d.Accounts.ExpiresAt(sess)
+	// The session's idle expiry is the control plane's to decide: the
+	// cookie lives as long as browsers keep any (400 days), and a stale
+	// one counts as no credential.
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: r.TLS != nil, MaxAge: int(a.d.Accounts.Config().SessionIdle / time.Second)})
+		Secure: r.TLS != nil, MaxAge: cookieMaxAge})
 	w.Header().Set("Cache-Control", "no-store")
 	return gateway.WriteJSON(w, http.StatusCreated, signInAnswer{Token: token, AccountID: sess.Account, ExpiresAt: expires.UTC()})
 }

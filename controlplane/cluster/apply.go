@@ -76,7 +76,7 @@ func (n *Node) CatchUp(ctx context.Context) error {
 	if url == "" {
 		return ErrNoLeader
 	}
-	index, err := n.forward(ctx, url+ReadIndexPath, nil)
+	index, err := n.reads.get(ctx, func(ctx context.Context) (uint64, error) { return n.forward(ctx, url+ReadIndexPath, nil) })
 	if err != nil {
 		return err
 	}

@@ -156,6 +156,8 @@ type Node struct {
 	// started marks this process's announcement (see WaitCaughtUp).
 	started int64
 	once    sync.Once
+	// reads coalesces CatchUp's questions to the leader.
+	reads readIndexes
 }
 
 // New checks cfg and returns a Node that is not started: it does no I/O.

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -330,11 +331,19 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	// Decoding into an initialised state keeps maps that an older
 	// snapshot lacks non-nil.
 	s := newState()
-	if err := json.NewDecoder(rc).Decode(s); err != nil {
+	dec := json.NewDecoder(rc)
+	if err := dec.Decode(s); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	if s.Accounts == nil {
-		s.Accounts = embedded.NewState()
+	// The accounts follow as a second JSON value (see Persist).
+	acc := embedded.NewState()
+	switch err := dec.Decode(acc); {
+	case err == nil:
+		s.Accounts = acc
+	case !errors.Is(err, io.EOF):
+		return fmt.Errorf("fsm: restore accounts: %w", err)
+	case s.Accounts == nil:
+		s.Accounts = acc
 	}
 	s.Accounts.Rebuild()
 	f.mu.Lock()
@@ -348,8 +357,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 type snapshot struct{ state *State }
 
+// Persist writes the state as two JSON values: the state without the
+// accounts, then the accounts, written a record at a time
+// (embedded.State.WriteJSON), since at scale they are most of it.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := json.NewEncoder(sink).Encode(s.state); err != nil {
+	rest := *s.state
+	rest.Accounts = nil
+	err := json.NewEncoder(sink).Encode(&rest)
+	if err == nil {
+		err = s.state.Accounts.WriteJSON(sink)
+	}
+	if err != nil {
 		sink.Cancel()
 		return fmt.Errorf("fsm: persist snapshot: %w", err)
 	}

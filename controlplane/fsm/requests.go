@@ -1,6 +1,10 @@
 package fsm
 
-import "encoding/json"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
 
 // maxRequestIDLen bounds a command's request id.
 const maxRequestIDLen = 160
@@ -70,4 +74,19 @@ func (l *RequestLog) UnmarshalJSON(b []byte) error {
 		l.Add(id)
 	}
 	return nil
+}
+
+// Stamp sets c's RequestID from the id of the request that asked for it
+// and a digest of the command, so that the request retried with the same
+// id (after a leader change) applies once, and one id reused for another
+// write does not swallow it. An empty id stamps nothing.
+func (c *Command) Stamp(requestID string) {
+	if requestID == "" {
+		return
+	}
+	c.RequestID = ""
+	if b, err := c.Encode(); err == nil {
+		sum := sha256.Sum256(b)
+		c.RequestID = requestID + "/" + hex.EncodeToString(sum[:8])
+	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/fillcast/fillcast/auth"
@@ -10,6 +11,8 @@ import (
 // Authenticator tells who made a request. It returns the anonymous
 // principal when the request carries no credential, and an error (401)
 // when it carries one that is not valid: unknown, revoked or malformed.
+// An *Error it returns is answered as it is: a store it needs being down
+// is a 503, not the caller's bad credential.
 type Authenticator interface {
 	Authenticate(r *http.Request) (auth.Principal, error)
 }
@@ -61,6 +64,10 @@ func (a *authorize) Inbound(rc *RequestContext, r *http.Request) error {
 		return nil // the common case of a public route: nothing to look up
 	}
 	p, err := a.authn.Authenticate(r)
+	var unavailable *Error
+	if errors.As(err, &unavailable) {
+		return unavailable // the authenticator could not tell: not the caller's fault
+	}
 	if err != nil {
 		a.g.deny(rc, "bad_credential", err.Error())
 		rc.Header().Set("WWW-Authenticate", `Bearer realm="fillcast"`)

@@ -158,7 +158,7 @@ func run(n, lookups int, dir, cpuProfile string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("snapshot: %v (map copies under the lock %v, JSON to the file %v), %s on disk: %.0f bytes per account\n",
+	fmt.Printf("snapshot: %v (FSM.Snapshot under the lock %v, JSON to the file %v), %s on disk: %.0f bytes per account\n",
 		persisted.Round(time.Millisecond), copied.Round(time.Millisecond), (persisted - copied).Round(time.Millisecond),
 		mib(uint64(fi.Size())), float64(fi.Size())/float64(n))
 
@@ -182,7 +182,7 @@ func run(n, lookups int, dir, cpuProfile string) error {
 	allocated := ms.TotalAlloc - before.TotalAlloc
 	after := heap()
 	count := 0
-	fresh.Read(func(s *fsm.State) { count = len(s.Accounts.Accounts) })
+	fresh.Read(func(s *fsm.State) { count = s.Accounts.Accounts.Len() })
 	if count != n {
 		return fmt.Errorf("restored %d accounts, want %d", count, n)
 	}
