@@ -217,9 +217,13 @@ func (s *Service) SignUp(ctx context.Context, email, password, plan string, clie
 		return Account{}, invalidf("plan %q: unknown", plan)
 	}
 	if client.IsValid() && s.cfg.SignUpsPerHour > 0 {
-		if wait, blocked := s.signUps.attempt([]string{clientKey(client)}, s.d.Now()); blocked {
+		// Every sign-up counts against the address's allowance, those
+		// under way too (a strict key).
+		now, key := s.d.Now(), []string{clientKey(client)}
+		if wait, blocked := s.signUps.attempt(key, nil, now); blocked {
 			return Account{}, &ThrottledError{RetryAfter: wait, What: "sign-ups from this address"}
 		}
+		defer s.signUps.done(key, nil, now, true)
 	}
 	now := s.d.Now().UTC()
 	a := Account{ID: newID(), Email: email, Plan: plan, Created: now}
@@ -244,16 +248,19 @@ func (s *Service) SignUp(ctx context.Context, email, password, plan string, clie
 // client refuse further attempts with a *ThrottledError.
 func (s *Service) SignIn(ctx context.Context, email, password string, client netip.Addr) (string, Session, error) {
 	now := s.d.Now()
-	keys := []string{"client:" + clientKey(client)}
+	loose := []string{"client:" + clientKey(client)}
 	// A malformed email is never looked up, nor counted by itself: the
 	// throttle's table holds addresses, not whatever a client sends.
+	var strict []string
 	email, malformed := NormalizeEmail(email)
 	if malformed == nil {
-		keys = append(keys, "email:"+email)
+		strict = []string{"email:" + email}
 	}
-	if wait, blocked := s.failures.attempt(keys, now); blocked {
+	if wait, blocked := s.failures.attempt(strict, loose, now); blocked {
 		return "", Session{}, &ThrottledError{RetryAfter: wait}
 	}
+	failed := false // a wrong password or an unknown email; not a store's trouble
+	defer func() { s.failures.done(strict, loose, now, failed) }()
 	var a Account
 	err := ErrNotFound
 	if malformed == nil {
@@ -276,9 +283,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string, client net
 		s.d.Log.Error("accounts: stored password hash", "account", a.ID, "err", err)
 	}
 	if !found || !ok {
+		failed = true
 		return "", Session{}, ErrBadCredentials
 	}
-	s.failures.forgive(keys)
 	id := newID()
 	token, tokenHash, err := auth.NewSession(id)
 	if err != nil {

@@ -215,9 +215,12 @@ func TestStreams(t *testing.T) {
 	if err := s.KeepAlive(ctx, v.Account.ID, st.ID); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("keepalive after 61 s of silence: %v, want ErrNotFound", err)
 	}
-	fresh, err := s.StartStream(ctx, v, "t1", st.ID)
-	if err != nil || fresh.ID == st.ID {
-		t.Errorf("after the lease ran out, naming it: %+v, %v; want a new lease with an id of its own", fresh, err)
+	again, err = s.StartStream(ctx, v, "t1", st.ID)
+	if err != nil || again.ID != st.ID || !again.Started.Equal(clk.now()) {
+		t.Errorf("after the lease ran out, naming it: %+v, %v; want a new lease under the same id", again, err)
+	}
+	if _, err := s.StartStream(ctx, v, "t1", ""); !errors.Is(err, accounts.ErrLimit) {
+		t.Errorf("a second screen beside the renewed one: %v", err)
 	}
 }
 
@@ -253,6 +256,21 @@ func TestThrottleConcurrent(t *testing.T) {
 	if counts["wrong"] != 5 || counts["throttled"] != 15 {
 		t.Errorf("20 concurrent wrong passwords: %v, want 5 wrong and 15 throttled", counts)
 	}
+	// Sixteen viewers behind one address signing in at once all get in.
+	office := netip.MustParseAddr("192.0.2.99")
+	for i := range 16 {
+		if _, err := s.SignUp(ctx, fmt.Sprintf("staff%d@example.com", i), "long enough!", "basic", netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 16 {
+		wg.Go(func() {
+			if _, _, err := s.SignIn(ctx, fmt.Sprintf("staff%d@example.com", i), "long enough!", office); err != nil {
+				t.Errorf("sign-in %d behind one address: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
 	from := netip.MustParseAddr("198.51.100.7")
 	for i := range 3 {
 		if _, err := s.SignUp(ctx, fmt.Sprintf("u%d@example.com", i), "long enough!", "basic", from); err != nil {

@@ -124,27 +124,24 @@ func (s *Service) lost(err error, what, id string) error {
 
 // StartStream takes a stream lease for v on title: ErrLimit when the
 // plan's MaxStreams are all live. A reuse id naming a live lease of the
-// account moves that lease to title instead (a player switching
-// titles, or asking again), costing no new screen; a lease already on
-// title and renewed within the last half of StreamTTL is returned as it
-// is, without a write. A reuse id that names no live lease is not
-// adopted: the new lease gets an id of its own.
+// account moves that lease to title instead (a player switching titles,
+// or asking again), costing no new screen; a lease already on title with
+// more than a quarter of StreamTTL left is returned as it is, without a
+// write. A reuse id that names no live lease (one that ran out)
+// becomes the id of the new lease: ids are the account's own, so a
+// player keeps its id across a lapse.
 func (s *Service) StartStream(ctx context.Context, v Viewer, title, reuse string) (Stream, error) {
 	now := s.d.Now().UTC()
-	st := Stream{ID: newID(), Account: v.Account.ID, Profile: v.Profile.ID, Title: title, Started: now, Renewed: now}
-	if reuse != "" {
-		live, err := s.d.Store.Streams(ctx, v.Account.ID, now, s.cfg.StreamTTL)
-		if err != nil {
-			return Stream{}, err
-		}
+	st := Stream{ID: reuse, Account: v.Account.ID, Profile: v.Profile.ID, Title: title, Started: now, Renewed: now}
+	if reuse == "" {
+		st.ID = newID()
+	} else if live, err := s.d.Store.Streams(ctx, v.Account.ID, now, s.cfg.StreamTTL); err != nil {
+		return Stream{}, err
+	} else {
 		for _, have := range live {
-			if have.ID != reuse {
-				continue
-			}
-			if have.Title == title && have.Profile == v.Profile.ID && now.Sub(have.Renewed) < s.cfg.StreamTTL/2 {
+			if have.ID == reuse && have.Title == title && have.Profile == v.Profile.ID && fresh(have, now, s.cfg.StreamTTL) {
 				return have, nil
 			}
-			st.ID = reuse
 		}
 	}
 	if err := s.d.Store.AcquireStream(ctx, st, v.Plan.MaxStreams, s.cfg.StreamTTL); err != nil {
@@ -168,7 +165,7 @@ func StreamLimit(n int) string {
 
 // KeepAlive renews a live stream lease of the account: ErrNotFound when
 // the account holds no such lease, read before any write; nothing is
-// written for a lease renewed within the last half of StreamTTL.
+// written for a lease with more than a quarter of StreamTTL left.
 func (s *Service) KeepAlive(ctx context.Context, account, id string) error {
 	now := s.d.Now().UTC()
 	live, err := s.d.Store.Streams(ctx, account, now, s.cfg.StreamTTL)
@@ -177,13 +174,20 @@ func (s *Service) KeepAlive(ctx context.Context, account, id string) error {
 	}
 	for _, st := range live {
 		if st.ID == id {
-			if now.Sub(st.Renewed) < s.cfg.StreamTTL/2 {
+			if fresh(st, now, s.cfg.StreamTTL) {
 				return nil
 			}
 			return s.d.Store.RenewStream(ctx, account, id, now, s.cfg.StreamTTL)
 		}
 	}
 	return fmt.Errorf("accounts: stream %q: %w", id, ErrNotFound)
+}
+
+// fresh reports whether a lease was renewed recently enough to need no
+// renewal yet: within the first three quarters of its TTL, which leaves
+// a player asking every 10 s a few chances before it lapses.
+func fresh(st Stream, now time.Time, ttl time.Duration) bool {
+	return now.Sub(st.Renewed) < ttl*3/4
 }
 
 // EndStream ends a stream lease of the account.

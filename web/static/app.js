@@ -1,6 +1,7 @@
 // app.js: the viewer pages and the router. Pages are chosen by the URL
 // fragment. Signed out, the app offers #/signin and #/signup (with the
-// plans on offer) and nothing else but the operator page (#/ops, which
+// plans on offer; account.js has the account's pages) and nothing else
+// but the operator page (#/ops, which
 // takes an operator key instead). Signed in: the profile picker
 // (#/profiles, shown after every sign-in), the catalog (#/), search
 // (#/search?q=), the title page with the player
@@ -9,7 +10,8 @@
 // only the profile picked (api.profileChoice), sent with every call.
 
 import * as api from './api.js';
-import { h, show, errorBox, money, resolution } from './ui.js';
+import { h, show, errorBox } from './ui.js';
+import { accountPages } from './account.js';
 import { Player } from './player.js';
 import { opsPage } from './ops.js';
 
@@ -222,9 +224,6 @@ async function titlePage(id, params, live) {
   };
 }
 
-// field is a labelled form control.
-const field = (label, el, hint) => h('label', {}, h('span', {}, label), el, hint ? h('small', { class: 'muted' }, hint) : null);
-
 // go shows the page of hash, also when it is the one in the address bar
 // already (a page drawn in place of another, as sign-in is).
 function go(hash) {
@@ -240,177 +239,17 @@ async function signedIn() {
   go('#/profiles');
 }
 
-function signInPage() {
-  const email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'username', maxlength: 254 });
-  const password = h('input', { name: 'password', type: 'password', required: true, autocomplete: 'current-password' });
-  const status = h('p', { class: 'status' });
-  const form = h('form', { id: 'signin', class: 'account-form' },
-    h('h1', {}, 'Sign in'),
-    field('Email', email), field('Password', password),
-    h('button', { type: 'submit' }, 'Sign in'), status,
-    h('p', { class: 'muted' }, 'New to Fillcast? ', h('a', { href: '#/signup' }, 'Create an account'), '.'));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    status.replaceChildren('Signing in…');
-    try {
-      await api.signIn(email.value.trim(), password.value);
-      await signedIn();
-    } catch (err) {
-      status.replaceChildren(errorBox(err.status === 401 ? 'Wrong email or password.' : err.message));
-    }
-  });
-  show(form);
-  email.focus();
+// signedOut forgets the viewer and shows the sign-in page.
+function signedOut() {
+  me = null;
+  api.profileChoice.forget();
+  drawHeader();
+  go('#/signin');
 }
 
-// planCard is one plan to pick: its price and what it entitles to.
-function planCard(p, checked) {
-  return h('label', { class: 'plan', 'data-plan': p.id },
-    h('input', { type: 'radio', name: 'plan', value: p.id, required: true, checked }),
-    h('strong', {}, p.name || p.id),
-    h('span', { class: 'price' }, money(p.price), p.period ? ` / ${p.period}` : ''),
-    h('span', { class: 'muted' }, `Up to ${resolution(p.max_height)}`),
-    h('span', { class: 'muted' }, `${p.max_streams} ${p.max_streams === 1 ? 'screen' : 'screens'} at once`),
-    h('span', { class: 'muted' }, p.downloads ? 'Downloads' : 'No downloads'));
-}
-
-async function signUpPage(live) {
-  const plans = (await api.plans()).sort((a, b) => a.price.amount - b.price.amount);
-  if (!live()) return;
-  if (!plans.length) {
-    show(h('h1', {}, 'Create an account'), errorBox('No plans are on offer yet: an operator adds them with PUT /v1/plans/{id}.'));
-    return;
-  }
-  const email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'username', maxlength: 254 });
-  const password = h('input', { name: 'password', type: 'password', required: true, minlength: 10, autocomplete: 'new-password' });
-  const status = h('p', { class: 'status' });
-  const form = h('form', { id: 'signup', class: 'account-form wide' },
-    h('h1', {}, 'Create an account'),
-    field('Email', email), field('Password', password, 'At least 10 characters.'),
-    h('fieldset', { class: 'plans' }, h('legend', {}, 'Plan'), plans.map((p, i) => planCard(p, i === 0))),
-    h('button', { type: 'submit' }, 'Create account'), status,
-    h('p', { class: 'muted' }, 'Have an account? ', h('a', { href: '#/signin' }, 'Sign in'), '.'));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const plan = form.querySelector('input[name=plan]:checked').value;
-    status.replaceChildren('Creating the account…');
-    try {
-      await api.signUp(email.value.trim(), password.value, plan);
-      await api.signIn(email.value.trim(), password.value);
-      await signedIn();
-    } catch (err) {
-      status.replaceChildren(errorBox(err.message),
-        err.status === 409 ? h('p', {}, h('a', { href: '#/signin' }, 'Sign in instead')) : '');
-    }
-  });
-  show(form);
-}
-
-// profileForm adds a profile to the account; then done runs.
-function profileForm(done) {
-  const name = h('input', { name: 'name', required: true, maxlength: 64, placeholder: 'Name' });
-  const kidsBox = h('input', { name: 'kids', type: 'checkbox' });
-  const status = h('p', { class: 'status' });
-  const form = h('form', { id: 'profile-form', class: 'inline-form' },
-    name, h('label', { class: 'check' }, kidsBox, ' Kids profile (titles rated all and 7+ only)'),
-    h('button', { type: 'submit' }, 'Add profile'), status);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    try {
-      await api.addProfile(name.value.trim(), kidsBox.checked);
-      await done();
-    } catch (err) {
-      status.replaceChildren(errorBox(err.message));
-    }
-  });
-  return form;
-}
-
-// profilesPage asks who is watching; the choice is kept in localStorage
-// and sent with every call.
-async function profilesPage(live) {
-  await loadMe();
-  if (!live() || !me) return;
-  const pick = async (id) => {
-    api.profileChoice.set(id);
-    await loadMe();
-    go('#/');
-  };
-  show(
-    h('h1', {}, 'Who is watching?'),
-    h('div', { class: 'profiles', id: 'profiles' }, me.profiles.map((p) =>
-      h('button', { type: 'button', class: `profile${p.id === me.profile ? ' on' : ''}`, 'data-profile': p.id, 'data-kids': p.kids ? 'yes' : 'no', onclick: () => pick(p.id) },
-        h('span', { class: 'avatar' }, p.name.slice(0, 1)), h('span', { class: 'name' }, p.name),
-        p.kids ? h('span', { class: 'badge kids' }, 'Kids') : null))),
-    h('h2', {}, 'Add a profile'),
-    profileForm(() => route()),
-  );
-}
-
-const when = (t) => (t ? new Date(t).toLocaleString() : '');
-
-// accountPage shows the account, its plan and what the plan entitles to,
-// the profiles, the streams playing now, and signing out.
-async function accountPage(live) {
-  const [, titles] = await Promise.all([loadMe(), api.titles().catch(() => [])]);
-  if (!live() || !me) return;
-  const names = new Map(titles.map((t) => [t.id, t.name]));
-  const plan = me.plan;
-  const redraw = () => route();
-  const status = h('p', { class: 'status', id: 'account-status' });
-  const act = (fn) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      status.replaceChildren(errorBox(err.message));
-    }
-  };
-  const signedOut = () => {
-    me = null;
-    api.profileChoice.forget();
-    drawHeader();
-    go('#/signin');
-  };
-  show(
-    h('h1', {}, 'Account'),
-    h('dl', { class: 'facts', id: 'account-info' },
-      h('dt', {}, 'Email'), h('dd', { id: 'account-email' }, me.email),
-      h('dt', {}, 'Member since'), h('dd', {}, when(me.created)),
-      h('dt', {}, 'Signed in until'), h('dd', {}, when(me.session_expires_at))),
-    h('section', { id: 'plan' },
-      h('h2', {}, 'Plan'),
-      h('p', {}, h('strong', { id: 'plan-name' }, plan.name || plan.id), ' · ', money(plan.price), plan.period ? ` / ${plan.period}` : ''),
-      h('dl', { class: 'facts' },
-        h('dt', {}, 'Max resolution'), h('dd', { id: 'plan-height' }, resolution(plan.max_height)),
-        h('dt', {}, 'Screens at once'), h('dd', { id: 'plan-screens' }, String(plan.max_streams)),
-        h('dt', {}, 'Downloads'), h('dd', { id: 'plan-downloads' }, plan.downloads ? 'Yes' : 'No'))),
-    h('section', { id: 'account-profiles' },
-      h('h2', {}, 'Profiles'),
-      h('table', {}, h('tbody', {}, me.profiles.map((p, i) => h('tr', { 'data-profile': p.id },
-        h('td', {}, p.name),
-        h('td', {}, p.kids ? h('span', { class: 'badge kids' }, 'Kids') : ''),
-        h('td', { class: 'muted' }, p.id === me.profile ? 'watching now' : ''),
-        h('td', {}, i === 0 ? h('span', { class: 'muted' }, 'first profile') : h('button', { type: 'button', class: 'danger', onclick: act(async () => {
-          await api.deleteProfile(p.id);
-          redraw();
-        }) }, 'Delete')))))),
-      profileForm(redraw)),
-    h('section', { id: 'streams' },
-      h('h2', {}, `Playing now (${me.streams.length} of ${plan.max_streams})`),
-      me.streams.length ? h('table', {}, h('tbody', {}, me.streams.map((st) => h('tr', { 'data-stream': st.id },
-        h('td', {}, h('a', { href: `#/title/${encodeURIComponent(st.title)}` }, names.get(st.title) || st.title)),
-        h('td', {}, profileOf(st.profile)?.name || ''),
-        h('td', { class: 'muted' }, `since ${when(st.started)}`),
-        h('td', {}, h('button', { type: 'button', onclick: act(async () => {
-          await api.endStream(st.id);
-          redraw();
-        }) }, 'Stop')))))) : h('p', { class: 'muted' }, 'Nothing is playing.')),
-    h('p', { class: 'who' },
-      h('button', { type: 'button', id: 'sign-out', onclick: act(async () => { await api.signOut(); signedOut(); }) }, 'Sign out'),
-      h('button', { type: 'button', id: 'sign-out-everywhere', class: 'danger', onclick: act(async () => { await api.signOutEverywhere(); signedOut(); }) }, 'Sign out everywhere')),
-    status,
-  );
-}
+const { signInPage, signUpPage, profilesPage, accountPage } = accountPages({
+  me: () => me, loadMe, go, route, profileOf, signedIn, signedOut,
+});
 
 // applianceNames maps appliance host:port to id for the "From" line, for
 // an operator whose key this tab holds (the fleet is not a viewer's).
