@@ -153,6 +153,36 @@ func (s *State) WriteJSON(w io.Writer) error {
 	return nil
 }
 
+// ReadJSON decodes from dec what WriteJSON wrote, a record at a time,
+// into s (a NewState); Rebuild then makes the indexes. Unknown fields are
+// skipped; missing ones stay empty.
+func (s *State) ReadJSON(dec *json.Decoder) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	tables := map[string]func(*json.Decoder) error{
+		"accounts": s.Accounts.readJSON, "profiles": s.Profiles.readJSON,
+		"sessions": s.Sessions.readJSON, "streams": s.Streams.readJSON,
+		"plans": func(dec *json.Decoder) error { return dec.Decode(&s.Plans) },
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("accounts: decode state: %w", err)
+		}
+		name, _ := tok.(string)
+		read, ok := tables[name]
+		if !ok {
+			var skip json.RawMessage
+			read = func(dec *json.Decoder) error { return dec.Decode(&skip) }
+		}
+		if err := read(dec); err != nil {
+			return fmt.Errorf("accounts: decode state: %s: %w", name, err)
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
 // EmailOwner returns the id of the account with email.
 func (s *State) EmailOwner(email string) (string, bool) {
 	id, ok := s.emails[email]

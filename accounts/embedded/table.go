@@ -167,3 +167,41 @@ func (t *Table[V]) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// readJSON decodes a JSON object from dec into the table, a record at a
+// time, replacing what it held: a restore reads the snapshot once, where
+// UnmarshalJSON would have the decoder buffer and scan it again.
+func (t *Table[V]) readJSON(dec *json.Decoder) error {
+	*t = *NewTable[V]()
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("accounts: decode table: %w", err)
+		}
+		k, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("accounts: decode table: key %v is not a string", tok)
+		}
+		var v V
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("accounts: decode table: record %q: %w", k, err)
+		}
+		t.Set(k, v)
+	}
+	return expectDelim(dec, '}')
+}
+
+// expectDelim reads the delimiter d from dec.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("accounts: decode: %w", err)
+	}
+	if tok != d {
+		return fmt.Errorf("accounts: decode: %v where %v was expected", tok, d)
+	}
+	return nil
+}

@@ -1,9 +1,14 @@
 package embedded
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/fillcast/fillcast/accounts"
 )
 
 // TestTableClone: a clone keeps what the table held when it was made,
@@ -46,5 +51,35 @@ func TestTableClone(t *testing.T) {
 	back := NewTable[int]()
 	if err := json.Unmarshal(b, back); err != nil || back.Len() != 1000 || back.At("k1") != -1 {
 		t.Errorf("decoded back: len %d, k1 %d, %v", back.Len(), back.At("k1"), err)
+	}
+}
+
+// TestStateJSON: what WriteJSON writes, ReadJSON reads back, skipping a
+// field it does not know.
+func TestStateJSON(t *testing.T) {
+	s := NewLocal()
+	ctx := context.Background()
+	for _, c := range []Command{
+		{Op: OpPutPlan, Plan: &accounts.Plan{ID: "basic", Name: "Basic", MaxHeight: 480, MaxStreams: 1, Price: accounts.Money{Amount: 1, Currency: "EUR"}, Period: "month"}},
+		{Op: OpCreateAccount, Account: &accounts.Account{ID: "a1", Email: "ann@example.com", PasswordHash: "$argon2id$x", Plan: "basic"}, Profile: &accounts.Profile{ID: "p1", Account: "a1", Name: "Ann"}},
+	} {
+		if err := s.do(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b bytes.Buffer
+	s.read(func(st *State) {
+		if err := st.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+	})
+	text := strings.Replace(b.String(), `{"plans":`, `{"future":[1,{"x":2}],"plans":`, 1)
+	back := NewState()
+	if err := back.ReadJSON(json.NewDecoder(strings.NewReader(text))); err != nil {
+		t.Fatalf("ReadJSON(%s): %v", text, err)
+	}
+	back.Rebuild()
+	if id, ok := back.EmailOwner("ann@example.com"); !ok || id != "a1" || back.Plans["basic"] == nil || len(back.Profiles.At("a1")) != 1 {
+		t.Errorf("read back: owner %q %v, plans %v", id, ok, back.Plans)
 	}
 }

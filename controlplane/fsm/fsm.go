@@ -335,9 +335,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := dec.Decode(s); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	// The accounts follow as a second JSON value (see Persist).
+	// The accounts follow as a second JSON value (see Persist), read a
+	// record at a time.
 	acc := embedded.NewState()
-	switch err := dec.Decode(acc); {
+	switch err := acc.ReadJSON(dec); {
 	case err == nil:
 		s.Accounts = acc
 	case !errors.Is(err, io.EOF):
