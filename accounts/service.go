@@ -33,9 +33,10 @@ type Config struct {
 	// StreamTTL is how long a stream lease lasts without a sign of life.
 	// Zero means 60 s.
 	StreamTTL time.Duration
-	// CacheTTL is how long a looked-up session is trusted without asking
-	// the store again: how long a revoked session may still play on a
-	// node other than the one that revoked it. Zero means 5 s.
+	// CacheTTL is how long a looked-up session, or a stream lease, is
+	// trusted without asking the store again: how long a revoked session
+	// may still play, or an ended lease still count as live, on a node
+	// other than the one that revoked or ended it. Zero means 5 s.
 	CacheTTL time.Duration
 	// CacheSize bounds the session cache. Zero means 100,000 entries.
 	CacheSize int
@@ -146,6 +147,7 @@ type Service struct {
 	d        Deps
 	hashing  chan struct{}
 	cache    *sessionCache
+	leases   *leaseCache
 	failures *throttle
 	signUps  *throttle // nil: no limit
 	// dummy is a hash compared against for unknown emails, so that a
@@ -171,6 +173,7 @@ func NewService(cfg Config, d Deps) (*Service, error) {
 		d:        d,
 		hashing:  make(chan struct{}, cfg.MaxHashing),
 		cache:    newSessionCache(cfg.CacheSize),
+		leases:   newLeaseCache(cfg.CacheSize),
 		failures: newThrottle(cfg.SignInFailures, cfg.FailureWindow),
 		signUps:  newThrottle(cfg.SignUpsPerHour, time.Hour),
 	}, nil

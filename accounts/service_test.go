@@ -185,17 +185,7 @@ func TestSignInThrottled(t *testing.T) {
 // TestStreams: the plan's screens, reuse without a write, expiry.
 func TestStreams(t *testing.T) {
 	s, clk := newService(t, accounts.Config{StreamTTL: time.Minute})
-	ctx := context.Background()
-	s.SignUp(ctx, "ann@example.com", "long enough!", "basic", netip.Addr{})
-	token, _, _ := s.SignIn(ctx, "ann@example.com", "long enough!", client)
-	v, err := s.Viewer(ctx, token, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.StartStream(ctx, v, "t1", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, v, st := streaming(t, s)
 	if _, err := s.StartStream(ctx, v, "t1", ""); !errors.Is(err, accounts.ErrLimit) || !strings.Contains(err.Error(), "allows 1 screen at once") {
 		t.Errorf("second screen: %v", err)
 	}
@@ -288,4 +278,48 @@ func TestThrottleConcurrent(t *testing.T) {
 	if _, err := s.SignUp(ctx, "u10@example.com", "long enough!", "basic", from); err != nil {
 		t.Errorf("an hour later: %v", err)
 	}
+}
+
+// TestLeaseCache: a player asking again within CacheTTL is answered from
+// this node's memory; a lease ended through another node (the store
+// directly) counts as live here until CacheTTL, then no more.
+func TestLeaseCache(t *testing.T) {
+	s, clk := newService(t, accounts.Config{CacheTTL: 5 * time.Second})
+	ctx, v, st := streaming(t, s)
+	if err := s.Store().EndStream(ctx, v.Account.ID, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.StartStream(ctx, v, "t1", st.ID); err != nil || again.ID != st.ID {
+		t.Errorf("within CacheTTL: %+v, %v", again, err)
+	}
+	other, err := s.StartStream(ctx, v, "t1", "") // the store has no lease: a screen is free
+	if err != nil {
+		t.Fatalf("a new stream once the store's lease ended: %v", err)
+	}
+	clk.add(5 * time.Second)
+	if _, err := s.StartStream(ctx, v, "t1", st.ID); !errors.Is(err, accounts.ErrLimit) {
+		t.Errorf("after CacheTTL, the ended lease beside %s: %v, want the screen limit", other.ID, err)
+	}
+}
+
+// streaming signs a basic account up and in and starts a stream of t1.
+func streaming(t *testing.T, s *accounts.Service) (context.Context, *accounts.Viewer, accounts.Stream) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.SignUp(ctx, "ann@example.com", "long enough!", "basic", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := s.SignIn(ctx, "ann@example.com", "long enough!", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Viewer(ctx, token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.StartStream(ctx, v, "t1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, v, st
 }

@@ -29,19 +29,19 @@ var ErrNoProfile = errors.New("accounts: no such profile on this account")
 // idle for SessionIdle has expired. It returns ErrBadSession for any
 // token that does not open a live session, ErrNoProfile for an unknown
 // profile, with the rest of the Viewer filled in but its Profile nil.
-func (s *Service) Viewer(ctx context.Context, token, profile string) (Viewer, error) {
+func (s *Service) Viewer(ctx context.Context, token, profile string) (*Viewer, error) {
 	now := s.d.Now()
 	b, cached := s.cache.get(token, now)
 	if !cached {
 		var err error
 		if b, err = s.load(ctx, token); err != nil {
-			return Viewer{}, err
+			return nil, err
 		}
 		s.cache.put(token, b, now.Add(s.cfg.CacheTTL))
 	}
 	if now.Sub(b.session.LastSeen) >= s.cfg.SessionIdle {
 		s.cache.dropSession(b.session.ID)
-		return Viewer{}, ErrBadSession
+		return nil, ErrBadSession
 	}
 	if now.Sub(b.session.LastSeen) >= s.cfg.TouchEvery {
 		// Best effort, and short: a request waits for no leader to note
@@ -59,7 +59,7 @@ func (s *Service) Viewer(ctx context.Context, token, profile string) (Viewer, er
 		// again before refusing it.
 		s.cache.dropSession(b.session.ID)
 		if b, err = s.load(ctx, token); err != nil {
-			return Viewer{}, err
+			return nil, err
 		}
 		s.cache.put(token, b, now.Add(s.cfg.CacheTTL))
 		v, err = b.viewer(profile)
@@ -71,16 +71,27 @@ func (s *Service) Viewer(ctx context.Context, token, profile string) (Viewer, er
 const touchTimeout = time.Second
 
 // viewer is the Viewer of b with the profile of id profile (the first
-// when empty), or with a nil Profile and ErrNoProfile.
-func (b *viewerBase) viewer(profile string) (Viewer, error) {
-	v := Viewer{Session: &b.session, Account: &b.account, Plan: &b.plan, Profiles: b.profiles}
+// when empty), or with a nil Profile and ErrNoProfile. Viewers are made
+// once per cached lookup and shared.
+func (b *viewerBase) viewer(profile string) (*Viewer, error) {
 	for i := range b.profiles {
 		if b.profiles[i].ID == profile || profile == "" {
-			v.Profile = &b.profiles[i]
-			return v, nil
+			return &b.views[i], nil
 		}
 	}
-	return v, ErrNoProfile
+	return &b.views[len(b.profiles)], ErrNoProfile
+}
+
+// prepare makes b's Viewers: one per profile, and one without.
+func (b *viewerBase) prepare() *viewerBase {
+	b.views = make([]Viewer, len(b.profiles)+1)
+	for i := range b.views {
+		b.views[i] = Viewer{Session: &b.session, Account: &b.account, Plan: &b.plan, Profiles: b.profiles}
+		if i < len(b.profiles) {
+			b.views[i].Profile = &b.profiles[i]
+		}
+	}
+	return b
 }
 
 // load reads what a token's session needs from the store.
@@ -109,7 +120,7 @@ func (s *Service) load(ctx context.Context, token string) (*viewerBase, error) {
 	if len(b.profiles) == 0 {
 		return nil, s.lost(ErrNotFound, "profiles of", sess.Account)
 	}
-	return b, nil
+	return b.prepare(), nil
 }
 
 // lost maps a record a live session points to but the store lacks to
@@ -130,19 +141,15 @@ func (s *Service) lost(err error, what, id string) error {
 // write. A reuse id that names no live lease (one that ran out)
 // becomes the id of the new lease: ids are the account's own, so a
 // player keeps its id across a lapse.
-func (s *Service) StartStream(ctx context.Context, v Viewer, title, reuse string) (Stream, error) {
+func (s *Service) StartStream(ctx context.Context, v *Viewer, title, reuse string) (Stream, error) {
 	now := s.d.Now().UTC()
 	st := Stream{ID: reuse, Account: v.Account.ID, Profile: v.Profile.ID, Title: title, Started: now, Renewed: now}
 	if reuse == "" {
 		st.ID = newID()
-	} else if live, err := s.d.Store.Streams(ctx, v.Account.ID, now, s.cfg.StreamTTL); err != nil {
+	} else if have, ok, err := s.lease(ctx, v.Account.ID, reuse, now); err != nil {
 		return Stream{}, err
-	} else {
-		for _, have := range live {
-			if have.ID == reuse && have.Title == title && have.Profile == v.Profile.ID && fresh(have, now, s.cfg.StreamTTL) {
-				return have, nil
-			}
-		}
+	} else if ok && have.Title == title && have.Profile == v.Profile.ID && fresh(have, now, s.cfg.StreamTTL) {
+		return have, nil
 	}
 	if err := s.d.Store.AcquireStream(ctx, st, v.Plan.MaxStreams, s.cfg.StreamTTL); err != nil {
 		if errors.Is(err, ErrLimit) {
@@ -150,7 +157,27 @@ func (s *Service) StartStream(ctx context.Context, v Viewer, title, reuse string
 		}
 		return Stream{}, err
 	}
+	s.leases.put(st, now.Add(s.cfg.CacheTTL))
 	return st, nil
+}
+
+// lease returns the account's live lease of id: from the lease cache when
+// this node saw it within CacheTTL, else from the store (and cached).
+func (s *Service) lease(ctx context.Context, account, id string, now time.Time) (Stream, bool, error) {
+	if st, ok := s.leases.get(account, id, now); ok && st.Live(now, s.cfg.StreamTTL) {
+		return st, true, nil
+	}
+	live, err := s.d.Store.Streams(ctx, account, now, s.cfg.StreamTTL)
+	if err != nil {
+		return Stream{}, false, err
+	}
+	for _, st := range live {
+		if st.ID == id {
+			s.leases.put(st, now.Add(s.cfg.CacheTTL))
+			return st, true, nil
+		}
+	}
+	return Stream{}, false, nil
 }
 
 // StreamLimit is what a viewer is told when a plan's n screens are all
@@ -168,19 +195,22 @@ func StreamLimit(n int) string {
 // written for a lease with more than a quarter of StreamTTL left.
 func (s *Service) KeepAlive(ctx context.Context, account, id string) error {
 	now := s.d.Now().UTC()
-	live, err := s.d.Store.Streams(ctx, account, now, s.cfg.StreamTTL)
-	if err != nil {
+	st, ok, err := s.lease(ctx, account, id, now)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("accounts: stream %q: %w", id, ErrNotFound)
+	case fresh(st, now, s.cfg.StreamTTL):
+		return nil
+	}
+	if err := s.d.Store.RenewStream(ctx, account, id, now, s.cfg.StreamTTL); err != nil {
+		s.leases.drop(account, id)
 		return err
 	}
-	for _, st := range live {
-		if st.ID == id {
-			if fresh(st, now, s.cfg.StreamTTL) {
-				return nil
-			}
-			return s.d.Store.RenewStream(ctx, account, id, now, s.cfg.StreamTTL)
-		}
-	}
-	return fmt.Errorf("accounts: stream %q: %w", id, ErrNotFound)
+	st.Renewed = now
+	s.leases.put(st, now.Add(s.cfg.CacheTTL))
+	return nil
 }
 
 // fresh reports whether a lease was renewed recently enough to need no
@@ -192,7 +222,9 @@ func fresh(st Stream, now time.Time, ttl time.Duration) bool {
 
 // EndStream ends a stream lease of the account.
 func (s *Service) EndStream(ctx context.Context, account, id string) error {
-	return s.d.Store.EndStream(ctx, account, id)
+	err := s.d.Store.EndStream(ctx, account, id)
+	s.leases.drop(account, id)
+	return err
 }
 
 // Streams returns the account's live leases.
@@ -206,6 +238,7 @@ type viewerBase struct {
 	account  Account
 	plan     Plan
 	profiles []Profile
+	views    []Viewer // per profile, then one without (prepare)
 }
 
 // sessionCache is the EVCache of the playback path: session tokens to

@@ -127,7 +127,7 @@ func (au authenticator) session(r *http.Request, token string, cookie bool) (aut
 	// An unknown profile leaves Profile nil: viewer() refuses it, and
 	// what does not need a profile still applies the plan and the most
 	// restrictive view (kidsOnly).
-	return auth.Principal{Kind: auth.Viewer, ID: v.Account.ID, Details: &v}, nil
+	return auth.Principal{Kind: auth.Viewer, ID: v.Account.ID, Details: v}, nil
 }
 
 // sameOrigin reports whether an Origin header names host.

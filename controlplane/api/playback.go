@@ -87,7 +87,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	if lowest > v.Plan.MaxHeight {
 		return gateway.Errorf(http.StatusForbidden, "your plan plays up to %dp and title %q has nothing below %dp: change plans to watch it", v.Plan.MaxHeight, title, lowest)
 	}
-	stream, err := a.d.Accounts.StartStream(r.Context(), *v, title, queryValue(r.URL.RawQuery, "stream"))
+	stream, err := a.d.Accounts.StartStream(r.Context(), v, title, queryValue(r.URL.RawQuery, "stream"))
 	if errors.Is(err, accounts.ErrLimit) {
 		return gateway.Errorf(http.StatusTooManyRequests, "%s", accounts.StreamLimit(v.Plan.MaxStreams))
 	}
