@@ -178,7 +178,10 @@ func (st *Store) Account(ctx context.Context, id string) (accounts.Account, erro
 
 // AccountByEmail implements accounts.Store.
 func (st *Store) AccountByEmail(ctx context.Context, email string) (accounts.Account, error) {
-	a, err := lookup(ctx, st, func(s *State) *accounts.Account { return s.Accounts.At(s.emails[email]) })
+	a, err := lookup(ctx, st, func(s *State) *accounts.Account {
+		id, _ := s.EmailOwner(email)
+		return s.Accounts.At(id)
+	})
 	if err != nil {
 		return accounts.Account{}, err
 	}

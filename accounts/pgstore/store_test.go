@@ -174,29 +174,10 @@ func TestStoresShareOneStreamLimit(t *testing.T) {
 	stores := []*pgstore.Store{open(t, dsn), open(t, dsn), open(t, dsn)}
 	seed(t, stores[0], "acct-1")
 	const n, max = 30, 2
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			st := accounts.Stream{ID: fmt.Sprintf("s%02d", i), Account: "acct-1", Profile: "acct-1-main", Title: "t1", Started: storetest.T0, Renewed: storetest.T0}
-			errs[i] = stores[i%len(stores)].AcquireStream(ctx, st, max, time.Minute)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, accounts.ErrLimit):
-			t.Errorf("AcquireStream: got %v, want nil or ErrLimit", err)
-		}
-	}
+	won := storetest.Race(t, "AcquireStream", n, accounts.ErrLimit, func(i int) error {
+		st := accounts.Stream{ID: fmt.Sprintf("s%02d", i), Account: "acct-1", Profile: "acct-1-main", Title: "t1", Started: storetest.T0, Renewed: storetest.T0}
+		return stores[i%len(stores)].AcquireStream(ctx, st, max, time.Minute)
+	})
 	if won != max {
 		t.Errorf("AcquireStream from %d goroutines over %d stores with max %d: %d succeeded, want %d", n, len(stores), max, won, max)
 	}

@@ -100,19 +100,10 @@ func testCreateAccountUnknownPlan(t *testing.T, f *fixture) {
 func testCreateAccountConcurrentEmail(t *testing.T, f *fixture) {
 	f.ok("PutPlan", f.s.PutPlan(f.ctx, planBasic()))
 	const n = 10
-	errs := race(n, func(i int) error {
+	won := Race(t, "CreateAccount racing for one email", n, accounts.ErrExists, func(i int) error {
 		a, p := f.account(fmt.Sprintf("acct-%d", i), "same@example.com")
 		return f.s.CreateAccount(f.ctx, a, p)
 	})
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, accounts.ErrExists):
-			t.Errorf("CreateAccount racing for one email: got %v, want nil or ErrExists", err)
-		}
-	}
 	if won != 1 {
 		t.Errorf("CreateAccount of one email from %d goroutines: %d succeeded, want 1", n, won)
 	}
@@ -171,16 +162,7 @@ func testAddProfileUnknownAccount(t *testing.T, f *fixture) {
 func testAddProfileConcurrent(t *testing.T, f *fixture) {
 	f.withAccount("acct-1")
 	const n = 12
-	errs := race(n, func(i int) error { return f.s.AddProfile(f.ctx, profile("acct-1", i+1), 5) })
-	added := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			added++
-		case !errors.Is(err, accounts.ErrLimit):
-			t.Errorf("AddProfile racing: got %v, want nil or ErrLimit", err)
-		}
-	}
+	added := Race(t, "AddProfile racing", n, accounts.ErrLimit, func(i int) error { return f.s.AddProfile(f.ctx, profile("acct-1", i+1), 5) })
 	got, err := f.s.Profiles(f.ctx, "acct-1")
 	f.ok("Profiles", err)
 	if added != 4 || len(got) != 5 {
@@ -214,21 +196,30 @@ func testDeleteProfile(t *testing.T, f *fixture) {
 	same(t, "Profiles after delete and add", got, []accounts.Profile{first, p2, p3})
 }
 
-// race calls fn(0) … fn(n-1) from n goroutines let go at once, and
-// returns their errors.
-func race(n int, fn func(i int) error) []error {
+// Race calls fn(0) … fn(n-1) from n goroutines let go at once, and
+// returns how many succeeded; an error other than lose (the one the
+// losers of the race must get) fails t, named by what.
+func Race(t *testing.T, what string, n int, lose error, fn func(i int) error) int {
+	t.Helper()
 	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			<-start
 			errs[i] = fn(i)
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()
-	return errs
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, lose):
+			t.Errorf("%s: got %v, want nil or %v", what, err, lose)
+		}
+	}
+	return won
 }

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -145,18 +144,9 @@ func testStreamsOrder(t *testing.T, f *fixture) {
 func testStreamsConcurrent(t *testing.T, f *fixture) {
 	f.withAccount("acct-1")
 	const n, max = 20, 2
-	errs := race(n, func(i int) error {
+	won := Race(t, "AcquireStream racing", n, accounts.ErrLimit, func(i int) error {
 		return f.s.AcquireStream(f.ctx, stream(fmt.Sprintf("s%02d", i), "acct-1", 0), max, ttl)
 	})
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, accounts.ErrLimit):
-			t.Errorf("AcquireStream racing: got %v, want nil or ErrLimit", err)
-		}
-	}
 	if won != max {
 		t.Errorf("AcquireStream from %d goroutines with max %d: %d succeeded, want %d", n, max, won, max)
 	}

@@ -341,11 +341,13 @@ func (a *API) apply(ctx context.Context, cmd fsm.Command) error {
 	return nil
 }
 
+// applyError maps the errors of a write (of the replicated state or of
+// the accounts, whichever store keeps them) to statuses.
 func applyError(err error) error {
 	switch {
-	case errors.Is(err, fsm.ErrInvalid):
+	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, accounts.ErrInvalid):
 		return &gateway.Error{Status: http.StatusBadRequest, Message: err.Error(), Err: err}
-	case errors.Is(err, fsm.ErrExists):
+	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrLimit):
 		return &gateway.Error{Status: http.StatusConflict, Message: err.Error(), Err: err}
 	case errors.Is(err, fsm.ErrNotFound):
 		return &gateway.Error{Status: http.StatusNotFound, Message: err.Error(), Err: err}

@@ -92,7 +92,7 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 		return gateway.Errorf(http.StatusTooManyRequests, "%s", accounts.StreamLimit(v.Plan.MaxStreams))
 	}
 	if err != nil {
-		return accountsError(err)
+		return applyError(err)
 	}
 	rc := gateway.FromContext(r.Context())
 	var targets [steering.MaxTargets]steering.Target

@@ -60,21 +60,6 @@ func viewer(ctx context.Context) (*accounts.Viewer, error) {
 	return v, nil
 }
 
-// accountsError maps the accounts' errors to statuses.
-func accountsError(err error) error {
-	switch {
-	case errors.Is(err, accounts.ErrInvalid):
-		return gateway.Errorf(http.StatusBadRequest, "%v", err)
-	case errors.Is(err, accounts.ErrExists):
-		return gateway.Errorf(http.StatusConflict, "%v", err)
-	case errors.Is(err, accounts.ErrLimit):
-		return gateway.Errorf(http.StatusConflict, "%v", err)
-	case errors.Is(err, accounts.ErrNotFound):
-		return gateway.Errorf(http.StatusNotFound, "%v", err)
-	}
-	return applyError(err)
-}
-
 type accountRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -105,7 +90,7 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, accounts.ErrNotFound):
 		return gateway.Errorf(http.StatusBadRequest, "plan %q: no such plan (GET /v1/plans lists them)", req.Plan)
 	case err != nil:
-		return accountsError(err)
+		return applyError(err)
 	}
 	return gateway.WriteJSON(w, http.StatusCreated, accountAnswer{ID: acct.ID, Email: acct.Email, Plan: acct.Plan})
 }
@@ -130,7 +115,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, accounts.ErrBadCredentials):
 		return gateway.Errorf(http.StatusUnauthorized, "wrong email or password")
 	case err != nil:
-		return accountsError(err)
+		return applyError(err)
 	}
 	expires := a.d.Accounts.ExpiresAt(sess)
 	// The session's idle expiry is the control plane's to decide: the
@@ -153,7 +138,7 @@ func (a *API) signOut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.d.Accounts.SignOut(r.Context(), v.Session.ID); err != nil && !errors.Is(err, accounts.ErrNotFound) {
-		return accountsError(err)
+		return applyError(err)
 	}
 	clearCookie(w, r)
 	w.WriteHeader(http.StatusNoContent)
@@ -166,7 +151,7 @@ func (a *API) signOutEverywhere(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.d.Accounts.SignOutEverywhere(r.Context(), v.Account.ID); err != nil {
-		return accountsError(err)
+		return applyError(err)
 	}
 	clearCookie(w, r)
 	w.WriteHeader(http.StatusNoContent)
@@ -224,7 +209,7 @@ func (a *API) getAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	live, err := a.d.Accounts.Streams(r.Context(), v.Account.ID)
 	if err != nil {
-		return accountsError(err)
+		return applyError(err)
 	}
 	out := accountView{ID: v.Account.ID, Email: v.Account.Email, Plan: *v.Plan, Profile: v.Profile.ID, Profiles: profileViews(v.Profiles),
 		Streams: make([]streamView, len(live)), Created: v.Account.Created, ExpiresAt: a.d.Accounts.ExpiresAt(*v.Session).UTC()}
@@ -254,7 +239,7 @@ func (a *API) createProfile(w http.ResponseWriter, r *http.Request) error {
 		return gateway.Errorf(http.StatusConflict, "an account has at most %d profiles", a.d.Accounts.Config().MaxProfiles)
 	}
 	if err != nil {
-		return accountsError(err)
+		return applyError(err)
 	}
 	return gateway.WriteJSON(w, http.StatusCreated, profileView{ID: p.ID, Name: p.Name, Kids: p.Kids})
 }
@@ -271,7 +256,7 @@ func (a *API) deleteProfile(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, accounts.ErrNotFound):
 		return gateway.Errorf(http.StatusNotFound, "no profile %q on this account", r.PathValue("id"))
 	case err != nil:
-		return accountsError(err)
+		return applyError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -280,7 +265,7 @@ func (a *API) deleteProfile(w http.ResponseWriter, r *http.Request) error {
 func (a *API) listPlans(w http.ResponseWriter, r *http.Request) error {
 	plans, err := a.d.Accounts.Plans(r.Context())
 	if err != nil {
-		return accountsError(err)
+		return applyError(err)
 	}
 	if plans == nil {
 		plans = []accounts.Plan{}
@@ -298,7 +283,7 @@ func (a *API) putPlan(w http.ResponseWriter, r *http.Request) error {
 	}
 	p.ID = r.PathValue("id")
 	if err := a.d.Accounts.PutPlan(r.Context(), p); err != nil {
-		return accountsError(err)
+		return applyError(err)
 	}
 	return gateway.WriteJSON(w, http.StatusOK, p)
 }
@@ -324,7 +309,7 @@ func (a *API) streamOp(w http.ResponseWriter, r *http.Request, op func(ctx conte
 		if errors.Is(err, accounts.ErrNotFound) {
 			return gateway.Errorf(http.StatusNotFound, gone, id)
 		}
-		return accountsError(err)
+		return applyError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
