@@ -46,6 +46,8 @@ test: web
 # Short fuzzing of every parser; the seed corpora also run in make test.
 fuzz:
 	$(GO) test -run x -fuzz FuzzParse -fuzztime 20s ./appliance/byterange
+	$(GO) test -run x -fuzz FuzzParse -fuzztime 20s ./appliance/cmcd
+	$(GO) test -run x -fuzz FuzzUsageJSON -fuzztime 20s .
 	$(GO) test -run x -fuzz '^FuzzVerify$$' -fuzztime 20s ./auth
 	$(GO) test -run x -fuzz FuzzVerifyCredential -fuzztime 20s ./auth
 	$(GO) test -run x -fuzz FuzzParseKeys -fuzztime 20s ./auth
@@ -54,9 +56,16 @@ fuzz:
 	$(GO) test -run x -fuzz FuzzContentPath -fuzztime 20s ./appliance/server
 	$(GO) test -run x -fuzz FuzzMaster -fuzztime 20s ./manifestfilter
 	$(GO) test -run x -fuzz FuzzMPD -fuzztime 20s ./manifestfilter
+	$(GO) test -run x -fuzz FuzzSteerMaster -fuzztime 20s ./manifestfilter
+	$(GO) test -run x -fuzz FuzzSteerMPD -fuzztime 20s ./manifestfilter
 	$(GO) test -run x -fuzz FuzzString -fuzztime 20s ./internal/jsonappend
 	$(GO) test -run x -fuzz FuzzPasswordMatches -fuzztime 20s ./accounts
 	$(GO) test -run x -fuzz FuzzNormalizeEmail -fuzztime 20s ./accounts
+	$(GO) test -run x -fuzz '^FuzzDecodeBatch$$' -fuzztime 20s ./controlplane/events
+	$(GO) test -run x -fuzz '^FuzzDecodeRecord$$' -fuzztime 20s ./controlplane/events
+	$(GO) test -run x -fuzz '^FuzzViewingUnmarshal$$' -fuzztime 20s ./controlplane/events
+	$(GO) test -run x -fuzz '^FuzzModelUnmarshal$$' -fuzztime 20s ./controlplane/recs
+	$(GO) test -run x -fuzz '^FuzzParseQuery$$' -fuzztime 20s ./controlplane/opsindex
 
 bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)

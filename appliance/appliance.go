@@ -30,6 +30,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/h3"
 	"github.com/fillcast/fillcast/appliance/server"
 	"github.com/fillcast/fillcast/appliance/upstream"
+	"github.com/fillcast/fillcast/appliance/usage"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +72,8 @@ type Config struct {
 	// control-plane URLs. The client learns the other nodes from any one,
 	// but only in memory: give two or more (or a DNS name of every node)
 	// so that an appliance restarted while one node is down finds the
-	// others.
+	// others. The first is also the steering URL that players' manifests
+	// advertise unless Server.SteeringURL is set.
 	ControlPlanes []string
 	// AdvertiseURL is the URL players and peers reach this appliance at,
 	// sent in heartbeats. Zero means http://{HTTP}, or https:// with a
@@ -111,6 +113,11 @@ type Config struct {
 	// accepted the draining heartbeat, for Drain to take it that steering
 	// sends new players elsewhere. Zero means 10 s.
 	DrainQuiet time.Duration
+	// UsageInterval is the time between two usage summaries (requests,
+	// bytes, statuses and the players' CMCD per title and rendition) sent
+	// to the control plane, with ControlPlanes. Zero means 10 s; at least
+	// 10 ms.
+	UsageInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in, the
@@ -133,6 +140,7 @@ func DefaultConfig() Config {
 		UDPBufferBytes:    8 << 20,
 		DrainTimeout:      60 * time.Second,
 		DrainQuiet:        10 * time.Second,
+		UsageInterval:     agent.DefaultUsageConfig().Interval,
 	}
 }
 
@@ -158,6 +166,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("appliance", "UDPBufferBytes", "%d is negative", c.UDPBufferBytes)
 	case c.FillRateBits < 0:
 		return fillcast.ConfigErrorf("appliance", "FillRateBits", "%v is negative", c.FillRateBits)
+	case c.UsageInterval > 0 && c.UsageInterval < agent.MinUsageInterval:
+		return fillcast.ConfigErrorf("appliance", "UsageInterval", "%v: want at least %v (0 means 10s)", c.UsageInterval, agent.MinUsageInterval)
 	}
 	for _, f := range []struct {
 		name string
@@ -165,7 +175,7 @@ func (c Config) Validate() error {
 	}{
 		{"ReadTimeout", c.ReadTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownTimeout", c.ShutdownTimeout},
 		{"HeartbeatInterval", c.HeartbeatInterval}, {"FillPoll", c.FillPoll},
-		{"DrainTimeout", c.DrainTimeout}, {"DrainQuiet", c.DrainQuiet},
+		{"DrainTimeout", c.DrainTimeout}, {"DrainQuiet", c.DrainQuiet}, {"UsageInterval", c.UsageInterval},
 	} {
 		if f.v < 0 {
 			return fillcast.ConfigErrorf("appliance", f.name, "%v is negative", f.v)
@@ -196,7 +206,7 @@ func (c Config) Validate() error {
 	if err := c.Server.Validate(); err != nil {
 		return fillcast.InField("Server", err)
 	}
-	return nil
+	return c.validateSteering()
 }
 
 // WithDefaults returns c with every zero field of its own set to its
@@ -221,10 +231,12 @@ func (c Config) withDefaults() Config {
 	c.UDPBufferBytes = cmp.Or(c.UDPBufferBytes, d.UDPBufferBytes)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
 	c.DrainQuiet = cmp.Or(c.DrainQuiet, d.DrainQuiet)
+	c.UsageInterval = cmp.Or(c.UsageInterval, d.UsageInterval)
 	// The server's write timeout bounds the whole connection's writes
 	// too, so the fasthttp server needs it with its default (server.New
 	// applies it for itself but does not say what it is).
 	c.Server.WriteTimeout = cmp.Or(c.Server.WriteTimeout, d.Server.WriteTimeout)
+	c.Server.SteeringURL, c.Server.TLS = c.steeringURL(), c.Server.TLS || c.TLSCert != ""
 	if c.H3 && c.Server.AltSvc == "" {
 		_, port, _ := net.SplitHostPort(c.HTTP)
 		c.Server.AltSvc = `h3=":` + port + `"; ma=86400`
@@ -275,10 +287,12 @@ type Appliance struct {
 	pass  *fillPass // what up shows peers and the origin
 	srv   *server.Server
 	hs    *fasthttp.Server
-	cp    *client.Client // nil without control planes
-	agent *agent.Agent   // nil without control planes
-	fill  *fill.Executor // nil without control planes
-	tls   *tls.Config    // nil without a certificate
+	cp    *client.Client       // nil without control planes
+	agent *agent.Agent         // nil without control planes
+	fill  *fill.Executor       // nil without control planes
+	rec   *usage.Recorder      // nil without control planes
+	usage *agent.UsageReporter // nil without control planes
+	tls   *tls.Config          // nil without a certificate
 	start time.Time
 	once  sync.Once
 	// lastSession is when (Unix ns) a player last started a session here.
@@ -302,6 +316,9 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.rec, err = newRecorder(cfg); err != nil {
+		return nil, err
+	}
 	a.pass = &fillPass{id: cfg.ID}
 	if d.Keys.CanSign() {
 		a.pass.keys = d.Keys // a lab: it signs its own passes
@@ -323,7 +340,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	}
 	reg := prometheus.NewRegistry()
 	if a.srv, err = server.New(cfg.Server, server.Deps{
-		Cache: a.cache, Keys: d.Keys, AdminToken: d.AdminToken, Status: a.Status, Gatherer: reg, Log: log,
+		Cache: a.cache, Keys: d.Keys, AdminToken: d.AdminToken, Status: a.Status, Gatherer: reg, Log: log, Usage: a.recorder(),
 	}); err != nil {
 		a.cache.Close()
 		return nil, err
@@ -341,6 +358,9 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now},
 				fill.Deps{ControlPlane: a.cp, Cache: a.cache, Source: a.up, Log: log, OnCatalog: a.catalog})
+		}
+		if err == nil {
+			err = a.newUsageReporter(reg)
 		}
 		if err != nil {
 			a.cache.Close()
@@ -411,6 +431,13 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 		go func() { defer wg.Done(); errc <- q.Serve(l.UDP) }()
 	}
 	actx, stopAgent := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if a.usage != nil {
+			a.usage.Run(actx) // stopped with the agent, after the servers: its last summary counts every response
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -51,6 +51,9 @@ func TestValidate(t *testing.T) {
 		{"negative max conns", func(c *Config) { c.MaxConns = -1 }, "MaxConns"},
 		{"negative drain quiet", func(c *Config) { c.DrainQuiet = -time.Second }, "DrainQuiet"},
 		{"negative heartbeat", func(c *Config) { c.HeartbeatInterval = -time.Second }, "HeartbeatInterval"},
+		{"negative usage interval", func(c *Config) { c.UsageInterval = -time.Second }, "UsageInterval"},
+		{"tiny usage interval", func(c *Config) { c.UsageInterval = time.Millisecond }, "UsageInterval"},
+		{"shortest usage interval", func(c *Config) { c.UsageInterval = agent.MinUsageInterval }, ""},
 		{"bad control plane", func(c *Config) { c.ControlPlanes = []string{"cp1:7000"} }, "ControlPlanes"},
 		{"no cache dir", func(c *Config) { c.Cache.Dir = "" }, "Cache.Dir"},
 		{"no disk budget", func(c *Config) { c.Cache.DiskBytes = 0 }, "Cache.DiskBytes"},
@@ -80,6 +83,7 @@ func TestDefaultConfigHoldsEveryDefault(t *testing.T) {
 		got, want any
 	}{
 		{"HeartbeatInterval", d.HeartbeatInterval, ag.Interval},
+		{"UsageInterval", d.UsageInterval, agent.DefaultUsageConfig().Interval},
 		{"FillRateBits", d.FillRateBits, fl.RateBits},
 		{"FillPoll", d.FillPoll, fl.Poll},
 		{"Upstream.ConnectTimeout", d.Upstream.ConnectTimeout, up.ConnectTimeout},
@@ -92,7 +96,7 @@ func TestDefaultConfigHoldsEveryDefault(t *testing.T) {
 			t.Errorf("DefaultConfig().%s = %v, want %v (not zero)", tt.name, tt.got, tt.want)
 		}
 	}
-	if got := (Config{}).WithDefaults(); got.HeartbeatInterval != d.HeartbeatInterval || got.FillPoll != d.FillPoll || got.HTTP != d.HTTP {
+	if got := (Config{}).WithDefaults(); got.HeartbeatInterval != d.HeartbeatInterval || got.UsageInterval != d.UsageInterval || got.FillPoll != d.FillPoll || got.HTTP != d.HTTP {
 		t.Errorf("zero Config with defaults: %+v", got)
 	}
 }

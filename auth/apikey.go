@@ -100,6 +100,19 @@ func NodeToken(adminToken string) string {
 	return NodeTokenPrefix + hex.EncodeToString(m.Sum(nil))
 }
 
+// RouteSecret derives from the bootstrap admin token the password of the
+// event stream's routes between nodes. It is not the node token: a route
+// password seen on the wire (routes run without TLS unless the nodes
+// have certificates) admits no one to the API.
+func RouteSecret(adminToken string) string {
+	if adminToken == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(adminToken))
+	m.Write([]byte("fillcast-event-routes-v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 // Bearer returns the credential of an Authorization header value
 // ("Bearer <credential>", the scheme in any case), or "".
 func Bearer(authorization string) string {

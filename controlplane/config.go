@@ -1,11 +1,13 @@
 package controlplane
 
 import (
+	"cmp"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ingest"
 	"github.com/fillcast/fillcast/controlplane/planner"
+	"github.com/fillcast/fillcast/controlplane/recs"
+	"github.com/fillcast/fillcast/controlplane/stream"
 	"github.com/fillcast/fillcast/internal/httpserve"
 	"github.com/fillcast/fillcast/steering"
 )
@@ -61,6 +65,14 @@ type Config struct {
 	// accounts, profiles, plans, sessions and stream leases, shared by
 	// every node; empty keeps them in the replicated state.
 	AccountsDB string
+	// Events configures the event stream. Its NodeID and Dir come from
+	// ID and DataDir (its routes' password from the admin token); a zero Listen is
+	// the raft address's host with the port after the raft port. With
+	// URL set, the node uses that external NATS cluster and embeds none.
+	Events stream.Config
+	// Recs tunes the recommender: retraining interval, the data a model
+	// needs.
+	Recs recs.Config
 	// Ingest tunes the job manager (Workers, Queue).
 	Ingest ingest.Config
 	// Planner tunes off-peak fill planning. Zero SnapshotPath means
@@ -141,6 +153,12 @@ func (c Config) Validate() error {
 			return fillcast.ConfigErrorf("controlplane", "AccountsDB", "not a PostgreSQL connection string (postgres://user@host/db)")
 		}
 	}
+	if err := c.Events.Validate(); err != nil {
+		return fillcast.InField("Events", err)
+	}
+	if err := c.Recs.Validate(); err != nil {
+		return fillcast.InField("Recs", err)
+	}
 	if err := c.Planner.Validate(); err != nil {
 		return fillcast.InField("Planner", err)
 	}
@@ -188,9 +206,26 @@ func (c Config) withDefaults() Config {
 		c.Planner.SnapshotPath = filepath.Join(c.DataDir, "popularity.json")
 	}
 	c.Steering.Origin = c.Origin
+	c.Events.NodeID, c.Events.Dir, c.Events.Joining = c.ID, filepath.Join(c.DataDir, "stream"), len(c.Join) > 0
+	if c.Events.Listen == "" && c.Events.URL == "" {
+		host, port, _ := net.SplitHostPort(c.RaftAddr)
+		if p, err := strconv.Atoi(port); err == nil && p > 0 {
+			c.Events.Listen = net.JoinHostPort(host, strconv.Itoa(p+1))
+		}
+	}
 	c.API.Gateway.TrustedProxies, _ = gateway.ParseTrustedProxies(c.TrustedProxies)
 	c.Ingest.Node, c.Ingest.Dir, c.Ingest.OriginURL = c.ID, filepath.Join(c.DataDir, "ingest"), c.Origin
 	return c
+}
+
+// eventsAddr is the events address this node records in the member
+// list: where the other nodes' streams dial its routes (none with an
+// external stream).
+func (c Config) eventsAddr() string {
+	if c.Events.URL != "" {
+		return ""
+	}
+	return cmp.Or(c.Events.Advertise, c.Events.Listen)
 }
 
 // Deps are what a node works with besides its Config.

@@ -26,6 +26,7 @@ import (
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/ingest"
 	"github.com/fillcast/fillcast/controlplane/planner"
+	"github.com/fillcast/fillcast/controlplane/stream"
 	"github.com/fillcast/fillcast/internal/lifecycle"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/fillcast/fillcast/transcoder"
@@ -42,6 +43,7 @@ type Node struct {
 	raft   *cluster.Node
 	fleet  *fleet.Fleet
 	plan   *planner.Planner
+	stream *stream.Stream
 	disc   *discovery
 	ingest *ingest.Manager // nil without an origin
 	api    *api.API
@@ -74,7 +76,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	n.fsm = fsm.New(n.stateChanged)
 	var err error
 	if n.raft, err = cluster.New(cluster.Config{
-		ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, HTTPURL: cfg.AdvertiseURL,
+		ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, HTTPURL: cfg.AdvertiseURL, Events: cfg.eventsAddr(),
 		Bootstrap: cfg.Bootstrap, Join: cfg.Join, TLS: cfg.TLS,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 	}, cluster.Deps{FSM: n.fsm, NodeToken: auth.NodeToken(d.AdminToken), Log: d.Log, RaftLog: d.RaftLog}); err != nil {
@@ -93,7 +95,13 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}); err != nil {
 		return nil, err
 	}
-	n.disc = newDiscovery(filepath.Join(cfg.DataDir, "events"), n.fsm, d.Log)
+	if n.stream, err = stream.New(cfg.Events, stream.Deps{Members: n.streamMembers, Secret: auth.RouteSecret(d.AdminToken),
+		RouteTLS: n.tls.routeTLS, Log: d.Log}); err != nil {
+		return nil, err
+	}
+	if n.disc, err = newDiscovery(filepath.Join(cfg.DataDir, "events"), n.fsm, n.stream, n.plan, cfg.Recs, n.leads, d.Log); err != nil {
+		return nil, err
+	}
 	if cfg.Origin != "" {
 		tc, err := transcoder.New(transcoder.DefaultConfig())
 		if err != nil {
@@ -120,9 +128,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.disc.qoe)
 	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Accounts: viewers, Ingest: n.ingest, Keys: d.Keys,
-		Log: d.Log, Registry: reg, Events: n.disc, Search: n.disc, Recs: n.disc, OnPlayback: n.playbackStarted, UI: ui}); err != nil {
+		Log: d.Log, Registry: reg, Events: n.disc, Search: n.disc, Recs: n.disc, UI: ui}); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -151,6 +159,10 @@ func (n *Node) Run(ctx context.Context) error {
 		// Raft: the log replays into the state machine; then joining
 		// and announcing this node.
 		{Name: "raft", Open: n.raft.Open, Run: n.raft.Run, Close: n.raft.Close},
+		// The event stream: its server starts once raft has replayed
+		// the membership it routes to; its consumers feed discovery and
+		// popularity, opened above.
+		{Name: "events", Run: n.stream.Run},
 		{Name: "fleet", Run: n.fleet.Run},
 		// Planning, and saving popularity on the way out.
 		{Name: "planner", Run: n.plan.Run},
@@ -179,6 +191,17 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
+// leads reports whether this node leads raft: false until every part
+// is open (discovery runs before raft opens).
+func (n *Node) leads() bool {
+	select {
+	case <-n.ready:
+		return n.raft.IsLeader()
+	default:
+		return false
+	}
+}
+
 // Ready is closed once Run has opened every part and the API listens.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
@@ -188,3 +211,6 @@ func (n *Node) Handler() http.Handler { return n.api }
 
 // Raft returns the raft node (for tests and status).
 func (n *Node) Raft() *cluster.Node { return n.raft }
+
+// Stream returns the node's event stream (for benchmarks and tests).
+func (n *Node) Stream() *stream.Stream { return n.stream }

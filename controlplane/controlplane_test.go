@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fillcast/fillcast/appliance/h3/h3test"
 
 	"github.com/fillcast/fillcast/internal/viewertest"
 
@@ -66,7 +71,19 @@ func listen(t *testing.T) net.Listener {
 func runNode(t *testing.T, cfg Config, d Deps) *testNode {
 	t.Helper()
 	cfg.RaftAddr, cfg.Bootstrap = freeAddr(t), len(cfg.Join) == 0
-	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+	if cfg.Events.Listen == "" && cfg.Events.URL == "" {
+		port, err := h3test.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Events.Listen = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+	}
+	if d.Log == nil && os.Getenv("FILLCAST_TEST_LOG") != "" {
+		d.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", cfg.ID)
+	}
 	n, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ type nodeTLS struct {
 	originCA string
 	id       string
 	api      *tls.Config   // the API listener's; nil without TLS
+	routes   *tls.Config   // the event stream's routes; nil without TLS
 	peers    lateTransport // to the other nodes
 	origin   lateTransport // to the origin
 }
@@ -60,6 +61,11 @@ func (t *nodeTLS) open(context.Context) error {
 		}
 		t.api = api
 		t.peers.set(pki.RequirePeer(client, pki.RoleNode))
+		// One configuration both accepts and dials the stream's routes:
+		// the node's certificate, the CA both ways, nodes only.
+		routes := api.Clone()
+		routes.RootCAs = client.RootCAs
+		t.routes = pki.RequirePeer(routes, pki.RoleNode)
 	}
 	if ca := cmp.Or(t.originCA, f.CA); ca != "" || !f.IsZero() {
 		c, err := pki.ClientTLS(f.Cert, f.Key, ca)
@@ -70,6 +76,10 @@ func (t *nodeTLS) open(context.Context) error {
 	}
 	return nil
 }
+
+// routeTLS is the event stream's route configuration, nil without TLS;
+// the stream asks for it when a clustered server starts, after open.
+func (t *nodeTLS) routeTLS() *tls.Config { return t.routes }
 
 // close drops the transports' idle connections.
 func (t *nodeTLS) close() error {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/controlplane/stream"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
@@ -47,7 +49,9 @@ func (l *logBuf) count(s string) int {
 func startTLSNode(t *testing.T, id string, f pki.Files, join []string, log *logBuf) *testNode {
 	t.Helper()
 	keys, _ := auth.ParseKeys(strings.NewReader(keyFile))
-	cfg := Config{ID: id, DataDir: t.TempDir(), HTTP: freeAddr(t), TLS: f, Join: join}
+	// Raft's default timing: the test counts on a leader that lasts
+	// while it refuses strangers, on a busy machine too.
+	cfg := Config{ID: id, DataDir: t.TempDir(), HTTP: freeAddr(t), TLS: f, Join: join, HeartbeatTimeout: time.Second, ElectionTimeout: time.Second}
 	return runNode(t, cfg, Deps{AdminToken: "adm", Keys: keys, Log: slog.New(slog.NewTextHandler(log, nil))})
 }
 
@@ -123,6 +127,28 @@ func TestMutualTLSCluster(t *testing.T) {
 			var ok bool
 			n.Raft().FSM().Read(func(s *fsm.State) { _, ok = s.Sites["isp1"] })
 			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+	// The event stream's routes run under the same mutual TLS: the
+	// stream forms with a replica on every node.
+	poll.Until(t, 30*time.Second, "the event stream with 3 current replicas", func() bool {
+		js := nodes[0].Stream().JetStream()
+		if js == nil {
+			return false
+		}
+		st, err := js.Stream(ctx, stream.Name)
+		if err != nil {
+			return false
+		}
+		ci := st.CachedInfo().Cluster
+		if st.CachedInfo().Config.Replicas != 3 || ci == nil || ci.Leader == "" || len(ci.Replicas) != 2 {
+			return false
+		}
+		for _, r := range ci.Replicas {
+			if !r.Current {
 				return false
 			}
 		}

@@ -10,11 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/stream"
 	"github.com/fillcast/fillcast/internal/httpserve"
 )
 
@@ -75,14 +75,22 @@ func (n *Node) stateChanged(c fsm.Command) {
 	case fsm.OpPutSite, fsm.OpDeleteSite, fsm.OpPutAppliance, fsm.OpRevokeAppliance:
 		n.plan.Kick()
 	}
+	switch c.Op {
+	case fsm.OpPutMember, fsm.OpRemoveMember, fsm.OpRestore:
+		n.stream.MembersChanged()
+	}
 }
 
-// playbackStarted feeds a playback request to the planner's popularity,
-// in the region of the client's site.
-func (n *Node) playbackStarted(client netip.Addr, title string) {
-	if site, ok := n.fleet.Current().Site(client); ok {
-		n.plan.ObserveStart(site, title)
-	}
+// streamMembers lists the members and their event-stream addresses,
+// for the stream's routes.
+func (n *Node) streamMembers() []stream.Member {
+	var out []stream.Member
+	n.fsm.Read(func(s *fsm.State) {
+		for _, m := range s.Members {
+			out = append(out, stream.Member{ID: m.ID, Events: m.Events})
+		}
+	})
+	return out
 }
 
 // stateOf joins the FSM's reads and the raft node's writes.

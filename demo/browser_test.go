@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,6 +139,9 @@ func (k *killable) Close() error {
 // new viewer signed up on the basic plan: a kids profile that neither
 // lists nor plays a 16+ title, no rendition above the plan's 480p, and a
 // second tab refused by the plan's one screen.
+// Then, through the operator API with the admin token, what the pages
+// and the player reported on the way (checkReported): the premium
+// viewer's qoe and impression events, and CMCD seen by the appliances.
 // Screenshots go to web/test-output. make test installs Chromium and the
 // npm packages and sets FILLCAST_BROWSER_TESTS=require, so that there a
 // missing browser fails rather than skips.
@@ -243,6 +248,130 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("browser test failed (%v); screenshots in %s", err, out)
 	}
 	t.Logf("screenshots in %s", out)
+	checkReported(t, ctx, d, premium)
+}
+
+// reported is an event as GET /v1/ops/events answers it: the fields the
+// test looks at.
+type reported struct {
+	ID        string  `json:"id"`
+	User      string  `json:"user"`
+	Type      string  `json:"type"`
+	Title     string  `json:"title"`
+	Appliance string  `json:"appliance"`
+	Row       string  `json:"row"`
+	PlayedS   float64 `json:"played_s"`
+}
+
+// qoeRow is a row of GET /v1/ops/qoe: the fields the test looks at.
+type qoeRow struct {
+	Key             string  `json:"key"`
+	Plays           int     `json:"plays"`
+	CMCDBitrateKbps float64 `json:"cmcd_bitrate_kbps"`
+}
+
+// checkReported checks, through the operator API with the demo's admin
+// token, what the browser's pages and player reported while the browser
+// test ran as the premium viewer v (events.js, player.js):
+//   - GET /v1/ops/events?type=qoe&user={profile} has a qoe event of one
+//     of v's profiles for a sample title, naming the appliance played
+//     from and more than zero seconds played;
+//   - GET /v1/ops/events?type=impression&user={profile} has an
+//     impression of a sample title in a named row;
+//   - GET /v1/ops/qoe has an appliance row whose cmcd_bitrate_kbps is
+//     above zero: an appliance saw segment requests carrying CMCD (the
+//     br key) from shaka-player, summed them in its usage summaries
+//     (POST /v1/appliances/{id}/usage) and the control plane averaged
+//     them. The basic viewer's shaka playbacks at the end of the script
+//     are well inside the answer's 15-minute window.
+//
+// Events reach the operator routes through the event stream, and usage
+// summaries every 10 s, a little after the fact, so each check polls.
+func checkReported(t *testing.T, ctx context.Context, d *demo, v viewer) {
+	t.Helper()
+	c, done, err := d.signIn(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acct struct {
+		Profiles []struct {
+			ID string `json:"id"`
+		} `json:"profiles"`
+	}
+	err = c.Do(ctx, http.MethodGet, "/v1/account", nil, &acct)
+	done()
+	if err != nil || len(acct.Profiles) == 0 {
+		t.Fatalf("the profiles of %s: %+v, %v", v.Email, acct, err)
+	}
+	titles := map[string]bool{}
+	for _, s := range testSamples {
+		titles[s.title.ID] = true
+	}
+
+	// find polls GET /v1/ops/events for events of typ of v's profiles
+	// until one passes ok, and returns what it saw last.
+	find := func(typ string, ok func(reported) bool) (seen []reported, lastErr error) {
+		var unfiltered []string // events the filters should have kept out
+		cond := func() bool {
+			seen, lastErr = nil, nil
+			for _, p := range acct.Profiles {
+				var res struct {
+					Events       []reported `json:"events"`
+					TotalMatched int        `json:"total_matched"`
+				}
+				q := url.Values{"type": {typ}, "user": {p.ID}, "limit": {"200"}}
+				if err := d.sys.API.Do(ctx, http.MethodGet, "/v1/ops/events?"+q.Encode(), nil, &res); err != nil {
+					lastErr = err
+					return false
+				}
+				for _, e := range res.Events {
+					if e.Type != typ || e.User != p.ID {
+						if len(unfiltered) < 5 {
+							unfiltered = append(unfiltered, fmt.Sprintf("%+v to ?%s", e, q.Encode()))
+						}
+						continue
+					}
+					seen = append(seen, e)
+					if ok(e) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		if err := d.sys.WaitFor(ctx, typ+" events of "+v.Email, time.Minute, cond); err != nil {
+			t.Errorf("%v: the last answer had %d %s events of %s's profiles %+v (%v)", err, len(seen), typ, v.Email, seen, lastErr)
+		}
+		if len(unfiltered) > 0 {
+			t.Errorf("GET /v1/ops/events answered events its type and user filters leave out: %s", strings.Join(unfiltered, "; "))
+		}
+		return seen, lastErr
+	}
+	qoe, _ := find("qoe", func(e reported) bool { return titles[e.Title] && e.Appliance != "" && e.PlayedS > 0 })
+	t.Logf("qoe events of %s: %d", v.Email, len(qoe))
+	imp, _ := find("impression", func(e reported) bool { return titles[e.Title] && e.Row != "" })
+	t.Logf("impression events of %s: %d", v.Email, len(imp))
+
+	var q struct {
+		WindowS    float64  `json:"window_s"`
+		Appliances []qoeRow `json:"appliances"`
+	}
+	var qErr error
+	cmcd := func() bool {
+		if qErr = d.sys.API.Do(ctx, http.MethodGet, "/v1/ops/qoe", nil, &q); qErr != nil {
+			return false
+		}
+		for _, r := range q.Appliances {
+			if r.CMCDBitrateKbps > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if err := d.sys.WaitFor(ctx, "an appliance that saw CMCD", time.Minute, cmcd); err != nil {
+		t.Errorf("%v: GET /v1/ops/qoe answered window_s %v, appliances %+v (%v); want an appliance whose cmcd_bitrate_kbps is above 0",
+			err, q.WindowS, q.Appliances, qErr)
+	}
 }
 
 // testWriter sends what the demo prints to the test log.

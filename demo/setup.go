@@ -201,7 +201,7 @@ func (d *demo) seedEvents(ctx context.Context) error {
 			if i == n-1 {
 				kind, pos = "progress", float64(s.seconds)/3
 			}
-			batch = append(batch, map[string]any{"title": s.title.ID, "type": kind, "position_s": pos,
+			batch = append(batch, map[string]any{"id": fmt.Sprintf("seed-%d-%d", u, i), "title": s.title.ID, "type": kind, "position_s": pos,
 				"duration_s": float64(s.seconds), "ts": now.Add(-time.Duration(n-i) * time.Minute)})
 		}
 		c, done, err := d.signIn(ctx, v)

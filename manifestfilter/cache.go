@@ -1,28 +1,93 @@
 package manifestfilter
 
 import (
+	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fillcast/fillcast/steering/contentsteering"
 )
 
-// Variant is one filtered manifest, immutable once made: the body every
-// response shares, and its entity tag. Err is ErrNothingLeft when the
-// limit leaves nothing, so that a refusal is remembered as well.
+// Variant is one manifest made for some Options, immutable once made:
+// the body every response shares, and its entity tag. Err is
+// ErrNothingLeft when the limit leaves nothing, so that a refusal is
+// remembered as well.
 type Variant struct {
 	Body []byte
 	ETag string
 	Err  error
+	// Unsteered says why a variant asked to advertise content steering
+	// does not (ErrSyntax, ErrOwnPathways, ErrServerURI): it is served
+	// all the same, as the original would have been.
+	Unsteered error
+	// base is the text of the BaseURL SteerMPD added, in Body; empty
+	// when it added none.
+	base span
 }
 
-// Cache holds filtered manifests by the original's path and version (its
-// strong ETag) and the limit, within a budget of bytes. An entry of a
-// version replaced since is never asked for again and goes when the
-// budget needs its room. It is safe for concurrent use; two requests
-// missing at once both filter, and one result stays.
+// BodyFor returns the body to send a player who asked for the variant at
+// a URL whose directory is base ("https://a1.example/c/{token}/t1/"):
+// Body with the text of the BaseURL that SteerMPD added made absolute, as
+// shaka-player needs to clone a pathway (it swaps the host in the text
+// verbatim, and a relative one throws). It is Body itself, shared, when
+// base is empty or the variant has no such BaseURL (a master playlist,
+// an MPD that came with its own steering); otherwise a new slice.
+func (v *Variant) BodyFor(base string) []byte {
+	if base == "" || v.base.end == 0 {
+		return v.Body
+	}
+	out := make([]byte, 0, len(v.Body)+len(base)+16)
+	out = append(out, v.Body[:v.base.start]...)
+	xml.EscapeText(appendWriter{&out}, []byte(base))
+	return append(out, v.Body[v.base.end:]...)
+}
+
+// Options say which variant of a manifest to make. The zero Options make
+// the original.
+type Options struct {
+	// MaxHeight, when positive, leaves out the video renditions taller
+	// than it (Filter).
+	MaxHeight int
+	// SteeringURL, when set, is the public URL of the control plane
+	// (contentsteering.ValidateBaseURL): the variant advertises the
+	// title's Content Steering manifest there, at
+	// contentsteering.ServerURI (SteerMaster, SteerMPD).
+	SteeringURL string
+}
+
+// ETag returns the entity tag of the variant o makes of a representation
+// tagged etag: another tag, since it is another representation, as
+// strong or weak as etag. `"abc"` becomes `"abc-h480"` for a maximum
+// height, `"abc-s1f2e3d4c"` for steering (a hash of SteeringURL, so that
+// another control-plane URL is another tag) and `"abc-h480-s1f2e3d4c"`
+// for both; an empty or malformed etag gives "".
+func (o Options) ETag(etag string) string {
+	if len(etag) < 2 || etag[len(etag)-1] != '"' {
+		return ""
+	}
+	t := etag[:len(etag)-1]
+	if o.MaxHeight > 0 {
+		t += "-h" + strconv.Itoa(o.MaxHeight)
+	}
+	if o.SteeringURL != "" {
+		h := fnv.New32a()
+		h.Write([]byte(o.SteeringURL))
+		t += fmt.Sprintf("-s%08x", h.Sum32())
+	}
+	return t + `"`
+}
+
+// Cache holds the variants of manifests by the original's path and
+// version (its strong ETag) and the Options, within a budget of bytes.
+// An entry of a version replaced since is never asked for again and goes
+// when the budget needs its room. It is safe for concurrent use; two
+// requests missing at once both make the variant, and one result stays.
 type Cache struct {
 	maxBytes int64
 
@@ -33,7 +98,7 @@ type Cache struct {
 
 type variantKey struct {
 	path, etag string
-	maxHeight  int
+	o          Options
 }
 
 // DefaultCacheBytes is the budget NewCache gives for zero: some thousands
@@ -49,14 +114,17 @@ func NewCache(maxBytes int64) *Cache {
 	return &Cache{maxBytes: maxBytes, m: map[variantKey]*Variant{}}
 }
 
-// Get returns the variant for maxHeight of the manifest at path
+// Get returns the variant for o of the manifest at path
 // ("{title}/master.m3u8") whose version is etag, calling load for the
-// original's bytes and filtering them only when it has none. With an
-// empty etag the version is unknown: Get filters every time and keeps
-// nothing. Errors of load, and ErrSyntax, are returned and not kept;
-// ErrNothingLeft is kept, in the Variant's Err, and returned.
-func (c *Cache) Get(path, etag string, maxHeight int, load func() ([]byte, error)) (*Variant, error) {
-	k := variantKey{path, etag, maxHeight}
+// original's bytes and making the variant only when it has none: the
+// original filtered to o.MaxHeight, then steered to o.SteeringURL. With
+// an empty etag the version is unknown: Get makes it every time and
+// keeps nothing. Errors of load, and ErrSyntax of filtering, are returned
+// and not kept; ErrNothingLeft is kept, in the Variant's Err, and
+// returned. A manifest that cannot be steered is kept unsteered
+// (Variant.Unsteered). The variant keeps no reference to load's bytes.
+func (c *Cache) Get(path, etag string, o Options, load func() ([]byte, error)) (*Variant, error) {
+	k := variantKey{path, etag, o}
 	if etag != "" {
 		c.mu.Lock()
 		v := c.m[k]
@@ -70,15 +138,45 @@ func (c *Cache) Get(path, etag string, maxHeight int, load func() ([]byte, error
 		return nil, err
 	}
 	object := path[strings.LastIndexByte(path, '/')+1:]
-	body, err := Filter(object, data, maxHeight)
+	body, err := Filter(object, data, o.MaxHeight)
 	if err != nil && !errors.Is(err, ErrNothingLeft) {
 		return nil, err
 	}
-	v := &Variant{Body: body, ETag: VariantETag(etag, maxHeight), Err: err}
+	v := &Variant{Body: body, ETag: o.ETag(etag), Err: err}
+	if err == nil && o.SteeringURL != "" {
+		title, _, _ := strings.Cut(path, "/")
+		v.steer(object, title, o.SteeringURL)
+	}
+	if len(v.Body) > 0 && len(data) > 0 && &v.Body[0] == &data[0] {
+		v.Body = bytes.Clone(v.Body) // unchanged: the caller's bytes
+	}
 	if etag != "" {
 		c.put(k, v)
 	}
 	return v, err
+}
+
+// steer makes v, the variant of title's manifest named object, advertise
+// the steering manifest at the control plane whose URL is base.
+func (v *Variant) steer(object, title, base string) {
+	var (
+		out []byte
+		at  span
+		err error
+	)
+	switch object {
+	case MasterName:
+		out, err = SteerMaster(v.Body, contentsteering.ServerURI(base, title, contentsteering.ProtocolHLS))
+	case MPDName:
+		out, at, err = steerMPD(v.Body, contentsteering.ServerURI(base, title, contentsteering.ProtocolDASH))
+	default:
+		return
+	}
+	if err != nil {
+		v.Unsteered = err
+		return
+	}
+	v.Body, v.base = out, at
 }
 
 func (c *Cache) put(k variantKey, v *Variant) {
@@ -106,7 +204,7 @@ func (c *Cache) put(k variantKey, v *Variant) {
 
 // entrySize is what an entry counts against the budget.
 func entrySize(k variantKey, v *Variant) int64 {
-	return int64(len(v.Body) + len(k.path) + len(k.etag) + len(v.ETag) + 64)
+	return int64(len(v.Body) + len(k.path) + len(k.etag) + len(k.o.SteeringURL) + len(v.ETag) + 64)
 }
 
 // Len returns the number of variants held.
@@ -117,14 +215,10 @@ func (c *Cache) Len() int {
 }
 
 // VariantETag returns the entity tag of the variant for maxHeight of a
-// representation tagged etag: another tag, since it is another
-// representation, as strong or weak as etag. `"abc"` becomes
-// `"abc-h480"`; an empty or malformed etag gives "".
+// representation tagged etag: `"abc"` becomes `"abc-h480"`; an empty or
+// malformed etag gives "". It is Options{MaxHeight: maxHeight}.ETag.
 func VariantETag(etag string, maxHeight int) string {
-	if len(etag) < 2 || etag[len(etag)-1] != '"' {
-		return ""
-	}
-	return etag[:len(etag)-1] + "-h" + strconv.Itoa(maxHeight) + `"`
+	return Options{MaxHeight: maxHeight}.ETag(etag)
 }
 
 // MaxManifestBytes bounds a manifest read whole to be filtered (or to

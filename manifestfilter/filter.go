@@ -1,13 +1,17 @@
 // Package manifestfilter rewrites a title's HLS multivariant playlist and
-// DASH MPD for a playback token with a maximum height (auth.Limits): the
-// video renditions taller than the limit are left out, so that a player
-// never picks one whose files the appliance or the origin would refuse.
-// ("Manifest" is HLS's and DASH's word here, not the control plane's fill
-// manifest.) It cuts entries out of the bytes as written and keeps
-// everything else verbatim, and its Cache keeps what it made, so a title
-// is filtered once per limit and version, not once per request. The
-// appliance (appliance/server) and the origin both serve through it; the
-// rule for every other file is auth.Limits.Allows.
+// DASH MPD for the players they are served to. For a playback token with
+// a maximum height (auth.Limits) the video renditions taller than the
+// limit are left out, so that a player never picks one whose files the
+// appliance or the origin would refuse; and the manifests advertise the
+// control plane's Content Steering manifest (EXT-X-CONTENT-STEERING, a
+// DASH ContentSteering element), so that any standard player follows
+// steering while it plays. ("Manifest" is HLS's and DASH's word here, not
+// the control plane's fill manifest.) It cuts entries out of and adds
+// them to the bytes as written and keeps everything else verbatim, and
+// its Cache keeps what it made, so a title is rewritten once per limit,
+// steering URL and version, not once per request. The appliance
+// (appliance/server) and the origin both serve players' manifests
+// through it; the rule for every other file is auth.Limits.Allows.
 package manifestfilter
 
 import (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/fillcast/fillcast"
@@ -89,12 +90,18 @@ func (s *Server) titleHeights(title string) (map[string]int, bool) {
 	return dirs, true
 }
 
-// serveFiltered answers a master playlist or MPD, open in f, for a token
-// with a maximum height: the variant without the taller renditions, made
-// once per limit and version of the file. A manifest that leaves nothing
-// is a 403.
-func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, f *os.File, fi os.FileInfo, maxHeight int, title, object string) {
-	v, err := s.variants.Get(title+"/"+object, ETag(fi.Size(), fi.ModTime()), maxHeight, func() ([]byte, error) {
+// serveVariant answers a master playlist or MPD, open in f, for a
+// player: the variant without the renditions taller than maxHeight (when
+// positive) and advertising Content Steering (with Config.SteeringURL for
+// a player's token), made once per limit and version of the file; a
+// steered MPD's BaseURL is made absolute for the URL the player asked
+// for. A manifest that leaves nothing is a 403.
+func (s *Server) serveVariant(w http.ResponseWriter, r *http.Request, f *os.File, fi os.FileInfo, maxHeight int, token, title, object string) {
+	o := manifestfilter.Options{MaxHeight: maxHeight}
+	if token != "" {
+		o.SteeringURL = s.cfg.SteeringURL
+	}
+	v, err := s.variants.Get(title+"/"+object, ETag(fi.Size(), fi.ModTime()), o, func() ([]byte, error) {
 		return manifestfilter.ReadAll(f, fi.Size())
 	})
 	switch {
@@ -106,9 +113,28 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, f *os.Fil
 		httpError(w, http.StatusInternalServerError, "cannot filter manifest")
 		return
 	}
+	body := v.Body
+	if o.SteeringURL != "" && object == manifestfilter.MPDName {
+		body = v.BodyFor(contentDir(r, token, title))
+	}
 	h := w.Header()
 	h.Set("Content-Type", fillcast.ContentType(object))
 	h.Set("Cache-Control", fillcast.CacheControl(object))
 	h.Set("ETag", v.ETag)
-	http.ServeContent(w, r, object, fi.ModTime(), bytes.NewReader(v.Body))
+	http.ServeContent(w, r, object, fi.ModTime(), bytes.NewReader(body))
+}
+
+// contentDir returns the absolute URL of the directory of title that the
+// player asked with token for, as it asked ("https://{Host}/c/{token}/
+// {title}/"), or "" when its Host is no host[:port].
+func contentDir(r *http.Request, token, title string) string {
+	host := r.Host
+	if host == "" || strings.TrimLeft(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != "" {
+		return ""
+	}
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + host + "/c/" + token + "/" + title + "/"
 }

@@ -11,8 +11,10 @@
 // enforced as on an appliance: files they do not allow are refused, and
 // the master playlist and MPD are served without the renditions above the
 // token's height (package manifestfilter), the heights read from the
-// title's own master playlist. Dot-files, the temporary files of uploads
-// in flight among them, are never served. PUT with the admin token writes
+// title's own master playlist. With a steering URL (Config.SteeringURL)
+// the master playlist and MPD served to players advertise the control
+// plane's Content Steering manifest. Dot-files, the temporary files of
+// uploads in flight among them, are never served. PUT with the admin token writes
 // a file atomically, which is how the control plane publishes a
 // transcoded title.
 package origin
@@ -36,55 +38,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// Config configures a Server. Zero values mean the defaults named.
-type Config struct {
-	// Root is the directory holding one sub-directory per title. Required.
-	Root string
-	// MaxUploadBytes bounds one PUT body. Zero means 16 GiB.
-	MaxUploadBytes int64
-	// Tokens configures the checks of tokens and credentials when Deps.Keys
-	// is set: the longest token lifetime accepted (zero: 24 h) and the
-	// size of the cache of verified ones (zero: 65536).
-	Tokens auth.VerifierConfig
-	// VariantBytes bounds the cache of master playlists and MPDs filtered
-	// for tokens with a maximum height. Zero means 32 MiB.
-	VariantBytes int64
-}
-
-// DefaultConfig returns a Config with every default filled in; Root must
-// still be set.
-func DefaultConfig() Config {
-	return Config{MaxUploadBytes: 16 << 30, Tokens: auth.DefaultVerifierConfig(), VariantBytes: manifestfilter.DefaultCacheBytes}
-}
-
-// Validate reports the first problem of c as a *fillcast.ConfigError.
-func (c Config) Validate() error {
-	if c.Root == "" {
-		return fillcast.ConfigErrorf("origin", "Root", "required: the directory holding one sub-directory per title")
-	}
-	if c.MaxUploadBytes < 0 {
-		return fillcast.ConfigErrorf("origin", "MaxUploadBytes", "%d is negative", c.MaxUploadBytes)
-	}
-	if c.VariantBytes < 0 {
-		return fillcast.ConfigErrorf("origin", "VariantBytes", "%d is negative", c.VariantBytes)
-	}
-	if err := c.Tokens.Validate(); err != nil {
-		return fillcast.InField("Tokens", err)
-	}
-	return nil
-}
-
-// withDefaults fills the zero fields; c has passed Validate.
-func (c Config) withDefaults() Config {
-	if c.MaxUploadBytes == 0 {
-		c.MaxUploadBytes = DefaultConfig().MaxUploadBytes
-	}
-	if c.VariantBytes == 0 {
-		c.VariantBytes = DefaultConfig().VariantBytes
-	}
-	return c
-}
 
 // Deps are what a Server works with besides its Config.
 type Deps struct {
@@ -113,7 +66,7 @@ type Server struct {
 	forbidden *prometheus.CounterVec
 	metrics   http.Handler
 	heights   heights               // titles' rendition heights, for restricted tokens
-	variants  *manifestfilter.Cache // manifests filtered for restricted tokens
+	variants  *manifestfilter.Cache // manifests made for players: filtered, steered
 }
 
 // New opens cfg.Root (creating it if missing) and returns a Server.
@@ -268,8 +221,8 @@ func (s *Server) serveGet(w *countingWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if limits.MaxHeight > 0 && manifestfilter.Applies(object) {
-		s.serveFiltered(w, r, f, fi, limits.MaxHeight, title, object)
+	if manifestfilter.Applies(object) && (limits.MaxHeight > 0 || token != "" && s.cfg.SteeringURL != "") {
+		s.serveVariant(w, r, f, fi, limits.MaxHeight, token, title, object)
 		return
 	}
 	h := w.Header()

@@ -5,7 +5,10 @@
 // (controlplane/client). The control plane steers players only to
 // appliances whose heartbeats are fresh, so the agent is also how an
 // appliance drains: it reports "draining". It also hands the appliance
-// the control plane's replicated signing keys when they change.
+// the control plane's replicated signing keys when they change. Beside
+// the Agent, a UsageReporter sends the usage summaries of the appliance's
+// access log (appliance/usage) every 10 s, queued while no node takes
+// them.
 package agent
 
 import (

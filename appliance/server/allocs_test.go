@@ -8,6 +8,7 @@ package server
 import (
 	"net"
 	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 )
 
 // TestHitPathAllocs: a memory hit allocates nothing, for a player's token
-// (with limits or without) and for a peer's fill pass, once the verifier
-// has cached them.
+// (with limits or without, with CMCD or without) and for a peer's fill
+// pass, once the verifier has cached them, recording the usage included.
 func TestHitPathAllocs(t *testing.T) {
 	s, path := newTestServer(t)
 	keys := testKeys(t)
@@ -33,14 +34,20 @@ func TestHitPathAllocs(t *testing.T) {
 			auth.Limits{MaxHeight: 1080, NoDownloads: true}) + "/720p/seg-00001.m4s"
 	}
 	s.SetRenditions(NewRenditions([]fillcast.TitleRenditions{{ID: "t1", Renditions: []fillcast.RenditionHeight{{ID: "720p", Height: 720}}}}))
+	rec := withUsage(t, s)
+	cmcdQuery := "?CMCD=" + url.QueryEscape(`br=3200,bl=21300,d=4004,mtp=25400,ot=v,sid="6e2fb550-c457-11e9-bb97-0800200c9a66"`)
 	tests := []struct {
 		name, path, authz string
+		headers           []string
 	}{
-		{"player", path, ""},
-		{"player, token bound to its /24", bound, ""},
-		{"player, token with limits, title in the catalog", limited("t1"), ""},
-		{"player, token with limits, title by rendition names", limited("t2"), ""},
-		{"peer fill", "/f/t1/720p/seg-00001.m4s", "Bearer " + cred},
+		{"player", path, "", nil},
+		{"player with CMCD in the query", path + cmcdQuery, "", nil},
+		{"player with CMCD headers", path, "", []string{"CMCD-Object", "br=3200,d=4004,ot=v", "CMCD-Request", "bl=21300,mtp=25400",
+			"CMCD-Session", `sid="6e2fb550-c457-11e9-bb97-0800200c9a66"`, "CMCD-Status", "bs"}},
+		{"player, token bound to its /24", bound, "", nil},
+		{"player, token with limits, title in the catalog", limited("t1"), "", nil},
+		{"player, token with limits, title by rendition names", limited("t2"), "", nil},
+		{"peer fill", "/f/t1/720p/seg-00001.m4s", "Bearer " + cred, nil},
 	}
 	for _, tt := range tests {
 		var ctx fasthttp.RequestCtx
@@ -49,6 +56,9 @@ func TestHitPathAllocs(t *testing.T) {
 			request(&ctx, tt.path)
 			if tt.authz != "" {
 				ctx.Request.Header.Set("Authorization", tt.authz)
+			}
+			for i := 0; i+1 < len(tt.headers); i += 2 {
+				ctx.Request.Header.Set(tt.headers[i], tt.headers[i+1])
 			}
 		}
 		req()
@@ -63,5 +73,12 @@ func TestHitPathAllocs(t *testing.T) {
 		if n != 0 {
 			t.Errorf("%s: memory hit allocates %v times per request, want 0", tt.name, n)
 		}
+	}
+	// Every one of those responses was recorded, with its CMCD: each
+	// case's first request, then AllocsPerRun's warm-up and 200 runs.
+	const each = 202
+	u := rec.Cut()
+	if len(u.Titles) != 2 || u.Titles[0].Requests != 6*each || u.Titles[0].CMCD.Requests != 2*each || u.Titles[0].CMCD.Starved != each {
+		t.Errorf("usage %+v", u.Titles)
 	}
 }

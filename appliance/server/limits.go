@@ -1,14 +1,8 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"io"
-
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/auth"
-	"github.com/fillcast/fillcast/manifestfilter"
 	"github.com/valyala/fasthttp"
 )
 
@@ -58,46 +52,4 @@ func (s *Server) allowed(ctx *fasthttp.RequestCtx, l auth.Limits, title, object 
 	}
 	s.forbid(ctx, auth.LimitReason(object), nil)
 	return false
-}
-
-// respondFiltered answers a master playlist or MPD (key, of title) for a
-// token with a maximum height: the variant without the taller renditions,
-// made once per limit and version of the cached object and then served
-// from memory with ranges and conditionals like any object. A manifest
-// that leaves nothing is a 403. It returns the body bytes sent.
-func (s *Server) respondFiltered(ctx *fasthttp.RequestCtx, hit *cache.Hit, maxHeight int, title, object, key string, isHead bool) int64 {
-	v, err := s.variants.Get(key, hit.Meta.ETag, maxHeight, func() ([]byte, error) { return readWhole(ctx, hit) })
-	hit.Release() // a variant from the cache left the hit unread
-	switch {
-	case errors.Is(err, manifestfilter.ErrNothingLeft):
-		s.forbid(ctx, auth.LimitReason(object), err)
-		return 0
-	case err != nil:
-		s.d.Log.Warn("server: cannot filter a manifest", "key", key, "err", err)
-		s.fail(ctx, fasthttp.StatusBadGateway, "cannot filter manifest")
-		return 0
-	}
-	meta := *hit.Meta
-	meta.Size, meta.ETag = int64(len(v.Body)), v.ETag
-	filtered := cache.Hit{Tier: hit.Tier, Meta: &meta, Body: v.Body}
-	return s.respond(ctx, &filtered, title, object, isHead)
-}
-
-// readWhole returns the bytes of hit, read to the end from disk or from a
-// fill under way when they are not in memory.
-func readWhole(ctx context.Context, hit *cache.Hit) ([]byte, error) {
-	if hit.Body != nil {
-		return hit.Body, nil
-	}
-	if hit.Meta.Size > manifestfilter.MaxManifestBytes {
-		return nil, manifestfilter.ErrTooLarge
-	}
-	r, err := hit.Stream(ctx, 0, -1)
-	if err != nil {
-		return nil, err
-	}
-	if c, ok := r.(io.Closer); ok {
-		defer c.Close()
-	}
-	return manifestfilter.ReadAll(r, hit.Meta.Size)
 }

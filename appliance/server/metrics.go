@@ -16,6 +16,7 @@ type metrics struct {
 	sentBytes    *prometheus.CounterVec
 	tokenRejects prometheus.Counter
 	forbidden    *prometheus.CounterVec
+	cmcdErrors   prometheus.Counter
 
 	byTier [3]prometheus.Counter
 	mu     sync.RWMutex
@@ -42,6 +43,10 @@ func newMetrics() *metrics {
 			Name: "fillcast_appliance_forbidden_total",
 			Help: "Requests answered 403, by reason (auth.RejectReason, missing_pass, or auth.LimitReason: rendition, download).",
 		}, []string{"reason"}),
+		cmcdErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fillcast_appliance_cmcd_malformed_total",
+			Help: "Content requests whose CMCD (query parameter or CMCD-* headers) could not be read: recorded without it.",
+		}),
 		byCode: map[int]prometheus.Counter{},
 	}
 	for t := cache.TierMemory; t <= cache.TierFill; t++ {
@@ -74,6 +79,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.sentBytes.Describe(ch)
 	m.tokenRejects.Describe(ch)
 	m.forbidden.Describe(ch)
+	m.cmcdErrors.Describe(ch)
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -81,4 +87,5 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.sentBytes.Collect(ch)
 	m.tokenRejects.Collect(ch)
 	m.forbidden.Collect(ch)
+	m.cmcdErrors.Collect(ch)
 }

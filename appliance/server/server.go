@@ -8,8 +8,10 @@
 // token may carry limits (auth.Limits): the files they do not allow are
 // refused, and the master playlist and MPD are served without the
 // renditions above the token's height (package manifestfilter), judged by
-// the catalog's renditions (SetRenditions). Fill passes are never
-// restricted. The request logic is written once against fasthttp; HTTP/3
+// the catalog's renditions (SetRenditions). The master playlist and MPD
+// served to players advertise the control plane's Content Steering
+// manifest (Config.SteeringURL). Fill passes are never restricted and get
+// the files as they are. The request logic is written once against fasthttp; HTTP/3
 // adapts to it.
 package server
 
@@ -28,6 +30,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/manifestfilter"
+	"github.com/fillcast/fillcast/steering/contentsteering"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -57,9 +60,22 @@ type Config struct {
 	// the longest token lifetime accepted (zero: 24 h) and the size of
 	// the cache of verified ones (zero: 65536).
 	Tokens auth.VerifierConfig
-	// VariantBytes bounds the cache of master playlists and MPDs filtered
-	// for tokens with a maximum height. Zero means 32 MiB.
+	// VariantBytes bounds the cache of master playlists and MPDs made for
+	// players: filtered for tokens with a maximum height, steered with
+	// SteeringURL. Zero means 32 MiB.
 	VariantBytes int64
+	// SteeringURL, when set, is the public URL of the control plane
+	// (contentsteering.ValidateBaseURL): the master playlists and MPDs
+	// served to players (/c/) advertise the title's Content Steering
+	// manifest there (manifestfilter.SteerMaster, SteerMPD), each made
+	// once per version and limit; site peers (/f/) get them as they are.
+	// Empty advertises none.
+	SteeringURL string
+	// TLS says that every request arrives over TLS (HTTPS or HTTP/3), so
+	// the absolute URLs written into manifests (an MPD's BaseURL) start
+	// https:// even where the connection does not tell (HTTP/3 requests
+	// reach Handle through an adapter).
+	TLS bool
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -79,6 +95,11 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("server", "MinClientRate", "%d is negative", c.MinClientRate)
 	case c.VariantBytes < 0:
 		return fillcast.ConfigErrorf("server", "VariantBytes", "%d is negative", c.VariantBytes)
+	}
+	if c.SteeringURL != "" {
+		if err := contentsteering.ValidateBaseURL(c.SteeringURL); err != nil {
+			return fillcast.ConfigErrorf("server", "SteeringURL", "%v", err)
+		}
 	}
 	if err := c.Tokens.Validate(); err != nil {
 		return fillcast.InField("Tokens", err)
@@ -115,6 +136,9 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
+	// Usage, when set, records every content response with the player's
+	// CMCD (record.go); nil records nothing.
+	Usage Recorder
 }
 
 // Server handles appliance requests.
@@ -129,7 +153,7 @@ type Server struct {
 	// renditions is the catalog's table that restricted tokens are judged
 	// by; nil until the first fill manifest.
 	renditions atomic.Pointer[Renditions]
-	variants   *manifestfilter.Cache // manifests filtered for restricted tokens
+	variants   *manifestfilter.Cache // manifests made for players: filtered, steered
 }
 
 // New returns a Server over d.Cache.
@@ -185,6 +209,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	path := ctx.URI().PathOriginal()
 	if len(path) >= 3 && path[0] == '/' && path[2] == '/' && (path[1] == 'c' || path[1] == 'f') {
 		s.serveContent(ctx, path)
+		s.record(ctx, path)
 		return
 	}
 	s.admin(ctx)
@@ -276,8 +301,8 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, path []byte) {
 		}
 		return
 	}
-	if limits.MaxHeight > 0 && manifestfilter.Applies(object) {
-		s.usage.add(title, s.respondFiltered(ctx, &hit, limits.MaxHeight, title, object, key, isHead))
+	if manifestfilter.Applies(object) && (limits.MaxHeight > 0 || token != "" && s.cfg.SteeringURL != "") {
+		s.usage.add(title, s.respondVariant(ctx, &hit, limits.MaxHeight, token, title, object, key, isHead))
 		return
 	}
 	s.usage.add(title, s.respond(ctx, &hit, title, object, isHead))

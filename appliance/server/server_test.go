@@ -46,11 +46,14 @@ func testKeys(tb testing.TB) *auth.Keys {
 	return keys
 }
 
-func newTestServer(tb testing.TB) (*Server, string) {
+func newTestServer(tb testing.TB) (*Server, string) { return newTestServerWith(tb, Config{}) }
+
+// newTestServerWith is newTestServer with cfg.
+func newTestServerWith(tb testing.TB, cfg Config) (*Server, string) {
 	keys := testKeys(tb)
 	seg := &cache.Meta{Size: int64(len(body)), ETag: `"e1"`, CacheControl: "public, max-age=31536000, immutable", LastModified: "Thu, 26 Nov 2026 00:00:00 GMT"}
 	c := memCache{"t1/720p/seg-00001.m4s": seg, "t2/720p/seg-00001.m4s": seg}
-	s, err := New(Config{}, Deps{Cache: c, Keys: keys.Public(), AdminToken: "adm"})
+	s, err := New(cfg, Deps{Cache: c, Keys: keys.Public(), AdminToken: "adm"})
 	if err != nil {
 		tb.Fatal(err)
 	}

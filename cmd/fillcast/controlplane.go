@@ -10,7 +10,7 @@ import (
 )
 
 func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("controlplane", "--id ID --data DIR --http ADDR --raft ADDR (--bootstrap | --join URL) --token-keys FILE --admin-token T [--origin URL] [--trusted-proxies CIDR,..] [--tls-cert FILE --tls-key FILE --tls-ca FILE]", stderr)
+	fs := newFlagSet("controlplane", "--id ID --data DIR --http ADDR --raft ADDR (--bootstrap | --join URL) --token-keys FILE --admin-token T [--origin URL] [--trusted-proxies CIDR,..] [--events-listen ADDR | --events-url URL] [--tls-cert FILE --tls-key FILE --tls-ca FILE]", stderr)
 	var cfg controlplane.Config
 	fs.StringVar(&cfg.ID, "id", "", "node id, unique in the cluster")
 	fs.StringVar(&cfg.DataDir, "data", "", "directory for the raft log, snapshots and uploads")
@@ -33,6 +33,14 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.StringVar(&cfg.AccountsDB, "accounts-db", "", "PostgreSQL `URL` (postgres://…) for viewers' accounts, profiles, plans, sessions and streams, shared by every node (default: the replicated state)")
 	fs.DurationVar(&cfg.Accounts.SessionIdle, "session-idle", 0, "how long a viewer's session lives unused (default 720h)")
 	fs.IntVar(&cfg.Accounts.SignUpsPerHour, "signups-per-hour", 0, "accounts one client address may create an hour (default 30; -1: no limit, for load tests)")
+	fs.StringVar(&cfg.Events.Listen, "events-listen", "", "host:port of the embedded event stream's route listener, which the other nodes dial (default: the --raft host, its port + 1)")
+	fs.StringVar(&cfg.Events.Advertise, "events-advertise", "", "host:port other nodes reach --events-listen at (default --events-listen)")
+	fs.StringVar(&cfg.Events.URL, "events-url", "", "external NATS `URL`s (nats://host:4222, comma-separated) to keep the event stream on, instead of the embedded servers")
+	fs.IntVar(&cfg.Events.Replicas, "events-replicas", 0, "most copies of the event stream (default 3; fewer while the cluster has fewer nodes)")
+	fs.DurationVar(&cfg.Events.MaxAge, "events-max-age", 0, "how long the stream keeps events (default 168h)")
+	fs.Int64Var(&cfg.Events.MaxBytes, "events-max-bytes", 0, "most bytes the stream keeps, the oldest dropped first (default 10 GiB)")
+	fs.DurationVar(&cfg.Recs.Interval, "recs-interval", 0, "how often the leader retrains the recommender once it has a model (default 1h)")
+	fs.IntVar(&cfg.Recs.MinInteractions, "recs-min-interactions", 0, "viewer-title pairs the first model waits for; before, recommendations answer trending and catalog titles (default 100)")
 	fs.StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM certificate `FILE` of this node (fillcast://node/{--id}, see fillcast certs): the API serves HTTPS, and raft and calls between nodes run over mutual TLS; needs --tls-key and --tls-ca")
 	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	fs.StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM `FILE` of the cluster CA: raft and node-to-node calls admit only node certificates it signed, and the API checks the client certificates of appliances and operators against it")
@@ -67,4 +75,7 @@ var controlplaneFlags = map[string]string{
 	"Ingest.Workers": "ingest-workers", "API.Gateway.MaxInFlight": "max-in-flight",
 	"TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca", "OriginCA": "origin-ca",
 	"Ingest.IngestDir": "ingest-dir", "AccountsDB": "accounts-db", "Accounts.SessionIdle": "session-idle", "Accounts.SignUpsPerHour": "signups-per-hour",
+	"Events.Listen": "events-listen", "Events.Advertise": "events-advertise", "Events.URL": "events-url", "Events.Replicas": "events-replicas",
+	"Events.MaxAge": "events-max-age", "Events.MaxBytes": "events-max-bytes",
+	"Recs.Interval": "recs-interval", "Recs.MinInteractions": "recs-min-interactions",
 }

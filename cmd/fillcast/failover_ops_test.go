@@ -24,6 +24,7 @@ import (
 // controlPlaneProc is a control-plane node running the real binary.
 type controlPlaneProc struct {
 	url    string
+	addrs  cpAddrs
 	cmd    *exec.Cmd
 	stderr logFile
 	exited chan struct{}
@@ -38,22 +39,33 @@ func freeLoopback(t *testing.T) string {
 	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
+// cpAddrs are a control-plane process's addresses, kept to start it
+// again where it was.
+type cpAddrs struct{ http, raft, events string }
+
 func startControlPlaneProc(t *testing.T, bin string, e *opsEnv, id string, join string) *controlPlaneProc {
 	t.Helper()
-	httpAddr := freeLoopback(t)
-	lf, err := os.Create(filepath.Join(e.dir, id+".log"))
+	return startControlPlaneProcAt(t, bin, e, id, join, cpAddrs{freeLoopback(t), freeLoopback(t), freeLoopback(t)})
+}
+
+// startControlPlaneProcAt starts node id at addrs, with its data in the
+// test's directory (kept from an earlier run of the same id).
+func startControlPlaneProcAt(t *testing.T, bin string, e *opsEnv, id string, join string, addrs cpAddrs) *controlPlaneProc {
+	t.Helper()
+	httpAddr := addrs.http
+	lf, err := os.OpenFile(filepath.Join(e.dir, id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lf.Close()
-	args := []string{"controlplane", "--id", id, "--data", filepath.Join(e.dir, id), "--http", httpAddr, "--raft", freeLoopback(t),
-		"--token-keys", e.keysFile, "--admin-token", "adm", "--log-level", "debug"}
+	args := []string{"controlplane", "--id", id, "--data", filepath.Join(e.dir, id), "--http", httpAddr, "--raft", addrs.raft,
+		"--events-listen", addrs.events, "--token-keys", e.keysFile, "--admin-token", "adm", "--log-level", "debug"}
 	if join == "" {
 		args = append(args, "--bootstrap")
 	} else {
 		args = append(args, "--join", join)
 	}
-	p := &controlPlaneProc{url: "http://" + httpAddr, cmd: exec.Command(bin, args...), stderr: logFile{lf}, exited: make(chan struct{})}
+	p := &controlPlaneProc{url: "http://" + httpAddr, addrs: addrs, cmd: exec.Command(bin, args...), stderr: logFile{lf}, exited: make(chan struct{})}
 	p.cmd.Stderr = lf
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -154,7 +166,7 @@ func TestApplianceOutlivesItsControlPlaneNode(t *testing.T) {
 	<-n1.exited
 	for _, n := range []*controlPlaneProc{n2, n3} {
 		c := nodeClient(n.url)
-		poll.Until(t, 10*time.Second, fmt.Sprintf("a heartbeat at %s after n1 died", n.url), func() bool {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("a heartbeat at %s after n1 died", n.url), func() bool {
 			var fleet []api.ApplianceView
 			if err := c.Do(ctx, "GET", "/v1/fleet", nil, &fleet); err != nil {
 				return false
@@ -169,5 +181,5 @@ func TestApplianceOutlivesItsControlPlaneNode(t *testing.T) {
 	}
 	// A new plan, written once n2 and n3 have a leader, reaches the
 	// appliance.
-	poll.Until(t, 10*time.Second, "the new manifest on the appliance", planOn(plan(nodeClient(n2.url))))
+	poll.Until(t, 30*time.Second, "the new manifest on the appliance", planOn(plan(nodeClient(n2.url))))
 }

@@ -23,6 +23,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	keys := fs.String("token-keys", "", "public key `FILE` (fillcast keys public); when set, content GETs need a valid path token, appliance credential or the admin token")
 	maxUpload := byteSize(cfg.MaxUploadBytes)
 	fs.Var(&maxUpload, "max-upload", "largest PUT body")
+	fs.StringVar(&cfg.SteeringURL, "steering-url", "", "public `URL` of the control plane: the master playlists and MPDs served to players advertise its content steering manifest (empty: none)")
 	var tf pki.Files
 	fs.StringVar(&tf.Cert, "tls-cert", "", "PEM certificate `FILE` (a server certificate, see fillcast certs): serve HTTPS")
 	fs.StringVar(&tf.Key, "tls-key", "", "PEM private key `FILE` of --tls-cert")
@@ -69,4 +70,4 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // originFlags names the flag that sets each origin.Config field, for
 // errors.
-var originFlags = map[string]string{"Root": "root", "MaxUploadBytes": "max-upload", "TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca"}
+var originFlags = map[string]string{"Root": "root", "MaxUploadBytes": "max-upload", "SteeringURL": "steering-url", "TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca"}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -144,8 +143,6 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// OnPlayback, if set, is told of every playback answered (popularity).
-	OnPlayback func(client netip.Addr, title string)
 	// Events, Search and Recs, when set, add the viewer-facing routes.
 	Events Events
 	Search Search

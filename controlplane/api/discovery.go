@@ -3,26 +3,17 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
 )
-
-// Events is the viewing-event log the API writes and reads.
-type Events interface {
-	DecodeBatch(r io.Reader) ([]events.Event, error)
-	Append(ctx context.Context, batch []events.Event) error
-	History(user string, limit int) events.History
-}
 
 // Search answers catalog queries.
 type Search interface {
@@ -43,10 +34,7 @@ type Recs interface {
 func (a *API) discoveryRoutes() []route {
 	var out []route
 	if a.d.Events != nil {
-		out = append(out,
-			route{"POST /v1/events", gateway.RouteOptions{Name: "events", Policy: viewerOnly, Timeout: 5 * time.Second, MaxConcurrent: 64, MaxBodyBytes: 2 << 20}, a.postEvents},
-			route{"GET /v1/history", gateway.RouteOptions{Name: "history", Policy: viewerOnly, Timeout: time.Second, Priority: gateway.PriorityLow}, a.ownHistory},
-			route{"GET /v1/users/{id}/history", gateway.RouteOptions{Name: "user_history", Policy: opsReader, Timeout: time.Second, Priority: gateway.PriorityLow}, a.history})
+		out = append(out, a.eventRoutes()...)
 	}
 	if a.d.Search != nil {
 		opts := func(name string) gateway.RouteOptions {
@@ -65,67 +53,6 @@ func (a *API) discoveryRoutes() []route {
 				Priority: gateway.PriorityLow}, a.similar})
 	}
 	return out
-}
-
-// postEvents records a viewer's batch as the events of the session's
-// profile: the "user" of each event is the profile's id, whatever the
-// body says.
-func (a *API) postEvents(w http.ResponseWriter, r *http.Request) error {
-	v, err := viewer(r.Context())
-	if err != nil {
-		return err
-	}
-	batch, err := a.d.Events.DecodeBatch(r.Body)
-	if err != nil {
-		switch {
-		case errors.Is(err, events.ErrTooLarge):
-			return gateway.Errorf(http.StatusRequestEntityTooLarge, "%v", err)
-		case errors.Is(err, events.ErrInvalid):
-			return gateway.Errorf(http.StatusBadRequest, "%v", err)
-		}
-		return gateway.Errorf(http.StatusBadRequest, "events: %v", err)
-	}
-	if !a.eventLimit.allow(v.Account.ID, len(batch), a.d.Now()) {
-		return &gateway.Error{Status: http.StatusTooManyRequests, Message: "too many events from this account: slow down", RetryAfter: time.Second}
-	}
-	var unknown = -1
-	a.read(func(s *fsm.State) {
-		for i := range batch {
-			batch[i].User = v.Profile.ID
-			if unknown < 0 && s.Titles[batch[i].Title] == nil {
-				unknown = i
-			}
-		}
-	})
-	if unknown >= 0 {
-		return gateway.Errorf(http.StatusBadRequest, "events: event %d: field \"title\": no title %q in the catalog", unknown, batch[unknown].Title)
-	}
-	if err := a.d.Events.Append(r.Context(), batch); err != nil {
-		return err
-	}
-	a.keepStreamsAlive(r, v, batch)
-	return gateway.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(batch)})
-}
-
-// ownHistory answers the viewing history of the session's profile.
-func (a *API) ownHistory(w http.ResponseWriter, r *http.Request) error {
-	v, err := viewer(r.Context())
-	if err != nil {
-		return err
-	}
-	limit, err := limitParam(r, 20)
-	if err != nil {
-		return err
-	}
-	return gateway.WriteJSON(w, http.StatusOK, a.d.Events.History(v.Profile.ID, limit))
-}
-
-func (a *API) history(w http.ResponseWriter, r *http.Request) error {
-	limit, err := limitParam(r, 20)
-	if err != nil {
-		return err
-	}
-	return gateway.WriteJSON(w, http.StatusOK, a.d.Events.History(r.PathValue("id"), limit))
 }
 
 func (a *API) search(w http.ResponseWriter, r *http.Request) error {

@@ -57,7 +57,7 @@ func (a *API) mayView(ctx context.Context, title string) error {
 func (a *API) keepStreamsAlive(r *http.Request, v *accounts.Viewer, batch []events.Event) {
 	seen := map[string]bool{}
 	for _, e := range batch {
-		if e.StreamID == "" || seen[e.StreamID] || e.Type == events.TypeStop || e.Type == events.TypeComplete {
+		if e.StreamID == "" || seen[e.StreamID] || (e.Type != events.TypePlay && e.Type != events.TypeProgress) {
 			continue
 		}
 		if len(seen) == v.Plan.MaxStreams {
@@ -89,6 +89,13 @@ func newAccountLimiter(perSecond float64, burst int) *accountLimiter {
 
 // allow takes n tokens from the account's bucket, if it has them.
 func (l *accountLimiter) allow(account string, n int, now time.Time) bool {
+	_, ok := l.take(account, n, now)
+	return ok
+}
+
+// take takes n tokens of account's bucket if it has them, and returns a
+// function that gives them back (for events the stream did not take).
+func (l *accountLimiter) take(account string, n int, now time.Time) (giveBack func(), ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim := l.m[account]
@@ -103,5 +110,10 @@ func (l *accountLimiter) allow(account string, n int, now time.Time) bool {
 		lim = rate.NewLimiter(l.rate, l.burst)
 		l.m[account] = lim
 	}
-	return lim.AllowN(now, n)
+	r := lim.ReserveN(now, n)
+	if !r.OK() || r.DelayFrom(now) > 0 {
+		r.CancelAt(now)
+		return nil, false
+	}
+	return func() { r.CancelAt(now) }, true
 }

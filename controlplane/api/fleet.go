@@ -15,6 +15,18 @@ import (
 	"github.com/fillcast/fillcast/controlplane/gateway"
 )
 
+// registration returns the registration of appliance id, which the
+// route's policy admitted as itself; an appliance revoked since is
+// refused.
+func (a *API) registration(r *http.Request, id string) (*fsm.Registration, error) {
+	var reg *fsm.Registration
+	a.read(func(s *fsm.State) { reg = s.Registrations[id] })
+	if reg == nil {
+		return nil, gateway.Forbidden(r.Context(), "not_registered", "appliance "+id+" is not registered")
+	}
+	return reg, nil
+}
+
 // heartbeat records an appliance's heartbeat (soft state, passed on to the
 // other nodes) and keeps its registry entry current. The route's policy
 // admitted the appliance as itself; the heartbeat must also match its
@@ -25,11 +37,11 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	var reg *fsm.Registration
-	a.read(func(s *fsm.State) { reg = s.Registrations[id] })
+	reg, err := a.registration(r, id)
+	if err != nil {
+		return err
+	}
 	switch {
-	case reg == nil:
-		return gateway.Forbidden(r.Context(), "not_registered", "appliance "+id+" is not registered")
 	case !reg.AllowsURL(hb.URL):
 		return gateway.Forbidden(r.Context(), "url_not_registered", "appliance "+id+" advertised "+hb.URL)
 	case hb.Site != reg.Site || hb.Profile != reg.Profile:

@@ -106,15 +106,12 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 		Title:       title,
 		Protocol:    protocol,
 		URLs:        steering.AppendURLs(make([]string, 0, len(got)), got, path),
-		SteeringURL: a.selfURL(r) + "/v1/steering/" + title + "?protocol=" + protocol,
+		SteeringURL: contentsteering.ServerURI(a.selfURL(r), title, protocol),
 		ExpiresAt:   expires.UTC().Format("2006-01-02T15:04:05Z07:00"),
 		StreamID:    stream.ID,
 	}
 	if len(resp.URLs) == 0 {
 		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
-	}
-	if a.d.OnPlayback != nil {
-		a.d.OnPlayback(rc.Client(), title)
 	}
 	// The busiest route: encoded by hand into a pooled buffer rather
 	// than through reflection.
@@ -257,6 +254,8 @@ func (a *API) steering(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	// Players on any site's pages read it (the manifests advertise it).
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	_, err = w.Write(b)
 	return err
 }

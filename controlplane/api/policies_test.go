@@ -14,7 +14,6 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
-	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
 	"github.com/fillcast/fillcast/web"
@@ -58,6 +57,9 @@ var allowed = map[string][]string{
 	"put_keys": {}, "create_api_key": {}, "list_api_keys": {}, "delete_api_key": {},
 	"put_appliance": {}, "delete_appliance": {},
 	"heartbeat":      {pSelf},
+	"usage":          {pSelf},
+	"ops_events":     {pOperator, pRead},
+	"ops_qoe":        {pOperator, pRead},
 	"fill_pass":      {pSelf},
 	"get_manifest":   {pSelf, pOperator, pRead},
 	"put_manifest":   {pOperator},
@@ -143,17 +145,13 @@ func newTableServer(t *testing.T) *tableServer {
 // that their routes are in the registry too.
 func withDiscovery(t *testing.T, d *Deps, dir string) {
 	t.Helper()
-	ev, err := events.Open(events.DefaultConfig(filepath.Join(dir, "events")), d.Log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ev.Close() })
+	ev := newLocalEvents(t)
 	idx, err := search.Open(search.Config{}, d.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { idx.Close() })
-	rs, err := recs.New(recs.DefaultConfig(), ev, ev, d.Log, nil, nil)
+	rs, err := recs.New(recs.DefaultConfig(), recs.Deps{Source: ev.viewing, Finished: ev.viewing, Logger: d.Log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -198,7 +198,7 @@ func TestStreamLimit(t *testing.T) {
 	}
 	call{method: "GET", path: "/v1/playback/t1?stream=" + first.StreamID, bearer: token}.want(t, a, 200, nil)
 	call{method: "POST", path: "/v1/streams/" + first.StreamID + "/keepalive", bearer: token}.want(t, a, 204, nil)
-	call{method: "POST", path: "/v1/events", body: `[{"title":"t1","type":"progress","position_s":3,"duration_s":60,"stream_id":"` + first.StreamID + `"}]`, bearer: token}.want(t, a, 202, nil)
+	call{method: "POST", path: "/v1/events", body: `[{"id":"p1","title":"t1","type":"progress","position_s":3,"duration_s":60,"stream_id":"` + first.StreamID + `"}]`, bearer: token}.want(t, a, 202, nil)
 	other := signIn(t, a, "two@example.com", "basic")
 	call{method: "DELETE", path: "/v1/streams/" + first.StreamID, bearer: other}.want(t, a, 404, nil)
 	call{method: "DELETE", path: "/v1/streams/" + first.StreamID, bearer: token}.want(t, a, 204, nil)
@@ -221,9 +221,9 @@ func TestEventsBelongToTheProfile(t *testing.T) {
 	token := signIn(t, a, "ev@example.com", "basic")
 	var me accountView
 	call{method: "GET", path: "/v1/account", bearer: token}.want(t, a, 200, &me)
-	call{method: "POST", path: "/v1/events", body: `[{"user":"someone-else","title":"t1","type":"progress","position_s":10,"duration_s":100}]`, bearer: token}.want(t, a, 202, nil)
-	call{method: "POST", path: "/v1/events", body: `[{"title":"invented","type":"play","position_s":0}]`, bearer: token}.want(t, a, 400, nil)
-	call{method: "POST", path: "/v1/events", body: `[{"title":"t1","type":"play","position_s":0}]`}.want(t, a, 401, nil)
+	call{method: "POST", path: "/v1/events", body: `[{"id":"e1","user":"someone-else","title":"t1","type":"progress","position_s":10,"duration_s":100}]`, bearer: token}.want(t, a, 202, nil)
+	call{method: "POST", path: "/v1/events", body: `[{"id":"e2","title":"invented","type":"play","position_s":0}]`, bearer: token}.want(t, a, 400, nil)
+	call{method: "POST", path: "/v1/events", body: `[{"id":"e3","title":"t1","type":"play","position_s":0}]`}.want(t, a, 401, nil)
 	var h struct {
 		User             string `json:"user"`
 		ContinueWatching []struct {
@@ -236,7 +236,7 @@ func TestEventsBelongToTheProfile(t *testing.T) {
 	}
 	call{method: "GET", path: "/v1/users/someone-else/history", bearer: token}.want(t, a, 403, nil)
 	call{method: "GET", path: "/v1/users/" + me.Profile + "/history", bearer: "adm"}.want(t, a, 200, nil)
-	w := call{method: "POST", path: "/v1/events", body: `[{"title":"t1","type":"play","position_s":0},{"title":"t1","type":"play","position_s":0},{"title":"t1","type":"play","position_s":0}]`, bearer: token}.do(t, a)
+	w := call{method: "POST", path: "/v1/events", body: `[{"id":"e4","title":"t1","type":"play"},{"id":"e5","title":"t1","type":"play"},{"id":"e6","title":"t1","type":"play"}]`, bearer: token}.do(t, a)
 	if w.Code != 429 || w.Header().Get("Retry-After") == "" {
 		t.Errorf("over the account's event rate: %d %s", w.Code, w.Body)
 	}

@@ -211,6 +211,7 @@ type JoinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPURL  string `json:"http_url"`
+	Events   string `json:"events,omitempty"`
 }
 
 // AddVoter adds a node, on the leader. Joining again with the same id and
@@ -239,7 +240,7 @@ func (n *Node) AddVoter(req JoinRequest) error {
 		return fmt.Errorf("cluster: add voter %s: %w", req.ID, err)
 	}
 	n.log.Info("cluster: node joined", "id", req.ID, "raft", req.RaftAddr)
-	return n.applyLocal(mustEncode(fsm.Command{Op: fsm.OpPutMember, Member: &fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPURL: req.HTTPURL}}))
+	return n.applyLocal(mustEncode(fsm.Command{Op: fsm.OpPutMember, Member: &fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPURL: req.HTTPURL, Events: req.Events}}))
 }
 
 func mustEncode(c fsm.Command) []byte {
@@ -253,7 +254,7 @@ func mustEncode(c fsm.Command) []byte {
 // Join asks the node at any of urls to add this node, retrying until one
 // accepts or ctx ends. A follower forwards the request to its leader.
 func (n *Node) Join(ctx context.Context, urls []string) error {
-	body, _ := json.Marshal(JoinRequest{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL})
+	body, _ := json.Marshal(JoinRequest{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Events: n.cfg.Events})
 	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 3*time.Second) {
 		var err error
 		for _, u := range urls {

@@ -41,6 +41,10 @@ type Config struct {
 	// HTTPURL is where this node's API is reached by the other nodes.
 	// Required.
 	HTTPURL string
+	// Events is the host:port of this node's event-stream route
+	// listener, recorded in the member list for the other nodes' streams
+	// to dial; empty for none.
+	Events string
 	// Bootstrap makes a node without existing state start a new cluster
 	// of itself.
 	Bootstrap bool
@@ -274,7 +278,7 @@ func (n *Node) Run(ctx context.Context) error {
 // (once a leader exists), so followers can forward writes to it. It
 // retries until it succeeds or ctx ends.
 func (n *Node) announce(ctx context.Context) {
-	self := fsm.Member{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Started: n.started}
+	self := fsm.Member{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Events: n.cfg.Events, Started: n.started}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		var current *fsm.Member
 		n.fsm.Read(func(s *fsm.State) { current = s.Members[n.cfg.ID] })

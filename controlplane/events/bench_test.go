@@ -2,10 +2,8 @@ package events
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 )
@@ -13,7 +11,7 @@ import (
 func benchBatch(n int) []Event {
 	out := make([]Event, n)
 	for i := range out {
-		out[i] = Event{User: fmt.Sprintf("user-%d", i%50), Title: fmt.Sprintf("title-%d", i%200), Type: TypeProgress,
+		out[i] = Event{ID: fmt.Sprint(i), User: fmt.Sprintf("user-%d", i%50), Title: fmt.Sprintf("title-%d", i%200), Type: TypeProgress,
 			PositionS: float64(i % 500), DurationS: 600, TS: t0.Add(-time.Duration(i) * time.Second)}
 	}
 	return out
@@ -27,33 +25,21 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeBatch(bytes.NewReader(body), Limits{}, t0); err != nil {
+		if _, _, err := DecodeBatch(bytes.NewReader(body), Limits{}, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-func BenchmarkAppend(b *testing.B) {
-	for _, p := range []struct {
-		name string
-		sync SyncPolicy
-	}{{"fsync-every-batch", SyncAlways}, {"fsync-every-second", SyncInterval}} {
-		b.Run(p.name, func(b *testing.B) {
-			cfg := DefaultConfig(b.TempDir())
-			cfg.Sync = p.sync
-			l, err := Open(cfg, slog.New(slog.DiscardHandler), func() time.Time { return t0 })
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			batch := benchBatch(100)
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := l.Append(context.Background(), batch); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
-		})
+func BenchmarkRecord(b *testing.B) {
+	batch := benchBatch(100)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendRecord(buf[:0], batch)
+		if _, err := DecodeRecord(buf); err != nil {
+			b.Fatal(err)
+		}
 	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -43,50 +44,64 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// wireEvent is an event as JSON carries it; ts is parsed by hand so that
-// both RFC 3339 strings and Unix seconds are accepted.
+// plain is Event without its methods, so that wireEvent can embed it
+// and replace ts with a field parsed by hand (RFC 3339 strings and Unix
+// seconds are both accepted).
+type plain Event
+
 type wireEvent struct {
-	User      string          `json:"user"`
-	StreamID  string          `json:"stream_id"`
-	Title     string          `json:"title"`
-	Type      string          `json:"type"`
-	PositionS float64         `json:"position_s"`
-	DurationS float64         `json:"duration_s"`
-	TS        json.RawMessage `json:"ts"`
+	*plain
+	TS json.RawMessage `json:"ts"`
 }
 
 // DecodeBatch reads a batch of events from r, either a JSON array of
 // events or an object {"events": [...]}, and validates every event
-// against now. The batch is all or nothing: the first bad event refuses
-// it with a *ValidationError naming the index and field. A body over
-// MaxBatchBytes or with more than MaxBatchEvents events gives an error
-// wrapping ErrTooLarge.
-func DecodeBatch(r io.Reader, lim Limits, now time.Time) ([]Event, error) {
+// against now. Events that fail (malformed, invalid, or repeating an
+// earlier event's id in the batch) are left out and described in
+// rejected, in batch order; the others are returned. A body that is not
+// a batch at all (malformed JSON, empty) gives a *ValidationError with
+// Index -1; one over MaxBatchBytes or with more than MaxBatchEvents
+// events gives an error wrapping ErrTooLarge.
+func DecodeBatch(r io.Reader, lim Limits, now time.Time) (batch []Event, rejected []ValidationError, err error) {
 	lim = lim.withDefaults()
 	body, err := io.ReadAll(io.LimitReader(r, lim.MaxBatchBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("events: read batch: %w", err)
+		return nil, nil, fmt.Errorf("events: read batch: %w", err)
 	}
 	if int64(len(body)) > lim.MaxBatchBytes {
-		return nil, fmt.Errorf("%w: the body exceeds %d bytes; split it into smaller batches", ErrTooLarge, lim.MaxBatchBytes)
+		return nil, nil, fmt.Errorf("%w: the body exceeds %d bytes; split it into smaller batches", ErrTooLarge, lim.MaxBatchBytes)
 	}
 	raws, err := splitBatch(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(raws) > lim.MaxBatchEvents {
-		return nil, fmt.Errorf("%w: %d events, at most %d per batch", ErrTooLarge, len(raws), lim.MaxBatchEvents)
+		return nil, nil, fmt.Errorf("%w: %d events, at most %d per batch", ErrTooLarge, len(raws), lim.MaxBatchEvents)
 	}
-	out := make([]Event, len(raws))
+	batch = make([]Event, 0, len(raws))
+	ids := make(map[string]struct{}, len(raws))
 	for i, raw := range raws {
-		if err := decodeEvent(raw, i, &out[i]); err != nil {
-			return nil, err
+		var e Event
+		err := decodeEvent(raw, i, &e)
+		if err == nil {
+			err = e.Validate(i, now, lim.MaxClockSkew)
 		}
-		if err := out[i].Validate(i, now, lim.MaxClockSkew); err != nil {
-			return nil, err
+		if _, dup := ids[e.ID]; err == nil && dup {
+			err = &ValidationError{Index: i, Field: "id", Reason: fmt.Sprintf("%q repeats an earlier event's id in this batch", e.ID)}
 		}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			rejected = append(rejected, *ve)
+			continue
+		}
+		ids[e.ID] = struct{}{}
+		if e.TS.IsZero() {
+			e.TS = now
+		}
+		e.TS = e.TS.UTC()
+		batch = append(batch, e)
 	}
-	return out, nil
+	return batch, rejected, nil
 }
 
 func splitBatch(body []byte) ([]json.RawMessage, error) {
@@ -128,18 +143,19 @@ func decodeEvent(raw json.RawMessage, i int, e *Event) error {
 	if len(raw) == 0 || raw[0] != '{' {
 		return &ValidationError{Index: i, Reason: "want a JSON object"}
 	}
-	var w wireEvent
+	w := wireEvent{plain: (*plain)(e)}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&w); err != nil {
+		*e = Event{}
 		ve := &ValidationError{Index: i, Reason: jsonReason(err)}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			ve.Field = te.Field
-			ve.Reason = "want a JSON " + te.Type.Kind().String() + ", not " + te.Value
+			ve.Field = te.Field[strings.LastIndexByte(te.Field, '.')+1:] // not the embedded "plain."
+			ve.Reason = "want a JSON " + jsonKind(te.Type.Kind()) + ", not " + te.Value
 		} else if f, ok := unknownField(err); ok {
 			ve.Field = f
-			ve.Reason = "unknown field; allowed are user, title, type, position_s, duration_s, ts, stream_id"
+			ve.Reason = "unknown field; docs/api.md lists the fields of each event type"
 		}
 		return ve
 	}
@@ -147,7 +163,7 @@ func decodeEvent(raw json.RawMessage, i int, e *Event) error {
 	if err != nil {
 		return &ValidationError{Index: i, Field: "ts", Reason: err.Error()}
 	}
-	*e = Event{User: w.User, StreamID: w.StreamID, Title: w.Title, Type: w.Type, PositionS: w.PositionS, DurationS: w.DurationS, TS: ts}
+	e.TS = ts
 	return nil
 }
 
@@ -186,4 +202,15 @@ func unknownField(err error) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSuffix(s[len(p):], `"`), true
+}
+
+// jsonKind names a Go kind as JSON calls it.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Float32, reflect.Float64, reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
+		return "number"
+	case reflect.Bool:
+		return "boolean"
+	}
+	return k.String()
 }

@@ -10,38 +10,120 @@ import (
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func good() Event {
-	return Event{User: "u1", Title: "t1", Type: TypeProgress, PositionS: 30, DurationS: 600, TS: t0}
+// valid returns a valid event of type typ with every field its type
+// uses set.
+func valid(typ string) Event {
+	e := Event{ID: "e1", User: "u1", Title: "t1", Type: typ, TS: t0.Add(-time.Minute), Site: "s1"}
+	switch typ {
+	case TypePlay:
+		e.PositionS = 0
+	case TypeProgress, TypeStop, TypeComplete:
+		e.PositionS, e.DurationS = 30, 600
+	case TypeImpression, TypeClick:
+		e.Row, e.Rank = "trending", 3
+	case TypeSearch:
+		e.Title, e.Query, e.Results = "", "space western", 12
+	case TypeError:
+		e.Appliance, e.Code, e.Message, e.Fatal = "a1", "MEDIA_ERR_DECODE", "decoder gave up", true
+	case TypeQoE:
+		e.Appliance = "a1"
+		e.StartupMS, e.PlayedS, e.Rebuffers, e.RebufferMS = 850, 10, 1, 420
+		e.BitrateKbps, e.Switches, e.DroppedFrames = 2400, 2, 5
+	}
+	return e
 }
 
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name  string
+		typ   string
 		edit  func(e *Event)
 		field string // "" means valid
 	}{
-		{"ok", func(e *Event) {}, ""},
-		{"ok play without duration", func(e *Event) { e.Type = TypePlay; e.DurationS = 0 }, ""},
-		{"ok no ts", func(e *Event) { e.TS = time.Time{} }, ""},
-		{"ok no user (the control plane sets the profile)", func(e *Event) { e.User = "" }, ""},
-		{"bad stream id", func(e *Event) { e.StreamID = "a b" }, "stream_id"},
-		{"long user", func(e *Event) { e.User = strings.Repeat("u", MaxUserLen+1) }, "user"},
-		{"control char user", func(e *Event) { e.User = "a\nb" }, "user"},
-		{"missing title", func(e *Event) { e.Title = "" }, "title"},
-		{"bad title", func(e *Event) { e.Title = "../etc" }, "title"},
-		{"missing type", func(e *Event) { e.Type = "" }, "type"},
-		{"bad type", func(e *Event) { e.Type = "pause" }, "type"},
-		{"negative position", func(e *Event) { e.PositionS = -1 }, "position_s"},
-		{"nan position", func(e *Event) { e.PositionS = math.NaN() }, "position_s"},
-		{"position past end", func(e *Event) { e.PositionS = 700 }, "position_s"},
-		{"inf duration", func(e *Event) { e.DurationS = math.Inf(1) }, "duration_s"},
-		{"progress without duration", func(e *Event) { e.DurationS = 0 }, "duration_s"},
-		{"future ts", func(e *Event) { e.TS = t0.Add(time.Hour) }, "ts"},
-		{"ancient ts", func(e *Event) { e.TS = time.Unix(5, 0) }, "ts"},
+		{"play", TypePlay, func(e *Event) {}, ""},
+		{"play without duration", TypePlay, func(e *Event) { e.DurationS = 0 }, ""},
+		{"progress", TypeProgress, func(e *Event) {}, ""},
+		{"stop", TypeStop, func(e *Event) {}, ""},
+		{"complete", TypeComplete, func(e *Event) {}, ""},
+		{"impression", TypeImpression, func(e *Event) {}, ""},
+		{"click", TypeClick, func(e *Event) {}, ""},
+		{"search", TypeSearch, func(e *Event) {}, ""},
+		{"search without results", TypeSearch, func(e *Event) { e.Results = 0 }, ""},
+		{"error", TypeError, func(e *Event) {}, ""},
+		{"error without title", TypeError, func(e *Event) { e.Title = "" }, ""},
+		{"error without message", TypeError, func(e *Event) { e.Message = "" }, ""},
+		{"qoe", TypeQoE, func(e *Event) {}, ""},
+		{"qoe after the first (no startup)", TypeQoE, func(e *Event) { e.StartupMS = 0 }, ""},
+		{"no ts", TypeProgress, func(e *Event) { e.TS = time.Time{} }, ""},
+		{"ts within the skew", TypeProgress, func(e *Event) { e.TS = t0.Add(4 * time.Minute) }, ""},
+		{"no user (the control plane sets the profile)", TypeProgress, func(e *Event) { e.User = "" }, ""},
+		{"position a second past the end", TypeProgress, func(e *Event) { e.PositionS = 601 }, ""},
+		{"stream id", TypeProgress, func(e *Event) { e.StreamID = "abc_123" }, ""},
+		{"longest id", TypePlay, func(e *Event) { e.ID = strings.Repeat("i", MaxIDLen) }, ""},
+		{"bounds inclusive", TypeQoE, func(e *Event) {
+			e.StartupMS, e.PlayedS, e.RebufferMS, e.BitrateKbps = MaxStartupMS, MaxDurationS, MaxDurationS*1000, 1e6
+			e.Rebuffers, e.Switches, e.DroppedFrames = MaxCount, MaxCount, MaxCount
+		}, ""},
+
+		{"id required", TypePlay, func(e *Event) { e.ID = "" }, "id"},
+		{"id too long", TypePlay, func(e *Event) { e.ID = strings.Repeat("i", MaxIDLen+1) }, "id"},
+		{"id control char", TypePlay, func(e *Event) { e.ID = "a\tb" }, "id"},
+		{"id invalid utf-8", TypePlay, func(e *Event) { e.ID = "a\xffb" }, "id"},
+		{"user too long", TypePlay, func(e *Event) { e.User = strings.Repeat("u", MaxUserLen+1) }, "user"},
+		{"user control char", TypePlay, func(e *Event) { e.User = "a\nb" }, "user"},
+		{"bad stream id", TypeProgress, func(e *Event) { e.StreamID = "a b" }, "stream_id"},
+		{"missing type", TypePlay, func(e *Event) { e.Type = "" }, "type"},
+		{"unknown type", TypePlay, func(e *Event) { e.Type = "pause" }, "type"},
+
+		{"play without title", TypePlay, func(e *Event) { e.Title = "" }, "title"},
+		{"progress without title", TypeProgress, func(e *Event) { e.Title = "" }, "title"},
+		{"impression without title", TypeImpression, func(e *Event) { e.Title = "" }, "title"},
+		{"click without title", TypeClick, func(e *Event) { e.Title = "" }, "title"},
+		{"qoe without title", TypeQoE, func(e *Event) { e.Title = "" }, "title"},
+		{"bad title", TypePlay, func(e *Event) { e.Title = "../etc" }, "title"},
+		{"title starting with a dash", TypePlay, func(e *Event) { e.Title = "-t" }, "title"},
+		{"bad title on an error", TypeError, func(e *Event) { e.Title = "a/b" }, "title"},
+		{"search without query", TypeSearch, func(e *Event) { e.Query = "" }, "query"},
+		{"search with a title", TypeSearch, func(e *Event) { e.Title = "t1" }, "title"},
+		{"error without code", TypeError, func(e *Event) { e.Code = "" }, "code"},
+
+		{"row too long", TypeImpression, func(e *Event) { e.Row = strings.Repeat("r", MaxTextLen+1) }, "row"},
+		{"query too long", TypeSearch, func(e *Event) { e.Query = strings.Repeat("q", MaxTextLen+1) }, "query"},
+		{"query control char", TypeSearch, func(e *Event) { e.Query = "a\x7f" }, "query"},
+		{"code too long", TypeError, func(e *Event) { e.Code = strings.Repeat("c", MaxTextLen+1) }, "code"},
+		{"message control char", TypeError, func(e *Event) { e.Message = "line\nbreak" }, "message"},
+		{"appliance too long", TypeQoE, func(e *Event) { e.Appliance = strings.Repeat("a", MaxTextLen+1) }, "appliance"},
+		{"site control char", TypeQoE, func(e *Event) { e.Site = "s\x00" }, "site"},
+
+		{"negative rank", TypeImpression, func(e *Event) { e.Rank = -1 }, "rank"},
+		{"rank too large", TypeClick, func(e *Event) { e.Rank = MaxCount + 1 }, "rank"},
+		{"negative results", TypeSearch, func(e *Event) { e.Results = -1 }, "results"},
+		{"rebuffers too many", TypeQoE, func(e *Event) { e.Rebuffers = MaxCount + 1 }, "rebuffers"},
+		{"negative switches", TypeQoE, func(e *Event) { e.Switches = -1 }, "switches"},
+		{"dropped frames too many", TypeQoE, func(e *Event) { e.DroppedFrames = MaxCount + 1 }, "dropped_frames"},
+
+		{"negative position", TypeProgress, func(e *Event) { e.PositionS = -1 }, "position_s"},
+		{"nan position", TypeProgress, func(e *Event) { e.PositionS = math.NaN() }, "position_s"},
+		{"position past the end", TypeProgress, func(e *Event) { e.PositionS = 700 }, "position_s"},
+		{"position past a week", TypePlay, func(e *Event) { e.PositionS = MaxDurationS + 1 }, "position_s"},
+		{"inf duration", TypeProgress, func(e *Event) { e.DurationS = math.Inf(1) }, "duration_s"},
+		{"progress without duration", TypeProgress, func(e *Event) { e.DurationS = 0 }, "duration_s"},
+		{"stop without duration", TypeStop, func(e *Event) { e.DurationS = 0 }, "duration_s"},
+		{"complete without duration", TypeComplete, func(e *Event) { e.DurationS = 0 }, "duration_s"},
+		{"startup too long", TypeQoE, func(e *Event) { e.StartupMS = MaxStartupMS + 1 }, "startup_ms"},
+		{"nan startup", TypeQoE, func(e *Event) { e.StartupMS = math.NaN() }, "startup_ms"},
+		{"negative played", TypeQoE, func(e *Event) { e.PlayedS = -0.5 }, "played_s"},
+		{"inf rebuffer ms", TypeQoE, func(e *Event) { e.RebufferMS = math.Inf(1) }, "rebuffer_ms"},
+		{"rebuffer ms too long", TypeQoE, func(e *Event) { e.RebufferMS = MaxDurationS*1000 + 1 }, "rebuffer_ms"},
+		{"bitrate too high", TypeQoE, func(e *Event) { e.BitrateKbps = 1e6 + 1 }, "bitrate_kbps"},
+		{"nan bitrate", TypeQoE, func(e *Event) { e.BitrateKbps = math.NaN() }, "bitrate_kbps"},
+
+		{"future ts", TypeProgress, func(e *Event) { e.TS = t0.Add(6 * time.Minute) }, "ts"},
+		{"ancient ts", TypeProgress, func(e *Event) { e.TS = time.Unix(5, 0) }, "ts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := good()
+			e := valid(tt.typ)
 			tt.edit(&e)
 			err := e.Validate(7, t0, 5*time.Minute)
 			if tt.field == "" {
@@ -60,115 +142,47 @@ func TestValidate(t *testing.T) {
 			if got, want := ve.Index, 7; got != want {
 				t.Errorf("index = %d, want %d", got, want)
 			}
+			if ve.Reason == "" {
+				t.Errorf("empty reason")
+			}
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
 			}
-			if !strings.Contains(err.Error(), "event 7") || !strings.Contains(err.Error(), tt.field) {
-				t.Errorf("message %q does not name index and field", err)
+			if msg := err.Error(); !strings.HasPrefix(msg, "events: event 7: ") || !strings.Contains(msg, `"`+tt.field+`"`) {
+				t.Errorf("message %q does not name index and field", msg)
 			}
 		})
 	}
 }
 
-func TestDecodeBatch(t *testing.T) {
-	lim := Limits{MaxBatchBytes: 512, MaxBatchEvents: 3}
-	ev := `{"user":"u1","title":"t1","type":"play","position_s":0,"duration_s":60,"ts":"2026-11-26T11:00:00Z"}`
+func TestValidationErrorMessage(t *testing.T) {
 	tests := []struct {
-		name    string
-		body    string
-		wantN   int
-		wantErr error
-		index   int
-		field   string
+		err  ValidationError
+		want string
 	}{
-		{"array", "[" + ev + "," + ev + "]", 2, nil, 0, ""},
-		{"object", `{"events":[` + ev + `]}`, 1, nil, 0, ""},
-		{"unix ts", `[{"user":"u","title":"t","type":"play","ts":1795000000}]`, 1, nil, 0, ""},
-		{"empty body", "  ", 0, ErrInvalid, -1, ""},
-		{"empty array", "[]", 0, ErrInvalid, -1, ""},
-		{"not json", "hello", 0, ErrInvalid, -1, ""},
-		{"truncated", "[" + ev, 0, ErrInvalid, -1, ""},
-		{"not object", `[` + ev + `,42]`, 0, ErrInvalid, 1, ""},
-		{"unknown field", `[` + ev + `,{"user":"u","usr":"x"}]`, 0, ErrInvalid, 1, "usr"},
-		{"wrong type", `[{"user":"u","title":"t","type":"play","position_s":"ten"}]`, 0, ErrInvalid, 0, "position_s"},
-		{"bad ts", `[{"user":"u","title":"t","type":"play","ts":"yesterday"}]`, 0, ErrInvalid, 0, "ts"},
-		{"bad second event", `[` + ev + `,{"user":"u","title":"t","type":"rewind"}]`, 0, ErrInvalid, 1, "type"},
-		{"too many", "[" + ev + "," + ev + "," + ev + "," + ev + "]", 0, ErrTooLarge, 0, ""},
-		{"too many bytes", "[" + strings.Repeat(" ", 600) + "]", 0, ErrTooLarge, 0, ""},
+		{ValidationError{Index: -1, Reason: "empty body"}, "events: empty body"},
+		{ValidationError{Index: 2, Reason: "want a JSON object"}, "events: event 2: want a JSON object"},
+		{ValidationError{Index: 0, Field: "ts", Reason: "bad"}, `events: event 0: field "ts": bad`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodeBatch(strings.NewReader(tt.body), lim, t0)
-			if tt.wantErr == nil {
-				if err != nil {
-					t.Fatalf("DecodeBatch = %v", err)
-				}
-				if len(got) != tt.wantN {
-					t.Fatalf("got %d events, want %d", len(got), tt.wantN)
-				}
-				return
-			}
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("DecodeBatch err = %v, want %v", err, tt.wantErr)
-			}
-			var ve *ValidationError
-			if errors.As(err, &ve) {
-				if ve.Index != tt.index || ve.Field != tt.field {
-					t.Errorf("got index %d field %q, want %d %q (%v)", ve.Index, ve.Field, tt.index, tt.field, err)
-				}
-			}
-		})
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
 	}
 }
 
-func FuzzDecodeBatch(f *testing.F) {
-	f.Add([]byte(`[{"user":"u1","title":"t1","type":"play","position_s":0,"duration_s":60,"ts":"2026-11-26T11:00:00Z"}]`))
-	f.Add([]byte(`{"events":[{"user":"u","title":"t","type":"complete","duration_s":1,"ts":1795000000.5}]}`))
-	f.Add([]byte(`[{"user":null}]`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		evs, err := DecodeBatch(strings.NewReader(string(body)), Limits{}, t0)
-		if err != nil {
-			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
-				t.Fatalf("error %v wraps neither ErrInvalid nor ErrTooLarge", err)
-			}
-			return
+func TestTypes(t *testing.T) {
+	if got, want := strings.Join(Types[:], ", "), typeList; got != want {
+		t.Errorf("Types = %q, typeList = %q: they must agree", got, want)
+	}
+	viewing := map[string]bool{TypePlay: true, TypeProgress: true, TypeStop: true, TypeComplete: true}
+	for _, typ := range Types {
+		e := valid(typ)
+		if err := e.Validate(0, t0, time.Minute); err != nil {
+			t.Errorf("valid(%s): %v", typ, err)
 		}
-		for i := range evs {
-			if err := evs[i].Validate(i, t0, 5*time.Minute); err != nil {
-				t.Fatalf("accepted an invalid event: %v", err)
-			}
+		if got, want := e.Viewing(), viewing[typ]; got != want {
+			t.Errorf("%s: Viewing() = %v, want %v", typ, got, want)
 		}
-		// What the decoder accepts must survive the log's encoding.
-		rec := appendRecord(nil, evs)
-		back, err := decodePayload(rec[headerLen:])
-		if err != nil || len(back) != len(evs) {
-			t.Fatalf("round trip: %d events, err %v; want %d", len(back), err, len(evs))
-		}
-	})
-}
-
-func FuzzDecodePayload(f *testing.F) {
-	f.Add(appendRecord(nil, []Event{good(), good()})[headerLen:])
-	f.Add([]byte{1, 2, 0})
-	f.Fuzz(func(t *testing.T, p []byte) {
-		evs, err := decodePayload(p)
-		if err != nil {
-			return
-		}
-		back, err := decodePayload(appendRecord(nil, evs)[headerLen:])
-		if err != nil {
-			t.Fatalf("re-decode: %v", err)
-		}
-		if len(back) != len(evs) {
-			t.Fatalf("re-decode: %d events, want %d", len(back), len(evs))
-		}
-		for i := range evs {
-			a, b := evs[i], back[i]
-			if a.User != b.User || a.Title != b.Title || a.Type != b.Type || !a.TS.Equal(b.TS) ||
-				math.Float64bits(a.PositionS) != math.Float64bits(b.PositionS) ||
-				math.Float64bits(a.DurationS) != math.Float64bits(b.DurationS) {
-				t.Fatalf("event %d: got %+v, want %+v", i, b, a)
-			}
-		}
-	})
+	}
 }

@@ -21,30 +21,71 @@ type progress struct {
 	updated  time.Time // ts of the latest event applied
 }
 
-// state is the viewing state derived from the log.
-type state struct {
-	mu    sync.RWMutex
-	users map[string]map[string]*progress
-	watch map[string]float64 // title -> seconds watched, all users
+// Viewing is the viewing state folded from the stream's viewing events:
+// each profile's progress per title (the history's continue-watching and
+// finished lists) and each title's seconds watched by everyone, which
+// recommendations train on. It remembers the stream sequence of the last
+// batch it applied, so a batch delivered again is not applied twice, and
+// it is saved and restored whole (MarshalBinary, UnmarshalBinary) with
+// that sequence. It is safe for concurrent use.
+type Viewing struct {
+	mu     sync.RWMutex
+	stream time.Time // the identity (creation time) of the stream folded
+	seq    uint64
+	users  map[string]map[string]*progress
+	watch  map[string]float64 // title -> seconds watched, all users
 }
 
-func newState() *state {
-	return &state{users: map[string]map[string]*progress{}, watch: map[string]float64{}}
+// NewViewing returns an empty Viewing.
+func NewViewing() *Viewing {
+	return &Viewing{users: map[string]map[string]*progress{}, watch: map[string]float64{}}
 }
 
-func (s *state) apply(batch []Event) {
+// Apply folds the viewing events of the batch at stream sequence seq;
+// a batch at or before the last one applied is skipped.
+func (s *Viewing) Apply(seq uint64, batch []Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range batch {
-		s.applyOne(&batch[i])
+	if seq != 0 && seq <= s.seq {
+		return
 	}
+	s.seq = max(s.seq, seq)
+	for i := range batch {
+		if batch[i].Viewing() {
+			s.applyOne(&batch[i])
+		}
+	}
+}
+
+// Applied returns the stream sequence of the last batch applied.
+func (s *Viewing) Applied() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
+}
+
+// Position returns the identity (creation time) of the stream folded
+// and the sequence of the last batch applied.
+func (s *Viewing) Position() (stream time.Time, seq uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.stream, s.seq
+}
+
+// ResetStream empties the state, which from now on folds the stream
+// created at stream from its start.
+func (s *Viewing) ResetStream(stream time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stream, s.seq = stream, 0
+	s.users, s.watch = map[string]map[string]*progress{}, map[string]float64{}
 }
 
 // MaxTitlesPerUser bounds one user's history: past it, the title
 // updated longest ago is forgotten for the new one.
 const MaxTitlesPerUser = 1000
 
-func (s *state) applyOne(e *Event) {
+func (s *Viewing) applyOne(e *Event) {
 	titles := s.users[e.User]
 	if titles == nil {
 		titles = map[string]*progress{}
@@ -127,8 +168,7 @@ type History struct {
 
 // History returns user's viewing history with at most limit entries in
 // each list (limit ≤ 0: all). An unknown user has empty lists.
-func (l *Log) History(user string, limit int) History {
-	s := l.state
+func (s *Viewing) History(user string, limit int) History {
 	h := History{User: user, ContinueWatching: []Entry{}, Finished: []Entry{}}
 	s.mu.RLock()
 	for title, p := range s.users[user] {
@@ -161,8 +201,7 @@ func (l *Log) History(user string, limit int) History {
 
 // Finished returns the titles user has finished, in no order; recs
 // leaves them out of recommendations.
-func (l *Log) Finished(user string) []string {
-	s := l.state
+func (s *Viewing) Finished(user string) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []string
@@ -190,8 +229,7 @@ type Interaction struct {
 
 // Interactions returns one Interaction per (user, title) pair with any
 // watch time, in no order.
-func (l *Log) Interactions() []Interaction {
-	s := l.state
+func (s *Viewing) Interactions() []Interaction {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Interaction
@@ -215,8 +253,7 @@ func (l *Log) Interactions() []Interaction {
 
 // TitleWatchSeconds returns, per title, the seconds watched by all users
 // (each user's furthest position, counted once).
-func (l *Log) TitleWatchSeconds() map[string]float64 {
-	s := l.state
+func (s *Viewing) TitleWatchSeconds() map[string]float64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make(map[string]float64, len(s.watch))

@@ -8,92 +8,221 @@ import (
 	"time"
 )
 
-// On disk the log is a sequence of records, one per appended batch:
+// On the stream a batch is one message, encoded compactly so that every
+// node's consumers decode it cheaply:
 //
-//	uint32 LE  payload length
-//	uint32 LE  CRC-32C (Castagnoli) of the payload
-//	payload    uvarint event count, then per event:
-//	           type byte (1 play, 2 progress, 3 stop, 4 complete),
-//	           varint ts in Unix nanoseconds, float64 LE position_s,
-//	           float64 LE duration_s, uvarint-length-prefixed user and title
+//	byte       version (1)
+//	uvarint    event count, then per event:
+//	byte       type code (1 + its index in Types)
+//	varint     ts in Unix nanoseconds
+//	strings    id, user
+//	uvarint    field mask (the bits below), then the fields set, in
+//	           the order of the bits: strings uvarint-length-prefixed,
+//	           floats float64 LE, counts uvarint, fatal as its bit alone
 //
-// A batch is one record, so a crash loses or keeps a batch whole.
+// The stream's message id de-duplicates a batch sent again.
 
-const headerLen = 8
+const recordVersion = 1
 
-// maxRecordLen bounds a record's payload: a length above it can only be
-// garbage (a torn or corrupt header), never a batch the log wrote.
-const maxRecordLen = 64 << 20
+// Field bits of the mask, in encoding order.
+const (
+	fTitle = 1 << iota
+	fSite
+	fAppliance
+	fPosition
+	fDuration
+	fRow
+	fRank
+	fQuery
+	fResults
+	fCode
+	fMessage
+	fFatal
+	fStartup
+	fPlayed
+	fRebuffers
+	fRebufferMS
+	fBitrate
+	fSwitches
+	fDropped
+)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-var errBadPayload = errors.New("events: malformed record payload")
+// ErrBadRecord is what DecodeRecord returns for bytes that are not a
+// batch it encoded.
+var ErrBadRecord = errors.New("events: malformed batch record")
 
-var typeCodes = map[string]byte{TypePlay: 1, TypeProgress: 2, TypeStop: 3, TypeComplete: 4}
+var typeCodes = func() map[string]byte {
+	m := make(map[string]byte, len(Types))
+	for i, t := range Types {
+		m[t] = byte(i + 1)
+	}
+	return m
+}()
 
-var typeNames = [...]string{1: TypePlay, 2: TypeProgress, 3: TypeStop, 4: TypeComplete}
-
-// appendRecord appends the framed record of batch to dst.
-func appendRecord(dst []byte, batch []Event) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, headerLen)...)
+// AppendRecord appends the stream encoding of batch to dst. The events
+// must be valid.
+func AppendRecord(dst []byte, batch []Event) []byte {
+	dst = append(dst, recordVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(batch)))
+	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	f64 := func(b []byte, f float64) []byte { return binary.LittleEndian.AppendUint64(b, math.Float64bits(f)) }
 	for i := range batch {
 		e := &batch[i]
 		dst = append(dst, typeCodes[e.Type])
-		dst = binary.AppendVarint(dst, e.TS.UnixNano())
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(e.PositionS))
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(e.DurationS))
-		dst = binary.AppendUvarint(dst, uint64(len(e.User)))
-		dst = append(dst, e.User...)
-		dst = binary.AppendUvarint(dst, uint64(len(e.Title)))
-		dst = append(dst, e.Title...)
+		var ts int64 // 0: no time (1970 is refused by Validate)
+		if !e.TS.IsZero() {
+			ts = e.TS.UnixNano()
+		}
+		dst = binary.AppendVarint(dst, ts)
+		dst = str(str(dst, e.ID), e.User)
+		dst = binary.AppendUvarint(dst, mask(e))
+		for _, s := range []string{e.Title, e.Site, e.Appliance} {
+			if s != "" {
+				dst = str(dst, s)
+			}
+		}
+		dst = appendFloats(dst, f64, e.PositionS, e.DurationS)
+		if e.Row != "" {
+			dst = str(dst, e.Row)
+		}
+		dst = appendCounts(dst, e.Rank)
+		if e.Query != "" {
+			dst = str(dst, e.Query)
+		}
+		dst = appendCounts(dst, e.Results)
+		for _, s := range []string{e.Code, e.Message} {
+			if s != "" {
+				dst = str(dst, s)
+			}
+		}
+		dst = appendFloats(dst, f64, e.StartupMS, e.PlayedS)
+		dst = appendCounts(dst, e.Rebuffers)
+		dst = appendFloats(dst, f64, e.RebufferMS, e.BitrateKbps)
+		dst = appendCounts(dst, e.Switches, e.DroppedFrames)
 	}
-	payload := dst[start+headerLen:]
-	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, castagnoli))
 	return dst
 }
 
-// decodePayload decodes a record's payload; it never panics, whatever
-// the bytes.
-func decodePayload(p []byte) ([]Event, error) {
-	n, k := binary.Uvarint(p)
-	// Each event takes at least 20 bytes, which bounds the allocation.
-	if k <= 0 || n > uint64(len(p)/20+1) {
-		return nil, errBadPayload
+func appendFloats(dst []byte, f64 func([]byte, float64) []byte, fs ...float64) []byte {
+	for _, f := range fs {
+		if f != 0 {
+			dst = f64(dst, f)
+		}
 	}
-	p = p[k:]
-	out := make([]Event, 0, n)
-	for range n {
-		if len(p) < 1 {
-			return nil, errBadPayload
+	return dst
+}
+
+func appendCounts(dst []byte, ns ...int) []byte {
+	for _, n := range ns {
+		if n != 0 {
+			dst = binary.AppendUvarint(dst, uint64(n))
 		}
-		code := p[0]
-		if code == 0 || int(code) >= len(typeNames) {
-			return nil, errBadPayload
-		}
-		p = p[1:]
-		ts, k := binary.Varint(p)
-		if k <= 0 || len(p[k:]) < 16 {
-			return nil, errBadPayload
-		}
-		p = p[k:]
-		e := Event{Type: typeNames[code], TS: time.Unix(0, ts).UTC()}
-		e.PositionS = math.Float64frombits(binary.LittleEndian.Uint64(p))
-		e.DurationS = math.Float64frombits(binary.LittleEndian.Uint64(p[8:]))
-		p = p[16:]
-		var ok bool
-		if e.User, p, ok = readString(p); !ok {
-			return nil, errBadPayload
-		}
-		if e.Title, p, ok = readString(p); !ok {
-			return nil, errBadPayload
-		}
-		out = append(out, e)
 	}
-	if len(p) != 0 {
-		return nil, errBadPayload
+	return dst
+}
+
+// mask returns the bits of e's fields that are set.
+func mask(e *Event) uint64 {
+	var m uint64
+	set := func(bit uint64, on bool) {
+		if on {
+			m |= bit
+		}
+	}
+	set(fTitle, e.Title != "")
+	set(fSite, e.Site != "")
+	set(fAppliance, e.Appliance != "")
+	set(fPosition, e.PositionS != 0)
+	set(fDuration, e.DurationS != 0)
+	set(fRow, e.Row != "")
+	set(fRank, e.Rank != 0)
+	set(fQuery, e.Query != "")
+	set(fResults, e.Results != 0)
+	set(fCode, e.Code != "")
+	set(fMessage, e.Message != "")
+	set(fFatal, e.Fatal)
+	set(fStartup, e.StartupMS != 0)
+	set(fPlayed, e.PlayedS != 0)
+	set(fRebuffers, e.Rebuffers != 0)
+	set(fRebufferMS, e.RebufferMS != 0)
+	set(fBitrate, e.BitrateKbps != 0)
+	set(fSwitches, e.Switches != 0)
+	set(fDropped, e.DroppedFrames != 0)
+	return m
+}
+
+// DecodeRecord decodes a batch AppendRecord encoded; it never panics,
+// whatever the bytes.
+func DecodeRecord(p []byte) ([]Event, error) {
+	if len(p) < 1 || p[0] != recordVersion {
+		return nil, ErrBadRecord
+	}
+	d := decoder{p: p[1:]}
+	// Each event takes at least 5 bytes, which bounds the allocation.
+	out := make([]Event, d.count(5))
+	for i := range out {
+		e := &out[i]
+		code := d.byte()
+		if code == 0 || int(code) > len(Types) {
+			return nil, ErrBadRecord
+		}
+		e.Type = Types[code-1]
+		if ns := d.varint(); ns != 0 {
+			e.TS = time.Unix(0, ns).UTC()
+		}
+		e.ID, e.User = d.str(), d.str()
+		m := d.uvarint()
+		if m >= fDropped<<1 {
+			return nil, ErrBadRecord // a field this version does not know
+		}
+		// A field whose bit is set is never zero: AppendRecord leaves
+		// zero fields out.
+		str := func(bit uint64) string {
+			if m&bit == 0 {
+				return ""
+			}
+			v := d.str()
+			if v == "" {
+				d.fail()
+			}
+			return v
+		}
+		f64 := func(bit uint64) float64 {
+			if m&bit == 0 {
+				return 0
+			}
+			v := d.f64()
+			if v == 0 { // -0 too: AppendRecord leaves it out
+				d.fail()
+			}
+			return v
+		}
+		cnt := func(bit uint64) int {
+			if m&bit == 0 {
+				return 0
+			}
+			n := d.uvarint()
+			if n == 0 || n > MaxCount {
+				d.fail()
+			}
+			return int(n)
+		}
+		e.Title, e.Site, e.Appliance = str(fTitle), str(fSite), str(fAppliance)
+		e.PositionS, e.DurationS = f64(fPosition), f64(fDuration)
+		e.Row, e.Rank = str(fRow), cnt(fRank)
+		e.Query, e.Results = str(fQuery), cnt(fResults)
+		e.Code, e.Message, e.Fatal = str(fCode), str(fMessage), m&fFatal != 0
+		e.StartupMS, e.PlayedS = f64(fStartup), f64(fPlayed)
+		e.Rebuffers, e.RebufferMS, e.BitrateKbps = cnt(fRebuffers), f64(fRebufferMS), f64(fBitrate)
+		e.Switches, e.DroppedFrames = cnt(fSwitches), cnt(fDropped)
+		if d.bad {
+			return nil, ErrBadRecord
+		}
+	}
+	if d.bad || len(d.p) != 0 {
+		return nil, ErrBadRecord
 	}
 	return out, nil
 }

@@ -2,18 +2,20 @@ package events
 
 import (
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"math"
 	"time"
 )
 
-// A history snapshot is the viewing state folded from every segment
-// before it, so that those segments can be deleted:
+// A Viewing is saved as its checkpoint, the state folded from the
+// stream up to a sequence:
 //
 //	8 bytes    magic "FCEVSNP1"
 //	uint64 LE  payload length
 //	uint32 LE  CRC-32C (Castagnoli) of the payload
-//	payload    uvarint records, uvarint events (the counts folded in);
+//	payload    uvarint stream sequence of the last batch folded in,
+//	           varint the stream's creation in Unix nanoseconds (0: none);
 //	           uvarint users, then per user: string user, uvarint titles,
 //	           then per title: string title, float64 LE position,
 //	           duration and furthest, flags byte (1 done, 2 finished),
@@ -28,15 +30,18 @@ const snapMagic = "FCEVSNP1"
 
 const snapHeaderLen = len(snapMagic) + 8 + 4
 
-// encodeSnapshot encodes s with the record and event counts folded in.
-// The caller keeps s from changing.
-func encodeSnapshot(s *state, records, events int64) []byte {
+// MarshalBinary encodes the state and the sequence it was folded to.
+func (s *Viewing) MarshalBinary() ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	b := make([]byte, snapHeaderLen, 1<<16)
 	copy(b, snapMagic)
-	b = binary.AppendUvarint(b, uint64(records))
-	b = binary.AppendUvarint(b, uint64(events))
+	b = binary.AppendUvarint(b, s.seq)
+	var stream int64
+	if !s.stream.IsZero() {
+		stream = s.stream.UnixNano()
+	}
+	b = binary.AppendVarint(b, stream)
 	b = binary.AppendUvarint(b, uint64(len(s.users)))
 	f64 := func(b []byte, f float64) []byte { return binary.LittleEndian.AppendUint64(b, math.Float64bits(f)) }
 	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
@@ -64,23 +69,27 @@ func encodeSnapshot(s *state, records, events int64) []byte {
 	payload := b[snapHeaderLen:]
 	binary.LittleEndian.PutUint64(b[len(snapMagic):], uint64(len(payload)))
 	binary.LittleEndian.PutUint32(b[len(snapMagic)+8:], crc32.Checksum(payload, castagnoli))
-	return b
+	return b, nil
 }
 
-// decodeSnapshot checks and decodes a snapshot file's bytes; it never
-// panics, whatever the bytes.
-func decodeSnapshot(b []byte) (s *state, records, events int64, err error) {
+// UnmarshalBinary replaces the state with the one b encodes, checking it
+// first; it never panics, whatever the bytes, and leaves the state alone
+// when they are not a checkpoint.
+func (s *Viewing) UnmarshalBinary(b []byte) error {
 	if len(b) < snapHeaderLen || string(b[:len(snapMagic)]) != snapMagic {
-		return nil, 0, 0, errBadPayload
+		return errBadCheckpoint
 	}
-	n := binary.LittleEndian.Uint64(b[len(snapMagic):])
+	size := binary.LittleEndian.Uint64(b[len(snapMagic):])
 	p := b[snapHeaderLen:]
-	if n != uint64(len(p)) || crc32.Checksum(p, castagnoli) != binary.LittleEndian.Uint32(b[len(snapMagic)+8:]) {
-		return nil, 0, 0, errBadPayload
+	if size != uint64(len(p)) || crc32.Checksum(p, castagnoli) != binary.LittleEndian.Uint32(b[len(snapMagic)+8:]) {
+		return errBadCheckpoint
 	}
 	d := decoder{p: p}
-	records, events = int64(d.uvarint()), int64(d.uvarint())
-	s = newState()
+	n := NewViewing()
+	n.seq = d.uvarint()
+	if ns := d.varint(); ns != 0 {
+		n.stream = time.Unix(0, ns).UTC()
+	}
 	for range d.count(2) {
 		user := d.str()
 		titles := map[string]*progress{}
@@ -92,17 +101,22 @@ func decodeSnapshot(b []byte) (s *state, records, events int64, err error) {
 			pr.updated = time.Unix(0, d.varint()).UTC()
 			titles[title] = pr
 		}
-		s.users[user] = titles
+		n.users[user] = titles
 	}
 	for range d.count(10) {
 		title := d.str()
-		s.watch[title] = d.f64()
+		n.watch[title] = d.f64()
 	}
 	if d.bad || len(d.p) != 0 {
-		return nil, 0, 0, errBadPayload
+		return errBadCheckpoint
 	}
-	return s, records, events, nil
+	s.mu.Lock()
+	s.stream, s.seq, s.users, s.watch = n.stream, n.seq, n.users, n.watch
+	s.mu.Unlock()
+	return nil
 }
+
+var errBadCheckpoint = errors.New("events: malformed viewing checkpoint")
 
 // decoder reads a payload, remembering the first error as bad (after
 // which every read returns zero values).
@@ -115,12 +129,22 @@ func (d *decoder) fail() { d.bad, d.p = true, nil }
 
 func (d *decoder) uvarint() uint64 {
 	v, k := binary.Uvarint(d.p)
-	return advance(d, v, k)
+	return advance(d, v, minimal(d.p, k))
 }
 
 func (d *decoder) varint() int64 {
 	v, k := binary.Varint(d.p)
-	return advance(d, v, k)
+	return advance(d, v, minimal(d.p, k))
+}
+
+// minimal returns k, the length of the varint at the start of p, or 0
+// when it is longer than it need be (a last byte of zero), which no
+// encoder here writes.
+func minimal(p []byte, k int) int {
+	if k > 1 && p[k-1] == 0 {
+		return 0
+	}
+	return k
 }
 
 // advance consumes the k bytes v was read from, or fails the decoder

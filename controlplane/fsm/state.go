@@ -33,6 +33,9 @@ type Member struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPURL  string `json:"http_url"`
+	// Events is the host:port of the node's event-stream route
+	// listener, empty when it embeds no stream server.
+	Events string `json:"events,omitempty"`
 	// Started identifies the process that last announced the member.
 	Started int64 `json:"started,omitempty"`
 }

@@ -1,6 +1,6 @@
 // Package planner runs off-peak fill planning on the control-plane
-// leader: it feeds heartbeats (bytes served per title) into the
-// popularity tracker, and on a schedule and whenever the fleet or the
+// leader: it folds the event stream (starts from play events, bytes from
+// appliances' usage summaries) into the popularity tracker on every node, and on a schedule and whenever the fleet or the
 // catalog changes it places each site's titles on its appliances and
 // writes a new fill manifest for every appliance whose plan changed. The
 // appliances fetch their manifests and fill inside their site's window.
@@ -152,11 +152,11 @@ func (p *Planner) Kick() {
 	}
 }
 
-// Observe takes a heartbeat: the appliance is alive, and the bytes it
-// served per title count towards its region's popularity. Both are timed
-// by the planner's clock (Config.Now), not the fleet's b.Seen: liveness
-// and decay then share one clock however a simulation compresses it,
-// while the fleet judges staleness for steering by the wall clock.
+// Observe takes a heartbeat: the appliance is alive. It is timed by the
+// planner's clock (Config.Now), not the fleet's b.Seen: liveness and
+// decay then share one clock however a simulation compresses it, while
+// the fleet judges staleness for steering by the wall clock. What the
+// appliance served comes through the event stream (Handle).
 func (p *Planner) Observe(b fleet.Beat) {
 	now := p.cfg.Now()
 	p.mu.Lock()
@@ -165,24 +165,6 @@ func (p *Planner) Observe(b fleet.Beat) {
 	p.mu.Unlock()
 	if !known {
 		p.Kick()
-	}
-	region := p.regionOf(b.Beat.Site)
-	if region == "" {
-		return
-	}
-	for title, n := range b.Beat.TitleBytes {
-		if err := p.tracker.Observe(popularity.Observation{Region: region, Title: title, Bytes: n, At: now}); err != nil {
-			p.log.Debug("planner: observation refused", "title", title, "err", err)
-		}
-	}
-}
-
-// ObserveStart counts a playback request from a client in site: a
-// leading signal of viewing that reaches the planner before the bytes
-// show up in heartbeats.
-func (p *Planner) ObserveStart(site, title string) {
-	if region := p.regionOf(site); region != "" {
-		p.tracker.Observe(popularity.Observation{Region: region, Title: title, Starts: 1})
 	}
 }
 

@@ -2,12 +2,16 @@ package planner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fillcast/fillcast/controlplane/events"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
@@ -85,7 +89,8 @@ func TestPlansFlashAndStorage(t *testing.T) {
 		if a.Profile == "flash" {
 			bytes = map[string]int64{"t05": 90 * size, "t06": 80 * size, "t07": 70 * size, "t01": size}
 		}
-		p.Observe(fleet.Beat{ID: a.ID, Seen: now, Beat: fillcast.Heartbeat{Site: "isp1", Profile: a.Profile, URL: a.URL, Health: "ok", TitleBytes: bytes}})
+		p.Observe(fleet.Beat{ID: a.ID, Seen: now, Beat: fillcast.Heartbeat{Site: "isp1", Profile: a.Profile, URL: a.URL, Health: "ok"}})
+		served(t, p, "isp1", bytes)
 	}
 	if err := p.PlanAll(ctx); err != nil {
 		t.Fatal(err)
@@ -113,8 +118,8 @@ func TestPlansFlashAndStorage(t *testing.T) {
 	// A silent appliance keeps its plan for LiveFor, then drops out of
 	// planning (its manifest stays as it was).
 	now = now.Add(time.Hour)
-	p.Observe(fleet.Beat{ID: "store1", Seen: now, Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1", Health: "ok",
-		TitleBytes: map[string]int64{"t01": 500 * size}}})
+	p.Observe(fleet.Beat{ID: "store1", Seen: now, Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1", Health: "ok"}})
+	served(t, p, "isp1", map[string]int64{"t01": 500 * size})
 	if err := p.PlanAll(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +143,18 @@ func TestPlaybackStartsCount(t *testing.T) {
 		Files: []fillcast.File{{Path: "a.m4s", Size: 1000}}}
 	node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: title})
 	p.CatalogChanged(fsm.Command{Op: fsm.OpPutTitle, Title: title})
-	p.ObserveStart("isp1", "t1")
-	p.ObserveStart("nowhere", "t1") // unknown site: ignored
+	play := func(id, site string) events.Event {
+		return events.Event{ID: id, User: "p1", Title: "t1", Type: events.TypePlay, Site: site, TS: time.Now()}
+	}
+	p.Handle(1, "viewer", events.AppendRecord(nil, []events.Event{play("e1", "isp1"), play("e2", "nowhere")})) // unknown site: ignored
 	f := p.Tracker().Forecast("eu", now)
 	if len(f) != 1 || f[0].Title != "t1" || f[0].Views <= 0 {
 		t.Errorf("forecast after one start = %+v", f)
+	}
+	// The same message delivered again counts once.
+	p.Handle(1, "viewer", events.AppendRecord(nil, []events.Event{play("e1", "isp1")}))
+	if again := p.Tracker().Forecast("eu", now); again[0].Views != f[0].Views {
+		t.Errorf("views after a message delivered twice = %v, want %v", again[0].Views, f[0].Views)
 	}
 }
 
@@ -174,8 +186,9 @@ func TestOwnClock(t *testing.T) {
 			// The fleet's wall-clock stamp is months away from the
 			// simulated time: it must not matter.
 			p.Observe(fleet.Beat{ID: "s1", Seen: time.Now(), Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1",
-				Health: "ok", TitleBytes: map[string]int64{"t1": 3000}}})
-			if f := p.Tracker().Forecast("eu", sim); len(f) != 1 || f[0].Views != 3 {
+				Health: "ok"}})
+			served(t, p, "isp1", map[string]int64{"t1": 3000})
+			if f := p.Tracker().Forecast("eu", sim); len(f) != 1 || math.Abs(f[0].Views-3) > 1e-6 {
 				t.Errorf("forecast at the simulated time = %+v, want t1 with 3 views, undecayed", f)
 			}
 			done := make(chan struct{})
@@ -206,4 +219,20 @@ func TestOwnClock(t *testing.T) {
 func registered(a *fsm.Appliance) fsm.Command {
 	return fsm.Command{Op: fsm.OpRegisterAppliance, Registration: &fsm.Registration{ID: a.ID, Site: a.Site, Profile: a.Profile,
 		URLs: []string{a.URL}, CredentialHash: auth.HashSecret(a.ID)}}
+}
+
+// served hands the planner an appliance's usage summary from site, as
+// the event stream would, at the next sequence.
+func served(t *testing.T, p *Planner, site string, bytes map[string]int64) {
+	t.Helper()
+	u := fillcast.Usage{Appliance: "a", Site: site, ID: "a-1", Start: time.Now().Add(-10 * time.Second), End: time.Now()}
+	for title, n := range bytes {
+		u.Titles = append(u.Titles, fillcast.UsageRow{Title: title, Rendition: "720p", Requests: 1, Bytes: n, Status2xx: 1})
+	}
+	b, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, seq := p.Position()
+	p.Handle(seq+1, "usage", b)
 }

@@ -16,8 +16,11 @@ const snapshotVersion = 1
 // snapshot is the JSON form of a Tracker. Every entry is decayed to At,
 // so entries carry no time of their own.
 type snapshot struct {
-	Version int              `json:"version"`
-	At      time.Time        `json:"at"`
+	Version int       `json:"version"`
+	At      time.Time `json:"at"`
+	// Stream and Seq are the event stream's position folded in.
+	Stream  time.Time        `json:"stream,omitzero"`
+	Seq     uint64           `json:"seq,omitempty"`
 	Titles  []Title          `json:"titles"`
 	Regions []snapshotRegion `json:"regions"`
 }
@@ -41,7 +44,7 @@ func (t *Tracker) Snapshot() ([]byte, error) {
 	at := t.now()
 	ns := at.UnixNano()
 	t.mu.RLock()
-	s := snapshot{Version: snapshotVersion, At: at.UTC(), Titles: make([]Title, 0, len(t.titles))}
+	s := snapshot{Version: snapshotVersion, At: at.UTC(), Stream: t.stream.UTC(), Seq: t.seq, Titles: make([]Title, 0, len(t.titles))}
 	for _, ti := range t.titles {
 		if !ti.Release.IsZero() {
 			ti.Release = ti.Release.UTC()
@@ -111,7 +114,7 @@ func (t *Tracker) Restore(data []byte) error {
 		}
 	}
 	t.mu.Lock()
-	t.titles, t.regions = titles, regions
+	t.titles, t.regions, t.stream, t.seq = titles, regions, s.Stream, s.Seq
 	t.mu.Unlock()
 	return nil
 }

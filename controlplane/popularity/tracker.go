@@ -30,6 +30,10 @@ type Tracker struct {
 	mu      sync.RWMutex
 	titles  map[string]Title
 	regions map[string]map[string]*entry
+	// stream and seq are the event stream's identity and the sequence
+	// of the last batch of observations folded in (ObserveBatch).
+	stream time.Time
+	seq    uint64
 }
 
 // entry is a title's viewing in one region, decayed to at (Unix ns).
@@ -109,6 +113,50 @@ func (t *Tracker) RemoveTitle(title string) {
 // Observe adds viewing. Observations may come in any order: each counts
 // its value decayed from its own time.
 func (t *Tracker) Observe(o Observation) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.observe(o)
+}
+
+// ObserveBatch adds the observations of the event stream's message at
+// seq, all at once, unless a message at or after seq was folded in
+// already: a message delivered again counts once. Observations that are
+// not valid are skipped and counted in the answer.
+func (t *Tracker) ObserveBatch(seq uint64, obs []Observation) (refused int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seq <= t.seq {
+		return 0
+	}
+	t.seq = seq
+	for _, o := range obs {
+		if t.observe(o) != nil {
+			refused++
+		}
+	}
+	return refused
+}
+
+// Position returns the identity (creation time) of the event stream
+// folded in and the sequence of the last message folded.
+func (t *Tracker) Position() (stream time.Time, seq uint64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.stream, t.seq
+}
+
+// ResetStream forgets the viewing folded from a stream that is gone
+// (keeping the titles): the stream created at stream is folded from its
+// start.
+func (t *Tracker) ResetStream(stream time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stream, t.seq = stream, 0
+	t.regions = make(map[string]map[string]*entry)
+}
+
+// observe is Observe with t.mu held.
+func (t *Tracker) observe(o Observation) error {
 	if o.Region == "" || o.Title == "" {
 		return fmt.Errorf("%w: observation needs a region and a title (got %q, %q)", ErrBadInput, o.Region, o.Title)
 	}
@@ -123,8 +171,6 @@ func (t *Tracker) Observe(o Observation) error {
 		at = t.now()
 	}
 	ns := at.UnixNano()
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	r := t.regions[o.Region]
 	if r == nil {
 		r = make(map[string]*entry)

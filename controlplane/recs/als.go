@@ -1,10 +1,16 @@
 // Package recs recommends titles: implicit-feedback matrix factorisation
 // by alternating least squares (Hu, Koren and Volinsky, "Collaborative
 // Filtering for Implicit Feedback Datasets", 2008) over the watch time
-// package events records, a trending fallback for new users and for the
-// time before the first model, a Service that retrains on a schedule in
-// the background and swaps models in atomically, and a ristretto cache of
-// answers that a retrain invalidates.
+// package events folds from the replicated event stream, a trending
+// fallback for new users and for the time before the first model (topped
+// up from the catalog while trending is short), a Service that trains as
+// soon as there is enough data and then on a schedule and swaps models in
+// atomically, and a ristretto cache of answers that a swap invalidates.
+//
+// In a cluster one node trains and every node serves: the leader puts
+// each model, encoded by Model.MarshalBinary, in a ModelStore, and every
+// node watches the store and swaps in what it delivers. Each node
+// computes its trending list from its own copy of the stream.
 //
 // Each (user, title) pair with watch weight w in (0, 1] is an observed
 // preference with confidence c = 1 + Alpha·w; every other pair is a
@@ -223,6 +229,15 @@ func Train(ctx context.Context, data []events.Interaction, cfg ALSConfig, rng *r
 		}
 		if err := sweep(ctx, Y, X, &byTitle, cfg); err != nil {
 			return nil, err
+		}
+	}
+	// Keep float32 precision, which the factors do not need more than:
+	// the model then encodes in half the bytes and decodes on another
+	// node to the very same answers.
+	for _, m := range []*mat.Dense{X, Y} {
+		raw := m.RawMatrix().Data
+		for i := range raw {
+			raw[i] = float64(float32(raw[i]))
 		}
 	}
 	return newModel(users, titles, X, Y), nil

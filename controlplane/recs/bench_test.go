@@ -51,7 +51,7 @@ func BenchmarkServiceRecommendCached(b *testing.B) {
 	cfg := recs.DefaultConfig()
 	cfg.Interval = -1
 	cfg.ALS.Iterations = 1
-	s, err := recs.New(cfg, src, src, slog.New(slog.DiscardHandler), time.Now, nil)
+	s, err := recs.New(cfg, recs.Deps{Source: src, Finished: src, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

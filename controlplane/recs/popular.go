@@ -68,3 +68,24 @@ func (p *Popular) Scores() map[string]float64 {
 	}
 	return out
 }
+
+// topUp appends to items, up to limit in all, the catalog's titles
+// that are neither listed already nor reported by exclude (nil: none),
+// in the catalog's order and with a score of 0.
+func topUp(items []Item, catalog []string, limit int, exclude func(title string) bool) []Item {
+	listed := make(map[string]struct{}, limit)
+	for _, it := range items {
+		listed[it.ID] = struct{}{}
+	}
+	for _, id := range catalog {
+		if len(items) >= limit {
+			break
+		}
+		if _, dup := listed[id]; dup || id == "" || (exclude != nil && exclude(id)) {
+			continue
+		}
+		listed[id] = struct{}{}
+		items = append(items, Item{ID: id})
+	}
+	return items
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 
-	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
 )
 
@@ -34,102 +33,6 @@ const (
 	SourcePopular = "popular"
 )
 
-// Source supplies the training data; *events.Log implements it.
-type Source interface {
-	Interactions() []events.Interaction
-}
-
-// FinishedSource lists the titles a user finished, which Recommend
-// leaves out; *events.Log implements it.
-type FinishedSource interface {
-	Finished(user string) []string
-}
-
-var (
-	_ Source         = (*events.Log)(nil)
-	_ FinishedSource = (*events.Log)(nil)
-)
-
-// Config configures a Service.
-type Config struct {
-	// ALS configures training.
-	ALS ALSConfig
-	// Interval is the retraining period; the first training starts at
-	// once. Zero means 1 h; negative disables the schedule (call
-	// Retrain).
-	Interval time.Duration
-	// TrendingHalfLife is the age at which a view counts half in the
-	// trending fallback. Zero means 72 h.
-	TrendingHalfLife time.Duration
-	// MinInteractions is the fewest (user, title) pairs worth a model;
-	// below it only the fallback answers. Zero means 100.
-	MinInteractions int
-	// CacheEntries bounds the answers cached. Zero means 100,000.
-	CacheEntries int64
-	// CacheTTL bounds how long an answer is reused, and so how long a
-	// title a user just finished may still be recommended. Zero means
-	// 5 minutes.
-	CacheTTL time.Duration
-	// DefaultLimit is the number of results when none is asked for.
-	// Zero means 10.
-	DefaultLimit int
-	// MaxLimit caps a request's limit. Zero means 100.
-	MaxLimit int
-}
-
-// DefaultConfig returns the defaults.
-func DefaultConfig() Config {
-	return Config{
-		ALS:              DefaultALSConfig(),
-		Interval:         time.Hour,
-		TrendingHalfLife: 72 * time.Hour,
-		MinInteractions:  100,
-		CacheEntries:     100_000,
-		CacheTTL:         5 * time.Minute,
-		DefaultLimit:     10,
-		MaxLimit:         100,
-	}
-}
-
-// Validate reports the first problem of c as a *fillcast.ConfigError.
-// Zero fields mean their defaults.
-func (c Config) Validate() error {
-	if err := c.ALS.Validate(); err != nil {
-		return fillcast.InField("ALS", err)
-	}
-	if c = c.withDefaults(); c.DefaultLimit > c.MaxLimit {
-		return fillcast.ConfigErrorf("recs", "DefaultLimit", "%d is above MaxLimit %d", c.DefaultLimit, c.MaxLimit)
-	}
-	return nil
-}
-
-func (c Config) withDefaults() Config {
-	d := DefaultConfig()
-	c.ALS = c.ALS.withDefaults()
-	if c.Interval == 0 {
-		c.Interval = d.Interval
-	}
-	if c.TrendingHalfLife <= 0 {
-		c.TrendingHalfLife = d.TrendingHalfLife
-	}
-	if c.MinInteractions <= 0 {
-		c.MinInteractions = d.MinInteractions
-	}
-	if c.CacheEntries <= 0 {
-		c.CacheEntries = d.CacheEntries
-	}
-	if c.CacheTTL <= 0 {
-		c.CacheTTL = d.CacheTTL
-	}
-	if c.DefaultLimit <= 0 {
-		c.DefaultLimit = d.DefaultLimit
-	}
-	if c.MaxLimit <= 0 {
-		c.MaxLimit = d.MaxLimit
-	}
-	return c
-}
-
 // Results is the body of GET /v1/recommendations and
 // GET /v1/titles/{id}/similar.
 type Results struct {
@@ -138,15 +41,23 @@ type Results struct {
 	Source string `json:"source"`
 }
 
-// Stats describes the current model.
+// Stats describes the current model and this node's part in making it.
 type Stats struct {
-	// Generation counts the models swapped in; 0 before the first.
+	// Generation counts the snapshots (model and trending list) swapped
+	// in; 0 before the first.
 	Generation uint64
-	// HasModel is false until ALS has trained once.
-	HasModel       bool
-	Users, Titles  int
-	TrainedAt      time.Time
-	TrainDuration  time.Duration
+	// HasModel is false until a model has been trained here or
+	// received from the ModelStore.
+	HasModel      bool
+	Users, Titles int
+	// TrainedAt and TrainDuration describe this node's last training.
+	TrainedAt     time.Time
+	TrainDuration time.Duration
+	// Trainings counts the models this node trained.
+	Trainings uint64
+	// Received counts the models swapped in from the ModelStore.
+	Received uint64
+	// LastError is the last failure to train, share or decode a model.
 	LastError      string
 	LastErrorAt    time.Time
 	PopularEntries int
@@ -155,49 +66,58 @@ type Stats struct {
 // snapshot is what one generation serves, swapped in whole.
 type snapshot struct {
 	gen     uint64
-	model   *Model // nil before the first successful training
+	model   *Model // nil before the first model
 	popular *Popular
 }
 
-// Service serves recommendations and retrains in the background. Its
-// methods are safe for concurrent use.
+// Service serves recommendations, keeps its trending list fresh and
+// trains or receives models in the background. Its methods are safe for
+// concurrent use.
 type Service struct {
-	cfg    Config
-	src    Source
-	fin    FinishedSource
-	logger *slog.Logger
-	now    func() time.Time
+	cfg     Config
+	src     Source
+	fin     FinishedSource
+	catalog func() []string
+	leader  func() bool
+	models  ModelStore
+	logger  *slog.Logger
+	now     func() time.Time
 
 	cur   atomic.Pointer[snapshot]
 	cache *ristretto.Cache[string, *Results]
 
-	trainMu sync.Mutex // one training at a time; guards rng and stats
+	trainMu sync.Mutex // one training at a time; guards rng
 	rng     *rand.Rand
-	stats   Stats
 
-	closeOnce sync.Once
+	mu    sync.Mutex // serialises swaps; guards what follows
+	stats Stats
+	// lastModel is when (monotonic) this node last swapped in or put a
+	// model; zero before the first. The schedule counts Interval
+	// from it.
+	lastModel time.Time
+	closed    bool
 }
 
-// New returns a Service answering from the trending fallback until its
-// first model; Run retrains on the schedule. New allocates the answer
-// cache, whose library keeps a goroutine until Close. logger, now and
-// rng may be nil (slog.Default, time.Now, a fixed seed).
-func New(cfg Config, src Source, fin FinishedSource, logger *slog.Logger, now func() time.Time, rng *rand.Rand) (*Service, error) {
+// New returns a Service answering from the trending list (topped up
+// from the catalog) until its first model; Run keeps it up to date. New
+// does no I/O and starts nothing but the answer cache, whose library
+// keeps a goroutine until Close.
+func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if src == nil || fin == nil {
-		return nil, errors.New("recs: New: Source and FinishedSource required")
+	if deps.Source == nil || deps.Finished == nil {
+		return nil, errors.New("recs: New: Deps.Source and Deps.Finished required")
 	}
-	if logger == nil {
-		logger = slog.Default()
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
 	}
-	if now == nil {
-		now = time.Now
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
-	if rng == nil {
-		rng = rand.New(rand.NewPCG(1, 2))
+	if deps.Rand == nil {
+		deps.Rand = rand.New(rand.NewPCG(1, 2))
 	}
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *Results]{
 		NumCounters: 10 * cfg.CacheEntries,
@@ -207,81 +127,21 @@ func New(cfg Config, src Source, fin FinishedSource, logger *slog.Logger, now fu
 	if err != nil {
 		return nil, fmt.Errorf("recs: cache: %w", err)
 	}
-	s := &Service{cfg: cfg, src: src, fin: fin, logger: logger, now: now, rng: rng, cache: cache}
+	s := &Service{
+		cfg: cfg, src: deps.Source, fin: deps.Finished, catalog: deps.Catalog,
+		leader: deps.Leader, models: deps.Models,
+		logger: deps.Logger, now: deps.Now, rng: deps.Rand, cache: cache,
+	}
 	s.cur.Store(&snapshot{popular: &Popular{}})
 	return s, nil
 }
 
-// Run retrains at once and then every Interval until ctx is done
-// (cancelling a training in progress). With a negative Interval it
-// returns at once: the caller retrains.
-func (s *Service) Run(ctx context.Context) error {
-	if s.cfg.Interval < 0 {
-		return nil
-	}
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	for {
-		if err := s.Retrain(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Error("recs: retrain", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// Retrain trains on the source's current data and swaps the new model
-// and trending list in atomically, invalidating cached answers. Requests
-// meanwhile are answered by the previous model. On a training error the
-// previous model stays and the trending list is still refreshed.
-func (s *Service) Retrain(ctx context.Context) error {
-	s.trainMu.Lock()
-	defer s.trainMu.Unlock()
-	start := s.now()
-	data := s.src.Interactions()
-	next := &snapshot{popular: NewPopular(data, start, s.cfg.TrendingHalfLife), model: s.cur.Load().model}
-	var err error
-	if len(data) >= s.cfg.MinInteractions {
-		var m *Model
-		m, err = Train(ctx, data, s.cfg.ALS, s.rng)
-		if err == nil {
-			next.model = m
-		}
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("recs: retrain: %w", ctx.Err())
-	}
-	s.swap(next)
-	took := s.now().Sub(start)
-	if err != nil {
-		s.stats.LastError, s.stats.LastErrorAt = err.Error(), start
-		return fmt.Errorf("recs: retrain: %w", err)
-	}
-	s.stats.TrainedAt, s.stats.TrainDuration = start, took
-	if next.model != nil {
-		s.logger.Info("recs: model swapped in", "generation", next.gen, "users", next.model.Users(),
-			"titles", next.model.Titles(), "interactions", len(data), "took", took)
-	}
-	return nil
-}
-
-func (s *Service) swap(next *snapshot) {
-	next.gen = s.cur.Load().gen + 1
-	s.cur.Store(next)
-	// Keys carry the generation, so no stale answer is read after the
-	// swap; clearing frees the memory at once.
-	s.cache.Clear()
-}
-
 // Stats returns the current model's figures.
 func (s *Service) Stats() Stats {
-	s.trainMu.Lock()
+	s.mu.Lock() // swaps hold it too, so the figures match the snapshot
 	st := s.stats
-	s.trainMu.Unlock()
 	snap := s.cur.Load()
+	s.mu.Unlock()
 	st.Generation = snap.gen
 	st.PopularEntries = len(snap.popular.ranked)
 	if snap.model != nil {
@@ -317,7 +177,7 @@ func cacheKey(gen uint64, kind byte, limit int, id string) string {
 
 // Recommend returns up to limit titles for user, best first, leaving out
 // titles the user finished: from the model when it knows the user,
-// otherwise from the trending list.
+// otherwise from the trending list topped up from the catalog.
 func (s *Service) Recommend(ctx context.Context, user string, limit int) (*Results, error) {
 	if user == "" || len(user) > events.MaxUserLen {
 		return nil, fmt.Errorf("%w: user must be 1 to %d bytes", ErrBadRequest, events.MaxUserLen)
@@ -340,20 +200,31 @@ func (s *Service) Recommend(ctx context.Context, user string, limit int) (*Resul
 		res.Results, _ = snap.model.Recommend(user, limit, exclude)
 	}
 	if len(res.Results) == 0 {
-		res = &Results{Results: snap.popular.Top(limit, exclude), Source: SourcePopular}
+		res = &Results{Results: s.popularTop(snap.popular, limit, exclude), Source: SourcePopular}
 	}
 	s.cache.SetWithTTL(key, res, 1, s.cfg.CacheTTL)
 	return res, nil
 }
 
-// Fallback answers from the trending list alone, leaving out what the
-// user finished; the API calls it when Recommend fails or times out.
+// Fallback answers from the trending list alone, topped up from the
+// catalog when trending is short, leaving out what the user finished;
+// the API calls it when Recommend fails or times out.
 func (s *Service) Fallback(user string, limit int) *Results {
 	limit, err := s.limit(limit)
 	if err != nil {
 		limit = s.cfg.DefaultLimit
 	}
-	return &Results{Results: s.cur.Load().popular.Top(limit, s.excluder(user)), Source: SourcePopular}
+	return &Results{Results: s.popularTop(s.cur.Load().popular, limit, s.excluder(user)), Source: SourcePopular}
+}
+
+// popularTop is p's limit best titles that exclude does not report,
+// topped up from the catalog when trending has fewer.
+func (s *Service) popularTop(p *Popular, limit int, exclude func(string) bool) []Item {
+	items := p.Top(limit, exclude)
+	if len(items) >= limit || s.catalog == nil {
+		return items
+	}
+	return topUp(items, s.catalog(), limit, exclude)
 }
 
 func (s *Service) excluder(user string) func(string) bool {
@@ -405,11 +276,11 @@ func (s *Service) Similar(ctx context.Context, title string, limit int) (*Result
 // Close releases the cache, once Run has returned. It is safe to call
 // more than once; requests after Close are still answered, uncached.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		// A Retrain called directly may be swapping; let it finish.
-		s.trainMu.Lock()
-		defer s.trainMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
 		s.cache.Close()
-	})
+	}
 	return nil
 }

@@ -42,11 +42,21 @@ func (f *fakeSource) add(in ...events.Interaction) {
 
 func newService(t *testing.T, src *fakeSource, interval time.Duration) *recs.Service {
 	t.Helper()
+	return newServiceDeps(t, interval, recs.Deps{Source: src, Finished: src})
+}
+
+// newServiceDeps returns a small, fast-training Service whose clock
+// stands at start; deps' logger discards.
+func newServiceDeps(t *testing.T, interval time.Duration, deps recs.Deps) *recs.Service {
+	t.Helper()
 	cfg := recs.DefaultConfig()
 	cfg.Interval = interval
+	cfg.Poll = 5 * time.Millisecond
 	cfg.MinInteractions = 10
 	cfg.ALS.Factors, cfg.ALS.Iterations = 8, 5
-	s, err := recs.New(cfg, src, src, slog.New(slog.DiscardHandler), func() time.Time { return start }, nil)
+	deps.Logger = slog.New(slog.DiscardHandler)
+	deps.Now = func() time.Time { return start }
+	s, err := recs.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

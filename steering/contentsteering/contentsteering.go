@@ -11,7 +11,9 @@
 // (PATHWAY-CLONES) whose URI-REPLACEMENT swaps in the appliance's host, so
 // the packaged playlists need no steering-specific attributes. Clones keep the scheme and path of the URI they copy,
 // and the signed token lives in the path, so one token serves every
-// pathway. The package is pure: it formats a manifest and does no I/O.
+// pathway. ServerURI is the manifest's address that the master playlists
+// and MPDs served by appliances and the origin advertise (package
+// manifestfilter). The package is pure: it formats and does no I/O.
 package contentsteering
 
 import (

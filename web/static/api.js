@@ -190,18 +190,24 @@ export const revokeAPIKey = (id) => authed(`/v1/apikeys/${q(id)}`, { method: 'DE
 export const appliances = () => authed('/v1/appliances');
 export const registerAppliance = (id, reg) => authed(`/v1/appliances/${q(id)}`, json('PUT', reg));
 export const revokeAppliance = (id) => authed(`/v1/appliances/${q(id)}`, { method: 'DELETE' });
+// opsQoE is the quality of experience of the last window (15 minutes)
+// by title, site and appliance; opsEvents the events that match filter
+// ({type, title, appliance, site, user, since, limit}), newest first.
+export const opsQoE = () => authed('/v1/ops/qoe');
+export const opsEvents = (filter = {}) => authed(`/v1/ops/events?${new URLSearchParams(filter)}`);
 
 // fileURL is the control plane's redirect to a title file on an appliance
 // (poster, downloads).
 export const fileURL = (id, path) => `/v1/titles/${q(id)}/files/${path.split('/').map(q).join('/')}`;
 
-// sendEvents posts a batch of viewing events of the profile picked;
-// keepalive lets the last batch of a page being left still go out.
-export function sendEvents(batch) {
-  return fetch('/v1/events', {
-    method: 'POST',
-    headers: withProfile('/v1/events', { 'Content-Type': 'application/json' }),
-    body: JSON.stringify(batch),
-    keepalive: true,
-  }).catch(() => {});
+// postEvents posts body, a batch of events as JSON (events.js builds
+// it), as profile: the profile picked when the events happened, which
+// may not be the one picked now. It answers the Response itself, as the
+// event queue reads the status, the events rejected and Retry-After.
+// keepalive lets a batch still go out while the page is being left;
+// signal ends a post that takes too long.
+export function postEvents(body, { profile = profileChoice.get(), keepalive = false, signal } = {}) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (profile) headers['X-Fillcast-Profile'] = profile;
+  return fetch('/v1/events', { method: 'POST', headers, body, keepalive, signal });
 }

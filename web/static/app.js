@@ -8,12 +8,16 @@
 // (#/title/{id}?protocol=hls|dash) and the account (#/account). The
 // session is the HttpOnly cookie the control plane sets; the page keeps
 // only the profile picked (api.profileChoice), sent with every call.
+// What the viewer is shown and opens (impression and click events) and
+// the searches run go to the event queue (events.js), beside the
+// player's own events.
 
 import * as api from './api.js';
 import { h, show, errorBox } from './ui.js';
 import { accountPages } from './account.js';
 import { Player } from './player.js';
 import { opsPage } from './ops.js';
+import { events } from './events.js';
 
 // Pages that need no viewer.
 const PUBLIC = new Set(['/signin', '/signup', '/ops']);
@@ -68,6 +72,55 @@ function card(t, extra) {
     img, h('span', { class: 'name' }, t.name || t.id), extra);
 }
 
+// shown reports the cards of a page view: an impression event for each
+// title the first time its card is at least half in view (once per
+// title, whichever row shows it first), in the row and at the rank
+// track gave it. Clicks on the cards are reported by the listener on
+// the view below. stop ends it with the page.
+function shown() {
+  const seen = new Set();
+  let stopped = false; // after stop, a row drawn late (similar titles) is not watched
+  const report = (card) => {
+    const title = card.dataset.title;
+    if (!title || seen.has(title)) return;
+    seen.add(title);
+    events.push({ type: 'impression', title, row: card.dataset.row, rank: Number(card.dataset.rank) });
+  };
+  const io = typeof IntersectionObserver === 'function'
+    ? new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (!e.isIntersecting) continue;
+        io.unobserve(e.target);
+        report(e.target);
+      }
+    }, { threshold: 0.5 })
+    : null;
+  return {
+    // track names the row of cards and their ranks (from 0), and watches
+    // them come into view; it returns cards.
+    track(row, cards) {
+      cards.forEach((c, rank) => {
+        c.dataset.row = row;
+        c.dataset.rank = String(rank);
+        if (stopped) return;
+        if (io) io.observe(c);
+        else report(c);
+      });
+      return cards;
+    },
+    stop() {
+      stopped = true;
+      if (io) io.disconnect();
+    },
+  };
+}
+
+// A title opened from a row is a click of that row and rank.
+document.getElementById('view').addEventListener('click', (e) => {
+  const card = e.target.closest('a.card[data-row]');
+  if (card) events.push({ type: 'click', title: card.dataset.title, row: card.dataset.row, rank: Number(card.dataset.rank) });
+});
+
 // row is a titled strip of cards; it hides itself when empty.
 function row(label, cards, id) {
   return cards.length ? h('section', { class: 'row', id }, h('h2', {}, label), h('div', { class: 'cards' }, cards)) : null;
@@ -87,6 +140,7 @@ function refusal(err) {
 }
 
 async function home(live) {
+  const view = shown();
   const [all, hist, recs] = await Promise.all([
     api.titles(),
     api.history().catch(() => null),
@@ -95,20 +149,22 @@ async function home(live) {
   const byID = new Map(all.map((t) => [t.id, t]));
   const pick = (ids) => ids.map((id) => byID.get(id)).filter((t) => t && t.status === 'ready');
   const cont = hist ? (hist.continue_watching || []) : [];
-  const contCards = cont.map((e) => byID.get(e.title) && card(byID.get(e.title),
-    h('progress', { max: 1, value: e.progress || 0, 'aria-label': 'watched' }))).filter(Boolean);
-  const recCards = recs ? pick((recs.results || []).map((r) => r.id)).map((t) => card(t)) : [];
+  const contCards = view.track('continue', cont.map((e) => byID.get(e.title) && card(byID.get(e.title),
+    h('progress', { max: 1, value: e.progress || 0, 'aria-label': 'watched' }))).filter(Boolean));
+  const personal = recs && recs.source === 'als';
+  const recCards = recs ? view.track(personal ? 'recommended' : 'popular', pick((recs.results || []).map((r) => r.id)).map((t) => card(t))) : [];
   const ready = all.filter((t) => t.status === 'ready');
   const others = all.filter((t) => t.status !== 'ready');
-  if (!live()) return;
+  if (!live()) return view.stop;
   show(
     row('Continue watching', contCards, 'continue'),
-    row(recs && recs.source === 'als' ? 'Recommended for you' : 'Popular now', recCards, 'recommended'),
+    row(personal ? 'Recommended for you' : 'Popular now', recCards, 'recommended'),
     h('section', { class: 'row', id: 'catalog' }, h('h2', {}, `Catalog (${ready.length})`),
-      ready.length ? h('div', { class: 'grid' }, ready.map((t) => card(t)))
+      ready.length ? h('div', { class: 'grid' }, view.track('catalog', ready.map((t) => card(t))))
         : h('p', {}, kids() ? 'Nothing for kids is ready yet.' : 'No titles are ready yet: upload one on the Operator page.')),
     others.length ? h('p', { class: 'muted' }, `${others.length} more being ingested: `, others.map((t) => `${t.name || t.id} (${t.status})`).join(', ')) : null,
   );
+  return view.stop;
 }
 
 async function searchPage(params, live) {
@@ -119,15 +175,18 @@ async function searchPage(params, live) {
   res.results = res.results || [];
   const byID = new Map(all.map((t) => [t.id, t]));
   const facets = res.facets && res.facets.genre ? res.facets.genre : [];
-  if (!live()) return;
+  if (!live()) return null;
+  if (q) events.push({ type: 'search', query: q.slice(0, 256), results: Math.min(Number(res.total) || res.results.length, 1000000) });
+  const view = shown();
   show(
     h('h1', {}, `Results for “${q}”`, genre ? ` in ${genre}` : ''),
     facets.length ? h('div', { class: 'facets' }, facets.map((f) =>
       h('a', { href: `#/search?q=${encodeURIComponent(q)}&genre=${encodeURIComponent(f.value)}`, class: f.value === genre ? 'on' : '' }, `${f.value} (${f.count})`))) : null,
     res.results.length
-      ? h('div', { class: 'grid', id: 'results' }, res.results.map((r) => card(byID.get(r.id) || { id: r.id, name: r.name })))
+      ? h('div', { class: 'grid', id: 'results' }, view.track('search', res.results.map((r) => card(byID.get(r.id) || { id: r.id, name: r.name }))))
       : h('p', { id: 'results' }, 'Nothing matches. Try fewer or other words.'),
   );
+  return view.stop;
 }
 
 async function titlePage(id, params, live) {
@@ -148,6 +207,7 @@ async function titlePage(id, params, live) {
   const languages = [...new Set((t.renditions || []).filter((r) => r.kind === 'audio' && r.language).map((r) => r.language))];
   const audioButtons = h('p', { class: 'protocols', id: 'audio' });
   const similar = h('div', { class: 'cards', id: 'similar' });
+  const view = shown();
   const stage = h('div', { class: 'stage' }, video, info);
   show(
     h('div', { class: 'title' },
@@ -174,15 +234,15 @@ async function titlePage(id, params, live) {
     const picks = res
       ? (res.results || []).map((r) => byID.get(r.id)).filter(Boolean)
       : all.filter((x) => x.id !== id && x.status === 'ready' && (x.genres || []).some((g) => genres.has(g)));
-    similar.replaceChildren(...(picks.length ? picks.map((x) => card(x)) : [h('p', { class: 'muted' }, 'Nothing similar yet.')]));
+    similar.replaceChildren(...(picks.length ? view.track('similar', picks.map((x) => card(x))) : [h('p', { class: 'muted' }, 'Nothing similar yet.')]));
   }).catch((err) => similar.replaceChildren(errorBox(err.message)));
 
   if (t.status !== 'ready') {
     info.replaceChildren(errorBox(`This title is ${t.status}; it plays once ingest is done.`));
-    return null;
+    return view.stop;
   }
   const names = await applianceNames();
-  if (!live()) return null;
+  if (!live()) return view.stop;
   const refused = (err) => stage.replaceChildren(refusal(err));
   const player = new Player(video, {
     prefer: params.get('engine') || '',
@@ -204,7 +264,6 @@ async function titlePage(id, params, live) {
     for (const b of audioButtons.querySelectorAll('a')) b.classList.toggle('on', b === e.currentTarget);
     player.selectAudio(lang).catch((err) => info.append(errorBox(`Audio: ${err.message}`)));
   } }, lang)), ' ');
-  const events = viewingEvents(video, id, player);
   player.load(id, protocol).catch((err) => {
     if (!live()) return;
     if (err instanceof api.APIError) refused(err); // the stream limit, the plan, a rating: the API's words
@@ -212,14 +271,11 @@ async function titlePage(id, params, live) {
   });
   // Leaving the page (closing the tab, reloading) reports where it
   // stopped and frees the screen.
-  const leave = () => {
-    events.stop();
-    player.leave();
-  };
+  const leave = () => player.leave();
   window.addEventListener('pagehide', leave);
   return async () => {
     window.removeEventListener('pagehide', leave);
-    events.stop();
+    view.stop();
     await player.destroy();
   };
 }
@@ -262,37 +318,6 @@ async function applianceNames() {
   return m;
 }
 
-// viewingEvents reports play, progress (every 10 s), stop and complete,
-// as the profile in use. Each carries the player's stream id: progress
-// events are what keep a playing stream's lease.
-function viewingEvents(video, title, player) {
-  let started = false;
-  const send = (type) => api.sendEvents([{
-    title, type, position_s: video.currentTime || 0, stream_id: player.stream || undefined,
-    duration_s: Number.isFinite(video.duration) ? video.duration : 0, ts: new Date().toISOString(),
-  }]);
-  const onPlaying = () => { if (!started) { started = true; send('play'); } };
-  const onEnded = () => send('complete');
-  const onPause = () => { if (!video.ended) send('stop'); };
-  video.addEventListener('playing', onPlaying);
-  video.addEventListener('ended', onEnded);
-  video.addEventListener('pause', onPause);
-  const tick = setInterval(() => { if (started && !video.paused) send('progress'); }, 10000);
-  let stopped = false;
-  return {
-    // stop sends the last event, once.
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(tick);
-      video.removeEventListener('playing', onPlaying);
-      video.removeEventListener('ended', onEnded);
-      video.removeEventListener('pause', onPause);
-      if (started && !video.ended) send('stop');
-    },
-  };
-}
-
 // route shows the page the fragment names. A page that is still loading
 // when the fragment changes again must not draw over the newer one: each
 // page gets live(), true while it is still the page asked for, checks it
@@ -317,12 +342,12 @@ async function route() {
     if (!me && !PUBLIC.has(path)) path = '/signin';
     for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', path === (a.dataset.nav === 'home' ? '/' : `/${a.dataset.nav}`));
     let cleanup = null;
-    if (path === '/' || path === '') await home(live);
+    if (path === '/' || path === '') cleanup = await home(live);
     else if (path === '/signin') signInPage();
     else if (path === '/signup') await signUpPage(live);
     else if (path === '/profiles') await profilesPage(live);
     else if (path === '/account') await accountPage(live);
-    else if (path === '/search') await searchPage(params, live);
+    else if (path === '/search') cleanup = await searchPage(params, live);
     else if (path.startsWith('/title/')) cleanup = await titlePage(decodeURIComponent(path.slice(7)), params, live);
     else if (path === '/ops') cleanup = await opsPage(live);
     else show(errorBox(`No page ${path}`), h('a', { href: '#/' }, 'Back to the catalog'));
@@ -364,8 +389,11 @@ input.addEventListener('input', () => {
     const res = await api.suggest(text).catch(() => null);
     if (n !== pending || !res) return;
     const results = res.results || [];
-    list.replaceChildren(...results.map((r) => h('li', { role: 'option' },
-      h('a', { href: `#/title/${encodeURIComponent(r.id)}`, onclick: () => { list.hidden = true; } }, r.name))));
+    list.replaceChildren(...results.map((r, rank) => h('li', { role: 'option' },
+      h('a', { href: `#/title/${encodeURIComponent(r.id)}`, onclick: () => {
+        list.hidden = true;
+        events.push({ type: 'click', title: r.id, row: 'suggest', rank });
+      } }, r.name))));
     list.hidden = results.length === 0;
   }, 120);
 });
@@ -377,6 +405,7 @@ form.addEventListener('submit', (e) => {
   location.hash = `#/search?q=${encodeURIComponent(input.value.trim())}`;
 });
 
+events.start();
 window.addEventListener('hashchange', route);
 // A page restored from the back-forward cache gave its screen up when it
 // was left: draw it again, which asks for playback again.

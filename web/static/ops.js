@@ -3,11 +3,12 @@
 // browser tab only (api.operatorKey), asks the control plane whose key it
 // is (GET /v1/whoami) and then shows only what the key's scopes may use:
 // the fleet (health, load, hit ratio, cache use, fill progress), sites and
-// appliance registrations, ingest jobs with their progress, an upload
-// form, and for admins the API keys and appliance credentials. The
-// control plane enforces the same rules; the page only spares operators
-// buttons that would answer 403. A 401 from any call (the key revoked)
-// forgets the key and asks again.
+// appliance registrations, the viewers' quality of experience (by title,
+// site and appliance) and the player errors reported last, ingest jobs
+// with their progress, an upload form, and for admins the API keys and
+// appliance credentials. The control plane enforces the same rules; the
+// page only spares operators buttons that would answer 403. A 401 from
+// any call (the key revoked) forgets the key and asks again.
 
 import * as api from './api.js';
 import { h, show, bytes, bits, pct, meter, errorBox } from './ui.js';
@@ -15,6 +16,7 @@ import { h, show, bytes, bits, pct, meter, errorBox } from './ui.js';
 const REFRESH_MS = 2000;
 const ID_PATTERN = '[A-Za-z0-9_][A-Za-z0-9_\\-]{0,63}';
 const SCOPES = ['read', 'ingest', 'operator', 'admin'];
+const QOE_ROWS = 20; // the keys with the most plays shown per table
 
 // can says whether who holds one of scopes; admin holds them all, and
 // can(who) alone asks for admin.
@@ -24,6 +26,7 @@ const can = (who, ...scopes) => (who.scopes || []).some((s) => s === 'admin' || 
 // control plane (docs/api.md).
 const sees = (who) => ({
   fleet: can(who, 'operator', 'read'), // GET /v1/fleet, /v1/sites, /v1/appliances
+  qoe: can(who, 'operator', 'read'), // GET /v1/ops/qoe, /v1/ops/events
   jobs: can(who, 'operator', 'ingest', 'read'), // GET /v1/jobs
   upload: can(who, 'operator', 'ingest'), // POST /v1/titles/{id}/ingest
   createTitle: can(who, 'operator'), // POST /v1/titles
@@ -67,6 +70,57 @@ function sitesTable(sites) {
       h('td', {}, s.id), h('td', {}, s.kind), h('td', {}, s.region), h('td', {}, (s.prefixes || []).join(' ')),
       h('td', {}, s.fill_window ? `${s.fill_window} ${s.timezone || 'UTC'}` : 'any time'), h('td', {}, s.parent || '')))));
 }
+
+const ms = (v) => (v ? `${Math.round(v)} ms` : '–');
+const kbps = (v) => (v ? bits(v * 1000) : '–');
+
+// qoeTable shows one breakdown of GET /v1/ops/qoe, the QOE_ROWS keys
+// with the most plays; name is what a key is (Title, Site, Appliance)
+// and cell draws a key.
+function qoeTable(id, name, rows, cell = (k) => k) {
+  if (!rows || !rows.length) return h('p', { class: 'muted', id }, `No ${name.toLowerCase()} had a play in this window.`);
+  const top = [...rows].sort((a, b) => (b.plays || 0) - (a.plays || 0)).slice(0, QOE_ROWS);
+  return h('table', { id, class: 'qoe' },
+    h('thead', {}, h('tr', {}, [name, 'Plays', 'Startup p50', 'Startup p95', 'Rebuffering', 'Bitrate', 'Errors', 'CMCD bitrate', 'Starvation']
+      .map((c, i) => h('th', { class: i ? 'num' : null }, c)))),
+    h('tbody', {}, top.map((r) => h('tr', { 'data-key': r.key },
+      h('td', {}, cell(r.key)),
+      [String(r.plays || 0), ms(r.startup_p50_ms), ms(r.startup_p95_ms), pct(r.rebuffer_ratio, 1), kbps(r.bitrate_kbps),
+        pct(r.error_rate, 1), kbps(r.cmcd_bitrate_kbps), pct(r.starvation_ratio, 1)].map((v) => h('td', { class: 'num' }, v))))));
+}
+
+// qoeTables shows GET /v1/ops/qoe: what the players reported (startup,
+// rebuffering, bitrate, errors) beside what the appliances saw of their
+// CMCD (bitrate, buffer starvation), by title, site and appliance.
+function qoeTables(q) {
+  const minutes = Math.round((q.window_s || 0) / 60);
+  return h('div', {},
+    h('p', { class: 'muted' }, `The last ${minutes} minutes; the ${QOE_ROWS} with the most plays of each.`),
+    h('h3', {}, 'By title'), qoeTable('qoe-titles', 'Title', q.titles, (k) => h('a', { href: `#/title/${encodeURIComponent(k)}` }, k)),
+    h('h3', {}, 'By site'), qoeTable('qoe-sites', 'Site', q.sites),
+    h('h3', {}, 'By appliance'), qoeTable('qoe-appliances', 'Appliance', q.appliances));
+}
+
+// errorsTable lists the player errors reported last (GET
+// /v1/ops/events?type=error), newest first.
+function errorsTable(res) {
+  const evs = (res && res.events) || [];
+  if (!evs.length) return h('p', { class: 'muted', id: 'recent-errors' }, 'No player has reported an error.');
+  return h('table', { id: 'recent-errors' },
+    h('thead', {}, h('tr', {}, ['When', 'Error', 'Title', 'Appliance', 'Site', 'Message'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, evs.map((e) => h('tr', {},
+      h('td', {}, when(e.ts)),
+      h('td', {}, h('code', {}, e.code), e.fatal ? [' ', h('span', { class: 'badge failed' }, 'fatal')] : ''),
+      h('td', {}, e.title ? h('a', { href: `#/title/${encodeURIComponent(e.title)}` }, e.title) : ''),
+      h('td', {}, e.appliance || ''), h('td', {}, e.site || ''),
+      h('td', { class: 'message' }, e.message || '')))));
+}
+
+// missing says in words that this control plane has no such route yet
+// (an older version), rather than "not found".
+const missing = (what) => (err) => {
+  throw err.status === 404 ? new Error(`This control plane does not report ${what} (an older version?).`) : err;
+};
 
 function jobsTable(jobs) {
   if (!jobs.length) return h('p', {}, 'No ingest jobs yet.');
@@ -300,6 +354,10 @@ function operatorView(who, live, on) {
     s.fleet && section('fleet-section', 'Fleet', add(panel(api.fleet, fleetTable))),
     s.fleet && section('sites-section', 'Sites', add(panel(api.sites, sitesTable))),
     s.fleet && section('appliances-section', 'Appliances', parts(appliancesSection(s.admin))),
+    s.qoe && section('qoe-section', 'Quality of experience',
+      add(panel(() => api.opsQoE().catch(missing('quality of experience')), qoeTables)),
+      h('h3', {}, 'Player errors'),
+      add(panel(() => api.opsEvents({ type: 'error', limit: 20 }).catch(missing('player errors')), errorsTable))),
     s.jobs && section('jobs-section', 'Ingest jobs', add(panel(api.jobs, jobsTable))),
     s.upload && section('upload-section', s.createTitle ? 'Upload a title' : 'Upload a video', uploadForm(s.createTitle, uploads.signal)),
     s.admin && section('apikeys-section', 'API keys', parts(apiKeysSection(who, on.selfRevoked))),

@@ -61,8 +61,8 @@ export function resolution(height) {
   return `${height}p (${name})`;
 }
 
-// pct formats a ratio as a percentage.
-export const pct = (r) => `${Math.round(100 * (r || 0))}%`;
+// pct formats a ratio as a percentage with digits decimals.
+export const pct = (r, digits = 0) => `${digits ? (100 * (r || 0)).toFixed(digits) : Math.round(100 * (r || 0))}%`;
 
 // meter is a labelled progress bar.
 export function meter(value, max, label) {

@@ -3,8 +3,11 @@
 // appliance's agent and fill executor). Its nodes are real HTTP servers
 // on loopback that share one state and serve the shapes of the real
 // routes the client calls: GET /v1/cluster listing every member with its
-// http_url, the heartbeat (recorded), the fill manifest with its ETag and
-// 304, the signing keys and playback, the admin routes behind Token. A
+// http_url, the heartbeat and the usage summaries (recorded), the fill
+// manifest with its ETag and 304, the signing keys and playback. The
+// routes of an appliance take Token (the admin's) or that appliance's
+// credential, signed with Keys (auth.SignCredential), as the real control
+// plane's do, and the keys any appliance's. A
 // node can be made to fail as a real one does (SetFault), or to die
 // (Kill). It imports nothing of the client, so the client's own tests
 // use it too.
@@ -42,6 +45,8 @@ type Cluster struct {
 	nodes     []*Node                       // the members, as GET /v1/cluster lists them
 	manifests map[string]*fillcast.Manifest // by appliance id
 	beats     []fillcast.Heartbeat          // accepted by any node, in order
+	usage     []fillcast.Usage              // accepted by any node, in order, once per ID
+	usageIDs  map[string]bool
 }
 
 // New starts a cluster of n nodes, stopped when the test ends.
@@ -116,7 +121,8 @@ func (c *Cluster) Heartbeats() []fillcast.Heartbeat {
 	return slices.Clone(c.beats)
 }
 
-// Keys returns the signing keys GET /v1/keys serves.
+// Keys returns the signing keys GET /v1/keys serves, which also sign the
+// appliance credentials the appliance routes take.
 func (c *Cluster) Keys() []auth.Key {
 	return []auth.Key{{ID: "k2", Secret: strings.Repeat("cd", 32)}}
 }
@@ -157,6 +163,7 @@ type Node struct {
 
 	mu    sync.Mutex
 	beats []fillcast.Heartbeat
+	usage int // summaries the node accepted, repeats included
 }
 
 // SetFault makes the node misbehave as f says; the zero Fault stops it.
@@ -276,16 +283,11 @@ func (nd *Node) routes() http.Handler {
 		}
 		gateway.WriteJSON(w, http.StatusOK, st)
 	})
-	admin := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if !auth.BearerOK(r.Header.Get("Authorization"), Token) {
-				writeError(w, http.StatusUnauthorized, "admin token required")
-				return
-			}
-			h(w, r)
-		}
-	}
-	mux.HandleFunc("POST /v1/appliances/{id}/heartbeat", admin(func(w http.ResponseWriter, r *http.Request) {
+	// self admits the admin and the appliance of the route's {id} with its
+	// credential; anyAppliance every appliance.
+	self := func(h http.HandlerFunc) http.HandlerFunc { return c.appliance(h, true) }
+	anyAppliance := func(h http.HandlerFunc) http.HandlerFunc { return c.appliance(h, false) }
+	mux.HandleFunc("POST /v1/appliances/{id}/heartbeat", self(func(w http.ResponseWriter, r *http.Request) {
 		var hb fillcast.Heartbeat
 		if err := json.NewDecoder(r.Body).Decode(&hb); err != nil || hb.Site == "" {
 			writeError(w, http.StatusBadRequest, "heartbeat: site is required")
@@ -299,7 +301,7 @@ func (nd *Node) routes() http.Handler {
 		c.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux.HandleFunc("GET /v1/appliances/{id}/manifest", admin(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/appliances/{id}/manifest", self(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		m := c.manifests[r.PathValue("id")]
 		c.mu.Unlock()
@@ -318,7 +320,7 @@ func (nd *Node) routes() http.Handler {
 		w.WriteHeader(rec.Code)
 		w.Write(rec.Body.Bytes())
 	}))
-	mux.HandleFunc("POST /v1/appliances/{id}/fillpass", admin(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/appliances/{id}/fillpass", self(func(w http.ResponseWriter, r *http.Request) {
 		ks, err := auth.NewKeys(c.Keys())
 		expiry := time.Now().Add(time.Hour).Truncate(time.Second)
 		var pass string
@@ -331,7 +333,8 @@ func (nd *Node) routes() http.Handler {
 		}
 		gateway.WriteJSON(w, http.StatusOK, fillcast.FillPass{Pass: pass, ExpiresAt: expiry})
 	}))
-	mux.HandleFunc("GET /v1/keys", admin(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/appliances/{id}/usage", self(nd.usageReport))
+	mux.HandleFunc("GET /v1/keys", anyAppliance(func(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteJSON(w, http.StatusOK, auth.KeyList{Keys: c.Keys()})
 	}))
 	mux.HandleFunc("GET /v1/playback/{title}", func(w http.ResponseWriter, r *http.Request) {
