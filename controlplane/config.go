@@ -156,6 +156,14 @@ func (c Config) Validate() error {
 	if err := c.Events.Validate(); err != nil {
 		return fillcast.InField("Events", err)
 	}
+	if c.Events.URL == "" {
+		if c.Events.Listen == c.HTTP || c.Events.Listen == c.RaftAddr {
+			return fillcast.ConfigErrorf("controlplane", "Events.Listen", "%s is also the API's or raft's address: give --events-listen a port of its own", c.Events.Listen)
+		}
+		if host, _, _ := net.SplitHostPort(cmp.Or(c.Events.Advertise, c.Events.Listen)); host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			return fillcast.ConfigErrorf("controlplane", "Events.Advertise", "%q: the other nodes cannot dial an unspecified address; give --events-advertise host:port", cmp.Or(c.Events.Advertise, c.Events.Listen))
+		}
+	}
 	if err := c.Recs.Validate(); err != nil {
 		return fillcast.InField("Recs", err)
 	}
@@ -207,6 +215,11 @@ func (c Config) withDefaults() Config {
 	}
 	c.Steering.Origin = c.Origin
 	c.Events.NodeID, c.Events.Dir, c.Events.Joining = c.ID, filepath.Join(c.DataDir, "stream"), len(c.Join) > 0
+	if c.Events.URL != "" && c.Events.Cert == "" && !c.TLS.IsZero() {
+		// The node's certificate is its identity to an external cluster
+		// too.
+		c.Events.Cert, c.Events.Key = c.TLS.Cert, c.TLS.Key
+	}
 	if c.Events.Listen == "" && c.Events.URL == "" {
 		host, port, _ := net.SplitHostPort(c.RaftAddr)
 		if p, err := strconv.Atoi(port); err == nil && p > 0 {

@@ -99,7 +99,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		RouteTLS: n.tls.routeTLS, Log: d.Log}); err != nil {
 		return nil, err
 	}
-	if n.disc, err = newDiscovery(filepath.Join(cfg.DataDir, "events"), n.fsm, n.stream, n.plan, cfg.Recs, n.leads, d.Log); err != nil {
+	if n.disc, err = newDiscovery(filepath.Join(cfg.DataDir, "events"), n.fsm, n.stream, n.stream.Config().MaxAge, n.plan, cfg.Recs, n.leads, d.Log); err != nil {
 		return nil, err
 	}
 	if cfg.Origin != "" {

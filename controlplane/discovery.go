@@ -44,6 +44,8 @@ type discovery struct {
 	ops     *opsindex.Index
 	index   *search.Index
 	recs    *recs.Service
+	// maxAge is the stream's retention.
+	maxAge time.Duration
 	// recsCfg and leader build the recommender: the raft leader trains
 	// and puts its model on the stream, and every node serves it.
 	recsCfg recs.Config
@@ -68,7 +70,7 @@ const checkpointEvery = 10 * time.Second
 // newDiscovery returns the parts' owner, keeping the history's checkpoint
 // in dir, and registers its projections (and popularity's) with the
 // stream; open opens them.
-func newDiscovery(dir string, f *fsm.FSM, st *stream.Stream, popularity stream.Handler, recsCfg recs.Config, leader func() bool, log *slog.Logger) (*discovery, error) {
+func newDiscovery(dir string, f *fsm.FSM, st *stream.Stream, maxAge time.Duration, popularity stream.Handler, recsCfg recs.Config, leader func() bool, log *slog.Logger) (*discovery, error) {
 	q, err := qoe.New(qoe.DefaultConfig(), nil)
 	if err != nil {
 		return nil, err
@@ -77,7 +79,7 @@ func newDiscovery(dir string, f *fsm.FSM, st *stream.Stream, popularity stream.H
 	if err != nil {
 		return nil, err
 	}
-	d := &discovery{dir: dir, log: log, fsm: f, stream: st, viewing: events.NewViewing(), qoe: q, ops: ops, recsCfg: recsCfg, leader: leader,
+	d := &discovery{dir: dir, log: log, fsm: f, stream: st, viewing: events.NewViewing(), qoe: q, ops: ops, recsCfg: recsCfg, leader: leader, maxAge: maxAge,
 		dirty: map[string]bool{}, rebuild: true, kick: make(chan struct{}, 1)}
 	st.Consume("history", newViewingFold(d.viewing, d.rollup(), log))
 	st.Consume("popularity", popularity)
@@ -92,8 +94,12 @@ func newDiscovery(dir string, f *fsm.FSM, st *stream.Stream, popularity stream.H
 // outlive the raw events.
 func (d *discovery) rollup() *stream.Object { return d.stream.Object("fillcast-history", "rollup") }
 
-// rollupEvery is how often the leader saves the rollup.
-const rollupEvery = time.Hour
+// rollupEvery is how often the leader saves the rollup: hourly, or four
+// times within the stream's retention when that is shorter, so a rollup
+// is always younger than the oldest event the stream keeps.
+func (d *discovery) rollupEvery() time.Duration {
+	return max(time.Minute, min(time.Hour, d.maxAge/4))
+}
 
 func (d *discovery) checkpointPath() string { return filepath.Join(d.dir, "history.ckpt") }
 
@@ -162,7 +168,7 @@ func (d *discovery) checkpoints(ctx context.Context) {
 // rollups saves the history as the rollup every rollupEvery while this
 // node leads.
 func (d *discovery) rollups(ctx context.Context) {
-	t := time.NewTicker(rollupEvery)
+	t := time.NewTicker(d.rollupEvery())
 	defer t.Stop()
 	for {
 		select {
@@ -283,7 +289,7 @@ func (d *discovery) Publish(ctx context.Context, profile string, batch []events.
 		h.Write([]byte{0})
 		h.Write([]byte(batch[i].ID))
 	}
-	_, _, err := d.stream.Publish(ctx, kindViewer, "v-"+hex.EncodeToString(h.Sum(nil)[:16]), events.AppendRecord(nil, batch))
+	_, _, err := d.stream.Publish(ctx, stream.KindViewer, "v-"+hex.EncodeToString(h.Sum(nil)[:16]), events.AppendRecord(nil, batch))
 	return err
 }
 
@@ -294,7 +300,7 @@ func (d *discovery) PublishUsage(ctx context.Context, u *fillcast.Usage) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = d.stream.Publish(ctx, kindUsage, "u-"+u.Appliance+"-"+u.ID, b)
+	_, _, err = d.stream.Publish(ctx, stream.KindUsage, "u-"+u.Appliance+"-"+u.ID, b)
 	return err
 }
 

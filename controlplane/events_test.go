@@ -54,7 +54,7 @@ func TestEventsAcrossNodes(t *testing.T) {
 		return a
 	}
 	a := post(n1.url)
-	if a.Accepted != 3 || len(a.Rejected) != 1 || !strings.Contains(a.Rejected[0].Reason, "nope") {
+	if a.Accepted != 3 || len(a.Rejected) != 1 || a.Rejected[0].Index != 2 || a.Rejected[0].Field != "title" || !strings.Contains(a.Rejected[0].Reason, "nope") {
 		t.Errorf("answer = %+v, want 3 accepted and the unknown title rejected", a)
 	}
 	for _, n := range nodes {

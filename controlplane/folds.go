@@ -12,13 +12,6 @@ import (
 	"github.com/fillcast/fillcast/controlplane/stream"
 )
 
-// Kinds of the stream's messages: a viewer's batch of events, and an
-// appliance's usage summary.
-const (
-	kindViewer = "viewer"
-	kindUsage  = "usage"
-)
-
 // fold adapts a projection of the stream (history, QoE, the operators'
 // event index) to stream.Handler: it decodes each message and hands it
 // to the projection, which skips what it has folded already.
@@ -67,20 +60,26 @@ func (f *fold) Start() time.Time {
 
 func (f *fold) Handle(seq uint64, kind string, data []byte) {
 	switch {
-	case kind == kindViewer && f.events != nil:
+	case kind == stream.KindViewer && f.events != nil:
 		batch, err := events.DecodeRecord(data)
 		if err != nil {
 			f.log.Warn("controlplane: stream message skipped", "projection", f.name, "seq", seq, "err", err)
-			return
+			batch = nil
 		}
 		f.events(seq, batch)
-	case kind == kindUsage && f.usage != nil:
+		return
+	case kind == stream.KindUsage && f.usage != nil:
 		var u fillcast.Usage
-		if err := json.Unmarshal(data, &u); err != nil {
-			f.log.Warn("controlplane: stream message skipped", "projection", f.name, "seq", seq, "err", err)
+		err := json.Unmarshal(data, &u)
+		if err == nil {
+			f.usage(seq, &u)
 			return
 		}
-		f.usage(seq, &u)
+		f.log.Warn("controlplane: stream message skipped", "projection", f.name, "seq", seq, "err", err)
+	}
+	// A message this projection does not fold still moves it on.
+	if f.events != nil {
+		f.events(seq, nil)
 	}
 }
 

@@ -36,6 +36,8 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.StringVar(&cfg.Events.Listen, "events-listen", "", "host:port of the embedded event stream's route listener, which the other nodes dial (default: the --raft host, its port + 1)")
 	fs.StringVar(&cfg.Events.Advertise, "events-advertise", "", "host:port other nodes reach --events-listen at (default --events-listen)")
 	fs.StringVar(&cfg.Events.URL, "events-url", "", "external NATS `URL`s (nats://host:4222, comma-separated) to keep the event stream on, instead of the embedded servers")
+	fs.StringVar(&cfg.Events.Creds, "events-creds", "", "NATS credentials `FILE` (user JWT and nkey seed) for --events-url")
+	fs.StringVar(&cfg.Events.CA, "events-ca", "", "PEM `FILE` of the CAs a tls:// --events-url is checked against (default: the system's); with --tls-cert the node presents its certificate")
 	fs.IntVar(&cfg.Events.Replicas, "events-replicas", 0, "most copies of the event stream (default 3; fewer while the cluster has fewer nodes)")
 	fs.DurationVar(&cfg.Events.MaxAge, "events-max-age", 0, "how long the stream keeps events (default 168h)")
 	fs.Int64Var(&cfg.Events.MaxBytes, "events-max-bytes", 0, "most bytes the stream keeps, the oldest dropped first (default 10 GiB)")
@@ -75,7 +77,7 @@ var controlplaneFlags = map[string]string{
 	"Ingest.Workers": "ingest-workers", "API.Gateway.MaxInFlight": "max-in-flight",
 	"TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca", "OriginCA": "origin-ca",
 	"Ingest.IngestDir": "ingest-dir", "AccountsDB": "accounts-db", "Accounts.SessionIdle": "session-idle", "Accounts.SignUpsPerHour": "signups-per-hour",
-	"Events.Listen": "events-listen", "Events.Advertise": "events-advertise", "Events.URL": "events-url", "Events.Replicas": "events-replicas",
+	"Events.Listen": "events-listen", "Events.Advertise": "events-advertise", "Events.URL": "events-url", "Events.Creds": "events-creds", "Events.CA": "events-ca", "Events.Replicas": "events-replicas",
 	"Events.MaxAge": "events-max-age", "Events.MaxBytes": "events-max-bytes",
 	"Recs.Interval": "recs-interval", "Recs.MinInteractions": "recs-min-interactions",
 }

@@ -48,6 +48,8 @@ func TestConfigErrorsNameFlags(t *testing.T) {
 		{"origin with a bad --steering-url", "origin", "", []string{"--steering-url", "cp.example"}, "--steering-url"},
 		{"controlplane with --events-listen on port 0", "controlplane", "", []string{"--events-listen", "127.0.0.1:0"}, "--events-listen"},
 		{"controlplane with a bad --events-url", "controlplane", "", []string{"--events-url", "http://x:4222"}, "--events-url"},
+		{"controlplane with a password in --events-url", "controlplane", "", []string{"--events-url", "nats://u:secret@x:4222"}, "--events-url"},
+		{"controlplane with --events-listen on the API's port", "controlplane", "", []string{"--http", "127.0.0.1:17100", "--events-listen", "127.0.0.1:17100"}, "--events-listen"},
 		{"appliance with a negative --heartbeat", "appliance", "", []string{"--heartbeat", "-1s"}, "--heartbeat"},
 		{"appliance with a negative --upstream-read-timeout", "appliance", "", []string{"--upstream-read-timeout", "-1s"}, "--upstream-read-timeout"},
 		{"appliance with a bad --pyroscope", "appliance", "", []string{"--pyroscope", "pyroscope:4040"}, "--pyroscope"},

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -63,7 +62,11 @@ func (a *API) postEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := a.d.Now()
-	batch, rejected, err := events.DecodeBatch(r.Body, events.Limits{}, now)
+	known := func(id string) (ok bool) {
+		a.read(func(s *fsm.State) { ok = s.Titles[id] != nil })
+		return ok
+	}
+	batch, rejected, err := events.DecodeBatch(r.Body, events.Limits{KnownTitle: known}, now)
 	if err != nil {
 		if errors.Is(err, events.ErrTooLarge) {
 			return gateway.Errorf(http.StatusRequestEntityTooLarge, "%v", err)
@@ -71,37 +74,28 @@ func (a *API) postEvents(w http.ResponseWriter, r *http.Request) error {
 		return gateway.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	site, _ := a.d.Fleet.Current().Site(gateway.FromContext(r.Context()).Client())
-	kept := batch[:0]
-	a.read(func(s *fsm.State) {
-		for i := range batch {
-			e := &batch[i]
-			if e.Title != "" && s.Titles[e.Title] == nil {
-				rejected = append(rejected, events.ValidationError{Index: -1, Field: "title", Reason: fmt.Sprintf("no title %q in the catalog (event id %q)", e.Title, e.ID)})
-				continue
-			}
-			e.User, e.Site = v.Profile.ID, site
-			kept = append(kept, *e)
-		}
-	})
-	answer := EventsAnswer{Accepted: len(kept), Rejected: rejected}
+	for i := range batch {
+		batch[i].User, batch[i].Site = v.Profile.ID, site
+	}
+	answer := EventsAnswer{Accepted: len(batch), Rejected: rejected}
 	if answer.Rejected == nil {
 		answer.Rejected = []events.ValidationError{}
 	}
-	if len(kept) == 0 {
+	if len(batch) == 0 {
 		return gateway.WriteJSON(w, http.StatusBadRequest, struct {
 			Error string `json:"error"`
 			EventsAnswer
 		}{"events: no event of the batch was accepted", answer})
 	}
-	giveBack, ok := a.eventLimit.take(v.Account.ID, len(kept), now)
+	giveBack, ok := a.eventLimit.take(v.Account.ID, len(batch), now)
 	if !ok {
 		return &gateway.Error{Status: http.StatusTooManyRequests, Message: "too many events from this account: slow down", RetryAfter: time.Second}
 	}
-	if err := a.d.Events.Publish(r.Context(), v.Profile.ID, kept); err != nil {
+	if err := a.d.Events.Publish(r.Context(), v.Profile.ID, batch); err != nil {
 		giveBack() // the batch will come again
 		return streamError(err)
 	}
-	a.keepStreamsAlive(r, v, kept)
+	a.keepStreamsAlive(r, v, batch)
 	return gateway.WriteJSON(w, http.StatusAccepted, answer)
 }
 
@@ -113,6 +107,10 @@ func streamError(err error) error {
 	}
 	return err
 }
+
+// maxUsageSkew is how far ahead of the node's clock a usage summary may
+// end.
+const maxUsageSkew = 5 * time.Minute
 
 // postUsage puts an appliance's usage summary on the stream, with the
 // appliance and site of its registration.
@@ -132,6 +130,11 @@ func (a *API) postUsage(w http.ResponseWriter, r *http.Request) error {
 	u.Site = reg.Site
 	if err := u.Validate(); err != nil {
 		return gateway.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	// An appliance's clock ahead of the node's would count its bytes as
+	// future viewing, which popularity's decay multiplies.
+	if skew := u.End.Sub(a.d.Now()); skew > maxUsageSkew {
+		return gateway.Errorf(http.StatusBadRequest, "usage ends %s ahead of this node's clock (at most %s): check the appliance's clock", skew.Round(time.Second), maxUsageSkew)
 	}
 	if err := a.d.Events.PublishUsage(r.Context(), &u); err != nil {
 		return streamError(err)

@@ -23,6 +23,9 @@ type Limits struct {
 	// MaxClockSkew is how far ts may run ahead of the node's clock.
 	// Zero means 5 minutes.
 	MaxClockSkew time.Duration
+	// KnownTitle, when set, reports whether a title is in the catalog:
+	// an event naming another is refused.
+	KnownTitle func(id string) bool
 }
 
 // DefaultLimits returns the limits the zero values stand for.
@@ -85,6 +88,9 @@ func DecodeBatch(r io.Reader, lim Limits, now time.Time) (batch []Event, rejecte
 		err := decodeEvent(raw, i, &e)
 		if err == nil {
 			err = e.Validate(i, now, lim.MaxClockSkew)
+		}
+		if err == nil && e.Title != "" && lim.KnownTitle != nil && !lim.KnownTitle(e.Title) {
+			err = &ValidationError{Index: i, Field: "title", Reason: fmt.Sprintf("no title %q in the catalog", e.Title)}
 		}
 		if _, dup := ids[e.ID]; err == nil && dup {
 			err = &ValidationError{Index: i, Field: "id", Reason: fmt.Sprintf("%q repeats an earlier event's id in this batch", e.ID)}

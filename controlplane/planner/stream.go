@@ -4,15 +4,11 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/fillcast/fillcast/controlplane/stream"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/popularity"
-)
-
-// Stream message kinds the planner folds.
-const (
-	kindViewer = "viewer"
-	kindUsage  = "usage"
 )
 
 // The planner folds the event stream into popularity (package stream's
@@ -31,7 +27,7 @@ func (p *Planner) Reset(stream time.Time) { p.tracker.ResetStream(stream) }
 func (p *Planner) Handle(seq uint64, kind string, data []byte) {
 	var obs []popularity.Observation
 	switch kind {
-	case kindViewer:
+	case stream.KindViewer:
 		batch, err := events.DecodeRecord(data)
 		if err != nil {
 			p.log.Warn("planner: stream message skipped", "seq", seq, "err", err)
@@ -52,7 +48,7 @@ func (p *Planner) Handle(seq uint64, kind string, data []byte) {
 				obs = append(obs, popularity.Observation{Region: region, Title: e.Title, Starts: 1, At: p.at(e.TS)})
 			}
 		}
-	case kindUsage:
+	case stream.KindUsage:
 		var u fillcast.Usage
 		if err := json.Unmarshal(data, &u); err != nil {
 			p.log.Warn("planner: stream message skipped", "seq", seq, "err", err)
@@ -73,8 +69,9 @@ func (p *Planner) Handle(seq uint64, kind string, data []byte) {
 // it as t is on the wall clock, so that a simulation compressing the
 // planner's clock still decays what it observes.
 func (p *Planner) at(t time.Time) time.Time {
-	if t.IsZero() {
-		return p.cfg.Now()
+	ago := time.Since(t)
+	if t.IsZero() || ago < 0 { // never in the future: decay would grow it
+		ago = 0
 	}
-	return p.cfg.Now().Add(-time.Since(t))
+	return p.cfg.Now().Add(-ago)
 }

@@ -151,6 +151,12 @@ func (t *Tracker) Position() (stream time.Time, seq uint64) {
 func (t *Tracker) ResetStream(stream time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.stream.IsZero() && t.seq == 0 {
+		// Viewing from before any stream (a snapshot of an older
+		// version): kept, and the stream folded on top of it.
+		t.stream = stream
+		return
+	}
 	t.stream, t.seq = stream, 0
 	t.regions = make(map[string]map[string]*entry)
 }

@@ -65,9 +65,9 @@ func (s *Stream) Consume(name string, h Handler) {
 
 // run delivers messages to the handler until ctx ends, starting again
 // from the handler's position after an error.
-func (c *consumer) run(ctx context.Context, s *Stream, js jetstream.JetStream, created time.Time) {
+func (c *consumer) run(ctx context.Context, s *Stream, js jetstream.JetStream) {
 	for ctx.Err() == nil {
-		err := c.once(ctx, s, js, created)
+		err := c.once(ctx, s, js)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -84,21 +84,26 @@ func (c *consumer) run(ctx context.Context, s *Stream, js jetstream.JetStream, c
 // so that delivery starts right after what the state holds, whatever
 // the server remembered (a checkpoint older than its acknowledgements,
 // messages delivered and never acknowledged).
-func (c *consumer) once(ctx context.Context, s *Stream, js jetstream.JetStream, created time.Time) error {
+func (c *consumer) once(ctx context.Context, s *Stream, js jetstream.JetStream) error {
+	// The stream as it is now: one deleted and made again while the
+	// node runs is another stream, folded from its start.
+	st, err := js.Stream(ctx, Name)
+	if err != nil {
+		return fmt.Errorf("stream: consumer %s: %w", c.name, err)
+	}
+	created := st.CachedInfo().Created
 	at, seq := c.h.Position()
 	if !at.Equal(created) {
 		c.h.Reset(created)
 		seq = 0
 	}
-	if st, err := js.Stream(ctx, Name); err == nil {
-		if first := st.CachedInfo().State.FirstSeq; seq+1 < first {
-			if b, ok := c.h.(Behind); ok {
-				b.CatchUp(ctx, first)
-				_, seq = c.h.Position()
-			}
-			if seq+1 < first {
-				s.log.Warn("stream: messages aged out before this node folded them", "consumer", c.name, "from", seq+1, "first", first)
-			}
+	if first := st.CachedInfo().State.FirstSeq; seq+1 < first {
+		if b, ok := c.h.(Behind); ok {
+			b.CatchUp(ctx, first)
+			_, seq = c.h.Position()
+		}
+		if seq+1 < first {
+			s.log.Warn("stream: messages aged out before this node folded them", "consumer", c.name, "from", seq+1, "first", first)
 		}
 	}
 	if err := js.DeleteConsumer(ctx, Name, c.name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {

@@ -16,8 +16,9 @@ import (
 // clustered stream dst, then deletes the standalone store. It opens the
 // old store with a second, private server (no listener, no routes),
 // reads the stream in order and publishes each message again with its
-// message id, so a migration cut short and run again stores nothing
-// twice within the duplicates window. The consumers see a stream with
+// message id, and purges what it copied as it goes, so a migration cut
+// short and run again copies only the rest (what it copies twice is
+// within the duplicates window, and stored once). The consumers see a stream with
 // another identity and fold it again from the start.
 func (s *Stream) migrate(ctx context.Context, dst jetstream.JetStream) error {
 	dir := s.dir(modeStandalone)
@@ -78,8 +79,16 @@ func copyStream(ctx context.Context, src, dst jetstream.JetStream) (int, error) 
 			return n, fmt.Errorf("stream: copy message %d to the cluster: %w", meta.Sequence.Stream, err)
 		}
 		n++
-		if meta.Sequence.Stream >= last {
-			return n, nil
+		// What is copied leaves the old store, a hundred at a time: a
+		// move cut short and run again, even after the duplicates
+		// window, copies only the rest (at most a hundred again).
+		if done := meta.Sequence.Stream >= last; done || n%100 == 0 {
+			if err := st.Purge(ctx, jetstream.WithPurgeSequence(meta.Sequence.Stream+1)); err != nil {
+				return n, fmt.Errorf("stream: forget the messages copied: %w", err)
+			}
+			if done {
+				return n, nil
+			}
 		}
 	}
 }

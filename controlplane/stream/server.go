@@ -271,13 +271,12 @@ func (s *Stream) replicas(m mode) int {
 // stored alone onto a clustered stream, publishes the connection, and
 // runs the consumers, until ctx ends.
 func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, replicas func() int, migrate bool) {
-	var created time.Time
 	want := 0
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		want = replicas()
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		var err error
-		created, err = s.ensure(cctx, js, want)
+		_, err = s.ensure(cctx, js, want)
 		cancel()
 		if err == nil {
 			break
@@ -295,11 +294,11 @@ func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, nc *nats.Con
 		}
 	}
 	s.replicasNow.Store(int32(want))
-	s.setConn(&conn{nc: nc, js: js, created: created})
+	s.setConn(&conn{nc: nc, js: js})
 	s.log.Info("stream: available", "stream", Name, "replicas", want)
 	var wg sync.WaitGroup
 	for _, c := range s.consumers {
-		wg.Go(func() { c.run(ctx, s, js, created) })
+		wg.Go(func() { c.run(ctx, s, js) })
 	}
 	// Follow the membership's replicas.
 	t := time.NewTicker(5 * time.Second)
@@ -311,24 +310,25 @@ func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, nc *nats.Con
 			return
 		case <-t.C:
 		}
-		if r := replicas(); r != want {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if _, err := s.ensure(cctx, js, r); err != nil {
-				s.log.Warn("stream: replicas not changed", "from", want, "to", r, "err", err)
-			} else {
-				s.log.Info("stream: replicas changed", "from", want, "to", r)
-				want = r
-				s.replicasNow.Store(int32(r))
-			}
-			cancel()
+		// Every tick: a stream deleted by hand is made again, and
+		// changed replicas or limits are applied.
+		r := replicas()
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := s.ensure(cctx, js, r); err != nil {
+			s.log.Warn("stream: not as configured", "replicas", r, "err", err)
+		} else if r != want {
+			s.log.Info("stream: replicas changed", "from", want, "to", r)
+			want = r
+			s.replicasNow.Store(int32(r))
 		}
+		cancel()
 	}
 }
 
 // runExternal connects to Config.URL and serves until ctx ends.
 func (s *Stream) runExternal(ctx context.Context) error {
 	for ctx.Err() == nil {
-		nc, err := nats.Connect(s.cfg.URL, nats.Name("fillcast-"+s.cfg.NodeID), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+		nc, err := nats.Connect(s.cfg.URL, s.externalOptions()...)
 		if err != nil {
 			s.log.Warn("stream: external NATS not reachable", "url", s.cfg.URL, "err", err)
 			s.wait(ctx, 2*time.Second)
@@ -346,6 +346,22 @@ func (s *Stream) runExternal(ctx context.Context) error {
 		nc.Close()
 	}
 	return nil
+}
+
+// externalOptions are the connection's options to an external cluster:
+// its credentials and TLS.
+func (s *Stream) externalOptions() []nats.Option {
+	o := []nats.Option{nats.Name("fillcast-" + s.cfg.NodeID), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if s.cfg.Creds != "" {
+		o = append(o, nats.UserCredentials(s.cfg.Creds))
+	}
+	if s.cfg.CA != "" {
+		o = append(o, nats.RootCAs(s.cfg.CA))
+	}
+	if s.cfg.Cert != "" {
+		o = append(o, nats.ClientCert(s.cfg.Cert, s.cfg.Key))
+	}
+	return o
 }
 
 // natsLog passes the NATS server's log to slog: its notices at debug

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,13 @@ import (
 const (
 	Name          = "FILLCAST_EVENTS"
 	SubjectPrefix = "fillcast.events."
+)
+
+// Kinds of message: a viewer's batch of events (events.AppendRecord), and
+// an appliance's usage summary (fillcast.Usage in JSON).
+const (
+	KindViewer = "viewer"
+	KindUsage  = "usage"
 )
 
 // ErrUnavailable is what Publish returns while the stream cannot take
@@ -74,6 +82,12 @@ type Config struct {
 	// URL, when set, is an external NATS cluster (nats://host:4222,
 	// comma-separated for several) to use instead of embedding a server.
 	URL string
+	// Creds is a NATS credentials file (a user JWT and its nkey seed)
+	// the node authenticates to the external cluster with; CA a PEM file
+	// of the CAs a tls:// URL's servers are checked against (zero: the
+	// system's); Cert and Key, when set, a client certificate presented
+	// to them. Only with URL.
+	Creds, CA, Cert, Key string
 	// Replicas is the most replicas the stream keeps. Zero means 3.
 	Replicas int
 	// MaxAge and MaxBytes bound the stream: older messages, and the
@@ -96,10 +110,18 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("stream", "NodeID", "required: the node's id")
 	}
 	if c.URL != "" {
-		for _, u := range strings.Split(c.URL, ",") {
-			if !strings.HasPrefix(strings.TrimSpace(u), "nats://") && !strings.HasPrefix(strings.TrimSpace(u), "tls://") {
-				return fillcast.ConfigErrorf("stream", "URL", "%q: want nats://host:port (comma-separated for several servers)", u)
+		for _, s := range strings.Split(c.URL, ",") {
+			u, err := url.Parse(strings.TrimSpace(s))
+			switch {
+			case err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "":
+				return fillcast.ConfigErrorf("stream", "URL", "want nats://host:port or tls://host:port, comma-separated for several servers")
+			case u.User != nil:
+				// A password in a URL ends up in logs and process lists.
+				return fillcast.ConfigErrorf("stream", "URL", "%s: give credentials in a credentials file (--events-creds), not in the URL", u.Redacted())
 			}
+		}
+		if (c.Cert == "") != (c.Key == "") {
+			return fillcast.ConfigErrorf("stream", "Cert", "give a client certificate and its key, or neither")
 		}
 	} else {
 		if c.Dir == "" {
@@ -192,9 +214,8 @@ type Stream struct {
 
 // conn is a live connection and its stream.
 type conn struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	created time.Time // the stream's creation, its identity
+	nc *nats.Conn
+	js jetstream.JetStream
 }
 
 // New returns a Stream; it does no I/O.
@@ -210,6 +231,9 @@ func New(cfg Config, d Deps) (*Stream, error) {
 	}
 	return &Stream{cfg: cfg.withDefaults(), d: d, log: d.Log, kick: make(chan struct{}, 1), ready: make(chan struct{})}, nil
 }
+
+// Config returns the configuration in force, defaults filled in.
+func (s *Stream) Config() Config { return s.cfg }
 
 // MembersChanged tells Run that Deps.Members may answer differently.
 func (s *Stream) MembersChanged() {
@@ -254,11 +278,16 @@ func (s *Stream) Publish(ctx context.Context, kind, msgID string, data []byte) (
 		return 0, false, ErrUnavailable
 	}
 	ack, err := c.js.Publish(ctx, SubjectPrefix+kind, data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(Name))
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, false, fmt.Errorf("stream: publish: %w", ctx.Err())
-		}
-		return 0, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return 0, false, fmt.Errorf("stream: publish: %w", ctx.Err())
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, jetstream.ErrStreamNotFound):
+		// Worth sending again: no stream leader, or no stream for now.
+		return 0, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	default:
+		return 0, false, fmt.Errorf("stream: publish: %w", err)
 	}
 	return ack.Sequence, ack.Duplicate, nil
 }
@@ -300,13 +329,20 @@ func (s *Stream) ensure(ctx context.Context, js jetstream.JetStream, replicas in
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		st, err = js.CreateStream(ctx, s.streamConfig(replicas))
-	case err == nil && st.CachedInfo().Config.Replicas != replicas:
+	case err == nil && !sameLimits(st.CachedInfo().Config, s.streamConfig(replicas)):
 		st, err = js.UpdateStream(ctx, s.streamConfig(replicas))
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("stream: create %s with %d replicas: %w", Name, replicas, err)
 	}
 	return st.CachedInfo().Created, nil
+}
+
+// sameLimits reports whether the stream has the replicas and limits
+// wanted.
+func sameLimits(have, want jetstream.StreamConfig) bool {
+	return have.Replicas == want.Replicas && have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
+		have.Duplicates == want.Duplicates && have.MaxMsgSize == want.MaxMsgSize
 }
 
 // routeUser is the user name of the routes between embedded servers.

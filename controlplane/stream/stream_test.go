@@ -223,7 +223,7 @@ func TestAgedOutCatchUp(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go obj.Watch(wctx, func(b []byte) { seen <- string(b) })
-	if got := <-seen; got != "4" {
+	if got := next(t, seen); got != "4" {
 		t.Fatalf("watch first = %q, want 4", got)
 	}
 	// Messages 1 to 4 age out.
@@ -234,12 +234,13 @@ func TestAgedOutCatchUp(t *testing.T) {
 	if err := st.Purge(ctx, jetstream.WithPurgeSequence(5)); err != nil {
 		t.Fatal(err)
 	}
-	created := st.CachedInfo().Created
 	b := &behind{fold: newFold(), obj: obj}
-	b.fold.created = created
+	b.fold.created = st.CachedInfo().Created
 	// Consume registers before Run; this one starts by hand.
 	c := &consumer{name: "late-n1", h: b}
-	go c.run(wctx, n1.s, n1.s.JetStream(), created)
+	ran := make(chan struct{})
+	go func() { c.run(wctx, n1.s, n1.s.JetStream()); close(ran) }()
+	defer func() { cancel(); <-ran }()
 	poll.Until(t, 10*time.Second, "the late handler folds 5 and 6", func() bool {
 		n, _ := b.fold.count()
 		return n == 2
@@ -250,7 +251,7 @@ func TestAgedOutCatchUp(t *testing.T) {
 	if err := obj.Put(ctx, []byte("6")); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-seen; got != "6" {
+	if got := next(t, seen); got != "6" {
 		t.Errorf("watch next = %q, want 6", got)
 	}
 }
@@ -283,4 +284,36 @@ func TestExternal(t *testing.T) {
 	if got := s.replicasNow.Load(); got != 1 {
 		t.Errorf("replicas on one external server = %d, want 1", got)
 	}
+}
+
+// next is the next value of ch, failing the test after 10 s.
+func next(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("no value within 10 s")
+		return ""
+	}
+}
+
+// TestStreamRecreated: a stream deleted while the node runs is made
+// again, and the handlers fold the new one from its start, missing
+// nothing published to it.
+func TestStreamRecreated(t *testing.T) {
+	ms := &members{}
+	a1 := freeAddr(t)
+	ms.add(Member{ID: "n1", Events: a1})
+	n1 := start(t, "n1", t.TempDir(), a1, ms, nil)
+	publish(t, n1.s, 0, 10)
+	poll.Until(t, 10*time.Second, "10 folded", func() bool { n, _ := n1.f.count(); return n == 10 })
+	if err := n1.s.JetStream().DeleteStream(context.Background(), Name); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, n1.s, 100, 15)
+	poll.Until(t, 30*time.Second, "the 15 messages of the new stream, and nothing else", func() bool {
+		n, once := n1.f.count()
+		return n == 15 && once
+	})
 }
