@@ -222,8 +222,8 @@ func registered(a *fsm.Appliance) fsm.Command {
 }
 
 // served hands the planner an appliance's usage summary from site, as
-// the event stream would, at the next sequence.
-func served(t *testing.T, p *Planner, site string, bytes map[string]int64) {
+// the event stream would, at the next sequence, and returns the message.
+func served(t *testing.T, p *Planner, site string, bytes map[string]int64) []byte {
 	t.Helper()
 	u := fillcast.Usage{Appliance: "a", Site: site, ID: "a-1", Start: time.Now().Add(-10 * time.Second), End: time.Now()}
 	for title, n := range bytes {
@@ -235,4 +235,5 @@ func served(t *testing.T, p *Planner, site string, bytes map[string]int64) {
 	}
 	_, seq := p.Position()
 	p.Handle(seq+1, "usage", b)
+	return b
 }

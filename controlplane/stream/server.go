@@ -275,8 +275,7 @@ func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, nc *nats.Con
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		want = replicas()
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		var err error
-		_, err = s.ensure(cctx, js, want)
+		err := s.ensure(cctx, js, want)
 		cancel()
 		if err == nil {
 			break
@@ -314,7 +313,7 @@ func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, nc *nats.Con
 		// changed replicas or limits are applied.
 		r := replicas()
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if _, err := s.ensure(cctx, js, r); err != nil {
+		if err := s.ensure(cctx, js, r); err != nil {
 			s.log.Warn("stream: not as configured", "replicas", r, "err", err)
 		} else if r != want {
 			s.log.Info("stream: replicas changed", "from", want, "to", r)

@@ -322,20 +322,19 @@ func (s *Stream) streamConfig(replicas int) jetstream.StreamConfig {
 // appliance's summary of 10,000 rows fit.
 const maxMsgSize = 8 << 20
 
-// ensure creates the stream or updates its replicas and limits, and
-// returns its creation time.
-func (s *Stream) ensure(ctx context.Context, js jetstream.JetStream, replicas int) (time.Time, error) {
+// ensure creates the stream, or updates its replicas and limits.
+func (s *Stream) ensure(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	st, err := js.Stream(ctx, Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		st, err = js.CreateStream(ctx, s.streamConfig(replicas))
+		_, err = js.CreateStream(ctx, s.streamConfig(replicas))
 	case err == nil && !sameLimits(st.CachedInfo().Config, s.streamConfig(replicas)):
-		st, err = js.UpdateStream(ctx, s.streamConfig(replicas))
+		_, err = js.UpdateStream(ctx, s.streamConfig(replicas))
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("stream: create %s with %d replicas: %w", Name, replicas, err)
+		return fmt.Errorf("stream: create %s with %d replicas: %w", Name, replicas, err)
 	}
-	return st.CachedInfo().Created, nil
+	return nil
 }
 
 // sameLimits reports whether the stream has the replicas and limits
