@@ -25,6 +25,10 @@ const OptionalEnv = "FILLCAST_NATS_OPTIONAL"
 func TestDebianNATSCluster(t *testing.T) {
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
+		// Debian installs it in /usr/sbin, which a user's PATH may lack.
+		bin, err = exec.LookPath("/usr/sbin/nats-server")
+	}
+	if err != nil {
 		msg := "Debian's nats-server is not installed (apt-get install nats-server; make test installs it)"
 		if os.Getenv(OptionalEnv) == "1" {
 			t.Skip(msg)
