@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,16 +73,8 @@ func TestDebianNATSCluster(t *testing.T) {
 	for _, c := range client {
 		urls = append(urls, "nats://"+c)
 	}
-	s, err := New(Config{NodeID: "n1", URL: strings.Join(urls, ",")}, Deps{Log: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFold()
-	s.Consume("test", f)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	n := run(t, Config{NodeID: "n1", URL: strings.Join(urls, ",")}, Deps{}, nil)
+	s, f := n.s, n.f
 
 	publish(t, s, 0, 20)
 	poll.Until(t, 30*time.Second, "three replicas", func() bool { return s.replicasNow.Load() == 3 })

@@ -25,13 +25,13 @@ func (s *Stream) Object(bucket, name string) *Object {
 
 // store opens the bucket, creating it with the stream's replicas.
 func (o *Object) store(ctx context.Context) (jetstream.ObjectStore, error) {
-	c, _, _ := o.s.current()
-	if c == nil {
+	js := o.s.JetStream()
+	if js == nil {
 		return nil, ErrUnavailable
 	}
-	st, err := c.js.ObjectStore(ctx, o.bucket)
+	st, err := js.ObjectStore(ctx, o.bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		st, err = c.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: o.bucket, Storage: jetstream.FileStorage, Replicas: int(o.s.replicasNow.Load())})
+		st, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: o.bucket, Storage: jetstream.FileStorage, Replicas: int(o.s.replicasNow.Load())})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("stream: object store %s: %w", o.bucket, err)
@@ -72,7 +72,7 @@ func (o *Object) Get(ctx context.Context) ([]byte, error) {
 // waits, and it watches again after a connection is replaced.
 func (o *Object) Watch(ctx context.Context, fn func(data []byte)) error {
 	for ctx.Err() == nil {
-		_, _, changed := o.s.current()
+		_, changed := o.s.current()
 		if err := o.watch(ctx, changed, fn); err != nil && ctx.Err() == nil {
 			o.s.log.Debug("stream: object watch", "bucket", o.bucket, "err", err)
 		}

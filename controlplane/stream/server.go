@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -149,18 +150,8 @@ func (s *Stream) routeURLs(members []Member) []*url.URL {
 	if !self {
 		out = append(out, &url.URL{Scheme: "nats-route", User: url.UserPassword(routeUser, s.d.Secret), Host: s.cfg.Advertise})
 	}
-	slices.SortFunc(out, func(a, b *url.URL) int { return cmpString(a.Host, b.Host) })
+	slices.SortFunc(out, func(a, b *url.URL) int { return cmp.Compare(a.Host, b.Host) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // runServer runs one embedded server in mode m until ctx ends or the
@@ -172,17 +163,17 @@ func (s *Stream) runServer(ctx context.Context, m mode, members []Member) error 
 		return err
 	}
 	defer e.stop()
-	srv, nc, js := e.srv, e.nc, e.js
+	srv, js := e.srv, e.js
 	s.log.Info("stream: embedded server started", "mode", m.String(), "store", opts.StoreDir, "routes", len(opts.Routes))
 
 	gctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
-		s.setConn(nil)
+		s.setJS(nil)
 		cancel()
 		wg.Wait()
 	}()
-	wg.Go(func() { s.serve(gctx, js, nc, func() int { return s.replicas(m) }, m == modeClustered) })
+	wg.Go(func() { s.serve(gctx, js, func() int { return s.replicas(m) }, m == modeClustered) })
 	routes := opts.Routes
 	for s.wait(ctx, 2*time.Second) {
 		next, members := s.mode()
@@ -270,7 +261,7 @@ func (s *Stream) replicas(m mode) int {
 // serve makes the stream exist with the replicas wanted, moves events
 // stored alone onto a clustered stream, publishes the connection, and
 // runs the consumers, until ctx ends.
-func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, replicas func() int, migrate bool) {
+func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, replicas func() int, migrate bool) {
 	want := 0
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		want = replicas()
@@ -293,7 +284,7 @@ func (s *Stream) serve(ctx context.Context, js jetstream.JetStream, nc *nats.Con
 		}
 	}
 	s.replicasNow.Store(int32(want))
-	s.setConn(&conn{nc: nc, js: js})
+	s.setJS(js)
 	s.log.Info("stream: available", "stream", Name, "replicas", want)
 	var wg sync.WaitGroup
 	for _, c := range s.consumers {
@@ -340,8 +331,8 @@ func (s *Stream) runExternal(ctx context.Context) error {
 		}
 		// The servers the connection knows, configured and discovered,
 		// bound the replicas an external cluster can give.
-		s.serve(ctx, js, nc, func() int { return max(1, min(len(nc.Servers()), s.cfg.Replicas)) }, false)
-		s.setConn(nil)
+		s.serve(ctx, js, func() int { return max(1, min(len(nc.Servers()), s.cfg.Replicas)) }, false)
+		s.setJS(nil)
 		nc.Close()
 	}
 	return nil

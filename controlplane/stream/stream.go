@@ -200,22 +200,14 @@ type Stream struct {
 	// kick tells Run the membership changed.
 	kick chan struct{}
 
-	mu   sync.RWMutex
-	conn *conn // nil while unavailable
-	// gen counts the connections made, so consumers notice a new one.
-	gen uint64
-	// ready is closed, and replaced, whenever conn changes.
+	mu sync.RWMutex
+	js jetstream.JetStream // nil while unavailable
+	// ready is closed, and replaced, whenever js changes.
 	ready chan struct{}
 
 	consumers []*consumer
 	// replicasNow is the stream's replicas, for the object stores.
 	replicasNow atomic.Int32
-}
-
-// conn is a live connection and its stream.
-type conn struct {
-	nc *nats.Conn
-	js jetstream.JetStream
 }
 
 // New returns a Stream; it does no I/O.
@@ -243,29 +235,26 @@ func (s *Stream) MembersChanged() {
 	}
 }
 
-// current returns the live connection and its generation, or nil.
-func (s *Stream) current() (*conn, uint64, <-chan struct{}) {
+// current returns the live JetStream context (nil while unavailable)
+// and a channel closed when it changes.
+func (s *Stream) current() (jetstream.JetStream, <-chan struct{}) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.conn, s.gen, s.ready
+	return s.js, s.ready
 }
 
-// setConn installs c (nil: unavailable) and wakes whoever waits on a
+// setJS installs js (nil: unavailable) and wakes whoever waits on a
 // change.
-func (s *Stream) setConn(c *conn) {
+func (s *Stream) setJS(js jetstream.JetStream) {
 	s.mu.Lock()
-	s.conn = c
-	s.gen++
+	s.js = js
 	close(s.ready)
 	s.ready = make(chan struct{})
 	s.mu.Unlock()
 }
 
 // Available reports whether Publish can take messages now.
-func (s *Stream) Available() bool {
-	c, _, _ := s.current()
-	return c != nil
-}
+func (s *Stream) Available() bool { return s.JetStream() != nil }
 
 // Publish appends data under subject (SubjectPrefix + kind) with the
 // message id msgID, and returns the stream's sequence once the stream
@@ -273,11 +262,11 @@ func (s *Stream) Available() bool {
 // within Config.Duplicates, stored before at seq. ErrUnavailable means
 // it was not stored and may be sent again.
 func (s *Stream) Publish(ctx context.Context, kind, msgID string, data []byte) (seq uint64, dup bool, err error) {
-	c, _, _ := s.current()
-	if c == nil {
+	js := s.JetStream()
+	if js == nil {
 		return 0, false, ErrUnavailable
 	}
-	ack, err := c.js.Publish(ctx, SubjectPrefix+kind, data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(Name))
+	ack, err := js.Publish(ctx, SubjectPrefix+kind, data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(Name))
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -295,10 +284,8 @@ func (s *Stream) Publish(ctx context.Context, kind, msgID string, data []byte) (
 // JetStream returns the live JetStream context, or nil while
 // unavailable (benchmarks publish through it directly).
 func (s *Stream) JetStream() jetstream.JetStream {
-	if c, _, _ := s.current(); c != nil {
-		return c.js
-	}
-	return nil
+	js, _ := s.current()
+	return js
 }
 
 // streamConfig is the stream as this node wants it, with replicas.

@@ -104,7 +104,15 @@ func logger(t *testing.T) *slog.Logger {
 // start runs a node with a durable handler until the test ends.
 func start(t *testing.T, id, dir, listen string, ms *members, f *fold) *node {
 	t.Helper()
-	s, err := New(Config{NodeID: id, Dir: dir, Listen: listen}, Deps{Members: ms.list, Secret: "s3cret", Log: logger(t)})
+	return run(t, Config{NodeID: id, Dir: dir, Listen: listen}, Deps{Members: ms.list, Secret: "s3cret"}, f)
+}
+
+// run runs a Stream of cfg with a handler (f, or a new one) until the
+// test ends or the node's stop is called.
+func run(t *testing.T, cfg Config, d Deps, f *fold) *node {
+	t.Helper()
+	d.Log = logger(t)
+	s, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,16 +276,8 @@ func TestExternal(t *testing.T) {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("external server not ready")
 	}
-	s, err := New(Config{NodeID: "n1", URL: srv.ClientURL()}, Deps{Log: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFold()
-	s.Consume("test", f)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	n := run(t, Config{NodeID: "n1", URL: srv.ClientURL()}, Deps{}, nil)
+	s, f := n.s, n.f
 	publish(t, s, 0, 10)
 	publish(t, s, 0, 10) // sent again: stored once
 	poll.Until(t, 10*time.Second, "10 messages folded once each", func() bool { n, once := f.count(); return n == 10 && once })
