@@ -179,11 +179,11 @@ func (e *Event) Validate(index int, now time.Time, skew time.Duration) error {
 	switch {
 	case e.ID == "":
 		return bad("id", "required: a client-chosen id, unique among the profile's events, so that a batch sent again is stored once")
-	case len(e.ID) > MaxIDLen || !printable(e.ID):
+	case len(e.ID) > MaxIDLen || !Printable(e.ID):
 		return bad("id", "want 1 to %d printable characters", MaxIDLen)
 	case len(e.User) > MaxUserLen:
 		return bad("user", "longer than %d bytes", MaxUserLen)
-	case !printable(e.User):
+	case !Printable(e.User):
 		return bad("user", "must be valid UTF-8 without control characters")
 	}
 	if e.StreamID != "" && fillcast.ValidateTitleID(e.StreamID) != nil {
@@ -193,7 +193,7 @@ func (e *Event) Validate(index int, now time.Time, skew time.Duration) error {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"row", e.Row}, {"query", e.Query}, {"code", e.Code}, {"message", e.Message}, {"appliance", e.Appliance}, {"site", e.Site}} {
-		if len(f.v) > MaxTextLen || !printable(f.v) {
+		if len(f.v) > MaxTextLen || !Printable(f.v) {
 			return bad(f.name, "want at most %d printable characters", MaxTextLen)
 		}
 	}
@@ -271,7 +271,9 @@ func (e *Event) validateType(bad func(field, format string, args ...any) error) 
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-func printable(s string) bool {
+// Printable reports whether s is valid UTF-8 without control characters:
+// what every text field of an event, and every term searched for, must be.
+func Printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
@@ -96,7 +95,7 @@ func ParseQuery(v url.Values) (Query, error) {
 			if name == "user" {
 				limit = events.MaxUserLen
 			}
-			if len(s) > limit || !printable(s) {
+			if len(s) > limit || !events.Printable(s) {
 				err = bad(name, "want at most %d printable characters", limit)
 			}
 			switch name {
@@ -141,18 +140,6 @@ func parseSince(s string) (time.Time, time.Duration, error) {
 		return time.Time{}, 0, fmt.Errorf("%.64q: want an RFC 3339 time (2026-11-26T11:00:00Z) or a duration such as 15m or 2h", s)
 	}
 	return t, 0, nil
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // Values returns the URL parameters ParseQuery reads q from; since is
