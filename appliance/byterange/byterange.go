@@ -3,7 +3,11 @@
 // on the raw header bytes and allocates nothing.
 package byterange
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/fillcast/fillcast/internal/decimal"
+)
 
 // Errors returned by Parse.
 var (
@@ -23,9 +27,6 @@ type Range struct {
 
 // End returns the last byte's offset, as written in Content-Range.
 func (r Range) End() int64 { return r.Start + r.Length - 1 }
-
-// maxDigits bounds a position so that it cannot overflow int64.
-const maxDigits = 18
 
 // Parse parses a Range header value for a representation of size bytes.
 // ok is false when the whole representation should be sent instead: no
@@ -58,7 +59,7 @@ func Parse(h []byte, size int64) (r Range, ok bool, err error) {
 	first, last := trimOWS(spec[:dash]), trimOWS(spec[dash+1:])
 	if len(first) == 0 {
 		// Suffix range: the last n bytes.
-		n, ok := parseUint(last)
+		n, ok := decimal.ParseUint(last)
 		if !ok {
 			return Range{}, false, ErrMalformed
 		}
@@ -68,13 +69,13 @@ func Parse(h []byte, size int64) (r Range, ok bool, err error) {
 		n = min(n, size)
 		return Range{Start: size - n, Length: n}, true, nil
 	}
-	start, ok := parseUint(first)
+	start, ok := decimal.ParseUint(first)
 	if !ok {
 		return Range{}, false, ErrMalformed
 	}
 	end := size - 1
 	if len(last) > 0 {
-		e, ok := parseUint(last)
+		e, ok := decimal.ParseUint(last)
 		if !ok || e < start {
 			return Range{}, false, ErrMalformed
 		}
@@ -84,20 +85,6 @@ func Parse(h []byte, size int64) (r Range, ok bool, err error) {
 		return Range{}, false, ErrUnsatisfiable
 	}
 	return Range{Start: start, Length: end - start + 1}, true, nil
-}
-
-func parseUint(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > maxDigits {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 func trimOWS(b []byte) []byte {

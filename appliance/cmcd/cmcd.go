@@ -17,6 +17,8 @@ package cmcd
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/fillcast/fillcast/internal/decimal"
 )
 
 // Keys is a set of the keys a Data was given.
@@ -64,9 +66,6 @@ func (o ObjectType) String() string {
 // MaxStringLen is the longest sid or cid accepted, in bytes between the
 // quotes: CTA-5004 allows 64 characters.
 const MaxStringLen = 64
-
-// maxDigits bounds an integer value, so that it fits an int64.
-const maxDigits = 18
 
 // QueryParam is the name of the query parameter that carries CMCD.
 const QueryParam = "CMCD"
@@ -283,7 +282,7 @@ func (d *Data) set(key, val []byte, hasVal, quoted bool, at int) error {
 }
 
 func (d *Data) setInt(k Keys, dst *int64, key, val []byte, ok bool, at int) error {
-	n, valid := parseUint(val)
+	n, valid := decimal.ParseUint(val)
 	if !ok || !valid {
 		return syntaxError(at, key, "want a non-negative integer of at most 18 digits")
 	}
@@ -299,21 +298,6 @@ func (d *Data) setString(k Keys, dst *[]byte, key, val []byte, ok bool, at int) 
 	*dst = val
 	d.Has |= k
 	return nil
-}
-
-// parseUint parses 1 to maxDigits decimal digits.
-func parseUint(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > maxDigits {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // isKeyByte reports whether c may be part of a key: CTA-5004's keys are
