@@ -176,6 +176,35 @@ type Heartbeat struct {
 	// HitRatio is the share of lookups since the previous heartbeat that
 	// the memory or disk tier answered.
 	HitRatio float64 `json:"hit_ratio"`
+	// Requests, P99Millis and ErrorRatio judge how well the appliance
+	// answers under its load (the control plane's squeeze tests raise an
+	// appliance's share of new playbacks until one crosses a bound). All
+	// three are taken over the same requests: the content requests
+	// (players' /c/ and peers' /f/ paths), whatever their status, answered
+	// since the previous heartbeat the control plane accepted, over HTTP/1.1
+	// and HTTP/3 alike.
+	//
+	// Requests counts them, so that a p99 of a handful of requests can be
+	// told from one of thousands. (RPS counts only those the cache
+	// answered, over the seconds since the previous heartbeat.)
+	Requests uint64 `json:"requests"`
+	// P99Millis is their 99th percentile response time in milliseconds,
+	// 0 without requests: the time from the request handler's start to
+	// its return, when the status, headers and body source (a memory
+	// object, an open file, a fill under way) are decided but the body is
+	// not yet written to the client. So it holds the token check, the
+	// cache lookup, a disk read of an object the memory tier takes, and a
+	// miss's wait for the upstream's headers; not the client's download.
+	// It is read from a histogram of log-spaced buckets 22% wide
+	// (appliance/latency), interpolated within the bucket: within that
+	// of the exact value, and 10000 (10 s) for anything slower.
+	P99Millis float64 `json:"p99_ms"`
+	// ErrorRatio is the share of them that failed, from 0 to 1: answered
+	// 5xx (except the 504 that tells a peer's only-if-cached probe the
+	// object is not here), or cut off mid-body because the upstream fill
+	// they were streamed from broke off. Bodies cut because the client
+	// went away or read too slowly do not count.
+	ErrorRatio float64 `json:"error_ratio"`
 	// FillPlannedBytes and FillPresentBytes are the fill manifest's size
 	// and how much of it is on disk (fill progress).
 	FillPlannedBytes int64 `json:"fill_planned_bytes,omitempty"`

@@ -86,7 +86,7 @@ type collector struct {
 	hits, misses, coalesced, used, capacity, evictions       *prometheus.Desc
 	fillErrors, corrupt, diskErrors, objects, upFetch, upErr *prometheus.Desc
 	planBytes, presentBytes, filledBytes, planFailures       *prometheus.Desc
-	outsideWindow                                            *prometheus.Desc
+	outsideWindow, streamsCut                                *prometheus.Desc
 }
 
 func newCollector(a *Appliance) *collector {
@@ -113,12 +113,13 @@ func newCollector(a *Appliance) *collector {
 		planFailures: d("plan_fill_failures_total", "Planned files that failed to fill (retried)."),
 		outsideWindow: d("plan_filled_outside_window_bytes_total",
 			"Fill bytes read after the fill window closed (a read under way at the close)."),
+		streamsCut: d("streams_cut_total", "Responses streamed from a fill that broke off before their end."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.coalesced, c.used, c.capacity, c.evictions, c.fillErrors, c.corrupt, c.diskErrors, c.objects, c.upFetch, c.upErr,
-		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures, c.outsideWindow} {
+		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures, c.outsideWindow, c.streamsCut} {
 		ch <- d
 	}
 }
@@ -142,6 +143,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.evictions, s.MemEvictions, "memory")
 	counter(c.evictions, s.DiskEvictions, "disk")
 	counter(c.fillErrors, s.FillErrors)
+	counter(c.streamsCut, s.StreamsCut)
 	counter(c.corrupt, s.Corrupt)
 	counter(c.diskErrors, s.DiskWriteErrors)
 	gauge(c.objects, s.DiskObjects)
@@ -163,9 +165,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 func (a *Appliance) counters() agent.Counters {
 	u := a.srv.Usage()
 	s := a.cache.Stats()
+	// A failure is a 5xx the server answered or a body the cache cut
+	// short (fillcast.Heartbeat.ErrorRatio).
 	c := agent.Counters{Requests: u.Requests, Bytes: u.Bytes, TitleBytes: u.TitleBytes,
 		UsedBytes: s.DiskUsed, CapacityBytes: s.DiskCapacity,
-		Hits: s.MemHits + s.DiskHits, Lookups: s.MemHits + s.DiskHits + s.Misses}
+		Hits: s.MemHits + s.DiskHits, Lookups: s.MemHits + s.DiskHits + s.Misses,
+		Latency: u.Latency, Failed: u.Failed + uint64(s.StreamsCut)}
 	if a.fill != nil {
 		p := a.fill.Status()
 		c.FillPlannedBytes, c.FillPresentBytes = p.PlannedBytes, p.PresentBytes

@@ -23,8 +23,10 @@ import (
 	"github.com/fillcast/fillcast/controlplane/ingest"
 	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/controlplane/recs"
+	"github.com/fillcast/fillcast/controlplane/squeeze"
 	"github.com/fillcast/fillcast/controlplane/stream"
 	"github.com/fillcast/fillcast/internal/httpserve"
+	"github.com/fillcast/fillcast/internal/tracing"
 	"github.com/fillcast/fillcast/steering"
 )
 
@@ -75,6 +77,12 @@ type Config struct {
 	Recs recs.Config
 	// Ingest tunes the job manager (Workers, Queue).
 	Ingest ingest.Config
+	// Squeeze tunes the runner of squeeze tests.
+	Squeeze squeeze.Config
+	// Tracing exports the API's spans over OTLP when Tracing.Endpoint is
+	// set; Service and Instance default to "fillcast-controlplane" and
+	// ID.
+	Tracing tracing.Config
 	// Planner tunes off-peak fill planning. Zero SnapshotPath means
 	// DataDir/popularity.json.
 	Planner planner.Config
@@ -164,6 +172,12 @@ func (c Config) Validate() error {
 			return fillcast.ConfigErrorf("controlplane", "Events.Advertise", "%q: the other nodes cannot dial an unspecified address; give --events-advertise host:port", cmp.Or(c.Events.Advertise, c.Events.Listen))
 		}
 	}
+	if err := c.Squeeze.Validate(); err != nil {
+		return fillcast.InField("Squeeze", err)
+	}
+	if err := c.withDefaults().Tracing.Validate(); err != nil {
+		return fillcast.InField("Tracing", err)
+	}
 	if err := c.Recs.Validate(); err != nil {
 		return fillcast.InField("Recs", err)
 	}
@@ -204,6 +218,8 @@ func (c Config) withDefaults() Config {
 	}
 	c.AdvertiseURL = strings.TrimSuffix(c.AdvertiseURL, "/")
 	c.Origin = strings.TrimSuffix(c.Origin, "/")
+	c.Tracing.Service = cmp.Or(c.Tracing.Service, "fillcast-controlplane")
+	c.Tracing.Instance = cmp.Or(c.Tracing.Instance, c.ID)
 	if c.MaxConnsPerClient == 0 {
 		c.MaxConnsPerClient = httpserve.DefaultMaxConnsPerClient
 	}

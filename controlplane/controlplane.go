@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/fillcast/fillcast/accounts"
 
@@ -26,8 +27,11 @@ import (
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/ingest"
 	"github.com/fillcast/fillcast/controlplane/planner"
+	"github.com/fillcast/fillcast/controlplane/protect"
+	"github.com/fillcast/fillcast/controlplane/squeeze"
 	"github.com/fillcast/fillcast/controlplane/stream"
 	"github.com/fillcast/fillcast/internal/lifecycle"
+	"github.com/fillcast/fillcast/internal/tracing"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/fillcast/fillcast/transcoder"
 	"github.com/fillcast/fillcast/web"
@@ -47,6 +51,10 @@ type Node struct {
 	disc   *discovery
 	ingest *ingest.Manager // nil without an origin
 	api    *api.API
+	// squeeze runs squeeze tests while the node leads.
+	squeeze *squeeze.Runner
+	// tracing exports the API's spans (a no-op without an endpoint).
+	tracing *tracing.Provider
 	// accountsDB is the PostgreSQL accounts store; nil keeps accounts
 	// in the replicated state.
 	accountsDB *accountsDB
@@ -102,6 +110,19 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if n.disc, err = newDiscovery(filepath.Join(cfg.DataDir, "events"), n.fsm, n.stream, n.stream.Config().MaxAge, n.plan, cfg.Recs, n.leads, d.Log); err != nil {
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.disc.qoe)
+	// One set of breaker metrics for the routes' breakers and the
+	// dependencies'.
+	brMetrics, err := protect.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	br, err := newBreakers(brMetrics, d.Log)
+	if err != nil {
+		return nil, err
+	}
+	n.disc.br = br
 	if cfg.Origin != "" {
 		tc, err := transcoder.New(transcoder.DefaultConfig())
 		if err != nil {
@@ -109,7 +130,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		}
 		if n.ingest, err = ingest.New(cfg.Ingest, ingest.Deps{
 			Transcoder: tc, State: stateOf{n.fsm, n.raft}, AdminToken: d.AdminToken, Log: d.Log,
-			Client: n.tls.originClient(),
+			Client: n.tls.originClient(), TranscoderBreaker: br.transcoder, OriginBreaker: br.origin,
 		}); err != nil {
 			return nil, err
 		}
@@ -123,14 +144,19 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	store, db := n.accountsStore()
 	n.accountsDB = db
-	viewers, err := accounts.NewService(cfg.Accounts, accounts.Deps{Store: store, Log: d.Log})
+	viewers, err := accounts.NewService(cfg.Accounts, accounts.Deps{Store: guardedStore{store, br.accounts}, Log: d.Log})
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.disc.qoe)
+	if n.squeeze, err = squeeze.New(cfg.Squeeze, squeeze.Deps{Store: stateOf{n.fsm, n.raft}, Stats: beatStats{n.fleet}, Leader: n.leads, Log: d.Log}); err != nil {
+		return nil, err
+	}
+	if n.tracing, err = tracing.New(cfg.Tracing); err != nil {
+		return nil, err
+	}
 	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Accounts: viewers, Ingest: n.ingest, Keys: d.Keys,
-		Log: d.Log, Registry: reg, Events: n.disc, Search: n.disc, Recs: n.disc, UI: ui}); err != nil {
+		Log: d.Log, Registry: reg, Breakers: brMetrics, Events: n.disc, Search: n.disc, Recs: n.disc, UI: ui,
+		Squeeze: n.squeeze, Tracer: n.tracing.Tracer("github.com/fillcast/fillcast/controlplane")}); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -166,6 +192,14 @@ func (n *Node) Run(ctx context.Context) error {
 		{Name: "fleet", Run: n.fleet.Run},
 		// Planning, and saving popularity on the way out.
 		{Name: "planner", Run: n.plan.Run},
+		// Squeeze tests, advanced by the leader.
+		{Name: "squeeze", Run: n.squeeze.Run},
+		// The span exporter, flushed last.
+		{Name: "tracing", Close: func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return n.tracing.Shutdown(ctx)
+		}},
 	}
 	if n.ingest != nil {
 		parts = append(parts, lifecycle.Part{Name: "ingest", Open: n.ingest.Open, Run: n.ingest.Run})

@@ -22,6 +22,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
+	"github.com/fillcast/fillcast/controlplane/ratelimit"
 	"github.com/fillcast/fillcast/internal/poll"
 )
 
@@ -80,6 +81,12 @@ func runNode(t *testing.T, cfg Config, d Deps) *testNode {
 	}
 	if cfg.HeartbeatTimeout == 0 {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+	}
+	if cfg.API.RateLimits.Classes == nil {
+		// The tests poll far faster than players do; the limits have
+		// tests of their own (controlplane/api, controlplane/ratelimit).
+		off := ratelimit.Limit{PerSecond: -1}
+		cfg.API.RateLimits.Classes = map[ratelimit.Class]ratelimit.Limit{ratelimit.ClassViewer: off, ratelimit.ClassAnonymous: off}
 	}
 	if d.Log == nil && os.Getenv("FILLCAST_TEST_LOG") != "" {
 		d.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", cfg.ID)
@@ -331,7 +338,7 @@ func TestControlPlaneSteersThroughFailures(t *testing.T) {
 		poll.Until(t, 10*time.Second, "steering on "+n.url, func() bool {
 			code, p := playback(t, v, n.url, "t1")
 			return code == 200 && len(p.URLs) == 3 && strings.Contains(p.URLs[0], ".example:8080/c/k1.") &&
-				strings.HasSuffix(p.URLs[0], "/t1/master.m3u8") && strings.HasPrefix(p.URLs[2], "http://127.0.0.1:9/c/")
+				strings.Contains(p.URLs[0], "/t1/master.m3u8?traceparent=00-") && strings.HasPrefix(p.URLs[2], "http://127.0.0.1:9/c/")
 		})
 	}
 	_, p := playback(t, v, n1.url, "t1")

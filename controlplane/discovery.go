@@ -21,6 +21,7 @@ import (
 	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/opsindex"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/controlplane/qoe"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
@@ -50,6 +51,8 @@ type discovery struct {
 	// and puts its model on the stream, and every node serves it.
 	recsCfg recs.Config
 	leader  func() bool
+	// br guard the stream, the index and the recommender.
+	br *breakers
 
 	mu      sync.Mutex
 	dirty   map[string]bool // title ids to re-index
@@ -289,8 +292,11 @@ func (d *discovery) Publish(ctx context.Context, profile string, batch []events.
 		h.Write([]byte{0})
 		h.Write([]byte(batch[i].ID))
 	}
-	_, _, err := d.stream.Publish(ctx, stream.KindViewer, "v-"+hex.EncodeToString(h.Sum(nil)[:16]), events.AppendRecord(nil, batch))
-	return err
+	id, rec := "v-"+hex.EncodeToString(h.Sum(nil)[:16]), events.AppendRecord(nil, batch)
+	return d.br.events.Do(ctx, func(ctx context.Context) error {
+		_, _, err := d.stream.Publish(ctx, stream.KindViewer, id, rec)
+		return err
+	})
 }
 
 // PublishUsage puts an appliance's usage summary on the stream, once per
@@ -300,8 +306,10 @@ func (d *discovery) PublishUsage(ctx context.Context, u *fillcast.Usage) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = d.stream.Publish(ctx, stream.KindUsage, "u-"+u.Appliance+"-"+u.ID, b)
-	return err
+	return d.br.events.Do(ctx, func(ctx context.Context) error {
+		_, _, err := d.stream.Publish(ctx, stream.KindUsage, "u-"+u.Appliance+"-"+u.ID, b)
+		return err
+	})
 }
 
 func (d *discovery) History(user string, limit int) events.History {
@@ -310,16 +318,16 @@ func (d *discovery) History(user string, limit int) events.History {
 func (d *discovery) QoE(limit int) qoe.Snapshot                    { return d.qoe.Snapshot(limit) }
 func (d *discovery) SearchEvents(q opsindex.Query) opsindex.Result { return d.ops.Search(q) }
 func (d *discovery) Search(ctx context.Context, r search.Request) (*search.Results, error) {
-	return d.index.Search(ctx, r)
+	return protect.Call(ctx, d.br.search, func(ctx context.Context) (*search.Results, error) { return d.index.Search(ctx, r) })
 }
 func (d *discovery) Suggest(ctx context.Context, r search.Request) (*search.Results, error) {
-	return d.index.Suggest(ctx, r)
+	return protect.Call(ctx, d.br.search, func(ctx context.Context) (*search.Results, error) { return d.index.Suggest(ctx, r) })
 }
 func (d *discovery) Recommend(ctx context.Context, user string, limit int) (*recs.Results, error) {
-	return d.recs.Recommend(ctx, user, limit)
+	return protect.Call(ctx, d.br.recs, func(ctx context.Context) (*recs.Results, error) { return d.recs.Recommend(ctx, user, limit) })
 }
 func (d *discovery) Similar(ctx context.Context, title string, limit int) (*recs.Results, error) {
-	return d.recs.Similar(ctx, title, limit)
+	return protect.Call(ctx, d.br.recs, func(ctx context.Context) (*recs.Results, error) { return d.recs.Similar(ctx, title, limit) })
 }
 func (d *discovery) Fallback(user string, limit int) *recs.Results {
 	return d.recs.Fallback(user, limit)

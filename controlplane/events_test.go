@@ -43,7 +43,8 @@ func TestEventsAcrossNodes(t *testing.T) {
 		var a eventsAnswer
 		poll.Until(t, 60*time.Second, "the stream takes the batch at "+base, func() bool {
 			code, b := callAs(t, "POST", base+"/v1/events", batch, v.Token)
-			if code == http.StatusServiceUnavailable {
+			if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
+				time.Sleep(500 * time.Millisecond) // as a player waits
 				return false
 			}
 			if code != http.StatusAccepted || json.Unmarshal(b, &a) != nil {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/controlplane/cluster"
+	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/squeeze"
 	"github.com/fillcast/fillcast/controlplane/stream"
 	"github.com/fillcast/fillcast/internal/httpserve"
 )
@@ -78,7 +80,24 @@ func (n *Node) stateChanged(c fsm.Command) {
 	switch c.Op {
 	case fsm.OpPutMember, fsm.OpRemoveMember, fsm.OpRestore:
 		n.stream.MembersChanged()
+	case fsm.OpPutRule, fsm.OpDeleteRule:
+		n.api.RulesChanged()
 	}
+	if c.Op == fsm.OpRestore {
+		n.api.RulesChanged()
+	}
+}
+
+// beatStats reads the squeeze tests' appliance stats from the latest
+// heartbeats.
+type beatStats struct{ f *fleet.Fleet }
+
+func (s beatStats) Appliance(id string) (squeeze.Stats, bool) {
+	b, ok := s.f.Beat(id)
+	if !ok {
+		return squeeze.Stats{}, false
+	}
+	return squeeze.Stats{P99Millis: b.Beat.P99Millis, ErrorRatio: b.Beat.ErrorRatio, RPS: b.Beat.RPS, Seen: b.Seen}, true
 }
 
 // streamMembers lists the members and their event-stream addresses,

@@ -1,6 +1,7 @@
 // Package agent is the appliance's link to the control plane: every
 // Interval it posts a heartbeat (health, load, capacity and usage, bytes
-// served per title since the previous beat) through the control-plane
+// served per title, and the p99 response time and error ratio of the
+// requests since the previous beat) through the control-plane
 // client, which fails over between the nodes and learns new ones
 // (controlplane/client). The control plane steers players only to
 // appliances whose heartbeats are fresh, so the agent is also how an
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/latency"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
 )
@@ -54,6 +56,12 @@ type Counters struct {
 	// its titles held in full, for steering (flash appliances).
 	PlanVersion    uint64
 	CompleteTitles []string
+	// Latency counts the content requests answered by response time, and
+	// Failed those that failed (fillcast.Heartbeat.ErrorRatio says
+	// which): a heartbeat's Requests, P99Millis and ErrorRatio are their
+	// differences.
+	Latency latency.Snapshot
+	Failed  uint64
 }
 
 // Config configures an Agent. Zero values mean the defaults named.
@@ -229,6 +237,15 @@ func (a *Agent) Heartbeat() fillcast.Heartbeat {
 	if since > 0 {
 		hb.RPS = float64(c.Requests-prev.Requests) / since
 		hb.BPS = 8 * float64(c.Bytes-prev.Bytes) / since
+	}
+	lat := c.Latency.Sub(prev.Latency)
+	if hb.Requests = lat.Count(); hb.Requests > 0 {
+		hb.P99Millis = float64(lat.Quantile(0.99)) / float64(time.Millisecond)
+		if c.Failed > prev.Failed {
+			// A stream cut short counts when it breaks off, which may be
+			// an interval after its request: never more than all.
+			hb.ErrorRatio = min(1, float64(c.Failed-prev.Failed)/float64(hb.Requests))
+		}
 	}
 	for t, n := range c.TitleBytes {
 		if d := n - prev.TitleBytes[t]; d > 0 {

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/latency"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/fillcast/fillcast/controlplane/client/clienttest"
@@ -213,6 +216,97 @@ func TestHeartbeatHitRatioIsPerInterval(t *testing.T) {
 			t.Errorf("beat %d: hit ratio %v, fill %d/%d; want %v, %d/%d", i, hb.HitRatio, hb.FillPresentBytes, hb.FillPlannedBytes, tt.wantRatio, tt.present, tt.planned)
 		}
 	}
+}
+
+// TestHeartbeatLatencyIsPerInterval: a beat's requests, p99 and error
+// ratio are those of the requests since the previous beat; after a beat
+// no node accepted, the next one covers both intervals.
+func TestHeartbeatLatencyIsPerInterval(t *testing.T) {
+	t.Parallel()
+	var h latency.Histogram
+	var failed uint64
+	cp := &flakyCP{}
+	a, err := New(Config{ID: "a1", Site: "s1", Profile: "flash", URL: "http://127.0.0.1:1"}, Deps{
+		ControlPlane: cp,
+		Read:         func() Counters { return Counters{Latency: h.Snapshot(), Failed: failed} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(n int, d time.Duration) {
+		for range n {
+			h.Record(d)
+		}
+	}
+	tests := []struct {
+		name     string
+		fast     int           // requests at 1 ms
+		slow     int           // requests at slowTook
+		slowTook time.Duration // 0: none
+		failed   uint64
+		refused  bool // no node accepts the beat
+		requests uint64
+		p99      time.Duration // as the histogram can tell
+		ratio    float64
+	}{
+		{name: "no requests"},
+		{name: "fast", fast: 1000, requests: 1000, p99: time.Millisecond},
+		{name: "a slow tail over 1%", fast: 980, slow: 20, slowTook: 250 * time.Millisecond, failed: 10, requests: 1000,
+			p99: 250 * time.Millisecond, ratio: 0.01},
+		{name: "fast again, the tail forgotten", fast: 500, requests: 500, p99: time.Millisecond},
+		{name: "refused", fast: 100, slow: 100, slowTook: 2 * time.Second, failed: 50, refused: true, requests: 200,
+			p99: 2 * time.Second, ratio: 0.25},
+		{name: "the refused interval carried into the next", fast: 200, failed: 50, requests: 400, p99: 2 * time.Second, ratio: 0.25},
+		{name: "more failures than requests: a cut stream of an earlier request", fast: 1, failed: 3, requests: 1,
+			p99: time.Millisecond, ratio: 1},
+	}
+	for _, tt := range tests {
+		record(tt.fast, time.Millisecond)
+		record(tt.slow, tt.slowTook)
+		failed += tt.failed
+		cp.refuse.Store(tt.refused)
+		a.beat(context.Background())
+		hb := cp.last()
+		lo, hi := latency.Bounds(latency.Bucket(tt.p99))
+		p99 := time.Duration(hb.P99Millis * float64(time.Millisecond))
+		if tt.p99 == 0 {
+			lo, hi = 0, 0
+		}
+		if hb.Requests != tt.requests || p99 < lo || p99 > hi || math.Abs(hb.ErrorRatio-tt.ratio) > 1e-9 {
+			t.Errorf("%s: requests %d, p99 %v, error ratio %v; want %d, p99 in [%v, %v], %v",
+				tt.name, hb.Requests, p99, hb.ErrorRatio, tt.requests, lo, hi, tt.ratio)
+		}
+	}
+}
+
+// flakyCP is a ControlPlane that keeps the last heartbeat posted and
+// refuses it when told to.
+type flakyCP struct {
+	refuse atomic.Bool
+	mu     sync.Mutex
+	beat   fillcast.Heartbeat
+}
+
+func (c *flakyCP) Heartbeat(_ context.Context, _ string, hb fillcast.Heartbeat) error {
+	c.mu.Lock()
+	c.beat = hb
+	c.mu.Unlock()
+	if c.refuse.Load() {
+		return errors.New("refused")
+	}
+	return nil
+}
+
+func (c *flakyCP) last() fillcast.Heartbeat {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.beat
+}
+
+func (*flakyCP) Keys(context.Context) ([]auth.Key, error) { return nil, errors.New("no keys") }
+
+func (*flakyCP) FillPass(context.Context, string) (fillcast.FillPass, error) {
+	return fillcast.FillPass{}, errors.New("no pass")
 }
 
 // TestHeartbeatCarriesCompleteTitles: the fill plan's version and the

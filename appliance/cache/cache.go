@@ -176,10 +176,14 @@ func (h *Hit) Release() {
 type Stats struct {
 	MemHits, DiskHits, Misses, Coalesced int64
 	FillErrors, Corrupt, DiskWriteErrors int64
-	MemEvictions, DiskEvictions          int64
-	MemUsed, MemCapacity                 int64
-	DiskUsed, DiskCapacity, DiskObjects  int64
-	FillsInFlight                        int64
+	// StreamsCut counts the readers of a fill that saw it break off
+	// before their end: clients whose body was cut short (or, for a
+	// manifest the server reads whole, answered 502).
+	StreamsCut                          int64
+	MemEvictions, DiskEvictions         int64
+	MemUsed, MemCapacity                int64
+	DiskUsed, DiskCapacity, DiskObjects int64
+	FillsInFlight                       int64
 }
 
 // Cache is the two-tier cache. It is safe for concurrent use.
@@ -203,6 +207,7 @@ type Cache struct {
 	purgeMu sync.RWMutex
 
 	memHits, diskHits, misses, coalesced, fillErrors atomic.Int64
+	streamsCut                                       atomic.Int64
 }
 
 // New opens the disk tier under cfg.Dir (rebuilding its index) and returns
@@ -330,7 +335,7 @@ func (c *Cache) Stats() Stats {
 	c.fmu.Unlock()
 	s := Stats{
 		MemHits: c.memHits.Load(), DiskHits: c.diskHits.Load(), Misses: c.misses.Load(),
-		Coalesced: c.coalesced.Load(), FillErrors: c.fillErrors.Load(),
+		Coalesced: c.coalesced.Load(), FillErrors: c.fillErrors.Load(), StreamsCut: c.streamsCut.Load(),
 		Corrupt: c.disk.corrupt.Load(), DiskWriteErrors: c.disk.writeErrors.Load(),
 		DiskEvictions: c.disk.evictions.Load(),
 		DiskUsed:      used, DiskCapacity: c.cfg.DiskBytes, DiskObjects: int64(objects),

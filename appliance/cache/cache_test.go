@@ -276,8 +276,8 @@ func TestUpstreamDiesMidBodyCachesNothing(t *testing.T) {
 			if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(tmp) != 0 {
 				t.Errorf("temporary files left: %d", len(tmp))
 			}
-			if s := c.Stats(); s.DiskObjects != 0 || s.FillErrors != 1 {
-				t.Errorf("stats = %+v, want 0 objects and 1 fill error", s)
+			if s := c.Stats(); s.DiskObjects != 0 || s.FillErrors != 1 || s.StreamsCut != 1 {
+				t.Errorf("stats = %+v, want 0 objects, 1 fill error and 1 stream cut", s)
 			}
 		})
 	}

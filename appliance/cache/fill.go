@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // fill is one upstream fetch that any number of clients wait on: request
@@ -29,6 +30,9 @@ type fill struct {
 	purged   bool
 	spool    io.ReaderAt
 	release  func() // frees the spool when refs reach zero
+	// cut counts the clients that saw the fill break off (the cache's
+	// Stats.StreamsCut); nil counts nothing.
+	cut *atomic.Int64
 }
 
 func newFill(key string) *fill {
@@ -83,6 +87,7 @@ type fillReader struct {
 	off    int64
 	end    int64
 	closed bool
+	cut    bool // the fill broke off under this reader: counted once
 }
 
 func (r *fillReader) Read(p []byte) (int, error) {
@@ -109,6 +114,10 @@ func (r *fillReader) Read(p []byte) (int, error) {
 		}
 		if done {
 			if ferr != nil {
+				if !r.cut && f.cut != nil {
+					r.cut = true
+					f.cut.Add(1)
+				}
 				return 0, fmt.Errorf("%w: %s: %v", errFillFailed, f.key, ferr)
 			}
 			return 0, io.EOF

@@ -28,6 +28,7 @@ func (c *Cache) fillOrJoin(ctx context.Context, key string) (Hit, error) {
 	} else {
 		f = newFill(strings.Clone(key))
 		f.refs = 2 // the filler and this client
+		f.cut = &c.streamsCut
 		c.inflight[f.key] = f
 		c.misses.Add(1)
 		c.wg.Add(1)

@@ -9,19 +9,28 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/accesslog"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/valyala/fasthttp"
 )
 
 // TestHitPathAllocs: a memory hit allocates nothing, for a player's token
-// (with limits or without, with CMCD or without) and for a peer's fill
-// pass, once the verifier has cached them, recording the usage included.
+// (with limits or without, with CMCD or a traceparent or without) and
+// for a peer's fill pass, once the verifier has cached them, recording
+// the usage, the response time and the access-log line included.
 func TestHitPathAllocs(t *testing.T) {
 	s, path := newTestServer(t)
+	var logged logBuffer
+	al, err := accesslog.New(accesslog.Config{FlushBytes: 16 << 10}, accesslog.Deps{W: &logged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.d.AccessLog = al
 	keys := testKeys(t)
 	cred, err := keys.SignFillPass("a2", time.Now().Add(time.Hour))
 	if err != nil {
@@ -44,6 +53,9 @@ func TestHitPathAllocs(t *testing.T) {
 		{"player with CMCD in the query", path + cmcdQuery, "", nil},
 		{"player with CMCD headers", path, "", []string{"CMCD-Object", "br=3200,d=4004,ot=v", "CMCD-Request", "bl=21300,mtp=25400",
 			"CMCD-Session", `sid="6e2fb550-c457-11e9-bb97-0800200c9a66"`, "CMCD-Status", "bs"}},
+		{"player with a traceparent in the query", path + "?traceparent=" + traceparent, "", nil},
+		{"player with CMCD and a traceparent in the query", path + cmcdQuery + "&traceparent=" + traceparent, "", nil},
+		{"player with a traceparent header", path, "", []string{"traceparent", traceparent}},
 		{"player, token bound to its /24", bound, "", nil},
 		{"player, token with limits, title in the catalog", limited("t1"), "", nil},
 		{"player, token with limits, title by rendition names", limited("t2"), "", nil},
@@ -69,6 +81,9 @@ func TestHitPathAllocs(t *testing.T) {
 		n := testing.AllocsPerRun(200, func() {
 			req()
 			s.Handle(&ctx)
+			if al.Stats().Lines%64 == 0 {
+				al.Flush() // as Run would, in line
+			}
 		})
 		if n != 0 {
 			t.Errorf("%s: memory hit allocates %v times per request, want 0", tt.name, n)
@@ -78,7 +93,18 @@ func TestHitPathAllocs(t *testing.T) {
 	// case's first request, then AllocsPerRun's warm-up and 200 runs.
 	const each = 202
 	u := rec.Cut()
-	if len(u.Titles) != 2 || u.Titles[0].Requests != 6*each || u.Titles[0].CMCD.Requests != 2*each || u.Titles[0].CMCD.Starved != each {
+	if len(u.Titles) != 2 || u.Titles[0].Requests != 9*each || u.Titles[0].CMCD.Requests != 3*each || u.Titles[0].CMCD.Starved != each {
 		t.Errorf("usage %+v", u.Titles)
+	}
+	// And timed, and logged, with the trace id of the three that had one.
+	if got, want := s.Usage().Latency.Count(), uint64(len(tests)*each); got != want {
+		t.Errorf("%d answers timed, want %d", got, want)
+	}
+	al.Flush()
+	if got, want := strings.Count(logged.String(), `"trace_id":"`+traceHex+`"`), 3*each; got != want {
+		t.Errorf("%d access-log lines with the trace id, want %d", got, want)
+	}
+	if s := al.Stats(); s.Lines != uint64(len(tests)*each) || s.Dropped != 0 {
+		t.Errorf("access log %+v, want %d lines", s, len(tests)*each)
 	}
 }

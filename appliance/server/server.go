@@ -28,6 +28,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/byterange"
 	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/appliance/latency"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/manifestfilter"
 	"github.com/fillcast/fillcast/steering/contentsteering"
@@ -139,6 +140,9 @@ type Deps struct {
 	// Usage, when set, records every content response with the player's
 	// CMCD (record.go); nil records nothing.
 	Usage Recorder
+	// AccessLog, when set, takes a line for every content response, with
+	// the request's W3C trace id (observe.go); nil writes none.
+	AccessLog AccessLog
 }
 
 // Server handles appliance requests.
@@ -148,8 +152,15 @@ type Server struct {
 	cache   Cache
 	metrics *metrics
 	usage   usage
-	admin   fasthttp.RequestHandler
-	verify  *auth.Verifier
+	// latency and failed count every content answer for the heartbeats'
+	// p99 and error ratio (observe.go).
+	latency latency.Histogram
+	failed  atomic.Uint64
+	// wallClock says that Deps.Now is time.Now, so that answers are timed
+	// with the clock readings fasthttp takes anyway (observe.go).
+	wallClock bool
+	admin     fasthttp.RequestHandler
+	verify    *auth.Verifier
 	// renditions is the catalog's table that restricted tokens are judged
 	// by; nil until the first fill manifest.
 	renditions atomic.Pointer[Renditions]
@@ -164,13 +175,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Cache == nil || d.Keys == nil {
 		return nil, errors.New("server: Deps.Cache and Deps.Keys are required")
 	}
-	if d.Now == nil {
+	wallClock := d.Now == nil
+	if wallClock {
 		d.Now = time.Now
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg.withDefaults(), d: d, cache: d.Cache, metrics: newMetrics()}
+	s := &Server{cfg: cfg.withDefaults(), d: d, cache: d.Cache, metrics: newMetrics(), wallClock: wallClock}
 	s.variants = manifestfilter.NewCache(s.cfg.VariantBytes)
 	var err error
 	if s.verify, err = auth.NewVerifier(s.cfg.Tokens, d.Keys); err != nil {
@@ -208,7 +220,9 @@ var (
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	path := ctx.URI().PathOriginal()
 	if len(path) >= 3 && path[0] == '/' && path[2] == '/' && (path[1] == 'c' || path[1] == 'f') {
+		start := s.started(ctx)
 		s.serveContent(ctx, path)
+		s.observe(ctx, path, start, s.since(start))
 		s.record(ctx, path)
 		return
 	}

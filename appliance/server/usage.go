@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/fillcast/fillcast/appliance/latency"
 )
 
 // usage counts what the appliance served, for heartbeats: requests and
@@ -32,14 +34,24 @@ func (u *usage) add(title string, n int64) {
 
 // Usage is a snapshot of the cumulative counters.
 type Usage struct {
+	// Requests and Bytes count the content requests the cache answered
+	// and the body bytes sent; TitleBytes those bytes by title.
 	Requests   int64
 	Bytes      int64
 	TitleBytes map[string]int64
+	// Latency counts every content request answered, whatever its
+	// status, by the time the handler took (observe.go); Failed those of
+	// them answered 5xx, but the 504 of a peer's only-if-cached probe.
+	// Failed never exceeds Latency.Count().
+	Latency latency.Snapshot
+	Failed  uint64
 }
 
 // Usage returns the cumulative counters since start.
 func (s *Server) Usage() Usage {
-	u := Usage{Requests: s.usage.requests.Load(), Bytes: s.usage.bytes.Load(), TitleBytes: map[string]int64{}}
+	failed := s.failed.Load() // before the histogram: see observe
+	u := Usage{Requests: s.usage.requests.Load(), Bytes: s.usage.bytes.Load(), TitleBytes: map[string]int64{},
+		Latency: s.latency.Snapshot(), Failed: failed}
 	s.usage.titles.Range(func(k, v any) bool {
 		u.TitleBytes[k.(string)] = v.(*atomic.Int64).Load()
 		return true

@@ -167,6 +167,7 @@ func (p *players) fetch(ctx context.Context, e event) {
 	c := counts{reqs: 1}
 	by, why := "", "no playback URLs"
 	for _, u := range s.urls {
+		u, _, _ = strings.Cut(u, "?") // the trace context of the first request
 		base, ok := strings.CutSuffix(u, "master.m3u8")
 		if !ok {
 			continue

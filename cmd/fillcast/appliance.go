@@ -50,6 +50,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL players and peers reach this appliance at (default http(s)://{--http})")
 	fs.StringVar(&cfg.Server.SteeringURL, "steering-url", "", "public `URL` of the control plane whose content steering manifest the master playlists and MPDs served to players advertise (default: the first --controlplane)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "time between heartbeats, and the longest a heartbeat waits for one control-plane node")
+	fs.StringVar(&cfg.AccessLog, "access-log", "", "`FILE` to append a JSON line per content request to, with the playback's W3C trace id (default: no access log)")
 	fs.DurationVar(&cfg.UsageInterval, "usage-interval", cfg.UsageInterval, "time between usage summaries (requests, bytes, statuses and players' CMCD per title and rendition) sent to the control plane")
 	fs.Float64Var(&cfg.FillRateBits, "fill-rate", cfg.FillRateBits, "cap on off-peak fill traffic, bits per second")
 	fs.DurationVar(&cfg.FillPoll, "fill-poll", cfg.FillPoll, "how often the fill manifest is fetched from the control plane")
@@ -95,7 +96,7 @@ var applianceFlags = map[string]string{
 	"Cache.Dir": "cache-dir", "Cache.MemBytes": "mem-bytes", "Cache.DiskBytes": "disk-bytes", "Cache.Fsync": "fsync",
 	"Upstream.URLs": "upstream", "Upstream.ConnectTimeout": "upstream-connect-timeout", "Upstream.IdleTimeout": "upstream-read-timeout",
 	"MaxConns": "max-conns", "ReadTimeout": "read-timeout", "IdleTimeout": "idle-timeout", "Server.WriteTimeout": "write-timeout",
-	"ControlPlanes": "controlplane", "AdvertiseURL": "advertise-url", "Server.SteeringURL": "steering-url", "HeartbeatInterval": "heartbeat", "UsageInterval": "usage-interval",
+	"ControlPlanes": "controlplane", "AdvertiseURL": "advertise-url", "Server.SteeringURL": "steering-url", "HeartbeatInterval": "heartbeat", "UsageInterval": "usage-interval", "AccessLog": "access-log",
 	"FillRateBits": "fill-rate", "FillPoll": "fill-poll",
 	"H3": "h3", "TLSCert": "tls-cert", "TLSKey": "tls-key", "TLSCA": "tls-ca", "UDPBufferBytes": "udp-buffer",
 	"ShutdownTimeout": "shutdown-timeout", "DrainTimeout": "drain-timeout", "DrainQuiet": "drain-quiet",

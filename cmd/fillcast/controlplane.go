@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/fillcast/fillcast/controlplane"
+	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/controlplane/ratelimit"
 	"github.com/fillcast/fillcast/internal/httpserve"
 )
 
@@ -28,7 +31,10 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.IntVar(&cfg.Ingest.Workers, "ingest-workers", 1, "transcoding jobs run at once")
 	fs.StringVar(&cfg.Ingest.IngestDir, "ingest-dir", "", "absolute `DIR` whose files ingest requests may name by path (default: none, uploads only)")
 	fs.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", httpserve.DefaultMaxConnsPerClient, "API connections one client address may hold open; more are closed (-1: no cap)")
-	fs.IntVar(&cfg.API.Gateway.MaxInFlight, "max-in-flight", 0, "shed low-priority requests above this many in flight (0: no shedding)")
+	limit := fs.String("concurrency-limit", "adaptive", "requests in progress the node admits before shedding the least critical: adaptive (found from latency), a fixed number, or off")
+	rateLimits := fs.String("rate-limits", "", "per-principal request limits by class, per second/burst, over the defaults (viewer=20/40,apikey=100/200,appliance=20/40,anonymous=10/30); off lifts one; limit rules add more at runtime")
+	fs.StringVar(&cfg.Tracing.Endpoint, "otlp-endpoint", "", "OTLP/HTTP `URL` (http://collector:4318) to export the API's trace spans to (default: none; requests still carry W3C trace context)")
+	fs.Float64Var(&cfg.Tracing.SampleRatio, "trace-sample", 0, "share of requests without a sampled parent whose traces are exported (default 1)")
 	fs.BoolVar(&cfg.API.UnboundTokens, "unbound-tokens", false, "sign playback tokens valid from any client, not only the player's /24 (IPv4) or /48 (IPv6)")
 	fs.StringVar(&cfg.AccountsDB, "accounts-db", "", "PostgreSQL `URL` (postgres://…) for viewers' accounts, profiles, plans, sessions and streams, shared by every node (default: the replicated state)")
 	fs.DurationVar(&cfg.Accounts.SessionIdle, "session-idle", 0, "how long a viewer's session lives unused (default 720h)")
@@ -53,6 +59,14 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	}
 	cfg.Join = splitList(*join)
 	var err error
+	if cfg.API.Gateway.Concurrency, err = parseConcurrencyLimit(*limit); err != nil {
+		return err
+	}
+	if *rateLimits != "" {
+		if cfg.API.RateLimits.Classes, err = ratelimit.ParseLimits(*rateLimits); err != nil {
+			return fmt.Errorf("%w: --rate-limits: %v", errUsage, err)
+		}
+	}
 	if d.Log, err = lf.logger(stderr); err != nil {
 		return err
 	}
@@ -74,10 +88,27 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 var controlplaneFlags = map[string]string{
 	"ID": "id", "DataDir": "data", "HTTP": "http", "AdvertiseURL": "advertise-url", "RaftAddr": "raft",
 	"Join": "join", "Origin": "origin", "TrustedProxies": "trusted-proxies", "Steering.Epsilon": "epsilon",
-	"Ingest.Workers": "ingest-workers", "API.Gateway.MaxInFlight": "max-in-flight",
+	"Ingest.Workers": "ingest-workers", "API.Gateway.Concurrency.Fixed": "concurrency-limit", "API.RateLimits": "rate-limits",
+	"Tracing.Endpoint": "otlp-endpoint", "Tracing.SampleRatio": "trace-sample",
 	"TLS.Cert": "tls-cert", "TLS.Key": "tls-key", "TLS.CA": "tls-ca", "OriginCA": "origin-ca",
 	"Ingest.IngestDir": "ingest-dir", "AccountsDB": "accounts-db", "Accounts.SessionIdle": "session-idle", "Accounts.SignUpsPerHour": "signups-per-hour",
 	"Events.Listen": "events-listen", "Events.Advertise": "events-advertise", "Events.URL": "events-url", "Events.Creds": "events-creds", "Events.CA": "events-ca", "Events.Replicas": "events-replicas",
 	"Events.MaxAge": "events-max-age", "Events.MaxBytes": "events-max-bytes",
 	"Recs.Interval": "recs-interval", "Recs.MinInteractions": "recs-min-interactions",
+}
+
+// parseConcurrencyLimit reads --concurrency-limit: adaptive, off or a
+// fixed number of requests in progress.
+func parseConcurrencyLimit(s string) (gateway.ConcurrencyConfig, error) {
+	switch s {
+	case "adaptive", "":
+		return gateway.ConcurrencyConfig{}, nil
+	case "off":
+		return gateway.ConcurrencyConfig{Off: true}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return gateway.ConcurrencyConfig{}, fmt.Errorf("%w: --concurrency-limit: %q: want adaptive, off or a positive number", errUsage, s)
+	}
+	return gateway.ConcurrencyConfig{Fixed: n}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,7 +70,13 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 					t.Fatalf("batch %d: %s", i, b)
 				}
 				return true
-			case http.StatusServiceUnavailable:
+			case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+				// As a player does: wait as told (the stream's breaker
+				// opens while the stream is down; polling fast meets the
+				// viewer's rate limit).
+				if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+					time.Sleep(min(time.Duration(s)*time.Second, 2*time.Second))
+				}
 				return false
 			}
 			t.Fatalf("batch %d: %d %s", i, resp.StatusCode, b)

@@ -67,7 +67,7 @@ func TestConfigErrorsNameFlags(t *testing.T) {
 		{"controlplane with a host-less --advertise-url", "controlplane", "", []string{"--advertise-url", "nohost"}, "--advertise-url"},
 		{"controlplane with --ingest-workers -1", "controlplane", "", []string{"--origin", "http://origin:9000", "--ingest-workers", "-1"}, "--ingest-workers"},
 		{"controlplane with a relative --ingest-dir", "controlplane", "", []string{"--origin", "http://origin:9000", "--ingest-dir", "media"}, "--ingest-dir"},
-		{"controlplane with --max-in-flight -1", "controlplane", "", []string{"--max-in-flight", "-1"}, "--max-in-flight"},
+		{"controlplane with --concurrency-limit -1", "controlplane", "", []string{"--concurrency-limit", "-1"}, "--concurrency-limit"},
 		{"controlplane with a bad --trusted-proxies", "controlplane", "", []string{"--trusted-proxies", "10.0.0.0/99"}, "--trusted-proxies"},
 		{"controlplane with --tls-cert but no --tls-key", "controlplane", "", []string{"--tls-cert", "n1.pem"}, "--tls-key"},
 		{"controlplane with --tls-cert but no --tls-ca", "controlplane", "", []string{"--tls-cert", "n1.pem", "--tls-key", "k.pem"}, "--tls-ca"},

@@ -25,8 +25,12 @@ import (
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ingest"
+	"github.com/fillcast/fillcast/controlplane/protect"
+	"github.com/fillcast/fillcast/controlplane/ratelimit"
+	"github.com/fillcast/fillcast/controlplane/rules"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Node is what the API needs of the raft node.
@@ -67,6 +71,10 @@ type Config struct {
 	// 2,000 (two full batches).
 	EventsPerSecond float64
 	EventBurst      int
+	// RateLimits are the request limits per principal by class (the
+	// defaults of ratelimit.DefaultConfig); limit rules add to them at
+	// runtime.
+	RateLimits ratelimit.Config
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -89,6 +97,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Gateway.Validate(); err != nil {
 		return fillcast.InField("Gateway", err)
+	}
+	if err := c.RateLimits.Validate(); err != nil {
+		return fillcast.InField("RateLimits", err)
 	}
 	return nil
 }
@@ -150,6 +161,14 @@ type Deps struct {
 	// UI, when set, serves the web pages at "/" and their assets under
 	// "/ui/".
 	UI http.Handler
+	// Breakers are the circuit breakers' metrics, shared with the node's
+	// dependency breakers; nil means the gateway registers its own.
+	Breakers *protect.Metrics
+	// Squeeze, when set, adds the squeeze-test routes.
+	Squeeze Squeeze
+	// Tracer, when set, records a span of every request (otel); without
+	// it requests still carry a W3C trace context.
+	Tracer trace.Tracer
 }
 
 // API is the control plane's http.Handler.
@@ -163,7 +182,17 @@ type API struct {
 	// keyCache holds the parsed replicated signing keys.
 	keyCache atomic.Pointer[keyCache]
 	// eventLimit limits each account's viewing events.
-	eventLimit *accountLimiter
+	eventLimit *ratelimit.Table
+	// lastGood keeps recent search answers for the search fallback.
+	lastGood *lastGood
+	// fallbacks counts the fallbacks' answers.
+	fallbacks fallbackCounter
+	// rules are the replicated runtime rules, compiled (RulesChanged);
+	// routeTable is what they may name.
+	rules      atomic.Pointer[rules.Set]
+	routeTable rules.RouteTable
+	// limits are the per-principal request limits.
+	limits *ratelimit.Limiter
 }
 
 // New builds the gateway and registers every route; Run runs the
@@ -185,8 +214,17 @@ func New(cfg Config, d Deps) (*API, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	a := &API{cfg: cfg, d: d, nodeToken: auth.NodeToken(d.AdminToken), eventLimit: newAccountLimiter(cfg.EventsPerSecond, cfg.EventBurst)}
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Authenticator: authenticator{api: a}, Logger: d.Log, Registerer: d.Registry, Now: d.Now})
+	a := &API{cfg: cfg, d: d, nodeToken: auth.NodeToken(d.AdminToken), eventLimit: ratelimit.NewTable(ratelimit.Limit{PerSecond: cfg.EventsPerSecond, Burst: cfg.EventBurst}, 0),
+		lastGood: newLastGood(lastGoodEntries)}
+	var err error
+	if a.fallbacks, err = newFallbackCounter(d.Registry); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if a.limits, err = ratelimit.New(cfg.RateLimits, d.Registry); err != nil {
+		return nil, err
+	}
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Authenticator: authenticator{api: a}, Logger: d.Log, Registerer: d.Registry, Now: d.Now,
+		RateLimiter: a.limits, Statics: a, Tracer: d.Tracer, Breakers: d.Breakers})
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +233,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	if err := a.routes(); err != nil {
 		return nil, err
 	}
+	a.RulesChanged()
 	return a, nil
 }
 
@@ -233,10 +272,10 @@ var (
 // Route priorities: players first, operators next, bulk reads last.
 func (a *API) routes() error {
 	write := func(name string, p auth.Policy) gateway.RouteOptions {
-		return gateway.RouteOptions{Name: name, Policy: p, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityNormal}
+		return gateway.RouteOptions{Name: name, Policy: p, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityBrowse}
 	}
 	read := func(name string, p auth.Policy) gateway.RouteOptions {
-		return gateway.RouteOptions{Name: name, Policy: p, Timeout: 5 * time.Second, Streaming: true, Priority: gateway.PriorityLow}
+		return gateway.RouteOptions{Name: name, Policy: p, Timeout: 5 * time.Second, Streaming: true, Priority: gateway.PriorityBrowse}
 	}
 	routes := []route{
 		// Playback and steering do no I/O (local state, a lock-free
@@ -244,14 +283,14 @@ func (a *API) routes() error {
 		// Playback's one possible wait, a stream lease's write, is bounded
 		// by the accounts store; a route timeout would cost a timer on
 		// every answer.
-		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Policy: viewerOnly, Streaming: true, Priority: gateway.PriorityCritical}, a.playback},
-		{"GET /v1/steering/{title}", gateway.RouteOptions{Name: "steering", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.steering},
+		{"GET /v1/playback/{title}", gateway.RouteOptions{Name: "playback", Policy: viewerOnly, Streaming: true, Priority: gateway.PriorityPlayback}, a.playback},
+		{"GET /v1/steering/{title}", gateway.RouteOptions{Name: "steering", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityPlayback}, a.steering},
 		{"GET /v1/titles", read("list_titles", browser), a.listTitles},
 		{"POST /v1/titles", write("create_title", opScope), a.createTitle},
 		{"GET /v1/titles/{id}", read("get_title", browser), a.getTitle},
 		{"PUT /v1/titles/{id}", write("put_title", opScope), a.putTitle},
 		{"DELETE /v1/titles/{id}", write("delete_title", opScope), a.deleteTitle},
-		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Policy: browser, Streaming: true, Priority: gateway.PriorityNormal}, a.titleFile},
+		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Policy: browser, Streaming: true, Priority: gateway.PriorityBrowse}, a.titleFile},
 		{"POST /v1/titles/{id}/ingest", gateway.RouteOptions{Name: "ingest", Policy: ingestScope, Streaming: true, Timeout: time.Hour, MaxBodyBytes: a.cfg.MaxUploadBytes, MaxConcurrent: 4}, a.ingest},
 		{"GET /v1/jobs", read("list_jobs", jobsReader), a.listJobs},
 		{"GET /v1/jobs/{id}", read("get_job", jobsReader), a.getJob},
@@ -259,9 +298,6 @@ func (a *API) routes() error {
 		{"GET /v1/sites/{id}", read("get_site", opsReader), a.getSite},
 		{"PUT /v1/sites/{id}", write("put_site", opScope), a.putSite},
 		{"DELETE /v1/sites/{id}", write("delete_site", opScope), a.deleteSite},
-		{"GET /v1/rules", read("list_rules", opsReader), a.listRules},
-		{"PUT /v1/rules/{id}", write("put_rule", opScope), a.putRule},
-		{"DELETE /v1/rules/{id}", write("delete_rule", opScope), a.deleteRule},
 		{"GET /v1/fleet", read("fleet", opsReader), a.fleet},
 		// Public keys only, and public: an appliance whose credential a
 		// revoked key signed must still learn that the key is gone.
@@ -276,7 +312,7 @@ func (a *API) routes() error {
 		{"DELETE /v1/appliances/{id}", write("delete_appliance", auth.AdminOnly), a.deleteAppliance},
 		{"POST /v1/appliances/{id}/fillpass", gateway.RouteOptions{Name: "fill_pass", Policy: applianceSelf, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.fillPass},
 		{"POST /v1/appliances/{id}/heartbeat", gateway.RouteOptions{Name: "heartbeat", Policy: applianceSelf, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.heartbeat},
-		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Policy: ownManifest, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityNormal}, a.getManifest},
+		{"GET /v1/appliances/{id}/manifest", gateway.RouteOptions{Name: "get_manifest", Policy: ownManifest, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityPlayback}, a.getManifest},
 		{"PUT /v1/appliances/{id}/manifest", write("put_manifest", opScope), a.putManifest},
 		{"POST " + fleet.PeerPath, gateway.RouteOptions{Name: "peer_heartbeat", Policy: nodeOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.peerHeartbeat},
 		{"GET /v1/cluster", read("cluster", clusterReader), a.cluster},
@@ -288,12 +324,18 @@ func (a *API) routes() error {
 	}
 	if a.d.UI != nil {
 		page := func(name string) gateway.RouteOptions {
-			return gateway.RouteOptions{Name: name, Policy: auth.Public, Streaming: true, Timeout: time.Minute, Priority: gateway.PriorityLow}
+			return gateway.RouteOptions{Name: name, Policy: auth.Public, Streaming: true, Timeout: time.Minute, Priority: gateway.PriorityBrowse}
 		}
 		routes = append(routes, route{"GET /{$}", page("web_page"), wrap(a.d.UI.ServeHTTP)}, route{"GET /ui/", page("web_assets"), wrap(a.d.UI.ServeHTTP)})
 	}
-	routes = append(routes, a.viewerRoutes()...)
-	for _, rt := range append(routes, a.discoveryRoutes()...) {
+	routes = append(append(routes, a.viewerRoutes()...), a.discoveryRoutes()...)
+	// Rules may name every route but their own, so that no rule locks
+	// operators out of deleting it.
+	a.routeTable = rules.RouteTable{}
+	for _, rt := range routes {
+		a.routeTable[rt.pattern] = rt.opts.Name
+	}
+	for _, rt := range append(routes, a.ruleRoutes(read, write)...) {
 		if err := a.gw.Handle(rt.pattern, rt.opts, rt.h); err != nil {
 			return fmt.Errorf("api: route %s: %w", rt.pattern, err)
 		}

@@ -41,6 +41,9 @@ func (n *localNode) Apply(_ context.Context, c fsm.Command) error {
 	return nil
 }
 func (n *localNode) FSM() *fsm.FSM { return n.f }
+
+// Read reads the state (for a squeeze runner's store).
+func (n *localNode) Read(fn func(s *fsm.State)) { n.f.Read(fn) }
 func (n *localNode) Status() fillcast.ClusterStatus {
 	return fillcast.ClusterStatus{ID: "n1", State: "Leader"}
 }
@@ -65,7 +68,14 @@ func newTestAPI(tb testing.TB) *API {
 func newTestAPIWith(tb testing.TB, more func(*Deps)) *API {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	node := &localNode{f: fsm.New(nil)}
+	// The state's change hook tells the API of rule changes, as a node's
+	// does.
+	var api atomic.Pointer[API]
+	node := &localNode{f: fsm.New(func(c fsm.Command) {
+		if a := api.Load(); a != nil && (c.Op == fsm.OpPutRule || c.Op == fsm.OpDeleteRule) {
+			a.RulesChanged()
+		}
+	})}
 	ctx := context.Background()
 	node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"192.0.2.0/24"}}})
 	node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t1", Name: "One", Status: "ready",
@@ -113,6 +123,7 @@ func newTestAPIWith(tb testing.TB, more func(*Deps)) *API {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	api.Store(a)
 	tb.Cleanup(func() { a.Close(context.Background()) })
 	return a
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
-	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
 )
@@ -38,8 +38,8 @@ func (a *API) discoveryRoutes() []route {
 	}
 	if a.d.Search != nil {
 		opts := func(name string) gateway.RouteOptions {
-			return gateway.RouteOptions{Name: name, Policy: browser, Timeout: 500 * time.Millisecond, MaxConcurrent: 32, Priority: gateway.PriorityLow,
-				Breaker: &breaker.Config{MinRequests: 20, ErrorRatio: 0.5}}
+			return gateway.RouteOptions{Name: name, Policy: browser, Timeout: 500 * time.Millisecond, MaxConcurrent: 32, Priority: gateway.PriorityBrowse,
+				Breaker: &protect.BreakerConfig{}, Fallback: a.searchFallback}
 		}
 		out = append(out,
 			route{"GET /v1/search", opts("search"), a.search},
@@ -48,9 +48,9 @@ func (a *API) discoveryRoutes() []route {
 	if a.d.Recs != nil {
 		out = append(out,
 			route{"GET /v1/recommendations", gateway.RouteOptions{Name: "recommendations", Policy: viewerOnly, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
-				Priority: gateway.PriorityLow, Breaker: &breaker.Config{MinRequests: 20, ErrorRatio: 0.5}, Fallback: a.recsFallback}, a.recommendations},
+				Priority: gateway.PriorityRecs, Breaker: &protect.BreakerConfig{}, Fallback: a.recsFallback}, a.recommendations},
 			route{"GET /v1/titles/{id}/similar", gateway.RouteOptions{Name: "similar", Policy: browser, Timeout: 300 * time.Millisecond, MaxConcurrent: 32,
-				Priority: gateway.PriorityLow}, a.similar})
+				Priority: gateway.PriorityRecs}, a.similar})
 	}
 	return out
 }
@@ -61,7 +61,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		var res *search.Results
 		if res, err = a.d.Search.Search(r.Context(), req); err == nil {
-			return gateway.WriteJSON(w, http.StatusOK, res)
+			return a.writeSearch(w, r, res)
 		}
 	}
 	return searchError(err)
@@ -76,7 +76,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return searchError(err)
 	}
-	return gateway.WriteJSON(w, http.StatusOK, res)
+	return a.writeSearch(w, r, res)
 }
 
 func searchError(err error) error {
@@ -147,6 +147,7 @@ func (a *API) recsFallback(w http.ResponseWriter, r *http.Request, cause error) 
 	if v, err := viewer(r.Context()); err == nil {
 		profile = v.Profile.ID
 	}
+	a.fallbacks.inc(fallbackRecsTrending)
 	return gateway.WriteJSON(w, http.StatusOK, a.forProfile(r.Context(), a.d.Recs.Fallback(profile, recsAsk(r.Context(), limit)), limit))
 }
 

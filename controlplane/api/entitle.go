@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/accounts"
@@ -12,7 +10,6 @@ import (
 	"github.com/fillcast/fillcast/controlplane/events"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
-	"golang.org/x/time/rate"
 )
 
 // kidsOnly reports whether the caller is a viewer on a kids profile, or
@@ -68,52 +65,4 @@ func (a *API) keepStreamsAlive(r *http.Request, v *accounts.Viewer, batch []even
 			a.d.Log.Debug("api: keepalive from events", "stream", e.StreamID, "err", err)
 		}
 	}
-}
-
-// accountLimiter is a token bucket per account (golang.org/x/time/rate),
-// for the events accounts may post: a bounded table, its idle buckets
-// swept when full.
-type accountLimiter struct {
-	mu    sync.Mutex
-	rate  rate.Limit
-	burst int
-	m     map[string]*rate.Limiter
-}
-
-// maxLimitedAccounts bounds the table.
-const maxLimitedAccounts = 100_000
-
-func newAccountLimiter(perSecond float64, burst int) *accountLimiter {
-	return &accountLimiter{rate: rate.Limit(perSecond), burst: burst, m: map[string]*rate.Limiter{}}
-}
-
-// allow takes n tokens from the account's bucket, if it has them.
-func (l *accountLimiter) allow(account string, n int, now time.Time) bool {
-	_, ok := l.take(account, n, now)
-	return ok
-}
-
-// take takes n tokens of account's bucket if it has them, and returns a
-// function that gives them back (for events the stream did not take).
-func (l *accountLimiter) take(account string, n int, now time.Time) (giveBack func(), ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim := l.m[account]
-	if lim == nil {
-		if len(l.m) >= maxLimitedAccounts {
-			for k, b := range l.m {
-				if b.TokensAt(now) >= float64(l.burst) {
-					delete(l.m, k)
-				}
-			}
-		}
-		lim = rate.NewLimiter(l.rate, l.burst)
-		l.m[account] = lim
-	}
-	r := lim.ReserveN(now, n)
-	if !r.OK() || r.DelayFrom(now) > 0 {
-		r.CancelAt(now)
-		return nil, false
-	}
-	return func() { r.CancelAt(now) }, true
 }

@@ -43,12 +43,12 @@ type EventsAnswer struct {
 // eventRoutes registers the event stream's routes.
 func (a *API) eventRoutes() []route {
 	return []route{
-		{"POST /v1/events", gateway.RouteOptions{Name: "events", Policy: viewerOnly, Timeout: 5 * time.Second, MaxConcurrent: 256, MaxBodyBytes: 2 << 20}, a.postEvents},
-		{"GET /v1/history", gateway.RouteOptions{Name: "history", Policy: viewerOnly, Timeout: time.Second, Priority: gateway.PriorityLow}, a.ownHistory},
-		{"GET /v1/users/{id}/history", gateway.RouteOptions{Name: "user_history", Policy: opsReader, Timeout: time.Second, Priority: gateway.PriorityLow}, a.history},
-		{"POST /v1/appliances/{id}/usage", gateway.RouteOptions{Name: "usage", Policy: applianceSelf, Timeout: 5 * time.Second, MaxConcurrent: 64, MaxBodyBytes: 8 << 20}, a.postUsage},
-		{"GET /v1/ops/events", gateway.RouteOptions{Name: "ops_events", Policy: opsReader, Timeout: 2 * time.Second, Priority: gateway.PriorityLow}, a.opsEvents},
-		{"GET /v1/ops/qoe", gateway.RouteOptions{Name: "ops_qoe", Policy: opsReader, Timeout: 2 * time.Second, Priority: gateway.PriorityLow}, a.opsQoE},
+		{"POST /v1/events", gateway.RouteOptions{Name: "events", Policy: viewerOnly, Timeout: 5 * time.Second, MaxConcurrent: 256, MaxBodyBytes: 2 << 20, Priority: gateway.PriorityTelemetry}, a.postEvents},
+		{"GET /v1/history", gateway.RouteOptions{Name: "history", Policy: viewerOnly, Timeout: time.Second, Priority: gateway.PriorityRecs}, a.ownHistory},
+		{"GET /v1/users/{id}/history", gateway.RouteOptions{Name: "user_history", Policy: opsReader, Timeout: time.Second, Priority: gateway.PriorityTelemetry}, a.history},
+		{"POST /v1/appliances/{id}/usage", gateway.RouteOptions{Name: "usage", Policy: applianceSelf, Timeout: 5 * time.Second, MaxConcurrent: 64, MaxBodyBytes: 8 << 20, Priority: gateway.PriorityTelemetry}, a.postUsage},
+		{"GET /v1/ops/events", gateway.RouteOptions{Name: "ops_events", Policy: opsReader, Timeout: 2 * time.Second, Priority: gateway.PriorityTelemetry}, a.opsEvents},
+		{"GET /v1/ops/qoe", gateway.RouteOptions{Name: "ops_qoe", Policy: opsReader, Timeout: 2 * time.Second, Priority: gateway.PriorityTelemetry}, a.opsQoE},
 	}
 }
 
@@ -87,9 +87,9 @@ func (a *API) postEvents(w http.ResponseWriter, r *http.Request) error {
 			EventsAnswer
 		}{"events: no event of the batch was accepted", answer})
 	}
-	giveBack, ok := a.eventLimit.take(v.Account.ID, len(batch), now)
+	giveBack, retryAfter, ok := a.eventLimit.Take(v.Account.ID, len(batch), now)
 	if !ok {
-		return &gateway.Error{Status: http.StatusTooManyRequests, Message: "too many events from this account: slow down", RetryAfter: time.Second}
+		return &gateway.Error{Status: http.StatusTooManyRequests, Message: "too many events from this account: slow down", RetryAfter: max(retryAfter, time.Second)}
 	}
 	if err := a.d.Events.Publish(r.Context(), v.Profile.ID, batch); err != nil {
 		giveBack() // the batch will come again

@@ -14,6 +14,7 @@ import (
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/controlplane/rules"
 	"github.com/fillcast/fillcast/internal/jsonappend"
 	"github.com/fillcast/fillcast/steering"
 	"github.com/fillcast/fillcast/steering/contentsteering"
@@ -96,12 +97,14 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	}
 	rc := gateway.FromContext(r.Context())
 	var targets [steering.MaxTargets]steering.Target
-	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title})
+	got := a.steer(targets[:0], r, title, stream.ID, false)
 	signed, expires, err := a.signedPathLimited(title, rc.Client(), planLimits(v.Plan))
 	if err != nil {
 		return gateway.Errorf(http.StatusServiceUnavailable, "cannot sign playback URLs: %v", err)
 	}
-	path := signed + "/" + entry
+	// The first request of the playback carries the trace on to the
+	// appliance's access log; appliances ignore the query otherwise.
+	path := signed + "/" + entry + "?traceparent=" + rc.Traceparent()
 	resp := fillcast.Playback{
 		Title:       title,
 		Protocol:    protocol,
@@ -126,6 +129,29 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	*bp = b
 	bufPool.Put(bp)
 	return err
+}
+
+// steer appends the ranked targets for a request of title to dst:
+// steering's answer with the runtime rules applied (route rules, then
+// canaries, which pick by a stable hash of session, or of the client's
+// address without one). A new playback (not dryRun) that steering sends
+// to a parent site or the origin, because the client's own site has no
+// healthy appliance for the title, counts as that fallback.
+func (a *API) steer(dst []steering.Target, r *http.Request, title, session string, dryRun bool) []steering.Target {
+	client := gateway.FromContext(r.Context()).Client()
+	fl := a.d.Fleet.Current()
+	got := fl.Steer(dst, steering.Request{Client: client, Title: title, DryRun: dryRun})
+	if !dryRun && len(got) > 0 {
+		switch site, ok := fl.Site(client); {
+		case !ok: // outside every site: the origin is its place
+		case got[0].Role == steering.RoleOrigin:
+			a.fallbacks.inc(fallbackPlaybackOrigin)
+		case got[0].Site != site:
+			a.fallbacks.inc(fallbackPlaybackParent)
+		}
+	}
+	got = a.rules.Load().Steer(fl, rules.SteerRequest{Title: title, Session: session, Client: client, Header: r.Header.Get, DryRun: dryRun}, got)
+	return got
 }
 
 // planLimits are what a plan lets the token's holder fetch.
@@ -219,7 +245,7 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	rc := gateway.FromContext(r.Context())
 	var targets [steering.MaxTargets]steering.Target
-	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title, DryRun: true})
+	got := a.steer(targets[:0], r, title, "", true)
 	if len(got) == 0 {
 		return gateway.Errorf(http.StatusServiceUnavailable, "no appliance and no origin can serve %q", title)
 	}
@@ -240,9 +266,8 @@ func (a *API) steering(w http.ResponseWriter, r *http.Request) error {
 	if err := a.readyTitle(title, nil); err != nil {
 		return err
 	}
-	rc := gateway.FromContext(r.Context())
 	var targets [steering.MaxTargets]steering.Target
-	got := a.d.Fleet.Current().Steer(targets[:0], steering.Request{Client: rc.Client(), Title: title, DryRun: true})
+	got := a.steer(targets[:0], r, title, "", true)
 	m := contentsteering.Manifest{
 		TTL:       a.cfg.SteeringTTL,
 		ReloadURI: a.selfURL(r) + "/v1/steering/" + url.PathEscape(title) + "?" + r.URL.RawQuery,

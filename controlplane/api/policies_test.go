@@ -14,8 +14,10 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
+	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
+	"github.com/fillcast/fillcast/controlplane/squeeze"
 	"github.com/fillcast/fillcast/web"
 )
 
@@ -51,7 +53,8 @@ var allowed = map[string][]string{
 	"ingest":    {pOperator, pIngest},
 	"list_jobs": {pOperator, pIngest, pRead}, "get_job": {pOperator, pIngest, pRead},
 	"list_sites": {pOperator, pRead}, "get_site": {pOperator, pRead}, "put_site": {pOperator}, "delete_site": {pOperator},
-	"list_rules": {pOperator, pRead}, "put_rule": {pOperator}, "delete_rule": {pOperator},
+	"list_rules": {pOperator, pRead}, "put_rule": {pOperator}, "delete_rule": {pOperator}, "rules_audit": {pOperator, pRead},
+	"start_squeeze": {pOperator}, "list_squeezes": {pOperator, pRead}, "get_squeeze": {pOperator, pRead}, "cancel_squeeze": {pOperator},
 	"fleet": {pOperator, pRead}, "metrics": {pOperator, pRead}, "list_appliances": {pOperator, pRead},
 	"get_keys": {"*"}, "cluster": {pSelf, pOther, pNode, pOperator, pRead},
 	"put_keys": {}, "create_api_key": {}, "list_api_keys": {}, "delete_api_key": {},
@@ -161,6 +164,21 @@ func withDiscovery(t *testing.T, d *Deps, dir string) {
 		t.Fatal(err)
 	}
 	d.Events, d.Search, d.Recs, d.UI = ev, idx, rs, ui
+	runner, err := squeeze.New(squeeze.Config{}, squeeze.Deps{Store: d.Node.(*localNode), Stats: fleetStats{d.Fleet},
+		Leader: func() bool { return true }, Log: d.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Squeeze = runner
+}
+
+// fleetStats are the squeeze tests' appliance stats from the fleet's
+// heartbeats, as the node gives them.
+type fleetStats struct{ f *fleet.Fleet }
+
+func (s fleetStats) Appliance(id string) (squeeze.Stats, bool) {
+	b, ok := s.f.Beat(id)
+	return squeeze.Stats{P99Millis: b.Beat.P99Millis, ErrorRatio: b.Beat.ErrorRatio, RPS: b.Beat.RPS, Seen: b.Seen}, ok
 }
 
 // do sends a request as principal p and returns the status and body.

@@ -86,31 +86,3 @@ func (a *API) deleteSite(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-
-func (a *API) listRules(w http.ResponseWriter, r *http.Request) error {
-	var out []*fsm.Rule
-	a.read(func(s *fsm.State) { out = sortedValues(s.Rules, nil) })
-	return gateway.WriteJSON(w, http.StatusOK, out)
-}
-
-// putRule sets a runtime routing rule, such as draining an appliance or a
-// whole site from steering.
-func (a *API) putRule(w http.ResponseWriter, r *http.Request) error {
-	var rule fsm.Rule
-	if err := gateway.DecodeJSON(r, &rule); err != nil {
-		return err
-	}
-	rule.ID = r.PathValue("id")
-	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpPutRule, Rule: &rule}); err != nil {
-		return err
-	}
-	return gateway.WriteJSON(w, http.StatusOK, rule)
-}
-
-func (a *API) deleteRule(w http.ResponseWriter, r *http.Request) error {
-	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpDeleteRule, ID: r.PathValue("id")}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}

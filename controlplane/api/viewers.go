@@ -28,17 +28,17 @@ var (
 // viewerRoutes are the accounts, sessions, profiles, plans and streams.
 func (a *API) viewerRoutes() []route {
 	write := func(name string, p auth.Policy) gateway.RouteOptions {
-		return gateway.RouteOptions{Name: name, Policy: p, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityCritical, MaxBodyBytes: 16 << 10}
+		return gateway.RouteOptions{Name: name, Policy: p, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityPlayback, MaxBodyBytes: 16 << 10}
 	}
 	return []route{
 		{"POST /v1/accounts", write("create_account", auth.Public), a.createAccount},
-		{"GET /v1/account", gateway.RouteOptions{Name: "get_account", Policy: viewerOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, a.getAccount},
+		{"GET /v1/account", gateway.RouteOptions{Name: "get_account", Policy: viewerOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityPlayback}, a.getAccount},
 		{"POST /v1/sessions", write("sign_in", auth.Public), a.signIn},
 		{"DELETE /v1/sessions/current", write("sign_out", viewerOnly), a.signOut},
 		{"DELETE /v1/sessions", write("sign_out_everywhere", viewerOnly), a.signOutEverywhere},
 		{"POST /v1/profiles", write("create_profile", viewerOnly), a.createProfile},
 		{"DELETE /v1/profiles/{id}", write("delete_profile", viewerOnly), a.deleteProfile},
-		{"GET /v1/plans", gateway.RouteOptions{Name: "list_plans", Policy: auth.Public, Timeout: 2 * time.Second, Priority: gateway.PriorityNormal}, a.listPlans},
+		{"GET /v1/plans", gateway.RouteOptions{Name: "list_plans", Policy: auth.Public, Timeout: 2 * time.Second, Priority: gateway.PriorityBrowse}, a.listPlans},
 		{"PUT /v1/plans/{id}", write("put_plan", opScope), a.putPlan},
 		{"POST /v1/streams/{id}/keepalive", write("keepalive", viewerOnly), a.keepAlive},
 		{"DELETE /v1/streams/{id}", write("end_stream", viewerOnly), a.endStream},

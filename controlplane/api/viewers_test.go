@@ -10,6 +10,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/ratelimit"
 )
 
 // call sends one request to a through the whole filter chain.
@@ -18,6 +19,7 @@ type call struct {
 	bearer, profile    string
 	cookie, origin     string
 	addr               string
+	header             http.Header // more request headers
 }
 
 func (c call) do(t *testing.T, a *API) *httptest.ResponseRecorder {
@@ -39,6 +41,9 @@ func (c call) do(t *testing.T, a *API) *httptest.ResponseRecorder {
 	}
 	if c.origin != "" {
 		req.Header.Set("Origin", c.origin)
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	w := httptest.NewRecorder()
 	a.ServeHTTP(w, req)
@@ -217,7 +222,7 @@ func TestStreamLimit(t *testing.T) {
 func TestEventsBelongToTheProfile(t *testing.T) {
 	t.Parallel()
 	a := newTestAPIWith(t, func(d *Deps) { withDiscovery(t, d, t.TempDir()) })
-	a.eventLimit = newAccountLimiter(1, 3)
+	a.eventLimit = ratelimit.NewTable(ratelimit.Limit{PerSecond: 1, Burst: 3}, 0)
 	token := signIn(t, a, "ev@example.com", "basic")
 	var me accountView
 	call{method: "GET", path: "/v1/account", bearer: token}.want(t, a, 200, &me)

@@ -43,6 +43,20 @@
 // call returns ctx's error, and a node it was waiting for counts as
 // failed, so that the next call does not wait on it first.
 //
+// A call that every known node failed is tried again, a whole round of
+// the nodes at a time, when it is idempotent: reads (GET, HEAD),
+// ReportUsage (the control plane counts a summary once by its ID) and
+// FillPass (which changes nothing). A heartbeat is not (the next beat is
+// its retry, and a beat taken twice counts its bytes twice), nor is any
+// other write. Before each round it waits a jittered backoff, or the
+// longest Retry-After the nodes sent, capped by Config.Retry.Max (see
+// protect.Retry), and it retries only while the Client's retry budget
+// (Config.Budget: 10 % of its calls over 10 s, plus 3 a second) has
+// some left, so that a cluster in trouble gets about 10 % more calls
+// from retries, not three times as many. A caller's ctx that ends during
+// the wait ends the call with an error wrapping ctx's and the last
+// round's.
+//
 // Bodies are bounded: 64 MiB for Manifest (a storage appliance's manifest
 // lists the whole catalog), 1 MiB for every other answer, and at most
 // 4 KiB of an answer that is not 2xx, for its message. An answer over its
@@ -61,15 +75,11 @@
 package client
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,6 +91,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/protect"
 )
 
 // Config configures a Client.
@@ -103,6 +114,16 @@ type Config struct {
 	// RefreshEvery is how often the member list is read again from
 	// GET /v1/cluster. Zero means 30 s.
 	RefreshEvery time.Duration
+	// Retry is how an idempotent call that every known node failed is
+	// tried again (see the package doc): Attempts rounds of the nodes in
+	// all, each after a full-jitter backoff from Base up to Max, or after
+	// the nodes' Retry-After capped by Max. Zero fields take protect's
+	// defaults (3, 50 ms, 1 s); Attempts 1 turns retries off.
+	Retry protect.RetryConfig
+	// Budget caps those retries at a share of the Client's calls over a
+	// rolling window, plus a floor for a quiet client. Zero fields take
+	// protect's defaults (10 %, 3 a second, 10 s).
+	Budget protect.BudgetConfig
 }
 
 // DefaultConfig returns a Config with every default filled in but the
@@ -132,11 +153,18 @@ func (c Config) Validate() error {
 			return fillcast.ConfigErrorf("client", f.name, "%v is negative", f.v)
 		}
 	}
+	if err := c.Retry.Validate(); err != nil {
+		return fillcast.InField("Retry", err)
+	}
+	if err := c.Budget.Validate(); err != nil {
+		return fillcast.InField("Budget", err)
+	}
 	return nil
 }
 
 // withDefaults fills the zero fields and writes the URLs one way; c has
-// passed Validate.
+// passed Validate. Retry and Budget keep their zeros, which package
+// protect reads as its defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	urls := make([]string, len(c.URLs))
@@ -180,74 +208,21 @@ type Deps struct {
 	// Log receives member changes (info) and failovers (debug). Nil
 	// discards.
 	Log *slog.Logger
-	// Now is the clock refreshes are timed by. Nil means time.Now.
+	// Now is the clock refreshes are timed by, and a Retry-After date
+	// read by. Nil means time.Now.
 	Now func() time.Time
-}
-
-// ErrUnavailable is wrapped by the error of a call that every known node
-// failed (see the package doc for what counts as a failure).
-var ErrUnavailable = errors.New("client: no control-plane node answered")
-
-// Error is a node's answer with a status the call does not take: not
-// 2xx, and from Manifest not 304 either. Branch on it with errors.As, or
-// on its status with StatusCode.
-type Error struct {
-	// Method and URL are the request (the node's base URL and the path).
-	Method, URL string
-	// Status is the HTTP status.
-	Status int
-	// Message is the "error" field of the body the control plane sends
-	// with every error, or the start of the body when it is not that.
-	Message string
-}
-
-// Error returns the request, the status and the server's message.
-func (e *Error) Error() string {
-	return fmt.Sprintf("client: %s %s: %d %s: %s", e.Method, e.URL, e.Status, http.StatusText(e.Status), e.Message)
-}
-
-// StatusCode returns the status of the last node's answer in err's
-// chain: the *Error's status when one node answered, and when every node
-// failed (ErrUnavailable) the status of the last node that answered at
-// all (a 503, say). It returns 0 when no node answered: nil, a call whose
-// connections all failed or timed out, or an error of the caller's.
-func StatusCode(err error) int {
-	if e := lastError(err); e != nil {
-		return e.Status
-	}
-	return 0
-}
-
-// lastError returns the last *Error in err's tree, depth first as
-// errors.As walks it but from the end.
-func lastError(err error) *Error {
-	for err != nil {
-		switch x := err.(type) {
-		case *Error:
-			return x
-		case interface{ Unwrap() []error }:
-			errs := x.Unwrap()
-			for i := len(errs) - 1; i >= 0; i-- {
-				if e := lastError(errs[i]); e != nil {
-					return e
-				}
-			}
-			return nil
-		case interface{ Unwrap() error }:
-			err = x.Unwrap()
-		default:
-			return nil
-		}
-	}
-	return nil
+	// Metrics counts the retries made and refused, as budget
+	// "controlplane". Nil counts nothing.
+	Metrics *protect.Metrics
 }
 
 // Client calls the control plane; see the package doc.
 type Client struct {
-	cfg   Config
-	d     Deps
-	seed  []string
-	owned *http.Transport // the transport of the HTTP client made in New; nil with Deps.HTTP
+	cfg    Config
+	d      Deps
+	seed   []string
+	owned  *http.Transport // the transport of the HTTP client made in New; nil with Deps.HTTP
+	budget *protect.Budget // of the retries of idempotent calls
 
 	mu    sync.Mutex
 	nodes []string // the seeds, then the members not among them
@@ -265,6 +240,10 @@ func New(cfg Config, d Deps) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	budget, err := protect.NewBudget(cfg.Budget, protect.WithBudgetMetrics("controlplane", d.Metrics))
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	if d.HTTP != nil && d.TLS != nil {
 		return nil, errors.New("client: give Deps.TLS or Deps.HTTP, not both: TLS is for the client New makes")
 	}
@@ -282,7 +261,7 @@ func New(cfg Config, d Deps) (*Client, error) {
 		d.Now = time.Now
 	}
 	seed := dedupe(cfg.URLs)
-	return &Client{cfg: cfg, d: d, seed: seed, owned: owned, nodes: slices.Clone(seed), last: seed[0]}, nil
+	return &Client{cfg: cfg, d: d, seed: seed, owned: owned, budget: budget, nodes: slices.Clone(seed), last: seed[0]}, nil
 }
 
 // Close closes the idle connections of the HTTP client the Client made
@@ -325,7 +304,7 @@ func (c *Client) Manifest(ctx context.Context, applianceID, etag string) (*fillc
 	if etag != "" {
 		r.header = http.Header{"If-None-Match": {etag}}
 	}
-	a, err := c.call(ctx, r)
+	a, err := c.retrying(ctx, r)
 	if err != nil {
 		return nil, "", err
 	}
@@ -381,11 +360,11 @@ func (c *Client) Keys(ctx context.Context) ([]auth.Key, error) {
 
 // FillPass asks for a fill pass for appliance id (POST
 // /v1/appliances/{id}/fillpass). It changes nothing, so it goes on to
-// another node after any failure, as a read does.
+// another node after any failure, and is retried, as a read is.
 func (c *Client) FillPass(ctx context.Context, id string) (fillcast.FillPass, error) {
 	var p fillcast.FillPass
 	r := c.request(http.MethodPost, "/v1/appliances/"+url.PathEscape(id)+"/fillpass")
-	r.resend = true
+	r.resend, r.idempotent = true, true
 	return p, c.send(ctx, r, nil, &p)
 }
 
@@ -396,321 +375,4 @@ func (c *Client) FillPass(ctx context.Context, id string) (fillcast.FillPass, er
 // only when the first surely did not take it (see the package doc).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	return c.send(ctx, c.request(method, path), in, out)
-}
-
-// send encodes in as r's body, calls, and decodes the answer into out.
-func (c *Client) send(ctx context.Context, r request, in, out any) error {
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("client: %s %s: encode body: %w", r.method, r.path, err)
-		}
-		r.body = b
-	}
-	a, err := c.call(ctx, r)
-	if err != nil {
-		return err
-	}
-	return a.decode(r, out)
-}
-
-// clusterPath is the route the member list is read from.
-const clusterPath = "/v1/cluster"
-
-// Bounds of an answer's body: a manifest, any other 2xx answer, and the
-// part of a non-2xx answer read for its message.
-const (
-	maxManifest  = 64 << 20
-	maxAnswer    = 1 << 20
-	maxErrorBody = 4 << 10
-)
-
-var (
-	// errRequest marks a request that cannot be sent to any node (a bad
-	// method or path): the caller's mistake, not a node's failure.
-	errRequest = errors.New("bad request")
-	// errTooLarge marks an answer over its bound: every node would send
-	// the same, so no other is asked.
-	errTooLarge = errors.New("answer too large")
-)
-
-// request is one call, sent to one node after another.
-type request struct {
-	method, path string
-	header       http.Header
-	body         []byte        // JSON, nil for none
-	timeout      time.Duration // bounds one attempt
-	limit        int64         // bounds a 2xx answer's body
-	// resend says the call may go to the next node after any failure: a
-	// read, or a heartbeat. Other writes go on only when the node surely
-	// did not take them.
-	resend bool
-}
-
-// request returns a call of method to path with the defaults: Timeout,
-// maxAnswer, and resent after any failure if it is a read. A write gets
-// one X-Request-Id for all its attempts, so that the control plane
-// applies it once even when two nodes both took it (docs/api.md).
-func (c *Client) request(method, path string) request {
-	r := request{method: method, path: path, timeout: c.cfg.Timeout, limit: maxAnswer,
-		resend: method == http.MethodGet || method == http.MethodHead}
-	if !r.resend {
-		r.header = http.Header{"X-Request-Id": {"c-" + rand.Text()}}
-	}
-	return r
-}
-
-// answer is a node's whole answer.
-type answer struct {
-	node   string
-	status int
-	header http.Header
-	body   []byte
-}
-
-// decode turns a 2xx answer into out and any other into an *Error.
-func (a *answer) decode(r request, out any) error {
-	if a.status < 200 || a.status > 299 {
-		return a.err(r)
-	}
-	if out == nil || len(bytes.TrimSpace(a.body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(a.body, out); err != nil {
-		return fmt.Errorf("client: %s %s%s: decode answer: %w", r.method, a.node, r.path, err)
-	}
-	return nil
-}
-
-// err is the *Error of a non-2xx answer.
-func (a *answer) err(r request) *Error {
-	e := &Error{Method: r.method, URL: a.node + r.path, Status: a.status}
-	var body struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(a.body, &body) == nil && body.Error != "" {
-		e.Message = body.Error
-	} else {
-		msg := strings.TrimSpace(string(a.body[:min(len(a.body), 512)]))
-		if msg == "" {
-			msg = "(no message)"
-		}
-		e.Message = msg
-	}
-	return e
-}
-
-// retryable reports whether a status says the node cannot serve now, so
-// that the call may go on to the next one.
-func retryable(status int) bool {
-	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
-}
-
-// call sends r to the known nodes in turn, from the one to ask first, and
-// returns the first answer that is not a failure (see the package doc).
-// After an answer it refreshes the members when that is due.
-func (c *Client) call(ctx context.Context, r request) (*answer, error) {
-	var errs []error
-	for _, node := range c.order() {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("client: %s %s: %w", r.method, r.path, err)
-		}
-		a, err := c.attempt(ctx, node, r)
-		if err == nil && !retryable(a.status) {
-			c.answered(node)
-			if r.path != clusterPath {
-				c.maybeRefresh(ctx, node, r.timeout)
-			}
-			return a, nil
-		}
-		if errors.Is(err, errRequest) || errors.Is(err, errTooLarge) {
-			return nil, err
-		}
-		// notTaken says the node surely did not apply the request.
-		var notTaken bool
-		if err == nil {
-			notTaken = a.status != http.StatusGatewayTimeout
-			err = a.err(r)
-		} else {
-			notTaken = dialFailed(err)
-		}
-		c.failed(node, err)
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("client: %s %s: %w (waiting for %s)", r.method, r.path, ctx.Err(), node)
-		}
-		if !r.resend && !notTaken {
-			return nil, fmt.Errorf("client: %s %s: not sent to another node: %s may have applied it: %w", r.method, r.path, node, err)
-		}
-		errs = append(errs, err)
-	}
-	return nil, fmt.Errorf("%w: %s %s: %w", ErrUnavailable, r.method, r.path, nodeErrors(errs))
-}
-
-// dialFailed reports whether err is a failure to connect (refused, no
-// route, a name that does not resolve, DialTimeout passed): the request
-// never left.
-func dialFailed(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// nodeErrors are the failures of one call at each node, on one line.
-type nodeErrors []error
-
-func (e nodeErrors) Error() string {
-	s := make([]string, len(e))
-	for i, err := range e {
-		s[i] = err.Error()
-	}
-	return strings.Join(s, "; ")
-}
-
-func (e nodeErrors) Unwrap() []error { return e }
-
-// order returns the known nodes, the one to ask first first.
-func (c *Client) order() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	i := max(slices.Index(c.nodes, c.last), 0)
-	return append(slices.Clone(c.nodes[i:]), c.nodes[:i]...)
-}
-
-func (c *Client) answered(node string) {
-	c.mu.Lock()
-	c.last = node
-	c.mu.Unlock()
-}
-
-// failed marks the members stale and, when node was the one to ask first,
-// makes it the node after it: a node that failed is not asked first
-// again, even when the call ended before another node answered.
-func (c *Client) failed(node string, err error) {
-	c.mu.Lock()
-	c.stale = true
-	if i := slices.Index(c.nodes, node); i >= 0 && c.last == node {
-		c.last = c.nodes[(i+1)%len(c.nodes)]
-	}
-	c.mu.Unlock()
-	c.d.Log.Debug("client: control-plane node failed", "node", node, "err", err)
-}
-
-// attempt sends r to one node within r.timeout and reads the answer. An
-// error means the node did not answer, but for errRequest and
-// errTooLarge. Of a non-2xx answer only maxErrorBody is read: its status
-// is the answer, the body only its message.
-func (c *Client) attempt(ctx context.Context, node string, r request) (*answer, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, node+r.path, body)
-	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w: %w", r.method, r.path, errRequest, err)
-	}
-	for k, v := range r.header {
-		req.Header[k] = v
-	}
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.d.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.d.Token)
-	}
-	resp, err := c.d.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err) // a *url.Error: it names the method and URL
-	}
-	defer resp.Body.Close()
-	a := &answer{node: node, status: resp.StatusCode, header: resp.Header}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		a.body, _ = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return a, nil
-	}
-	a.body, err = io.ReadAll(io.LimitReader(resp.Body, r.limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("client: %s %s%s: read answer: %w", r.method, node, r.path, err)
-	}
-	if int64(len(a.body)) > r.limit {
-		return nil, fmt.Errorf("client: %s %s%s: %w: more than %d MiB", r.method, node, r.path, errTooLarge, r.limit>>20)
-	}
-	return a, nil
-}
-
-// maybeRefresh reads the members from node, which has just answered, when
-// RefreshEvery has passed or a node failed since the last refresh, within
-// timeout (the call's). One refresh runs at a time; one that fails leaves
-// the refresh due, so the next answer tries again.
-func (c *Client) maybeRefresh(ctx context.Context, node string, timeout time.Duration) {
-	now := c.d.Now()
-	c.mu.Lock()
-	due := !c.refreshing && (c.stale || now.Sub(c.refreshedAt) >= c.cfg.RefreshEvery)
-	wasStale, wasAt := c.stale, c.refreshedAt
-	if due {
-		c.refreshing, c.stale, c.refreshedAt = true, false, now
-	}
-	c.mu.Unlock()
-	if !due {
-		return
-	}
-	r := c.request(http.MethodGet, clusterPath)
-	r.timeout = timeout
-	a, err := c.attempt(ctx, node, r)
-	var st fillcast.ClusterStatus
-	if err == nil {
-		err = a.decode(r, &st)
-	}
-	c.mu.Lock()
-	c.refreshing = false
-	if err != nil {
-		c.stale, c.refreshedAt = c.stale || wasStale, wasAt
-	}
-	c.mu.Unlock()
-	if err != nil {
-		c.d.Log.Debug("client: members not refreshed", "node", node, "err", err)
-		return
-	}
-	c.learn(st)
-}
-
-// learn makes the known nodes the seeds and st's members. A status that
-// names no member URL (a node that could not read its raft configuration)
-// teaches nothing; one that lists some member without its URL (not
-// registered yet) adds the members it names and drops no node known.
-func (c *Client) learn(st fillcast.ClusterStatus) {
-	nodes := slices.Clone(c.seed)
-	partial := false
-	for _, m := range st.Members {
-		if u, err := normalize(m.HTTPURL); err == nil {
-			nodes = append(nodes, u)
-		} else {
-			partial = true
-		}
-	}
-	if len(nodes) == len(c.seed) {
-		return
-	}
-	c.mu.Lock()
-	if partial {
-		nodes = append(nodes, c.nodes...)
-	}
-	nodes = dedupe(nodes)
-	changed := !slices.Equal(nodes, c.nodes)
-	c.nodes = nodes
-	c.mu.Unlock()
-	if changed {
-		c.d.Log.Info("client: control-plane nodes", "nodes", nodes)
-	}
-}
-
-// dedupe drops the repeats of urls, keeping the first of each.
-func dedupe(urls []string) []string {
-	out := make([]string, 0, len(urls))
-	for _, u := range urls {
-		if !slices.Contains(out, u) {
-			out = append(out, u)
-		}
-	}
-	return out
 }

@@ -251,6 +251,14 @@ func (f *Fleet) Beats() []Beat {
 	return out
 }
 
+// Beat returns the latest heartbeat of appliance id.
+func (f *Fleet) Beat(id string) (Beat, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.beats[id]
+	return b, ok
+}
+
 func (f *Fleet) rebuildLoop(ctx context.Context) {
 	t := time.NewTicker(f.cfg.RebuildEvery)
 	defer t.Stop()
@@ -299,7 +307,7 @@ func (f *Fleet) rebuild(full bool) error {
 			}
 		}
 		for _, r := range s.Rules {
-			if r.Action == fsm.RuleDrain {
+			if r.Kind == fsm.RuleDrain {
 				drained[r.Appliance+r.Site] = true // exactly one is set
 			}
 		}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/accounts/embedded"
@@ -38,6 +40,9 @@ const (
 	// OpAccounts changes the embedded accounts store: Accounts holds
 	// the change.
 	OpAccounts = "accounts"
+	// OpPutSqueeze replaces a squeeze record, compare-and-set by its
+	// Version.
+	OpPutSqueeze = "put_squeeze"
 	// OpRestore is never logged: onChange receives it after a snapshot
 	// replaced the whole state.
 	OpRestore = "restore"
@@ -61,6 +66,13 @@ type Command struct {
 	Registration *Registration `json:"registration,omitempty"`
 	// Accounts is set for OpAccounts.
 	Accounts *embedded.Command `json:"accounts,omitempty"`
+	// Squeeze is set for OpPutSqueeze.
+	Squeeze *Squeeze `json:"squeeze,omitempty"`
+	// By and At are who asked for the change and when, set by the node
+	// that proposes it, for the audit log of OpDeleteRule (OpPutRule's
+	// rule carries its own).
+	By string    `json:"by,omitempty"`
+	At time.Time `json:"at,omitzero"`
 	// RequestID, when set, makes the command apply once: a command with
 	// the id of a recent applied one is acknowledged without effect.
 	RequestID string `json:"request_id,omitempty"`
@@ -106,9 +118,9 @@ func (c Command) Validate() error {
 			return invalid("put_job needs id and title")
 		}
 	case OpPutRule:
-		if c.Rule == nil || c.Rule.ID == "" || c.Rule.Action != RuleDrain || (c.Rule.Appliance == "") == (c.Rule.Site == "") {
-			return invalid("rule needs id, action drain, and exactly one of appliance or site")
-		}
+		return checkRule(c.Rule)
+	case OpPutSqueeze:
+		return checkSqueezeRecord(c.Squeeze)
 	case OpPutManifest:
 		m := c.Manifest
 		if m == nil || m.Appliance == "" || m.Version == 0 {
@@ -228,6 +240,8 @@ func check(s *State, c Command) error {
 		return nil
 	case OpAccounts:
 		return s.Accounts.Check(*c.Accounts)
+	case OpPutSqueeze:
+		return checkSqueeze(s, c.Squeeze)
 	case OpPutManifest:
 	default:
 		return nil
@@ -262,10 +276,10 @@ func apply(s *State, c Command) {
 		delete(s.Members, c.ID)
 	case OpPutJob:
 		s.Jobs[c.Job.ID] = c.Job
-	case OpPutRule:
-		s.Rules[c.Rule.ID] = c.Rule
-	case OpDeleteRule:
-		delete(s.Rules, c.ID)
+	case OpPutRule, OpDeleteRule:
+		applyRule(s, c)
+	case OpPutSqueeze:
+		applySqueeze(s, c.Squeeze)
 	case OpPutManifest:
 		s.Manifests[c.Manifest.Appliance] = c.Manifest
 	case OpPutKeys:
@@ -312,7 +326,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
 		Manifests: cloneMap(s.Manifests), SigningKeys: s.SigningKeys, KeysIndex: s.KeysIndex,
 		APIKeys: cloneMap(s.APIKeys), Registrations: cloneMap(s.Registrations), Requests: s.Requests.clone(),
-		Accounts: s.Accounts.Clone(),
+		Accounts: s.Accounts.Clone(), RuleLog: slices.Clone(s.RuleLog), Squeezes: cloneMap(s.Squeezes),
 	}
 	return &snapshot{state: cp}, nil
 }

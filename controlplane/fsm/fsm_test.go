@@ -61,7 +61,7 @@ func TestValidation(t *testing.T) {
 		{"site bad zone", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Timezone: "Mars/Base"}}, false},
 		{"appliance", Command{Op: OpPutAppliance, Appliance: &Appliance{ID: "a1", Site: "isp1", Profile: "flash", URL: "http://127.0.0.1:8080"}}, true},
 		{"appliance bad url", Command{Op: OpPutAppliance, Appliance: &Appliance{ID: "a1", Site: "isp1", Profile: "flash", URL: "ftp://x"}}, false},
-		{"rule needs one target", Command{Op: OpPutRule, Rule: &Rule{ID: "r", Action: RuleDrain, Site: "s", Appliance: "a"}}, false},
+		{"rule needs one target", Command{Op: OpPutRule, Rule: &Rule{ID: "r", Kind: RuleDrain, Site: "s", Appliance: "a"}}, false},
 		{"unknown op", Command{Op: "explode"}, false},
 		{"delete without id", Command{Op: OpDeleteTitle}, false},
 	}
@@ -97,7 +97,7 @@ func TestSnapshotRestore(t *testing.T) {
 		{Op: OpPutAPIKey, APIKey: &APIKey{ID: "k1", Scope: "read", Hash: auth.HashSecret("x")}, RequestID: "req-1"},
 		{Op: OpPutAppliance, Appliance: &Appliance{ID: "a1", Site: "isp1", Profile: "flash", URL: "http://127.0.0.1:8080"}},
 		{Op: OpPutJob, Job: &Job{ID: "j1", Title: "t1", Status: JobRunning}},
-		{Op: OpPutRule, Rule: &Rule{ID: "r1", Action: RuleDrain, Appliance: "a1"}},
+		{Op: OpPutRule, Rule: &Rule{ID: "r1", Kind: RuleDrain, Appliance: "a1"}},
 	}
 	for _, c := range accountCommands() {
 		cmds = append(cmds, Command{Op: OpAccounts, Accounts: &c})

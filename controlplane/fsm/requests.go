@@ -79,13 +79,14 @@ func (l *RequestLog) UnmarshalJSON(b []byte) error {
 // Stamp sets c's RequestID from the id of the request that asked for it
 // and a digest of the command, so that the request retried with the same
 // id (after a leader change) applies once, and one id reused for another
-// write does not swallow it. An empty id stamps nothing.
+// write does not swallow it. An empty id stamps nothing. Who asked and
+// when are left out of the digest: a node sets them anew on a retry.
 func (c *Command) Stamp(requestID string) {
 	if requestID == "" {
 		return
 	}
 	c.RequestID = ""
-	if b, err := c.Encode(); err == nil {
+	if b, err := c.withoutAudit().Encode(); err == nil {
 		sum := sha256.Sum256(b)
 		c.RequestID = requestID + "/" + hex.EncodeToString(sum[:8])
 	}

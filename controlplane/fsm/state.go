@@ -1,8 +1,10 @@
 // Package fsm is the control plane's replicated state machine: the catalog
 // (titles with their renditions and files), sites, the appliance registry,
-// cluster members, ingest jobs and runtime routing rules. Every change is a
-// Command applied in log order on every node by hashicorp/raft, so all
-// nodes hold the same state; reads are local.
+// cluster members, ingest jobs, runtime rules (drain, canary, route,
+// static answers and rate limits, with an audit log of their changes) and
+// squeeze tests. Every change is a Command applied in log order on every
+// node by hashicorp/raft, so all nodes hold the same state; reads are
+// local.
 package fsm
 
 import (
@@ -64,21 +66,6 @@ type Job struct {
 	Updated  time.Time `json:"updated"`
 }
 
-// Rule actions.
-const (
-	// RuleDrain takes an appliance, or every appliance of a site, out of
-	// steering without touching the appliances.
-	RuleDrain = "drain"
-)
-
-// Rule is a runtime routing rule.
-type Rule struct {
-	ID        string `json:"id"`
-	Action    string `json:"action"`
-	Appliance string `json:"appliance,omitempty"`
-	Site      string `json:"site,omitempty"`
-}
-
 // Manifest is an appliance's fill plan: the titles it should hold,
 // versioned so an appliance never goes back to an older plan.
 type Manifest struct {
@@ -96,7 +83,12 @@ type State struct {
 	Members    map[string]*Member         `json:"members"`
 	Jobs       map[string]*Job            `json:"jobs"`
 	Rules      map[string]*Rule           `json:"rules"`
-	Manifests  map[string]*Manifest       `json:"manifests"`
+	// RuleLog is the audit log of rule changes, oldest first, the last
+	// RuleLogLen of them.
+	RuleLog []*RuleChange `json:"rule_log,omitempty"`
+	// Squeezes are the squeeze tests, running and the latest finished.
+	Squeezes  map[string]*Squeeze  `json:"squeezes"`
+	Manifests map[string]*Manifest `json:"manifests"`
 	// SigningKeys sign playback URLs, the first one signing, all
 	// verifying; empty means each node's key file. KeysIndex is the log
 	// index that last set them, so nodes can cache the parsed set.
@@ -122,6 +114,7 @@ func newState() *State {
 		Members:       map[string]*Member{},
 		Jobs:          map[string]*Job{},
 		Rules:         map[string]*Rule{},
+		Squeezes:      map[string]*Squeeze{},
 		Manifests:     map[string]*Manifest{},
 		APIKeys:       map[string]*APIKey{},
 		Registrations: map[string]*Registration{},

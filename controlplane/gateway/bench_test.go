@@ -5,11 +5,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // discardWriter is the cheapest possible http.ResponseWriter, so that a
@@ -25,26 +29,53 @@ func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 var playbackBody = []byte(`{"title":"t1","protocol":"hls","urls":["http://a/c/x/t1/master.m3u8"]}`)
 
-// benchGateway has a playback-like route with every protection on, and an
-// access log going to io.Discard through the JSON handler.
-func benchGateway(b testing.TB, accessLog bool, timeout time.Duration) *Gateway {
+// allowAll is a rate limiter that counts and admits everything: the cost
+// of the hook itself.
+type allowAll struct{ n atomic.Int64 }
+
+func (a *allowAll) Allow(string, auth.Principal, netip.Addr, time.Time) (time.Duration, bool) {
+	a.n.Add(1)
+	return 0, true
+}
+
+// benchOpts choose what a benchmark gateway has besides its defaults
+// (the adaptive concurrency limit).
+type benchOpts struct {
+	log     bool          // access log, JSON to io.Discard
+	timeout time.Duration // route timeout
+	tracer  bool          // a no-op tracer (the API without an SDK)
+	off     bool          // no concurrency limit, rate limiter or breaker
+	// noBreaker leaves the breaker out only.
+	noBreaker bool
+}
+
+// benchGateway has a playback-like route with every protection on: the
+// adaptive concurrency limit, a rate limiter hook, a bulkhead and a
+// circuit breaker.
+func benchGateway(b testing.TB, o benchOpts) *Gateway {
 	cfg := DefaultConfig()
-	cfg.MaxInFlight = 10000
-	cfg.NoAccessLog = !accessLog
-	g, err := New(cfg, Deps{
+	cfg.NoAccessLog = !o.log
+	cfg.Concurrency.Off = o.off
+	deps := Deps{
 		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Registerer: prometheus.NewRegistry(),
-	})
+	}
+	if !o.off {
+		deps.RateLimiter = &allowAll{}
+	}
+	if o.tracer {
+		deps.Tracer = noop.NewTracerProvider().Tracer("bench")
+	}
+	g, err := New(cfg, deps)
 	if err != nil {
 		b.Fatal(err)
 	}
-	bc := breaker.DefaultConfig()
-	err = g.Handle("GET /v1/playback/{title}", RouteOptions{
-		Name:          "playback",
-		Timeout:       timeout,
-		MaxConcurrent: 10000,
-		Breaker:       &bc,
-	}, func(w http.ResponseWriter, r *http.Request) error {
+	opts := RouteOptions{Name: "playback", Priority: PriorityPlayback, Timeout: o.timeout, MaxConcurrent: 10000}
+	if !o.off && !o.noBreaker {
+		bc := protect.DefaultBreakerConfig()
+		opts.Breaker = &bc
+	}
+	err = g.Handle("GET /v1/playback/{title}", opts, func(w http.ResponseWriter, r *http.Request) error {
 		if r.PathValue("title") == "" {
 			return Errorf(http.StatusNotFound, "no title")
 		}
@@ -64,22 +95,38 @@ func serveOnce(g *Gateway, w *discardWriter, r *http.Request) {
 	g.ServeHTTP(w, r)
 }
 
+// chainCases are the variants BenchmarkChain and BenchmarkChainLatency
+// run; "full" has everything on but the access log and a tracer.
+var chainCases = []struct {
+	name        string
+	o           benchOpts
+	traceparent bool // the request carries one
+}{
+	{"off", benchOpts{off: true}, false},
+	{"full", benchOpts{}, false},
+	{"full+log", benchOpts{log: true}, false},
+	{"full+log+tracer", benchOpts{log: true, tracer: true}, true},
+	{"full+log+timeout", benchOpts{log: true, timeout: time.Second}, false},
+}
+
+func chainRequest(traceparent bool) *http.Request {
+	r := httptest.NewRequest("GET", "/v1/playback/t1", nil)
+	if traceparent {
+		r.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	}
+	return r
+}
+
 // BenchmarkChain is one request through the whole chain in process:
-// request id, client address, mux, shedding check, bulkhead, breaker,
-// endpoint, outbound, metrics and (in the /log cases) the access log.
+// request id, trace context, client address, mux, static lookup, the
+// adaptive concurrency limit, rate limiter, bulkhead, breaker, endpoint,
+// outbound, metrics and (in the +log cases) the access log; "off" has no
+// concurrency limit, rate limiter or breaker.
 func BenchmarkChain(b *testing.B) {
-	for _, bc := range []struct {
-		name    string
-		log     bool
-		timeout time.Duration
-	}{
-		{"nolog", false, 0},
-		{"log", true, 0},
-		{"log+timeout", true, time.Second},
-	} {
+	for _, bc := range chainCases {
 		b.Run(bc.name, func(b *testing.B) {
-			g := benchGateway(b, bc.log, bc.timeout)
-			r := httptest.NewRequest("GET", "/v1/playback/t1", nil)
+			g := benchGateway(b, bc.o)
+			r := chainRequest(bc.traceparent)
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -88,6 +135,38 @@ func BenchmarkChain(b *testing.B) {
 			if w.status != 200 {
 				b.Fatalf("status %d", w.status)
 			}
+		})
+	}
+}
+
+// BenchmarkChainLatency times every request of BenchmarkChain's cases and
+// reports the median and 99th percentile (ns/op also counts the two clock
+// reads per request).
+func BenchmarkChainLatency(b *testing.B) {
+	for _, bc := range chainCases {
+		b.Run(bc.name, func(b *testing.B) {
+			g := benchGateway(b, bc.o)
+			r := chainRequest(bc.traceparent)
+			w := &discardWriter{h: http.Header{}}
+			var hist [1000]int64 // 100 ns buckets up to 100 µs
+			n := int64(0)
+			for b.Loop() {
+				start := time.Now()
+				serveOnce(g, w, r)
+				hist[min(int(time.Since(start)/(100*time.Nanosecond)), len(hist)-1)]++
+				n++
+			}
+			quantile := func(q float64) float64 {
+				seen := int64(0)
+				for i, c := range hist {
+					if seen += c; float64(seen) >= q*float64(n) {
+						return float64(i+1) * 100
+					}
+				}
+				return float64(len(hist)) * 100
+			}
+			b.ReportMetric(quantile(0.5), "p50-ns")
+			b.ReportMetric(quantile(0.99), "p99-ns")
 		})
 	}
 }
@@ -107,8 +186,9 @@ func BenchmarkLoopback(b *testing.B) {
 		h    http.Handler
 	}{
 		{"bare_mux", bare},
-		{"gateway", benchGateway(b, true, 0)},
-		{"gateway+timeout", benchGateway(b, true, time.Second)},
+		{"gateway", benchGateway(b, benchOpts{log: true})},
+		{"gateway+tracer", benchGateway(b, benchOpts{log: true, tracer: true})},
+		{"gateway+timeout", benchGateway(b, benchOpts{log: true, timeout: time.Second})},
 	} {
 		b.Run(bc.name, func(b *testing.B) { loopback(b, bc.h) })
 	}

@@ -10,8 +10,10 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
-	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/controlplane/gateway/adaptive"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Gateway. The zero value of each field means the
@@ -20,14 +22,10 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	// Empty means the header is ignored and the client is the peer.
 	TrustedProxies []netip.Prefix
-	// MaxInFlight is the node-wide number of requests in progress above
-	// which normal-priority routes are shed with 503 and Retry-After. Zero
-	// means no load shedding.
-	MaxInFlight int
-	// LowPriorityShare is the fraction of MaxInFlight above which
-	// low-priority routes are already shed, so that they go first. Zero
-	// means 0.75.
-	LowPriorityShare float64
+	// Concurrency is the node-wide concurrency limit that requests are
+	// shed against by their route's Priority (see Priority for the
+	// curve). The zero value is an adaptive limit.
+	Concurrency ConcurrencyConfig
 	// ShedRetryAfter is the Retry-After sent with a shed request. Zero
 	// means 1 s.
 	ShedRetryAfter time.Duration
@@ -50,18 +48,15 @@ type Config struct {
 // DefaultConfig returns the defaults described on Config.
 func DefaultConfig() Config {
 	return Config{
-		LowPriorityShare: 0.75,
-		ShedRetryAfter:   time.Second,
-		MaxBodyBytes:     1 << 20,
-		MaxBufferBytes:   4 << 20,
+		Concurrency:    ConcurrencyConfig{Adaptive: adaptive.DefaultConfig()},
+		ShedRetryAfter: time.Second,
+		MaxBodyBytes:   1 << 20,
+		MaxBufferBytes: 4 << 20,
 	}
 }
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.LowPriorityShare == 0 {
-		c.LowPriorityShare = d.LowPriorityShare
-	}
 	if c.ShedRetryAfter == 0 {
 		c.ShedRetryAfter = d.ShedRetryAfter
 	}
@@ -86,13 +81,10 @@ func (c Config) Validate() error {
 			return bad("TrustedProxies", "prefix %v is not valid", p)
 		}
 	}
+	if err := c.Concurrency.validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.MaxInFlight < 0:
-		return bad("MaxInFlight", "%d is negative; use 0 to turn shedding off", c.MaxInFlight)
-	case c.LowPriorityShare < 0 || c.LowPriorityShare > 1:
-		return bad("LowPriorityShare", "%v: want a value in (0, 1]", c.LowPriorityShare)
-	case c.MaxInFlight > 0 && int(float64(c.MaxInFlight)*c.LowPriorityShare) < 1:
-		return bad("LowPriorityShare", "%v of max in-flight %d admits no low-priority request", c.LowPriorityShare, c.MaxInFlight)
 	case c.ShedRetryAfter < 0:
 		return bad("ShedRetryAfter", "%v is negative", c.ShedRetryAfter)
 	case c.MaxBodyBytes < 0:
@@ -154,29 +146,33 @@ type Deps struct {
 	// Registerer gets the gateway's metrics. Nil keeps them unregistered
 	// (they are still counted).
 	Registerer prometheus.Registerer
-	// Now is the clock for request start times, durations and circuit
-	// breakers. Nil means time.Now. Route timeouts use the runtime's
-	// timers whatever Now is.
+	// Now is the clock for request start times and durations, and so
+	// for the adaptive concurrency limit's samples and the rate limiter.
+	// Nil means time.Now. Route timeouts use the runtime's timers, and
+	// circuit breakers the real time, whatever Now is.
 	Now func() time.Time
-	// Rand seeds the prefix of generated request ids. Nil means
-	// crypto/rand.
+	// Rand seeds generated request ids and trace ids (16 bytes are read
+	// once, in New). Nil means crypto/rand.
 	Rand io.Reader
+	// RateLimiter, when set, is asked about every request of a
+	// non-critical route right after the policy check; it refuses with
+	// 429. Nil means no rate limits.
+	RateLimiter RateLimiter
+	// Statics, when set, is looked up for every routed request before
+	// anything else of the route runs; a static response found answers
+	// instead of the route. Nil means none.
+	Statics Statics
+	// Tracer, when set, makes a server span of every routed request (see
+	// the package doc's Tracing). Nil still gives every request a trace
+	// context, but records no span.
+	Tracer trace.Tracer
+	// Breakers are the metrics of the routes' circuit breakers (series
+	// breaker="route_<name>"). A process with one registry creates one
+	// protect.Metrics and hands it to every user, as a registry takes
+	// each collector once. Nil means the gateway registers its own on
+	// Registerer (failing New if the registry already has them).
+	Breakers *protect.Metrics
 }
-
-// Priority orders routes for load shedding: under overload, low-priority
-// routes are refused first and critical ones never.
-type Priority int8
-
-// Route priorities. The zero value is PriorityNormal.
-const (
-	// PriorityNormal routes are shed once MaxInFlight is exceeded.
-	PriorityNormal Priority = 0
-	// PriorityLow routes (search, recommendations) are shed once
-	// LowPriorityShare of MaxInFlight is exceeded.
-	PriorityLow Priority = -1
-	// PriorityCritical routes (health checks, heartbeats) are never shed.
-	PriorityCritical Priority = 1
-)
 
 // RouteOptions are a route's name and protections. Only Name is required.
 type RouteOptions struct {
@@ -186,7 +182,8 @@ type RouteOptions struct {
 	// get 401 (no or a bad credential) or 403 before any filter of the
 	// route or the endpoint runs.
 	Policy auth.Policy
-	// Priority decides who is shed first under overload.
+	// Priority decides who is shed first under overload; the zero value
+	// is PriorityBrowse.
 	Priority Priority
 	// Timeout, when positive, bounds the endpoint and the reading of the
 	// request body (a body still arriving at the deadline gets 408, so a
@@ -206,10 +203,13 @@ type RouteOptions struct {
 	// MaxConcurrent, when positive, is the route's bulkhead: requests
 	// beyond that many in progress get 503 (or the fallback) at once.
 	MaxConcurrent int
-	// Breaker, when not nil, puts a circuit breaker on the route; endpoint
-	// errors of status 500 and above, 5xx responses, timeouts and panics
-	// count as failures. Bulkhead and shedding refusals do not.
-	Breaker *breaker.Config
+	// Breaker, when not nil, puts a circuit breaker on the route
+	// (protect.Breaker, named "route_<Name>"); endpoint errors of status
+	// 500 and above, 5xx responses, timeouts and panics count as
+	// failures; client errors and requests the client gave up on count as
+	// successes. Bulkhead, rate-limit and shedding refusals do not reach
+	// it. Its IsFailure is not used.
+	Breaker *protect.BreakerConfig
 	// Fallback, when not nil, answers instead of an error on timeout,
 	// bulkhead refusal, open circuit or an endpoint error of status 500 or
 	// above, as long as nothing has been written yet.
@@ -235,7 +235,7 @@ func (o RouteOptions) Validate() error {
 		}
 	}
 	switch {
-	case o.Priority < PriorityLow || o.Priority > PriorityCritical:
+	case !o.Priority.valid():
 		return fmt.Errorf("gateway: route %s: unknown priority %d", o.Name, o.Priority)
 	case o.Timeout < 0:
 		return fmt.Errorf("gateway: route %s: timeout %v is negative", o.Name, o.Timeout)

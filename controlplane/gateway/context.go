@@ -2,12 +2,13 @@ package gateway
 
 import (
 	"context"
-
 	"net/http"
 	"net/netip"
 	"time"
 
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/gateway/adaptive"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RequestContext is what the chain knows about one request. It is also the
@@ -25,6 +26,22 @@ type RequestContext struct {
 	err       error // the error that decided the response, for the log
 	// fallback says the route's fallback answered.
 	fallback bool
+
+	// The request's trace: its span context, rendered as a traceparent
+	// once (and held for the response header), the tracer's span if any,
+	// and the non-recording span that carries sc without a tracer.
+	sc          trace.SpanContext
+	traceparent string
+	tpHdr       [1]string
+	span        trace.Span
+	local       localSpan
+
+	// token is the request's slot of the node's concurrency limit, held
+	// when admitted; ran says the endpoint was called, so that the
+	// request's latency is a sample of the node's load.
+	token    adaptive.Token
+	admitted bool
+	ran      bool
 }
 
 type ctxKey struct{}
@@ -49,6 +66,19 @@ func (rc *RequestContext) Route() string {
 	}
 	return rc.route.name
 }
+
+// TraceID returns the request's W3C trace id, 32 lower-case hex digits:
+// the incoming traceparent's, or a new one.
+func (rc *RequestContext) TraceID() string { return rc.traceparent[3:35] }
+
+// Traceparent returns the request's W3C traceparent (version 00): its
+// trace id and its own span id, for the calls it makes and the URLs it
+// hands out, so that their logs join the request's trace.
+func (rc *RequestContext) Traceparent() string { return rc.traceparent }
+
+// SpanContext returns the request's span context, the one in its context
+// (trace.SpanContextFromContext): the tracer's span, or the gateway's own.
+func (rc *RequestContext) SpanContext() trace.SpanContext { return rc.sc }
 
 // Start returns when the gateway received the request.
 func (rc *RequestContext) Start() time.Time { return rc.start }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/fillcast/fillcast/controlplane/protect"
 )
 
 // Errors the gateway's protections produce. A FallbackFunc receives them
@@ -85,9 +87,12 @@ func protectionError(sentinel error, retryAfter time.Duration) *Error {
 func describe(err error) (status int, msg string, retryAfter time.Duration) {
 	var e *Error
 	var mbe *http.MaxBytesError
+	var open *protect.OpenError
 	switch {
 	case errors.As(err, &e) && e.Status >= 400 && e.Status <= 599:
 		return e.Status, e.Message, e.RetryAfter
+	case errors.As(err, &open):
+		return http.StatusServiceUnavailable, "a service this request needs (" + open.Name + ") is failing and temporarily cut off; try again shortly", max(open.RetryAfter, time.Second)
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, "request body larger than " + strconv.FormatInt(mbe.Limit, 10) + " bytes", 0
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
@@ -134,7 +139,7 @@ func (g *Gateway) writeError(rw *responseWriter, r *http.Request, err error) {
 	status, msg, ra := describe(err)
 	h := rw.Header()
 	if ra > 0 {
-		h.Set("Retry-After", strconv.FormatInt(int64((ra+time.Second-1)/time.Second), 10))
+		h.Set("Retry-After", retrySeconds(ra))
 	}
 	body := errorJSON(msg, rc.id)
 	h.Del("Content-Encoding")

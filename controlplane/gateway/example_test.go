@@ -12,14 +12,15 @@ import (
 
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/gateway"
-	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A recommendations route with every protection, and an admin-only write.
+// The node's concurrency limit is adaptive by default; recommendations are
+// shed from 84.7 % of it.
 func ExampleGateway_Handle() {
 	cfg := gateway.DefaultConfig()
-	cfg.MaxInFlight = 512
 	g, err := gateway.New(cfg, gateway.Deps{
 		// Every route declares who may call it; the authenticator says who
 		// is calling.
@@ -45,10 +46,10 @@ func ExampleGateway_Handle() {
 	err = g.Handle("GET /v1/recommendations", gateway.RouteOptions{
 		Name:          "recommendations",
 		Policy:        auth.Public,
-		Priority:      gateway.PriorityLow,                               // shed first under overload
-		Timeout:       200 * time.Millisecond,                            // 504 or fallback after this
-		MaxConcurrent: 64,                                                // bulkhead
-		Breaker:       &breaker.Config{MinRequests: 20, ErrorRatio: 0.5}, // rolling 10 s window
+		Priority:      gateway.PriorityRecs,                                     // shed before browsing and playback
+		Timeout:       200 * time.Millisecond,                                   // 504 or fallback after this
+		MaxConcurrent: 64,                                                       // bulkhead
+		Breaker:       &protect.BreakerConfig{MinRequests: 20, ErrorRatio: 0.5}, // rolling 10 s window
 		Fallback:      popular,
 	}, func(w http.ResponseWriter, r *http.Request) error {
 		return errors.New("recs: model not loaded") // a 5xx failure: the fallback answers

@@ -11,10 +11,29 @@
 // and turns endpoint errors into JSON bodies
 // {"error": "...", "request_id": "..."}.
 //
-// Order of work for a routed request: shedding, inbound filters (the
-// gateway's, the admin check, the route's), body limit, bulkhead, circuit
+// Order of work for a routed request: an operator's static answer (see
+// Deps.Statics), shedding against the node's concurrency limit by priority,
+// the policy check (who may call the route), the rate limit, inbound
+// filters (the gateway's, then the route's), body limit, bulkhead, circuit
 // breaker, the endpoint under its timeout, and on failure the fallback.
 // Outbound filters run just before whichever response goes out.
+//
+// The concurrency limit is adaptive by default (package adaptive, Netflix's
+// Gradient2): it grows while endpoints answer at their usual latency and
+// shrinks when they slow down, fed with the latency of every admitted
+// non-critical request whose endpoint ran and did not fail because of the
+// client; a timeout is a drop. Requests are shed against it by criticality
+// along a cubic curve (see Priority): telemetry from half the limit, then
+// recommendations, then browsing, playback only at the limit, and critical
+// routes (health, heartbeats, the cluster's own calls) never. Shed requests
+// get 503 with Retry-After.
+//
+// Every request also carries a W3C trace context: the incoming
+// traceparent's trace id or a new one, with a span id of its own, in its
+// context (trace.SpanContextFromContext, RequestContext.Traceparent), in
+// the traceparent response header and in the access log's trace_id; with
+// Deps.Tracer set, every routed request is also a server span named after
+// its route's pattern.
 package gateway
 
 import (
@@ -29,8 +48,10 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/auth"
-	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/controlplane/gateway/adaptive"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // unmatchedRoute names requests no route took, in metrics and logs.
@@ -49,6 +70,11 @@ type Gateway struct {
 	mux       *http.ServeMux
 	unmatched *routeMetrics
 	inFlight  atomic.Int64
+	limiter   *adaptive.Limiter // nil: Concurrency.Off
+	rate      RateLimiter
+	statics   Statics
+	tracer    trace.Tracer
+	breakers  *protect.Metrics
 
 	mu     sync.Mutex
 	routes map[string]bool // names taken
@@ -71,7 +97,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, authn: deps.Authenticator, log: deps.Logger, now: deps.Now, mux: http.NewServeMux(), routes: map[string]bool{}}
+	g := &Gateway{cfg: cfg, authn: deps.Authenticator, log: deps.Logger, now: deps.Now, mux: http.NewServeMux(), routes: map[string]bool{},
+		rate: deps.RateLimiter, statics: deps.Statics, tracer: deps.Tracer, breakers: deps.Breakers}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -82,8 +109,16 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if g.ids, err = newIDGenerator(deps.Rand); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = newMetrics(deps.Registerer); err != nil {
+	if g.limiter, err = cfg.Concurrency.newLimiter(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if g.metrics, err = newMetrics(deps.Registerer, g.limiter); err != nil {
 		return nil, err
+	}
+	if g.breakers == nil {
+		if g.breakers, err = protect.NewMetrics(deps.Registerer); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
 	}
 	g.unmatched = g.metrics.forRoute(unmatchedRoute)
 	g.denied = g.metrics.denied
@@ -112,7 +147,7 @@ func (g *Gateway) Handle(pattern string, opts RouteOptions, h HandlerFunc) (err 
 	if g.routes[opts.Name] {
 		return fmt.Errorf("gateway: route name %s is already taken", opts.Name)
 	}
-	rt, err := g.newRoute(opts, h)
+	rt, err := g.newRoute(pattern, opts, h)
 	if err != nil {
 		return err
 	}
@@ -129,39 +164,33 @@ func (g *Gateway) Handle(pattern string, opts RouteOptions, h HandlerFunc) (err 
 	return nil
 }
 
-func (g *Gateway) newRoute(opts RouteOptions, h HandlerFunc) (*route, error) {
+func (g *Gateway) newRoute(pattern string, opts RouteOptions, h HandlerFunc) (*route, error) {
+	method, _, _ := strings.Cut(pattern, " ")
 	rt := &route{
 		g:        g,
 		name:     opts.Name,
+		pattern:  pattern,
 		opts:     opts,
 		h:        h,
 		m:        g.metrics.forRoute(opts.Name),
 		maxBody:  opts.MaxBodyBytes,
 		maxConc:  int64(opts.MaxConcurrent),
+		share:    opts.Priority.share(),
+		inbound:  append(append([]InboundFilter(nil), g.cfg.Inbound...), opts.Inbound...),
 		outbound: append(append([]OutboundFilter(nil), g.cfg.Outbound...), opts.Outbound...),
 	}
 	if rt.maxBody == 0 {
 		rt.maxBody = g.cfg.MaxBodyBytes
 	}
 	if g.authn != nil {
-		rt.inbound = append(rt.inbound, &authorize{authn: g.authn, policy: opts.Policy, g: g})
+		rt.authz = &authorize{authn: g.authn, policy: opts.Policy, g: g}
 	}
-	rt.inbound = append(append(rt.inbound, g.cfg.Inbound...), opts.Inbound...)
-	if n := int64(g.cfg.MaxInFlight); n > 0 {
-		switch opts.Priority {
-		case PriorityNormal:
-			rt.shedAt = n
-		case PriorityLow:
-			rt.shedAt = int64(float64(n) * g.cfg.LowPriorityShare)
-		}
+	if g.tracer != nil {
+		rt.spanOpts = spanOptions(method, pattern, opts.Name)
+		rt.headSpanOpts = spanOptions(http.MethodHead, pattern, opts.Name)
 	}
 	if opts.Breaker != nil {
-		gauge := g.metrics.circuit.WithLabelValues(opts.Name)
-		gauge.Set(float64(breaker.Closed))
-		br, err := breaker.New(*opts.Breaker, func(from, to breaker.State) {
-			gauge.Set(float64(to))
-			g.log.Warn("circuit breaker", "route", opts.Name, "from", from.String(), "to", to.String())
-		})
+		br, err := protect.NewBreaker("route_"+opts.Name, *opts.Breaker, g.breakers, g.log)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", opts.Name, err)
 		}
@@ -180,7 +209,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		idHdr [1]string
 	}{}
 	rc, rw := &ex.rc, &ex.rw
-	rc.Context, rc.rw, rc.start = r.Context(), rw, g.now()
+	rc.rw, rc.start = rw, g.now()
 	rc.client = clientAddr(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies)
 	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
 		rc.id = id
@@ -189,7 +218,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw.w, rw.rc, rw.outbound = w, rc, g.cfg.Outbound
 	ex.idHdr[0] = rc.id
-	w.Header()["X-Request-Id"] = ex.idHdr[:]
+	h := w.Header()
+	h["X-Request-Id"] = ex.idHdr[:]
+	g.startTrace(rc, r, h)
 	g.inFlight.Add(1)
 	defer g.finish(rc, r)
 	g.mux.ServeHTTP(rw, r.WithContext(rc))
@@ -221,7 +252,10 @@ func (g *Gateway) finish(rc *RequestContext, r *http.Request) {
 		}
 	}
 	g.inFlight.Add(-1)
-	d := g.now().Sub(rc.start)
+	now := g.now()
+	d := now.Sub(rc.start)
+	g.release(rc, d, now)
+	rc.endSpan(rw.status)
 	rm := g.unmatched
 	if rc.route != nil {
 		rm = rc.route.m
@@ -254,6 +288,7 @@ func (g *Gateway) accessLog(rc *RequestContext, r *http.Request, d time.Duration
 		slog.Int64("bytes", rc.rw.bytes),
 		slog.Duration("duration", d),
 		slog.String("request_id", rc.id),
+		slog.String("trace_id", rc.TraceID()),
 		slog.String("client", rc.client.String()),
 		{}, {},
 	}
@@ -269,7 +304,8 @@ func (g *Gateway) accessLog(rc *RequestContext, r *http.Request, d time.Duration
 	g.log.LogAttrs(ctx, level, "request", attrs[:n]...)
 }
 
-// InFlight returns how many requests are in progress on the node.
+// InFlight returns how many requests are in progress on the node, critical
+// ones included.
 func (g *Gateway) InFlight() int { return int(g.inFlight.Load()) }
 
 // goWorker runs f on a goroutine that Close waits for. It reports false,

@@ -102,14 +102,22 @@ func keyAuthn(keys map[string]auth.Principal) Authenticator {
 // newAuthGateway is newTestGateway with an authenticator.
 func newAuthGateway(t *testing.T, cfg Config, authn Authenticator) *testGateway {
 	t.Helper()
+	return newGatewayWith(t, cfg, func(d *Deps) { d.Authenticator = authn })
+}
+
+// newGatewayWith is newTestGateway with Deps changed by tweak, which
+// sees the test's logger, registry, fake clock and seed already in place.
+func newGatewayWith(t *testing.T, cfg Config, tweak func(*Deps)) *testGateway {
+	t.Helper()
 	tg := &testGateway{reg: prometheus.NewRegistry(), log: &syncBuffer{}, clock: newFakeClock()}
-	g, err := New(cfg, Deps{
-		Authenticator: authn,
-		Logger:        slog.New(slog.NewJSONHandler(tg.log, nil)),
-		Registerer:    tg.reg,
-		Now:           tg.clock.Now,
-		Rand:          strings.NewReader("0123456789abcdef"),
-	})
+	deps := Deps{
+		Logger:     slog.New(slog.NewJSONHandler(tg.log, nil)),
+		Registerer: tg.reg,
+		Now:        tg.clock.Now,
+		Rand:       strings.NewReader("0123456789abcdef"),
+	}
+	tweak(&deps)
+	g, err := New(cfg, deps)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+	"time"
 
+	"github.com/fillcast/fillcast/controlplane/gateway/adaptive"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,22 +17,30 @@ const (
 	reasonBulkhead
 	reasonCircuitOpen
 	reasonTimeout
+	reasonRateLimited
+	reasonStatic
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"shed", "bulkhead", "circuit_open", "timeout"}
+var reasonNames = [numReasons]string{"shed", "bulkhead", "circuit_open", "timeout", "rate_limited", "static"}
 
 // metrics are the gateway's Prometheus collectors.
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
-	circuit  *prometheus.GaugeVec
 	rejected *prometheus.CounterVec
 	denied   *prometheus.CounterVec
+	shedVec  *prometheus.CounterVec
+	shed     [numPriorities]prometheus.Counter
+	// node are the gauges of the node-wide concurrency limit, read
+	// from the limiter when scraped.
+	node []prometheus.Collector
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics makes the collectors and registers them in reg, if not nil;
+// the node-wide gauges read l, which is nil when the limit is off.
+func newMetrics(reg prometheus.Registerer, l *adaptive.Limiter) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_api_requests_total",
@@ -45,23 +55,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "fillcast_api_in_flight_requests",
 			Help: "API requests in progress, by route.",
 		}, []string{"route"}),
-		circuit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "fillcast_api_circuit_state",
-			Help: "Circuit breaker state by route: 0 closed, 1 open, 2 half-open.",
-		}, []string{"route"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_api_rejected_total",
-			Help: "API requests refused by a protection (shed, bulkhead, circuit_open, timeout), by route.",
+			Help: "API requests refused by a protection (shed, bulkhead, circuit_open, timeout, rate_limited) or answered by an operator's static response (static), by route.",
 		}, []string{"route", "reason"}),
+		shedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fillcast_api_shed_total",
+			Help: "API requests shed under overload, by priority class.",
+		}, []string{"priority"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fillcast_api_denied_total",
 			Help: "API requests refused with 401 or 403 (bad_credential, no_credential, not_allowed, or the endpoint's reason), by route.",
 		}, []string{"route", "reason"}),
 	}
+	for p := PriorityTelemetry; p <= PriorityCritical; p++ {
+		m.shed[p.index()] = m.shedVec.WithLabelValues(p.String())
+	}
+	m.node = nodeGauges(l)
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.circuit, m.rejected, m.denied} {
+	for _, c := range append([]prometheus.Collector{m.requests, m.duration, m.inFlight, m.rejected, m.denied, m.shedVec}, m.node...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -114,6 +128,35 @@ func (rm *routeMetrics) drop() {
 	m.requests.DeletePartialMatch(prometheus.Labels{"route": rm.name})
 	m.duration.DeleteLabelValues(rm.name)
 	m.inFlight.DeleteLabelValues(rm.name)
-	m.circuit.DeleteLabelValues(rm.name)
 	m.rejected.DeletePartialMatch(prometheus.Labels{"route": rm.name})
+}
+
+// nodeGauges are the node-wide concurrency gauges, all zero when l is nil
+// (the limit is off).
+func nodeGauges(l *adaptive.Limiter) []prometheus.Collector {
+	state := func() adaptive.State {
+		if l == nil {
+			return adaptive.State{}
+		}
+		return l.State()
+	}
+	rtt := func(window string, get func(adaptive.State) time.Duration) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "fillcast_api_rtt_seconds",
+			Help:        "Latency the adaptive concurrency limit is computed from: the last window's mean (short) and the long-term average (long).",
+			ConstLabels: prometheus.Labels{"window": window},
+		}, func() float64 { return get(state()).Seconds() })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "fillcast_api_concurrency_limit",
+			Help: "The node's concurrency limit that non-critical API requests are shed against (0: no limit).",
+		}, func() float64 { return float64(state().Limit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "fillcast_api_in_flight",
+			Help: "Non-critical API requests holding a slot of the node's concurrency limit.",
+		}, func() float64 { return float64(state().InFlight) }),
+		rtt("short", func(s adaptive.State) time.Duration { return s.ShortRTT }),
+		rtt("long", func(s adaptive.State) time.Duration { return s.LongRTT }),
+	}
 }

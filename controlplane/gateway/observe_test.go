@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast/controlplane/gateway/adaptive"
 	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -111,9 +112,11 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero", Config{}, ""},
 		{"defaults", DefaultConfig(), ""},
-		{"negative in-flight", Config{MaxInFlight: -1}, "config MaxInFlight: "},
-		{"share above one", Config{LowPriorityShare: 1.5}, "config LowPriorityShare: "},
-		{"share admits nothing", Config{MaxInFlight: 2, LowPriorityShare: 0.1}, "admits no low-priority"},
+		{"fixed and off", Config{Concurrency: ConcurrencyConfig{Off: true, Fixed: 10}}, ""},
+		{"negative fixed limit", Config{Concurrency: ConcurrencyConfig{Fixed: -1}}, "config Concurrency.Fixed: "},
+		{"adaptive minimum above maximum", Config{Concurrency: ConcurrencyConfig{Adaptive: adaptive.Config{MinLimit: 50, MaxLimit: 10}}}, "config Concurrency.Adaptive.MaxLimit: "},
+		{"adaptive tolerance", Config{Concurrency: ConcurrencyConfig{Adaptive: adaptive.Config{Tolerance: 0.5}}}, "config Concurrency.Adaptive.Tolerance: "},
+		{"negative retry after", Config{ShedRetryAfter: -1}, "config ShedRetryAfter: "},
 		{"negative body", Config{MaxBodyBytes: -1}, "config MaxBodyBytes: "},
 		{"negative buffer", Config{MaxBufferBytes: -1}, "config MaxBufferBytes: "},
 		{"nil filter", Config{Inbound: []InboundFilter{nil}}, "config Inbound: filter 0 is nil"},

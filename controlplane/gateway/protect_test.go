@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/internal/poll"
 )
 
@@ -231,12 +231,16 @@ func (tg *testGateway) routesNamed(names ...string) []*route {
 	return out
 }
 
+// TestCircuitBreaker runs a route's breaker on real time with a short
+// OpenFor: it opens on failures, answers 503 (or the fallback) without
+// calling the endpoint, probes once OpenFor has passed, and closes on a
+// good probe or opens again on a bad one.
 func TestCircuitBreaker(t *testing.T) {
 	t.Parallel()
 	tg := newTestGateway(t, Config{})
 	var failing atomic.Bool
 	var calls atomic.Int64
-	cfg := breaker.Config{MinRequests: 4, ErrorRatio: 0.5, Cooldown: 30 * time.Second}
+	cfg := protect.BreakerConfig{MinRequests: 4, ErrorRatio: 0.5, OpenFor: 100 * time.Millisecond}
 	h := func(w http.ResponseWriter, r *http.Request) error {
 		calls.Add(1)
 		if failing.Load() {
@@ -246,49 +250,70 @@ func TestCircuitBreaker(t *testing.T) {
 		return err
 	}
 	tg.handle(t, "GET /cb", RouteOptions{Name: "cb", Breaker: &cfg}, h)
-	type step struct {
+	state := func() protect.State {
+		return protect.State(metricValue(t, tg.reg, "fillcast_breaker_state", map[string]string{"breaker": "route_cb"}))
+	}
+	// get asks once, and reports the status and whether the endpoint ran.
+	get := func() (int, bool, string) {
+		before := calls.Load()
+		got := tg.do(t, "GET", "/cb", nil, "")
+		return got.status, calls.Load() > before, got.header.Get("Retry-After")
+	}
+	steps := []struct {
 		fail       bool
-		advance    time.Duration
 		wantStatus int
 		wantCalled bool
-		wantState  breaker.State
-		wantRetry  string
-	}
-	steps := []step{
-		{false, 0, 200, true, breaker.Closed, ""},
-		{false, 0, 200, true, breaker.Closed, ""},
-		{true, 0, 500, true, breaker.Closed, ""},
-		{true, 0, 500, true, breaker.Open, ""}, // 2 of 4 failed
-		{false, 0, 503, false, breaker.Open, "30"},
-		{false, 10 * time.Second, 503, false, breaker.Open, "20"},
-		{true, 21 * time.Second, 500, true, breaker.Open, ""}, // failed probe
-		{false, 29 * time.Second, 503, false, breaker.Open, "1"},
-		{false, time.Second, 200, true, breaker.Closed, ""}, // good probe
-		{false, 0, 200, true, breaker.Closed, ""},
+		wantState  protect.State
+	}{
+		{false, 200, true, protect.Closed},
+		{false, 200, true, protect.Closed},
+		{true, 500, true, protect.Closed},
+		{true, 500, true, protect.Open}, // 2 of 4 failed
+		{false, 503, false, protect.Open},
 	}
 	for i, s := range steps {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			tg.clock.Advance(s.advance)
-			failing.Store(s.fail)
-			before := calls.Load()
-			got := tg.do(t, "GET", "/cb", nil, "")
-			if got.status != s.wantStatus {
-				t.Errorf("status = %d, want %d (%q)", got.status, s.wantStatus, got.body)
-			}
-			if called := calls.Load() > before; called != s.wantCalled {
-				t.Errorf("endpoint called = %v, want %v", called, s.wantCalled)
-			}
-			if got := got.header.Get("Retry-After"); got != s.wantRetry {
-				t.Errorf("Retry-After = %q, want %q", got, s.wantRetry)
-			}
-			if got := metricValue(t, tg.reg, "fillcast_api_circuit_state", map[string]string{"route": "cb"}); got != float64(s.wantState) {
-				t.Errorf("circuit state metric = %v, want %v (%v)", got, float64(s.wantState), s.wantState)
-			}
-		})
+		failing.Store(s.fail)
+		status, called, retry := get()
+		if status != s.wantStatus || called != s.wantCalled {
+			t.Fatalf("step %d: status %d, endpoint called %v; want %d, %v", i, status, called, s.wantStatus, s.wantCalled)
+		}
+		if status == 503 && retry != "1" {
+			t.Errorf("step %d: Retry-After = %q, want 1 (at least a second)", i, retry)
+		}
+		if got := state(); got != s.wantState {
+			t.Errorf("step %d: breaker state metric = %v, want %v", i, got, s.wantState)
+		}
+	}
+
+	// Once OpenFor has passed, a failed probe opens the breaker again...
+	failing.Store(true)
+	poll.Until(t, 10*time.Second, "a probe to reach the failing endpoint", func() bool {
+		status, called, _ := get()
+		return called && status == 500
+	})
+	if status, called, _ := get(); status != 503 || called {
+		t.Errorf("after a failed probe: status %d, endpoint called %v; want 503 and not called", status, called)
+	}
+	// ...and a good one closes it.
+	failing.Store(false)
+	poll.Until(t, 10*time.Second, "a good probe", func() bool {
+		status, called, _ := get()
+		return called && status == 200
+	})
+	for range 3 {
+		if status, called, _ := get(); status != 200 || !called {
+			t.Fatalf("after a good probe: status %d, endpoint called %v; want 200 and called", status, called)
+		}
+	}
+	if got := state(); got != protect.Closed {
+		t.Errorf("breaker state metric = %v, want closed", got)
+	}
+	if got := metricValue(t, tg.reg, "fillcast_api_rejected_total", map[string]string{"route": "cb", "reason": "circuit_open"}); got < 2 {
+		t.Errorf("circuit_open rejections = %v, want at least 2", got)
 	}
 
 	// With a fallback, an open circuit answers through it.
-	fb := breaker.Config{MaxFailures: 1, Cooldown: time.Minute}
+	fb := protect.BreakerConfig{MinRequests: 1, ErrorRatio: 1, OpenFor: time.Minute}
 	failing.Store(true)
 	tg.handle(t, "GET /cbfb", RouteOptions{Name: "cbfb", Breaker: &fb, Fallback: fallbackText}, h)
 	for _, want := range []string{`{"fallback":"error"}`, `{"fallback":"circuit"}`} {
@@ -296,49 +321,6 @@ func TestCircuitBreaker(t *testing.T) {
 			t.Errorf("GET /cbfb = %d %q, want 200 %s", got.status, got.body, want)
 		}
 	}
-}
-
-func TestLoadShedding(t *testing.T) {
-	t.Parallel()
-	tg := newTestGateway(t, Config{MaxInFlight: 2, LowPriorityShare: 0.5, ShedRetryAfter: 2 * time.Second})
-	b := newBlocker()
-	tg.handle(t, "GET /hold", RouteOptions{Name: "hold", Priority: PriorityCritical}, b.serve)
-	tg.handle(t, "GET /low", RouteOptions{Name: "low", Priority: PriorityLow}, text("low"))
-	tg.handle(t, "GET /normal", RouteOptions{Name: "normal"}, text("normal"))
-	tg.handle(t, "GET /critical", RouteOptions{Name: "critical", Priority: PriorityCritical}, text("critical"))
-	tests := []struct {
-		held       int // requests in progress besides the probe
-		path       string
-		wantStatus int
-	}{
-		{0, "/low", 200},
-		{1, "/low", 503},
-		{1, "/normal", 200},
-		{2, "/normal", 503},
-		{2, "/critical", 200},
-	}
-	var waits []func() int
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d held %s", tt.held, tt.path), func(t *testing.T) {
-			for len(waits) < tt.held {
-				waits = append(waits, tg.hold(t, b, "/hold"))
-			}
-			got := tg.do(t, "GET", tt.path, nil, "")
-			if got.status != tt.wantStatus {
-				t.Fatalf("status = %d, want %d", got.status, tt.wantStatus)
-			}
-			if tt.wantStatus == 503 && got.header.Get("Retry-After") != "2" {
-				t.Errorf("Retry-After = %q, want 2", got.header.Get("Retry-After"))
-			}
-		})
-	}
-	close(b.release)
-	for _, w := range waits {
-		if got := w(); got != 200 {
-			t.Errorf("held request = %d, want 200", got)
-		}
-	}
-	poll.Until(t, 10*time.Second, "in-flight to drain", func() bool { return tg.InFlight() == 0 })
 }
 
 func TestBodyLimit(t *testing.T) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -30,21 +31,26 @@ func validRequestID(id string) bool {
 
 // idGenerator makes request ids unique within the process and, through a
 // random prefix chosen at start, across processes: "<12 hex>-<base36 n>".
-// A counter is much cheaper than reading randomness on every request.
+// A counter is much cheaper than reading randomness on every request. The
+// same random bytes seed the trace and span ids (see spanContext).
 type idGenerator struct {
 	prefix string
 	n      atomic.Uint64
+	seed   [2]uint64
+	spans  atomic.Uint64
 }
 
 func newIDGenerator(r io.Reader) (*idGenerator, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	var b [6]byte
+	var b [16]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return nil, fmt.Errorf("gateway: read request id prefix: %w", err)
+		return nil, fmt.Errorf("gateway: read the random seed of request and trace ids: %w", err)
 	}
-	return &idGenerator{prefix: hex.EncodeToString(b[:]) + "-"}, nil
+	g := &idGenerator{prefix: hex.EncodeToString(b[:6]) + "-"}
+	g.seed[0], g.seed[1] = binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+	return g, nil
 }
 
 func (g *idGenerator) next() string {

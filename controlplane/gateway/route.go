@@ -11,7 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fillcast/fillcast/controlplane/gateway/breaker"
+	"github.com/fillcast/fillcast/controlplane/protect"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // route is one registered endpoint with its protections. The ServeMux
@@ -19,16 +20,22 @@ import (
 type route struct {
 	g        *Gateway
 	name     string
+	pattern  string
 	opts     RouteOptions
 	h        HandlerFunc
 	m        *routeMetrics
+	authz    *authorize // nil without an Authenticator
 	inbound  []InboundFilter
 	outbound []OutboundFilter
-	maxBody  int64 // 0 or less: no limit
-	shedAt   int64 // node in-flight count above which to shed; 0: never
-	maxConc  int64 // bulkhead size; 0: none
+	maxBody  int64   // 0 or less: no limit
+	share    float64 // of the node's concurrency limit; 0 for critical
+	maxConc  int64   // bulkhead size; 0: none
 	active   atomic.Int64
-	br       *breaker.Breaker
+	br       *protect.Breaker
+
+	// Start options of the route's spans, for its method and for HEAD;
+	// nil without a Tracer.
+	spanOpts, headSpanOpts []trace.SpanStartOption
 }
 
 // ServeHTTP is called by the Gateway's ServeMux only.
@@ -37,6 +44,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := rw.rc
 	rc.route, rw.routed, rw.outbound = rt, true, rt.outbound
 	rt.m.inFlight.Inc()
+	if rt.g.tracer != nil {
+		rt.startSpan(rc, r)
+	}
 	if err := rt.serve(rw, r); err != nil {
 		rt.g.writeError(rw, r, err)
 	}
@@ -49,9 +59,21 @@ func (rt *route) serve(rw *responseWriter, r *http.Request) error {
 		// body is bounded too.
 		rt.boundBody(rw, r)
 	}
-	if rt.shedAt > 0 && g.inFlight.Load() > rt.shedAt {
-		rt.m.rejected[reasonShed].Inc()
-		return protectionError(ErrShed, g.cfg.ShedRetryAfter)
+	if g.statics != nil && rt.static(rw, r) {
+		return nil
+	}
+	if err := rt.admit(rc); err != nil {
+		return err
+	}
+	if rt.authz != nil {
+		if err := rt.authz.Inbound(rc, r); err != nil {
+			return err
+		}
+	}
+	if g.rate != nil && rt.opts.Priority != PriorityCritical {
+		if err := rt.rateLimit(rc); err != nil {
+			return err
+		}
 	}
 	for _, f := range rt.inbound {
 		if err := f.Inbound(rc, r); err != nil {
@@ -78,31 +100,20 @@ func (rt *route) serve(rw *responseWriter, r *http.Request) error {
 	}
 	// From here the bulkhead slot is the call's to release.
 	if rt.br == nil {
+		rc.ran = true
 		_, err := rt.call(rw, r)
 		return err
 	}
-	ticket, retryAfter, ok := rt.br.Allow(rc.start)
+	done, retryAfter, ok := rt.br.Allow()
 	if !ok {
 		rt.release()
 		rt.m.rejected[reasonCircuitOpen].Inc()
-		return rt.fallback(rw, r, protectionError(ErrCircuitOpen, max(retryAfter, time.Second)))
+		return rt.fallback(rw, r, protectionError(ErrCircuitOpen, retryAfter))
 	}
-	recorded := false
-	defer func() {
-		if !recorded { // the endpoint panicked
-			rt.br.Done(ticket, false, g.now())
-		}
-	}()
+	defer done(false) // the endpoint panicked; after done below it does nothing
+	rc.ran = true
 	failed, err := rt.call(rw, r)
-	recorded = true
-	if failed {
-		// A failure may open the breaker: its cool-down counts from now,
-		// not from the start of a request that may have taken its whole
-		// timeout. Successes reuse the start time to save a clock read.
-		rt.br.Done(ticket, false, g.now())
-	} else {
-		rt.br.Done(ticket, true, rc.start)
-	}
+	done(!failed)
 	return err
 }
 

@@ -122,7 +122,9 @@ func TestSlowBodiesReleaseTheRoute(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tg := newTestGateway(t, Config{})
+			// No node-wide limit: it would shed the slow bodies before
+			// they fill the bulkhead this test is about.
+			tg := newTestGateway(t, Config{Concurrency: ConcurrencyConfig{Off: true}})
 			path := "/" + tt.opts.Name
 			tg.handle(t, "POST "+path, tt.opts, readAll)
 			rt := tg.routeAt("POST", path)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/transcoder"
 )
 
@@ -122,6 +123,14 @@ type Deps struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TranscoderBreaker and OriginBreaker, when set, guard the transcoder
+	// and the origin: while one is open a job waits, queued, instead of
+	// failing and losing its upload. Nil calls them unguarded.
+	TranscoderBreaker *protect.Breaker
+	OriginBreaker     *protect.Breaker
+	// Retries is the retry budget of the origin's PUTs (idempotent, so
+	// retried); nil means a budget of the package defaults.
+	Retries *protect.Budget
 }
 
 // caughtUp is the optional part of State that Run waits on.
@@ -137,6 +146,8 @@ type Manager struct {
 	state State
 	log   *slog.Logger
 	queue chan string // job ids
+	// retries is the origin PUTs' retry budget.
+	retries *protect.Budget
 }
 
 // New returns a Manager that accepts jobs; Open prepares its directories
@@ -158,7 +169,14 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		d.Now = time.Now
 	}
 	cfg = cfg.withDefaults()
-	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: make(chan string, cfg.Queue)}, nil
+	retries := d.Retries
+	if retries == nil {
+		var err error
+		if retries, err = protect.NewBudget(protect.DefaultBudgetConfig()); err != nil {
+			return nil, err
+		}
+	}
+	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: make(chan string, cfg.Queue), retries: retries}, nil
 }
 
 // Open creates the upload and work directories, and checks that the
@@ -313,7 +331,16 @@ func (m *Manager) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case id := <-m.queue:
-			m.run(ctx, id)
+			// A job whose dependency is down is run again once its
+			// breaker may let calls through: the worker waits with it,
+			// as every job would fail the same way meanwhile.
+			for wait := m.run(ctx, id); wait > 0; wait = m.run(ctx, id) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }

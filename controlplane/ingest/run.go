@@ -14,6 +14,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/transcoder"
 )
 
@@ -22,8 +23,10 @@ import (
 const progressEvery = time.Second
 
 // run executes one job: transcode into a work directory, publish to the
-// origin, record the title as ready.
-func (m *Manager) run(ctx context.Context, id string) {
+// origin, record the title as ready. When the transcoder's or the
+// origin's breaker is open, the job goes back to queued and run returns
+// how long to wait before running it again; otherwise it returns 0.
+func (m *Manager) run(ctx context.Context, id string) (retryIn time.Duration) {
 	var j *fsm.Job
 	m.state.Read(func(s *fsm.State) {
 		if cur := s.Jobs[id]; cur != nil {
@@ -46,9 +49,13 @@ func (m *Manager) run(ctx context.Context, id string) {
 	os.RemoveAll(out)
 	defer os.RemoveAll(out)
 	pw := m.startProgress(ctx, j)
-	res, err := m.tc.Run(ctx, transcoder.Job{
-		Input: j.Source, Output: out, PerTitle: j.Ladder == "per-title", Segment: m.cfg.Segment,
-		Progress: pw.update,
+	var res *transcoder.Result
+	err := guard(ctx, m.d.TranscoderBreaker, func(ctx context.Context) (err error) {
+		res, err = m.tc.Run(ctx, transcoder.Job{
+			Input: j.Source, Output: out, PerTitle: j.Ladder == "per-title", Segment: m.cfg.Segment,
+			Progress: pw.update,
+		})
+		return err
 	})
 	pw.stop()
 	if err == nil {
@@ -62,6 +69,14 @@ func (m *Manager) run(ctx context.Context, id string) {
 		m.log.Info("ingest: job interrupted by shutdown", "job", id)
 		return
 	}
+	if open := (*protect.OpenError)(nil); errors.As(err, &open) {
+		m.log.Warn("ingest: job waits for a dependency", "job", id, "title", j.Title, "err", err)
+		j.Status, j.Stage, j.Error, j.Updated = fsm.JobQueued, "waiting", err.Error(), m.d.Now().UTC()
+		if err := m.put(ctx, j); err != nil {
+			m.log.Error("ingest: requeue job", "job", id, "err", err)
+		}
+		return open.RetryAfter
+	}
 	if err != nil {
 		m.log.Warn("ingest: job failed", "job", id, "title", j.Title, "err", err)
 		m.fail(ctx, j, reason(err))
@@ -74,6 +89,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 	}
 	os.Remove(j.Source)
 	m.log.Info("ingest: job done", "job", id, "title", j.Title, "renditions", len(res.Renditions), "files", len(res.Files), "elapsed", res.Elapsed.Round(time.Millisecond))
+	return 0
 }
 
 // reason is the one-line explanation shown to the uploader.
@@ -176,7 +192,11 @@ func (m *Manager) putAll(ctx context.Context, title, dir string, files []fillcas
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errc <- m.putFile(ctx, title, dir, f)
+			errc <- guard(ctx, m.d.OriginBreaker, func(ctx context.Context) error {
+				return protect.Retry(ctx, protect.RetryConfig{}, m.retries, retryablePublish, func(ctx context.Context) error {
+					return m.putFile(ctx, title, dir, f)
+				})
+			})
 		}()
 	}
 	wg.Wait()
@@ -208,7 +228,33 @@ func (m *Manager) putFile(ctx context.Context, title, dir string, f fillcast.Fil
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("ingest: publish %s: origin answered %s: %s", f.Path, resp.Status, strings.TrimSpace(string(msg)))
+		return &originError{status: resp.StatusCode, msg: fmt.Sprintf("ingest: publish %s: origin answered %s: %s", f.Path, resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	return nil
+}
+
+// originError is an answer of the origin that is not a success.
+type originError struct {
+	status int
+	msg    string
+}
+
+func (e *originError) Error() string { return e.msg }
+
+// retryablePublish says which failed PUTs to the origin to make again:
+// transport errors and the origin's 5xx answers, not its refusals.
+func retryablePublish(err error) bool {
+	var oe *originError
+	if errors.As(err, &oe) {
+		return oe.status >= 500
+	}
+	return !errors.Is(err, os.ErrNotExist) && !errors.Is(err, context.Canceled)
+}
+
+// guard runs fn under br, or directly without one.
+func guard(ctx context.Context, br *protect.Breaker, fn func(ctx context.Context) error) error {
+	if br == nil {
+		return fn(ctx)
+	}
+	return br.Do(ctx, fn)
 }
