@@ -39,6 +39,7 @@ import (
 	"github.com/fillcast/fillcast/appliance/usage"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
+	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
@@ -377,7 +378,10 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 	if len(cfg.ControlPlanes) > 0 {
 		// One client for both: what one learns of the cluster's members
 		// and which node answers serves the other.
-		a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: cmp.Or(d.Credential, d.AdminToken), TLS: cpTLS, Log: log})
+		var retries *protect.Metrics
+		if retries, err = protect.NewMetrics(reg); err == nil {
+			a.cp, err = client.New(cfg.clientConfig(), client.Deps{Token: cmp.Or(d.Credential, d.AdminToken), TLS: cpTLS, Log: log, Metrics: retries})
+		}
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
 				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,

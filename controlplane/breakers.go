@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/controlplane/protect"
@@ -24,6 +25,8 @@ type breakers struct {
 	recs       *protect.Breaker // the recommender
 	origin     *protect.Breaker // ingest's PUTs to the origin
 	transcoder *protect.Breaker // ingest's transcoder (ffmpeg)
+	// originRetries is the retry budget of ingest's PUTs to the origin.
+	originRetries *protect.Budget
 }
 
 // notFailing returns an IsFailure that does not count errs: answers of a
@@ -55,11 +58,20 @@ func newBreakers(m *protect.Metrics, log *slog.Logger) (*breakers, error) {
 	} {
 		cfg := protect.DefaultBreakerConfig()
 		cfg.IsFailure = d.isFailure
+		if d.name == "transcoder" {
+			// Jobs take minutes: three failing in a row (of good input)
+			// say ffmpeg is broken, not twenty within seconds.
+			cfg.Window, cfg.MinRequests, cfg.ErrorRatio, cfg.OpenFor = time.Hour, 3, 1, time.Minute
+		}
 		br, err := protect.NewBreaker(d.name, cfg, m, log)
 		if err != nil {
 			return nil, err
 		}
 		*d.dst = br
+	}
+	var err error
+	if b.originRetries, err = protect.NewBudget(protect.DefaultBudgetConfig(), protect.WithBudgetMetrics("origin", m)); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

@@ -130,7 +130,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		}
 		if n.ingest, err = ingest.New(cfg.Ingest, ingest.Deps{
 			Transcoder: tc, State: stateOf{n.fsm, n.raft}, AdminToken: d.AdminToken, Log: d.Log,
-			Client: n.tls.originClient(), TranscoderBreaker: br.transcoder, OriginBreaker: br.origin,
+			Client: n.tls.originClient(), TranscoderBreaker: br.transcoder, OriginBreaker: br.origin, Retries: br.originRetries,
 		}); err != nil {
 			return nil, err
 		}

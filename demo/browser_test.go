@@ -135,7 +135,9 @@ func (k *killable) Close() error {
 // (FILLCAST_VIEWER): catalog, search by a misspelt word, ten seconds of
 // HLS and of DASH, killing the appliance in use mid-play, the operator
 // page (entering the demo's admin key, FILLCAST_ADMIN, in its key prompt;
-// a read key made there; a revoked key) and its upload form. Then, as a
+// a rule put through the API listed and audited; squeeze tests started,
+// cancelled and run to their end from its form; a read key made there; a
+// revoked key) and its upload form. Then, as a
 // new viewer signed up on the basic plan: a kids profile that neither
 // lists nor plays a 16+ title, no rendition above the plan's 480p, and a
 // second tab refused by the plan's one screen.

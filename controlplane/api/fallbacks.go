@@ -111,7 +111,9 @@ func (a *API) writeSearch(w http.ResponseWriter, r *http.Request, res any) error
 }
 
 // searchFallback answers the last good answer to the same query when
-// search times out, fails, is shed or its breaker is open. A bad query
+// search times out, fails, its bulkhead is full or its breaker is open
+// (a request shed by the node's limit gets 503: answering it would spend
+// what shedding saves). A bad query
 // stays a 400, and a query never answered before keeps its error.
 func (a *API) searchFallback(w http.ResponseWriter, r *http.Request, cause error) error {
 	var ge *gateway.Error

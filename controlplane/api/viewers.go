@@ -39,7 +39,7 @@ func (a *API) viewerRoutes() []route {
 		{"POST /v1/profiles", write("create_profile", viewerOnly), a.createProfile},
 		{"DELETE /v1/profiles/{id}", write("delete_profile", viewerOnly), a.deleteProfile},
 		{"GET /v1/plans", gateway.RouteOptions{Name: "list_plans", Policy: auth.Public, Timeout: 2 * time.Second, Priority: gateway.PriorityBrowse}, a.listPlans},
-		{"PUT /v1/plans/{id}", write("put_plan", opScope), a.putPlan},
+		{"PUT /v1/plans/{id}", gateway.RouteOptions{Name: "put_plan", Policy: opScope, Timeout: a.cfg.WriteTimeout + time.Second, MaxBodyBytes: 16 << 10}, a.putPlan},
 		{"POST /v1/streams/{id}/keepalive", write("keepalive", viewerOnly), a.keepAlive},
 		{"DELETE /v1/streams/{id}", write("end_stream", viewerOnly), a.endStream},
 	}

@@ -46,11 +46,11 @@ const (
 	// PriorityBrowse routes (catalog, title pages, search) are shed from
 	// 93.7 % of the limit.
 	PriorityBrowse Priority = 0
-	// PriorityRecs routes (recommendations, similar titles) are shed from
-	// 84.7 % of the limit.
+	// PriorityRecs routes (recommendations, similar titles, a viewer's
+	// history) are shed from 84.7 % of the limit.
 	PriorityRecs Priority = -1
-	// PriorityTelemetry routes (events, usage reports, history) are shed
-	// from half the limit.
+	// PriorityTelemetry routes (events, usage reports, operators' event
+	// and QoE reads) are shed from half the limit.
 	PriorityTelemetry Priority = -2
 )
 

@@ -38,6 +38,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/ratelimit"
 )
 
 // Principal classes a limit rule may name.
@@ -74,7 +75,6 @@ const (
 	maxHeaderValue      = 1024
 	maxBody             = 16 << 10
 	maxRetryAfter       = 86400
-	maxBurst            = 1_000_000
 )
 
 // Known is what Validate needs to know of the API whose rules it checks.
@@ -326,15 +326,13 @@ func validateLimit(r *fsm.Rule, known Known) error {
 	default:
 		return invalid("limit: class %q is unknown: want viewer, apikey, appliance or anonymous", r.Class)
 	}
-	switch {
-	case math.IsNaN(r.PerSecond) || r.PerSecond < 0:
-		return invalid("limit: per_second %v is negative: want requests per second, 0 for the burst alone", r.PerSecond)
-	case math.IsInf(r.PerSecond, 1) || r.PerSecond > 1e9:
-		return invalid("limit: per_second %v is too large: delete the rule to stop limiting", r.PerSecond)
-	case r.Burst < 0:
-		return invalid("limit: burst %d is negative", r.Burst)
-	case r.Burst > maxBurst:
-		return invalid("limit: burst %d is more than %d", r.Burst, maxBurst)
+	if math.IsNaN(r.PerSecond) || r.PerSecond < 0 {
+		return invalid("limit: per_second %v is negative: want requests per second (delete the rule to stop limiting)", r.PerSecond)
+	}
+	// The shapes the rate limiter enforces, so that no rule is taken
+	// and then skipped.
+	if err := (ratelimit.Limit{PerSecond: r.PerSecond, Burst: r.Burst}).Validate(); err != nil {
+		return invalid("limit: %v", strings.TrimPrefix(err.Error(), "ratelimit: "))
 	}
 	return nil
 }

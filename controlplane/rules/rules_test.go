@@ -71,13 +71,14 @@ func TestValidate(t *testing.T) {
 		{"static 204 body", `{"kind":"static","route":"GET /v1/search","status":204,"body":{}}`, "cannot carry a body"},
 		{"static negative retry", `{"kind":"static","route":"GET /v1/search","status":503,"retry_after":-1}`, "retry_after -1 is negative"},
 		{"limit", `{"kind":"limit","route":"search","class":"anonymous","per_second":5,"burst":10}`, ""},
-		{"limit class only", `{"kind":"limit","class":"viewer","per_second":50}`, ""},
+		{"limit class only", `{"kind":"limit","class":"viewer","per_second":50,"burst":100}`, ""},
+		{"limit without burst", `{"kind":"limit","class":"viewer","per_second":50}`, "burst 0"},
 		{"limit block", `{"kind":"limit","route":"search"}`, ""},
 		{"limit neither", `{"kind":"limit","per_second":5}`, "needs a route name, a class, or both"},
 		{"limit unknown route", `{"kind":"limit","route":"nope","per_second":5}`, `route "nope" is not a route name`},
 		{"limit unknown class", `{"kind":"limit","class":"robot","per_second":5}`, `class "robot" is unknown`},
 		{"limit negative", `{"kind":"limit","class":"viewer","per_second":-1}`, "per_second -1 is negative"},
-		{"limit negative burst", `{"kind":"limit","class":"viewer","burst":-1}`, "burst -1 is negative"},
+		{"limit negative burst", `{"kind":"limit","class":"viewer","burst":-1}`, "burst must be 0 too"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,12 +1,9 @@
 package tracing
 
 import (
-	"compress/gzip"
 	"context"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -19,129 +16,13 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/internal/leakcheck"
+	"github.com/fillcast/fillcast/internal/tracing/tracingtest"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
-
-// exported is one span as a collector received it.
-type exported struct {
-	Name, TraceID, ParentSpanID string
-	// Resource holds the string attributes of the span's resource.
-	Resource map[string]string
-	// Path and Encoding are the request's URL path and Content-Encoding.
-	Path, Encoding string
-}
-
-// collector is a stand-in for an OpenTelemetry collector's OTLP/HTTP
-// receiver: it decodes every export as a real one would and records the
-// spans in it.
-type collector struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	requests int
-	spans    []exported
-	errs     []error
-}
-
-// newCollector starts a collector on 127.0.0.1, closed when t ends.
-func newCollector(t *testing.T) *collector {
-	t.Helper()
-	c := &collector{}
-	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
-	t.Cleanup(func() {
-		c.srv.Close()
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for _, err := range c.errs {
-			t.Errorf("collector: %v", err)
-		}
-	})
-	return c
-}
-
-func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	c.requests++
-	c.mu.Unlock()
-	spans, err := decodeExport(r)
-	if err != nil {
-		c.mu.Lock()
-		c.errs = append(c.errs, err)
-		c.mu.Unlock()
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	c.mu.Lock()
-	c.spans = append(c.spans, spans...)
-	c.mu.Unlock()
-	body, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.Write(body)
-}
-
-// decodeExport reads an OTLP/HTTP protobuf export request.
-func decodeExport(r *http.Request) ([]exported, error) {
-	if r.Method != http.MethodPost {
-		return nil, errors.New(r.Method + " " + r.URL.Path + ": want POST")
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-protobuf" {
-		return nil, errors.New("Content-Type " + ct + ": want application/x-protobuf")
-	}
-	var body io.Reader = r.Body
-	enc := r.Header.Get("Content-Encoding")
-	switch enc {
-	case "":
-	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return nil, err
-		}
-		body = zr
-	default:
-		return nil, errors.New("Content-Encoding " + enc + ": want gzip or none")
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		return nil, err
-	}
-	var req coltracepb.ExportTraceServiceRequest
-	if err := proto.Unmarshal(raw, &req); err != nil {
-		return nil, err
-	}
-	var out []exported
-	for _, rs := range req.GetResourceSpans() {
-		res := map[string]string{}
-		for _, kv := range rs.GetResource().GetAttributes() {
-			res[kv.GetKey()] = kv.GetValue().GetStringValue()
-		}
-		for _, ss := range rs.GetScopeSpans() {
-			for _, s := range ss.GetSpans() {
-				out = append(out, exported{
-					Name:         s.GetName(),
-					TraceID:      hex.EncodeToString(s.GetTraceId()),
-					ParentSpanID: hex.EncodeToString(s.GetParentSpanId()),
-					Resource:     res,
-					Path:         r.URL.Path,
-					Encoding:     enc,
-				})
-			}
-		}
-	}
-	return out, nil
-}
-
-// received returns the number of requests and the spans received so far.
-func (c *collector) received() (int, []exported) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.requests, append([]exported(nil), c.spans...)
-}
 
 // remoteParent returns ctx holding the span context of traceparent as a
 // remote parent, as an HTTP server's propagator would.
@@ -168,8 +49,8 @@ func shutdown(t *testing.T, p *Provider) {
 // span whose parent was not sampled does not, though the ratio is 1.
 func TestExport(t *testing.T) {
 	t.Parallel()
-	col := newCollector(t)
-	p, err := New(Config{Endpoint: col.srv.URL, Service: "fillcast-test", Instance: "node-7"})
+	col := tracingtest.NewCollector(t)
+	p, err := New(Config{Endpoint: col.URL(), Service: "fillcast-test", Instance: "node-7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +73,7 @@ func TestExport(t *testing.T) {
 
 	shutdown(t, p)
 
-	_, spans := col.received()
+	_, spans := col.Received()
 	if len(spans) != 1 {
 		t.Fatalf("collector got %d spans %+v, want 1 (fill)", len(spans), spans)
 	}
@@ -225,15 +106,15 @@ func TestEndpointPath(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			col := newCollector(t)
-			p, err := New(Config{Endpoint: col.srv.URL + tc.suffix, Service: "fillcast-test"})
+			col := tracingtest.NewCollector(t)
+			p, err := New(Config{Endpoint: col.URL() + tc.suffix, Service: "fillcast-test"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, span := p.Tracer("test").Start(context.Background(), "root")
 			span.End()
 			shutdown(t, p)
-			_, spans := col.received()
+			_, spans := col.Received()
 			if len(spans) != 1 || spans[0].Path != tc.want {
 				t.Errorf("collector got %+v, want one span posted to %s", spans, tc.want)
 			}
@@ -245,14 +126,14 @@ func TestEndpointPath(t *testing.T) {
 // endpoint, TLS or a certificate change neither where and how spans go
 // with an Endpoint nor that none go anywhere without one.
 func TestEnvironmentCannotRedirect(t *testing.T) {
-	elsewhere := newCollector(t)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", elsewhere.srv.URL)
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", elsewhere.srv.URL+"/v1/traces")
+	elsewhere := tracingtest.NewCollector(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", elsewhere.URL())
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", elsewhere.URL()+"/v1/traces")
 	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "false")
 	t.Setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", certificateFile(t))
 
-	col := newCollector(t)
-	on, err := New(Config{Endpoint: col.srv.URL, Service: "fillcast-test"})
+	col := tracingtest.NewCollector(t)
+	on, err := New(Config{Endpoint: col.URL(), Service: "fillcast-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,10 +146,10 @@ func TestEnvironmentCannotRedirect(t *testing.T) {
 		span.End()
 		shutdown(t, p)
 	}
-	if _, spans := col.received(); len(spans) != 1 {
+	if _, spans := col.Received(); len(spans) != 1 {
 		t.Errorf("configured collector got %d spans, want 1", len(spans))
 	}
-	if n, spans := elsewhere.received(); n != 0 {
+	if n, spans := elsewhere.Received(); n != 0 {
 		t.Errorf("collector named by the environment got %d requests (%+v), want none", n, spans)
 	}
 }
@@ -320,8 +201,8 @@ func TestNoEndpoint(t *testing.T) {
 func TestNoExportWithoutSpans(t *testing.T) {
 	t.Parallel()
 	for _, tracer := range []bool{false, true} {
-		col := newCollector(t)
-		p, err := New(Config{Endpoint: col.srv.URL, Service: "fillcast-test"})
+		col := tracingtest.NewCollector(t)
+		p, err := New(Config{Endpoint: col.URL(), Service: "fillcast-test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +211,7 @@ func TestNoExportWithoutSpans(t *testing.T) {
 		}
 		shutdown(t, p)
 		shutdown(t, p)
-		if n, _ := col.received(); n != 0 {
+		if n, _ := col.Received(); n != 0 {
 			t.Errorf("Tracer called %v: collector got %d requests, want none", tracer, n)
 		}
 	}
@@ -340,8 +221,8 @@ func TestNoExportWithoutSpans(t *testing.T) {
 // dropped, and tracers handed out after it make spans that record nothing.
 func TestAfterShutdown(t *testing.T) {
 	t.Parallel()
-	col := newCollector(t)
-	p, err := New(Config{Endpoint: col.srv.URL, Service: "fillcast-test"})
+	col := tracingtest.NewCollector(t)
+	p, err := New(Config{Endpoint: col.URL(), Service: "fillcast-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +236,7 @@ func TestAfterShutdown(t *testing.T) {
 	}
 	span.End()
 	// Nothing is left to send them: the exporter stopped with Shutdown.
-	if n, _ := col.received(); n != 0 {
+	if n, _ := col.Received(); n != 0 {
 		t.Errorf("collector got %d requests, want none", n)
 	}
 }
@@ -378,8 +259,8 @@ func TestSampleRatio(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			col := newCollector(t)
-			p, err := New(Config{Endpoint: col.srv.URL, Service: "fillcast-test", SampleRatio: tc.ratio})
+			col := tracingtest.NewCollector(t)
+			p, err := New(Config{Endpoint: col.URL(), Service: "fillcast-test", SampleRatio: tc.ratio})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -481,8 +362,8 @@ func TestConfigErrorsSayWhatToDo(t *testing.T) {
 // runs; the race detector checks the Provider's state.
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
-	col := newCollector(t)
-	p, err := New(Config{Endpoint: col.srv.URL, Service: "fillcast-test"})
+	col := tracingtest.NewCollector(t)
+	p, err := New(Config{Endpoint: col.URL(), Service: "fillcast-test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,6 +195,17 @@ export const revokeAppliance = (id) => authed(`/v1/appliances/${q(id)}`, { metho
 // ({type, title, appliance, site, user, since, limit}), newest first.
 export const opsQoE = () => authed('/v1/ops/qoe');
 export const opsEvents = (filter = {}) => authed(`/v1/ops/events?${new URLSearchParams(filter)}`);
+// rules are the runtime rules (drain, canary, route, static, limit);
+// rulesAudit the changes to them, newest first, at most limit.
+export const rules = () => authed('/v1/rules');
+export const rulesAudit = (limit = 20) => authed(`/v1/rules/audit?limit=${limit}`);
+// squeezes are the squeeze tests, newest first. startSqueeze takes
+// {appliance, step_percent, step, max_p99_ms, max_error_ratio}, the
+// fields left out taking the control plane's defaults; cancelSqueeze
+// answers 409 for a squeeze that has finished.
+export const squeezes = () => authed('/v1/squeeze');
+export const startSqueeze = (req) => authed('/v1/squeeze', json('POST', req));
+export const cancelSqueeze = (id) => authed(`/v1/squeeze/${q(id)}`, { method: 'DELETE' });
 
 // fileURL is the control plane's redirect to a title file on an appliance
 // (poster, downloads).

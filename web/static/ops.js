@@ -3,12 +3,14 @@
 // browser tab only (api.operatorKey), asks the control plane whose key it
 // is (GET /v1/whoami) and then shows only what the key's scopes may use:
 // the fleet (health, load, hit ratio, cache use, fill progress), sites and
-// appliance registrations, the viewers' quality of experience (by title,
-// site and appliance) and the player errors reported last, ingest jobs
-// with their progress, an upload form, and for admins the API keys and
-// appliance credentials. The control plane enforces the same rules; the
-// page only spares operators buttons that would answer 403. A 401 from
-// any call (the key revoked) forgets the key and asks again.
+// appliance registrations, squeeze tests (with, for operators, a form to
+// start one and a button to cancel it), the runtime rules and who changed
+// them, the viewers' quality of experience (by title, site and appliance)
+// and the player errors reported last, ingest jobs with their progress,
+// an upload form, and for admins the API keys and appliance credentials.
+// The control plane enforces the same rules; the page only spares
+// operators buttons that would answer 403. A 401 from any call (the key
+// revoked) forgets the key and asks again.
 
 import * as api from './api.js';
 import { h, show, bytes, bits, pct, meter, errorBox } from './ui.js';
@@ -17,6 +19,10 @@ const REFRESH_MS = 2000;
 const ID_PATTERN = '[A-Za-z0-9_][A-Za-z0-9_\\-]{0,63}';
 const SCOPES = ['read', 'ingest', 'operator', 'admin'];
 const QOE_ROWS = 20; // the keys with the most plays shown per table
+const SQUEEZES_SHOWN = 10; // the newest squeeze tests listed
+const STEPS_SHOWN = 40; // the last steps listed of a squeeze
+const SQUEEZE_IDLE_MS = 10000; // how often squeezes are asked for while none runs
+const AUDIT_ROWS = 20; // the rule changes listed
 
 // can says whether who holds one of scopes; admin holds them all, and
 // can(who) alone asks for admin.
@@ -30,6 +36,9 @@ const sees = (who) => ({
   jobs: can(who, 'operator', 'ingest', 'read'), // GET /v1/jobs
   upload: can(who, 'operator', 'ingest'), // POST /v1/titles/{id}/ingest
   createTitle: can(who, 'operator'), // POST /v1/titles
+  squeeze: can(who, 'operator', 'read'), // GET /v1/squeeze
+  startSqueeze: can(who, 'operator'), // POST /v1/squeeze, DELETE /v1/squeeze/{id}
+  rules: can(who, 'operator', 'read'), // GET /v1/rules, /v1/rules/audit
   admin: can(who), // /v1/apikeys, PUT and DELETE /v1/appliances/{id}
 });
 
@@ -319,6 +328,207 @@ function apiKeysSection(who, selfRevoked) {
   return { nodes: [list.el, h('h3', {}, 'Create a key'), form, status], panels: [list] };
 }
 
+// num formats a measure with at most digits decimals; share formats one
+// that is a percentage already (a canary's share of new playbacks).
+const num = (v, digits = 1) => String(Math.round((v || 0) * 10 ** digits) / 10 ** digits);
+const share = (v) => `${num(v, 2)}%`;
+// span shortens a Go duration string: "1h0m0s" is "1h", "1m30s" stays.
+const span = (d) => String(d || '').replace(/([hm])0s$/, '$1').replace(/h0m$/, 'h');
+
+// stepsTable lists the steps a squeeze finished, the last STEPS_SHOWN:
+// the share sent, what the appliance reported at the end of the step,
+// and the step that crossed a bound marked, with the measure that did.
+function stepsTable(q) {
+  const steps = q.steps || [];
+  const shown = steps.slice(-STEPS_SHOWN);
+  return h('table', { class: 'steps' },
+    steps.length > shown.length && h('caption', { class: 'muted' }, `The last ${shown.length} of ${steps.length} steps.`),
+    h('thead', {}, h('tr', {}, ['Step', 'Share', 'Rate', 'p99', 'Errors', 'Ended'].map((c, i) => h('th', { class: i > 0 && i < 5 ? 'num' : null }, c)))),
+    h('tbody', {}, shown.map((st, i) => h('tr', { class: st.crossed ? 'crossed' : null, 'data-percent': st.percent },
+      h('td', {}, String(steps.length - shown.length + i + 1), st.crossed ? [' ', h('span', { class: 'badge stopped' }, 'crossed')] : ''),
+      h('td', { class: 'num' }, share(st.percent)),
+      h('td', { class: 'num' }, `${num(st.rps)} req/s`),
+      h('td', { class: st.p99_ms > q.max_p99_ms ? 'num over' : 'num' }, `${num(st.p99_ms)} ms`),
+      h('td', { class: st.error_ratio > q.max_error_ratio ? 'num over' : 'num' }, pct(st.error_ratio, 2)),
+      h('td', {}, st.at ? new Date(st.at).toLocaleTimeString() : '')))));
+}
+
+// squeezesTable lists the newest SQUEEZES_SHOWN squeeze tests, each with
+// its steps below it; cancel, for operators, adds a button to the
+// running ones.
+function squeezesTable(qs, cancel) {
+  if (!qs.length) return h('p', { class: 'muted', id: 'squeezes' }, 'No squeeze test yet.');
+  const cols = ['Squeeze', 'Appliance', 'Status', 'Now', 'Held', 'Bounds', 'Started', cancel && ''].filter((c) => c !== false);
+  return h('div', {},
+    h('table', { id: 'squeezes' },
+      h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))),
+      h('tbody', {}, qs.slice(0, SQUEEZES_SHOWN).flatMap((q) => {
+        const running = q.status === 'running';
+        let now = h('span', { class: 'muted' }, '–');
+        if (running) now = q.percent ? meter(q.percent, 100, `${share(q.percent)} of new playbacks`) : h('span', { class: 'muted' }, 'between steps');
+        return [
+          h('tr', { 'data-squeeze': q.id, class: 'squeeze' },
+            h('td', {}, h('code', {}, q.id)),
+            h('td', {}, q.appliance),
+            h('td', {}, h('span', { class: `badge ${q.status}` }, q.status), q.reason ? h('span', { class: 'reason muted' }, q.reason) : ''),
+            h('td', { class: 'now' }, now),
+            h('td', { class: 'held' }, q.held_percent ? `${share(q.held_percent)} at ${num(q.held_rps)} req/s` : h('span', { class: 'muted' }, 'none yet')),
+            h('td', {}, `steps of ${share(q.step_percent)} every ${span(q.step)}; p99 ≤ ${num(q.max_p99_ms)} ms, errors ≤ ${pct(q.max_error_ratio, 2)}`),
+            h('td', {}, when(q.started), q.started_by ? h('span', { class: 'muted' }, ` by ${q.started_by}`) : ''),
+            cancel && h('td', {}, running ? h('button', { type: 'button', class: 'danger', onclick: () => cancel(q) }, 'Cancel') : '')),
+          h('tr', { class: 'steps-row', 'data-steps': q.id },
+            h('td', { colspan: cols.length }, (q.steps || []).length ? stepsTable(q)
+              : h('p', { class: 'muted' }, running ? 'No step has ended yet.' : 'It ended before a step did.'))),
+        ];
+      }))),
+    qs.length > SQUEEZES_SHOWN && h('p', { class: 'muted' }, `The newest ${SQUEEZES_SHOWN} of ${qs.length} squeeze tests.`));
+}
+
+// squeezeLoader asks for the squeeze tests every time while one runs
+// (the refresh loop's REFRESH_MS), and otherwise at most every
+// SQUEEZE_IDLE_MS, answering the last list in between; stale makes the
+// next call ask, after this page started or cancelled one. An answer to
+// a call made before the last one answered is dropped for that one, so
+// that a slow refresh cannot undo what the page just did.
+function squeezeLoader() {
+  let last = null;
+  let at = 0;
+  let asked = 0; // calls made
+  let kept = 0; // the call whose answer last is
+  const load = async () => {
+    if (last && !last.some((q) => q.status === 'running') && Date.now() - at < SQUEEZE_IDLE_MS) return last;
+    const n = ++asked;
+    const qs = await api.squeezes().catch(missing('squeeze tests'));
+    if (n < kept) return last;
+    last = qs || [];
+    kept = n;
+    at = Date.now();
+    return last;
+  };
+  load.stale = () => { last = null; };
+  return load;
+}
+
+// applianceOptions keeps a select's options the appliances of the fleet,
+// keeping the one chosen; it is called with every answer of GET
+// /v1/fleet and redraws only when the fleet changed.
+function applianceOptions(select) {
+  let sig = null;
+  return (fleet) => {
+    const next = JSON.stringify(fleet.map((a) => [a.id, a.live]));
+    if (next === sig) return;
+    sig = next;
+    const chosen = select.value;
+    select.replaceChildren(h('option', { value: '' }, fleet.length ? 'Choose an appliance' : 'No appliance yet'),
+      ...fleet.map((a) => h('option', { value: a.id, selected: a.id === chosen }, a.live ? a.id : `${a.id} (down)`)));
+  };
+}
+
+// squeezeSection lists the squeeze tests; for operators it also starts
+// one, on an appliance of the fleet (onFleet registers for the fleet's
+// answers), and cancels the running ones.
+function squeezeSection(operator, onFleet) {
+  const status = h('div', { id: 'squeeze-status' });
+  const load = squeezeLoader();
+  const reload = () => { load.stale(); return list.refresh(); };
+  const cancel = (q) => {
+    if (!confirm(`Cancel the squeeze ${q.id} on ${q.appliance}? Its canary rule is deleted and steering is as before.`)) return;
+    act(status, `Cancelling ${q.id}…`, async () => {
+      await api.cancelSqueeze(q.id);
+      reload();
+      return h('p', {}, `Squeeze ${q.id} cancelled.`);
+    });
+  };
+  const list = panel(load, (qs) => squeezesTable(qs, operator && cancel));
+  const intro = h('p', { class: 'muted' },
+    'A squeeze test steers a growing share of new playbacks to one appliance, step by step, while the p99 latency and error ratio of its heartbeats stay within the bounds. ',
+    'The first step that crosses one stops it; the step before is what the appliance held.');
+  if (!operator) return { nodes: [intro, list.el], panels: [list] };
+
+  const appliance = h('select', { name: 'appliance', required: true }, h('option', { value: '' }, 'Loading the fleet…'));
+  onFleet(applianceOptions(appliance));
+  const number = (name, attrs) => h('input', { name, type: 'number', step: 'any', ...attrs });
+  const stepPercent = number('step_percent', { min: 0.1, max: 100, placeholder: '5', title: 'the share added at each step, in percent' });
+  const step = h('input', { name: 'step', placeholder: '10s', pattern: '([0-9]+(\\.[0-9]+)?(ms|s|m|h))+', title: 'how long each step lasts: a duration such as 10s, 1m30s (1s to 1h)' });
+  const maxP99 = number('max_p99_ms', { min: 0, placeholder: '50', title: 'the highest p99 latency the appliance may report, in milliseconds' });
+  const maxErrors = number('max_error_ratio', { min: 0, max: 1, placeholder: '0.01', title: 'the highest share of failed responses, from 0 to 1' });
+  const form = h('form', { id: 'squeeze-form', class: 'upload' },
+    field('Appliance', appliance), field('Step (%)', stepPercent), field('Step length', step),
+    field('Max p99 (ms)', maxP99), field('Max error ratio', maxErrors), h('button', { type: 'submit' }, 'Start squeeze'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const req = { appliance: appliance.value };
+    for (const [k, el] of [['step_percent', stepPercent], ['max_p99_ms', maxP99], ['max_error_ratio', maxErrors]]) {
+      if (el.value !== '') req[k] = Number(el.value);
+    }
+    if (step.value.trim()) req.step = step.value.trim();
+    act(status, `Starting a squeeze on ${req.appliance}…`, async () => {
+      const q = await api.startSqueeze(req);
+      reload();
+      return h('p', {}, 'Squeeze ', h('code', { class: 'squeeze-id' }, q.id), ` started on ${q.appliance}: steps of ${share(q.step_percent)} every ${span(q.step)}.`);
+    });
+  });
+  return {
+    nodes: [intro, list.el, h('h3', {}, 'Start a squeeze test'),
+      h('p', { class: 'muted' }, 'Fields left empty take the defaults shown.'), form, status],
+    panels: [list],
+  };
+}
+
+// target says where a canary or route rule sends players.
+const target = (t) => (!t ? 'nowhere' : t.site ? `site ${t.site}` : `appliances ${(t.appliances || []).join(', ')}`);
+
+// ruleSummary says in words what a rule does.
+function ruleSummary(r) {
+  switch (r.kind) {
+    case 'drain':
+      return `takes ${r.appliance ? `appliance ${r.appliance}` : `site ${r.site}`} out of steering`;
+    case 'canary':
+      return `sends ${share(r.percent)} of new playbacks of ${r.title === '*' ? 'every title' : r.title} to ${target(r.target)}`;
+    case 'route': {
+      const m = r.match || {};
+      const what = [m.header && `with header ${m.header}${m.value ? `: ${m.value}` : ''}`, m.prefix && `from ${m.prefix}`].filter(Boolean).join(' and ');
+      return `steers requests ${what} to ${target(r.target)}`;
+    }
+    case 'static':
+      return `answers ${r.route} itself with ${r.status}${r.retry_after ? `, Retry-After ${r.retry_after} s` : ''}`;
+    case 'limit':
+      return `limits ${r.route ? `route ${r.route}` : 'every route'}${r.class ? ` for ${r.class}` : ''} to ${num(r.per_second, 2)} req/s, burst ${r.burst || 0}`;
+    default:
+      return '';
+  }
+}
+
+// squeezeRule marks the canary rules that squeeze tests put.
+const squeezeRule = (id) => (id.startsWith('squeeze-') ? h('span', { class: 'muted' }, ' (squeeze test)') : '');
+
+// rulesTable lists the runtime rules, what each does and who changed it
+// last.
+function rulesTable(rs) {
+  if (!rs.length) return h('p', { class: 'muted', id: 'rules' }, 'No runtime rule is set.');
+  return h('table', { id: 'rules' },
+    h('thead', {}, h('tr', {}, ['Rule', 'Kind', 'What it does', 'Changed by', 'Changed'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, rs.map((r) => h('tr', { 'data-rule': r.id },
+      h('td', {}, h('code', {}, r.id), squeezeRule(r.id)),
+      h('td', {}, h('span', { class: `badge ${r.kind}` }, r.kind)),
+      h('td', { class: 'message', title: r.body ? JSON.stringify(r.body) : null }, ruleSummary(r)),
+      h('td', {}, r.updated_by || ''), h('td', {}, when(r.updated))))));
+}
+
+// auditTable lists the last changes to the rules (GET /v1/rules/audit),
+// newest first.
+function auditTable(changes) {
+  if (!changes.length) return h('p', { class: 'muted', id: 'rules-audit' }, 'No rule has been changed yet.');
+  return h('table', { id: 'rules-audit' },
+    h('thead', {}, h('tr', {}, ['When', 'Change', 'Rule', 'By', 'What it did'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, changes.map((c) => h('tr', { 'data-rule': c.id, 'data-op': c.op },
+      h('td', {}, when(c.at)),
+      h('td', {}, h('span', { class: `badge ${c.op}` }, c.op)),
+      h('td', {}, h('code', {}, c.id), squeezeRule(c.id)),
+      h('td', {}, c.by || ''),
+      h('td', { class: 'message' }, c.rule ? `${c.rule.kind}: ${ruleSummary(c.rule)}` : 'deleted the rule')))));
+}
+
 // keyPrompt asks for the operator key; use gets the key entered. message,
 // if any, says why it asks again.
 function keyPrompt(message, use) {
@@ -347,13 +557,21 @@ function operatorView(who, live, on) {
   const section = (id, title, ...body) => h('section', { id }, h('h2', {}, title), ...body);
   const add = (p) => { panels.push(p); return p.el; };
   const parts = (sec) => { panels.push(...sec.panels); return sec.nodes; };
+  // The squeeze form offers the appliances of the fleet panel's answers.
+  const fleetWatchers = [];
+  const fleet = () => api.fleet().then((f) => { fleetWatchers.forEach((w) => w(f)); return f; });
   show(
     h('h1', {}, 'Operator'),
     h('p', { class: 'who', id: 'who' }, 'Key ', h('code', {}, who.id), ` · scope ${(who.scopes || []).join(', ')} `,
       h('button', { type: 'button', id: 'forget-key', onclick: on.forget }, 'Forget key')),
-    s.fleet && section('fleet-section', 'Fleet', add(panel(api.fleet, fleetTable))),
+    s.fleet && section('fleet-section', 'Fleet', add(panel(fleet, fleetTable))),
     s.fleet && section('sites-section', 'Sites', add(panel(api.sites, sitesTable))),
     s.fleet && section('appliances-section', 'Appliances', parts(appliancesSection(s.admin))),
+    s.squeeze && section('squeeze-section', 'Squeeze tests', parts(squeezeSection(s.startSqueeze && s.fleet, (w) => fleetWatchers.push(w)))),
+    s.rules && section('rules-section', 'Rules',
+      add(panel(() => api.rules().catch(missing('runtime rules')), rulesTable)),
+      h('h3', {}, 'Recent changes'),
+      add(panel(() => api.rulesAudit(AUDIT_ROWS).catch(missing('the changes to the rules')), auditTable))),
     s.qoe && section('qoe-section', 'Quality of experience',
       add(panel(() => api.opsQoE().catch(missing('quality of experience')), qoeTables)),
       h('h3', {}, 'Player errors'),

@@ -96,6 +96,127 @@ async function useKey(page, key) {
   await page.click('#key-form button[type=submit]');
 }
 
+// asAdmin calls the control plane's API with the demo's admin key and
+// answers the status and the decoded body.
+async function asAdmin(method, path, body) {
+  const headers = { Authorization: `Bearer ${admin}` };
+  if (body) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${base}${path}`, { method, headers, body: body && JSON.stringify(body) });
+  const text = await res.text();
+  let decoded = text;
+  try {
+    decoded = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: decoded };
+}
+
+// rulesShown checks the operator page's Rules section: a rule put through
+// the API is listed with what it does (its match value, markup in it
+// shown as text) and who put it, its change is in the audit list, and
+// once deleted it is gone from the list and its deletion audited.
+async function rulesShown(page) {
+  const id = 'browser-test-route';
+  const value = '<img src=x onerror=window.pwned=1>';
+  const put = await asAdmin('PUT', `/v1/rules/${id}`, { kind: 'route', match: { header: 'X-Browser-Test', value }, target: { site: 'nowhere' } });
+  check(put.status === 200 && put.body.updated_by, `PUT /v1/rules/${id}: ${put.status} ${JSON.stringify(put.body)}`);
+  const row = await until(page, 'the rule put through the API is listed', (rid) => {
+    const tr = document.querySelector(`#rules tr[data-rule="${rid}"]`);
+    return tr && document.querySelector(`#rules-audit tr[data-rule="${rid}"][data-op="put"]`) ? tr.innerText : null;
+  }, id);
+  check(row.includes(value) && row.includes('route') && row.includes('site nowhere') && row.includes(put.body.updated_by),
+    `the rule's row reads ${JSON.stringify(row)}: want its kind, match value ${value}, target and who put it (${put.body.updated_by})`);
+  check(await page.evaluate(() => !document.querySelector('#rules-section img') && window.pwned === undefined), 'markup in a rule ran as HTML');
+  const del = await asAdmin('DELETE', `/v1/rules/${id}`);
+  check(del.status === 204, `DELETE /v1/rules/${id}: ${del.status}`);
+  await until(page, 'the deleted rule leaves the list and its deletion is audited', (rid) =>
+    !document.querySelector(`#rules tr[data-rule="${rid}"]`) && document.querySelector(`#rules-audit tr[data-rule="${rid}"][data-op="delete"]`), id);
+  console.log(`ok: the Rules section lists a rule put through the API (${row.replace(/\s+/g, ' ')}) and audits its put and delete`);
+}
+
+// squeezeRow answers what the operator page shows of squeeze id (run in
+// the page): its status, reason, share now, cancel button, the rows of
+// its steps table, and whether its canary rule is listed; null before it
+// is listed.
+const squeezeRow = (id) => {
+  const tr = document.querySelector(`#squeezes tr[data-squeeze="${id}"]`);
+  if (!tr) return null;
+  const steps = [...document.querySelectorAll(`#squeezes tr[data-steps="${id}"] table.steps tbody tr`)];
+  return {
+    status: tr.querySelector('.badge').textContent,
+    reason: tr.querySelector('.reason')?.textContent || '',
+    now: tr.querySelector('.now').textContent,
+    cancel: Boolean(tr.querySelector('button.danger')),
+    steps: steps.map((s) => ({ percent: Number(s.dataset.percent), crossed: s.classList.contains('crossed') })),
+    rule: Boolean(document.querySelector(`#rules tr[data-rule="squeeze-${id}"]`)),
+  };
+};
+
+// untilSqueeze polls what the page shows of squeeze id until ok holds.
+async function untilSqueeze(page, what, id, ok, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const row = await page.evaluate(squeezeRow, id);
+    if (row && ok(row)) return row;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout / 1000}s (the page shows ${JSON.stringify(row)})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+// startSqueeze fills the operator page's squeeze form for the first
+// live appliance and answers the squeeze's id, or the error shown.
+async function startSqueeze(page, fields) {
+  const appliance = await until(page, 'the squeeze form offers the fleet', () =>
+    [...document.querySelectorAll('#squeeze-form select[name=appliance] option')].find((o) => o.value && !/down/.test(o.textContent))?.value);
+  await page.selectOption('#squeeze-form select[name=appliance]', appliance);
+  for (const name of ['step_percent', 'step', 'max_p99_ms', 'max_error_ratio']) await page.fill(`#squeeze-form input[name=${name}]`, String(fields[name] ?? ''));
+  await page.evaluate(() => document.querySelector('#squeeze-status').replaceChildren());
+  await page.click('#squeeze-form button[type=submit]');
+  const res = await until(page, 'the squeeze form answers', () => {
+    const st = document.querySelector('#squeeze-status');
+    const id = st.querySelector('.squeeze-id')?.textContent;
+    const err = st.querySelector('.error')?.textContent;
+    return id || err ? { id, err } : null;
+  });
+  return { appliance, ...res };
+}
+
+// squeezesShown checks the operator page's squeeze tests: the empty list
+// first; a refused start shown in words; a squeeze started with the form
+// running at its first share with its canary rule listed, then cancelled
+// with its button; and a quick one (two steps of 50 %) whose steps the
+// page lists as the API records them, the crossing step marked.
+async function squeezesShown(page) {
+  const empty = await until(page, 'the squeeze section says there is none', () =>
+    document.querySelector('#squeeze-section h2')?.textContent === 'Squeeze tests' && document.querySelector('#squeezes')?.textContent);
+  check(/No squeeze test yet/.test(empty), `with no squeeze the section says ${JSON.stringify(empty)}`);
+
+  const refused = await startSqueeze(page, { step: '0.5s' });
+  check(!refused.id && /shorter than/.test(refused.err || ''), `a squeeze with 0.5s steps: ${JSON.stringify(refused)}, want it refused in words`);
+
+  const slow = await startSqueeze(page, { step: '1h' });
+  check(slow.id, `starting a squeeze on ${slow.appliance}: ${JSON.stringify(slow)}`);
+  const running = await untilSqueeze(page, 'the squeeze runs its first step', slow.id, (row) => row.status === 'running' && /\b5%/.test(row.now) && row.cancel && row.rule);
+  console.log(`ok: a squeeze started with the form runs on ${slow.appliance} at ${running.now}, its canary rule listed`);
+  page.once('dialog', (d) => d.accept());
+  await page.click(`#squeezes tr[data-squeeze="${slow.id}"] button.danger`);
+  const cancelled = await untilSqueeze(page, 'the squeeze is cancelled', slow.id, (row) => row.status === 'aborted' && !row.rule);
+  check(/cancelled by/.test(cancelled.reason) && !cancelled.cancel, `the cancelled squeeze shows ${JSON.stringify(cancelled)}`);
+  console.log(`ok: the Cancel button aborted it (${cancelled.reason}) and its canary rule is gone`);
+
+  const quick = await startSqueeze(page, { step_percent: 50, step: '3s' });
+  check(quick.id, `starting a quick squeeze on ${quick.appliance}: ${JSON.stringify(quick)}`);
+  const done = await untilSqueeze(page, 'the quick squeeze finishes', quick.id, (row) => row.status !== 'running' && !row.rule, 90000);
+  const rec = (await asAdmin('GET', `/v1/squeeze/${quick.id}`)).body;
+  const want = (rec.steps || []).map((st) => ({ percent: st.percent, crossed: Boolean(st.crossed) }));
+  check(done.status === rec.status && JSON.stringify(done.steps) === JSON.stringify(want),
+    `the page shows ${JSON.stringify(done)}; the API answers status ${rec.status}, steps ${JSON.stringify(want)}`);
+  check(rec.status !== 'stopped' || want.filter((st) => st.crossed).length === 1, `a stopped squeeze with steps ${JSON.stringify(want)}: want one crossed`);
+  await page.screenshot({ path: join(out, 'operator-squeeze.png'), fullPage: true });
+  console.log(`ok: a squeeze of 50% steps ${rec.status} (${rec.reason}) and the page lists its ${want.length} steps ${want.map((st) => `${st.percent}%${st.crossed ? ' crossed' : ''}`).join(', ')}`);
+}
+
 // sections lists the operator page's sections and forms (run in the page).
 const sections = () => [...document.querySelectorAll('#view section[id], #view form[id]')].map((e) => `#${e.getAttribute('id')}`); // not e.id: a form's input named id hides it
 
@@ -368,11 +489,13 @@ try {
   await useKey(page, admin);
   await until(page, 'operator page lists the fleet and jobs', () => document.querySelectorAll('#fleet tbody tr').length >= 2 && document.querySelectorAll('#jobs tbody tr').length >= 1);
   const adminSees = await page.evaluate(sections);
-  check(['#upload', '#apikey-form', '#appliance-form'].every((s) => adminSees.includes(s)), `the admin key sees ${adminSees}`);
+  check(['#upload', '#apikey-form', '#appliance-form', '#squeeze-section', '#squeeze-form', '#rules-section'].every((s) => adminSees.includes(s)), `the admin key sees ${adminSees}`);
   check(/bootstrap/.test(await page.textContent('#who')), `who: ${await page.textContent('#who')}`);
   const kept = await page.evaluate((k) => ({ session: sessionStorage.getItem('fillcast.key') === k, local: Object.values(localStorage).includes(k), cookie: document.cookie.includes(k) }), admin);
   check(kept.session && !kept.local && !kept.cookie, `the key is kept ${JSON.stringify(kept)}, want in sessionStorage only`);
   console.log(`ok: the admin key sees ${adminSees.join(' ')} and is kept for the tab only`);
+  await rulesShown(page);
+  await squeezesShown(page);
   if (process.env.FILLCAST_UPLOAD) {
     await page.fill('#upload input[name=id]', 'uploaded');
     await page.fill('#upload input[name=name]', 'Uploaded From The Browser');
@@ -408,7 +531,8 @@ try {
   await useKey(page, readKey);
   await until(page, 'the read key sees the fleet', () => document.querySelectorAll('#fleet tbody tr').length >= 2);
   const readSees = await page.evaluate(sections);
-  check(['#upload', '#apikey-form', '#appliance-form', '#apikeys-section'].every((s) => !readSees.includes(s)) && readSees.includes('#appliances-section'),
+  check(['#upload', '#apikey-form', '#appliance-form', '#apikeys-section', '#squeeze-form'].every((s) => !readSees.includes(s))
+    && ['#appliances-section', '#squeeze-section', '#rules-section'].every((s) => readSees.includes(s)),
     `the read key sees ${readSees}`);
   console.log(`ok: a read key made on the page sees ${readSees.join(' ')}`);
   const res = await fetch(`${base}/v1/apikeys/${readID}`, { method: 'DELETE', headers: { Authorization: `Bearer ${admin}` } });
