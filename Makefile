@@ -66,6 +66,12 @@ fuzz:
 	$(GO) test -run x -fuzz '^FuzzViewingUnmarshal$$' -fuzztime 20s ./controlplane/events
 	$(GO) test -run x -fuzz '^FuzzModelUnmarshal$$' -fuzztime 20s ./controlplane/recs
 	$(GO) test -run x -fuzz '^FuzzParseQuery$$' -fuzztime 20s ./controlplane/opsindex
+	$(GO) test -run x -fuzz '^FuzzParseLimits$$' -fuzztime 20s ./controlplane/ratelimit
+	$(GO) test -run x -fuzz '^FuzzRule$$' -fuzztime 20s ./controlplane/rules
+	$(GO) test -run x -fuzz '^FuzzParse$$' -fuzztime 20s ./controlplane/squeeze
+	$(GO) test -run x -fuzz '^FuzzTraceID$$' -fuzztime 20s ./internal/tracing
+	$(GO) test -run x -fuzz '^FuzzBucket$$' -fuzztime 20s ./appliance/latency
+	$(GO) test -run x -fuzz '^FuzzAppendLine$$' -fuzztime 20s ./appliance/accesslog
 
 bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)
@@ -82,6 +88,7 @@ bench: build
 	bench/h3/run.sh
 	bench/upgrade/run.sh
 	bench/loadtest/run.sh
+	$(GO) run ./bench/overload
 
 # The whole CDN on one machine: origin, control plane, a flash and a
 # storage appliance, sample titles made with ffmpeg and ingested.

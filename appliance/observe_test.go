@@ -95,7 +95,7 @@ func TestHeartbeatP99AndErrorRatio(t *testing.T) {
 	for i := range 6 {
 		get(i, "720p/fast-"+fmt.Sprint(i)+".m4s", 200)
 	}
-	poll.Until(t, 10*time.Second, "the fast requests in the heartbeats", func() bool { return sumBeats(t, node.Heartbeats()).requests == sent })
+	poll.Until(t, 30*time.Second, "the fast requests in the heartbeats", func() bool { return sumBeats(t, node.Heartbeats()).requests == sent })
 	if s := sumBeats(t, node.Heartbeats()); s.failed != 0 {
 		t.Fatalf("fast misses only: heartbeats say %d failed", s.failed)
 	}
@@ -104,7 +104,7 @@ func TestHeartbeatP99AndErrorRatio(t *testing.T) {
 	for i := range 6 {
 		get(i, "720p/slow-"+fmt.Sprint(i)+".m4s", 200)
 	}
-	poll.Until(t, 10*time.Second, "the slow requests in the heartbeats", func() bool { return sumBeats(t, node.Heartbeats()).requests == sent })
+	poll.Until(t, 30*time.Second, "the slow requests in the heartbeats", func() bool { return sumBeats(t, node.Heartbeats()).requests == sent })
 	slow := sumBeats(t, node.Heartbeats()[seen:])
 	if slow.maxP99 < 30 || slow.failed != 0 {
 		t.Errorf("40 ms misses: heartbeats say p99 up to %v ms and %d failed, want at least 30 ms and none", slow.maxP99, slow.failed)
@@ -117,7 +117,7 @@ func TestHeartbeatP99AndErrorRatio(t *testing.T) {
 	for i := range 4 { // hits, now: the error ratio is a share
 		get(i, "720p/fast-"+fmt.Sprint(i)+".m4s", 200)
 	}
-	poll.Until(t, 10*time.Second, "the failed requests in the heartbeats", func() bool { return sumBeats(t, node.Heartbeats()).requests == sent })
+	poll.Until(t, 30*time.Second, "the failed requests in the heartbeats", func() bool { return sumBeats(t, node.Heartbeats()).requests == sent })
 	failing := sumBeats(t, node.Heartbeats()[seen:])
 	if failing.failed != 4 || failing.requests != 8 {
 		t.Errorf("4 failures in 8 requests: heartbeats say %d in %d", failing.failed, failing.requests)
@@ -157,7 +157,7 @@ func TestAccessLogTraceID(t *testing.T) {
 		}
 	}
 	var lines []string
-	poll.Until(t, 10*time.Second, "the access log's lines in the file", func() bool {
+	poll.Until(t, 30*time.Second, "the access log's lines in the file", func() bool {
 		b, _ := os.ReadFile(logFile)
 		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 		return len(lines) == len(tests)

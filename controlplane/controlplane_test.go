@@ -86,7 +86,8 @@ func runNode(t *testing.T, cfg Config, d Deps) *testNode {
 		// The tests poll far faster than players do; the limits have
 		// tests of their own (controlplane/api, controlplane/ratelimit).
 		off := ratelimit.Limit{PerSecond: -1}
-		cfg.API.RateLimits.Classes = map[ratelimit.Class]ratelimit.Limit{ratelimit.ClassViewer: off, ratelimit.ClassAnonymous: off}
+		cfg.API.RateLimits.Classes = map[ratelimit.Class]ratelimit.Limit{ratelimit.ClassViewer: off, ratelimit.ClassAnonymous: off,
+			ratelimit.ClassAPIKey: off, ratelimit.ClassAppliance: off}
 	}
 	if d.Log == nil && os.Getenv("FILLCAST_TEST_LOG") != "" {
 		d.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", cfg.ID)

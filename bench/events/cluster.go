@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +21,7 @@ import (
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/bench/internal/apicall"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/stream"
@@ -261,12 +259,12 @@ func (c *cluster) setup(ctx context.Context, client *http.Client, n int) ([]view
 	base := c.nodes[0].url
 	t := fillcast.Title{ID: title, Name: "One", Status: "ready",
 		Renditions: []fillcast.Rendition{{ID: "360p", Kind: "video", Height: 360, Bandwidth: 1e6, Codecs: "avc1.64001e"}}}
-	if _, err := call(ctx, client, "POST", base+"/v1/titles", t, adminToken, http.StatusCreated, nil); err != nil {
+	if _, err := apicall.Call(ctx, client, "POST", base+"/v1/titles", t, adminToken, http.StatusCreated, nil); err != nil {
 		return nil, err
 	}
 	plan := map[string]any{"name": "Bench", "max_height": 4320, "max_streams": 16, "downloads": true,
 		"price": map[string]any{"amount": 0, "currency": "EUR"}, "period": "month"}
-	if _, err := call(ctx, client, "PUT", base+"/v1/plans/bench", plan, adminToken, http.StatusOK, nil); err != nil {
+	if _, err := apicall.Call(ctx, client, "PUT", base+"/v1/plans/bench", plan, adminToken, http.StatusOK, nil); err != nil {
 		return nil, err
 	}
 	vs := make([]viewer, n)
@@ -292,56 +290,12 @@ func signUp(ctx context.Context, client *http.Client, base string, i int) (viewe
 	email := fmt.Sprintf("viewer%05d-%s@bench.fillcast.example", i, strings.ToLower(rand.Text()[:8]))
 	const password = "correct horse battery"
 	acct := map[string]string{"email": email, "password": password, "plan": "bench"}
-	if _, err := call(ctx, client, "POST", base+"/v1/accounts", acct, "", http.StatusCreated, nil); err != nil {
+	if _, err := apicall.Call(ctx, client, "POST", base+"/v1/accounts", acct, "", http.StatusCreated, nil); err != nil {
 		return viewer{}, err
 	}
 	var s struct {
 		Token string `json:"token"`
 	}
-	_, err := call(ctx, client, "POST", base+"/v1/sessions", map[string]string{"email": email, "password": password}, "", http.StatusCreated, &s)
+	_, err := apicall.Call(ctx, client, "POST", base+"/v1/sessions", map[string]string{"email": email, "password": password}, "", http.StatusCreated, &s)
 	return viewer{token: s.Token}, err
-}
-
-// call sends body as JSON (a []byte as it is) with the bearer token and
-// decodes the answer into out when its status is want.
-func call(ctx context.Context, client *http.Client, method, u string, body any, token string, want int, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, ok := body.([]byte)
-		if !ok {
-			var err error
-			if b, err = json.Marshal(body); err != nil {
-				return 0, err
-			}
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode != want {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s, want %d", method, u, resp.StatusCode, bytes.TrimSpace(b), want)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, u, err)
-		}
-	}
-	return resp.StatusCode, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fillcast/fillcast/bench/internal/apicall"
 )
 
 // apiRound is one round of viewers posting batches over HTTP.
@@ -174,7 +176,7 @@ func (p *prober) sample(i int) (time.Duration, error) {
 	body := []byte(`[{"id":"probe` + strconv.Itoa(i) + `-` + strconv.Itoa(pos) + `","title":"` + title +
 		`","type":"progress","position_s":` + strconv.Itoa(pos) + `,"duration_s":100000}]`)
 	sent := time.Now()
-	if _, err := call(context.Background(), p.client, "POST", p.post+"/v1/events", body, token, http.StatusAccepted, nil); err != nil {
+	if _, err := apicall.Call(context.Background(), p.client, "POST", p.post+"/v1/events", body, token, http.StatusAccepted, nil); err != nil {
 		return 0, err
 	}
 	if lag, ok := p.wait(token, pos, sent); ok {
@@ -199,7 +201,7 @@ func (p *prober) wait(token string, pos int, sent time.Time) (time.Duration, boo
 				PositionS float64 `json:"position_s"`
 			} `json:"continue_watching"`
 		}
-		if _, err := call(context.Background(), p.client, "GET", p.read+"/v1/history", nil, token, http.StatusOK, &h); err == nil {
+		if _, err := apicall.Call(context.Background(), p.client, "GET", p.read+"/v1/history", nil, token, http.StatusOK, &h); err == nil {
 			for _, e := range h.ContinueWatching {
 				if e.Title == title && e.PositionS >= float64(pos) {
 					return time.Since(sent), true

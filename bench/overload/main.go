@@ -24,6 +24,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -44,7 +45,8 @@ type options struct {
 	unloadedRate, capacity, startRate                                 int
 	mix                                                               string
 	rounds, viewers, titles, appliances, batch, conns                 int
-	keep, verbose                                                     bool
+	keep, verbose, pin                                                bool
+	nodeCPU                                                           float64
 	fillcast, on, off, rateLimits                                     string
 }
 
@@ -80,7 +82,12 @@ func main() {
 	flag.StringVar(&o.on, "on", "auto", "node flags for protection on; auto: none (the defaults) when the binary has --concurrency-limit")
 	flag.StringVar(&o.off, "off", "auto", "node flags for protection off; auto: --concurrency-limit off")
 	flag.StringVar(&o.rateLimits, "rate-limits", "viewer=off,anonymous=off", "--rate-limits given to every node when the binary has it; empty keeps its defaults")
+	flag.BoolVar(&o.pin, "pin", true, "with 2 CPUs or more, run the node on CPU 0 and this process (vegeta) on CPU 1 (taskset), so that neither takes the other's CPU")
+	flag.Float64Var(&o.nodeCPU, "node-cpu", 0.3, "with -pin, the share of CPU 0 the node may use (a cgroup CPU quota), so that vegeta's one CPU can send three times the node's capacity; 0: all of it")
 	flag.Parse()
+	if o.pin {
+		pinSelf()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o)
 	stop()
@@ -132,8 +139,13 @@ func run(ctx context.Context, o options) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	fmt.Printf("%s, GOMAXPROCS %d, %d CPUs shared by the node and this process (vegeta); load average %s at the start\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAvg())
+	if pinned() {
+		fmt.Printf("%s; the node runs on CPU 0 (at most %.0f %% of it, -node-cpu) and this process (vegeta, GOMAXPROCS %d) on CPU 1 (-pin); load average %s at the start\n",
+			runtime.Version(), 100*cmp.Or(o.nodeCPU, 1), runtime.GOMAXPROCS(0), loadAvg())
+	} else {
+		fmt.Printf("%s, GOMAXPROCS %d, %d CPUs shared by the node and this process (vegeta); load average %s at the start\n",
+			runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAvg())
+	}
 	bin := o.fillcast
 	if bin == "" {
 		t := time.Now()
@@ -225,7 +237,7 @@ func (e *env) start(ctx context.Context, label string, p protection, viewers int
 	dir := filepath.Join(e.dir, fmt.Sprintf("node%d-%s", e.nodes, label))
 	args := append(append([]string{}, e.common...), p.flags...)
 	t := time.Now()
-	n, err := startNode(ctx, e.bin, dir, args, time.Minute)
+	n, err := startNode(ctx, e.bin, dir, args, e.o.nodeCPU, time.Minute)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fillcast/fillcast/bench/internal/apicall"
 )
 
 // adminToken is each node's bootstrap admin key.
@@ -125,7 +127,7 @@ type node struct {
 // startNode starts a bootstrap node with its data in dir, logging to
 // dir/node.log, and returns once it is the leader of its one-node
 // cluster.
-func startNode(ctx context.Context, bin, dir string, flags []string, within time.Duration) (*node, error) {
+func startNode(ctx context.Context, bin, dir string, flags []string, cpu float64, within time.Duration) (*node, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -152,6 +154,9 @@ func startNode(ctx context.Context, bin, dir string, flags []string, within time
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	if pinned() {
+		cmd = exec.Command(taskset, append([]string{"-c", "0", bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A bench killed outright (SIGKILL, a closed pipe) must not leave the
 	// node running.
@@ -161,8 +166,16 @@ func startNode(ctx context.Context, bin, dir string, flags []string, within time
 		return nil, err
 	}
 	n := &node{cmd: cmd, url: "http://" + addr(ports[0]), dir: dir, args: args, exited: make(chan struct{})}
+	release := func() {}
+	if pinned() && cpu > 0 {
+		if release, err = limitCPU(cmd.Process.Pid, cpu); err != nil {
+			fmt.Printf("note: the node runs without a CPU quota: %v\n", err)
+			release = func() {}
+		}
+	}
 	go func() {
 		n.waitErr = cmd.Wait()
+		release()
 		logf.Close()
 		close(n.exited)
 	}()
@@ -181,7 +194,7 @@ func (n *node) waitLeader(ctx context.Context, within time.Duration) error {
 		var st struct {
 			State string `json:"state"`
 		}
-		if _, err := call(ctx, c, "GET", n.url+"/v1/cluster", nil, adminToken, http.StatusOK, &st); err == nil && st.State == "Leader" {
+		if _, err := apicall.Call(ctx, c, "GET", n.url+"/v1/cluster", nil, adminToken, http.StatusOK, &st); err == nil && st.State == "Leader" {
 			return nil
 		}
 		select {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/bench/internal/apicall"
 )
 
 // world is what seeding made on a node: the viewers the load plays as,
@@ -91,7 +90,7 @@ func titleID(i int) string { return fmt.Sprintf("t%02d", i+1) }
 func seed(ctx context.Context, base string, o options, log func(string, ...any)) (*world, error) {
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * seedWorkers}}
 	admin := func(method, path string, body any, want int, out any) error {
-		return retry(ctx, 30*time.Second, func() (int, error) { return call(ctx, c, method, base+path, body, adminToken, want, out) })
+		return retry(ctx, 30*time.Second, func() (int, error) { return apicall.Call(ctx, c, method, base+path, body, adminToken, want, out) })
 	}
 	w := &world{}
 	if err := admin("PUT", "/v1/sites/"+site, map[string]any{"id": site, "kind": "isp", "region": "lab", "prefixes": []string{"127.0.0.0/8"}}, http.StatusOK, nil); err != nil {
@@ -200,7 +199,7 @@ func signUp(ctx context.Context, c *http.Client, base string, i, titles int, v *
 	email := fmt.Sprintf("viewer%05d@overload.bench.example", i)
 	acct := map[string]string{"email": email, "password": password, "plan": plan}
 	if err := retry(ctx, 30*time.Second, func() (int, error) {
-		return call(ctx, c, "POST", base+"/v1/accounts", acct, "", http.StatusCreated, nil)
+		return apicall.Call(ctx, c, "POST", base+"/v1/accounts", acct, "", http.StatusCreated, nil)
 	}); err != nil {
 		return fmt.Errorf("sign up %s: %w", email, err)
 	}
@@ -208,7 +207,7 @@ func signUp(ctx context.Context, c *http.Client, base string, i, titles int, v *
 		Token string `json:"token"`
 	}
 	if err := retry(ctx, 30*time.Second, func() (int, error) {
-		return call(ctx, c, "POST", base+"/v1/sessions", map[string]string{"email": email, "password": password}, "", http.StatusCreated, &s)
+		return apicall.Call(ctx, c, "POST", base+"/v1/sessions", map[string]string{"email": email, "password": password}, "", http.StatusCreated, &s)
 	}); err != nil {
 		return fmt.Errorf("sign in %s: %w", email, err)
 	}
@@ -228,9 +227,9 @@ func waitSteered(ctx context.Context, c *http.Client, base string, w *world, wit
 	var last string
 	for time.Now().Before(deadline) {
 		var pb fillcast.Playback
-		_, err := call(ctx, c, "GET", v.playbackURL, nil, v.token, http.StatusOK, &pb)
+		_, err := apicall.Call(ctx, c, "GET", v.playbackURL, nil, v.token, http.StatusOK, &pb)
 		if err == nil {
-			call(ctx, c, "DELETE", base+"/v1/streams/"+url.PathEscape(pb.StreamID), nil, v.token, http.StatusNoContent, nil)
+			apicall.Call(ctx, c, "DELETE", base+"/v1/streams/"+url.PathEscape(pb.StreamID), nil, v.token, http.StatusNoContent, nil)
 			if len(pb.URLs) > 0 && w.isAppliance(pb.URLs[0]) {
 				return nil
 			}
@@ -263,7 +262,7 @@ func (w *world) isAppliance(u string) bool {
 func takeLease(ctx context.Context, c *http.Client, v *viewer) error {
 	var pb fillcast.Playback
 	if err := retry(ctx, 30*time.Second, func() (int, error) {
-		return call(ctx, c, "GET", v.playbackURL, nil, v.token, http.StatusOK, &pb)
+		return apicall.Call(ctx, c, "GET", v.playbackURL, nil, v.token, http.StatusOK, &pb)
 	}); err != nil {
 		return fmt.Errorf("playback: %w", err)
 	}
@@ -289,7 +288,7 @@ func seedHistory(ctx context.Context, c *http.Client, base string, i, titles int
 	b = append(b, ']')
 	// The stream may still be electing its leader: 503 until it is.
 	if err := retry(ctx, time.Minute, func() (int, error) {
-		return call(ctx, c, "POST", base+"/v1/events", b, v.token, http.StatusAccepted, nil)
+		return apicall.Call(ctx, c, "POST", base+"/v1/events", b, v.token, http.StatusAccepted, nil)
 	}); err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
@@ -304,7 +303,7 @@ func waitSearch(ctx context.Context, c *http.Client, base string, w *world, with
 		var res struct {
 			Total int `json:"total"`
 		}
-		_, err := call(ctx, c, "GET", base+"/v1/search?q="+url.QueryEscape(w.queries[0]), nil, v.token, http.StatusOK, &res)
+		_, err := apicall.Call(ctx, c, "GET", base+"/v1/search?q="+url.QueryEscape(w.queries[0]), nil, v.token, http.StatusOK, &res)
 		if err == nil && res.Total > 0 {
 			return nil
 		}
@@ -328,7 +327,7 @@ func waitModel(ctx context.Context, c *http.Client, base string, v *viewer, with
 		var res struct {
 			Source string `json:"source"`
 		}
-		if _, err := call(ctx, c, "GET", base+"/v1/recommendations", nil, v.token, http.StatusOK, &res); err == nil {
+		if _, err := apicall.Call(ctx, c, "GET", base+"/v1/recommendations", nil, v.token, http.StatusOK, &res); err == nil {
 			source = res.Source
 		}
 		if source == "als" || time.Now().After(deadline) || ctx.Err() != nil {
@@ -353,50 +352,6 @@ func retry(ctx context.Context, within time.Duration, f func() (int, error)) err
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// call sends body as JSON (a []byte as it is) with the bearer token and
-// decodes the answer into out when its status is want.
-func call(ctx context.Context, c *http.Client, method, u string, body any, token string, want int, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, ok := body.([]byte)
-		if !ok {
-			var err error
-			if b, err = json.Marshal(body); err != nil {
-				return 0, err
-			}
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode != want {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s, want %d", method, u, resp.StatusCode, bytes.TrimSpace(b), want)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, u, err)
-		}
-	}
-	return resp.StatusCode, nil
 }
 
 // beat is one appliance's heartbeat.
@@ -433,7 +388,7 @@ func (h *heartbeater) loop(ctx context.Context, b beat) {
 	defer t.Stop()
 	for {
 		h.sent.Add(1)
-		if _, err := call(ctx, h.client, "POST", b.url, b.body, b.credential, http.StatusNoContent, nil); err != nil && ctx.Err() == nil {
+		if _, err := apicall.Call(ctx, h.client, "POST", b.url, b.body, b.credential, http.StatusNoContent, nil); err != nil && ctx.Err() == nil {
 			h.failed.Add(1)
 			e := err.Error()
 			h.lastErr.Store(&e)

@@ -26,7 +26,8 @@ func drain(tb *Table, key string) int {
 func TestAllowConcurrentExact(t *testing.T) {
 	// No time passes: whatever the interleaving, what was allowed and
 	// what is left in each bucket make its burst exactly, which holds
-	// only if refused requests gave back every token they took.
+	// only if a refused request takes from none of its buckets and no
+	// request takes a token that another checked and then counted on.
 	l, err := New(Config{Classes: map[Class]Limit{ClassViewer: {MinPerSecond, 100}}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +93,49 @@ func TestAllowConcurrentChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = l.Rules()
+	}
+	stop.Store(true)
+	wg.Wait()
+}
+
+func TestAllowLockOrder(t *testing.T) {
+	// A request locks its tables' shards together, the class's first and
+	// then its rules' in seq order, whatever order the rule set gives
+	// them: two requests holding rule sets that order x and y apart
+	// would otherwise each hold one and wait for the other. One shard a
+	// table makes a viewer and an operator meet on every table.
+	l, err := New(Config{Classes: testLimits(), MaxKeys: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := Rule{ID: "x", Limit: Limit{1000, 1000}}, Rule{ID: "y", Limit: Limit{1000, 1000}}
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for g := range 4 {
+		wg.Go(func() {
+			p := []auth.Principal{viewerA, keyA}[g%2]
+			for !stop.Load() {
+				l.Allow("titles", p, netip.Addr{}, t0)
+			}
+		})
+	}
+	for i := range 20000 {
+		rules := []Rule{x, y}
+		if i%2 == 1 {
+			rules = []Rule{y, x}
+		}
+		if err := l.SetRules(rules); err != nil {
+			t.Fatal(err)
+		}
+		for ci, es := range l.rules.Load().byClass {
+			if len(es) != 2 || es[0].seq >= es[1].seq {
+				var got []string
+				for _, e := range es {
+					got = append(got, fmt.Sprintf("%s (seq %d)", e.ID, e.seq))
+				}
+				t.Fatalf("after SetRules(%v) the rules of class %s are %v: want x and y in seq order", rules, classes[ci], got)
+			}
+		}
 	}
 	stop.Store(true)
 	wg.Wait()

@@ -1,10 +1,12 @@
 package ratelimit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,8 +57,10 @@ type Limiter struct {
 	classes [numClasses]*Table
 	// rules is the current rule set, replaced whole by SetRules.
 	rules atomic.Pointer[ruleSet]
-	// mu serializes SetRules.
+	// mu serializes SetRules and guards lastSeq.
 	mu sync.Mutex
+	// lastSeq is the seq of the newest rule table.
+	lastSeq uint64
 
 	refused *prometheus.CounterVec
 	// classRefused are refused's series for the class defaults.
@@ -67,7 +71,7 @@ type Limiter struct {
 type ruleSet struct {
 	byID map[string]*ruleEntry
 	// byClass are the rules that apply to each class, by class index, in
-	// the order SetRules was given them.
+	// the order of their tables' seq: the order Allow locks them in.
 	byClass [numClasses][]*ruleEntry
 }
 
@@ -76,6 +80,10 @@ type ruleSet struct {
 type ruleEntry struct {
 	Rule
 	t *Table
+	// seq numbers t, the newer the higher, for as long as t lives: Allow
+	// locks its shards in this order, which cannot deadlock however the
+	// rule set changes.
+	seq uint64
 	// refused are the rule's metric series, by the class of the refused
 	// principal.
 	refused [numClasses]prometheus.Counter
@@ -165,10 +173,11 @@ func (l *Limiter) SetRules(rules []Rule) error {
 		}
 		e := &ruleEntry{Rule: r}
 		if o := old.byID[r.ID]; o != nil && o.Route == r.Route && o.Class == r.Class {
-			e.t, e.refused = o.t, o.refused
+			e.t, e.seq, e.refused = o.t, o.seq, o.refused
 			e.t.SetLimit(r.Limit)
 		} else {
-			e.t = newTable(r.Limit, l.maxKeys, l.seed)
+			l.lastSeq++
+			e.t, e.seq = newTable(r.Limit, l.maxKeys, l.seed), l.lastSeq
 			for i, c := range classes {
 				e.refused[i] = l.refused.WithLabelValues(string(c), r.ID)
 			}
@@ -179,6 +188,9 @@ func (l *Limiter) SetRules(rules []Rule) error {
 				next.byClass[i] = append(next.byClass[i], e)
 			}
 		}
+	}
+	for _, es := range next.byClass {
+		slices.SortFunc(es, func(a, b *ruleEntry) int { return cmp.Compare(a.seq, b.seq) })
 	}
 	l.rules.Store(next)
 	for id := range old.byID {
@@ -206,10 +218,12 @@ const keyBuf = 96
 // Allow takes one token from every limit that applies to a request to
 // route by p from client (the address matters for anonymous principals
 // alone): the class default, and each rule matching route and class.
-// When any has none, ok is false, nothing is taken (tokens already taken
-// from the others are given back), and retryAfter says when the slowest
-// of them will have one: at least a second, rounded up to whole seconds,
-// BlockedRetryAfter when a limit blocks. Nodes are never limited.
+// When any has none, ok is false, nothing is taken from any of them, and
+// retryAfter says when the slowest of them will have one: at least a
+// second, rounded up to whole seconds, BlockedRetryAfter when a limit
+// blocks. Nodes are never limited. A request of a principal that has its
+// buckets already allocates nothing, unless its key is longer than
+// keyBuf or more than seven rules match it.
 func (l *Limiter) Allow(route string, p auth.Principal, client netip.Addr, now time.Time) (retryAfter time.Duration, ok bool) {
 	ci, limited := kindIndex(p.Kind)
 	if !limited {
@@ -219,41 +233,91 @@ func (l *Limiter) Allow(route string, p auth.Principal, client netip.Addr, now t
 	key := appendKey(buf[:0], ci, p, client)
 	h := maphash.Bytes(l.seed, key)
 
-	var held [8]ref
-	taken := held[:0]
-	var wait time.Duration
-	var refusedBy prometheus.Counter
-	if r, w, ok := l.classes[ci].take(h, key, 1, now); ok {
-		taken = append(taken, r)
-	} else {
-		wait, refusedBy = w, l.classRefused[ci]
-	}
+	var room [8]slot
+	slots := append(room[:0], slot{t: l.classes[ci], refused: l.classRefused[ci]})
 	for _, e := range l.rules.Load().byClass[ci] {
-		if e.Route != "" && e.Route != route {
-			continue
-		}
-		if refusedBy != nil {
-			// Refused already: only learn how long this limit would make
-			// the caller wait, so that one retry is enough.
-			if w := e.t.wait(h, key, 1, now); w > wait {
-				wait, refusedBy = w, e.refused[ci]
-			}
-			continue
-		}
-		if r, w, ok := e.t.take(h, key, 1, now); ok {
-			taken = append(taken, r)
-		} else {
-			wait, refusedBy = w, e.refused[ci]
+		if e.Route == "" || e.Route == route {
+			slots = append(slots, slot{t: e.t, refused: e.refused[ci]})
 		}
 	}
+	if len(slots) == 1 {
+		wait, ok := slots[0].t.allow(h, key, now)
+		if ok {
+			return 0, true
+		}
+		l.classRefused[ci].Inc()
+		return retryAfterOf(wait), false
+	}
+	wait, refusedBy := allowAll(slots, h, key, now)
 	if refusedBy == nil {
 		return 0, true
 	}
-	for _, r := range taken {
-		r.giveBack(1)
-	}
 	refusedBy.Inc()
 	return retryAfterOf(wait), false
+}
+
+// slot is one of the limits a request counts against: its table, the
+// request's shard of it, what the check found, and the counter of the
+// limit's refusals.
+type slot struct {
+	t       *Table
+	refused prometheus.Counter
+	sh      *shard
+	p       *params
+	e       *entry
+	at      time.Time
+}
+
+// allowAll takes a token from key's limiter in every slot's table if each
+// has one; if not, it takes none, and wait is the longest of the waits
+// and refusedBy the counter of the limit that asked for it (the first of
+// the longest). It holds the shards of all the tables at once, so that
+// no other request takes a token between the check and the take: a
+// refused request never holds a token that it would have to give back.
+// The locks are taken in one order, the class's table first and then the
+// rules' by seq, so that no two requests can each hold a lock the other
+// waits for.
+func allowAll(slots []slot, h uint64, key []byte, now time.Time) (wait time.Duration, refusedBy prometheus.Counter) {
+	for i := range slots {
+		s := &slots[i]
+		s.sh = s.t.shardOf(h)
+		s.sh.mu.Lock()
+	}
+	for i := range slots {
+		s := &slots[i]
+		s.p = s.t.p.Load()
+		var w time.Duration
+		switch {
+		case s.p.unlimited:
+			continue
+		case s.p.blocked:
+			w = BlockedRetryAfter
+		default:
+			var ok bool
+			if s.e, s.at, w, ok = s.sh.check(key, s.p, 1, now); ok {
+				continue
+			}
+		}
+		if w > wait {
+			wait, refusedBy = w, s.refused
+		}
+	}
+	if refusedBy == nil {
+		for i := range slots {
+			s := &slots[i]
+			switch {
+			case s.p.unlimited:
+			case s.e == nil:
+				s.sh.add(key, s.p, now).lim.AllowN(now, 1)
+			default:
+				s.e.lim.AllowN(s.at, 1)
+			}
+		}
+	}
+	for i := range slots {
+		slots[i].sh.mu.Unlock()
+	}
+	return wait, refusedBy
 }
 
 // kindIndex returns the index of the class of principals of kind k, as

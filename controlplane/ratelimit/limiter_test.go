@@ -143,7 +143,7 @@ func TestAllowRules(t *testing.T) {
 		{"route rule stacks with the class", []Rule{{ID: "search", Route: "search", Limit: slow}}, []req{
 			{"search", viewerA, "", 0, true, 0},
 			{"search", viewerA, "", 0, false, time.Hour},
-			// The refusal gave the class its token back: two remain.
+			// The refusal took nothing from the class: two remain.
 			{"titles", viewerA, "", 0, true, 0},
 			{"search", viewerB, "", 0, true, 0},
 			{"search", keyA, "", 0, true, 0}, // ids are kept apart by class
@@ -178,13 +178,13 @@ func TestAllowRules(t *testing.T) {
 			{"titles", anonymous, "192.0.2.1", 0, true, 0},
 			{"titles", anonymous, "192.0.2.1", 0, true, 0},
 		}},
-		{"refused by a later rule gives all back", []Rule{
+		{"refused by a later rule takes from none", []Rule{
 			{ID: "all", Limit: Limit{MinPerSecond, 2}},
 			{ID: "search", Route: "search", Limit: slow},
 		}, []req{
 			{"search", viewerA, "", 0, true, 0},
 			{"search", viewerA, "", 0, false, time.Hour},
-			// Class and "all" each got their token back: one left in both.
+			// Class and "all" gave no token to the refusal: one left in both.
 			{"titles", viewerA, "", 0, true, 0},
 			{"titles", viewerA, "", 0, false, time.Hour},
 		}},

@@ -14,11 +14,17 @@
 // applies to it has a token; a refused request takes nothing from any of
 // them, and is told when to try again.
 //
-// Buckets live in Tables: bounded maps from key to bucket, sharded by key
-// hash so that the gateway's many goroutines rarely wait on one another,
-// with idle buckets swept when a table is full. A Table is also usable on
-// its own, for limits that take several tokens at once (events per
-// account) and give them back when the work is not done.
+// A bucket is a golang.org/x/time/rate Limiter, one per key, asked with
+// an explicit time (AllowN, TokensAt) and never waited on. Buckets live
+// in Tables: bounded maps from key to limiter, sharded by key hash so
+// that the gateway's many goroutines rarely wait on one another, with
+// idle (full) limiters swept when a table is full; an unlimited or
+// blocked limit keeps none. A request that several limits apply to
+// checks every one before taking from any, holding their shards
+// together, so that a refused request takes nothing. A Table is also
+// usable on its own, for limits that take several tokens at once (events
+// per account) and give them back when the work is not done (a
+// rate.Reservation cancelled).
 //
 // Counting is per node: behind a load balancer that spreads a principal
 // over n nodes, it may make up to n times its limit. Nothing here starts
@@ -96,8 +102,8 @@ func ClassOf(p auth.Principal) Class {
 	return ClassAnonymous
 }
 
-// Bounds of a Limit, which keep every bucket's arithmetic within an
-// int64 of nanoseconds.
+// Bounds of a Limit, which keep the time a bucket takes to refill within
+// an int64 of nanoseconds.
 const (
 	// MinPerSecond is the slowest limited rate: one request an hour.
 	MinPerSecond = 1.0 / 3600

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Retry-After bounds.
@@ -22,18 +24,14 @@ const (
 // one lock.
 const numShards = 32
 
-// params is a Limit in the form buckets count with. A table's current
-// params are swapped whole by SetLimit; a bucket remembers the params it
-// last counted under and adopts new ones at its next use.
+// params is a Limit as a table counts with it. A table's current params
+// are swapped whole by SetLimit; an entry remembers the params its
+// limiter last counted under and adopts new ones at its next use, so that
+// SetLimit need not visit every key.
 type params struct {
 	lim       Limit
 	unlimited bool
 	blocked   bool
-	// interval is the time one token takes to earn.
-	interval time.Duration
-	// tau is burst × interval: how far ahead of now a bucket may be
-	// spent.
-	tau time.Duration
 }
 
 // newParams returns lim's params; an invalid limit blocks.
@@ -44,62 +42,76 @@ func newParams(lim Limit) *params {
 	case lim.Unlimited():
 		return &params{lim: lim, unlimited: true}
 	}
-	iv := max(time.Duration(float64(time.Second)/lim.PerSecond), 1)
-	return &params{lim: lim, interval: iv, tau: time.Duration(lim.Burst) * iv}
+	return &params{lim: lim}
 }
 
-// bucket is one key's token bucket, kept as the moment it will be full
-// again (the theoretical arrival time of the generic cell rate
-// algorithm): with burst b and interval i it holds b - (full-now)/i
-// tokens, all b once full is past. One time and no float keeps the
-// arithmetic exact and the bucket small.
-type bucket struct {
-	full time.Time
-	p    *params
+// wait returns how long a limiter of p takes to earn missing tokens: at
+// least a nanosecond, since a refusal must never read as zero (never).
+// The Limit bounds keep it within an int64 of nanoseconds, and the
+// conversion drops the float's last bits, so that a wait of whole
+// seconds is not rounded up to the next one.
+func (p *params) wait(missing float64) time.Duration {
+	return max(time.Duration(missing/p.lim.PerSecond*float64(time.Second)), 1)
 }
 
-// adopt makes b count under p from now on, keeping its tokens (no more
-// than p's burst), as rate.Limiter's SetLimitAt and SetBurstAt do.
-func (b *bucket) adopt(p *params, now time.Time) {
-	old := b.p
-	b.p = p
-	debt := b.full.Sub(now)
-	if debt <= 0 || old.interval == 0 {
-		b.full = now
-		return
+// entry is one key's limiter. Every use of it happens under its shard's
+// lock, so a check of its tokens and a take that follows see the same
+// state.
+type entry struct {
+	lim *rate.Limiter
+	// p is the params lim counts under.
+	p *params
+	// last is the latest time lim was asked about; a request of an
+	// earlier time counts at last. Requests of one key from several
+	// goroutines come slightly out of order, and rate.Limiter given an
+	// earlier time moves its clock back to it and then earns the time in
+	// between twice.
+	last time.Time
+}
+
+// newEntry returns a full limiter of p, last used at now.
+func newEntry(p *params, now time.Time) *entry {
+	return &entry{lim: rate.NewLimiter(rate.Limit(p.lim.PerSecond), p.lim.Burst), p: p, last: now}
+}
+
+// use returns the time e counts a request at now at, and makes e's
+// limiter count under p from then on, keeping its tokens up to p's burst.
+func (e *entry) use(p *params, now time.Time) time.Time {
+	if now.Before(e.last) {
+		now = e.last
+	} else {
+		e.last = now
 	}
-	tokens := min(float64(p.lim.Burst), float64(old.lim.Burst)-float64(debt)/float64(old.interval))
-	missing := max(float64(p.lim.Burst)-tokens, 0)
-	b.full = now.Add(time.Duration(missing * float64(p.interval)))
+	if e.p != p {
+		e.lim.SetLimitAt(now, rate.Limit(p.lim.PerSecond))
+		e.lim.SetBurstAt(now, p.lim.Burst)
+		e.p = p
+	}
+	return now
 }
 
-// spend returns the moment b would be full after n more tokens, and
-// how long after now the caller must wait for them (zero or less: they
-// are there).
-func (b *bucket) spend(n int, now time.Time) (full time.Time, wait time.Duration) {
-	base := b.full
-	if base.Before(now) {
-		base = now
-	}
-	full = base.Add(time.Duration(n) * b.p.interval)
-	return full, full.Sub(now) - b.p.tau
+// idle reports whether e's limiter is full at now: forgetting it changes
+// nothing, since a key without one gets a full one.
+func (e *entry) idle(now time.Time) bool {
+	return e.lim.TokensAt(now) >= float64(e.p.lim.Burst)
 }
 
 // shard is a part of a table under one lock, padded to a cache line so
 // that neighbouring shards' locks do not share one.
 type shard struct {
 	mu  sync.Mutex
-	m   map[string]*bucket
+	m   map[string]*entry
 	max int
 	_   [40]byte
 }
 
-// Table is a bounded set of token buckets by key, all of one Limit. A
-// key's bucket is made full on first use; when a shard is full, the
-// buckets that are full again (idle) are forgotten, which changes
+// Table is a bounded set of token buckets by key, all of one Limit: a
+// rate.Limiter per key, made full on first use. When a shard is full,
+// the limiters that are full again (idle) are forgotten, which changes
 // nothing, and if fewer than an eighth of it were idle, arbitrary others
-// are forgotten too, which gives their keys a fresh bucket: the price of
-// a bound when more keys are active than it allows. A Table is safe for
+// are forgotten too, which gives their keys a full limiter again: the
+// price of a bound when more keys are active than it allows. An
+// unlimited or blocked table keeps no limiters. A Table is safe for
 // concurrent use.
 type Table struct {
 	seed   maphash.Seed
@@ -123,7 +135,7 @@ func newTable(lim Limit, maxKeys int, seed maphash.Seed) *Table {
 	n := min(numShards, maxKeys)
 	t := &Table{seed: seed, shards: make([]shard, n)}
 	for i := range t.shards {
-		t.shards[i].m = map[string]*bucket{}
+		t.shards[i].m = map[string]*entry{}
 		t.shards[i].max = maxKeys / n
 		if i < maxKeys%n {
 			t.shards[i].max++
@@ -137,9 +149,10 @@ func newTable(lim Limit, maxKeys int, seed maphash.Seed) *Table {
 func (t *Table) Limit() Limit { return t.p.Load().lim }
 
 // SetLimit changes the table's limit. Existing buckets keep their tokens,
-// up to the new burst, and earn at the new rate from their next use on;
-// a change to unlimited or blocked forgets every bucket. lim should be
-// valid; an invalid one blocks.
+// up to the new burst, and earn at the new rate from their next use on
+// (each adopts it then, with rate.Limiter's SetLimitAt and SetBurstAt, so
+// that a change costs nothing per key); a change to unlimited or blocked
+// forgets every bucket. lim should be valid; an invalid one blocks.
 func (t *Table) SetLimit(lim Limit) {
 	if t.p.Load().lim == lim {
 		return
@@ -169,125 +182,145 @@ func (t *Table) Len() int {
 	return n
 }
 
+// shardOf returns the shard of the key whose hash under t.seed is h.
+func (t *Table) shardOf(h uint64) *shard {
+	return &t.shards[h%uint64(len(t.shards))]
+}
+
 // noGiveBack is the giveBack of a take that needs none.
 func noGiveBack() {}
 
 // Take takes n tokens from key's bucket if it has them. giveBack returns
 // them, for work that was not done after all; calling it again does
-// nothing. When the bucket has too few, ok is false and retryAfter says
-// when it will have them, at least a second and rounded up to whole
-// seconds (BlockedRetryAfter for a blocked limit). n above the burst can
-// never be taken: ok is false and retryAfter zero, and the caller should
-// take less at a time. A successful Take allocates its giveBack, and
-// keys longer than 64 bytes are copied to the heap; otherwise a key that
-// has a bucket costs no allocation.
+// nothing. It cancels the Take's rate.Reservation at the Take's time,
+// which returns all n, unless since then the bucket has adopted a new
+// limit, or the key has taken tokens more than the time n tokens take to
+// earn after the Take: then none come back. A giveBack soon after its
+// Take is a refund; a late one may not be. When the bucket has too few,
+// ok is false and retryAfter says when it will have them, at least a
+// second and rounded up to whole seconds (BlockedRetryAfter for a
+// blocked limit). n above the burst can never be taken: ok is false and
+// retryAfter zero, and the caller should take less at a time. A
+// successful Take allocates its giveBack (two allocations), and keys
+// longer than 64 bytes are copied to the heap; otherwise a key that has
+// a bucket costs no allocation.
 func (t *Table) Take(key string, n int, now time.Time) (giveBack func(), retryAfter time.Duration, ok bool) {
 	var buf [64]byte
 	k := append(buf[:0], key...)
-	r, wait, ok := t.take(maphash.String(t.seed, key), k, n, now)
-	if !ok {
-		return nil, retryAfterOf(wait), false
-	}
-	if r.b == nil {
-		return noGiveBack, 0, true
-	}
-	given := false
-	return func() {
-		r.sh.mu.Lock()
-		defer r.sh.mu.Unlock()
-		if !given {
-			given = true
-			r.b.full = r.b.full.Add(-time.Duration(n) * r.b.p.interval)
-		}
-	}, 0, true
-}
-
-// ref is a bucket tokens were taken from, to give them back.
-type ref struct {
-	sh *shard
-	b  *bucket
-}
-
-// giveBack returns n tokens to r's bucket.
-func (r ref) giveBack(n int) {
-	if r.b == nil {
-		return
-	}
-	r.sh.mu.Lock()
-	r.b.full = r.b.full.Add(-time.Duration(n) * r.b.p.interval)
-	r.sh.mu.Unlock()
-}
-
-// take takes n tokens from the bucket of key, whose hash under t.seed is
-// h. On success, r is where to give them back (no bucket when the limit
-// is unlimited or n is not positive); on failure wait is how long until
-// they are there, zero when they never will be. key is only read.
-func (t *Table) take(h uint64, key []byte, n int, now time.Time) (r ref, wait time.Duration, ok bool) {
-	sh := &t.shards[h%uint64(len(t.shards))]
+	sh := t.shardOf(maphash.String(t.seed, key))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// Loaded under the lock: SetLimit clears a shard after storing new
-	// params, so no bucket of a dropped limit survives it.
+	// params, so no limiter of a dropped limit survives it.
 	p := t.p.Load()
 	switch {
 	case p.unlimited || n <= 0:
-		return ref{}, 0, true
+		return noGiveBack, 0, true
 	case p.blocked:
-		return ref{}, BlockedRetryAfter, false
-	case n > p.lim.Burst:
-		return ref{}, 0, false
+		return nil, BlockedRetryAfter, false
 	}
-	b := sh.m[string(key)]
-	if b == nil {
-		if len(sh.m) >= sh.max {
-			sh.sweep(now)
-		}
-		b = &bucket{full: now, p: p}
-		sh.m[string(key)] = b
-	} else if b.p != p {
-		b.adopt(p, now)
+	e, at, wait, ok := sh.check(k, p, n, now)
+	if !ok {
+		return nil, retryAfterOf(wait), false
 	}
-	full, wait := b.spend(n, now)
-	if wait > 0 {
-		return ref{}, wait, false
+	if e == nil {
+		e, at = sh.add(k, p, now), now
 	}
-	b.full = full
-	return ref{sh: sh, b: b}, 0, true
+	// Checked first, the reservation is for now: it never has to be
+	// waited for, and giving it back is cancelling it. Copied into the
+	// giver, it costs no allocation of its own.
+	g := &giver{sh: sh, e: e, p: p, r: *e.lim.ReserveN(at, n), at: at}
+	return g.giveBack, 0, true
 }
 
-// wait returns how long the bucket of key would make a request for n
-// tokens wait, without taking them: zero or less when they are there.
-func (t *Table) wait(h uint64, key []byte, n int, now time.Time) time.Duration {
-	sh := &t.shards[h%uint64(len(t.shards))]
+// giver gives back the tokens of one Take.
+type giver struct {
+	sh *shard
+	e  *entry
+	// p is the params e counted under at the Take.
+	p     *params
+	r     rate.Reservation
+	at    time.Time
+	given bool
+}
+
+// giveBack cancels g's reservation, once. Not after e adopted new params:
+// SetLimitAt moved the limiter's clock without a reservation, and
+// cancelling at the Take's time would then earn the time since twice.
+func (g *giver) giveBack() {
+	g.sh.mu.Lock()
+	defer g.sh.mu.Unlock()
+	if !g.given && g.e.p == g.p {
+		g.r.CancelAt(g.at)
+	}
+	g.given = true
+}
+
+// allow takes a token from the limiter of key, whose hash under t.seed is
+// h, if it has one; if not, wait is how long until it will. It is Allow's
+// path when a single limit applies. key is only read.
+func (t *Table) allow(h uint64, key []byte, now time.Time) (wait time.Duration, ok bool) {
+	sh := t.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	p := t.p.Load()
 	switch {
-	case p.unlimited || n <= 0:
-		return 0
+	case p.unlimited:
+		return 0, true
 	case p.blocked:
-		return BlockedRetryAfter
-	case n > p.lim.Burst:
-		return 0
+		return BlockedRetryAfter, false
 	}
-	b := sh.m[string(key)]
-	if b == nil {
-		return 0
+	e := sh.m[string(key)]
+	if e == nil {
+		sh.add(key, p, now).lim.AllowN(now, 1)
+		return 0, true
 	}
-	if b.p != p {
-		b.adopt(p, now)
+	at := e.use(p, now)
+	if e.lim.AllowN(at, 1) {
+		return 0, true
 	}
-	_, wait := b.spend(n, now)
-	return wait
+	return p.wait(1 - e.lim.TokensAt(at)), false
 }
 
-// sweep makes room in a full shard: it forgets the buckets that are full
+// check reports whether the limiter of key in sh, counting under p, has
+// n tokens at now, and if not how long until it will (zero: never, n
+// being above the burst). It returns key's entry, nil while the key has
+// none (and then the tokens are there: a new limiter is full), and the
+// time to count at. sh must be locked, p loaded under its lock and
+// neither unlimited nor blocked, and n positive. key is only read.
+func (sh *shard) check(key []byte, p *params, n int, now time.Time) (e *entry, at time.Time, wait time.Duration, ok bool) {
+	if n > p.lim.Burst {
+		return nil, now, 0, false
+	}
+	e = sh.m[string(key)]
+	if e == nil {
+		return nil, now, 0, true
+	}
+	at = e.use(p, now)
+	if tokens := e.lim.TokensAt(at); tokens < float64(n) {
+		return e, at, p.wait(float64(n) - tokens), false
+	}
+	return e, at, 0, true
+}
+
+// add returns a new full limiter of p for key, making room in sh if it is
+// full. sh must be locked and hold no limiter for key.
+func (sh *shard) add(key []byte, p *params, now time.Time) *entry {
+	if len(sh.m) >= sh.max {
+		sh.sweep(now)
+	}
+	e := newEntry(p, now)
+	sh.m[string(key)] = e
+	return e
+}
+
+// sweep makes room in a full shard: it forgets the limiters that are full
 // again, and if that freed less than an eighth of the shard, arbitrary
 // others (map order is random) until it has. Forgetting few at a time
 // would make every new key pay a scan of the shard.
 func (sh *shard) sweep(now time.Time) {
-	for k, b := range sh.m {
-		if !b.full.After(now) {
+	for k, e := range sh.m {
+		if e.idle(now) {
 			delete(sh.m, k)
 		}
 	}

@@ -115,6 +115,63 @@ func TestTableGiveBack(t *testing.T) {
 	give()
 }
 
+func TestTableGiveBackLate(t *testing.T) {
+	// Limit{1, 20}: "a" takes 5 at t0 and gives them back after what
+	// each case does in between.
+	for _, tc := range []struct {
+		name    string
+		between []step
+		to      Limit // a limit set in between, if any
+		after   []step
+	}{
+		{"nothing in between", nil, Limit{}, []step{
+			{"a", 20, 0, true, 0},
+		}},
+		{"nothing in between, counted later", nil, Limit{}, []step{
+			{"a", 20, 3 * time.Second, true, 0},
+			{"a", 1, 3 * time.Second, false, time.Second},
+		}},
+		{"a take soon after", []step{{"a", 15, 4 * time.Second, true, 0}}, Limit{}, []step{
+			{"a", 9, 4 * time.Second, true, 0},
+			{"a", 1, 4 * time.Second, false, time.Second},
+		}},
+		{"a take long after: none back", []step{{"a", 1, 6 * time.Second, true, 0}}, Limit{}, []step{
+			{"a", 19, 6 * time.Second, true, 0},
+			{"a", 1, 6 * time.Second, false, time.Second},
+		}},
+		{"a new limit: none back", []step{{"a", 21, 2 * time.Second, false, 4 * time.Second}}, Limit{1, 30}, []step{
+			{"a", 17, 2 * time.Second, true, 0},
+			{"a", 1, 2 * time.Second, false, time.Second},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := NewTable(Limit{1, 20}, 0)
+			give, _, ok := tb.Take("a", 5, t0)
+			if !ok {
+				t.Fatal("first Take refused")
+			}
+			if tc.to != (Limit{}) {
+				tb.SetLimit(tc.to)
+			}
+			runSteps(t, tb, tc.between)
+			give()
+			runSteps(t, tb, tc.after)
+		})
+	}
+}
+
+func TestTableTimeGoesBack(t *testing.T) {
+	// Requests of one key from several goroutines arrive slightly out
+	// of order: one with an earlier time counts at the latest, and the
+	// time in between is not earned twice.
+	runSteps(t, NewTable(Limit{1, 2}, 0), []step{
+		{"a", 1, 10 * time.Second, true, 0},
+		{"a", 1, 5 * time.Second, true, 0},
+		{"a", 1, 10 * time.Second, false, time.Second},
+		{"a", 1, 11 * time.Second, true, 0},
+	})
+}
+
 func TestTableSetLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -225,8 +282,9 @@ func TestTableSweep(t *testing.T) {
 func TestTableConcurrent(t *testing.T) {
 	// 8 goroutines take 100 tokens each from a burst of 500 and give some
 	// back, with no time passing: what they kept and what is left make
-	// the burst, exactly.
-	tb := NewTable(Limit{1, 500}, 64)
+	// the burst, exactly. The table has room for every key: a full shard
+	// may forget a busy bucket, "shared" too, and then the sum is off.
+	tb := NewTable(Limit{1, 500}, 0)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	kept := 0
