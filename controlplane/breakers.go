@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/controlplane/recs"
 	"github.com/fillcast/fillcast/controlplane/search"
@@ -49,7 +50,7 @@ func newBreakers(m *protect.Metrics, log *slog.Logger) (*breakers, error) {
 		dst       **protect.Breaker
 		isFailure func(error) bool
 	}{
-		{"accounts", &b.accounts, notFailing(accounts.ErrExists, accounts.ErrNotFound, accounts.ErrLimit)},
+		{"accounts", &b.accounts, notFailing(accounts.ErrExists, accounts.ErrNotFound, accounts.ErrLimit, accounts.ErrInvalid, fsm.ErrStale)},
 		{"events", &b.events, nil},
 		{"search", &b.search, notFailing(search.ErrBadQuery)},
 		{"recs", &b.recs, notFailing(recs.ErrBadRequest, recs.ErrUnknownTitle, recs.ErrNotReady)},

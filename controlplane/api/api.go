@@ -191,8 +191,10 @@ type API struct {
 	// routeTable is what they may name.
 	rules      atomic.Pointer[rules.Set]
 	routeTable rules.RouteTable
-	// limits are the per-principal request limits.
-	limits *ratelimit.Limiter
+	// limits are the per-principal request limits, asked on every route
+	// but the unlimited ones (the rules' and squeeze tests').
+	limits    *ratelimit.Limiter
+	unlimited map[string]bool
 }
 
 // New builds the gateway and registers every route; Run runs the
@@ -224,7 +226,7 @@ func New(cfg Config, d Deps) (*API, error) {
 		return nil, err
 	}
 	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Authenticator: authenticator{api: a}, Logger: d.Log, Registerer: d.Registry, Now: d.Now,
-		RateLimiter: a.limits, Statics: a, Tracer: d.Tracer, Breakers: d.Breakers})
+		RateLimiter: a, Statics: a, Tracer: d.Tracer, Breakers: d.Breakers})
 	if err != nil {
 		return nil, err
 	}
@@ -329,13 +331,23 @@ func (a *API) routes() error {
 		routes = append(routes, route{"GET /{$}", page("web_page"), wrap(a.d.UI.ServeHTTP)}, route{"GET /ui/", page("web_assets"), wrap(a.d.UI.ServeHTTP)})
 	}
 	routes = append(append(routes, a.viewerRoutes()...), a.discoveryRoutes()...)
-	// Rules may name every route but their own, so that no rule locks
-	// operators out of deleting it.
+	// Rules may name the routes of clients, not the cluster's own (a
+	// static answer to forwarded writes would stop the cluster, and
+	// critical routes are not rate limited) nor the rules' (no rule may
+	// lock operators out of deleting it: those are exempt from limit
+	// rules too, see ruleSafe).
 	a.routeTable = rules.RouteTable{}
 	for _, rt := range routes {
-		a.routeTable[rt.pattern] = rt.opts.Name
+		if rt.opts.Priority != gateway.PriorityCritical && !rt.opts.Policy.NodesOnly {
+			a.routeTable[rt.pattern] = rt.opts.Name
+		}
 	}
-	for _, rt := range append(routes, a.ruleRoutes(read, write)...) {
+	ruleRoutes := a.ruleRoutes(read, write)
+	a.unlimited = map[string]bool{}
+	for _, rt := range ruleRoutes {
+		a.unlimited[rt.opts.Name] = true
+	}
+	for _, rt := range append(routes, ruleRoutes...) {
 		if err := a.gw.Handle(rt.pattern, rt.opts, rt.h); err != nil {
 			return fmt.Errorf("api: route %s: %w", rt.pattern, err)
 		}

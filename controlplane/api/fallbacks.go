@@ -92,6 +92,11 @@ func (c *lastGood) get(key string) ([]byte, bool) {
 	return e.Value.(*lastGoodEntry).body, true
 }
 
+// maxSearchKey bounds the queries kept: a longer one (a query padded
+// with parameters) is answered but not kept, so the cache's memory stays
+// bounded by its entries.
+const maxSearchKey = 1024
+
 // searchKey names a search request in the last-good cache: the route,
 // whether the caller sees kids' titles only, and the normalised query.
 func searchKey(r *http.Request) string {
@@ -106,7 +111,9 @@ func (a *API) writeSearch(w http.ResponseWriter, r *http.Request, res any) error
 		return err
 	}
 	b = append(b, '\n')
-	a.lastGood.put(searchKey(r), b)
+	if key := searchKey(r); len(key) <= maxSearchKey {
+		a.lastGood.put(key, b)
+	}
 	return writeJSONBytes(w, b)
 }
 

@@ -37,6 +37,9 @@ func TestRuleKinds(t *testing.T) {
 		{`{"kind":"route","target":{"site":"isp1"}}`, "match"},
 		{`{"kind":"teleport"}`, "kind"},
 		{`{"kind":"static","route":"GET /v1/search","status":503,"colour":"red"}`, "colour"},
+		{`{"kind":"static","route":"POST /v1/internal/apply","status":503}`, "not a route"}, // the cluster's own
+		{`{"kind":"limit","route":"heartbeat","per_second":1,"burst":1}`, "not a route"},    // critical: never limited
+		{`{"kind":"static","route":"DELETE /v1/rules/{id}","status":503}`, "not a route"},  // the rules' own
 	}
 	for _, b := range bad {
 		body := call{method: "PUT", path: "/v1/rules/bad", body: b.body, bearer: op}.want(t, a, 400, nil)
@@ -64,10 +67,17 @@ func TestRuleKinds(t *testing.T) {
 	}
 	call{method: "GET", path: "/v1/titles", bearer: viewer}.want(t, a, 200, nil) // another route: not limited
 
+	// A limit rule blocking every operator key still lets operators
+	// delete it.
+	call{method: "PUT", path: "/v1/rules/lockout", bearer: op, body: `{"kind":"limit","class":"apikey","per_second":0,"burst":0}`}.want(t, a, 200, nil)
+	call{method: "GET", path: "/v1/titles", bearer: op}.want(t, a, 429, nil)
+	call{method: "DELETE", path: "/v1/rules/lockout", bearer: op}.want(t, a, 204, nil)
+	call{method: "GET", path: "/v1/titles", bearer: op}.want(t, a, 200, nil)
+
 	var audit []fsm.RuleChange
 	call{method: "GET", path: "/v1/rules/audit", bearer: op}.want(t, a, 200, &audit)
-	if len(audit) != 3 || audit[0].ID != "slow-search" || audit[1].Op != "delete" || audit[2].Op != "put" || !strings.HasPrefix(audit[2].By, "operator:") || audit[2].At.IsZero() {
-		t.Fatalf("audit %+v, want put maint, delete maint, put slow-search by the operator, newest first", audit)
+	if len(audit) != 5 || audit[0].ID != "lockout" || audit[0].Op != "delete" || audit[2].ID != "slow-search" || audit[3].Op != "delete" || audit[4].Op != "put" || !strings.HasPrefix(audit[4].By, "operator:") || audit[4].At.IsZero() {
+		t.Fatalf("audit %+v, want put and delete maint, put slow-search, put and delete lockout by the operator, newest first", audit)
 	}
 }
 

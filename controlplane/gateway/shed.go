@@ -153,6 +153,10 @@ func (rt *route) admit(rc *RequestContext) error {
 	return nil
 }
 
+// longRoute is the timeout above which a route's requests are transfers
+// whose duration says nothing of the node's load.
+const longRoute = 10 * time.Second
+
 // release gives the request's slot back, with its latency d as a sample
 // of the node's load when the endpoint ran and did not fail because of the
 // client (a 4xx, or the client leaving); a request that timed out is a
@@ -160,7 +164,9 @@ func (rt *route) admit(rc *RequestContext) error {
 // its response: the time it held its slot, which is what the limit bounds
 // (Little's law), and for a route without slow filters the endpoint's
 // duration. Requests refused before the endpoint (bulkhead, open circuit,
-// rate limit, policy) give their slot back without a sample. now is when
+// rate limit, policy) give their slot back without a sample, and so do
+// those of routes allowed more than longRoute (uploads, large downloads):
+// their time is the client's transfer, not the node's load. now is when
 // the request finished.
 func (g *Gateway) release(rc *RequestContext, d time.Duration, now time.Time) {
 	if !rc.admitted {
@@ -168,7 +174,7 @@ func (g *Gateway) release(rc *RequestContext, d time.Duration, now time.Time) {
 	}
 	rc.admitted = false
 	st := rc.rw.status
-	if !rc.ran || st >= 400 && st < 500 {
+	if !rc.ran || st >= 400 && st < 500 || rc.route.opts.Timeout > longRoute {
 		g.limiter.Release(rc.token)
 		return
 	}

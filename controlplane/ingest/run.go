@@ -201,12 +201,18 @@ func (m *Manager) putAll(ctx context.Context, title, dir string, files []fillcas
 	}
 	wg.Wait()
 	close(errc)
+	// An open breaker wins: the job then waits for the origin instead of
+	// failing on the errors that opened it.
+	var first error
 	for err := range errc {
-		if err != nil {
+		if open := (*protect.OpenError)(nil); errors.As(err, &open) {
 			return err
 		}
+		if first == nil {
+			first = err
+		}
 	}
-	return nil
+	return first
 }
 
 func (m *Manager) putFile(ctx context.Context, title, dir string, f fillcast.File) error {

@@ -36,34 +36,9 @@ import (
 	"strings"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/ratelimit"
 )
-
-// Principal classes a limit rule may name.
-const (
-	ClassViewer    = "viewer"
-	ClassAPIKey    = "apikey"
-	ClassAppliance = "appliance"
-	ClassAnonymous = "anonymous"
-)
-
-// ClassOf returns the limit class of a principal kind: operators are
-// "apikey"; control-plane nodes have none ("") and are never limited.
-func ClassOf(k auth.Kind) string {
-	switch k {
-	case auth.Anonymous:
-		return ClassAnonymous
-	case auth.Viewer:
-		return ClassViewer
-	case auth.Appliance:
-		return ClassAppliance
-	case auth.Operator:
-		return ClassAPIKey
-	}
-	return ""
-}
 
 // SqueezePrefix starts the ids of the canary rules that squeeze tests
 // put; Validate keeps operators' rules out of it.
@@ -322,7 +297,7 @@ func validateLimit(r *fsm.Rule, known Known) error {
 		return invalid("limit: route %q is not a route name of this API (or one a rule may not limit)", r.Route)
 	}
 	switch r.Class {
-	case "", ClassViewer, ClassAPIKey, ClassAppliance, ClassAnonymous:
+	case "", string(ratelimit.ClassViewer), string(ratelimit.ClassAPIKey), string(ratelimit.ClassAppliance), string(ratelimit.ClassAnonymous):
 	default:
 		return invalid("limit: class %q is unknown: want viewer, apikey, appliance or anonymous", r.Class)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 )
 
@@ -106,15 +105,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestClassOf(t *testing.T) {
-	t.Parallel()
-	for k, want := range map[auth.Kind]string{auth.Anonymous: "anonymous", auth.Viewer: "viewer", auth.Appliance: "appliance", auth.Operator: "apikey", auth.Node: ""} {
-		if got := ClassOf(k); got != want {
-			t.Errorf("ClassOf(%v) = %q, want %q", k, got, want)
-		}
-	}
-}
-
 func TestStaticAndLimits(t *testing.T) {
 	t.Parallel()
 	set := Compile(map[string]*fsm.Rule{
@@ -122,7 +112,7 @@ func TestStaticAndLimits(t *testing.T) {
 		"a-down": {ID: "a-down", Kind: fsm.RuleStatic, Route: "GET /v1/search", Status: 500},
 		"c-gone": {ID: "c-gone", Kind: fsm.RuleStatic, Route: "GET /v1/titles", Status: 204},
 		"d-lim":  {ID: "d-lim", Kind: fsm.RuleLimit, Route: "search", Class: "anonymous", PerSecond: 5, Burst: 10},
-		"c-lim":  {ID: "c-lim", Kind: fsm.RuleLimit, Class: "viewer", PerSecond: 50},
+		"c-lim":  {ID: "c-lim", Kind: fsm.RuleLimit, Class: "viewer", PerSecond: 50, Burst: 100},
 		"drain":  {ID: "drain", Kind: fsm.RuleDrain, Site: "s1"},
 	})
 	tests := []struct {
@@ -146,7 +136,7 @@ func TestStaticAndLimits(t *testing.T) {
 	if status, body, ra, ok := delete503.Static("GET /v1/search"); status != 503 || string(body) != `{"error":"down"}` || ra.Seconds() != 120 || !ok {
 		t.Errorf("Static = %d %s %v %v", status, body, ra, ok)
 	}
-	want := []LimitRule{{ID: "c-lim", Class: "viewer", PerSecond: 50}, {ID: "d-lim", Route: "search", Class: "anonymous", PerSecond: 5, Burst: 10}}
+	want := []LimitRule{{ID: "c-lim", Class: "viewer", PerSecond: 50, Burst: 100}, {ID: "d-lim", Route: "search", Class: "anonymous", PerSecond: 5, Burst: 10}}
 	if got := set.Limits(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("Limits() = %+v, want %+v", got, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/controlplane/ratelimit"
 )
 
 // Set is the state's rules compiled for the requests that read them: a
@@ -32,8 +33,7 @@ type staticAnswer struct {
 // LimitRule is a limit rule for the gateway's rate limiter: a token
 // bucket of PerSecond tokens a second holding at most Burst, for the
 // route named Route ("" any route) and the principal class Class (""
-// any class; see ClassOf). PerSecond 0 allows the burst and then
-// nothing.
+// any class; see ratelimit.ClassOf). PerSecond and Burst both 0 block.
 type LimitRule struct {
 	ID        string
 	Route     string
@@ -85,7 +85,7 @@ func Compile(rules map[string]*fsm.Rule) *Set {
 				s.static[r.Route] = compileStatic(r)
 			}
 		case fsm.RuleLimit:
-			if r.PerSecond >= 0 && r.Burst >= 0 && !math.IsInf(r.PerSecond, 1) {
+			if r.PerSecond >= 0 && (ratelimit.Limit{PerSecond: r.PerSecond, Burst: r.Burst}).Validate() == nil {
 				s.limits = append(s.limits, LimitRule{ID: r.ID, Route: r.Route, Class: r.Class, PerSecond: r.PerSecond, Burst: r.Burst})
 			}
 		case fsm.RuleRoute:
