@@ -39,7 +39,7 @@ func TestRuleKinds(t *testing.T) {
 		{`{"kind":"static","route":"GET /v1/search","status":503,"colour":"red"}`, "colour"},
 		{`{"kind":"static","route":"POST /v1/internal/apply","status":503}`, "not a route"}, // the cluster's own
 		{`{"kind":"limit","route":"heartbeat","per_second":1,"burst":1}`, "not a route"},    // critical: never limited
-		{`{"kind":"static","route":"DELETE /v1/rules/{id}","status":503}`, "not a route"},  // the rules' own
+		{`{"kind":"static","route":"DELETE /v1/rules/{id}","status":503}`, "not a route"},   // the rules' own
 	}
 	for _, b := range bad {
 		body := call{method: "PUT", path: "/v1/rules/bad", body: b.body, bearer: op}.want(t, a, 400, nil)
