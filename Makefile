@@ -72,6 +72,11 @@ fuzz:
 	$(GO) test -run x -fuzz '^FuzzTraceID$$' -fuzztime 20s ./internal/tracing
 	$(GO) test -run x -fuzz '^FuzzBucket$$' -fuzztime 20s ./appliance/latency
 	$(GO) test -run x -fuzz '^FuzzAppendLine$$' -fuzztime 20s ./appliance/accesslog
+	$(GO) test -run x -fuzz '^FuzzParseNumber$$' -fuzztime 20s ./billing
+	$(GO) test -run x -fuzz '^FuzzProrate$$' -fuzztime 20s ./billing
+	$(GO) test -run x -fuzz '^FuzzNextPeriodEnd$$' -fuzztime 20s ./billing
+	$(GO) test -run x -fuzz '^FuzzCardNumber$$' -fuzztime 20s ./billing/testprovider
+	$(GO) test -run x -fuzz '^FuzzReplay$$' -fuzztime 20s ./billing/testprovider
 
 bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)

@@ -221,7 +221,7 @@ func ValidatePlan(p Plan) error {
 		return fmt.Errorf("accounts: plan max_streams %d: want 1 to 16", p.MaxStreams)
 	case p.Price.Amount < 0:
 		return fmt.Errorf("accounts: plan price: negative amount")
-	case !validCurrency(p.Price.Currency):
+	case !ValidCurrency(p.Price.Currency):
 		return fmt.Errorf("accounts: plan price currency %q: want an ISO 4217 code such as EUR", p.Price.Currency)
 	case p.Period != PeriodMonth && p.Period != PeriodYear:
 		return fmt.Errorf("accounts: plan period %q: want month or year", p.Period)
@@ -229,7 +229,9 @@ func ValidatePlan(p Plan) error {
 	return nil
 }
 
-func validCurrency(c string) bool {
+// ValidCurrency reports whether c has the form of an ISO 4217 code:
+// three upper-case letters, such as EUR.
+func ValidCurrency(c string) bool {
 	if len(c) != 3 {
 		return false
 	}

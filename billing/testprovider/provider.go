@@ -1,0 +1,505 @@
+// Package testprovider is Fillcast's built-in test payment provider: a
+// billing.PaymentProvider that behaves like the test mode of a payment
+// processor, so that subscriptions, invoices and the reconciliation of a
+// crashed renewal can be exercised end to end without a real processor.
+//
+// Card 4242424242424242 is accepted and every charge on it succeeds;
+// 4000000000000002 is declined when attached; 4000000000000341 is attached
+// but every charge on it is declined. Any other number that is a card
+// number (13 to 19 digits passing the Luhn check) is declined as not
+// supported in test mode, and anything else is refused with ErrInvalidCard.
+// Only the brand, the last four digits and the test behaviour of a card are
+// kept; the full number is never stored, logged or put in an error.
+//
+// The provider keeps its records the way a processor would: durably. Every
+// payment method and every charge is one JSON line appended to
+// testprovider.log in Config.Dir and fsync'd before the call returns, so a
+// charge made just before the control plane is SIGKILLed is found by
+// LookupCharge after the restart; that is how package billing reconciles a
+// crash between the provider's answer and its own write. Opening the log
+// replays it; a torn last line (a write the crash interrupted, which was
+// therefore never acknowledged) is ignored and truncated away.
+//
+// Charges are idempotent by key, like the processors' idempotency keys: a
+// retry with the same key and the same request returns the stored charge,
+// a stored decline included, and moves no money; the same key with another
+// request fails with billing.ErrIdempotencyMismatch. Keys are kept for ever
+// (at least the 24 hours billing needs); the log grows by one line per charge,
+// which is fine for a test provider.
+//
+// One process at a time may use a directory: the log is locked while open.
+package testprovider
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/billing"
+)
+
+// LogName is the name of the provider's log file inside Config.Dir.
+const LogName = "testprovider.log"
+
+// Errors callers may branch on, besides billing.ErrDeclined and
+// billing.ErrIdempotencyMismatch.
+var (
+	// ErrUnknownPaymentMethod: a charge names a payment method that was
+	// never attached, or that belongs to another customer.
+	ErrUnknownPaymentMethod = errors.New("testprovider: unknown payment method")
+	// ErrClosed: the provider was closed.
+	ErrClosed = errors.New("testprovider: closed")
+	// ErrInUse: another open provider (in this or another process) holds
+	// the directory's log.
+	ErrInUse = errors.New("testprovider: directory in use by another provider")
+)
+
+// declineReason is the reason given for every decline of a test card, as
+// processors word it.
+const declineReason = "your card was declined"
+
+// maxKeyLen bounds idempotency keys, as the API does.
+const maxKeyLen = 255
+
+// Config configures a Provider.
+type Config struct {
+	// Dir is the directory holding the log (LogName). Required; created
+	// with mode 0700 on open if absent.
+	Dir string
+	// Now is the clock for the charges' Created times. Nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of the random part of charge and payment method
+	// ids. Nil means crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// DefaultConfig returns a Config with the defaults filled in; Dir, which
+// has none, is left for the caller.
+func DefaultConfig() Config {
+	return Config{Now: time.Now, Rand: rand.Reader}
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("testprovider: Config.Dir is empty: set the directory where the test provider keeps its records")
+	}
+	return nil
+}
+
+// Provider is the test payment provider. It is safe for concurrent use;
+// its calls are serialised, each waiting for its record's fsync.
+type Provider struct {
+	cfg Config
+
+	mu      sync.Mutex
+	closed  bool
+	f       *os.File // nil until opened
+	broken  error    // set when a write failed: the log's tail is unknown until reopened
+	methods map[string]pmRecord
+	charges map[string]chargeRecord // by idempotency key
+}
+
+var _ billing.PaymentProvider = (*Provider)(nil)
+
+// New returns a Provider for cfg. It does no I/O: the log is opened by
+// Open, or by the first call that needs it.
+func New(cfg Config) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &Provider{cfg: cfg}, nil
+}
+
+// Open opens and replays the log, truncating a torn last line. Calling it
+// is optional, since every other method opens the log when first needed,
+// but it surfaces a bad directory or a corrupt log at start-up. Open after
+// a successful Open does nothing.
+func (p *Provider) Open(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("testprovider: open: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.openLocked()
+}
+
+// Close closes the log and releases the directory. It is safe to call
+// twice; every later call fails with ErrClosed.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if p.f == nil {
+		return nil
+	}
+	err := p.f.Close() // releases the lock
+	p.f = nil
+	if err != nil {
+		return fmt.Errorf("testprovider: close: %w", err)
+	}
+	return nil
+}
+
+// AttachCard checks card and, if it is a test card that can be attached,
+// records a payment method for customer. A declined card fails with an
+// error wrapping billing.ErrDeclined and saying why; a number that is not a
+// card number fails with one wrapping ErrInvalidCard.
+func (p *Provider) AttachCard(ctx context.Context, customer string, card billing.Card) (billing.PaymentMethod, error) {
+	if err := ctx.Err(); err != nil {
+		return billing.PaymentMethod{}, fmt.Errorf("testprovider: attach card: %w", err)
+	}
+	if customer == "" {
+		return billing.PaymentMethod{}, errors.New("testprovider: attach card: the customer is empty")
+	}
+	info, err := parseCard(card.Number)
+	if err != nil {
+		return billing.PaymentMethod{}, err
+	}
+	var b behavior
+	switch card.Number {
+	case cardSucceeds:
+		b = behaviorSucceeds
+	case cardDeclineCharges:
+		b = behaviorDeclineCharges
+	case cardDeclined:
+		return billing.PaymentMethod{}, fmt.Errorf("testprovider: %w: %s", billing.ErrDeclined, declineReason)
+	default:
+		return billing.PaymentMethod{}, fmt.Errorf("testprovider: %w: card not supported in test mode; use %s for payments that succeed", billing.ErrDeclined, cardSucceeds)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.openLocked(); err != nil {
+		return billing.PaymentMethod{}, err
+	}
+	id, err := p.newID("pm_")
+	if err != nil {
+		return billing.PaymentMethod{}, err
+	}
+	pm := pmRecord{ID: id, Customer: customer, Brand: info.brand, Last4: info.last4, Behavior: b}
+	if err := p.appendLocked(record{Kind: kindPaymentMethod, PaymentMethod: &pm}); err != nil {
+		return billing.PaymentMethod{}, err
+	}
+	p.methods[id] = pm
+	return pm.paymentMethod(), nil
+}
+
+// Charge charges r.Amount to r.PaymentMethod, which must be one of
+// r.Customer's. The charge is on disk before Charge returns. A declined
+// charge is recorded too, and returned, as billing.PaymentProvider asks,
+// with Status billing.ChargeDeclined, its DeclineReason and a nil error.
+// A retry with the same
+// idempotency key and the same request returns the first answer, decline
+// included; the same key with another customer, payment method, amount,
+// currency or description fails with billing.ErrIdempotencyMismatch.
+//
+// An error from writing the log leaves the outcome unknown (the record may
+// have reached the disk): LookupCharge with the key answers after a reopen.
+// Other errors (a refused request) record nothing.
+func (p *Provider) Charge(ctx context.Context, r billing.ChargeRequest) (billing.Charge, error) {
+	if err := ctx.Err(); err != nil {
+		return billing.Charge{}, fmt.Errorf("testprovider: charge: %w", err)
+	}
+	if r.IdempotencyKey == "" {
+		return billing.Charge{}, errors.New("testprovider: charge: the idempotency key is empty")
+	}
+	if len(r.IdempotencyKey) > maxKeyLen {
+		return billing.Charge{}, fmt.Errorf("testprovider: charge: the idempotency key has %d bytes, more than %d", len(r.IdempotencyKey), maxKeyLen)
+	}
+	hash := requestHash(r)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.openLocked(); err != nil {
+		return billing.Charge{}, err
+	}
+	if c, ok := p.charges[r.IdempotencyKey]; ok {
+		if c.RequestHash != hash {
+			return billing.Charge{}, fmt.Errorf("testprovider: charge with idempotency key %q: %w", r.IdempotencyKey, billing.ErrIdempotencyMismatch)
+		}
+		return c.charge(), nil
+	}
+	if r.Amount.Amount <= 0 {
+		return billing.Charge{}, fmt.Errorf("testprovider: charge: the amount is %d; it must be more than 0", r.Amount.Amount)
+	}
+	if billing.CheckCurrency(r.Amount.Currency) != nil {
+		return billing.Charge{}, fmt.Errorf("testprovider: charge: currency %q is not an ISO 4217 code such as EUR", r.Amount.Currency)
+	}
+	pm, ok := p.methods[r.PaymentMethod]
+	if !ok || pm.Customer != r.Customer {
+		return billing.Charge{}, fmt.Errorf("%w %q for customer %q", ErrUnknownPaymentMethod, r.PaymentMethod, r.Customer)
+	}
+	id, err := p.newID("ch_")
+	if err != nil {
+		return billing.Charge{}, err
+	}
+	c := chargeRecord{
+		ID:             id,
+		IdempotencyKey: r.IdempotencyKey,
+		RequestHash:    hash,
+		Customer:       r.Customer,
+		PaymentMethod:  r.PaymentMethod,
+		Amount:         r.Amount.Amount,
+		Currency:       r.Amount.Currency,
+		Status:         billing.ChargeSucceeded,
+		Created:        p.cfg.Now().UTC(),
+	}
+	if pm.Behavior == behaviorDeclineCharges {
+		c.Status = billing.ChargeDeclined
+		c.DeclineReason = declineReason
+	}
+	if err := p.appendLocked(record{Kind: kindCharge, Charge: &c}); err != nil {
+		return billing.Charge{}, err
+	}
+	p.charges[c.IdempotencyKey] = c
+	return c.charge(), nil
+}
+
+// LookupCharge returns the charge made with idempotencyKey, succeeded or
+// declined, and whether there was one. Keys are never forgotten.
+func (p *Provider) LookupCharge(ctx context.Context, idempotencyKey string) (billing.Charge, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return billing.Charge{}, false, fmt.Errorf("testprovider: lookup charge: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.openLocked(); err != nil {
+		return billing.Charge{}, false, err
+	}
+	c, ok := p.charges[idempotencyKey]
+	if !ok {
+		return billing.Charge{}, false, nil
+	}
+	return c.charge(), true, nil
+}
+
+// openLocked opens and replays the log unless it is open already.
+func (p *Provider) openLocked() (err error) {
+	if p.closed {
+		return ErrClosed
+	}
+	if p.f != nil {
+		return p.broken
+	}
+	if err := os.MkdirAll(p.cfg.Dir, 0o700); err != nil {
+		return fmt.Errorf("testprovider: open: %w", err)
+	}
+	path := filepath.Join(p.cfg.Dir, LogName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("testprovider: open: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	if err := lockFile(f); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInUse, path, err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("testprovider: read %s: %w", path, err)
+	}
+	st, good, err := replay(data)
+	if err != nil {
+		return fmt.Errorf("testprovider: replay %s: %w", path, err)
+	}
+	if good < len(data) {
+		// A torn last line: the crash interrupted its write, so its call
+		// never returned and nobody was told of it.
+		if err := f.Truncate(int64(good)); err != nil {
+			return fmt.Errorf("testprovider: truncate torn record in %s: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(int64(good), io.SeekStart); err != nil {
+		return fmt.Errorf("testprovider: open %s: %w", path, err)
+	}
+	// Make the file's existence, size and any truncation durable before
+	// the first record is acknowledged.
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("testprovider: sync %s: %w", path, err)
+	}
+	if err := syncDir(p.cfg.Dir); err != nil {
+		return fmt.Errorf("testprovider: sync %s: %w", p.cfg.Dir, err)
+	}
+	p.f, p.methods, p.charges = f, st.methods, st.charges
+	return nil
+}
+
+// appendLocked writes rec as one line and fsyncs it. A failure leaves the
+// log's tail unknown, so the provider refuses further calls until it is
+// closed and opened again, when the replay sorts it out.
+func (p *Provider) appendLocked(rec record) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("testprovider: encode record: %w", err)
+	}
+	line = append(line, '\n')
+	if _, err := p.f.Write(line); err != nil {
+		p.broken = fmt.Errorf("testprovider: log write failed earlier, close and reopen the provider: %w", err)
+		return fmt.Errorf("testprovider: write log: %w", err)
+	}
+	if err := p.f.Sync(); err != nil {
+		p.broken = fmt.Errorf("testprovider: log sync failed earlier, close and reopen the provider: %w", err)
+		return fmt.Errorf("testprovider: sync log: %w", err)
+	}
+	return nil
+}
+
+// newID returns prefix and 24 random hex digits.
+func (p *Provider) newID(prefix string) (string, error) {
+	var b [12]byte
+	if _, err := io.ReadFull(p.cfg.Rand, b[:]); err != nil {
+		return "", fmt.Errorf("testprovider: random id: %w", err)
+	}
+	return prefix + hex.EncodeToString(b[:]), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// requestHash identifies what a charge request asks for, so that a reused
+// idempotency key can be told from a retry.
+func requestHash(r billing.ChargeRequest) string {
+	b, _ := json.Marshal(struct {
+		Customer, PaymentMethod, Description, Currency string
+		Amount                                         int64
+	}{r.Customer, r.PaymentMethod, r.Description, r.Amount.Currency, r.Amount.Amount})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// The log's records. The file format is owned here, with its own JSON
+// names, so that it does not change with package billing's types.
+
+const (
+	kindPaymentMethod = "payment_method"
+	kindCharge        = "charge"
+)
+
+type record struct {
+	Kind          string        `json:"kind"`
+	PaymentMethod *pmRecord     `json:"payment_method,omitempty"`
+	Charge        *chargeRecord `json:"charge,omitempty"`
+}
+
+type pmRecord struct {
+	ID       string   `json:"id"`
+	Customer string   `json:"customer"`
+	Brand    string   `json:"brand"`
+	Last4    string   `json:"last4"`
+	Behavior behavior `json:"behavior"`
+}
+
+func (m pmRecord) paymentMethod() billing.PaymentMethod {
+	return billing.PaymentMethod{ID: m.ID, Customer: m.Customer, Brand: m.Brand, Last4: m.Last4}
+}
+
+type chargeRecord struct {
+	ID             string               `json:"id"`
+	IdempotencyKey string               `json:"idempotency_key"`
+	RequestHash    string               `json:"request_hash"`
+	Customer       string               `json:"customer"`
+	PaymentMethod  string               `json:"payment_method"`
+	Amount         int64                `json:"amount"`
+	Currency       string               `json:"currency"`
+	Status         billing.ChargeStatus `json:"status"`
+	DeclineReason  string               `json:"decline_reason,omitempty"`
+	Created        time.Time            `json:"created"`
+}
+
+func (c chargeRecord) charge() billing.Charge {
+	return billing.Charge{
+		ID:             c.ID,
+		IdempotencyKey: c.IdempotencyKey,
+		Customer:       c.Customer,
+		PaymentMethod:  c.PaymentMethod,
+		Amount:         accounts.Money{Amount: c.Amount, Currency: c.Currency},
+		Status:         c.Status,
+		DeclineReason:  c.DeclineReason,
+		Created:        c.Created,
+	}
+}
+
+type state struct {
+	methods map[string]pmRecord
+	charges map[string]chargeRecord
+}
+
+// replay rebuilds the state from the log's contents and returns how many
+// bytes of it are whole records. An unterminated last line is a torn write
+// and is left out; any other bad line is corruption and an error.
+func replay(data []byte) (state, int, error) {
+	st := state{methods: map[string]pmRecord{}, charges: map[string]chargeRecord{}}
+	off, line := 0, 1
+	for off < len(data) {
+		n := bytes.IndexByte(data[off:], '\n')
+		if n < 0 {
+			break
+		}
+		if err := st.apply(data[off : off+n]); err != nil {
+			return state{}, 0, fmt.Errorf("line %d: %w", line, err)
+		}
+		off += n + 1
+		line++
+	}
+	return st, off, nil
+}
+
+func (st *state) apply(line []byte) error {
+	var rec record
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return fmt.Errorf("corrupt record: %w", err)
+	}
+	switch rec.Kind {
+	case kindPaymentMethod:
+		m := rec.PaymentMethod
+		if m == nil || m.ID == "" || (m.Behavior != behaviorSucceeds && m.Behavior != behaviorDeclineCharges) {
+			return errors.New("corrupt payment method record")
+		}
+		if _, dup := st.methods[m.ID]; dup {
+			return fmt.Errorf("payment method %q recorded twice", m.ID)
+		}
+		st.methods[m.ID] = *m
+	case kindCharge:
+		c := rec.Charge
+		if c == nil || c.ID == "" || c.IdempotencyKey == "" {
+			return errors.New("corrupt charge record")
+		}
+		if _, dup := st.charges[c.IdempotencyKey]; dup {
+			return fmt.Errorf("idempotency key %q recorded twice", c.IdempotencyKey)
+		}
+		st.charges[c.IdempotencyKey] = *c
+	default:
+		return fmt.Errorf("unknown record kind %q", rec.Kind)
+	}
+	return nil
+}
