@@ -42,6 +42,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fillcast/fillcast/bench/internal/procstat"
 	"github.com/fillcast/fillcast/controlplane/stream"
 )
 
@@ -114,7 +115,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		return false, err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Printf("%s, GOMAXPROCS %d, %d CPUs; load average %s at the start\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAvg())
+	fmt.Printf("%s, GOMAXPROCS %d, %d CPUs; load average %s at the start\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), procstat.LoadAvg())
 	cfg := nodeConfig(o.eventsPerSecond, o.eventBurst)
 	fmt.Printf("nodes: n1 (bootstrap), n2 and n3 (join) in this process on loopback; bench config: API.EventsPerSecond %.0f, API.EventBurst %d per account (defaults 20 and 2000), Accounts.SignUpsPerHour %d; the rest defaults\n",
 		cfg.API.EventsPerSecond, cfg.API.EventBurst, cfg.Accounts.SignUpsPerHour)
@@ -228,10 +229,10 @@ func phase(ctx context.Context, o options, js jetstream.JetStream, s *series, ro
 		}
 	}
 	cpu0, wall0 := processCPU(), time.Now()
-	busy0, total0 := machineCPU()
+	busy0, total0 := procstat.MachineCPU()
 	rate, line := s.run()
 	cpu, wall := processCPU()-cpu0, time.Since(wall0)
-	busy1, total1 := machineCPU()
+	busy1, total1 := procstat.MachineCPU()
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -282,7 +283,7 @@ func summary(o options, loads []*series, p *prober) bool {
 	slices.Sort(lags)
 	f, e, b := median(fill.rates), median(perEvent.rates), median(perBatch.rates)
 	p50, p99, worst := percentile(lags, 0.5), percentile(lags, 0.99), percentile(lags, 1)
-	fmt.Printf("\nsummary over %d rounds (medians; events per CPU-second of this process in parentheses), load average %s at the end:\n", o.rounds, loadAvg())
+	fmt.Printf("\nsummary over %d rounds (medians; events per CPU-second of this process in parentheses), load average %s at the end:\n", o.rounds, procstat.LoadAvg())
 	label := map[string]string{
 		"fillcast":           "Fillcast POST /v1/events, accepted",
 		"raw per event":      "raw JetStream, 1 message per event",
@@ -342,39 +343,4 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// machineCPU returns the machine's busy and total CPU ticks so far
-// (/proc/stat): what else ran beside the bench.
-func machineCPU() (busy, total uint64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	for i, v := range f[1:] {
-		if i >= 8 { // guest time, counted in user already
-			break
-		}
-		n, _ := strconv.ParseUint(v, 10, 64)
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total
-}
-
-// loadAvg returns the 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -37,6 +37,7 @@ import (
 
 	"github.com/fillcast/fillcast/appliance/h3/h3test"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/bench/internal/procstat"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -167,10 +168,10 @@ https://%s {
 			if r == 0 && i == 0 && *profile != "" {
 				stopProf = cpuProfile("http://"+adminAddr, *dur, *profile)
 			}
-			srv0, cli0, t0 := cpuSeconds(s.pid), cpuSeconds(0), time.Now()
+			srv0, cli0, t0 := procstat.CPUSeconds(s.pid), procstat.CPUSeconds(0), time.Now()
 			mbps, errs := run(s, *conc, *dur)
 			el := time.Since(t0).Seconds()
-			srv, cli := (cpuSeconds(s.pid)-srv0)/el, (cpuSeconds(0)-cli0)/el
+			srv, cli := (procstat.CPUSeconds(s.pid)-srv0)/el, (procstat.CPUSeconds(0)-cli0)/el
 			if stopProf != nil {
 				stopProf()
 			}

@@ -41,29 +41,6 @@ func (b *bench) startEnv(name string, env []string, bin string, args ...string) 
 	return cmd.Process.Pid
 }
 
-// cpuSeconds is the user plus system CPU time process pid has used, from
-// /proc/PID/stat (clock ticks of 1/100 s, as on every Linux port Go runs
-// on); 0 when it cannot be read. pid 0 means this process.
-func cpuSeconds(pid int) float64 {
-	p := "/proc/self/stat"
-	if pid != 0 {
-		p = "/proc/" + strconv.Itoa(pid) + "/stat"
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses: state is
-	// the first, utime and stime the 12th and 13th.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / 100
-}
-
 // stopAll stops the servers it started, by process id.
 func (b *bench) stopAll() {
 	for _, c := range b.procs {

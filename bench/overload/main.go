@@ -38,6 +38,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fillcast/fillcast/bench/internal/procstat"
 )
 
 type options struct {
@@ -141,10 +143,10 @@ func run(ctx context.Context, o options) error {
 	}
 	if pinned() {
 		fmt.Printf("%s; the node runs on CPU 0 (at most %.0f %% of it, -node-cpu) and this process (vegeta, GOMAXPROCS %d) on CPU 1 (-pin); load average %s at the start\n",
-			runtime.Version(), 100*cmp.Or(o.nodeCPU, 1), runtime.GOMAXPROCS(0), loadAvg())
+			runtime.Version(), 100*cmp.Or(o.nodeCPU, 1), runtime.GOMAXPROCS(0), procstat.LoadAvg())
 	} else {
 		fmt.Printf("%s, GOMAXPROCS %d, %d CPUs shared by the node and this process (vegeta); load average %s at the start\n",
-			runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAvg())
+			runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), procstat.LoadAvg())
 	}
 	bin := o.fillcast
 	if bin == "" {
@@ -208,7 +210,7 @@ func run(ctx context.Context, o options) error {
 		runs = append(runs, pair)
 	}
 	summary(o, capacity, runs)
-	fmt.Printf("load average %s at the end\n", loadAvg())
+	fmt.Printf("load average %s at the end\n", procstat.LoadAvg())
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/bench/internal/apicall"
+	"github.com/fillcast/fillcast/bench/internal/procstat"
 )
 
 // adminToken is each node's bootstrap admin key.
@@ -261,52 +262,6 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// cpuSeconds is the user plus system CPU time process pid has used, from
-// /proc/PID/stat (clock ticks of 1/100 s); pid 0 means this process.
-func cpuSeconds(pid int) float64 {
-	p := "/proc/self/stat"
-	if pid != 0 {
-		p = "/proc/" + strconv.Itoa(pid) + "/stat"
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0
-	}
-	// After the command name in parentheses: state is field 1, utime
-	// and stime fields 12 and 13.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / 100
-}
-
-// machineCPU returns the machine's busy and total CPU ticks so far.
-func machineCPU() (busy, total uint64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	fields := strings.Fields(line)
-	if len(fields) < 2 {
-		return 0, 0
-	}
-	for i, v := range fields[1:] {
-		if i >= 8 { // guest time is in user already
-			break
-		}
-		x, _ := strconv.ParseUint(v, 10, 64)
-		total += x
-		if i != 3 && i != 4 { // idle, iowait
-			busy += x
-		}
-	}
-	return busy, total
-}
-
 // cpuMeter measures, over an interval, the CPUs the node, this process
 // and the whole machine used.
 type cpuMeter struct {
@@ -317,8 +272,8 @@ type cpuMeter struct {
 }
 
 func startCPU(pid int) cpuMeter {
-	m := cpuMeter{pid: pid, node: cpuSeconds(pid), self: cpuSeconds(0), start: time.Now()}
-	m.busy, m.total = machineCPU()
+	m := cpuMeter{pid: pid, node: procstat.CPUSeconds(pid), self: procstat.CPUSeconds(0), start: time.Now()}
+	m.busy, m.total = procstat.MachineCPU()
 	return m
 }
 
@@ -327,8 +282,8 @@ type cpuUse struct{ node, self, machine float64 }
 
 func (m cpuMeter) stop() cpuUse {
 	wall := time.Since(m.start).Seconds()
-	busy, total := machineCPU()
-	u := cpuUse{node: (cpuSeconds(m.pid) - m.node) / wall, self: (cpuSeconds(0) - m.self) / wall}
+	busy, total := procstat.MachineCPU()
+	u := cpuUse{node: (procstat.CPUSeconds(m.pid) - m.node) / wall, self: (procstat.CPUSeconds(0) - m.self) / wall}
 	if total > m.total {
 		u.machine = float64(numCPU()) * float64(busy-m.busy) / float64(total-m.total)
 	}
@@ -347,24 +302,11 @@ func (u cpuUse) String() string {
 func settle(ctx context.Context, pid int, within time.Duration) time.Duration {
 	start := time.Now()
 	for time.Since(start) < within && ctx.Err() == nil {
-		before := cpuSeconds(pid)
+		before := procstat.CPUSeconds(pid)
 		time.Sleep(500 * time.Millisecond)
-		if (cpuSeconds(pid)-before)/0.5 < 0.25 {
+		if (procstat.CPUSeconds(pid)-before)/0.5 < 0.25 {
 			break
 		}
 	}
 	return time.Since(start)
-}
-
-// loadAvg returns the 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
