@@ -15,33 +15,16 @@ import (
 	"github.com/fillcast/fillcast/appliance/accesslog"
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/appliance/latency"
+	"github.com/fillcast/fillcast/internal/clocktest"
 	"github.com/valyala/fasthttp"
 )
-
-// clock is a fake time that the cache below moves on.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // slowCache holds whole objects in memory, as the memory tier does,
 // but its every Get takes delay on clock, fails as told for the keys in
 // fail, and is remembered.
 type slowCache struct {
 	objects map[string][]byte
-	clock   *clock
+	clock   *clocktest.Clock
 	delay   time.Duration
 	fail    map[string]error
 
@@ -50,7 +33,7 @@ type slowCache struct {
 }
 
 func (c *slowCache) Get(_ context.Context, key string) (cache.Hit, error) {
-	c.clock.advance(c.delay)
+	c.clock.Advance(c.delay)
 	c.mu.Lock()
 	c.keys = append(c.keys, key)
 	c.mu.Unlock()
@@ -123,7 +106,7 @@ const (
 // with a fake clock and an access log into the returned buffer.
 func newObservedServer(t *testing.T, delay time.Duration) (*Server, *slowCache, *logBuffer, *accesslog.Log) {
 	t.Helper()
-	clk := &clock{now: time.Now()}
+	clk := clocktest.New(time.Now())
 	c := &slowCache{clock: clk, delay: delay,
 		objects: map[string][]byte{"t1/720p/seg-00001.m4s": make([]byte, 1000), "t1/master.m3u8": []byte(masterPlaylist)},
 		fail:    map[string]error{"t1/720p/broken.m4s": errors.New("origin answered 500"), "t1/720p/closing.m4s": cache.ErrClosed}}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
+	"github.com/fillcast/fillcast/internal/clocktest"
 )
 
 // The projection interface the stream consumer feeds.
@@ -22,28 +23,10 @@ var _ interface {
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable clock safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func newIndex(t testing.TB, cfg Config) (*Index, *clock) {
+func newIndex(t testing.TB, cfg Config) (*Index, *clocktest.Clock) {
 	t.Helper()
-	c := &clock{t: t0}
-	x, err := New(cfg, c.now)
+	c := clocktest.New(t0)
+	x, err := New(cfg, c.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +171,7 @@ func TestMaxAge(t *testing.T) {
 	if got := x.Search(Query{}); got.Events[0].TS != t0 {
 		t.Errorf("an event without ts got %v, want the clock's %v", got.Events[0].TS, t0)
 	}
-	c.set(t0.Add(12 * time.Minute)) // a (50m) and c (55m) are past an hour
+	c.Set(t0.Add(12 * time.Minute)) // a (50m) and c (55m) are past an hour
 	if got, want := ids(x.Search(Query{Title: "t1"})), []string{"now", "b"}; !slices.Equal(got, want) {
 		t.Errorf("after 12 minutes: %v, want %v", got, want)
 	}
@@ -196,7 +179,7 @@ func TestMaxAge(t *testing.T) {
 	if got, want := x.Len(), 3; got != want { // a is dropped; c waits behind b
 		t.Errorf("Len = %d, want %d", got, want)
 	}
-	c.set(t0.Add(2 * time.Hour))
+	c.Set(t0.Add(2 * time.Hour))
 	x.Apply(3, nil)
 	if got := x.Len(); got != 0 {
 		t.Errorf("Len = %d after two hours, want 0", got)
@@ -274,7 +257,7 @@ func againstScan(t *testing.T, maxEvents, batches int, types []string) {
 	var kept []events.Event // every event applied and still within MaxAge, by arrival
 	for i := range batches {
 		now = now.Add(time.Duration(r.IntN(120*300/maxEvents+1)) * time.Second)
-		c.set(now)
+		c.Set(now)
 		var batch []events.Event
 		for j := range r.IntN(10) {
 			e := ev(fmt.Sprint(i, "-", j), types[r.IntN(len(types))], pick("t", 30), pick("a", 5), pick("s", 4), pick("u", 50),
@@ -375,7 +358,7 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Go(func() {
 		for i := range 300 {
-			c.set(t0.Add(time.Duration(i) * time.Second))
+			c.Set(t0.Add(time.Duration(i) * time.Second))
 			x.Search(Query{Title: "t3", SinceAgo: time.Hour})
 			x.Search(Query{})
 		}

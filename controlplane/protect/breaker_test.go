@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -31,14 +30,7 @@ func TestBreakerConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			var ce *fillcast.ConfigError
-			switch {
-			case tt.field == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tt.field != "" && (!errors.As(err, &ce) || ce.Field != tt.field || ce.Pkg != "protect"):
-				t.Errorf("Validate() = %v, want a protect ConfigError on %s", err, tt.field)
-			}
+			wantConfigError(t, tt.cfg.Validate(), tt.field)
 		})
 	}
 	if _, err := NewBreaker("", BreakerConfig{}, nil, nil); err == nil || !strings.HasPrefix(err.Error(), "protect: ") {

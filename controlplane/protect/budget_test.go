@@ -1,12 +1,11 @@
 package protect
 
 import (
-	"errors"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/internal/clocktest"
 )
 
 func TestBudgetConfigValidate(t *testing.T) {
@@ -27,14 +26,7 @@ func TestBudgetConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			var ce *fillcast.ConfigError
-			switch {
-			case tt.field == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tt.field != "" && (!errors.As(err, &ce) || ce.Field != tt.field || ce.Pkg != "protect"):
-				t.Errorf("Validate() = %v, want a protect ConfigError on %s", err, tt.field)
-			}
+			wantConfigError(t, tt.cfg.Validate(), tt.field)
 			if _, err := NewBudget(tt.cfg); (err == nil) != (tt.field == "") {
 				t.Errorf("NewBudget: %v", err)
 			}
@@ -71,8 +63,8 @@ func TestBudgetCaps(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clk := &clock{t: time.Unix(1000, 0)}
-			b, err := newBudget(tt.cfg, clk.now)
+			clk := clocktest.New(time.Unix(1000, 0))
+			b, err := newBudget(tt.cfg, clk.Now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,8 +82,8 @@ func TestBudgetCaps(t *testing.T) {
 // tenth at a time.
 func TestBudgetWindowRolls(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1000, 0)}
-	b, err := newBudget(BudgetConfig{Ratio: 0.1, MinPerSecond: 1, Window: 10 * time.Second}, clk.now)
+	clk := clocktest.New(time.Unix(1000, 0))
+	b, err := newBudget(BudgetConfig{Ratio: 0.1, MinPerSecond: 1, Window: 10 * time.Second}, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +101,7 @@ func TestBudgetWindowRolls(t *testing.T) {
 		{"a whole window later", time.Hour, 50, 15},
 	}
 	for _, s := range steps {
-		clk.add(s.advance)
+		clk.Advance(s.advance)
 		for range s.requests {
 			b.Request()
 		}

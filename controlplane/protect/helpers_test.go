@@ -2,10 +2,12 @@ package protect
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -56,19 +58,6 @@ func trip(t *testing.T, b *Breaker) time.Time {
 		t.Fatalf("after 10 failures: %v, want open", got)
 	}
 	return at
-}
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
@@ -125,4 +114,17 @@ func hasLabels(m *dto.Metric, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// wantConfigError checks a Validate result: nil when field is "", else a
+// protect ConfigError on field.
+func wantConfigError(t *testing.T, err error, field string) {
+	t.Helper()
+	var ce *fillcast.ConfigError
+	switch {
+	case field == "" && err != nil:
+		t.Errorf("Validate() = %v, want nil", err)
+	case field != "" && (!errors.As(err, &ce) || ce.Field != field || ce.Pkg != "protect"):
+		t.Errorf("Validate() = %v, want a protect ConfigError on %s", err, field)
+	}
 }

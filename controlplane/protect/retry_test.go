@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/internal/clocktest"
 	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -38,14 +38,7 @@ func TestRetryConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			var ce *fillcast.ConfigError
-			switch {
-			case tt.field == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tt.field != "" && (!errors.As(err, &ce) || ce.Field != tt.field || ce.Pkg != "protect"):
-				t.Errorf("Validate() = %v, want a protect ConfigError on %s", err, tt.field)
-			}
+			wantConfigError(t, tt.cfg.Validate(), tt.field)
 		})
 	}
 }
@@ -163,8 +156,8 @@ func TestRetryBudgetCapsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Unix(1000, 0)} // the whole run within one window
-	b, err := newBudget(DefaultBudgetConfig(), clk.now, WithBudgetMetrics("cp", m))
+	clk := clocktest.New(time.Unix(1000, 0)) // the whole run within one window
+	b, err := newBudget(DefaultBudgetConfig(), clk.Now, WithBudgetMetrics("cp", m))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,11 +45,11 @@ func BenchmarkApply(b *testing.B) {
 	for b.Loop() {
 		seq++
 		if seq%10_000 == 0 { // the window moves on now and then
-			c.set(c.now().Add(time.Minute))
+			c.Set(c.Now().Add(time.Minute))
 		}
 		batch := batches[seq%uint64(len(batches))]
 		for i := range batch {
-			batch[i].TS = c.now()
+			batch[i].TS = c.Now()
 		}
 		tr.Apply(seq, batch)
 	}
@@ -80,19 +80,19 @@ func BenchmarkExpire(b *testing.B) {
 		batch := make([]events.Event, 10_000)
 		for i := range batch {
 			k := fmt.Sprint(i)
-			batch[i] = qoe("t"+k, "s"+k, "a"+k, 500, 10, 1, 1000, c.now())
+			batch[i] = qoe("t"+k, "s"+k, "a"+k, 500, 10, 1, 1000, c.Now())
 		}
 		tr.Apply(seq, batch)
 	}
 	var seq uint64
 	for ; seq < 15; seq++ {
-		c.set(t0.Add(time.Duration(seq) * time.Minute))
+		c.Set(t0.Add(time.Duration(seq) * time.Minute))
 		fill(seq + 1)
 	}
 	for b.Loop() {
 		b.StopTimer()
 		seq++
-		c.set(t0.Add(time.Duration(seq) * time.Minute))
+		c.Set(t0.Add(time.Duration(seq) * time.Minute))
 		b.StartTimer()
 		tr.Report(DimTitle, -1)
 		b.StopTimer()

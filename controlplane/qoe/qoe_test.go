@@ -12,6 +12,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/events"
+	"github.com/fillcast/fillcast/internal/clocktest"
 )
 
 // The projection interface the stream consumer feeds.
@@ -23,28 +24,10 @@ var _ interface {
 // t0 is in the middle of a minute.
 var t0 = time.Date(2026, 11, 26, 12, 0, 30, 0, time.UTC)
 
-// clock is a settable clock safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func newTracker(t testing.TB, cfg Config) (*Tracker, *clock) {
+func newTracker(t testing.TB, cfg Config) (*Tracker, *clocktest.Clock) {
 	t.Helper()
-	c := &clock{t: t0}
-	tr, err := New(cfg, c.now)
+	c := clocktest.New(t0)
+	tr, err := New(cfg, c.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +245,7 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Go(func() {
 		for i := range 100 {
-			c.set(t0.Add(time.Duration(i) * 3 * time.Second))
+			c.Set(t0.Add(time.Duration(i) * 3 * time.Second))
 			tr.Report(DimTitle, 10)
 			tr.Snapshot(5)
 		}

@@ -67,7 +67,7 @@ func TestWindow(t *testing.T) {
 			map[string]int64{"t1": 1, "t5": 1}, 0},
 	}
 	for i, st := range steps {
-		c.set(st.clock)
+		c.Set(st.clock)
 		if st.apply != nil {
 			tr.Apply(uint64(i+2), st.apply)
 		}
@@ -85,7 +85,7 @@ func TestWindow(t *testing.T) {
 		}
 	}
 	// Every minute expired: nothing is left behind, in any dimension.
-	c.set(at(40, 0))
+	c.Set(at(40, 0))
 	snap := tr.Snapshot(0)
 	if n := len(snap.Titles) + len(snap.Sites) + len(snap.Appliances); n != 0 {
 		t.Errorf("after the window: %+v, want nothing", snap)
@@ -200,9 +200,9 @@ func TestMaxKeys(t *testing.T) {
 		t.Errorf("%d sites, want 1", n)
 	}
 	// Dropped keys are gone from the minutes too: expiry brings none back.
-	c.set(t0.Add(time.Minute))
+	c.Set(t0.Add(time.Minute))
 	tr.Apply(2000, []events.Event{play("k19", "s1", t0.Add(time.Minute))})
-	c.set(t0.Add(2 * time.Minute))
+	c.Set(t0.Add(2 * time.Minute))
 	if got := plays(tr, DimTitle); !equalPlays(got, map[string]int64{"k19": 1}) {
 		t.Errorf("after expiry: %v, want k19 alone", got)
 	}
@@ -218,7 +218,7 @@ func TestTotalsMatchMinutes(t *testing.T) {
 	for i := range 400 {
 		if r.IntN(8) == 0 {
 			now = now.Add(time.Duration(r.IntN(90)) * time.Second)
-			c.set(now)
+			c.Set(now)
 		}
 		var batch []events.Event
 		for range r.IntN(20) {
@@ -271,7 +271,7 @@ func TestTotalsMatchMinutes(t *testing.T) {
 	check()
 	for range 6 {
 		now = now.Add(time.Minute)
-		c.set(now)
+		c.Set(now)
 		check()
 	}
 	if snap := tr.Snapshot(0); len(snap.Titles)+len(snap.Sites)+len(snap.Appliances) != 0 {
