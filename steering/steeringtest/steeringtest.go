@@ -12,43 +12,19 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/internal/clocktest"
 	"github.com/fillcast/fillcast/steering"
 )
 
 // Clock is a fake clock for steering.New: it stands still until moved.
 // It is safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type Clock = clocktest.Clock
 
 // NewClock returns a clock reading t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's reading.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// Set moves the clock to t, backwards if need be.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+func NewClock(t time.Time) *Clock { return clocktest.New(t) }
 
 // Zipf draws ranks in [0, n) with P(k) proportional to 1/(k+1)^s. Unlike
 // math/rand/v2's Zipf it accepts any s > 0, including the s = 0.9 that
