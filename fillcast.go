@@ -124,11 +124,13 @@ func KidsMayWatch(m string) bool {
 // Errors of conditional writes, shared by every store (the replicated
 // state, the accounts stores): the record a write needs absent is
 // present (409), the one it needs present is absent (404), or a limit
-// would be exceeded (409 or 429, as the caller decides).
+// would be exceeded (409 or 429, as the caller decides), or a
+// compare-and-set lost to another write (409).
 var (
 	ErrExists   = errors.New("already exists")
 	ErrNotFound = errors.New("not found")
 	ErrLimit    = errors.New("limit reached")
+	ErrConflict = errors.New("changed meanwhile")
 )
 
 // Site kinds.

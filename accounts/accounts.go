@@ -47,6 +47,10 @@ type Plan struct {
 	Downloads bool   `json:"downloads"`
 	Price     Money  `json:"price"`
 	Period    string `json:"period"` // "month" or "year"
+	// TrialDays is the free trial an account created on the plan
+	// starts with; nil means the billing service's default (7 days), 0
+	// none.
+	TrialDays *int `json:"trial_days,omitempty"`
 }
 
 // Account is a viewer's account as stored.
@@ -160,6 +164,7 @@ const (
 	MinPasswordLen = 10
 	MaxPasswordLen = 256
 	MaxNameLen     = 64
+	MaxTrialDays   = 365
 )
 
 // NormalizeEmail returns the stored form of an address: trimmed and lower
@@ -225,6 +230,8 @@ func ValidatePlan(p Plan) error {
 		return fmt.Errorf("accounts: plan price currency %q: want an ISO 4217 code such as EUR", p.Price.Currency)
 	case p.Period != PeriodMonth && p.Period != PeriodYear:
 		return fmt.Errorf("accounts: plan period %q: want month or year", p.Period)
+	case p.TrialDays != nil && (*p.TrialDays < 0 || *p.TrialDays > MaxTrialDays):
+		return fmt.Errorf("accounts: plan trial_days %d: want 0 to %d", *p.TrialDays, MaxTrialDays)
 	}
 	return nil
 }

@@ -57,7 +57,12 @@ type Card struct{ Number string }
 
 // PaymentMethod is a card attached to a provider's customer: what
 // Fillcast stores instead of the number.
-type PaymentMethod struct{ ID, Customer, Brand, Last4 string }
+type PaymentMethod struct {
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
+	Brand    string `json:"brand"`
+	Last4    string `json:"last4"`
+}
 
 // ChargeRequest asks a provider to take Amount from a customer's payment
 // method, once per IdempotencyKey.
@@ -92,6 +97,9 @@ var (
 	// ErrIdempotencyMismatch is an idempotency key reused with other
 	// parameters.
 	ErrIdempotencyMismatch = errors.New("billing: idempotency key reused with other parameters")
+	// ErrInvalidCard is a number that is not a card's (wrapped with
+	// why): the viewer mistyped it.
+	ErrInvalidCard = errors.New("billing: invalid card number")
 )
 
 // PaymentProvider moves money: it keeps customers' cards and charges

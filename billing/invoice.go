@@ -190,15 +190,24 @@ func (n *Numberer) Finalize(inv Invoice, at time.Time) (Invoice, error) {
 	if inv.Status != Draft {
 		return inv, illegalInvoice(inv, "be finalized")
 	}
-	at = at.UTC()
-	y := at.Year()
+	num, err := n.Next(at)
+	if err != nil {
+		return inv, fmt.Errorf("billing: invoice %s: %w", inv.ID, err)
+	}
+	inv.Number, inv.Status, inv.Finalized = num, Open, at.UTC()
+	return inv, nil
+}
+
+// Next takes and returns the next number of at's year (UTC): for a store
+// that numbers an invoice finalized elsewhere. An error takes nothing.
+func (n *Numberer) Next(at time.Time) (string, error) {
+	y := at.UTC().Year()
 	if y < 1 || y > 9999 {
-		return inv, fmt.Errorf("billing: invoice %s: year %d has no invoice numbers", inv.ID, y)
+		return "", fmt.Errorf("billing: year %d has no invoice numbers", y)
 	}
 	if n.Last == nil {
 		n.Last = make(map[int]uint64)
 	}
 	n.Last[y]++
-	inv.Number, inv.Status, inv.Finalized = Number(y, n.Last[y]), Open, at
-	return inv, nil
+	return Number(y, n.Last[y]), nil
 }

@@ -1,7 +1,6 @@
 package billing
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -29,7 +28,9 @@ const (
 
 // ErrDuplicate is an Append of an entry whose (kind, invoice, idempotency
 // key) the ledger holds already; Append returns the first entry with it.
-var ErrDuplicate = errors.New("billing: duplicate ledger entry")
+// It is an ErrExists, which is what it becomes when a store's write is
+// forwarded to another node.
+var ErrDuplicate = fmt.Errorf("billing: duplicate ledger entry: %w", ErrExists)
 
 // Entry is one money movement. Seq is given by the ledger, from 1.
 type Entry struct {

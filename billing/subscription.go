@@ -69,7 +69,11 @@ type Subscription struct {
 	// Attempts counts the failed charges of the current due payment.
 	Attempts   int       `json:"attempts"`
 	CanceledAt time.Time `json:"canceled_at,omitzero"`
-	Version    uint64    `json:"version"`
+	// PaymentMethod is the card renewals are charged to; zero for a
+	// trial begun at sign-up without one, whose first charge fails.
+	PaymentMethod PaymentMethod `json:"payment_method,omitzero"`
+	Created       time.Time     `json:"created"`
+	Version       uint64        `json:"version"`
 }
 
 // illegal returns ErrIllegal wrapped with what was tried.
@@ -107,7 +111,7 @@ func Start(id, account string, plan accounts.Plan, trialDays int, now time.Time)
 	}
 	now = now.UTC()
 	s := Subscription{ID: id, Account: account, Plan: plan.ID, Period: plan.Period,
-		CurrentPeriodStart: now, Anchor: now, Version: 1}
+		CurrentPeriodStart: now, Anchor: now, Created: now, Version: 1}
 	if trialDays > 0 {
 		s.Status = Trialing
 		s.TrialEnd = now.AddDate(0, 0, trialDays)

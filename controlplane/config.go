@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fillcast/fillcast/billing/subscriptions"
+
 	"github.com/fillcast/fillcast/accounts/pgstore"
 
 	"github.com/fillcast/fillcast/accounts"
@@ -65,8 +67,19 @@ type Config struct {
 	Accounts accounts.Config
 	// AccountsDB, when set, is a PostgreSQL URL (postgres://…) keeping
 	// accounts, profiles, plans, sessions and stream leases, shared by
-	// every node; empty keeps them in the replicated state.
+	// every node; empty keeps them in the replicated state. Billing's
+	// subscriptions, invoices and ledger live beside them.
 	AccountsDB string
+	// Billing tunes subscriptions: the default trial, the grace of a
+	// failed payment, the renewal pass's workers.
+	Billing subscriptions.Config
+	// PaymentProvider is where payments go: "test:DIR", the built-in
+	// test provider keeping its records in DIR (nodes on one machine
+	// share it by naming one DIR). Empty means test:DataDir/payments.
+	PaymentProvider string
+	// RenewEvery is how often the leader runs the renewal pass. Zero
+	// means 1 h.
+	RenewEvery time.Duration
 	// Events configures the event stream. Its NodeID and Dir come from
 	// ID and DataDir (its routes' password from the admin token); a zero Listen is
 	// the raft address's host with the port after the raft port. With
@@ -160,6 +173,15 @@ func (c Config) Validate() error {
 		if err := (pgstore.Config{DSN: c.AccountsDB}).Validate(); err != nil {
 			return fillcast.ConfigErrorf("controlplane", "AccountsDB", "not a PostgreSQL connection string (postgres://user@host/db)")
 		}
+	}
+	if err := c.Billing.Validate(); err != nil {
+		return fillcast.InField("Billing", err)
+	}
+	if err := validatePaymentProvider(c.PaymentProvider); err != nil {
+		return err
+	}
+	if c.RenewEvery < 0 {
+		return fillcast.ConfigErrorf("controlplane", "RenewEvery", "%v is negative", c.RenewEvery)
 	}
 	if err := c.Events.Validate(); err != nil {
 		return fillcast.InField("Events", err)

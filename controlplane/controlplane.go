@@ -58,6 +58,7 @@ type Node struct {
 	// accountsDB is the PostgreSQL accounts store; nil keeps accounts
 	// in the replicated state.
 	accountsDB *accountsDB
+	billing    *billingParts
 	tls        *nodeTLS      // the certificates, read by Run
 	ln         net.Listener  // the API's, from Deps or opened by Run
 	ready      chan struct{} // closed once Run has opened every part
@@ -148,6 +149,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n.billing, err = n.newBilling(viewers, reg, d.Log); err != nil {
+		return nil, err
+	}
 	if n.squeeze, err = squeeze.New(cfg.Squeeze, squeeze.Deps{Store: stateOf{n.fsm, n.raft}, Stats: beatStats{n.fleet}, Leader: n.leads, Log: d.Log}); err != nil {
 		return nil, err
 	}
@@ -156,7 +160,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Accounts: viewers, Ingest: n.ingest, Keys: d.Keys,
 		Log: d.Log, Registry: reg, Breakers: brMetrics, Events: n.disc, Search: n.disc, Recs: n.disc, UI: ui,
-		Squeeze: n.squeeze, Tracer: n.tracing.Tracer("github.com/fillcast/fillcast/controlplane")}); err != nil {
+		Squeeze: n.squeeze, Billing: n.billing.svc, Tracer: n.tracing.Tracer("github.com/fillcast/fillcast/controlplane")}); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -208,6 +212,9 @@ func (n *Node) Run(ctx context.Context) error {
 		// PostgreSQL, connected and migrated before the API serves.
 		parts = append(parts, lifecycle.Part{Name: "accounts", Open: n.accountsDB.open, Close: n.accountsDB.close})
 	}
+	// Billing: the payment provider's records, billing's PostgreSQL
+	// tables, and the leader's hourly renewal pass.
+	parts = append(parts, lifecycle.Part{Name: "billing", Open: n.billing.open, Run: n.billing.run, Close: n.billing.close})
 	parts = append(parts,
 		// The appliance registrar; closing waits for handlers the
 		// gateway abandoned at their timeout.

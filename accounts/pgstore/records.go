@@ -13,13 +13,13 @@ import (
 // PutPlan implements accounts.Store.
 func (s *Store) PutPlan(ctx context.Context, p accounts.Plan) error {
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO plans (id, name, max_height, max_streams, downloads, price_amount, price_currency, period)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		INSERT INTO plans (id, name, max_height, max_streams, downloads, price_amount, price_currency, period, trial_days)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (id) DO UPDATE SET
 			name = excluded.name, max_height = excluded.max_height, max_streams = excluded.max_streams,
 			downloads = excluded.downloads, price_amount = excluded.price_amount,
-			price_currency = excluded.price_currency, period = excluded.period`,
-		p.ID, p.Name, p.MaxHeight, p.MaxStreams, p.Downloads, p.Price.Amount, p.Price.Currency, p.Period)
+			price_currency = excluded.price_currency, period = excluded.period, trial_days = excluded.trial_days`,
+		p.ID, p.Name, p.MaxHeight, p.MaxStreams, p.Downloads, p.Price.Amount, p.Price.Currency, p.Period, p.TrialDays)
 	if err != nil {
 		return fmt.Errorf("pgstore: put plan %q: %w", p.ID, err)
 	}
@@ -29,11 +29,11 @@ func (s *Store) PutPlan(ctx context.Context, p accounts.Plan) error {
 // Plans implements accounts.Store.
 func (s *Store) Plans(ctx context.Context) ([]accounts.Plan, error) {
 	rows, _ := s.pool.Query(ctx, `
-		SELECT id, name, max_height, max_streams, downloads, price_amount, price_currency, period
+		SELECT id, name, max_height, max_streams, downloads, price_amount, price_currency, period, trial_days
 		FROM plans ORDER BY id`)
 	plans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (accounts.Plan, error) {
 		var p accounts.Plan
-		err := r.Scan(&p.ID, &p.Name, &p.MaxHeight, &p.MaxStreams, &p.Downloads, &p.Price.Amount, &p.Price.Currency, &p.Period)
+		err := r.Scan(&p.ID, &p.Name, &p.MaxHeight, &p.MaxStreams, &p.Downloads, &p.Price.Amount, &p.Price.Currency, &p.Period, &p.TrialDays)
 		return p, err
 	})
 	if err != nil {

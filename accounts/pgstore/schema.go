@@ -60,6 +60,8 @@ var migrations = []string{
 		renewed timestamptz NOT NULL,
 		PRIMARY KEY (account, id)
 	);`,
+	// A plan's free trial for new accounts; NULL is the service's default.
+	`ALTER TABLE plans ADD COLUMN trial_days integer`,
 }
 
 // migrateLock is the advisory lock that makes concurrent migrations take

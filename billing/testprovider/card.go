@@ -1,13 +1,14 @@
 package testprovider
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/fillcast/fillcast/billing"
 )
 
 // ErrInvalidCard is wrapped by every error about a card number that is not
 // a card number at all: not 13 to 19 digits, or failing the Luhn check.
-var ErrInvalidCard = errors.New("testprovider: invalid card number")
+var ErrInvalidCard = billing.ErrInvalidCard
 
 // The test cards, as the test modes of payment processors define them.
 const (

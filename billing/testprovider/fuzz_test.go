@@ -56,33 +56,46 @@ func FuzzCardNumber(f *testing.F) {
 	})
 }
 
+// FuzzReplay checks applyLines on any log, whole and in two pieces split
+// anywhere, as a provider catching up with other providers' appends reads
+// it.
 func FuzzReplay(f *testing.F) {
-	f.Add([]byte(`{"kind":"payment_method","payment_method":{"id":"pm_1","customer":"a","brand":"visa","last4":"4242","behavior":"succeeds"}}` + "\n" +
-		`{"kind":"charge","charge":{"id":"ch_1","idempotency_key":"k","request_hash":"h","customer":"a","payment_method":"pm_1","amount":799,"currency":"EUR","status":"succeeded","created":"2026-03-14T15:09:26Z"}}` + "\n"))
-	f.Add([]byte(`{"kind":"charge","charge":{"id":"ch_1","idem`))
-	f.Add([]byte("\n\n"))
-	f.Add([]byte(`{"kind":"charge","charge":null}` + "\n"))
-	f.Add([]byte{0, 0, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, good, err := replay(data)
+	f.Add([]byte(`{"kind":"payment_method","payment_method":{"id":"pm_1","customer":"a","brand":"visa","last4":"4242","behavior":"succeeds"}}`+"\n"+
+		`{"kind":"charge","charge":{"id":"ch_1","idempotency_key":"k","request_hash":"h","customer":"a","payment_method":"pm_1","amount":799,"currency":"EUR","status":"succeeded","created":"2026-03-14T15:09:26Z"}}`+"\n"), uint16(130))
+	f.Add([]byte(`{"kind":"charge","charge":{"id":"ch_1","idem`), uint16(5))
+	f.Add([]byte("\n\n"), uint16(1))
+	f.Add([]byte(`{"kind":"charge","charge":null}`+"\n"), uint16(0))
+	f.Add([]byte{0, 0, 0}, uint16(2))
+	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
+		st := newState()
+		good, err := st.applyLines(data)
+		if good < 0 || good > len(data) || (good > 0 && data[good-1] != '\n') {
+			t.Fatalf("applyLines: good=%d of %d bytes does not end a line", good, len(data))
+		}
 		if err != nil {
+			if bytes.IndexByte(data[good:], '\n') < 0 {
+				t.Fatalf("applyLines: error %v, but no whole line is left after byte %d", err, good)
+			}
 			return
 		}
-		if good < 0 || good > len(data) || (good < len(data) && bytes.IndexByte(data[good:], '\n') >= 0) {
-			t.Fatalf("replay: good=%d of %d bytes, and only an unterminated tail may be left out", good, len(data))
-		}
-		if good > 0 && data[good-1] != '\n' {
-			t.Fatalf("replay: good=%d does not end a line", good)
-		}
-		// What was kept replays to the same state.
-		st2, good2, err := replay(data[:good])
-		if err != nil || good2 != good || len(st2.charges) != len(st.charges) || len(st2.methods) != len(st.methods) {
-			t.Fatalf("replay of the kept prefix: got %d, %v", good2, err)
+		if good < len(data) && bytes.IndexByte(data[good:], '\n') >= 0 {
+			t.Fatalf("applyLines: good=%d of %d bytes, and only an unterminated tail may be left out", good, len(data))
 		}
 		for k, c := range st.charges {
 			if k != c.IdempotencyKey || c.ID == "" {
-				t.Fatalf("replay: charge %+v under key %q", c, k)
+				t.Fatalf("applyLines: charge %+v under key %q", c, k)
 			}
+		}
+		// Read in two pieces, the second starting where the first's whole
+		// lines end, the log replays to the same state.
+		cut := int(split) % (len(data) + 1)
+		st2 := newState()
+		n1, err1 := st2.applyLines(data[:cut])
+		n2, err2 := st2.applyLines(data[n1:])
+		if err1 != nil || err2 != nil || n1+n2 != good || st2.lines != st.lines ||
+			len(st2.charges) != len(st.charges) || len(st2.methods) != len(st.methods) {
+			t.Fatalf("applyLines in pieces cut at %d: got %d+%d bytes, %d lines, %v, %v; want %d bytes, %d lines",
+				cut, n1, n2, st2.lines, err1, err2, good, st.lines)
 		}
 	})
 }

@@ -27,10 +27,25 @@
 // (at least the 24 hours billing needs); the log grows by one line per charge,
 // which is fine for a test provider.
 //
-// One process at a time may use a directory: the log is locked while open.
+// Any number of Providers, in one process or in several, may use one
+// directory at once, and they behave as one provider, as the nodes of the
+// control plane share a real processor's API: a renewal may run on any node
+// after a leader change, and its retry still finds the first attempt's
+// charge. Each call holds a flock on the log for as long as it runs,
+// exclusive for AttachCard and Charge, shared for LookupCharge. Under it the
+// call first replays the records the other Providers appended since this
+// one last read (it keeps the byte offset it has read to, so it reads only
+// the new bytes, and nothing when the size has not changed), then decides,
+// then appends and fsyncs its own record, then unlocks. So two Providers
+// charging with one key make one charge, and a torn last line left by a
+// process killed mid-write is cut, under the exclusive lock, by the next
+// writer before it appends. The lock is released between calls and by the
+// kernel when a process dies. Where flock is not available (outside unix)
+// nothing coordinates Providers: use one per directory there.
 package testprovider
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -40,6 +55,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,9 +74,6 @@ var (
 	ErrUnknownPaymentMethod = errors.New("testprovider: unknown payment method")
 	// ErrClosed: the provider was closed.
 	ErrClosed = errors.New("testprovider: closed")
-	// ErrInUse: another open provider (in this or another process) holds
-	// the directory's log.
-	ErrInUse = errors.New("testprovider: directory in use by another provider")
 )
 
 // declineReason is the reason given for every decline of a test card, as
@@ -96,16 +110,18 @@ func (c Config) Validate() error {
 }
 
 // Provider is the test payment provider. It is safe for concurrent use;
-// its calls are serialised, each waiting for its record's fsync.
+// its calls are serialised, each waiting for its record's fsync, and with
+// those of the other Providers on its directory by the log's lock.
 type Provider struct {
 	cfg Config
 
-	mu      sync.Mutex
-	closed  bool
-	f       *os.File // nil until opened
-	broken  error    // set when a write failed: the log's tail is unknown until reopened
-	methods map[string]pmRecord
-	charges map[string]chargeRecord // by idempotency key
+	mu     sync.Mutex
+	closed bool
+	f      *os.File // nil until opened
+	broken error    // set when a write or an unlock failed: p refuses every call
+	off    int64    // bytes of the log replayed into st; always the end of a line
+	st     state    // as of off
+	buf    []byte   // reused to read the log's new bytes
 }
 
 var _ billing.PaymentProvider = (*Provider)(nil)
@@ -128,7 +144,9 @@ func New(cfg Config) (*Provider, error) {
 // Open opens and replays the log, truncating a torn last line. Calling it
 // is optional, since every other method opens the log when first needed,
 // but it surfaces a bad directory or a corrupt log at start-up. Open after
-// a successful Open does nothing.
+// a successful Open does nothing. Like every call, it waits for the log's
+// lock while another Provider's call holds it; that wait does not heed ctx,
+// but calls are short.
 func (p *Provider) Open(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("testprovider: open: %w", err)
@@ -138,8 +156,8 @@ func (p *Provider) Open(ctx context.Context) error {
 	return p.openLocked()
 }
 
-// Close closes the log and releases the directory. It is safe to call
-// twice; every later call fails with ErrClosed.
+// Close closes the log. It is safe to call twice; every later call fails
+// with ErrClosed. The other Providers on the directory carry on.
 func (p *Provider) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -187,18 +205,23 @@ func (p *Provider) AttachCard(ctx context.Context, customer string, card billing
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.openLocked(); err != nil {
+	if err := p.acquire(true); err != nil {
 		return billing.PaymentMethod{}, err
 	}
+	defer p.release()
 	id, err := p.newID("pm_")
 	if err != nil {
 		return billing.PaymentMethod{}, err
+	}
+	if _, dup := p.st.methods[id]; dup {
+		// Replay would refuse the log with this id twice in it.
+		return billing.PaymentMethod{}, fmt.Errorf("testprovider: attach card: random id %s is taken; is Config.Rand random?", id)
 	}
 	pm := pmRecord{ID: id, Customer: customer, Brand: info.brand, Last4: info.last4, Behavior: b}
 	if err := p.appendLocked(record{Kind: kindPaymentMethod, PaymentMethod: &pm}); err != nil {
 		return billing.PaymentMethod{}, err
 	}
-	p.methods[id] = pm
+	p.st.methods[id] = pm
 	return pm.paymentMethod(), nil
 }
 
@@ -212,8 +235,9 @@ func (p *Provider) AttachCard(ctx context.Context, customer string, card billing
 // currency or description fails with billing.ErrIdempotencyMismatch.
 //
 // An error from writing the log leaves the outcome unknown (the record may
-// have reached the disk): LookupCharge with the key answers after a reopen.
-// Other errors (a refused request) record nothing.
+// have reached the disk) and p refusing every later call: LookupCharge with
+// the key on a new Provider, or on another one open on the directory,
+// answers. Other errors (a refused request) record nothing.
 func (p *Provider) Charge(ctx context.Context, r billing.ChargeRequest) (billing.Charge, error) {
 	if err := ctx.Err(); err != nil {
 		return billing.Charge{}, fmt.Errorf("testprovider: charge: %w", err)
@@ -228,10 +252,11 @@ func (p *Provider) Charge(ctx context.Context, r billing.ChargeRequest) (billing
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.openLocked(); err != nil {
+	if err := p.acquire(true); err != nil {
 		return billing.Charge{}, err
 	}
-	if c, ok := p.charges[r.IdempotencyKey]; ok {
+	defer p.release()
+	if c, ok := p.st.charges[r.IdempotencyKey]; ok {
 		if c.RequestHash != hash {
 			return billing.Charge{}, fmt.Errorf("testprovider: charge with idempotency key %q: %w", r.IdempotencyKey, billing.ErrIdempotencyMismatch)
 		}
@@ -243,7 +268,7 @@ func (p *Provider) Charge(ctx context.Context, r billing.ChargeRequest) (billing
 	if billing.CheckCurrency(r.Amount.Currency) != nil {
 		return billing.Charge{}, fmt.Errorf("testprovider: charge: currency %q is not an ISO 4217 code such as EUR", r.Amount.Currency)
 	}
-	pm, ok := p.methods[r.PaymentMethod]
+	pm, ok := p.st.methods[r.PaymentMethod]
 	if !ok || pm.Customer != r.Customer {
 		return billing.Charge{}, fmt.Errorf("%w %q for customer %q", ErrUnknownPaymentMethod, r.PaymentMethod, r.Customer)
 	}
@@ -269,7 +294,7 @@ func (p *Provider) Charge(ctx context.Context, r billing.ChargeRequest) (billing
 	if err := p.appendLocked(record{Kind: kindCharge, Charge: &c}); err != nil {
 		return billing.Charge{}, err
 	}
-	p.charges[c.IdempotencyKey] = c
+	p.st.charges[c.IdempotencyKey] = c
 	return c.charge(), nil
 }
 
@@ -281,14 +306,38 @@ func (p *Provider) LookupCharge(ctx context.Context, idempotencyKey string) (bil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.openLocked(); err != nil {
+	if err := p.acquire(false); err != nil {
 		return billing.Charge{}, false, err
 	}
-	c, ok := p.charges[idempotencyKey]
+	defer p.release()
+	c, ok := p.st.charges[idempotencyKey]
 	if !ok {
 		return billing.Charge{}, false, nil
 	}
 	return c.charge(), true, nil
+}
+
+// Charges returns every charge made, succeeded or declined, ordered by
+// time then id: what a test or a benchmark counts to prove that no money
+// moved twice.
+func (p *Provider) Charges(ctx context.Context) ([]billing.Charge, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("testprovider: charges: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.acquire(false); err != nil {
+		return nil, err
+	}
+	defer p.release()
+	out := make([]billing.Charge, 0, len(p.st.charges))
+	for _, c := range p.st.charges {
+		out = append(out, c.charge())
+	}
+	slices.SortFunc(out, func(a, b billing.Charge) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
 }
 
 // newID returns prefix and 24 random hex digits.

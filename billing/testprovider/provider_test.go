@@ -1,13 +1,11 @@
 package testprovider_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -324,19 +322,6 @@ func TestLazyOpen(t *testing.T) {
 	}
 }
 
-func TestDirInUse(t *testing.T) {
-	dir := t.TempDir()
-	open(t, dir)
-	p2, err := testprovider.New(testprovider.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Close()
-	if err := p2.Open(context.Background()); !errors.Is(err, testprovider.ErrInUse) {
-		t.Errorf("second Open of a directory: got %v, want %v", err, testprovider.ErrInUse)
-	}
-}
-
 func TestTornLastLine(t *testing.T) {
 	tests := []struct {
 		name string
@@ -402,66 +387,4 @@ func TestCorruptLogRefused(t *testing.T) {
 	if err := p.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("Open of a corrupt log: got %v, want an error naming line 1", err)
 	}
-}
-
-// TestCrash SIGKILLs a process right after its Charge returned, without
-// Close, and checks that a new provider on the same directory finds the
-// charge and the payment method.
-func TestCrash(t *testing.T) {
-	if dir := os.Getenv("TESTPROVIDER_CRASH_DIR"); dir != "" {
-		crashChild(dir)
-		return
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
-	cmd.Env = append(os.Environ(), "TESTPROVIDER_CRASH_DIR="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var pmID, chargeID string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if _, err := fmt.Sscanf(sc.Text(), "charged %s %s", &pmID, &chargeID); err == nil {
-			break
-		}
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	if chargeID == "" {
-		t.Fatal("the child never reported its charge")
-	}
-
-	p := open(t, dir)
-	got, ok, err := p.LookupCharge(context.Background(), "renewal-1")
-	if err != nil || !ok || got.ID != chargeID || got.Status != billing.ChargeSucceeded {
-		t.Fatalf("LookupCharge after SIGKILL: got %+v, %v, %v, want %s succeeded", got, ok, err, chargeID)
-	}
-	if again, err := p.Charge(context.Background(), request("renewal-1", "acct_1", pmID)); err != nil || again.ID != chargeID {
-		t.Errorf("retry after SIGKILL: got %+v, %v, want %s", again, err, chargeID)
-	}
-}
-
-func crashChild(dir string) {
-	p, err := testprovider.New(testprovider.Config{Dir: dir})
-	if err != nil {
-		panic(err)
-	}
-	ctx := context.Background()
-	pm, err := p.AttachCard(ctx, "acct_1", billing.Card{Number: "4242424242424242"})
-	if err != nil {
-		panic(err)
-	}
-	c, err := p.Charge(ctx, request("renewal-1", "acct_1", pm.ID))
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("charged %s %s\n", pm.ID, c.ID)
-	select {} // wait for the SIGKILL
 }

@@ -38,6 +38,10 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.BoolVar(&cfg.API.UnboundTokens, "unbound-tokens", false, "sign playback tokens valid from any client, not only the player's /24 (IPv4) or /48 (IPv6)")
 	fs.StringVar(&cfg.AccountsDB, "accounts-db", "", "PostgreSQL `URL` (postgres://…) for viewers' accounts, profiles, plans, sessions and streams, shared by every node (default: the replicated state)")
 	fs.DurationVar(&cfg.Accounts.SessionIdle, "session-idle", 0, "how long a viewer's session lives unused (default 720h)")
+	fs.StringVar(&cfg.PaymentProvider, "payment-provider", "", "where payments go: test:`DIR`, the built-in test provider (cards 4242… pay, 4000000000000002 is declined, 4000000000000341 attaches then declines) keeping its records in DIR, which nodes on one machine may share (default test:{--data}/payments)")
+	fs.IntVar(&cfg.Billing.TrialDays, "trial-days", 0, "free trial of a new account on a plan that sets no trial_days (default 7; -1: none)")
+	fs.DurationVar(&cfg.Billing.Grace, "billing-grace", 0, "how long an account whose renewal failed still plays (default 72h)")
+	fs.DurationVar(&cfg.RenewEvery, "renew-every", 0, "how often the leader charges due renewals and retries failed ones (default 1h)")
 	fs.IntVar(&cfg.Accounts.SignUpsPerHour, "signups-per-hour", 0, "accounts one client address may create an hour (default 30; -1: no limit, for load tests)")
 	fs.StringVar(&cfg.Events.Listen, "events-listen", "", "host:port of the embedded event stream's route listener, which the other nodes dial (default: the --raft host, its port + 1)")
 	fs.StringVar(&cfg.Events.Advertise, "events-advertise", "", "host:port other nodes reach --events-listen at (default --events-listen)")
@@ -95,6 +99,7 @@ var controlplaneFlags = map[string]string{
 	"Events.Listen": "events-listen", "Events.Advertise": "events-advertise", "Events.URL": "events-url", "Events.Creds": "events-creds", "Events.CA": "events-ca", "Events.Replicas": "events-replicas",
 	"Events.MaxAge": "events-max-age", "Events.MaxBytes": "events-max-bytes",
 	"Recs.Interval": "recs-interval", "Recs.MinInteractions": "recs-min-interactions",
+	"PaymentProvider": "payment-provider", "Billing.TrialDays": "trial-days", "Billing.Grace": "billing-grace", "RenewEvery": "renew-every",
 }
 
 // parseConcurrencyLimit reads --concurrency-limit: adaptive, off or a

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fillcast/fillcast/billing/subscriptions"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/auth"
@@ -166,6 +168,10 @@ type Deps struct {
 	Breakers *protect.Metrics
 	// Squeeze, when set, adds the squeeze-test routes.
 	Squeeze Squeeze
+	// Billing, when set, adds the subscriptions', invoices' and billing
+	// routes, starts new accounts' trials, and makes playback answer 402
+	// to an account its subscription does not entitle.
+	Billing *subscriptions.Service
 	// Tracer, when set, records a span of every request (otel); without
 	// it requests still carry a W3C trace context.
 	Tracer trace.Tracer
@@ -330,7 +336,7 @@ func (a *API) routes() error {
 		}
 		routes = append(routes, route{"GET /{$}", page("web_page"), wrap(a.d.UI.ServeHTTP)}, route{"GET /ui/", page("web_assets"), wrap(a.d.UI.ServeHTTP)})
 	}
-	routes = append(append(routes, a.viewerRoutes()...), a.discoveryRoutes()...)
+	routes = append(append(append(routes, a.viewerRoutes()...), a.billingRoutes()...), a.discoveryRoutes()...)
 	// Rules may name the routes of clients, not the cluster's own (a
 	// static answer to forwarded writes would stop the cluster, and
 	// critical routes are not rate limited) nor the rules' (no rule may
@@ -398,7 +404,7 @@ func applyError(err error) error {
 	switch {
 	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, accounts.ErrInvalid):
 		return &gateway.Error{Status: http.StatusBadRequest, Message: err.Error(), Err: err}
-	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrLimit):
+	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrLimit), errors.Is(err, fillcast.ErrConflict):
 		return &gateway.Error{Status: http.StatusConflict, Message: err.Error(), Err: err}
 	case errors.Is(err, fsm.ErrNotFound):
 		return &gateway.Error{Status: http.StatusNotFound, Message: err.Error(), Err: err}

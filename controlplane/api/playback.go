@@ -70,6 +70,9 @@ func (a *API) playback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if v, err = a.entitled(r.Context(), v); err != nil {
+		return err
+	}
 	var maturity string
 	lowest := 0
 	if err := a.readyTitle(title, func(t *fillcast.Title) {

@@ -67,6 +67,9 @@ var allowed = map[string][]string{
 	"get_manifest":   {pSelf, pOperator, pRead},
 	"put_manifest":   {pOperator},
 	"peer_heartbeat": {pNode}, "join": {pNode}, "apply": {pNode}, "read_index": {pNode},
+	"subscribe": {pViewer}, "get_subscription": {pViewer}, "change_plan": {pViewer}, "cancel_subscription": {pViewer},
+	"list_invoices": {pViewer}, "get_invoice": {pViewer},
+	"billing_report": {pOperator, pRead}, "billing_verify": {pOperator, pRead}, "billing_renewals": {pOperator},
 }
 
 // bodies are the request bodies of routes whose endpoint checks the
@@ -88,7 +91,10 @@ type tableServer struct {
 func newTableServer(t *testing.T) *tableServer {
 	t.Helper()
 	dir := t.TempDir()
-	a := newTestAPIWith(t, func(d *Deps) { withDiscovery(t, d, dir) })
+	a := newTestAPIWith(t, func(d *Deps) {
+		withDiscovery(t, d, dir)
+		withBilling(t, d, t.TempDir())
+	})
 	ca, err := pki.NewCA(dir)
 	if err != nil {
 		t.Fatal(err)

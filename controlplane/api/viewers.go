@@ -92,6 +92,13 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return applyError(err)
 	}
+	if a.d.Billing != nil {
+		// The account plays on its trial without this record too
+		// (Entitlement judges a missing one by the account's creation).
+		if err := a.d.Billing.StartTrial(r.Context(), acct); err != nil {
+			a.d.Log.Warn("api: record the trial of a new account", "account", acct.ID, "err", err)
+		}
+	}
 	return gateway.WriteJSON(w, http.StatusCreated, accountAnswer{ID: acct.ID, Email: acct.Email, Plan: acct.Plan})
 }
 

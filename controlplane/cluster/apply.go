@@ -157,7 +157,8 @@ type applied struct {
 }
 
 // forward POSTs body to a node's endpoint and maps its answer back to an
-// error: the body's kind to fsm.ErrExists, ErrNotFound or ErrLimit, else 400 →
+// error: the body's kind to fsm.ErrExists, ErrNotFound, ErrLimit or
+// fillcast.ErrConflict, else 400 →
 // fsm.ErrInvalid, 409 → ErrDuplicate, 503 → ErrNoLeader. It
 // returns the log index a successful write was committed at.
 func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, error) {
@@ -194,6 +195,8 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, er
 		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrNotFound, msg)
 	case kindLimit:
 		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrLimit, msg)
+	case kindConflict:
+		return 0, fmt.Errorf("cluster: %w: %s", fillcast.ErrConflict, msg)
 	}
 	switch resp.StatusCode {
 	case http.StatusBadRequest:

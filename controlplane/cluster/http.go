@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/fsm"
@@ -95,7 +96,7 @@ func StatusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrDuplicate):
 		return http.StatusConflict
-	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrLimit):
+	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrLimit), errors.Is(err, fillcast.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, fsm.ErrNotFound):
 		return http.StatusNotFound
@@ -112,6 +113,7 @@ const (
 	kindExists   = "exists"
 	kindNotFound = "not_found"
 	kindLimit    = "limit"
+	kindConflict = "conflict"
 )
 
 func writeError(w http.ResponseWriter, code int, err error) {
@@ -123,6 +125,8 @@ func writeError(w http.ResponseWriter, code int, err error) {
 		body["kind"] = kindNotFound
 	case errors.Is(err, fsm.ErrLimit):
 		body["kind"] = kindLimit
+	case errors.Is(err, fillcast.ErrConflict):
+		body["kind"] = kindConflict
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/fillcast/fillcast/accounts/embedded"
+	billembedded "github.com/fillcast/fillcast/billing/embedded"
 )
 
 // AccountsStore returns the embedded accounts store over f: it reads
@@ -16,6 +17,18 @@ func AccountsStore(f *FSM, apply func(context.Context, Command) error, catchUp f
 			return apply(ctx, Command{Op: OpAccounts, Accounts: &c})
 		},
 		func(fn func(*embedded.State)) { f.Read(func(s *State) { fn(s.Accounts) }) },
+		catchUp,
+	)
+}
+
+// BillingStore returns the embedded billing store over f, as
+// AccountsStore does the accounts'.
+func BillingStore(f *FSM, apply func(context.Context, Command) error, catchUp func(context.Context) error) *billembedded.Store {
+	return billembedded.NewStore(
+		func(ctx context.Context, c billembedded.Command) error {
+			return apply(ctx, Command{Op: OpBilling, Billing: &c})
+		},
+		func(fn func(*billembedded.State)) { f.Read(func(s *State) { fn(s.Billing) }) },
 		catchUp,
 	)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/accounts/embedded"
 	"github.com/fillcast/fillcast/auth"
+	billembedded "github.com/fillcast/fillcast/billing/embedded"
 	"github.com/hashicorp/raft"
 )
 
@@ -40,6 +41,9 @@ const (
 	// OpAccounts changes the embedded accounts store: Accounts holds
 	// the change.
 	OpAccounts = "accounts"
+	// OpBilling changes the embedded billing store: Billing holds the
+	// change.
+	OpBilling = "billing"
 	// OpPutSqueeze replaces a squeeze record, compare-and-set by its
 	// Version.
 	OpPutSqueeze = "put_squeeze"
@@ -66,6 +70,8 @@ type Command struct {
 	Registration *Registration `json:"registration,omitempty"`
 	// Accounts is set for OpAccounts.
 	Accounts *embedded.Command `json:"accounts,omitempty"`
+	// Billing is set for OpBilling.
+	Billing *billembedded.Command `json:"billing,omitempty"`
 	// Squeeze is set for OpPutSqueeze.
 	Squeeze *Squeeze `json:"squeeze,omitempty"`
 	// By and At are who asked for the change and when, set by the node
@@ -150,6 +156,13 @@ func (c Command) Validate() error {
 			return invalid("accounts without a change")
 		}
 		if err := c.Accounts.Validate(); err != nil {
+			return fmt.Errorf("fsm: %w: %w", ErrInvalid, err)
+		}
+	case OpBilling:
+		if c.Billing == nil {
+			return invalid("billing without a change")
+		}
+		if err := c.Billing.Validate(); err != nil {
 			return fmt.Errorf("fsm: %w: %w", ErrInvalid, err)
 		}
 	case OpDeleteTitle, OpDeleteSite, OpRemoveMember, OpDeleteRule, OpDeleteAPIKey, OpRevokeAppliance:
@@ -240,6 +253,8 @@ func check(s *State, c Command) error {
 		return nil
 	case OpAccounts:
 		return s.Accounts.Check(*c.Accounts)
+	case OpBilling:
+		return s.Billing.Check(*c.Billing)
 	case OpPutSqueeze:
 		return checkSqueeze(s, c.Squeeze)
 	case OpPutManifest:
@@ -296,6 +311,8 @@ func apply(s *State, c Command) {
 		delete(s.Manifests, c.ID)
 	case OpAccounts:
 		s.Accounts.Apply(*c.Accounts)
+	case OpBilling:
+		s.Billing.Apply(*c.Billing)
 	}
 }
 
@@ -326,7 +343,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
 		Manifests: cloneMap(s.Manifests), SigningKeys: s.SigningKeys, KeysIndex: s.KeysIndex,
 		APIKeys: cloneMap(s.APIKeys), Registrations: cloneMap(s.Registrations), Requests: s.Requests.clone(),
-		Accounts: s.Accounts.Clone(), RuleLog: slices.Clone(s.RuleLog), Squeezes: cloneMap(s.Squeezes),
+		Accounts: s.Accounts.Clone(), Billing: s.Billing.Clone(), RuleLog: slices.Clone(s.RuleLog), Squeezes: cloneMap(s.Squeezes),
 	}
 	return &snapshot{state: cp}, nil
 }
@@ -361,6 +378,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		s.Accounts = acc
 	}
 	s.Accounts.Rebuild()
+	if s.Billing == nil {
+		s.Billing = billembedded.NewState()
+	}
+	s.Billing.Rebuild()
 	f.mu.Lock()
 	f.state = s
 	f.mu.Unlock()

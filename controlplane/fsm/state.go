@@ -18,6 +18,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/accounts/embedded"
 	"github.com/fillcast/fillcast/auth"
+	billembedded "github.com/fillcast/fillcast/billing/embedded"
 )
 
 // Appliance is an appliance's entry in the registry: what steering needs
@@ -104,6 +105,9 @@ type State struct {
 	// Accounts are the viewers of the embedded accounts store (unused
 	// with PostgreSQL).
 	Accounts *embedded.State `json:"accounts,omitempty"`
+	// Billing is the embedded billing store's subscriptions, invoices,
+	// ledger and idempotent requests (unused with PostgreSQL).
+	Billing *billembedded.State `json:"billing,omitempty"`
 }
 
 func newState() *State {
@@ -120,6 +124,7 @@ func newState() *State {
 		Registrations: map[string]*Registration{},
 		Requests:      &RequestLog{},
 		Accounts:      embedded.NewState(),
+		Billing:       billembedded.NewState(),
 	}
 }
 
