@@ -77,6 +77,8 @@ fuzz:
 	$(GO) test -run x -fuzz '^FuzzNextPeriodEnd$$' -fuzztime 20s ./billing
 	$(GO) test -run x -fuzz '^FuzzCardNumber$$' -fuzztime 20s ./billing/testprovider
 	$(GO) test -run x -fuzz '^FuzzReplay$$' -fuzztime 20s ./billing/testprovider
+	$(GO) test -run x -fuzz '^FuzzApply$$' -fuzztime 20s ./billing/embedded
+	$(GO) test -run x -fuzz '^FuzzParse$$' -fuzztime 20s ./internal/failpoint
 
 bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)

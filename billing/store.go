@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -70,10 +69,12 @@ type Request struct {
 	// bytes.
 	Key string `json:"key"`
 	// Hash identifies the request: its method, route and body.
-	Hash    string          `json:"hash"`
-	Status  int             `json:"status"`
-	Body    json.RawMessage `json:"body"`
-	Created time.Time       `json:"created"`
+	Hash   string `json:"hash"`
+	Status int    `json:"status"`
+	// Body is kept byte for byte (base64 in JSON, so that no encoder
+	// reformats it).
+	Body    []byte    `json:"body"`
+	Created time.Time `json:"created"`
 }
 
 // MaxIdempotencyKeyLen bounds an Idempotency-Key.
@@ -152,6 +153,9 @@ func CheckChange(c Change) error {
 		case Open, Paid, Void, Uncollectible:
 			if inv.Finalized.IsZero() {
 				return bad("invoice %s is %s but was never finalized", inv.ID, inv.Status)
+			}
+			if y := inv.Finalized.UTC().Year(); y < 1 || y > 9999 {
+				return bad("invoice %s finalized in year %d, which has no invoice numbers", inv.ID, y)
 			}
 		default:
 			return bad("invoice %s: status %q", inv.ID, inv.Status)

@@ -16,23 +16,28 @@ import (
 // replicated state. The part is nil for the replicated state.
 func (n *Node) accountsStore() (accounts.Store, *accountsDB) {
 	if n.cfg.AccountsDB == "" {
-		apply := func(ctx context.Context, c fsm.Command) error {
-			c.Stamp(gateway.RequestID(ctx)) // a retried request applies once
-			ctx, cancel := context.WithTimeout(ctx, cmp.Or(n.cfg.API.WriteTimeout, 10*time.Second))
-			defer cancel()
-			return n.raft.Apply(ctx, c)
-		}
-		catchUp := func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
-			defer cancel()
-			return n.raft.CatchUp(ctx)
-		}
-		// Bounded here, so that a viewer's request never waits without
-		// end for a leader, whatever its route's timeout.
-		return fsm.AccountsStore(n.fsm, apply, catchUp), nil
+		return fsm.AccountsStore(n.fsm, n.apply, n.catchUp), nil
 	}
 	db := &accountsDB{cfg: pgstore.Config{DSN: n.cfg.AccountsDB}}
 	return db, db
+}
+
+// apply replicates a command for a store in the replicated state, bounded
+// here, so that a viewer's request never waits without end for a leader,
+// whatever its route's timeout. A retried request applies once.
+func (n *Node) apply(ctx context.Context, c fsm.Command) error {
+	c.Stamp(gateway.RequestID(ctx))
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(n.cfg.API.WriteTimeout, 10*time.Second))
+	defer cancel()
+	return n.raft.Apply(ctx, c)
+}
+
+// catchUp waits, boundedly, until this node's state has every write
+// applied through other nodes so far.
+func (n *Node) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	return n.raft.CatchUp(ctx)
 }
 
 // catchUpTimeout bounds the wait of a lookup that missed for the writes

@@ -17,7 +17,6 @@ import (
 	"github.com/fillcast/fillcast/billing/subscriptions"
 	"github.com/fillcast/fillcast/billing/testprovider"
 	"github.com/fillcast/fillcast/controlplane/fsm"
-	"github.com/fillcast/fillcast/controlplane/gateway"
 )
 
 // testProviderScheme prefixes Config.PaymentProvider for the built-in
@@ -55,18 +54,7 @@ func (n *Node) newBilling(plans subscriptions.Plans, reg prometheus.Registerer, 
 	b := &billingParts{provider: provider, every: cmp.Or(n.cfg.RenewEvery, time.Hour), leads: n.leads, log: log}
 	var store billing.Store
 	if n.cfg.AccountsDB == "" {
-		apply := func(ctx context.Context, c fsm.Command) error {
-			c.Stamp(gateway.RequestID(ctx))
-			ctx, cancel := context.WithTimeout(ctx, cmp.Or(n.cfg.API.WriteTimeout, 10*time.Second))
-			defer cancel()
-			return n.raft.Apply(ctx, c)
-		}
-		catchUp := func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
-			defer cancel()
-			return n.raft.CatchUp(ctx)
-		}
-		store = fsm.BillingStore(n.fsm, apply, catchUp)
+		store = fsm.BillingStore(n.fsm, n.apply, n.catchUp)
 	} else {
 		b.db = &billingDB{cfg: billpg.Config{DSN: n.cfg.AccountsDB}}
 		store = b.db

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/billing/subscriptions"
 
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/api"
@@ -255,3 +256,6 @@ func (n *Node) Raft() *cluster.Node { return n.raft }
 
 // Stream returns the node's event stream (for benchmarks and tests).
 func (n *Node) Stream() *stream.Stream { return n.stream }
+
+// Billing returns the node's billing service (for benchmarks and tests).
+func (n *Node) Billing() *subscriptions.Service { return n.billing.svc }

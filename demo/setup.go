@@ -64,6 +64,9 @@ func (d *demo) setup(ctx context.Context) error {
 	if err := d.ensureViewers(ctx); err != nil {
 		return err
 	}
+	if err := d.ensureSubscribed(ctx); err != nil {
+		return err
+	}
 	return d.seedEvents(ctx)
 }
 
@@ -254,6 +257,12 @@ Try (a viewer's calls need a session: POST /v1/sessions answers its token):
   curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/recommendations'
   curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/account'
   curl -s '%[1]s/v1/plans'
+  curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/subscriptions/current'
+  curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/invoices'
+  fillcast billing verify --controlplane %[1]s --token %[6]s
+
+Payments go to the built-in test provider: card 4242424242424242 pays,
+4000000000000002 is declined, 4000000000000341 is declined on every charge.
   curl -s -H 'Authorization: Bearer %[6]s' '%[1]s/v1/fleet'
   curl -sI '%[4]s%[5]s/master.m3u8'
   ffplay '%[4]s%[5]s/master.m3u8'

@@ -98,6 +98,28 @@ func (d *demo) ensureViewers(ctx context.Context) error {
 	return nil
 }
 
+// ensureSubscribed subscribes each demo viewer to its plan with the test
+// provider's card that pays, as the account page does, so that the demo
+// plays past the trial; a viewer subscribed already (409) is kept.
+func (d *demo) ensureSubscribed(ctx context.Context) error {
+	for _, v := range d.viewers {
+		c, done, err := d.signIn(ctx, v)
+		if err != nil {
+			return err
+		}
+		err = c.DoIdempotent(ctx, http.MethodPost, "/v1/subscriptions", "demo-subscribe-"+v.Plan,
+			map[string]any{"plan": v.Plan, "payment_method": map[string]string{"card": demoCard}}, nil)
+		done()
+		if err != nil && client.StatusCode(err) != http.StatusConflict {
+			return fmt.Errorf("demo: subscribe %s: %w", v.Email, err)
+		}
+	}
+	return nil
+}
+
+// demoCard is the test provider's card whose charges succeed.
+const demoCard = "4242424242424242"
+
 // signIn opens a session of v and returns a client that calls as v (its
 // first profile), and a function that signs out and closes it.
 func (d *demo) signIn(ctx context.Context, v viewer) (*client.Client, func(), error) {

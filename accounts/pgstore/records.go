@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/internal/pgdb"
 )
 
 // PutPlan implements accounts.Store.
@@ -53,7 +54,7 @@ func (s *Store) CreateAccount(ctx context.Context, a accounts.Account, first acc
 		_, err := tx.Exec(ctx, `
 			INSERT INTO accounts (id, email, password_hash, plan, created) VALUES ($1, $2, $3, $4, $5)`,
 			a.ID, a.Email, a.PasswordHash, a.Plan, a.Created)
-		if code, constraint := pgCode(err); code == foreignKeyViolation && constraint == "accounts_plan_fkey" {
+		if code, constraint := pgdb.Code(err); code == pgdb.ForeignKeyViolation && constraint == "accounts_plan_fkey" {
 			return fmt.Errorf("pgstore: create account %q: plan %q: %w", a.ID, a.Plan, accounts.ErrNotFound)
 		}
 		if err != nil {

@@ -1,11 +1,15 @@
 package pgstore
 
-import (
-	"context"
-	"fmt"
+import "github.com/fillcast/fillcast/internal/pgdb"
 
-	"github.com/jackc/pgx/v5"
-)
+// schema is the accounts' tables. Its version table and lock key are
+// those of the databases already made: never change them.
+var schema = pgdb.Schema{
+	Name:         "schema",
+	VersionTable: "accounts_schema_version",
+	LockKey:      0x66696c6c_61636374, // "fillacct"
+	Migrations:   migrations,
+}
 
 // migrations are the schema's versions: migrations[i] takes a database
 // from version i to i+1. Append; never edit one that has shipped.
@@ -62,45 +66,4 @@ var migrations = []string{
 	);`,
 	// A plan's free trial for new accounts; NULL is the service's default.
 	`ALTER TABLE plans ADD COLUMN trial_days integer`,
-}
-
-// migrateLock is the advisory lock that makes concurrent migrations take
-// turns: two nodes starting at once would otherwise both create the
-// tables, and one fail.
-const migrateLock = 0x66696c6c_61636374 // "fillacct"
-
-// migrate brings the schema to the newest version, in one transaction.
-func (s *Store) migrate(ctx context.Context) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS accounts_schema_version (version integer NOT NULL)`); err != nil {
-			return err
-		}
-		var v int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM accounts_schema_version`).Scan(&v); err != nil {
-			return err
-		}
-		switch {
-		case v > len(migrations):
-			return fmt.Errorf("the database's schema is version %d, newer than this program's %d: upgrade fillcast", v, len(migrations))
-		case v == len(migrations):
-			return nil
-		}
-		for ; v < len(migrations); v++ {
-			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
-				return fmt.Errorf("to version %d: %w", v+1, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM accounts_schema_version`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO accounts_schema_version (version) VALUES ($1)`, v)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("pgstore: migrate the schema: %w", err)
-	}
-	return nil
 }

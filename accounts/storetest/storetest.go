@@ -8,8 +8,6 @@ package storetest
 
 import (
 	"context"
-	"errors"
-	"reflect"
 	"testing"
 	"time"
 
@@ -117,65 +115,4 @@ func (f *fixture) session(id, account string, seen int) accounts.Session {
 
 func stream(id, account string, sec int) accounts.Stream {
 	return accounts.Stream{ID: id, Account: account, Profile: account + "-main", Title: "title-1", Started: at(sec), Renewed: at(sec)}
-}
-
-// ok fails the test now if err is not nil.
-func (f *fixture) ok(what string, err error) {
-	f.t.Helper()
-	if err != nil {
-		f.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// wantErr checks that err wraps want.
-func (f *fixture) wantErr(what string, err, want error) {
-	f.t.Helper()
-	if !errors.Is(err, want) {
-		f.t.Errorf("%s: got error %v, want %v", what, err, want)
-	}
-}
-
-// same compares records, their times taken in UTC.
-func same[T any](t *testing.T, what string, got, want T) {
-	t.Helper()
-	got, want = inUTC(got), inUTC(want)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
-	}
-}
-
-// inUTC returns v with every time.Time in it (in structs and slices) in
-// UTC, so that records equal whatever location a store returns them in.
-func inUTC[T any](v T) T {
-	rv := reflect.ValueOf(&v).Elem()
-	utcValue(rv)
-	return v
-}
-
-var timeType = reflect.TypeFor[time.Time]()
-
-func utcValue(v reflect.Value) {
-	switch {
-	case v.Type() == timeType:
-		v.Set(reflect.ValueOf(v.Interface().(time.Time).UTC()))
-	case v.Kind() == reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			if v.Field(i).CanSet() {
-				utcValue(v.Field(i))
-			}
-		}
-	case v.Kind() == reflect.Slice:
-		if v.Len() == 0 {
-			// nil and empty lists are the same answer.
-			v.Set(reflect.Zero(v.Type()))
-			return
-		}
-		// A copy: the store may share the slice.
-		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		reflect.Copy(c, v)
-		v.Set(c)
-		for i := 0; i < v.Len(); i++ {
-			utcValue(v.Index(i))
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/pgdb"
 )
 
 // Commit implements billing.Store. The steps take their locks in the
@@ -143,16 +144,16 @@ func writeSubscription(ctx context.Context, tx pgx.Tx, sub billing.Subscription)
 			WHERE id = $1 AND version = $8`,
 			sub.ID, sub.Account, string(sub.Status), due, sub.Created, int64(sub.Version), doc, int64(sub.Version-1))
 	}
-	switch code, constraint := pgCode(err); {
+	switch code, constraint := pgdb.Code(err); {
 	case err == nil && tag.RowsAffected() == 1:
 		return nil
 	case err == nil:
 		return fmt.Errorf("pgstore: replace subscription %q: %w", sub.ID, billing.ErrConflict)
-	case code == uniqueViolation && constraint == "billing_subscriptions_pkey":
+	case code == pgdb.UniqueViolation && constraint == "billing_subscriptions_pkey":
 		// Created meanwhile by a change not committed when this one
 		// locked the subscriptions.
 		return fmt.Errorf("pgstore: create subscription %q: %w", sub.ID, billing.ErrExists)
-	case code == uniqueViolation && constraint == "billing_subscriptions_live":
+	case code == pgdb.UniqueViolation && constraint == "billing_subscriptions_live":
 		return fmt.Errorf("pgstore: subscription %q: account %q has another that is not canceled: %w",
 			sub.ID, sub.Account, billing.ErrConflict)
 	}
@@ -207,7 +208,7 @@ func writeInvoice(ctx context.Context, tx pgx.Tx, inv billing.Invoice) (billing.
 		_, err = tx.Exec(ctx, `INSERT INTO billing_invoices (id, account, number, created, doc) VALUES ($1, $2, $3, $4, $5)`,
 			inv.ID, inv.Account, num, inv.Created, doc)
 	}
-	if code, constraint := pgCode(err); code == uniqueViolation && constraint == "billing_invoices_pkey" {
+	if code, constraint := pgdb.Code(err); code == pgdb.UniqueViolation && constraint == "billing_invoices_pkey" {
 		// Created meanwhile: this change's number goes back with it.
 		return inv, fmt.Errorf("pgstore: create invoice %q: written meanwhile: %w", inv.ID, billing.ErrConflict)
 	}
@@ -251,7 +252,7 @@ func appendEntries(ctx context.Context, tx pgx.Tx, es []billing.Entry) ([]billin
 			INSERT INTO billing_entries (at, account, invoice, kind, amount, currency, charge_id, idempotency_key)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
 			e.At, e.Account, e.Invoice, string(e.Kind), e.Amount.Amount, e.Amount.Currency, e.ChargeID, e.IdempotencyKey).Scan(&seq)
-		if code, constraint := pgCode(err); code == uniqueViolation && constraint == "billing_entries_once" {
+		if code, constraint := pgdb.Code(err); code == pgdb.UniqueViolation && constraint == "billing_entries_once" {
 			return nil, fmt.Errorf("pgstore: %s of invoice %q with key %q: %w", e.Kind, e.Invoice, e.IdempotencyKey, billing.ErrDuplicate)
 		}
 		if err != nil {
@@ -272,7 +273,7 @@ func insertRequest(ctx context.Context, tx pgx.Tx, r billing.Request) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO billing_requests (account, key, hash, status, body, created) VALUES ($1, $2, $3, $4, $5, $6)`,
 		r.Account, r.Key, r.Hash, r.Status, body, r.Created)
-	if code, _ := pgCode(err); code == uniqueViolation {
+	if code, _ := pgdb.Code(err); code == pgdb.UniqueViolation {
 		return fmt.Errorf("pgstore: request of account %q with idempotency key %q: %w", r.Account, r.Key, billing.ErrExists)
 	}
 	if err != nil {

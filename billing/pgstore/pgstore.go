@@ -72,41 +72,22 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/pgdb"
 )
 
-// Config configures a Store. Zero values mean the defaults named.
-type Config struct {
-	// DSN is the PostgreSQL connection string, as a URL
-	// (postgres://user:password@host:5432/db?sslmode=verify-full) or in
-	// key=value form. Required. Pool settings (pool_max_conns, …) may be
-	// given in it too; MaxConns overrides its pool_max_conns.
-	DSN string
-	// MaxConns bounds the connections this process opens. Zero means
-	// pgxpool's default: the greater of 4 and the number of CPUs.
-	MaxConns int32
-}
+// Config configures a Store: DSN, the PostgreSQL connection string
+// (required), and MaxConns, how many connections this process may open
+// (zero: pgxpool's default). It is pgdb.Config, whose fields say more.
+type Config pgdb.Config
 
 // DefaultConfig returns the defaults, with no DSN.
-func DefaultConfig() Config { return Config{} }
+func DefaultConfig() Config { return Config(pgdb.DefaultConfig()) }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
-func (c Config) Validate() error {
-	if c.DSN == "" {
-		return fillcast.ConfigErrorf("pgstore", "DSN", "required: a PostgreSQL connection string such as postgres://fillcast@db.example.com/fillcast")
-	}
-	if _, err := pgxpool.ParseConfig(c.DSN); err != nil {
-		return fillcast.ConfigErrorf("pgstore", "DSN", "%v", err)
-	}
-	if c.MaxConns < 0 {
-		return fillcast.ConfigErrorf("pgstore", "MaxConns", "%d is negative", c.MaxConns)
-	}
-	return nil
-}
+func (c Config) Validate() error { return pgdb.Config(c).Validate("pgstore") }
 
 // Store is billing.Store on PostgreSQL. It is safe for concurrent use,
 // and for use by many processes on one database.
@@ -119,26 +100,11 @@ var _ billing.Store = (*Store)(nil)
 // Open connects to the database of cfg.DSN, creates or upgrades the
 // billing tables, and returns a Store; Close releases it.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := cfg.Validate(); err != nil {
+	pool, err := pgdb.Open(ctx, "pgstore", pgdb.Config(cfg), schema)
+	if err != nil {
 		return nil, err
 	}
-	pc, err := pgxpool.ParseConfig(cfg.DSN)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: %w", err)
-	}
-	if cfg.MaxConns > 0 {
-		pc.MaxConns = cfg.MaxConns
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: %w", err)
-	}
-	s := &Store{pool: pool}
-	if err := s.migrate(ctx); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return s, nil
+	return &Store{pool: pool}, nil
 }
 
 // Close closes the connections, waiting for those in use. It is safe to
@@ -163,26 +129,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
-// SQLSTATEs the store branches on.
-const (
-	uniqueViolation  = "23505"
-	deadlockDetected = "40P01"
-)
-
-// pgCode returns the SQLSTATE and constraint of a server's error.
-func pgCode(err error) (code, constraint string) {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code, pe.ConstraintName
-	}
-	return "", ""
-}
-
 // wrap returns err prefixed with what failed; a deadlock the server broke
 // becomes ErrConflict, since the change lost a race and may be retried.
 func wrap(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
-	if code, _ := pgCode(err); code == deadlockDetected {
+	if code, _ := pgdb.Code(err); code == pgdb.DeadlockDetected {
 		return fmt.Errorf("pgstore: %s: %w: %w", what, billing.ErrConflict, err)
 	}
 	return fmt.Errorf("pgstore: %s: %w", what, err)

@@ -1,11 +1,17 @@
 package pgstore
 
-import (
-	"context"
-	"fmt"
+import "github.com/fillcast/fillcast/internal/pgdb"
 
-	"github.com/jackc/pgx/v5"
-)
+// schema is the billing tables. Its version table and lock key are those
+// of the databases already made: never change them. The lock key differs
+// from accounts/pgstore's ("fillacct"), so that the two stores' migrations
+// on one database need not wait for each other.
+var schema = pgdb.Schema{
+	Name:         "billing schema",
+	VersionTable: "billing_schema_version",
+	LockKey:      0x66696c6c_62696c6c, // "fillbill"
+	Migrations:   migrations,
+}
 
 // migrations are the schema's versions: migrations[i] takes a database
 // from version i to i+1. Append; never edit one that has shipped.
@@ -64,50 +70,7 @@ var migrations = []string{
 	CREATE INDEX billing_requests_created ON billing_requests (created);`,
 }
 
-// Advisory lock keys. They differ from accounts/pgstore's, so that the
-// two stores' migrations on one database need not wait for each other.
-const (
-	// migrateLock makes concurrent migrations take turns: two nodes
-	// starting at once would otherwise both create the tables, and one
-	// fail.
-	migrateLock = 0x66696c6c_62696c6c // "fillbill"
-	// ledgerLock makes the changes that append ledger entries take turns
-	// from taking their Seq to committing (see the package comment).
-	ledgerLock = 0x66696c6c_6c656467 // "fillledg"
-)
-
-// migrate brings the schema to the newest version, in one transaction.
-func (s *Store) migrate(ctx context.Context) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS billing_schema_version (version integer NOT NULL)`); err != nil {
-			return err
-		}
-		var v int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM billing_schema_version`).Scan(&v); err != nil {
-			return err
-		}
-		switch {
-		case v > len(migrations):
-			return fmt.Errorf("the database's billing schema is version %d, newer than this program's %d: upgrade fillcast", v, len(migrations))
-		case v == len(migrations):
-			return nil
-		}
-		for ; v < len(migrations); v++ {
-			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
-				return fmt.Errorf("to version %d: %w", v+1, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM billing_schema_version`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO billing_schema_version (version) VALUES ($1)`, v)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("pgstore: migrate the billing schema: %w", err)
-	}
-	return nil
-}
+// ledgerLock is the advisory lock that makes the changes that append
+// ledger entries take turns from taking their Seq to committing (see the
+// package comment).
+const ledgerLock = 0x66696c6c_6c656467 // "fillledg"

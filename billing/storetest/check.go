@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/storecheck"
 )
 
 func testInvalidChange(t *testing.T, f *fixture) {
@@ -47,13 +48,13 @@ func testInvalidChange(t *testing.T, f *fixture) {
 // nothingWritten checks that the store is empty.
 func (f *fixture) nothingWritten(what string) {
 	f.t.Helper()
-	same(f.t, "Subscriptions "+what, f.subscriptions(), nil)
+	storecheck.Same(f.t, "Subscriptions "+what, f.subscriptions(), nil)
 	invs, err := f.s.Invoices(f.ctx, "", 100)
-	f.ok("Invoices", err)
-	same(f.t, "Invoices "+what, invs, nil)
-	same(f.t, "Entries "+what, f.entries(), nil)
+	storecheck.OK(f.t, "Invoices", err)
+	storecheck.Same(f.t, "Invoices "+what, invs, nil)
+	storecheck.Same(f.t, "Entries "+what, f.entries(), nil)
 	_, err = f.s.Request(f.ctx, "acct-1", "key-1")
-	f.wantErr("Request "+what, err, billing.ErrNotFound)
+	storecheck.WantErr(f.t, "Request "+what, err, billing.ErrNotFound)
 }
 
 func testAllOrNothing(t *testing.T, f *fixture) {
@@ -99,11 +100,11 @@ func testAllOrNothing(t *testing.T, f *fixture) {
 		f.refused("Commit of a change with "+c.name, ch, c.want)
 		// Nothing of it is written.
 		what := "after a change with " + c.name
-		same(t, "Subscriptions "+what, f.subscriptions(), []billing.Subscription{s1, s2})
-		same(t, "Invoice "+what, f.invoice("inv-1"), inv)
-		same(t, "Entries "+what, f.entries(), e0)
+		storecheck.Same(t, "Subscriptions "+what, f.subscriptions(), []billing.Subscription{s1, s2})
+		storecheck.Same(t, "Invoice "+what, f.invoice("inv-1"), inv)
+		storecheck.Same(t, "Entries "+what, f.entries(), e0)
 		_, err := f.s.Request(f.ctx, "acct-1", "req-1")
-		f.wantErr("Request "+what, err, billing.ErrNotFound)
+		storecheck.WantErr(t, "Request "+what, err, billing.ErrNotFound)
 		f.request(what, r0)
 	}
 
@@ -112,8 +113,8 @@ func testAllOrNothing(t *testing.T, f *fixture) {
 	got := f.commit("Commit of the change", ch)
 	want := *ch.Invoice
 	want.Number = billing.Number(2026, 1)
-	same(t, "Committed invoice", got.Invoice, &want)
-	same(t, "Subscription", f.subscriptions()[0], ch.Subscriptions[0])
+	storecheck.Same(t, "Committed invoice", got.Invoice, &want)
+	storecheck.Same(t, "Subscription", f.subscriptions()[0], ch.Subscriptions[0])
 	if len(got.Entries) != 1 || got.Entries[0].Seq <= e0[0].Seq {
 		t.Errorf("Committed entries: got %+v, want one after Seq %d", got.Entries, e0[0].Seq)
 	}

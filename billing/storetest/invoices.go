@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/storecheck"
 )
 
 // invoice returns the stored invoice of id.
 func (f *fixture) invoice(id string) billing.Invoice {
 	f.t.Helper()
 	got, err := f.s.Invoice(f.ctx, id)
-	f.ok("Invoice "+id, err)
+	storecheck.OK(f.t, "Invoice "+id, err)
 	return got
 }
 
@@ -34,8 +35,8 @@ func (f *fixture) numbered(what string, inv billing.Invoice, want string) billin
 	f.t.Helper()
 	got := f.invoiceAlone(what, inv)
 	inv.Number = want
-	same(f.t, what+": Committed", got, inv)
-	same(f.t, what+": Invoice", f.invoice(inv.ID), inv)
+	storecheck.Same(f.t, what+": Committed", got, inv)
+	storecheck.Same(f.t, what+": Invoice", f.invoice(inv.ID), inv)
 	return inv
 }
 
@@ -44,20 +45,20 @@ func testCreateInvoice(t *testing.T, f *fixture) {
 	inv := draft("inv-1", "acct-1", "sub-1", 10)
 	got := f.commit("Commit of a subscription with its draft invoice",
 		billing.Change{At: at(10), Subscriptions: []billing.Subscription{s}, Invoice: &inv})
-	same(t, "Committed", got, billing.Committed{Invoice: &inv})
-	same(t, "Invoice", f.invoice("inv-1"), inv)
+	storecheck.Same(t, "Committed", got, billing.Committed{Invoice: &inv})
+	storecheck.Same(t, "Invoice", f.invoice("inv-1"), inv)
 	_, err := f.s.Invoice(f.ctx, "inv-9")
-	f.wantErr("Invoice of an unknown id", err, billing.ErrNotFound)
+	storecheck.WantErr(t, "Invoice of an unknown id", err, billing.ErrNotFound)
 
 	// Replaced whole, by another draft with other lines.
 	lines := append(slices.Clone(inv.Lines), billing.Line{Kind: billing.LineProrationDebit, Description: "Remaining time",
 		Amount: billing.Money{Amount: 250, Currency: "EUR"}, PeriodStart: at(20), PeriodEnd: at(3600)})
 	again, err := billing.NewInvoice("inv-1", "acct-1", "sub-1", "other-key", lines, at(20))
-	f.ok("NewInvoice", err)
+	storecheck.OK(t, "NewInvoice", err)
 	f.numbered("Commit replacing the draft", again, "")
 	invs, err := f.s.Invoices(f.ctx, "", 100)
-	f.ok("Invoices", err)
-	same(t, "Invoices", invs, []billing.Invoice{again})
+	storecheck.OK(t, "Invoices", err)
+	storecheck.Same(t, "Invoices", invs, []billing.Invoice{again})
 }
 
 func testInvoiceNumbers(t *testing.T, f *fixture) {
@@ -70,7 +71,7 @@ func testInvoiceNumbers(t *testing.T, f *fixture) {
 
 	// A replaced invoice keeps its number, given or not.
 	paid, err := billing.Pay(fa, at(200))
-	f.ok("Pay", err)
+	storecheck.OK(t, "Pay", err)
 	paid.Number = ""
 	f.numbered("Commit paying inv-a, without its number", paid, billing.Number(2026, 1))
 	paid.Number = billing.Number(2026, 1)
@@ -128,21 +129,21 @@ func testInvoiceNumberNotTheStores(t *testing.T, f *fixture) {
 		f.refused("Commit of "+c.name, billing.Change{At: at(30), Invoice: c.inv}, c.want)
 	}
 	invs, err := f.s.Invoices(f.ctx, "", 100)
-	f.ok("Invoices", err)
-	same(t, "Invoices after refused changes", invs, []billing.Invoice{fa})
+	storecheck.OK(t, "Invoices", err)
+	storecheck.Same(t, "Invoices after refused changes", invs, []billing.Invoice{fa})
 	f.numbered("Commit finalizing inv-b", finalized(draft("inv-b", "acct-1", "sub-1", 0), at(40)), billing.Number(2026, 2))
 
 	// A replaced invoice keeps its number, whatever the change says.
 	paid, err := billing.Pay(fa, at(50))
-	f.ok("Pay", err)
+	storecheck.OK(t, "Pay", err)
 	f.numbered("Commit paying inv-a with another number", *withNumber(paid, billing.Number(2026, 7)), fa.Number)
 	f.numbered("Commit finalizing inv-c", finalized(draft("inv-c", "acct-1", "sub-1", 0), at(60)), billing.Number(2026, 3))
 }
 
 func testAccountInvoices(t *testing.T, f *fixture) {
 	got, err := f.s.AccountInvoices(f.ctx, "acct-1")
-	f.ok("AccountInvoices of an account without any", err)
-	same(t, "AccountInvoices of an account without any", got, nil)
+	storecheck.OK(t, "AccountInvoices of an account without any", err)
+	storecheck.Same(t, "AccountInvoices of an account without any", got, nil)
 
 	old := draft("inv-1", "acct-1", "sub-1", 10)
 	newB, newA := draft("inv-3", "acct-1", "sub-1", 30), draft("inv-2", "acct-1", "sub-1", 30)
@@ -152,11 +153,11 @@ func testAccountInvoices(t *testing.T, f *fixture) {
 	}
 	newB = f.invoiceAlone("Commit finalizing inv-3", finalized(newB, at(50)))
 	got, err = f.s.AccountInvoices(f.ctx, "acct-1")
-	f.ok("AccountInvoices", err)
-	same(t, "AccountInvoices, newest first, then by id", got, []billing.Invoice{newA, newB, old})
+	storecheck.OK(t, "AccountInvoices", err)
+	storecheck.Same(t, "AccountInvoices, newest first, then by id", got, []billing.Invoice{newA, newB, old})
 	got, err = f.s.AccountInvoices(f.ctx, "acct-2")
-	f.ok("AccountInvoices", err)
-	same(t, "AccountInvoices of acct-2", got, []billing.Invoice{other})
+	storecheck.OK(t, "AccountInvoices", err)
+	storecheck.Same(t, "AccountInvoices of acct-2", got, []billing.Invoice{other})
 }
 
 func testInvoicesPaging(t *testing.T, f *fixture) {
@@ -181,7 +182,7 @@ func testInvoicesPaging(t *testing.T, f *fixture) {
 		{"", 0, nil},
 	} {
 		got, err := f.s.Invoices(f.ctx, c.after, c.limit)
-		f.ok("Invoices", err)
-		same(t, fmt.Sprintf("Invoices after %q, limit %d", c.after, c.limit), got, c.want)
+		storecheck.OK(t, "Invoices", err)
+		storecheck.Same(t, fmt.Sprintf("Invoices after %q, limit %d", c.after, c.limit), got, c.want)
 	}
 }

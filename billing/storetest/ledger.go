@@ -7,13 +7,14 @@ import (
 
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/storecheck"
 )
 
 // entries returns the whole ledger.
 func (f *fixture) entries() []billing.Entry {
 	f.t.Helper()
 	got, err := f.s.Entries(f.ctx, 0, 10000)
-	f.ok("Entries", err)
+	storecheck.OK(f.t, "Entries", err)
 	return got
 }
 
@@ -32,7 +33,7 @@ func (f *fixture) appended(what string, last uint64, es ...billing.Entry) []bill
 		last = e.Seq
 		es[i].Seq = e.Seq
 	}
-	same(f.t, what+": Committed entries", got, es)
+	storecheck.Same(f.t, what+": Committed entries", got, es)
 	return got
 }
 
@@ -45,7 +46,7 @@ func lastSeq(es []billing.Entry) uint64 {
 }
 
 func testEntries(t *testing.T, f *fixture) {
-	same(t, "Entries of an empty ledger", f.entries(), nil)
+	storecheck.Same(t, "Entries of an empty ledger", f.entries(), nil)
 
 	inv := finalized(draft("inv-1", "acct-1", "sub-1", 0), at(10))
 	fin := owed(inv, 10)
@@ -66,7 +67,7 @@ func testEntries(t *testing.T, f *fixture) {
 	if all[0].Seq < 1 {
 		t.Errorf("the first entry's Seq is %d, want 1 or more", all[0].Seq)
 	}
-	same(t, "Entries", f.entries(), all)
+	storecheck.Same(t, "Entries", f.entries(), all)
 	for _, c := range []struct {
 		name  string
 		after uint64
@@ -82,8 +83,8 @@ func testEntries(t *testing.T, f *fixture) {
 		{"limit 0", 0, 0, nil},
 	} {
 		got, err := f.s.Entries(f.ctx, c.after, c.limit)
-		f.ok("Entries "+c.name, err)
-		same(t, "Entries "+c.name, got, c.want)
+		storecheck.OK(t, "Entries "+c.name, err)
+		storecheck.Same(t, "Entries "+c.name, got, c.want)
 	}
 }
 
@@ -111,7 +112,7 @@ func testDuplicateEntries(t *testing.T, f *fixture) {
 	} {
 		f.refused("Commit of "+c.name, billing.Change{At: at(90), Entries: c.es}, billing.ErrDuplicate)
 	}
-	same(t, "Entries after refused duplicates", f.entries(), all)
+	storecheck.Same(t, "Entries after refused duplicates", f.entries(), all)
 
 	// Another kind, or another invoice, is another entry.
 	otherInvoice := first
@@ -119,25 +120,25 @@ func testDuplicateEntries(t *testing.T, f *fixture) {
 	failed := paid
 	failed.Kind = billing.EntryPaymentFailed
 	all = append(all, f.appended("Commit of entries with another kind or invoice", lastSeq(all), otherInvoice, failed)...)
-	same(t, "Entries", f.entries(), all)
+	storecheck.Same(t, "Entries", f.entries(), all)
 }
 
 func testRequests(t *testing.T, f *fixture) {
 	_, err := f.s.Request(f.ctx, "acct-1", "key-1")
-	f.wantErr("Request of an empty store", err, billing.ErrNotFound)
+	storecheck.WantErr(t, "Request of an empty store", err, billing.ErrNotFound)
 
 	r := request("acct-1", "key-1", 0)
 	got := f.commit("Commit of a request", billing.Change{At: at(0), Request: &r})
-	same(t, "Committed of a request alone", got, billing.Committed{})
+	storecheck.Same(t, "Committed of a request alone", got, billing.Committed{})
 	f.request("the request", r)
 	// The body comes back byte for byte, as first answered.
 	if back, _ := f.s.Request(f.ctx, "acct-1", "key-1"); string(back.Body) != string(r.Body) {
 		t.Errorf("Request body: got %s, want %s", back.Body, r.Body)
 	}
 	_, err = f.s.Request(f.ctx, "acct-2", "key-1")
-	f.wantErr("Request of another account's key", err, billing.ErrNotFound)
+	storecheck.WantErr(t, "Request of another account's key", err, billing.ErrNotFound)
 	_, err = f.s.Request(f.ctx, "acct-1", "key-2")
-	f.wantErr("Request of an unknown key", err, billing.ErrNotFound)
+	storecheck.WantErr(t, "Request of an unknown key", err, billing.ErrNotFound)
 
 	again := request("acct-1", "key-1", 10)
 	again.Hash, again.Status = "sha256:other", 409
@@ -157,8 +158,8 @@ func testRequests(t *testing.T, f *fixture) {
 func (f *fixture) request(what string, want billing.Request) {
 	f.t.Helper()
 	got, err := f.s.Request(f.ctx, want.Account, want.Key)
-	f.ok("Request, "+what, err)
-	same(f.t, "Request, "+what, got, want)
+	storecheck.OK(f.t, "Request, "+what, err)
+	storecheck.Same(f.t, "Request, "+what, got, want)
 }
 
 func testPruneRequests(t *testing.T, f *fixture) {
@@ -179,14 +180,14 @@ func testPruneRequests(t *testing.T, f *fixture) {
 		{at(21), 2},
 	} {
 		n, err := f.s.PruneRequests(f.ctx, c.before)
-		f.ok("PruneRequests", err)
+		storecheck.OK(t, "PruneRequests", err)
 		if n != c.want {
 			t.Errorf("PruneRequests before %v: got %d, want %d", c.before, n, c.want)
 		}
 	}
 	for _, r := range rs {
 		_, err := f.s.Request(f.ctx, r.Account, r.Key)
-		f.wantErr("Request "+r.Key+" after pruning", err, billing.ErrNotFound)
+		storecheck.WantErr(t, "Request "+r.Key+" after pruning", err, billing.ErrNotFound)
 	}
 	// A forgotten key may be recorded again.
 	r := request("acct-1", "key-0", 300)

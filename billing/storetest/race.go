@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	accountstest "github.com/fillcast/fillcast/accounts/storetest"
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/storecheck"
 )
 
 // racers is how many goroutines race in each concurrency test.
@@ -17,7 +17,7 @@ const racers = 20
 func (f *fixture) race(what string, lose error, changes []billing.Change) []bool {
 	f.t.Helper()
 	won := make([]bool, len(changes))
-	accountstest.Race(f.t, what, len(changes), lose, func(i int) error {
+	storecheck.Race(f.t, what, len(changes), lose, func(i int) error {
 		_, err := f.s.Commit(f.ctx, changes[i])
 		won[i] = err == nil
 		return err
@@ -52,7 +52,7 @@ func testConcurrentReplace(t *testing.T, f *fixture) {
 		t.Fatalf("Commit of version 2 from %d goroutines: %d succeeded, want 1", racers, len(won))
 	}
 	w := changes[won[0]]
-	same(t, "Subscriptions after the race", f.subscriptions(), w.Subscriptions)
+	storecheck.Same(t, "Subscriptions after the race", f.subscriptions(), w.Subscriptions)
 	es := f.entries()
 	if len(es) != 1 || es[0].IdempotencyKey != w.Entries[0].IdempotencyKey {
 		t.Errorf("Entries after the race: got %+v, want only the winner's %s", es, w.Entries[0].IdempotencyKey)
@@ -74,7 +74,7 @@ func testConcurrentCreate(t *testing.T, f *fixture) {
 	if len(won) != 1 {
 		t.Fatalf("Commit of a live subscription of one account from %d goroutines: %d succeeded, want 1", racers, len(won))
 	}
-	same(t, "Subscriptions after the race", f.subscriptions(), changes[won[0]].Subscriptions)
+	storecheck.Same(t, "Subscriptions after the race", f.subscriptions(), changes[won[0]].Subscriptions)
 
 	for i := range changes {
 		changes[i] = change(subscription("sub-x", fmt.Sprintf("acct-x%02d", i), billing.Trialing))
@@ -84,8 +84,8 @@ func testConcurrentCreate(t *testing.T, f *fixture) {
 		t.Fatalf("Commit of one subscription id from %d goroutines: %d succeeded, want 1", racers, len(won))
 	}
 	got, err := f.s.Subscription(f.ctx, "sub-x")
-	f.ok("Subscription", err)
-	same(t, "Subscription after the race", got, changes[won[0]].Subscriptions[0])
+	storecheck.OK(t, "Subscription", err)
+	storecheck.Same(t, "Subscription after the race", got, changes[won[0]].Subscriptions[0])
 }
 
 func testConcurrentRequest(t *testing.T, f *fixture) {
@@ -133,7 +133,7 @@ func (f *fixture) checkNumbers(changes []billing.Change, won []int) {
 		want = append(want, billing.Number(2026, uint64(i+1)))
 	}
 	slices.Sort(got)
-	same(f.t, "the numbers of the invoices finalized at once", got, want)
+	storecheck.Same(f.t, "the numbers of the invoices finalized at once", got, want)
 	es := f.entries()
 	if len(es) < len(won) {
 		f.t.Fatalf("Entries: got %d, want at least %d", len(es), len(won))
@@ -171,7 +171,7 @@ func testConcurrentNumbersWithFailures(t *testing.T, f *fixture) {
 	for i := 0; i < racers; i += 2 {
 		even = append(even, i)
 	}
-	same(t, "the changes that succeeded", won, even)
+	storecheck.Same(t, "the changes that succeeded", won, even)
 	f.checkNumbers(changes, won)
 	// The next number follows, with no gap.
 	c := f.commit("Commit finalizing inv-01", changes[1])

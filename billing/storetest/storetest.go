@@ -24,13 +24,12 @@ package storetest
 
 import (
 	"context"
-	"errors"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/storecheck"
 )
 
 // T0 is the time the suite's records start at: every time it uses is T0
@@ -169,80 +168,13 @@ func change(subs ...billing.Subscription) billing.Change {
 func (f *fixture) commit(what string, c billing.Change) billing.Committed {
 	f.t.Helper()
 	got, err := f.s.Commit(f.ctx, c)
-	f.ok(what, err)
+	storecheck.OK(f.t, what, err)
 	return got
-}
-
-// ok fails the test now if err is not nil.
-func (f *fixture) ok(what string, err error) {
-	f.t.Helper()
-	if err != nil {
-		f.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// wantErr checks that err wraps want.
-func (f *fixture) wantErr(what string, err, want error) {
-	f.t.Helper()
-	if !errors.Is(err, want) {
-		f.t.Errorf("%s: got error %v, want %v", what, err, want)
-	}
 }
 
 // refused commits c, which must fail with want.
 func (f *fixture) refused(what string, c billing.Change, want error) {
 	f.t.Helper()
 	_, err := f.s.Commit(f.ctx, c)
-	f.wantErr(what, err, want)
-}
-
-// same compares records, their times taken in UTC.
-func same[T any](t *testing.T, what string, got, want T) {
-	t.Helper()
-	got, want = inUTC(got), inUTC(want)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
-	}
-}
-
-// inUTC returns v with every time.Time in it (in structs, slices and
-// pointers) in UTC, so that records equal whatever location a store
-// returns them in.
-func inUTC[T any](v T) T {
-	rv := reflect.ValueOf(&v).Elem()
-	utcValue(rv)
-	return v
-}
-
-var timeType = reflect.TypeFor[time.Time]()
-
-func utcValue(v reflect.Value) {
-	switch {
-	case v.Type() == timeType:
-		v.Set(reflect.ValueOf(v.Interface().(time.Time).UTC()))
-	case v.Kind() == reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			if v.Field(i).CanSet() {
-				utcValue(v.Field(i))
-			}
-		}
-	case v.Kind() == reflect.Pointer && !v.IsNil():
-		// A copy: the store may share what it points to.
-		c := reflect.New(v.Type().Elem())
-		c.Elem().Set(v.Elem())
-		v.Set(c)
-		utcValue(c.Elem())
-	case v.Kind() == reflect.Slice:
-		if v.Len() == 0 {
-			// nil and empty lists are the same answer.
-			v.Set(reflect.Zero(v.Type()))
-			return
-		}
-		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		reflect.Copy(c, v)
-		v.Set(c)
-		for i := 0; i < v.Len(); i++ {
-			utcValue(v.Index(i))
-		}
-	}
+	storecheck.WantErr(f.t, what, err, want)
 }

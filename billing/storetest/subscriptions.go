@@ -8,20 +8,21 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/billing"
+	"github.com/fillcast/fillcast/internal/storecheck"
 )
 
 // subscriptions returns every stored subscription, by id.
 func (f *fixture) subscriptions() []billing.Subscription {
 	f.t.Helper()
 	got, err := f.s.Subscriptions(f.ctx, "", 1000)
-	f.ok("Subscriptions", err)
+	storecheck.OK(f.t, "Subscriptions", err)
 	return got
 }
 
 func testCreateSubscription(t *testing.T, f *fixture) {
 	_, err := f.s.Subscription(f.ctx, "sub-1")
-	f.wantErr("Subscription of an empty store", err, billing.ErrNotFound)
-	same(t, "Subscriptions of an empty store", f.subscriptions(), nil)
+	storecheck.WantErr(t, "Subscription of an empty store", err, billing.ErrNotFound)
+	storecheck.Same(t, "Subscriptions of an empty store", f.subscriptions(), nil)
 
 	// Every field set, on the statuses that set them.
 	s1 := subscription("sub-1", "acct-1", billing.PastDue)
@@ -30,14 +31,14 @@ func testCreateSubscription(t *testing.T, f *fixture) {
 	s3 := subscription("sub-3", "acct-3", billing.Canceled)
 	s3.PaymentMethod = billing.PaymentMethod{}
 	got := f.commit("Commit creating sub-1", change(s1))
-	same(t, "Committed of a change without invoice or entries", got, billing.Committed{})
+	storecheck.Same(t, "Committed of a change without invoice or entries", got, billing.Committed{})
 	f.commit("Commit creating sub-2 and sub-3", change(s3, s2))
 	for _, want := range []billing.Subscription{s1, s2, s3} {
 		got, err := f.s.Subscription(f.ctx, want.ID)
-		f.ok("Subscription "+want.ID, err)
-		same(t, "Subscription "+want.ID, got, want)
+		storecheck.OK(t, "Subscription "+want.ID, err)
+		storecheck.Same(t, "Subscription "+want.ID, got, want)
 	}
-	same(t, "Subscriptions", f.subscriptions(), []billing.Subscription{s1, s2, s3})
+	storecheck.Same(t, "Subscriptions", f.subscriptions(), []billing.Subscription{s1, s2, s3})
 }
 
 func testCreateSubscriptionTaken(t *testing.T, f *fixture) {
@@ -48,7 +49,7 @@ func testCreateSubscriptionTaken(t *testing.T, f *fixture) {
 	other := canceled(subscription("sub-1", "acct-2", billing.Incomplete), 0)
 	other.Version = 1
 	f.refused("Commit creating sub-1 again, of another account", change(other), billing.ErrExists)
-	same(t, "Subscriptions after refused creates", f.subscriptions(), []billing.Subscription{s1})
+	storecheck.Same(t, "Subscriptions after refused creates", f.subscriptions(), []billing.Subscription{s1})
 }
 
 func testReplaceSubscription(t *testing.T, f *fixture) {
@@ -58,8 +59,8 @@ func testReplaceSubscription(t *testing.T, f *fixture) {
 	v2.Status, v2.PastDueSince, v2.Attempts = billing.PastDue, v1.CurrentPeriodEnd, 1
 	f.commit("Commit of version 2", change(v2))
 	got, err := f.s.Subscription(f.ctx, "sub-1")
-	f.ok("Subscription", err)
-	same(t, "Subscription after version 2", got, v2)
+	storecheck.OK(t, "Subscription", err)
+	storecheck.Same(t, "Subscription after version 2", got, v2)
 
 	for _, c := range []struct {
 		name string
@@ -73,15 +74,15 @@ func testReplaceSubscription(t *testing.T, f *fixture) {
 	} {
 		f.refused("Commit of "+c.name, change(c.sub), c.want)
 	}
-	same(t, "Subscriptions after refused replacements", f.subscriptions(), []billing.Subscription{v2})
+	storecheck.Same(t, "Subscriptions after refused replacements", f.subscriptions(), []billing.Subscription{v2})
 
 	v3 := next(v2)
 	v3.Status, v3.PastDueSince, v3.Attempts = billing.Active, time.Time{}, 0
 	v3.CurrentPeriodStart, v3.CurrentPeriodEnd = v2.CurrentPeriodEnd, v2.CurrentPeriodEnd.AddDate(0, 1, 0)
 	f.commit("Commit of version 3", change(v3))
 	got, err = f.s.Subscription(f.ctx, "sub-1")
-	f.ok("Subscription", err)
-	same(t, "Subscription after version 3", got, v3)
+	storecheck.OK(t, "Subscription", err)
+	storecheck.Same(t, "Subscription after version 3", got, v3)
 }
 
 func testOneLiveSubscription(t *testing.T, f *fixture) {
@@ -101,7 +102,7 @@ func testOneLiveSubscription(t *testing.T, f *fixture) {
 	} {
 		f.refused("Commit of "+c.name, c.c, billing.ErrConflict)
 	}
-	same(t, "Subscriptions after refused changes", f.subscriptions(), []billing.Subscription{old, other})
+	storecheck.Same(t, "Subscriptions after refused changes", f.subscriptions(), []billing.Subscription{old, other})
 
 	// A canceled one may be added beside a live one.
 	gone := subscription("sub-0", "acct-1", billing.Canceled)
@@ -117,12 +118,12 @@ func testOneLiveSubscription(t *testing.T, f *fixture) {
 	back := next(oldC)
 	back.Status, back.CanceledAt = billing.Active, time.Time{}
 	f.refused("Commit bringing a canceled one back beside a live one", change(back), billing.ErrConflict)
-	same(t, "Subscriptions", f.subscriptions(), []billing.Subscription{gone, oldC, newer, otherC, otherNew})
+	storecheck.Same(t, "Subscriptions", f.subscriptions(), []billing.Subscription{gone, oldC, newer, otherC, otherNew})
 }
 
 func testCurrentSubscription(t *testing.T, f *fixture) {
 	_, err := f.s.CurrentSubscription(f.ctx, "acct-1")
-	f.wantErr("CurrentSubscription of an account without any", err, billing.ErrNotFound)
+	storecheck.WantErr(t, "CurrentSubscription of an account without any", err, billing.ErrNotFound)
 
 	// Written newest first: the order of Created counts, not of writing.
 	newest := subscription("sub-b", "acct-1", billing.Canceled)
@@ -157,8 +158,8 @@ func testCurrentSubscription(t *testing.T, f *fixture) {
 func (f *fixture) current(what, account string, want billing.Subscription) {
 	f.t.Helper()
 	got, err := f.s.CurrentSubscription(f.ctx, account)
-	f.ok("CurrentSubscription, "+what, err)
-	same(f.t, "CurrentSubscription, "+what, got, want)
+	storecheck.OK(f.t, "CurrentSubscription, "+what, err)
+	storecheck.Same(f.t, "CurrentSubscription, "+what, got, want)
 }
 
 func testSubscriptionsPaging(t *testing.T, f *fixture) {
@@ -185,8 +186,8 @@ func testSubscriptionsPaging(t *testing.T, f *fixture) {
 		{"", 0, nil},
 	} {
 		got, err := f.s.Subscriptions(f.ctx, c.after, c.limit)
-		f.ok("Subscriptions", err)
-		same(t, fmt.Sprintf("Subscriptions after %q, limit %d", c.after, c.limit), got, c.want)
+		storecheck.OK(t, "Subscriptions", err)
+		storecheck.Same(t, fmt.Sprintf("Subscriptions after %q, limit %d", c.after, c.limit), got, c.want)
 	}
 }
 
@@ -219,19 +220,19 @@ func testDueSubscriptions(t *testing.T, f *fixture) {
 			t.Fatalf("the suite expects %d due %s, billing.DueAt says %d", n, what, len(want))
 		}
 		got, err := f.s.DueSubscriptions(f.ctx, asOf, "", 100)
-		f.ok("DueSubscriptions", err)
-		same(t, "DueSubscriptions "+what, got, want)
+		storecheck.OK(t, "DueSubscriptions", err)
+		storecheck.Same(t, "DueSubscriptions "+what, got, want)
 		// One at a time, by id.
 		var paged []billing.Subscription
 		for after := ""; ; {
 			page, err := f.s.DueSubscriptions(f.ctx, asOf, after, 1)
-			f.ok("DueSubscriptions", err)
+			storecheck.OK(t, "DueSubscriptions", err)
 			if len(page) == 0 || len(paged) > len(subs) {
 				break
 			}
 			paged, after = append(paged, page...), page[len(page)-1].ID
 		}
-		same(t, "DueSubscriptions "+what+", a page of 1 at a time", paged, want)
+		storecheck.Same(t, "DueSubscriptions "+what+", a page of 1 at a time", paged, want)
 	}
 	check("a second before the periods end", end.Add(-time.Second), 0)
 	check("as the periods end", end, 3)

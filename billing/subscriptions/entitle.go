@@ -47,7 +47,7 @@ func why(sub billing.Subscription, now time.Time) string {
 	case billing.Canceled:
 		return "your subscription ended on " + day(sub.CanceledAt) + "; choose a plan to subscribe again"
 	case billing.PastDue:
-		return "the payment due on " + day(sub.PastDueSince) + " failed; subscribe with another card to keep watching"
+		return "the payment due on " + day(sub.PastDueSince) + " failed and the grace period is over; it is tried again 1, 3 and 5 days after it was due"
 	}
 	if sub.Status == billing.Trialing && sub.PaymentMethod.ID == "" {
 		return "your free trial ended on " + day(sub.CurrentPeriodEnd) + "; choose a plan and add a card to keep watching"

@@ -130,7 +130,10 @@ type renewal struct {
 // renewOne acts on one subscription due at at.
 func (s *Service) renewOne(ctx context.Context, sub billing.Subscription, at time.Time) renewal {
 	r := s.renewStep(ctx, sub, at)
-	if isLost(r.err) {
+	// A charge found for another amount (a plan's price changed between
+	// a pass that charged and died and this one) is left failed, and
+	// logged, for an operator; other lost writes were another pass's.
+	if isLost(r.err) && !errors.Is(r.err, errOtherAmount) {
 		return renewal{result: "skipped"}
 	}
 	if r.err != nil {
@@ -180,14 +183,9 @@ func (s *Service) renewStep(ctx context.Context, sub billing.Subscription, at ti
 	}
 	key := billing.ChargeKey(sub)
 	failpoint.Hit(FailBeforeCharge)
-	c, found, err := s.d.Provider.LookupCharge(ctx, key)
+	c, found, err := s.chargeOnce(ctx, key, sub, inv, "Fillcast "+plan.Name, nil)
 	if err != nil {
-		return renewal{err: fmt.Errorf("payment provider: %w", err)}
-	}
-	if !found {
-		if c, err = s.charge(ctx, key, sub, inv, "Fillcast "+plan.Name); err != nil {
-			return renewal{err: err}
-		}
+		return renewal{err: err}
 	}
 	failpoint.Hit(FailAfterCharge)
 	r := renewal{reconciled: found}

@@ -71,6 +71,9 @@ func (s *Service) eachEntry(ctx context.Context, fn func(billing.Entry)) error {
 
 // Report returns the billing report as of now.
 func (s *Service) Report(ctx context.Context) (Report, error) {
+	if err := s.sync(ctx); err != nil {
+		return Report{}, err
+	}
 	now := s.now()
 	since := now.AddDate(0, 0, -30)
 	r := Report{AsOf: now, Subscriptions: map[billing.Status]int{}, ActiveByPlan: map[string]int{}}
@@ -141,6 +144,9 @@ type Verification struct {
 // invoices are its account's. No problems means they agree.
 func (s *Service) Verify(ctx context.Context) (Verification, error) {
 	var v Verification
+	if err := s.sync(ctx); err != nil {
+		return v, err
+	}
 	var l billing.Ledger
 	err := s.eachEntry(ctx, func(e billing.Entry) {
 		v.Entries++

@@ -84,13 +84,13 @@ func (s *Service) Subscribe(ctx context.Context, account, planID string, card bi
 		return Answer{}, err
 	}
 	ch.Entries = append(ch.Entries, finalized(inv))
-	c := prior
-	if !found {
-		if c, err = s.charge(ctx, key, sub, inv, "Fillcast "+plan.Name); err != nil {
-			return Answer{}, err
-		}
-	} else if c.Amount != inv.Total {
-		return Answer{}, fmt.Errorf("subscriptions: %w: a request from the same state charged %s, not %s; look at the subscription and try again", ErrConflict, billing.Format(c.Amount), billing.Format(inv.Total))
+	var made *billing.Charge
+	if found {
+		made = &prior
+	}
+	c, _, err := s.chargeOnce(ctx, key, sub, inv, "Fillcast "+plan.Name, made)
+	if err != nil {
+		return Answer{}, err
 	}
 	status := http.StatusCreated
 	if c.Status == billing.ChargeSucceeded {
@@ -157,6 +157,35 @@ func (s *Service) charge(ctx context.Context, key string, sub billing.Subscripti
 	}
 	s.d.Metrics.charged(string(c.Status))
 	return c, nil
+}
+
+// errOtherAmount is a charge found by its key for another amount than
+// the one due now.
+var errOtherAmount = errors.New("charged another amount")
+
+// chargeOnce returns the charge of inv's total with key: made, when the
+// caller found it already, else the one the provider has with key, else
+// a new one, and whether it was made already. A charge made already for
+// another amount is a request from the same state paying for something
+// else: ErrConflict.
+func (s *Service) chargeOnce(ctx context.Context, key string, sub billing.Subscription, inv billing.Invoice, what string, made *billing.Charge) (billing.Charge, bool, error) {
+	c, found := billing.Charge{}, made != nil
+	if found {
+		c = *made
+	} else {
+		var err error
+		if c, found, err = s.d.Provider.LookupCharge(ctx, key); err != nil {
+			return c, false, fmt.Errorf("subscriptions: payment provider: %w", err)
+		}
+	}
+	if !found {
+		c, err := s.charge(ctx, key, sub, inv, what)
+		return c, false, err
+	}
+	if c.Amount != inv.Total {
+		return c, true, fmt.Errorf("subscriptions: %w: %w: a request from the same state charged %s, not %s; look at the subscription and try again", ErrConflict, errOtherAmount, billing.Format(c.Amount), billing.Format(inv.Total))
+	}
+	return c, true, nil
 }
 
 // finalized is the ledger entry of inv's finalization.
@@ -236,16 +265,9 @@ func (s *Service) ChangePlan(ctx context.Context, account, planID string, idem I
 		return Answer{}, err
 	}
 	ch.Entries = []billing.Entry{finalized(inv)}
-	c, found, err := s.d.Provider.LookupCharge(ctx, key)
+	c, _, err := s.chargeOnce(ctx, key, sub, inv, "Fillcast upgrade to "+next.Name, nil)
 	if err != nil {
-		return Answer{}, fmt.Errorf("subscriptions: payment provider: %w", err)
-	}
-	if !found {
-		if c, err = s.charge(ctx, key, sub, inv, "Fillcast upgrade to "+next.Name); err != nil {
-			return Answer{}, err
-		}
-	} else if c.Amount != inv.Total {
-		return Answer{}, fmt.Errorf("subscriptions: %w: a request from the same state charged %s, not %s; look at the subscription and try again", ErrConflict, billing.Format(c.Amount), billing.Format(inv.Total))
+		return Answer{}, err
 	}
 	if c.Status != billing.ChargeSucceeded {
 		// Nothing changes but the record of the attempt; the version

@@ -27,6 +27,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"appliance":    {"run an edge appliance (fasthttp and HTTP/3, memory and disk tiers, zero-downtime upgrades)", runAppliance},
+		"billing":      {"verify the billing ledger against the invoices, print the billing report, or run a renewal pass", runBilling},
 		"certs":        {"make a CA and node, appliance, operator and server certificates for a lab", runCerts},
 		"controlplane": {"run a control-plane node (raft, steering, ingest, API)", runControlPlane},
 		"demo":         {"run the whole CDN on one machine with sample titles", runDemo},

@@ -265,3 +265,26 @@ func (a *API) entitled(ctx context.Context, v *accounts.Viewer) (*accounts.Viewe
 	e.Plan = &plan
 	return &e, nil
 }
+
+// subscribedPlan returns the plan v's account is subscribed to, whether
+// or not it is paid for: the subscription's, or the account's without
+// one (or without billing).
+func (a *API) subscribedPlan(ctx context.Context, v *accounts.Viewer) (accounts.Plan, error) {
+	if a.d.Billing == nil {
+		return *v.Plan, nil
+	}
+	sub, err := a.d.Billing.Current(ctx, v.Account.ID)
+	switch {
+	case errors.Is(err, billing.ErrNotFound):
+		return *v.Plan, nil
+	case err != nil:
+		return accounts.Plan{}, billingError(err)
+	case sub.Plan == v.Plan.ID:
+		return *v.Plan, nil
+	}
+	plan, err := a.d.Accounts.Plan(ctx, sub.Plan)
+	if err != nil {
+		return accounts.Plan{}, applyError(err)
+	}
+	return plan, nil
+}

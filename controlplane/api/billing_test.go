@@ -69,6 +69,11 @@ func TestBillingRoutes(t *testing.T) {
 	call{method: "POST", path: "/v1/subscriptions", bearer: ann, body: body, header: key(strings.Repeat("k", 256))}.want(t, a, http.StatusBadRequest, nil)
 	call{method: "POST", path: "/v1/subscriptions", bearer: ann, body: body, header: key("k2")}.want(t, a, http.StatusConflict, nil)
 
+	var acct struct{ Plan struct{ ID string } }
+	call{method: "GET", path: "/v1/account", bearer: ann}.want(t, a, http.StatusOK, &acct)
+	if acct.Plan.ID != "premium" {
+		t.Fatalf("the account's plan after subscribing to premium: %q", acct.Plan.ID)
+	}
 	var invs struct{ Invoices []billing.Invoice }
 	call{method: "GET", path: "/v1/invoices", bearer: ann}.want(t, a, http.StatusOK, &invs)
 	if len(invs.Invoices) != 1 || invs.Invoices[0].Number == "" || invs.Invoices[0].Status != billing.Paid {

@@ -218,7 +218,11 @@ func (a *API) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return applyError(err)
 	}
-	out := accountView{ID: v.Account.ID, Email: v.Account.Email, Plan: *v.Plan, Profile: v.Profile.ID, Profiles: profileViews(v.Profiles),
+	plan, err := a.subscribedPlan(r.Context(), v)
+	if err != nil {
+		return err
+	}
+	out := accountView{ID: v.Account.ID, Email: v.Account.Email, Plan: plan, Profile: v.Profile.ID, Profiles: profileViews(v.Profiles),
 		Streams: make([]streamView, len(live)), Created: v.Account.Created, ExpiresAt: a.d.Accounts.ExpiresAt(*v.Session).UTC()}
 	for i, s := range live {
 		out.Streams[i] = streamView{ID: s.ID, Title: s.Title, Profile: s.Profile, Started: s.Started}

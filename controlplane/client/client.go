@@ -376,3 +376,16 @@ func (c *Client) FillPass(ctx context.Context, id string) (fillcast.FillPass, er
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	return c.send(ctx, c.request(method, path), in, out)
 }
+
+// DoIdempotent is Do for a request that can move money, sent with
+// Idempotency-Key key: since the control plane answers it once however
+// often it is sent, it is sent again, to any node, after any failure.
+func (c *Client) DoIdempotent(ctx context.Context, method, path, key string, in, out any) error {
+	r := c.request(method, path)
+	if r.header == nil {
+		r.header = http.Header{}
+	}
+	r.header.Set("Idempotency-Key", key)
+	r.resend, r.idempotent = true, true
+	return c.send(ctx, r, in, out)
+}

@@ -369,3 +369,37 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("no beat reached the surviving nodes (%d failures)", failures.Load())
 	}
 }
+
+// TestDoIdempotent: the key goes with every attempt, and a write sent
+// with one is sent again to the next node after a failure (a plain
+// write that a node may have taken is not).
+func TestDoIdempotent(t *testing.T) {
+	t.Parallel()
+	var keys []string
+	var mu sync.Mutex
+	handler := func(status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/subscriptions" {
+				w.WriteHeader(http.StatusNotFound) // a refresh of the member list
+				return
+			}
+			mu.Lock()
+			keys = append(keys, r.Header.Get("Idempotency-Key"))
+			mu.Unlock()
+			w.WriteHeader(status)
+		}
+	}
+	failing := httptest.NewServer(handler(http.StatusBadGateway))
+	t.Cleanup(failing.Close)
+	ok := httptest.NewServer(handler(http.StatusCreated))
+	t.Cleanup(ok.Close)
+	c := newClient(t, Config{URLs: []string{failing.URL, ok.URL}, RefreshEvery: time.Hour}, Deps{})
+	if err := c.DoIdempotent(context.Background(), http.MethodPost, "/v1/subscriptions", "k1", map[string]string{"plan": "basic"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 2 || keys[0] != "k1" || keys[1] != "k1" {
+		t.Fatalf("keys sent %q, want k1 to each node", keys)
+	}
+}

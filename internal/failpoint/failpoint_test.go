@@ -68,3 +68,22 @@ func TestKill(t *testing.T) {
 func TestInactive(t *testing.T) {
 	Hit("anything") // FILLCAST_FAILPOINTS unset: nothing happens
 }
+
+// FuzzParse: any value parses or is refused; what parses has names and
+// hits from 1.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"", "a=kill", "a=kill,b=kill-after:3", "a=kill-after:0", "=", ",,", "a=kill-after:99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := Parse(s)
+		if err != nil {
+			return
+		}
+		for name, at := range ps {
+			if name == "" || at < 1 {
+				t.Fatalf("Parse(%q) = %v", s, ps)
+			}
+		}
+	})
+}
