@@ -72,9 +72,46 @@ type Subscription struct {
 	// PaymentMethod is the card renewals are charged to; zero for a
 	// trial begun at sign-up without one, whose first charge fails.
 	PaymentMethod PaymentMethod `json:"payment_method,omitzero"`
-	Created       time.Time     `json:"created"`
-	Version       uint64        `json:"version"`
+	// Pending is a charge written down before the provider is asked for
+	// it, and cleared when its outcome is recorded: a crash between the
+	// two leaves it for whoever touches the subscription next to settle.
+	Pending *PendingCharge `json:"pending,omitempty"`
+	Created time.Time      `json:"created"`
+	Version uint64         `json:"version"`
 }
+
+// Purposes of a pending charge.
+const (
+	PurposeSubscribe = "subscribe" // the first period of a new subscription
+	PurposeUpgrade   = "upgrade"   // the prorated rest of the period on a dearer plan
+	PurposeRenewal   = "renewal"   // the next period, or a dunning retry
+)
+
+// PendingCharge is a charge asked of the provider whose outcome is not
+// recorded yet. Everything the charge request needs is in it, so that
+// whoever settles it asks the provider for the very same charge (same
+// key, same request), which the provider makes at most once.
+type PendingCharge struct {
+	// Key is the provider's idempotency key.
+	Key     string `json:"key"`
+	Purpose string `json:"purpose"`
+	// Invoice is the open invoice the charge pays; Amount its total.
+	Invoice     string `json:"invoice"`
+	Amount      Money  `json:"amount"`
+	Description string `json:"description"`
+	// Plan is the plan paid for: the subscription's, the upgrade's new
+	// one, or the renewal's.
+	Plan  string    `json:"plan"`
+	Since time.Time `json:"since"`
+	// RequestKey and RequestHash are the idempotent request that asked
+	// for the charge, whose answer is recorded with the outcome.
+	RequestKey  string `json:"request_key,omitempty"`
+	RequestHash string `json:"request_hash,omitempty"`
+}
+
+// PendingSettleAfter is how long a pending charge is left to the request
+// that made it before the renewal pass settles it (DueAt).
+const PendingSettleAfter = 2 * time.Minute
 
 // illegal returns ErrIllegal wrapped with what was tried.
 func illegal(s Subscription, what string) error {
@@ -146,8 +183,21 @@ const (
 // DueAt returns when the renewal pass must next act on s: the period's end
 // for a trialing or active one, the next dunning retry for a past-due one,
 // and the zero Time when nothing is scheduled (incomplete, canceled, or
-// retries exhausted).
+// retries exhausted); a pending charge PendingSettleAfter after it was
+// asked for, if sooner.
 func DueAt(s Subscription) time.Time {
+	at := scheduled(s)
+	if p := s.Pending; p != nil {
+		if settle := p.Since.Add(PendingSettleAfter); at.IsZero() || settle.Before(at) {
+			at = settle
+		}
+	}
+	return at
+}
+
+// scheduled is when the subscription's state asks the renewal pass to
+// act, pending charges aside.
+func scheduled(s Subscription) time.Time {
 	switch s.Status {
 	case Trialing, Active:
 		return s.CurrentPeriodEnd
@@ -163,9 +213,10 @@ func DueAt(s Subscription) time.Time {
 	return time.Time{}
 }
 
-// NextAction returns what the renewal pass does with s as of asOf.
+// NextAction returns what the renewal pass does with s as of asOf, once
+// any pending charge is settled.
 func NextAction(s Subscription, asOf time.Time) Action {
-	at := DueAt(s)
+	at := scheduled(s)
 	if at.IsZero() || asOf.Before(at) {
 		return ActionNone
 	}
@@ -242,6 +293,18 @@ func PaymentFailed(s Subscription, at time.Time) (Subscription, error) {
 		s.Status, s.PastDueSince = PastDue, s.CurrentPeriodEnd
 	}
 	s.Attempts++
+	s.Version++
+	return s, nil
+}
+
+// EndTrial returns s, a trial that ended with no card to charge,
+// Incomplete: nothing was charged, and it entitles to nothing until the
+// account subscribes.
+func EndTrial(s Subscription, at time.Time) (Subscription, error) {
+	if s.Status != Trialing || s.PaymentMethod.ID != "" || NextAction(s, at) != ActionCharge {
+		return s, illegal(s, "end its trial without a card")
+	}
+	s.Status = Incomplete
 	s.Version++
 	return s, nil
 }

@@ -37,6 +37,9 @@ type billingParts struct {
 	svc      *subscriptions.Service
 	db       *billingDB // nil for the replicated state
 	provider *testprovider.Provider
+	dir      string // the test provider's
+	shared   string // Config.PaymentProvider, empty for the node's own
+	joins    bool   // the node joins a cluster
 	every    time.Duration
 	leads    func() bool
 	log      *slog.Logger
@@ -51,7 +54,7 @@ func (n *Node) newBilling(plans subscriptions.Plans, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, err
 	}
-	b := &billingParts{provider: provider, every: cmp.Or(n.cfg.RenewEvery, time.Hour), leads: n.leads, log: log}
+	b := &billingParts{provider: provider, dir: dir, shared: n.cfg.PaymentProvider, joins: len(n.cfg.Join) > 0, every: cmp.Or(n.cfg.RenewEvery, time.Hour), leads: n.leads, log: log}
 	var store billing.Store
 	if n.cfg.AccountsDB == "" {
 		store = fsm.BillingStore(n.fsm, n.apply, n.catchUp)
@@ -71,6 +74,13 @@ func (n *Node) newBilling(plans subscriptions.Plans, reg prometheus.Registerer, 
 
 // open surfaces a bad provider directory, and connects PostgreSQL.
 func (b *billingParts) open(ctx context.Context) error {
+	if b.shared == "" {
+		log := b.log.Info
+		if b.joins {
+			log = b.log.Warn
+		}
+		log("billing: payments go to the test provider in this node's own data directory: give every node of a cluster one --payment-provider test:DIR they share (or a real provider), or a pass after a leader change cannot find a charge made through another node", "dir", b.dir)
+	}
 	if err := b.provider.Open(ctx); err != nil {
 		return err
 	}

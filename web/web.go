@@ -1,8 +1,9 @@
 // Package web holds the viewer and operator pages that the control plane
 // serves (docs/design.md §3.8), embedded in the binary so they work offline:
 // plain HTML, CSS and JavaScript that talk to the control plane's JSON API
-// (plans, accounts, sessions and profiles; catalog, search,
-// recommendations, playback and its stream leases, events; fleet, jobs)
+// (plans, accounts, sessions and profiles; subscriptions and invoices;
+// catalog, search, recommendations, playback and its stream leases,
+// events; fleet, jobs, the billing report)
 // and play from the appliances. A viewer's session is the control plane's
 // HttpOnly cookie; the pages keep only the profile picked. The player library (shaka-player, for DASH and
 // for HLS where the browser has no native HLS) comes from npm and is

@@ -41,6 +41,10 @@ func (s *Service) Entitlement(ctx context.Context, a accounts.Account) (string, 
 // why says why sub does not entitle to play, and what to do.
 func why(sub billing.Subscription, now time.Time) string {
 	day := func(t time.Time) string { return t.UTC().Format("2 January 2006") }
+	switch {
+	case sub.Status == billing.Incomplete && sub.PaymentMethod.ID == "" && !sub.TrialEnd.IsZero():
+		return "your free trial ended on " + day(sub.TrialEnd) + "; choose a plan and add a card to keep watching"
+	}
 	switch sub.Status {
 	case billing.Incomplete:
 		return "the first payment of your subscription has not gone through; subscribe again with another card"
@@ -48,9 +52,6 @@ func why(sub billing.Subscription, now time.Time) string {
 		return "your subscription ended on " + day(sub.CanceledAt) + "; choose a plan to subscribe again"
 	case billing.PastDue:
 		return "the payment due on " + day(sub.PastDueSince) + " failed and the grace period is over; it is tried again 1, 3 and 5 days after it was due"
-	}
-	if sub.Status == billing.Trialing && sub.PaymentMethod.ID == "" {
-		return "your free trial ended on " + day(sub.CurrentPeriodEnd) + "; choose a plan and add a card to keep watching"
 	}
 	return "your subscription's renewal on " + day(sub.CurrentPeriodEnd) + " has not been paid"
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast/billing"
-	"github.com/fillcast/fillcast/internal/failpoint"
 )
 
 // PassResult counts what a renewal pass did.
@@ -29,6 +28,11 @@ type PassResult struct {
 	Reconciled int `json:"reconciled"`
 	// Skipped were taken care of by another pass meanwhile.
 	Skipped int `json:"skipped"`
+	// Settled are charges a request asked for and did not see through
+	// (its client gave up, or its node died), completed by the pass.
+	Settled int `json:"settled"`
+	// TrialsEnded are trials that ended without a card: incomplete now.
+	TrialsEnded int `json:"trials_ended"`
 	// Failed could not be charged or recorded (the provider or the store
 	// failing); the next pass tries again.
 	Failed  int     `json:"failed"`
@@ -55,6 +59,11 @@ func (s *Service) Renew(ctx context.Context, asOf time.Time) (PassResult, error)
 		at = now
 	}
 	res := PassResult{AsOf: asOf.UTC()}
+	// A pass on a follower reads its own copy: first the writes made
+	// through the others.
+	if err := s.sync(ctx); err != nil {
+		return res, fmt.Errorf("subscriptions: renewal pass: %w", err)
+	}
 	var mu sync.Mutex
 	count := func(r renewal) {
 		mu.Lock()
@@ -69,6 +78,10 @@ func (s *Service) Renew(ctx context.Context, asOf time.Time) (PassResult, error)
 			res.Canceled++
 		case "skipped":
 			res.Skipped++
+		case "settled":
+			res.Settled++
+		case "trial_ended":
+			res.TrialsEnded++
 		case "failed":
 			res.Failed++
 		}
@@ -122,7 +135,7 @@ func (s *Service) Renew(ctx context.Context, asOf time.Time) (PassResult, error)
 
 // renewal is what renewOne did.
 type renewal struct {
-	result     string // renewed, past_due, canceled, skipped, failed
+	result     string // renewed, past_due, canceled, trial_ended, settled, skipped, failed
 	reconciled bool
 	err        error
 }
@@ -130,11 +143,8 @@ type renewal struct {
 // renewOne acts on one subscription due at at.
 func (s *Service) renewOne(ctx context.Context, sub billing.Subscription, at time.Time) renewal {
 	r := s.renewStep(ctx, sub, at)
-	// A charge found for another amount (a plan's price changed between
-	// a pass that charged and died and this one) is left failed, and
-	// logged, for an operator; other lost writes were another pass's.
-	if isLost(r.err) && !errors.Is(r.err, errOtherAmount) {
-		return renewal{result: "skipped"}
+	if isLost(r.err) {
+		return renewal{result: "skipped"} // another pass or a request got there first
 	}
 	if r.err != nil {
 		r.result = "failed"
@@ -144,16 +154,35 @@ func (s *Service) renewOne(ctx context.Context, sub billing.Subscription, at tim
 }
 
 func (s *Service) renewStep(ctx context.Context, sub billing.Subscription, at time.Time) renewal {
-	ch := billing.Change{At: at}
-	inv, err := s.Store().Invoice(ctx, periodInvoice(sub))
+	if p := sub.Pending; p != nil {
+		inv, err := s.d.Store.Invoice(ctx, p.Invoice)
+		if err != nil {
+			return renewal{err: err}
+		}
+		_, r, err := s.settle(ctx, sub, inv)
+		if err != nil || p.Purpose == billing.PurposeRenewal {
+			r.err = err
+			return r
+		}
+		// A request's charge, which its request did not see through:
+		// settled, go on with the subscription as it is now.
+		if sub, err = s.d.Store.Subscription(ctx, sub.ID); err != nil {
+			return renewal{err: err}
+		}
+		if billing.NextAction(sub, at) == billing.ActionNone {
+			return renewal{result: "settled", reconciled: r.reconciled}
+		}
+	}
+	inv, err := s.d.Store.Invoice(ctx, periodInvoice(sub))
 	if err != nil && !errors.Is(err, billing.ErrNotFound) {
 		return renewal{err: err}
 	}
 	haveInvoice := err == nil
-	switch billing.NextAction(sub, at) {
-	case billing.ActionNone:
+	ch := billing.Change{At: at}
+	switch {
+	case billing.NextAction(sub, at) == billing.ActionNone:
 		return renewal{result: "skipped"}
-	case billing.ActionCancel:
+	case billing.NextAction(sub, at) == billing.ActionCancel:
 		next, err := billing.EndPeriod(sub, at)
 		if err != nil {
 			return renewal{err: err}
@@ -165,6 +194,14 @@ func (s *Service) renewStep(ctx context.Context, sub billing.Subscription, at ti
 		}
 		_, err = s.d.Store.Commit(ctx, ch)
 		return renewal{result: "canceled", err: err}
+	case sub.Status == billing.Trialing && sub.PaymentMethod.ID == "":
+		next, err := billing.EndTrial(sub, at)
+		if err != nil {
+			return renewal{err: err}
+		}
+		ch.Subscriptions = []billing.Subscription{next}
+		_, err = s.d.Store.Commit(ctx, ch)
+		return renewal{result: "trial_ended", err: err}
 	}
 	plan, err := s.d.Plans.Plan(ctx, billing.RenewalPlan(sub))
 	if err != nil {
@@ -174,40 +211,18 @@ func (s *Service) renewStep(ctx context.Context, sub billing.Subscription, at ti
 	if err != nil {
 		return renewal{err: err}
 	}
+	var entries []billing.Entry
 	if !haveInvoice {
 		line := billing.PlanLine(plan, renewed.CurrentPeriodStart, renewed.CurrentPeriodEnd)
 		if inv, err = s.invoice(periodInvoice(sub), sub, []billing.Line{line}, at); err != nil {
 			return renewal{err: err}
 		}
-		ch.Entries = append(ch.Entries, finalized(inv))
+		entries = []billing.Entry{finalized(inv)}
 	}
-	key := billing.ChargeKey(sub)
-	failpoint.Hit(FailBeforeCharge)
-	c, found, err := s.chargeOnce(ctx, key, sub, inv, "Fillcast "+plan.Name, nil)
-	if err != nil {
-		return renewal{err: err}
-	}
-	failpoint.Hit(FailAfterCharge)
-	r := renewal{reconciled: found}
-	if c.Status == billing.ChargeSucceeded {
-		inv, _ = billing.Pay(inv, at)
-		ch.Subscriptions, r.result = []billing.Subscription{renewed}, "renewed"
-		ch.Entries = append(ch.Entries, paid(inv, c))
-	} else {
-		next, err := billing.PaymentFailed(sub, at)
-		if err != nil {
-			return renewal{err: err}
-		}
-		ch.Subscriptions, r.result = []billing.Subscription{next}, "past_due"
-		ch.Entries = append(ch.Entries, failed(inv, c, at))
-		if next.Status == billing.Canceled {
-			inv, _ = billing.MarkUncollectible(inv)
-			r.result = "canceled"
-		}
-	}
-	ch.Invoice = &inv
-	_, r.err = s.d.Store.Commit(ctx, ch)
-	failpoint.Hit(FailAfterCommit)
+	sub.Pending = pending(billing.ChargeKey(sub), billing.PurposeRenewal, inv, "Fillcast "+plan.Name, plan.ID, at, Idem{})
+	sub.Version++
+	_, r, err := s.pay(ctx, payment{sub: sub, inv: inv, entries: entries})
+	r.err = err
 	return r
 }
 

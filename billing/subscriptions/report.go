@@ -80,20 +80,28 @@ func (s *Service) Report(ctx context.Context) (Report, error) {
 	mrr := map[string]int64{}
 	plans := map[string]accounts.Plan{}
 	var err error
+	// Ended subscriptions count as churn unless their account has a
+	// live one now (a trial or a failed start replaced by a paid one).
+	live := map[string]bool{}
+	var ended []string
 	visit := func(sub billing.Subscription) {
 		r.Subscriptions[sub.Status]++
 		switch sub.Status {
 		case billing.Canceled:
 			if !sub.CanceledAt.Before(since) {
-				r.Canceled30d++
+				ended = append(ended, sub.Account)
 			}
 			return
 		case billing.Active:
 			r.ActiveByPlan[sub.Plan]++
 		case billing.PastDue:
+		case billing.Trialing:
+			live[sub.Account] = true
+			return
 		default:
 			return
 		}
+		live[sub.Account] = true
 		p, ok := plans[sub.Plan]
 		if !ok {
 			var perr error
@@ -114,6 +122,11 @@ func (s *Service) Report(ctx context.Context) (Report, error) {
 	}
 	if err != nil {
 		return r, err
+	}
+	for _, acct := range ended {
+		if !live[acct] {
+			r.Canceled30d++
+		}
 	}
 	if base := r.Canceled30d + r.Subscriptions[billing.Active] + r.Subscriptions[billing.PastDue] + r.Subscriptions[billing.Trialing]; base > 0 {
 		r.Churn = float64(r.Canceled30d) / float64(base)

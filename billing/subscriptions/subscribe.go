@@ -18,10 +18,12 @@ import (
 // has is replaced (a trial's remaining days are not carried over); an
 // active or past-due one is a conflict (change its plan instead).
 //
-// The Idempotency-Key is required; the charge's own key derives from the
-// account's subscription as it stood (its id and version), so two
-// requests racing from the same state charge once, and a retry after a
-// crash finds the charge (LookupCharge) instead of making another.
+// The Idempotency-Key is required. The charge is written down (pending,
+// with the new subscription and its invoice) before the provider is
+// asked, under a key derived from the account's subscription as it
+// stood (its id and version): two requests racing from one state meet at
+// that write, and one charges; a retry of a request that died finds its
+// pending charge and completes it.
 func (s *Service) Subscribe(ctx context.Context, account, planID string, card billing.Card, idem Idem) (Answer, error) {
 	if err := checkIdem(idem, true); err != nil {
 		return Answer{}, err
@@ -36,16 +38,32 @@ func (s *Service) Subscribe(ctx context.Context, account, planID string, card bi
 	if err != nil {
 		return Answer{}, err
 	}
-	now := s.now()
-	var replaced []billing.Subscription
-	key := "acct:" + account + ":subscribe:none"
-	switch cur, err := s.d.Store.CurrentSubscription(ctx, account); {
+	cur, err := s.d.Store.CurrentSubscription(ctx, account)
+	switch {
 	case errors.Is(err, billing.ErrNotFound):
 	case err != nil:
 		return Answer{}, err
-	case cur.Status == billing.Active || cur.Status == billing.PastDue:
-		return Answer{}, fmt.Errorf("subscriptions: %w: the account is subscribed already (%s, on plan %s); change its plan instead", ErrConflict, cur.Status, cur.Plan)
+	case cur.Pending != nil && cur.Pending.RequestKey == idem.Key:
+		// This request's retry: complete what it started.
+		if cur.Pending.RequestHash != idem.Hash {
+			return Answer{}, fmt.Errorf("subscriptions: Idempotency-Key %q: %w", idem.Key, ErrKeyReused)
+		}
+		return s.resume(ctx, cur)
 	default:
+		if cur, _, err = s.settlePending(ctx, cur); err != nil {
+			return Answer{}, err
+		}
+		if a, ok, err := s.replay(ctx, account, idem); err != nil || ok {
+			return a, err
+		}
+	}
+	now := s.now()
+	var replaced []billing.Subscription
+	key := "acct:" + account + ":subscribe:none"
+	if cur.ID != "" {
+		if cur.Status == billing.Active || cur.Status == billing.PastDue {
+			return Answer{}, fmt.Errorf("subscriptions: %w: the account is subscribed already (%s, on plan %s); change its plan instead", ErrConflict, cur.Status, cur.Plan)
+		}
 		key = fmt.Sprintf("acct:%s:subscribe:%s:%d", account, cur.ID, cur.Version)
 		if cur.Status != billing.Canceled {
 			old := cur
@@ -57,70 +75,60 @@ func (s *Service) Subscribe(ctx context.Context, account, planID string, card bi
 	if err != nil {
 		return Answer{}, err
 	}
-	ch := billing.Change{At: now}
-	prior, found, err := s.d.Provider.LookupCharge(ctx, key)
-	if err != nil {
-		return Answer{}, fmt.Errorf("subscriptions: payment provider: %w", err)
-	}
 	pm, err := s.d.Provider.AttachCard(ctx, account, card)
 	switch {
-	case errors.Is(err, billing.ErrDeclined) && !found:
-		ch.Subscriptions = append(replaced, sub)
+	case errors.Is(err, billing.ErrDeclined):
 		v := ViewOf(sub, nil)
 		v.Error = declined(err)
-		return s.commit(ctx, ch, account, idem, http.StatusPaymentRequired, v)
-	case errors.Is(err, billing.ErrDeclined):
+		return s.commit(ctx, billing.Change{At: now, Subscriptions: append(replaced, sub)}, account, idem, http.StatusPaymentRequired, v)
 	case errors.Is(err, billing.ErrInvalidCard):
 		return Answer{}, fmt.Errorf("subscriptions: %w: %w", ErrInvalid, err)
 	case err != nil:
 		return Answer{}, fmt.Errorf("subscriptions: payment provider: %w", err)
-	}
-	if found {
-		pm.ID = prior.PaymentMethod
 	}
 	sub.PaymentMethod = pm
 	inv, err := s.invoice(derivedID("in_", key), sub, []billing.Line{billing.PlanLine(plan, sub.CurrentPeriodStart, sub.CurrentPeriodEnd)}, now)
 	if err != nil {
 		return Answer{}, err
 	}
-	ch.Entries = append(ch.Entries, finalized(inv))
-	var made *billing.Charge
-	if found {
-		made = &prior
+	sub.Pending = pending(key, billing.PurposeSubscribe, inv, "Fillcast "+plan.Name, plan.ID, now, idem)
+	return s.payRequest(ctx, payment{sub: sub, inv: inv, replaced: replaced, entries: []billing.Entry{finalized(inv)}}, idem)
+}
+
+// pending returns the pending charge of inv's total under key.
+func pending(key, purpose string, inv billing.Invoice, what, plan string, now time.Time, idem Idem) *billing.PendingCharge {
+	return &billing.PendingCharge{Key: key, Purpose: purpose, Invoice: inv.ID, Amount: inv.Total,
+		Description: what + " (invoice " + inv.ID + ")", Plan: plan, Since: now, RequestKey: idem.Key, RequestHash: idem.Hash}
+}
+
+// payRequest is pay for a request: a first commit that lost to a retry
+// of the same request replays its answer.
+func (s *Service) payRequest(ctx context.Context, p payment, idem Idem) (Answer, error) {
+	ans, _, err := s.pay(ctx, p)
+	if isLost(err) {
+		if a, ok, rerr := s.replay(ctx, p.sub.Account, idem); rerr != nil || ok {
+			return a, rerr
+		}
+		return Answer{}, fmt.Errorf("subscriptions: %w: the subscription changed while the request ran; look at it and try again", ErrConflict)
 	}
-	c, _, err := s.chargeOnce(ctx, key, sub, inv, "Fillcast "+plan.Name, made)
+	return ans, err
+}
+
+// resume completes the pending charge of sub for the request that
+// started it, and answers as that request would have.
+func (s *Service) resume(ctx context.Context, sub billing.Subscription) (Answer, error) {
+	inv, err := s.d.Store.Invoice(ctx, sub.Pending.Invoice)
 	if err != nil {
 		return Answer{}, err
 	}
-	status := http.StatusCreated
-	if c.Status == billing.ChargeSucceeded {
-		if sub, err = billing.PaymentSucceeded(sub, plan, now); err != nil {
-			return Answer{}, err
+	idem := Idem{Key: sub.Pending.RequestKey, Hash: sub.Pending.RequestHash}
+	ans, _, err := s.settle(ctx, sub, inv)
+	if isLost(err) {
+		if a, ok, rerr := s.replay(ctx, sub.Account, idem); rerr != nil || ok {
+			return a, rerr
 		}
-		inv, _ = billing.Pay(inv, now)
-		ch.Entries = append(ch.Entries, paid(inv, c))
-	} else {
-		status = http.StatusPaymentRequired
-		if sub, err = billing.PaymentFailed(sub, now); err != nil {
-			return Answer{}, err
-		}
-		var voided []billing.Entry
-		inv, voided = void(inv, c)
-		ch.Entries = append(ch.Entries, voided...)
 	}
-	sub.Version = 1 // created by this change, in its state after the charge
-	ch.Subscriptions, ch.Invoice = append(replaced, sub), &inv
-	v := ViewOf(sub, &inv)
-	if status == http.StatusPaymentRequired {
-		v.Error = "your card was declined: " + c.DeclineReason
-	}
-	return s.commit(ctx, ch, account, idem, status, v)
-}
-
-// declined returns the provider's reason for refusing a card, for the
-// viewer.
-func declined(err error) string {
-	return "your card was declined: " + errors.Unwrap(err).Error()
+	return ans, err
 }
 
 // invoice returns a new open invoice of lines for sub, finalized at now;
@@ -132,60 +140,6 @@ func (s *Service) invoice(id string, sub billing.Subscription, lines []billing.L
 	}
 	inv.Status, inv.Finalized = billing.Open, now
 	return inv, nil
-}
-
-// charge asks the provider for inv's total from sub's card with key,
-// counting the outcome. A charge of nothing succeeds without the
-// provider.
-func (s *Service) charge(ctx context.Context, key string, sub billing.Subscription, inv billing.Invoice, what string) (billing.Charge, error) {
-	if inv.Total.Amount == 0 {
-		return billing.Charge{IdempotencyKey: key, Status: billing.ChargeSucceeded, Amount: inv.Total}, nil
-	}
-	if sub.PaymentMethod.ID == "" {
-		s.d.Metrics.charged("no_card")
-		return billing.Charge{IdempotencyKey: key, Status: billing.ChargeDeclined, Amount: inv.Total,
-			DeclineReason: "no card on file"}, nil
-	}
-	c, err := s.d.Provider.Charge(ctx, billing.ChargeRequest{IdempotencyKey: key, Customer: sub.Account,
-		PaymentMethod: sub.PaymentMethod.ID, Description: what + " (invoice " + inv.ID + ")", Amount: inv.Total})
-	if errors.Is(err, billing.ErrIdempotencyMismatch) {
-		return c, fmt.Errorf("subscriptions: %w: another request from the same state is paying for something else; look at the subscription and try again", ErrConflict)
-	}
-	if err != nil {
-		s.d.Metrics.charged("error")
-		return c, fmt.Errorf("subscriptions: payment provider: %w", err)
-	}
-	s.d.Metrics.charged(string(c.Status))
-	return c, nil
-}
-
-// errOtherAmount is a charge found by its key for another amount than
-// the one due now.
-var errOtherAmount = errors.New("charged another amount")
-
-// chargeOnce returns the charge of inv's total with key: made, when the
-// caller found it already, else the one the provider has with key, else
-// a new one, and whether it was made already. A charge made already for
-// another amount is a request from the same state paying for something
-// else: ErrConflict.
-func (s *Service) chargeOnce(ctx context.Context, key string, sub billing.Subscription, inv billing.Invoice, what string, made *billing.Charge) (billing.Charge, bool, error) {
-	c, found := billing.Charge{}, made != nil
-	if found {
-		c = *made
-	} else {
-		var err error
-		if c, found, err = s.d.Provider.LookupCharge(ctx, key); err != nil {
-			return c, false, fmt.Errorf("subscriptions: payment provider: %w", err)
-		}
-	}
-	if !found {
-		c, err := s.charge(ctx, key, sub, inv, what)
-		return c, false, err
-	}
-	if c.Amount != inv.Total {
-		return c, true, fmt.Errorf("subscriptions: %w: %w: a request from the same state charged %s, not %s; look at the subscription and try again", ErrConflict, errOtherAmount, billing.Format(c.Amount), billing.Format(inv.Total))
-	}
-	return c, true, nil
 }
 
 // finalized is the ledger entry of inv's finalization.
@@ -209,8 +163,7 @@ func failed(inv billing.Invoice, c billing.Charge, at time.Time) billing.Entry {
 // void returns inv void after the declined charge c, which started
 // nothing, with the entries: the failure, and the credit that cancels
 // what the invoice made owed.
-func void(inv billing.Invoice, c billing.Charge) (billing.Invoice, []billing.Entry) {
-	at := inv.Finalized
+func void(inv billing.Invoice, c billing.Charge, at time.Time) (billing.Invoice, []billing.Entry) {
 	inv, _ = billing.VoidInvoice(inv)
 	return inv, []billing.Entry{failed(inv, c, at), {At: at, Account: inv.Account, Invoice: inv.ID,
 		Kind: billing.EntryCredit, Amount: inv.Total, IdempotencyKey: "void:" + inv.ID}}
@@ -231,6 +184,15 @@ func (s *Service) ChangePlan(ctx context.Context, account, planID string, idem I
 	if err != nil {
 		return Answer{}, err
 	}
+	if p := sub.Pending; p != nil && p.RequestKey == idem.Key {
+		if p.RequestHash != idem.Hash {
+			return Answer{}, fmt.Errorf("subscriptions: Idempotency-Key %q: %w", idem.Key, ErrKeyReused)
+		}
+		return s.resume(ctx, sub)
+	}
+	if sub, _, err = s.settlePending(ctx, sub); err != nil {
+		return Answer{}, err
+	}
 	cur, err := s.d.Plans.Plan(ctx, sub.Plan)
 	if err != nil {
 		return Answer{}, err
@@ -245,44 +207,31 @@ func (s *Service) ChangePlan(ctx context.Context, account, planID string, idem I
 	now := s.now()
 	ch := billing.Change{At: now}
 	if up, err := billing.Compare(next.Price, cur.Price); err != nil || up <= 0 {
-		if sub, err = billing.Downgrade(sub, cur, next); err != nil {
+		changed, err := billing.Downgrade(sub, cur, next)
+		if err != nil {
 			return Answer{}, transitionError(err)
 		}
-		ch.Subscriptions = []billing.Subscription{sub}
-		return s.commit(ctx, ch, account, idem, http.StatusOK, ViewOf(sub, nil))
+		if changed.Version != sub.Version {
+			ch.Subscriptions = []billing.Subscription{changed}
+		}
+		return s.commit(ctx, ch, account, idem, http.StatusOK, ViewOf(changed, nil))
 	}
-	key := fmt.Sprintf("sub:%s:v%d:upgrade", sub.ID, sub.Version)
 	changed, lines, err := billing.Upgrade(sub, cur, next, now)
 	if err != nil {
 		return Answer{}, transitionError(err)
 	}
-	ch.Subscriptions = []billing.Subscription{changed}
 	if len(lines) == 0 {
+		ch.Subscriptions = []billing.Subscription{changed}
 		return s.commit(ctx, ch, account, idem, http.StatusOK, ViewOf(changed, nil))
 	}
+	key := fmt.Sprintf("sub:%s:v%d:upgrade", sub.ID, sub.Version)
 	inv, err := s.invoice(derivedID("in_", key), sub, lines, now)
 	if err != nil {
 		return Answer{}, err
 	}
-	ch.Entries = []billing.Entry{finalized(inv)}
-	c, _, err := s.chargeOnce(ctx, key, sub, inv, "Fillcast upgrade to "+next.Name, nil)
-	if err != nil {
-		return Answer{}, err
-	}
-	if c.Status != billing.ChargeSucceeded {
-		// Nothing changes but the record of the attempt; the version
-		// moves so that the next attempt has a key of its own.
-		sub.Version++
-		var entries []billing.Entry
-		inv, entries = void(inv, c)
-		ch.Subscriptions, ch.Invoice, ch.Entries = []billing.Subscription{sub}, &inv, append(ch.Entries, entries...)
-		v := ViewOf(sub, &inv)
-		v.Error = "your card was declined: " + c.DeclineReason
-		return s.commit(ctx, ch, account, idem, http.StatusPaymentRequired, v)
-	}
-	inv, _ = billing.Pay(inv, now)
-	ch.Invoice, ch.Entries = &inv, append(ch.Entries, paid(inv, c))
-	return s.commit(ctx, ch, account, idem, http.StatusOK, ViewOf(changed, &inv))
+	sub.Pending = pending(key, billing.PurposeUpgrade, inv, "Fillcast upgrade to "+next.Name, next.ID, now, idem)
+	sub.Version++
+	return s.payRequest(ctx, payment{sub: sub, inv: inv, entries: []billing.Entry{finalized(inv)}}, idem)
 }
 
 // transitionError maps a transition the subscription's state refuses to
@@ -305,6 +254,9 @@ func (s *Service) Cancel(ctx context.Context, account string, idem Idem) (Answer
 	}
 	sub, err := s.d.Store.CurrentSubscription(ctx, account)
 	if err != nil {
+		return Answer{}, err
+	}
+	if sub, _, err = s.settlePending(ctx, sub); err != nil {
 		return Answer{}, err
 	}
 	next, err := billing.CancelAtPeriodEnd(sub, s.now())

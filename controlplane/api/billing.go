@@ -3,15 +3,19 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fillcast/fillcast/accounts"
+	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/billing"
 	"github.com/fillcast/fillcast/billing/subscriptions"
 	"github.com/fillcast/fillcast/controlplane/gateway"
@@ -53,7 +57,11 @@ func (a *API) billingRoutes() []route {
 // idempotent decodes a request that can move money into v and returns
 // its Idempotency-Key with a hash of the route and the decoded body, so
 // that the same request sent with other whitespace is the same request.
-func idempotent(r *http.Request, route string, v any) (subscriptions.Idem, error) {
+// The hash is keyed (HMAC with a secret every node derives from the admin
+// token): the body holds a card number, which an unkeyed hash of it,
+// stored with the answer, would give away to a search of the few
+// numbers its brand and last four digits leave.
+func (a *API) idempotent(r *http.Request, route string, v any) (subscriptions.Idem, error) {
 	idem := subscriptions.Idem{Key: r.Header.Get(idempotencyHeader)}
 	if len(idem.Key) > billing.MaxIdempotencyKeyLen {
 		return idem, gateway.Errorf(http.StatusBadRequest, "%s: at most %d characters", idempotencyHeader, billing.MaxIdempotencyKeyLen)
@@ -67,8 +75,11 @@ func idempotent(r *http.Request, route string, v any) (subscriptions.Idem, error
 	if err != nil {
 		return idem, err
 	}
-	sum := sha256.Sum256(append([]byte(route+"\n"), canon...))
-	idem.Hash = hex.EncodeToString(sum[:])
+	secret := sha256.Sum256([]byte("fillcast idempotency hash\x00" + a.d.AdminToken))
+	mac := hmac.New(sha256.New, secret[:])
+	mac.Write([]byte(route + "\n"))
+	mac.Write(canon)
+	idem.Hash = hex.EncodeToString(mac.Sum(nil))
 	return idem, nil
 }
 
@@ -84,17 +95,30 @@ func writeAnswer(w http.ResponseWriter, ans subscriptions.Answer) error {
 	return err
 }
 
-// billingError maps the billing service's errors to answers.
+// billingError maps the billing service's errors to answers, their
+// messages without the packages' prefixes (a viewer reads them).
 func billingError(err error) error {
 	switch {
 	case errors.Is(err, subscriptions.ErrKeyReused):
 		return gateway.Errorf(http.StatusUnprocessableEntity, "%s was sent before with another request: use a new key for a new request", idempotencyHeader)
 	case errors.Is(err, billing.ErrNotFound):
-		return gateway.Errorf(http.StatusNotFound, "%v", err)
+		return &gateway.Error{Status: http.StatusNotFound, Message: plainMessage(err), Err: err}
 	case errors.Is(err, billing.ErrConflict):
-		return gateway.Errorf(http.StatusConflict, "%v", err)
+		return &gateway.Error{Status: http.StatusConflict, Message: plainMessage(err), Err: err}
+	case errors.Is(err, billing.ErrInvalid):
+		return &gateway.Error{Status: http.StatusBadRequest, Message: plainMessage(err), Err: err}
 	}
 	return applyError(err)
+}
+
+// plainMessage is err's message without the prefixes of the packages it
+// went through ("subscriptions: invalid: billing: …").
+func plainMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"subscriptions: ", "testprovider: ", "billing: ", "pgstore: ", "cluster: ", "invalid: ", "changed meanwhile: ", "not found: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	return msg
 }
 
 type subscribeRequest struct {
@@ -110,7 +134,7 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req subscribeRequest
-	idem, err := idempotent(r, "POST /v1/subscriptions", &req)
+	idem, err := a.idempotent(r, "POST /v1/subscriptions", &req)
 	if err != nil {
 		return err
 	}
@@ -147,7 +171,7 @@ func (a *API) changePlan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req changePlanRequest
-	idem, err := idempotent(r, "PUT /v1/subscriptions/current", &req)
+	idem, err := a.idempotent(r, "PUT /v1/subscriptions/current", &req)
 	if err != nil {
 		return err
 	}
@@ -166,7 +190,7 @@ func (a *API) cancelSubscription(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	idem, err := idempotent(r, "DELETE /v1/subscriptions/current", nil)
+	idem, err := a.idempotent(r, "DELETE /v1/subscriptions/current", nil)
 	if err != nil {
 		return err
 	}
@@ -234,6 +258,9 @@ func (a *API) billingRenewals(w http.ResponseWriter, r *http.Request) error {
 	if req.AsOf.IsZero() {
 		return gateway.Errorf(http.StatusBadRequest, `want {"as_of":"2026-12-31T00:00:00Z"}: the pass charges what is due by then`)
 	}
+	if limit := time.Now().AddDate(1, 0, 1); req.AsOf.After(limit) {
+		return gateway.Errorf(http.StatusBadRequest, "as_of %s is more than a year ahead: a pass charges what is due by then, so a typo would charge every subscription early", req.AsOf.Format(time.RFC3339))
+	}
 	res, err := a.d.Billing.Renew(r.Context(), req.AsOf)
 	if err != nil {
 		return billingError(err)
@@ -287,4 +314,33 @@ func (a *API) subscribedPlan(ctx context.Context, v *accounts.Viewer) (accounts.
 		return accounts.Plan{}, applyError(err)
 	}
 	return plan, nil
+}
+
+// fileLimits returns the limits a title file's URL is signed with: the
+// operator's none, the viewer's subscribed plan's; a viewer whose
+// subscription does not entitle it gets images alone (posters, for
+// browsing), signed for no video rendition, and 402 for anything else.
+func (a *API) fileLimits(ctx context.Context, path string) (auth.Limits, error) {
+	v, ok := gateway.Principal(ctx).Details.(*accounts.Viewer)
+	if !ok {
+		return viewerLimits(ctx), nil
+	}
+	e, err := a.entitled(ctx, v)
+	if err == nil {
+		return planLimits(e.Plan), nil
+	}
+	var ge *gateway.Error
+	if errors.As(err, &ge) && ge.Status == http.StatusPaymentRequired && isImage(path) {
+		return auth.Limits{MaxHeight: 1, NoDownloads: true}, nil
+	}
+	return auth.Limits{}, err
+}
+
+// isImage reports whether a title file is a picture (a poster).
+func isImage(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jpg", ".jpeg", ".png", ".webp":
+		return !strings.Contains(path, "/")
+	}
+	return false
 }

@@ -94,6 +94,12 @@ func TestBillingRoutes(t *testing.T) {
 		t.Fatalf("playback: %q", e.Error)
 	}
 
+	// Posters still, for browsing; nothing else of a title.
+	if w := (call{method: "GET", path: "/v1/titles/t1/files/poster.jpg", bearer: bob}).do(t, a); w.Code != http.StatusFound {
+		t.Fatalf("a poster without paying: %d %s", w.Code, w.Body)
+	}
+	call{method: "GET", path: "/v1/titles/t1/files/download/720p.mp4", bearer: bob}.want(t, a, http.StatusPaymentRequired, nil)
+
 	// Plan changes and cancellation.
 	call{method: "PUT", path: "/v1/subscriptions/current", bearer: ann, body: `{"plan":"basic"}`, header: key("d1")}.want(t, a, http.StatusOK, fresh())
 	if sub.PendingPlan != "basic" || sub.Plan != "premium" {

@@ -233,7 +233,10 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	if err := a.mayView(r.Context(), title); err != nil {
 		return err
 	}
-	limits := viewerLimits(r.Context())
+	limits, err := a.fileLimits(r.Context(), path)
+	if err != nil {
+		return err
+	}
 	if limits.NoDownloads && strings.HasPrefix(path, auth.DownloadDir+"/") {
 		return gateway.Errorf(http.StatusForbidden, "downloads are not part of your plan")
 	}

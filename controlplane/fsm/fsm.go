@@ -12,6 +12,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/accounts/embedded"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/billing"
 	billembedded "github.com/fillcast/fillcast/billing/embedded"
 	"github.com/hashicorp/raft"
 )
@@ -254,7 +255,11 @@ func check(s *State, c Command) error {
 	case OpAccounts:
 		return s.Accounts.Check(*c.Accounts)
 	case OpBilling:
-		return s.Billing.Check(*c.Billing)
+		if err := s.Billing.Check(*c.Billing); errors.Is(err, billing.ErrInvalid) {
+			return fmt.Errorf("fsm: %w: %w", ErrInvalid, err)
+		} else {
+			return err
+		}
 	case OpPutSqueeze:
 		return checkSqueeze(s, c.Squeeze)
 	case OpPutManifest:

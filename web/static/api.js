@@ -1,10 +1,13 @@
 // api.js: the control plane's JSON API as the pages use it.
 
-// APIError carries the status and the API's own message.
+// APIError carries the status and the API's own message, and the
+// decoded body of the answer (null when it was not JSON): a declined
+// payment's 402 answers the subscription's state beside its error.
 export class APIError extends Error {
-  constructor(status, message) {
+  constructor(status, message, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -42,7 +45,7 @@ export async function call(path, opts = {}) {
   const text = await res.text();
   const body = decode(text);
   if (!res.ok) {
-    throw new APIError(res.status, (body && body.error) || text || res.statusText);
+    throw new APIError(res.status, (body && body.error) || text || res.statusText, body);
   }
   return body;
 }
@@ -174,6 +177,33 @@ export const recommendations = (limit = 12) => viewer(`/v1/recommendations?limit
 export const similar = (id, limit = 8) => viewer(`/v1/titles/${q(id)}/similar?limit=${limit}`);
 export const history = () => viewer('/v1/history');
 
+// Billing. subscription is the account's subscription (404 when it has
+// none); invoices its invoices, newest first. The calls that can move
+// money carry an Idempotency-Key, key: one per submission
+// (idempotencyKey), sent again when the same submission is retried, so
+// that a retry after a lost answer gets the first answer instead of a
+// second charge. The card number goes to the control plane in the body
+// and nowhere else.
+export const subscription = () => viewer('/v1/subscriptions/current');
+export const invoices = () => viewer('/v1/invoices');
+export const subscribe = (plan, card, key) =>
+  viewer('/v1/subscriptions', idempotent(key, json('POST', { plan, payment_method: { card } })));
+export const changePlan = (plan, key) => viewer('/v1/subscriptions/current', idempotent(key, json('PUT', { plan })));
+export const cancelSubscription = (key) => viewer('/v1/subscriptions/current', idempotent(key, { method: 'DELETE' }));
+
+// idempotencyKey returns a new Idempotency-Key: 128 random bits
+// (getRandomValues, not randomUUID, which pages served over plain HTTP
+// from a host other than localhost do not have).
+export function idempotencyKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+// idempotent adds the Idempotency-Key key to a call's options.
+function idempotent(key, opts) {
+  return { ...opts, headers: { ...opts.headers, 'Idempotency-Key': key } };
+}
+
 // Operator calls: each needs a key whose scope the route admits
 // (docs/api.md).
 export const whoami = () => authed('/v1/whoami');
@@ -206,6 +236,10 @@ export const rulesAudit = (limit = 20) => authed(`/v1/rules/audit?limit=${limit}
 export const squeezes = () => authed('/v1/squeeze');
 export const startSqueeze = (req) => authed('/v1/squeeze', json('POST', req));
 export const cancelSqueeze = (id) => authed(`/v1/squeeze/${q(id)}`, { method: 'DELETE' });
+// billingReport is billing as of now: subscriptions by status, the
+// active ones by plan, the monthly recurring revenue per currency,
+// churn and the failed payments of the last 30 days.
+export const billingReport = () => authed('/v1/billing/report');
 
 // fileURL is the control plane's redirect to a title file on an appliance
 // (poster, downloads).

@@ -5,7 +5,8 @@
 // takes an operator key instead). Signed in: the profile picker
 // (#/profiles, shown after every sign-in), the catalog (#/), search
 // (#/search?q=), the title page with the player
-// (#/title/{id}?protocol=hls|dash) and the account (#/account). The
+// (#/title/{id}?protocol=hls|dash) and the account (#/account;
+// #/account?section=billing opens at its plan and billing). The
 // session is the HttpOnly cookie the control plane sets; the page keeps
 // only the profile picked (api.profileChoice), sent with every call.
 // What the viewer is shown and opens (impression and click events) and
@@ -131,10 +132,14 @@ function row(label, cards, id) {
 const kids = () => Boolean(profileOf(me.profile)?.kids);
 
 // refusal is what the title page shows instead of the player when the
-// control plane says no: its own words, and where to go from there.
+// control plane says no: its own words, and where to go from there. A
+// 402 (the subscription does not entitle the account to play: a trial
+// over, a declined payment, a subscription ended) leads to the account's
+// plan and billing.
 function refusal(err) {
-  return h('div', { class: 'refusal', id: 'refusal', role: 'alert' },
+  return h('div', { class: 'refusal', id: 'refusal', role: 'alert', 'data-status': err.status || null },
     h('p', {}, err.message || String(err)),
+    err.status === 402 ? h('p', {}, h('a', { href: '#/account?section=billing', id: 'refusal-billing', class: 'cta' }, 'Choose a plan and pay')) : null,
     err.status === 429 ? h('p', {}, h('a', { href: '#/account' }, 'See what is playing on your account'), ' or stop playing on another screen.') : null,
     err.status === 403 ? h('p', {}, h('a', { href: '#/profiles' }, 'Switch profile'), ' or ', h('a', { href: '#/' }, 'browse the catalog'), '.') : null);
 }
@@ -266,7 +271,7 @@ async function titlePage(id, params, live) {
   } }, lang)), ' ');
   player.load(id, protocol).catch((err) => {
     if (!live()) return;
-    if (err instanceof api.APIError) refused(err); // the stream limit, the plan, a rating: the API's words
+    if (err instanceof api.APIError) refused(err); // the stream limit, the plan, a rating, payment: the API's words
     else info.replaceChildren(errorBox(`Playback: ${err.message}`));
   });
   // Leaving the page (closing the tab, reloading) reports where it
@@ -346,7 +351,7 @@ async function route() {
     else if (path === '/signin') signInPage();
     else if (path === '/signup') await signUpPage(live);
     else if (path === '/profiles') await profilesPage(live);
-    else if (path === '/account') await accountPage(live);
+    else if (path === '/account') await accountPage(live, params);
     else if (path === '/search') cleanup = await searchPage(params, live);
     else if (path.startsWith('/title/')) cleanup = await titlePage(decodeURIComponent(path.slice(7)), params, live);
     else if (path === '/ops') cleanup = await opsPage(live);

@@ -6,14 +6,15 @@
 // appliance registrations, squeeze tests (with, for operators, a form to
 // start one and a button to cancel it), the runtime rules and who changed
 // them, the viewers' quality of experience (by title, site and appliance)
-// and the player errors reported last, ingest jobs with their progress,
+// and the player errors reported last, billing (recurring revenue,
+// subscriptions, churn, failed payments), ingest jobs with their progress,
 // an upload form, and for admins the API keys and appliance credentials.
 // The control plane enforces the same rules; the page only spares
 // operators buttons that would answer 403. A 401 from any call (the key
 // revoked) forgets the key and asks again.
 
 import * as api from './api.js';
-import { h, show, bytes, bits, pct, meter, errorBox } from './ui.js';
+import { h, show, bytes, bits, pct, meter, money, errorBox } from './ui.js';
 
 const REFRESH_MS = 2000;
 const ID_PATTERN = '[A-Za-z0-9_][A-Za-z0-9_\\-]{0,63}';
@@ -23,6 +24,7 @@ const SQUEEZES_SHOWN = 10; // the newest squeeze tests listed
 const STEPS_SHOWN = 40; // the last steps listed of a squeeze
 const SQUEEZE_IDLE_MS = 10000; // how often squeezes are asked for while none runs
 const AUDIT_ROWS = 20; // the rule changes listed
+const REPORT_MS = 60000; // the billing report reads every subscription: asked for at most this often
 
 // can says whether who holds one of scopes; admin holds them all, and
 // can(who) alone asks for admin.
@@ -39,6 +41,7 @@ const sees = (who) => ({
   squeeze: can(who, 'operator', 'read'), // GET /v1/squeeze
   startSqueeze: can(who, 'operator'), // POST /v1/squeeze, DELETE /v1/squeeze/{id}
   rules: can(who, 'operator', 'read'), // GET /v1/rules, /v1/rules/audit
+  billing: can(who, 'operator', 'read'), // GET /v1/billing/report
   admin: can(who), // /v1/apikeys, PUT and DELETE /v1/appliances/{id}
 });
 
@@ -529,6 +532,69 @@ function auditTable(changes) {
       h('td', { class: 'message' }, c.rule ? `${c.rule.kind}: ${ruleSummary(c.rule)}` : 'deleted the rule')))));
 }
 
+// SUB_STATUSES are a subscription's statuses in the order of its life.
+const SUB_STATUSES = ['trialing', 'active', 'past_due', 'incomplete', 'canceled'];
+
+// counts lists m, {key: count}, as a table of the keys (what name says
+// they are) and their counts, the largest count first or, given order,
+// in its order; each row has its key in data-{name}.
+function counts(id, name, m, order = null) {
+  const keys = Object.keys(m || {});
+  if (!keys.length) return h('p', { class: 'muted', id }, 'None.');
+  const rank = (k) => (order.includes(k) ? order.indexOf(k) : order.length);
+  keys.sort(order ? (a, b) => rank(a) - rank(b) || a.localeCompare(b) : (a, b) => m[b] - m[a] || a.localeCompare(b));
+  return h('table', { id, class: 'counts' },
+    h('thead', {}, h('tr', {}, h('th', {}, name), h('th', { class: 'num' }, 'Subscriptions'))),
+    h('tbody', {}, keys.map((k) => h('tr', { [`data-${name.toLowerCase()}`]: k },
+      h('td', {}, h('span', { class: `badge ${k}` }, k)), h('td', { class: 'num' }, String(m[k]))))));
+}
+
+// billingReport shows GET /v1/billing/report: the monthly recurring
+// revenue in each currency (yearly plans count a twelfth), the
+// subscriptions by status and the active ones by plan, churn and the
+// failed payments of the last 30 days.
+function billingReport(r) {
+  const mrr = r.mrr || [];
+  return h('div', { id: 'billing-report' },
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Monthly recurring revenue'),
+      h('dd', { id: 'mrr' }, mrr.length ? mrr.flatMap((m, i) => [i ? ' + ' : '', h('span', { 'data-currency': m.currency }, money(m))]) : h('span', { class: 'muted' }, 'none')),
+      h('dt', {}, 'Churn, 30 days'),
+      h('dd', { id: 'churn' }, pct(r.churn, 1), h('span', { class: 'muted' }, ` (${r.canceled_30d || 0} ended)`)),
+      h('dt', {}, 'Failed payments, 30 days'),
+      h('dd', { id: 'failed-payments' }, String(r.failed_payments_30d || 0)),
+      h('dt', {}, 'As of'), h('dd', {}, when(r.as_of))),
+    h('h3', {}, 'Subscriptions by status'), counts('subscriptions-by-status', 'Status', r.subscriptions, SUB_STATUSES),
+    h('h3', {}, 'Active subscriptions by plan'), counts('active-by-plan', 'Plan', r.active_by_plan));
+}
+
+// reportLoader asks for the billing report at most every REPORT_MS,
+// answering the last one in between; stale makes the next call ask.
+function reportLoader() {
+  let last = null;
+  let at = 0;
+  const load = async () => {
+    if (last && Date.now() - at < REPORT_MS) return last;
+    last = await api.billingReport().catch(missing('billing'));
+    at = Date.now();
+    return last;
+  };
+  load.stale = () => { last = null; };
+  return load;
+}
+
+// billingSection shows the billing report, with a button to ask for it
+// now.
+function billingSection() {
+  const load = reportLoader();
+  const report = panel(load, billingReport);
+  const again = h('button', { type: 'button', id: 'billing-refresh', onclick: () => { load.stale(); report.refresh(); } }, 'Refresh');
+  return {
+    nodes: [h('p', { class: 'muted who' }, `The report reads every subscription: this page asks for it once every ${REPORT_MS / 1000} s at most. `, again), report.el],
+    panels: [report],
+  };
+}
+
 // keyPrompt asks for the operator key; use gets the key entered. message,
 // if any, says why it asks again.
 function keyPrompt(message, use) {
@@ -572,6 +638,7 @@ function operatorView(who, live, on) {
       add(panel(() => api.rules().catch(missing('runtime rules')), rulesTable)),
       h('h3', {}, 'Recent changes'),
       add(panel(() => api.rulesAudit(AUDIT_ROWS).catch(missing('the changes to the rules')), auditTable))),
+    s.billing && section('billing-section', 'Billing', parts(billingSection())),
     s.qoe && section('qoe-section', 'Quality of experience',
       add(panel(() => api.opsQoE().catch(missing('quality of experience')), qoeTables)),
       h('h3', {}, 'Player errors'),

@@ -12,8 +12,9 @@
 // the picture moves; a paused player renews it itself; destroy (and
 // leave, when the page goes away) ends it, so that the screen is free at
 // once. When the control plane refuses (a kids profile, the plan's
-// screens all in use), the player plays nothing and onRefused gets the
-// API's own words.
+// screens all in use, a subscription that does not entitle the account
+// to play), the player plays nothing and onRefused gets the API's own
+// words.
 //
 // Each playback reports what happened to the event queue (events.js):
 // the viewing events (play, progress, stop, complete), quality of
@@ -303,7 +304,8 @@ export class Player {
   // renew keeps the screen of a paused player (a playing one renews it
   // with its progress events). A lease that lapsed anyway (a sleeping
   // tab) is taken again; if the control plane refuses, because another
-  // screen took its place, playback stops with its words.
+  // screen took its place or the subscription has lapsed meanwhile,
+  // playback stops with its words.
   // While the event queue cannot get the progress events through (the
   // control plane's event stream is down), a playing player renews it
   // too.
@@ -321,7 +323,7 @@ export class Player {
         this.stream = pb.stream_id || this.stream;
         this.set({ stream: this.stream });
       } catch (again) {
-        if (again.status === 429 || again.status === 403) this.refuse(again);
+        if (again.status === 429 || again.status === 403 || again.status === 402) this.refuse(again);
       }
     } finally {
       this.renewing = false;

@@ -11,10 +11,13 @@
 // video for its upload form; no upload without it), CHROMIUM (default
 // /usr/bin/chromium).
 //
-// Two browser contexts, each its own cookie jar: the demo's premium
-// viewer plays, fails over and uses the operator page; then a viewer
-// signs up on the basic plan and meets its limits (a kids profile, 480p,
-// one screen) in two tabs.
+// Three browser contexts, each its own cookie jar: the demo's premium
+// viewer plays, fails over and uses the operator page, after a viewer
+// signed up on the standard plan, in its trial, has paid for premium on
+// the account page (its first answer lost on the way and the submission
+// sent again); then a viewer signs up on the basic plan and meets its
+// limits (a kids profile, 480p, one screen) in two tabs, and, its card
+// declined, is told that playback needs payment.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync, statSync } from 'node:fs';
@@ -217,6 +220,196 @@ async function squeezesShown(page) {
   console.log(`ok: a squeeze of 50% steps ${rec.status} (${rec.reason}) and the page lists its ${want.length} steps ${want.map((st) => `${st.percent}%${st.crossed ? ' crossed' : ''}`).join(', ')}`);
 }
 
+// The test provider's cards: one that pays, one that is declined.
+const PAYS = '4242424242424242';
+const DECLINED = '4000000000000002';
+
+// subscription answers what the account page shows of the subscription
+// (run in the page): its status, its facts by name, the notice, the
+// status line's message or error, the card field, and the invoices;
+// null while it is loading.
+const subscription = () => {
+  const sub = document.querySelector('#subscription');
+  if (!sub) return null;
+  const facts = Object.fromEntries([...sub.querySelectorAll('dd[data-fact]')].map((dd) => [dd.dataset.fact, dd.textContent]));
+  return {
+    status: sub.dataset.status,
+    facts,
+    notice: document.querySelector('#subscription-notice')?.textContent || '',
+    done: document.querySelector('#billing-done')?.textContent || '',
+    error: document.querySelector('#billing-status .error')?.textContent || '',
+    card: document.querySelector('#subscribe-form input[name=card]')?.value ?? null,
+    invoices: [...document.querySelectorAll('#invoices tbody tr')].map((tr) => ({ status: tr.dataset.status, text: tr.innerText })),
+  };
+};
+
+// untilSubscription polls what the account page shows of the
+// subscription until ok holds.
+async function untilSubscription(page, what, ok, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const sub = await page.evaluate(subscription);
+    if (sub && ok(sub)) return sub;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout / 1000}s (the page shows ${JSON.stringify(sub)})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+// payments records the subscription calls the page makes (method,
+// Idempotency-Key, and, once answered, status and whether the answer was
+// a replay) and everything it logs, to check that the card number is
+// never logged; stop ends the recording.
+function payments(page) {
+  const calls = [];
+  const logged = [];
+  const onRequest = (req) => {
+    if (!new URL(req.url()).pathname.startsWith('/v1/subscriptions') || req.method() === 'GET') return;
+    calls.push({ method: req.method(), key: req.headers()['idempotency-key'] || '', request: req });
+  };
+  const onResponse = async (res) => {
+    const call = calls.find((c) => c.request === res.request());
+    if (call) Object.assign(call, { status: res.status(), replayed: (await res.allHeaders())['idempotent-replayed'] === 'true' });
+  };
+  const onConsole = (m) => logged.push(m.text());
+  page.on('request', onRequest);
+  page.on('response', onResponse);
+  page.on('console', onConsole);
+  return {
+    calls,
+    logged,
+    stop() {
+      page.off('request', onRequest);
+      page.off('response', onResponse);
+      page.off('console', onConsole);
+    },
+  };
+}
+
+// kept checks that the page kept card nowhere: not in its storage or
+// cookies, its URL, or anything it logged.
+async function keptNowhere(page, card, logged) {
+  const where = await page.evaluate((c) => ({
+    local: Object.values(localStorage).some((v) => v.includes(c)),
+    session: Object.values(sessionStorage).some((v) => v.includes(c)),
+    cookie: document.cookie.includes(c),
+    url: location.href.includes(c),
+  }), card);
+  check(!where.local && !where.session && !where.cookie && !where.url && !logged.some((l) => l.includes(card)),
+    `the card number is kept ${JSON.stringify(where)} or logged: want it nowhere`);
+}
+
+// subscribesOnPage has a viewer on the standard plan, in its trial,
+// choose premium on the account page, among the plans and their prices
+// on offer, and pay with the card that pays. The first answer is lost
+// after the control plane made it (charged, recorded under the
+// Idempotency-Key): the page says so and keeps the submission, and sent
+// again it carries the same key and gets the first answer back, so that
+// there is one subscription and one paid invoice, and the plan shown is
+// premium. Then a downgrade waits for the period's end, and cancelling
+// (confirmed) ends the subscription there instead.
+async function subscribesOnPage(page) {
+  const { calls, logged, stop } = payments(page);
+  await page.goto(`${base}/#/account`);
+  const trial = await untilSubscription(page, 'the account page shows the trial', (sub) => sub.status === 'trialing');
+  check(trial.facts['trial-ends'] && /Standard/.test(trial.facts.plan) && trial.invoices.length === 0, `before subscribing the page shows ${JSON.stringify(trial)}`);
+  const offered = await page.$$eval('#subscribe-form .plan', (ls) => ls.map((l) => [l.dataset.plan, l.querySelector('.price').textContent]));
+  const premiumPrice = (offered.find(([id]) => id === 'premium') || [])[1] || '';
+  check(offered.length === 3 && /€\s?19[.,]99 \/ month/.test(premiumPrice), `plans offered on the account page: ${JSON.stringify(offered)}`);
+  const field = await page.$eval('#subscribe-form input[name=card]', (i) => [i.type, i.inputMode, i.autocomplete].join(' '));
+  check(field === 'text numeric cc-number', `the card field is ${field}: want text numeric cc-number`);
+
+  await page.click('#subscribe-form .plan[data-plan="premium"]');
+  await page.fill('#subscribe-form input[name=card]', '4242 4242 4242 4242');
+  await page.route('**/v1/subscriptions', async (route) => {
+    await route.fetch(); // the control plane charges and answers; the page hears nothing
+    await route.abort('connectionreset');
+  }, { times: 1 });
+  await page.click('#subscribe');
+  const lost = await untilSubscription(page, 'the lost answer is reported', (sub) => sub.error);
+  check(/press Subscribe again/.test(lost.error) && lost.card, `after the lost answer the page shows ${JSON.stringify(lost)}: want the card kept and a retry offered`);
+  await page.click('#subscribe');
+  const paid = await untilSubscription(page, 'the subscription is active', (sub) => sub.status === 'active' && sub.invoices.length);
+  await keptNowhere(page, PAYS, logged);
+  const posts = calls.filter((c) => c.method === 'POST');
+  check(posts.length === 2 && posts[0].key && posts[0].key === posts[1].key && posts[1].status === 201 && posts[1].replayed,
+    `the two submissions: ${JSON.stringify(posts.map(({ key, status, replayed }) => ({ key, status, replayed })))}: want the same Idempotency-Key, the second answered 201 as a replay`);
+  check(!paid.card && /Premium/.test(paid.facts.plan) && paid.facts.renews && /4242/.test(paid.facts.card) && /Subscribed to Premium/.test(paid.done),
+    `after subscribing the page shows ${JSON.stringify(paid)}`);
+  const entitles = await page.evaluate(() => ['#plan-name', '#plan-height', '#streams h2'].map((sel) => document.querySelector(sel).textContent));
+  check(entitles[0] === 'Premium' && /2160p/.test(entitles[1]) && /of 4\)/.test(entitles[2]), `after paying for premium the account page shows ${entitles}: want premium's entitlements`);
+  check(paid.invoices.length === 1 && paid.invoices[0].status === 'paid' && /19[.,]99/.test(paid.invoices[0].text),
+    `invoices after paying once: ${JSON.stringify(paid.invoices)}: want one, paid, of €19.99`);
+  await page.screenshot({ path: join(out, 'billing.png'), fullPage: true });
+  console.log(`ok: a viewer in its trial of standard subscribed to premium on the page (${premiumPrice}); the first answer lost, the retry used the same key and got it back: ${paid.facts.card}, renews ${paid.facts.renews}, invoice ${paid.invoices[0].text.replace(/\s+/g, ' ')}`);
+
+  await page.click('#change-form .plan[data-plan="basic"]');
+  await page.click('#change-plan');
+  const down = await untilSubscription(page, 'the downgrade waits for the period\'s end', (sub) => sub.facts['changes-to']);
+  check(down.status === 'active' && /Basic/.test(down.facts['changes-to']) && /Premium/.test(down.facts.plan), `after downgrading the page shows ${JSON.stringify(down)}`);
+  page.once('dialog', (d) => d.accept());
+  await page.click('#cancel-subscription');
+  const canceled = await untilSubscription(page, 'the subscription is canceled at the period\'s end', (sub) => sub.facts.ends);
+  check(canceled.status === 'active' && /canceled/.test(canceled.notice) && !canceled.facts['changes-to'] && !(await page.$('#cancel-subscription')),
+    `after cancelling the page shows ${JSON.stringify(canceled)}`);
+  const methods = calls.map((c) => c.method);
+  check(methods.join() === 'POST,POST,PUT,DELETE' && new Set(calls.map((c) => c.key)).size === 3 && calls.every((c) => c.key),
+    `the subscription calls: ${JSON.stringify(calls.map(({ method, key, status }) => ({ method, key, status })))}: want an Idempotency-Key of its own on each submission`);
+  stop();
+  console.log(`ok: the downgrade to basic waits for ${canceled.facts.ends}; cancelled, it ends then: "${canceled.notice}"`);
+}
+
+// payingViewer signs a viewer up on the standard plan through the API,
+// signs it in on the page, and has it pay for premium
+// (subscribesOnPage).
+async function payingViewer(pageErrors) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, pageErrors);
+  const email = `payer-${Date.now()}@test.fillcast`;
+  const password = 'correct horse battery';
+  const res = await fetch(`${base}/v1/accounts`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password, plan: 'standard' }) });
+  check(res.status === 201, `signing ${email} up: ${res.status} ${await res.text()}`);
+  await signIn(page, email, password);
+  await pickProfile(page, false);
+  await subscribesOnPage(page);
+  await ctx.close();
+}
+
+// paymentRequired has a viewer in its trial mistype a card number (the
+// control plane's 400 shown, the trial as it was) and then subscribe
+// with a card that is declined: the page says so in the control plane's
+// words, empties the card field, and the subscription is incomplete;
+// then a title
+// answers that payment is required where the player was, with a link to
+// the account's plan and billing.
+async function paymentRequired(page, title) {
+  const { logged, stop } = payments(page);
+  await page.goto(`${base}/#/account`);
+  await untilSubscription(page, 'the account page shows the trial', (sub) => sub.status === 'trialing');
+  await page.click('#subscribe-form .plan[data-plan="basic"]');
+  await page.fill('#subscribe-form input[name=card]', '4242 4242 4242 4241');
+  await page.click('#subscribe');
+  const mistyped = await untilSubscription(page, 'the mistyped number is refused in words', (sub) => sub.error);
+  check(/check digit/.test(mistyped.error) && mistyped.card === '' && mistyped.status === 'trialing', `after a mistyped number the page shows ${JSON.stringify(mistyped)}`);
+  console.log(`ok: a mistyped card number: "${mistyped.error}"`);
+  await page.fill('#subscribe-form input[name=card]', DECLINED);
+  await page.click('#subscribe');
+  const declined = await untilSubscription(page, 'the declined card is refused in words', (sub) => sub.error && sub.status === 'incomplete');
+  check(/declined/.test(declined.error) && declined.card === '' && /another card/.test(declined.notice), `after the declined card the page shows ${JSON.stringify(declined)}`);
+  await keptNowhere(page, DECLINED, logged);
+  stop();
+  await page.screenshot({ path: join(out, 'billing-declined.png'), fullPage: true });
+  console.log(`ok: the declined card: "${declined.error}", the subscription ${declined.status}`);
+
+  await page.goto(`${base}/#/title/${title}?protocol=hls`);
+  const why = await until(page, `${title} says payment is required`, () => document.querySelector('#refusal[data-status="402"] p')?.textContent);
+  check(/payment required/.test(why) && !(await page.$('#video')) && await page.isVisible('#refusal-billing'), `${title} without payment: ${why}, want no player and a link to billing`);
+  await page.screenshot({ path: join(out, 'payment-required.png') });
+  await page.click('#refusal-billing');
+  await until(page, 'the link opens the account at plan and billing', () => location.hash === '#/account?section=billing' && document.querySelector('#subscribe-form input[name=card]'));
+  console.log(`ok: ${title} says "${why}" instead of playing, and links to plan and billing`);
+}
+
 // sections lists the operator page's sections and forms (run in the page).
 const sections = () => [...document.querySelectorAll('#view section[id], #view form[id]')].map((e) => `#${e.getAttribute('id')}`); // not e.id: a form's input named id hides it
 
@@ -378,6 +571,10 @@ async function basicViewer(pageErrors) {
   await signIn(second, email, password);
   check((await second.$$('#profiles .profile')).length === 1, 'the deleted profile is still offered');
   await pickProfile(second, false);
+
+  // Its card declined, the viewer is told that playback needs payment.
+  await paymentRequired(second, 'tiny-world');
+
   await second.goto(`${base}/#/account`);
   await second.click('#sign-out-everywhere');
   await second.waitForSelector('#signin');
@@ -475,6 +672,9 @@ try {
   await survivesKill(page, 'big-sky', 'hls');
   await survivesKill(page, 'big-sky', 'dash');
 
+  // Plan and billing: a new viewer pays on the account page.
+  await payingViewer(pageErrors);
+
   // The operator page asks for a key first and shows nothing else
   // without one; a wrong key is refused in words.
   await page.goto(`${base}/#/ops`);
@@ -489,11 +689,19 @@ try {
   await useKey(page, admin);
   await until(page, 'operator page lists the fleet and jobs', () => document.querySelectorAll('#fleet tbody tr').length >= 2 && document.querySelectorAll('#jobs tbody tr').length >= 1);
   const adminSees = await page.evaluate(sections);
-  check(['#upload', '#apikey-form', '#appliance-form', '#squeeze-section', '#squeeze-form', '#rules-section'].every((s) => adminSees.includes(s)), `the admin key sees ${adminSees}`);
+  check(['#upload', '#apikey-form', '#appliance-form', '#squeeze-section', '#squeeze-form', '#rules-section', '#billing-section'].every((s) => adminSees.includes(s)), `the admin key sees ${adminSees}`);
   check(/bootstrap/.test(await page.textContent('#who')), `who: ${await page.textContent('#who')}`);
   const kept = await page.evaluate((k) => ({ session: sessionStorage.getItem('fillcast.key') === k, local: Object.values(localStorage).includes(k), cookie: document.cookie.includes(k) }), admin);
   check(kept.session && !kept.local && !kept.cookie, `the key is kept ${JSON.stringify(kept)}, want in sessionStorage only`);
   console.log(`ok: the admin key sees ${adminSees.join(' ')} and is kept for the tab only`);
+  const report = await until(page, 'the billing report counts the active subscription', () => {
+    const n = (sel) => Number(document.querySelector(sel)?.textContent || 0);
+    const active = n('#subscriptions-by-status tr[data-status="active"] td.num');
+    return active >= 1 ? { active, premium: n('#active-by-plan tr[data-plan="premium"] td.num'), mrr: document.querySelector('#mrr').textContent,
+      churn: document.querySelector('#churn').textContent, failed: document.querySelector('#failed-payments').textContent } : null;
+  });
+  check(report.premium >= 1 && /€\s?\d+[.,]\d\d/.test(report.mrr) && /%/.test(report.churn), `the billing report shows ${JSON.stringify(report)}`);
+  console.log(`ok: the billing report shows ${report.active} active (${report.premium} on premium), MRR ${report.mrr}, churn ${report.churn}, ${report.failed} failed payments`);
   await rulesShown(page);
   await squeezesShown(page);
   if (process.env.FILLCAST_UPLOAD) {
@@ -532,7 +740,7 @@ try {
   await until(page, 'the read key sees the fleet', () => document.querySelectorAll('#fleet tbody tr').length >= 2);
   const readSees = await page.evaluate(sections);
   check(['#upload', '#apikey-form', '#appliance-form', '#apikeys-section', '#squeeze-form'].every((s) => !readSees.includes(s))
-    && ['#appliances-section', '#squeeze-section', '#rules-section'].every((s) => readSees.includes(s)),
+    && ['#appliances-section', '#squeeze-section', '#rules-section', '#billing-section'].every((s) => readSees.includes(s)),
     `the read key sees ${readSees}`);
   console.log(`ok: a read key made on the page sees ${readSees.join(' ')}`);
   const res = await fetch(`${base}/v1/apikeys/${readID}`, { method: 'DELETE', headers: { Authorization: `Bearer ${admin}` } });
