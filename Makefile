@@ -86,6 +86,7 @@ bench: build
 	bench/edge-vs-nginx/run.sh
 	bench/steering/run.sh
 	bench/accounts/run.sh
+	bench/billing/run.sh
 	bench/hit-vs-rev/run.sh
 	bench/transcode/run.sh
 	bench/search/run.sh

@@ -38,14 +38,34 @@ func TestBillingOnRaft(t *testing.T) {
 	})
 }
 
+// untilLeader calls fn again while the cluster has no leader (503, or
+// no answer), as a client that honours Retry-After does, for up to 20 s:
+// the tests' short raft timeouts elect again on a loaded machine.
+func untilLeader(t *testing.T, fn func() (int, []byte)) (int, []byte) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, b := fn()
+		if code != 0 && code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return code, b
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // viewerOf signs up email on plan through node and returns a session
 // token.
 func viewerOf(t *testing.T, node, email, plan string) string {
 	t.Helper()
-	if code, b := call(t, "POST", node+"/v1/accounts", `{"email":"`+email+`","password":"correct horse battery","plan":"`+plan+`"}`, false); code != 201 {
+	code, b := untilLeader(t, func() (int, []byte) {
+		return call(t, "POST", node+"/v1/accounts", `{"email":"`+email+`","password":"correct horse battery","plan":"`+plan+`"}`, false)
+	})
+	if code != 201 && code != 409 { // 409: a retry of a sign-up that went through
 		t.Fatalf("sign up: %d %s", code, b)
 	}
-	code, b := call(t, "POST", node+"/v1/sessions", `{"email":"`+email+`","password":"correct horse battery"}`, false)
+	code, b = untilLeader(t, func() (int, []byte) {
+		return call(t, "POST", node+"/v1/sessions", `{"email":"`+email+`","password":"correct horse battery"}`, false)
+	})
 	var s struct{ Token string }
 	if code != 201 || json.Unmarshal(b, &s) != nil {
 		t.Fatalf("sign in: %d %s", code, b)
@@ -53,9 +73,14 @@ func viewerOf(t *testing.T, node, email, plan string) string {
 	return s.Token
 }
 
-// withKey is callAs with an Idempotency-Key.
+// withKey is callAs with an Idempotency-Key, sent again with the same
+// key while there is no leader.
 func withKey(t *testing.T, method, url, body, bearer, key string) (int, []byte) {
 	t.Helper()
+	return untilLeader(t, func() (int, []byte) { return sendWithKey(method, url, body, bearer, key) })
+}
+
+func sendWithKey(method, url, body, bearer, key string) (int, []byte) {
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+bearer)
@@ -130,7 +155,7 @@ func TestBillingAcrossNodes(t *testing.T) {
 			n1 := start("n1", nil)
 			n2 := start("n2", []string{n1.url})
 			n3 := start("n3", []string{n1.url})
-			if code, b := call(t, "PUT", n1.url+"/v1/plans/basic", billingPlan, true); code != 200 {
+			if code, b := untilLeader(t, func() (int, []byte) { return call(t, "PUT", n1.url+"/v1/plans/basic", billingPlan, true) }); code != 200 {
 				t.Fatalf("put plan: %d %s", code, b)
 			}
 			const viewers = 5
@@ -160,15 +185,17 @@ func TestBillingAcrossNodes(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					code, b := call(t, "POST", n.url+"/v1/billing/renewals", asOf, true)
+					code, b := untilLeader(t, func() (int, []byte) { return call(t, "POST", n.url+"/v1/billing/renewals", asOf, true) })
 					if code != 200 || json.Unmarshal(b, &results[i]) != nil {
 						t.Errorf("pass through %s: %d %s", n.url, code, b)
 					}
 				}()
 			}
 			wg.Wait()
-			if got := results[0].Renewed + results[1].Renewed; got != viewers {
-				t.Fatalf("renewed %d times, want %d: %+v", got, viewers, results)
+			// A pass cut short by an election and run again may have
+			// renewed some before: the charges and the ledger tell.
+			if got := results[0].Renewed + results[1].Renewed; got > viewers {
+				t.Fatalf("renewed %d times, want at most %d: %+v", got, viewers, results)
 			}
 			if got := succeededCharges(t, payments); got != 2*viewers {
 				t.Fatalf("%d charges, want %d", got, 2*viewers)

@@ -112,24 +112,55 @@ func (st *Store) CurrentSubscription(ctx context.Context, account string) (billi
 }
 
 // page returns up to limit of the values of all whose id is after after,
-// by id.
+// by id: the limit smallest ids kept in a max-heap as the table is
+// scanned, so that a page costs one scan and no sort of the whole table
+// (a renewal pass reads a table of 100,000 a page at a time, under the
+// state's read lock).
 func page[V any](all func(yield func(string, V) bool), keep func(V) bool, after string, limit int) []V {
 	type kv struct {
 		k string
 		v V
 	}
-	var got []kv
-	for k, v := range all {
-		if k > after && (keep == nil || keep(v)) {
-			got = append(got, kv{k, v})
+	var top []kv // a max-heap by k while full
+	less := func(i, j int) bool { return top[i].k > top[j].k }
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= len(top) {
+				return
+			}
+			if c+1 < len(top) && less(c+1, c) {
+				c++
+			}
+			if !less(c, i) {
+				return
+			}
+			top[i], top[c] = top[c], top[i]
+			i = c
 		}
 	}
-	slices.SortFunc(got, func(a, b kv) int { return strings.Compare(a.k, b.k) })
-	if limit >= 0 && len(got) > limit {
-		got = got[:limit]
+	up := func(i int) {
+		for i > 0 && less(i, (i-1)/2) {
+			top[i], top[(i-1)/2] = top[(i-1)/2], top[i]
+			i = (i - 1) / 2
+		}
 	}
-	out := make([]V, len(got))
-	for i, x := range got {
+	for k, v := range all {
+		if k <= after || keep != nil && !keep(v) {
+			continue
+		}
+		switch {
+		case limit < 0 || len(top) < limit:
+			top = append(top, kv{k, v})
+			up(len(top) - 1)
+		case limit > 0 && k < top[0].k:
+			top[0] = kv{k, v}
+			down(0)
+		}
+	}
+	slices.SortFunc(top, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	out := make([]V, len(top))
+	for i, x := range top {
 		out[i] = x.v
 	}
 	return out

@@ -54,7 +54,8 @@ type Config struct {
 	// once. Zero means 16.
 	PassWorkers int
 	// PassPage is how many due subscriptions a pass reads at a time.
-	// Zero means 500.
+	// Zero means 10,000: the embedded store scans its whole table for a
+	// page, so fewer, larger pages cost less.
 	PassPage int
 	// EntitlementTTL is how long an account's entitlement is trusted
 	// without asking the store again. Zero means 5 s.
@@ -83,7 +84,7 @@ func (c Config) withDefaults() Config {
 	c.Grace = cmp.Or(c.Grace, billing.DefaultGrace)
 	c.RequestTTL = cmp.Or(c.RequestTTL, 48*time.Hour)
 	c.PassWorkers = cmp.Or(c.PassWorkers, 16)
-	c.PassPage = cmp.Or(c.PassPage, 500)
+	c.PassPage = cmp.Or(c.PassPage, 10_000)
 	c.EntitlementTTL = cmp.Or(c.EntitlementTTL, 5*time.Second)
 	return c
 }

@@ -20,8 +20,6 @@
 package pgtest
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -29,8 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/fillcast/fillcast/internal/pgserver"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -44,7 +42,7 @@ const OptionalEnv = "FILLCAST_PG_OPTIONAL"
 var shared struct {
 	enabled bool
 	once    sync.Once
-	srv     *server
+	srv     *pgserver.Server
 	err     error
 	dbs     atomic.Int64
 }
@@ -60,7 +58,7 @@ func run(m *testing.M) int {
 	shared.enabled = true
 	defer func() {
 		if shared.srv != nil {
-			if err := shared.srv.stop(); err != nil {
+			if err := shared.srv.Stop(); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 			}
 		}
@@ -75,33 +73,33 @@ func run(m *testing.M) int {
 func Start(t testing.TB) string {
 	t.Helper()
 	if !shared.enabled {
-		srv, err := startServer()
+		srv, err := pgserver.Start()
 		if err != nil {
 			unavailable(t, err)
 		}
 		t.Cleanup(func() {
-			if err := srv.stop(); err != nil {
+			if err := srv.Stop(); err != nil {
 				t.Error(err)
 			}
 		})
-		return srv.dsn("postgres")
+		return srv.DSN("postgres")
 	}
-	shared.once.Do(func() { shared.srv, shared.err = startServer() })
+	shared.once.Do(func() { shared.srv, shared.err = pgserver.Start() })
 	if shared.err != nil {
 		unavailable(t, shared.err)
 	}
 	name := fmt.Sprintf("t%d_%s", shared.dbs.Add(1), dbName(t.Name()))
-	if err := shared.srv.exec("CREATE DATABASE " + pgx.Identifier{name}.Sanitize()); err != nil {
+	if err := shared.srv.Exec("CREATE DATABASE " + pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		// FORCE ends the connections the test left open, which would
 		// otherwise make the drop fail.
-		if err := shared.srv.exec("DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"); err != nil {
+		if err := shared.srv.Exec("DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: %v", err)
 		}
 	})
-	return shared.srv.dsn(name)
+	return shared.srv.DSN(name)
 }
 
 // unavailable fails, or skips under OptionalEnv, a test that cannot have
@@ -128,25 +126,3 @@ func dbName(test string) string {
 	}
 	return strings.Trim(n, "_")
 }
-
-// exec runs one statement on the server's postgres database.
-func (s *server) exec(sql string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, s.dsn("postgres"))
-	if err != nil {
-		return fmt.Errorf("connect to the test server: %w", err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("%s: %w", sql, err)
-	}
-	return nil
-}
-
-// dsn is the connection string of database db on the server.
-func (s *server) dsn(db string) string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", s.socketDir, port, superuser, db)
-}
-
-var errNoBinaries = errors.New("pgtest: PostgreSQL's initdb and pg_ctl were not found in /usr/lib/postgresql/*/bin nor on PATH")

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -43,66 +39,6 @@ func TestStartGivesEachTestItsOwnDatabase(t *testing.T) {
 	if err := a.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || !super {
 		t.Errorf("connected as a superuser: got %v, %v; want true", super, err)
 	}
-}
-
-func TestPrivateServerStopsAndLeavesNothing(t *testing.T) {
-	srv, err := startServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(context.Background(), srv.dsn("postgres"))
-	if err != nil {
-		srv.stop()
-		t.Fatal(err)
-	}
-	conn.Close(context.Background())
-	if err := srv.stop(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(srv.dir); !os.IsNotExist(err) {
-		t.Errorf("after stop, %s: got %v, want it gone", srv.dir, err)
-	}
-}
-
-func TestSweepStopsOrphans(t *testing.T) {
-	srv, err := startServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := os.Stat(srv.dir); err == nil {
-			srv.stop()
-		}
-	})
-	// A finished process's pid stands for a test binary that died.
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(srv.dir, ownerFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sweep(filepath.Dir(srv.dir), srv.bin, srv.asUser)
-	if _, err := os.Stat(srv.dir); !os.IsNotExist(err) {
-		t.Errorf("after sweep, orphan %s: got %v, want it gone", srv.dir, err)
-	}
-	if _, err := pgx.Connect(context.Background(), srv.dsn("postgres")); err == nil {
-		t.Errorf("after sweep, the orphan server still accepts connections")
-	}
-}
-
-func TestSweepLeavesLiveOwnersAlone(t *testing.T) {
-	srv, err := startServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.stop() })
-	sweep(filepath.Dir(srv.dir), srv.bin, srv.asUser)
-	conn, err := pgx.Connect(context.Background(), srv.dsn("postgres"))
-	if err != nil {
-		t.Fatalf("a server whose test binary lives was swept: %v", err)
-	}
-	conn.Close(context.Background())
 }
 
 func TestDBName(t *testing.T) {

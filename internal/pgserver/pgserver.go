@@ -1,4 +1,11 @@
-package pgtest
+// Package pgserver runs a throwaway PostgreSQL: a data directory made
+// with initdb in a temporary directory, a server started with pg_ctl
+// listening only on a Unix socket there, as the postgres user when the
+// caller is root (PostgreSQL refuses to run as root). internal/pgtest
+// gives tests one through testing.TB; benchmarks use it directly. A
+// server whose starter died without stopping it is stopped by the next
+// Start, which finds it by its directory's name and owner file.
+package pgserver
 
 import (
 	"bytes"
@@ -14,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 const (
@@ -31,21 +40,33 @@ const (
 	osUser = "postgres"
 )
 
-// server is one running PostgreSQL: its files under dir, its socket in
+// Server is one running PostgreSQL: its files under dir, its socket in
 // socketDir.
-type server struct {
+type Server struct {
 	bin       string
 	dir       string
 	dataDir   string
 	socketDir string
 	// asUser runs the binaries as the postgres user (through runuser)
 	// when the tests run as root.
-	asUser bool
+	asUser  bool
+	durable bool
 }
 
-// startServer makes a data directory with initdb and starts a server on
+// Start makes a data directory with initdb and starts a server on
 // it, stopping orphans of earlier test binaries first.
-func startServer() (*server, error) {
+func Start() (*Server, error) { return StartWith(Options{}) }
+
+// Options are how a server runs.
+type Options struct {
+	// Durable keeps PostgreSQL's defaults (fsync, synchronous commit,
+	// full-page writes), for benchmarks that measure what a deployment
+	// pays; tests leave them off.
+	Durable bool
+}
+
+// StartWith is Start with o.
+func StartWith(o Options) (*Server, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -61,9 +82,9 @@ func startServer() (*server, error) {
 	sweep(base, bin, asUser)
 	dir, err := os.MkdirTemp(base, dirPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+		return nil, fmt.Errorf("pgserver: %w", err)
 	}
-	s := &server{bin: bin, dir: dir, dataDir: filepath.Join(dir, "data"), socketDir: filepath.Join(dir, "sock"), asUser: asUser}
+	s := &Server{bin: bin, dir: dir, dataDir: filepath.Join(dir, "data"), socketDir: filepath.Join(dir, "sock"), asUser: asUser, durable: o.Durable}
 	if err := s.start(); err != nil {
 		s.remove()
 		return nil, err
@@ -71,73 +92,75 @@ func startServer() (*server, error) {
 	return s, nil
 }
 
-func (s *server) start() error {
+func (s *Server) start() error {
 	if err := os.WriteFile(filepath.Join(s.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	if err := os.Mkdir(s.socketDir, 0o700); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	if s.asUser {
 		u, err := user.Lookup(osUser)
 		if err != nil {
-			return fmt.Errorf("pgtest: running as root, the server must run as the %s user: %w", osUser, err)
+			return fmt.Errorf("pgserver: running as root, the server must run as the %s user: %w", osUser, err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		for _, d := range []string{s.dir, s.socketDir} {
 			if err := os.Chown(d, uid, gid); err != nil {
-				return fmt.Errorf("pgtest: %w", err)
+				return fmt.Errorf("pgserver: %w", err)
 			}
 		}
 	}
 	if out, err := s.run("initdb", "-D", s.dataDir, "-U", superuser, "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
-		return fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+		return fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
 	}
-	// Durability is of no use to a throwaway server; speed is.
-	conf := fmt.Sprintf("\nlisten_addresses = ''\nunix_socket_directories = '%s'\nport = %d\n"+
-		"fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n", s.socketDir, port)
+	// Durability is of no use to a test's throwaway server; speed is.
+	conf := fmt.Sprintf("\nlisten_addresses = ''\nunix_socket_directories = '%s'\nport = %d\n", s.socketDir, port)
+	if !s.durable {
+		conf += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+	}
 	f, err := os.OpenFile(filepath.Join(s.dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	_, err = f.WriteString(conf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	logFile := filepath.Join(s.dir, "server.log")
 	if out, err := s.run("pg_ctl", "-D", s.dataDir, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
 		logged, _ := os.ReadFile(logFile)
-		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, logged)
+		return fmt.Errorf("pgserver: pg_ctl start: %w\n%s\n%s", err, out, logged)
 	}
 	return nil
 }
 
-// stop stops the server and removes its files.
-func (s *server) stop() error {
+// Stop stops the server and removes its files.
+func (s *Server) Stop() error {
 	_, err := s.run("pg_ctl", "-D", s.dataDir, "-m", "fast", "-w", "-t", "30", "stop")
 	if err != nil {
 		if _, err2 := s.run("pg_ctl", "-D", s.dataDir, "-m", "immediate", "-w", "stop"); err2 != nil {
-			return fmt.Errorf("pgtest: stop the server in %s: %w", s.dir, err)
+			return fmt.Errorf("pgserver: stop the server in %s: %w", s.dir, err)
 		}
 	}
 	return s.remove()
 }
 
-func (s *server) remove() error {
+func (s *Server) remove() error {
 	if err := os.RemoveAll(s.dir); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	return nil
 }
 
 // run runs one of PostgreSQL's programs, as the postgres user if need be,
 // and returns its output.
-func (s *server) run(prog string, args ...string) ([]byte, error) {
+func (s *Server) run(prog string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	path := filepath.Join(s.bin, prog)
@@ -170,7 +193,7 @@ func findBin() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errNoBinaries
+	return "", ErrNoBinaries
 }
 
 // version is the major version of /usr/lib/postgresql/VERSION/bin.
@@ -198,7 +221,7 @@ func sweep(base, bin string, asUser bool) {
 		if err != nil || pid <= 0 || alive(pid) {
 			continue
 		}
-		s := &server{bin: bin, dir: dir, dataDir: filepath.Join(dir, "data"), asUser: asUser}
+		s := &Server{bin: bin, dir: dir, dataDir: filepath.Join(dir, "data"), asUser: asUser}
 		if _, err := os.Stat(filepath.Join(s.dataDir, "postmaster.pid")); err == nil {
 			s.run("pg_ctl", "-D", s.dataDir, "-m", "immediate", "-w", "stop")
 		}
@@ -210,4 +233,35 @@ func sweep(base, bin string, asUser bool) {
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Exec runs one statement on the server's postgres database.
+func (s *Server) Exec(sql string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to the test server: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// DSN is the connection string of database db on the server.
+func (s *Server) DSN(db string) string {
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", s.socketDir, port, superuser, db)
+}
+
+var ErrNoBinaries = errors.New("pgserver: PostgreSQL's initdb and pg_ctl were not found in /usr/lib/postgresql/*/bin nor on PATH")
+
+// Dir is the directory holding the server's files.
+func (s *Server) Dir() string { return s.dir }
+
+// Version is what the server's postgres binary says it is.
+func (s *Server) Version() string {
+	out, _ := s.run("postgres", "--version")
+	return strings.TrimSpace(string(out))
 }
