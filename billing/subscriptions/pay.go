@@ -2,7 +2,6 @@ package subscriptions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -159,19 +158,18 @@ func planOf(p billing.PendingCharge, sub billing.Subscription) accounts.Plan {
 // settlePending settles sub's pending charge, if it has one, and returns
 // the subscription as it is then. A request that finds another's charge
 // pending completes it first: whoever started it meant it.
-func (s *Service) settlePending(ctx context.Context, sub billing.Subscription) (billing.Subscription, bool, error) {
+func (s *Service) settlePending(ctx context.Context, sub billing.Subscription) (billing.Subscription, error) {
 	if sub.Pending == nil {
-		return sub, false, nil
+		return sub, nil
 	}
 	inv, err := s.d.Store.Invoice(ctx, sub.Pending.Invoice)
 	if err != nil {
-		return sub, false, err
+		return sub, err
 	}
-	if _, _, err := s.settle(ctx, sub, inv); err != nil && !isLost(err) && !errors.Is(err, ErrConflict) {
-		return sub, false, err
+	if _, _, err := s.settle(ctx, sub, inv); err != nil && !isLost(err) {
+		return sub, err
 	}
-	sub, err = s.d.Store.Subscription(ctx, sub.ID)
-	return sub, true, err
+	return s.d.Store.Subscription(ctx, sub.ID)
 }
 
 // declinedMessage tells the viewer their card was declined, and why.

@@ -26,7 +26,6 @@ package subscriptions
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -195,13 +194,6 @@ func derivedID(prefix string, parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return prefix + hex.EncodeToString(h.Sum(nil)[:12])
-}
-
-// randomID returns prefix and 24 random hex digits.
-func randomID(prefix string) string {
-	var b [12]byte
-	rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
 }
 
 // now returns the service's time in UTC, to the microsecond (what every

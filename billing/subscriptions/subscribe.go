@@ -50,7 +50,7 @@ func (s *Service) Subscribe(ctx context.Context, account, planID string, card bi
 		}
 		return s.resume(ctx, cur)
 	default:
-		if cur, _, err = s.settlePending(ctx, cur); err != nil {
+		if cur, err = s.settlePending(ctx, cur); err != nil {
 			return Answer{}, err
 		}
 		if a, ok, err := s.replay(ctx, account, idem); err != nil || ok {
@@ -190,7 +190,7 @@ func (s *Service) ChangePlan(ctx context.Context, account, planID string, idem I
 		}
 		return s.resume(ctx, sub)
 	}
-	if sub, _, err = s.settlePending(ctx, sub); err != nil {
+	if sub, err = s.settlePending(ctx, sub); err != nil {
 		return Answer{}, err
 	}
 	cur, err := s.d.Plans.Plan(ctx, sub.Plan)
@@ -256,7 +256,7 @@ func (s *Service) Cancel(ctx context.Context, account string, idem Idem) (Answer
 	if err != nil {
 		return Answer{}, err
 	}
-	if sub, _, err = s.settlePending(ctx, sub); err != nil {
+	if sub, err = s.settlePending(ctx, sub); err != nil {
 		return Answer{}, err
 	}
 	next, err := billing.CancelAtPeriodEnd(sub, s.now())
