@@ -135,6 +135,11 @@ func call(t *testing.T, method, url string, body any, admin bool) (int, []byte) 
 // callAs is call with a bearer token (none when empty).
 func callAs(t *testing.T, method, url string, body any, bearer string) (int, []byte) {
 	t.Helper()
+	return callWith(method, url, body, bearer, nil)
+}
+
+// callWith is callAs with more request headers.
+func callWith(method, url string, body any, bearer string, header http.Header) (int, []byte) {
 	var rd io.Reader
 	if s, ok := body.(string); ok {
 		rd = strings.NewReader(s)
@@ -148,6 +153,9 @@ func callAs(t *testing.T, method, url string, body any, bearer string) (int, []b
 	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

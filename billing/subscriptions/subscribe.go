@@ -38,24 +38,13 @@ func (s *Service) Subscribe(ctx context.Context, account, planID string, card bi
 	if err != nil {
 		return Answer{}, err
 	}
-	cur, err := s.d.Store.CurrentSubscription(ctx, account)
+	cur, ans, done, err := s.current(ctx, account, idem)
 	switch {
+	case done:
+		return ans, err
 	case errors.Is(err, billing.ErrNotFound):
 	case err != nil:
 		return Answer{}, err
-	case cur.Pending != nil && cur.Pending.RequestKey == idem.Key:
-		// This request's retry: complete what it started.
-		if cur.Pending.RequestHash != idem.Hash {
-			return Answer{}, fmt.Errorf("subscriptions: Idempotency-Key %q: %w", idem.Key, ErrKeyReused)
-		}
-		return s.resume(ctx, cur)
-	default:
-		if cur, err = s.settlePending(ctx, cur); err != nil {
-			return Answer{}, err
-		}
-		if a, ok, err := s.replay(ctx, account, idem); err != nil || ok {
-			return a, err
-		}
 	}
 	now := s.now()
 	var replaced []billing.Subscription
@@ -112,6 +101,25 @@ func (s *Service) payRequest(ctx context.Context, p payment, idem Idem) (Answer,
 		return Answer{}, fmt.Errorf("subscriptions: %w: the subscription changed while the request ran; look at it and try again", ErrConflict)
 	}
 	return ans, err
+}
+
+// current returns account's subscription with its pending charge, if
+// any, settled first. When the pending charge is this request's own (a
+// retry of a request that died), done is set and ans is that request's
+// answer, the charge completed.
+func (s *Service) current(ctx context.Context, account string, idem Idem) (sub billing.Subscription, ans Answer, done bool, err error) {
+	if sub, err = s.d.Store.CurrentSubscription(ctx, account); err != nil {
+		return sub, Answer{}, false, err
+	}
+	if p := sub.Pending; p != nil && idem.Key != "" && p.RequestKey == idem.Key {
+		if p.RequestHash != idem.Hash {
+			return sub, Answer{}, true, fmt.Errorf("subscriptions: Idempotency-Key %q: %w", idem.Key, ErrKeyReused)
+		}
+		ans, err = s.resume(ctx, sub)
+		return sub, ans, true, err
+	}
+	sub, err = s.settlePending(ctx, sub)
+	return sub, Answer{}, false, err
 }
 
 // resume completes the pending charge of sub for the request that
@@ -180,18 +188,9 @@ func (s *Service) ChangePlan(ctx context.Context, account, planID string, idem I
 	if a, ok, err := s.replay(ctx, account, idem); err != nil || ok {
 		return a, err
 	}
-	sub, err := s.d.Store.CurrentSubscription(ctx, account)
-	if err != nil {
-		return Answer{}, err
-	}
-	if p := sub.Pending; p != nil && p.RequestKey == idem.Key {
-		if p.RequestHash != idem.Hash {
-			return Answer{}, fmt.Errorf("subscriptions: Idempotency-Key %q: %w", idem.Key, ErrKeyReused)
-		}
-		return s.resume(ctx, sub)
-	}
-	if sub, err = s.settlePending(ctx, sub); err != nil {
-		return Answer{}, err
+	sub, ans, done, err := s.current(ctx, account, idem)
+	if done || err != nil {
+		return ans, err
 	}
 	cur, err := s.d.Plans.Plan(ctx, sub.Plan)
 	if err != nil {
@@ -252,12 +251,9 @@ func (s *Service) Cancel(ctx context.Context, account string, idem Idem) (Answer
 	if a, ok, err := s.replay(ctx, account, idem); err != nil || ok {
 		return a, err
 	}
-	sub, err := s.d.Store.CurrentSubscription(ctx, account)
-	if err != nil {
-		return Answer{}, err
-	}
-	if sub, err = s.settlePending(ctx, sub); err != nil {
-		return Answer{}, err
+	sub, ans, done, err := s.current(ctx, account, idem)
+	if done || err != nil {
+		return ans, err
 	}
 	next, err := billing.CancelAtPeriodEnd(sub, s.now())
 	if err != nil {

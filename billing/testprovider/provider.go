@@ -340,6 +340,19 @@ func (p *Provider) Charges(ctx context.Context) ([]billing.Charge, error) {
 	return out, nil
 }
 
+// Succeeded returns how many of the charges made moved money: what a test
+// counts to prove that a step charged once.
+func (p *Provider) Succeeded(ctx context.Context) (int, error) {
+	cs, err := p.Charges(ctx)
+	n := 0
+	for _, c := range cs {
+		if c.Status == billing.ChargeSucceeded {
+			n++
+		}
+	}
+	return n, err
+}
+
 // newID returns prefix and 24 random hex digits.
 func (p *Provider) newID(prefix string) (string, error) {
 	var b [12]byte
