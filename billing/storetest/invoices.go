@@ -3,7 +3,6 @@ package storetest
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -167,22 +166,7 @@ func testInvoicesPaging(t *testing.T, f *fixture) {
 		f.invoiceAlone("Commit of "+id, inv)
 		all = append(all, inv)
 	}
-	slices.SortFunc(all, func(a, b billing.Invoice) int { return strings.Compare(a.ID, b.ID) })
-	for _, c := range []struct {
-		after string
-		limit int
-		want  []billing.Invoice
-	}{
-		{"", 2, all[:2]},
-		{all[1].ID, 2, all[2:4]},
-		{all[3].ID, 2, all[4:]},
-		{all[4].ID, 2, nil},
-		{"", 100, all},
-		{"inv-2", 100, all[2:]}, // between two ids
-		{"", 0, nil},
-	} {
-		got, err := f.s.Invoices(f.ctx, c.after, c.limit)
-		storecheck.OK(t, "Invoices", err)
-		storecheck.Same(t, fmt.Sprintf("Invoices after %q, limit %d", c.after, c.limit), got, c.want)
-	}
+	checkPaging(t, "Invoices", all, "inv-2", func(i billing.Invoice) string { return i.ID }, func(after string, limit int) ([]billing.Invoice, error) {
+		return f.s.Invoices(f.ctx, after, limit)
+	})
 }

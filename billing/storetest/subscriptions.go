@@ -171,23 +171,35 @@ func testSubscriptionsPaging(t *testing.T, f *fixture) {
 		f.commit("Commit creating "+id, change(s))
 		all = append(all, s)
 	}
-	slices.SortFunc(all, func(a, b billing.Subscription) int { return strings.Compare(a.ID, b.ID) })
+	checkPaging(t, "Subscriptions", all, "sub-2", func(s billing.Subscription) string { return s.ID }, func(after string, limit int) ([]billing.Subscription, error) {
+		return f.s.Subscriptions(f.ctx, after, limit)
+	})
+}
+
+// checkPaging checks list, which pages records by id, against all of
+// them (five, in any order): pages of two, the end, everything, a
+// cursor between (an id after the second and before the third) and a
+// limit of 0.
+func checkPaging[T any](t *testing.T, what string, all []T, between string, id func(T) string, list func(after string, limit int) ([]T, error)) {
+	t.Helper()
+	all = slices.Clone(all)
+	slices.SortFunc(all, func(a, b T) int { return strings.Compare(id(a), id(b)) })
 	for _, c := range []struct {
 		after string
 		limit int
-		want  []billing.Subscription
+		want  []T
 	}{
 		{"", 2, all[:2]},
-		{all[1].ID, 2, all[2:4]},
-		{all[3].ID, 2, all[4:]},
-		{all[4].ID, 2, nil},
+		{id(all[1]), 2, all[2:4]},
+		{id(all[3]), 2, all[4:]},
+		{id(all[4]), 2, nil},
 		{"", 100, all},
-		{"sub-2", 100, all[2:]}, // between two ids
+		{between, 100, all[2:]},
 		{"", 0, nil},
 	} {
-		got, err := f.s.Subscriptions(f.ctx, c.after, c.limit)
-		storecheck.OK(t, "Subscriptions", err)
-		storecheck.Same(t, fmt.Sprintf("Subscriptions after %q, limit %d", c.after, c.limit), got, c.want)
+		got, err := list(c.after, c.limit)
+		storecheck.OK(t, what, err)
+		storecheck.Same(t, fmt.Sprintf("%s after %q, limit %d", what, c.after, c.limit), got, c.want)
 	}
 }
 
