@@ -4,7 +4,7 @@ BIN     := bin/fillcast
 # Debian packages each target needs; scripts/ensure-packages installs the
 # missing ones with apt-get and says so.
 TEST_PKGS  := ffmpeg chromium postgresql nats-server
-BENCH_PKGS := ffmpeg nginx-light varnish wrk caddy curl openssl python3
+BENCH_PKGS := ffmpeg nginx-light varnish wrk caddy curl openssl python3 postgresql
 
 .PHONY: build test bench demo vet fuzz clean web
 
