@@ -221,10 +221,17 @@ type Heartbeat struct {
 	PlanVersion    uint64   `json:"plan_version,omitempty"`
 	CompleteTitles []string `json:"complete_titles,omitempty"`
 	CompleteSame   bool     `json:"complete_same,omitempty"`
+	// FailedDisks are the cache directories the appliance took out of
+	// service after I/O errors: its capacity no longer counts them.
+	FailedDisks []string `json:"failed_disks,omitempty"`
+	// TakedownSeq is the last takedown the appliance applied
+	// (HeartbeatReply), 0 when it knows none.
+	TakedownSeq uint64 `json:"takedown_seq,omitempty"`
 }
 
 // ParseWindow parses "HH:MM-HH:MM" into minutes after midnight. The end
-// may be before the start: the window then spans midnight.
+// may be before the start: the window then spans midnight. It may not be
+// the start: such a window would never open (appliances refuse it).
 func ParseWindow(w string) (start, end int, err error) {
 	a, b, ok := strings.Cut(w, "-")
 	if !ok {
@@ -235,6 +242,9 @@ func ParseWindow(w string) (start, end int, err error) {
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("fillcast: fill window %q: %w", w, err)
+	}
+	if start == end {
+		return 0, 0, fmt.Errorf("fillcast: fill window %q is empty: want an end other than the start", w)
 	}
 	return start, end, nil
 }

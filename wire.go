@@ -101,3 +101,36 @@ type FillPass struct {
 	Pass      string    `json:"pass"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// HeartbeatReply is the body of the answer to POST
+// /v1/appliances/{id}/heartbeat: the takedowns (deleted titles) the
+// appliance has to apply. The appliance sends the sequence number of the
+// last takedown it applied (Heartbeat.TakedownSeq, 0 when it knows none),
+// and the answer lists every later one the control plane's record still
+// holds, oldest first, so an appliance that missed heartbeats (it was
+// down or cut off) catches up with the first one that gets through.
+type HeartbeatReply struct {
+	// TakedownSeq is the sequence number of the latest takedown: the
+	// appliance sends it back once it has applied Takedowns.
+	TakedownSeq uint64 `json:"takedown_seq"`
+	// Takedowns are the takedowns after the appliance's TakedownSeq
+	// (every one the record holds when that is 0 or from another
+	// history), oldest first.
+	Takedowns []Takedown `json:"takedowns,omitempty"`
+	// Resync says the appliance is further behind than the bounded
+	// record reaches: takedowns it never saw are gone from it, so it
+	// purges its whole cache and fills again.
+	Resync bool `json:"resync,omitempty"`
+}
+
+// Takedown is one deleted title as heartbeats carry it.
+type Takedown struct {
+	Seq   uint64    `json:"seq"`
+	Title string    `json:"title"`
+	At    time.Time `json:"at"`
+	// TokensUntil is the latest expiry (unix seconds) of a playback token
+	// issued for the title before the takedown: tokens of the title that
+	// expire at or before it are refused from then on; tokens issued for
+	// the title after it is created again expire later and work.
+	TokensUntil int64 `json:"tokens_until"`
+}

@@ -138,6 +138,8 @@ type Deps struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts sign-ups and sign-ins; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Service is the accounts' rules over a Store. It is safe for concurrent
@@ -205,10 +207,8 @@ func (s *Service) hash(ctx context.Context, f func()) error {
 	return nil
 }
 
-// SignUp creates an account on plan with a first profile named after the
-// email's local part, for a client at client (the zero Addr: a caller of
-// this process, not counted against SignUpsPerHour).
-func (s *Service) SignUp(ctx context.Context, email, password, plan string, client netip.Addr) (Account, error) {
+// signUp is SignUp, uncounted.
+func (s *Service) signUp(ctx context.Context, email, password, plan string, client netip.Addr) (Account, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return Account{}, invalidf("%v", err)
@@ -244,12 +244,8 @@ func (s *Service) SignUp(ctx context.Context, email, password, plan string, clie
 	return a, nil
 }
 
-// SignIn checks an email and password and opens a session: the token to
-// give the client (shown once) and the session record. Unknown emails
-// and wrong passwords fail alike, in about the same time; more than
-// SignInFailures failures within FailureWindow for the email or the
-// client refuse further attempts with a *ThrottledError.
-func (s *Service) SignIn(ctx context.Context, email, password string, client netip.Addr) (string, Session, error) {
+// signIn is SignIn, uncounted.
+func (s *Service) signIn(ctx context.Context, email, password string, client netip.Addr) (string, Session, error) {
 	now := s.d.Now()
 	loose := []string{"client:" + clientKey(client)}
 	// A malformed email is never looked up, nor counted by itself: the

@@ -385,7 +385,9 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 		if err == nil {
 			a.agent, err = agent.New(agent.Config{
 				ID: cfg.ID, Site: cfg.Site, Profile: cfg.Profile, URL: cfg.AdvertiseURL, Interval: cfg.HeartbeatInterval,
-			}, agent.Deps{ControlPlane: a.cp, Read: a.counters, OnKeys: a.replicatedKeys, OnFillPass: a.pass.set, Log: log})
+				StateFile: cfg.takedownState(),
+			}, agent.Deps{ControlPlane: a.cp, Read: a.counters, OnKeys: a.replicatedKeys, OnFillPass: a.pass.set, Log: log,
+				Purger: purger{a}, OnRefusals: a.srv.SetTakedowns})
 		}
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now},
@@ -442,7 +444,7 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 	}
 	a.log.Info("appliance: serving", "id", a.cfg.ID, "site", a.cfg.Site, "profile", a.cfg.Profile,
 		"http", l.TCP.Addr().String(), "tls", a.tls != nil, "h3", a.cfg.H3,
-		"mem_bytes", a.cfg.Cache.MemBytes, "disk_bytes", a.cfg.Cache.DiskBytes)
+		"mem_bytes", a.cfg.Cache.MemBytes, "disk_bytes", a.cache.Stats().DiskCapacity, "failed_disks", a.cache.FailedDirs())
 	var q *h3.Server
 	if a.cfg.H3 {
 		var err error
@@ -491,6 +493,11 @@ func (a *Appliance) ServeListeners(ctx context.Context, l Listeners) error {
 		if a.fill != nil {
 			a.fill.Run(actx)
 		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.cache.Run(actx) // the scrub
 	}()
 	if l.ParentExited != nil {
 		wg.Add(1)

@@ -17,10 +17,15 @@ type Status struct {
 	Site    string `json:"site"`
 	Profile string `json:"profile"`
 	// PID is the process serving: it changes with each upgrade.
-	PID       int              `json:"pid"`
-	UptimeS   int64            `json:"uptime_s"`
-	Memory    TierStatus       `json:"memory"`
-	Disk      TierStatus       `json:"disk"`
+	PID     int        `json:"pid"`
+	UptimeS int64      `json:"uptime_s"`
+	Memory  TierStatus `json:"memory"`
+	Disk    TierStatus `json:"disk"`
+	// DiskDirs are the disk tier's directories: a failed one is out of
+	// service (Disk counts only the others).
+	DiskDirs []DirStatus `json:"disk_dirs"`
+	// Scrub is the background verification of the disk tier.
+	Scrub     ScrubStatus      `json:"scrub"`
 	Misses    int64            `json:"misses"`
 	Coalesced int64            `json:"coalesced_waits"`
 	HitRatio  float64          `json:"hit_ratio"`
@@ -37,6 +42,24 @@ type TierStatus struct {
 	Objects       int64 `json:"objects,omitempty"`
 	Hits          int64 `json:"hits"`
 	Evictions     int64 `json:"evictions"`
+}
+
+// DirStatus describes one directory of the disk tier.
+type DirStatus struct {
+	Path          string `json:"path"`
+	CapacityBytes int64  `json:"capacity_bytes"`
+	UsedBytes     int64  `json:"used_bytes"`
+	Objects       int64  `json:"objects"`
+	Failed        bool   `json:"failed"`
+	// Error is why it was taken out of service.
+	Error string `json:"error,omitempty"`
+}
+
+// ScrubStatus counts the scrub's work.
+type ScrubStatus struct {
+	Objects int64 `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+	Corrupt int64 `json:"corrupt"`
 }
 
 // FillStatus describes the miss path.
@@ -65,6 +88,11 @@ func (a *Appliance) Status() any {
 		Misses:    s.Misses,
 		Coalesced: s.Coalesced,
 		Fills:     FillStatus{InFlight: s.FillsInFlight, Errors: s.FillErrors, CorruptDropped: s.Corrupt, DiskWriteErrors: s.DiskWriteErrors},
+		Scrub:     ScrubStatus{Objects: s.Scrubbed, Bytes: s.ScrubbedBytes, Corrupt: s.ScrubCorrupt},
+	}
+	for _, d := range s.Dirs {
+		st.DiskDirs = append(st.DiskDirs, DirStatus{Path: d.Path, CapacityBytes: d.CapacityBytes, UsedBytes: d.UsedBytes,
+			Objects: d.Objects, Failed: d.Failed, Error: d.Error})
 	}
 	if total := s.MemHits + s.DiskHits + s.Misses; total > 0 {
 		st.HitRatio = float64(s.MemHits+s.DiskHits) / float64(total)
@@ -87,6 +115,8 @@ type collector struct {
 	fillErrors, corrupt, diskErrors, objects, upFetch, upErr *prometheus.Desc
 	planBytes, presentBytes, filledBytes, planFailures       *prometheus.Desc
 	outsideWindow, streamsCut                                *prometheus.Desc
+	dirFailed, dirUsed, dirCapacity                          *prometheus.Desc
+	scrubbed, scrubbedBytes, scrubCorrupt                    *prometheus.Desc
 }
 
 func newCollector(a *Appliance) *collector {
@@ -113,13 +143,20 @@ func newCollector(a *Appliance) *collector {
 		planFailures: d("plan_fill_failures_total", "Planned files that failed to fill (retried)."),
 		outsideWindow: d("plan_filled_outside_window_bytes_total",
 			"Fill bytes read after the fill window closed (a read under way at the close)."),
-		streamsCut: d("streams_cut_total", "Responses streamed from a fill that broke off before their end."),
+		streamsCut:    d("streams_cut_total", "Responses streamed from a fill that broke off before their end."),
+		dirFailed:     d("disk_failed", "1 when the disk-tier directory was taken out of service after I/O errors.", "dir"),
+		dirUsed:       d("disk_dir_used_bytes", "Bytes held by each disk-tier directory.", "dir"),
+		dirCapacity:   d("disk_dir_capacity_bytes", "Budget of each disk-tier directory.", "dir"),
+		scrubbed:      d("scrubbed_objects_total", "Disk objects the background scrub verified."),
+		scrubbedBytes: d("scrubbed_bytes_total", "Bytes the background scrub read."),
+		scrubCorrupt:  d("scrub_corrupt_total", "Disk objects the background scrub found corrupt (dropped, fetched again on request)."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.coalesced, c.used, c.capacity, c.evictions, c.fillErrors, c.corrupt, c.diskErrors, c.objects, c.upFetch, c.upErr,
-		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures, c.outsideWindow, c.streamsCut} {
+		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures, c.outsideWindow, c.streamsCut,
+		c.dirFailed, c.dirUsed, c.dirCapacity, c.scrubbed, c.scrubbedBytes, c.scrubCorrupt} {
 		ch <- d
 	}
 }
@@ -147,6 +184,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.corrupt, s.Corrupt)
 	counter(c.diskErrors, s.DiskWriteErrors)
 	gauge(c.objects, s.DiskObjects)
+	counter(c.scrubbed, s.Scrubbed)
+	counter(c.scrubbedBytes, s.ScrubbedBytes)
+	counter(c.scrubCorrupt, s.ScrubCorrupt)
+	for _, d := range s.Dirs {
+		failed := int64(0)
+		if d.Failed {
+			failed = 1
+		}
+		gauge(c.dirFailed, failed, d.Path)
+		gauge(c.dirUsed, d.UsedBytes, d.Path)
+		gauge(c.dirCapacity, d.CapacityBytes, d.Path)
+	}
 	for _, u := range c.a.up.Stats() {
 		counter(c.upFetch, u.Fetches, u.URL)
 		counter(c.upErr, u.Errors, u.URL)
@@ -170,7 +219,7 @@ func (a *Appliance) counters() agent.Counters {
 	c := agent.Counters{Requests: u.Requests, Bytes: u.Bytes, TitleBytes: u.TitleBytes,
 		UsedBytes: s.DiskUsed, CapacityBytes: s.DiskCapacity,
 		Hits: s.MemHits + s.DiskHits, Lookups: s.MemHits + s.DiskHits + s.Misses,
-		Latency: u.Latency, Failed: u.Failed + uint64(s.StreamsCut)}
+		Latency: u.Latency, Failed: u.Failed + uint64(s.StreamsCut), FailedDisks: a.cache.FailedDirs()}
 	if a.fill != nil {
 		p := a.fill.Status()
 		c.FillPlannedBytes, c.FillPresentBytes = p.PlannedBytes, p.PresentBytes

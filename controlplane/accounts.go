@@ -16,7 +16,7 @@ import (
 // replicated state. The part is nil for the replicated state.
 func (n *Node) accountsStore() (accounts.Store, *accountsDB) {
 	if n.cfg.AccountsDB == "" {
-		return fsm.AccountsStore(n.fsm, n.apply, n.catchUp), nil
+		return fsm.AccountsStore(n.fsm, n.apply, n.viewerRead), nil
 	}
 	db := &accountsDB{cfg: pgstore.Config{DSN: n.cfg.AccountsDB}}
 	return db, db
@@ -32,17 +32,37 @@ func (n *Node) apply(ctx context.Context, c fsm.Command) error {
 	return n.raft.Apply(ctx, c)
 }
 
-// catchUp waits, boundedly, until this node's state has every write
-// applied through other nodes so far.
+// catchUp makes this node's state reflect every write committed before
+// the call (cluster.Node.CatchUp, a linearizable read), boundedly: the
+// accounts' and billing's lookups that must be current call it, and a
+// node cut off from the leader refuses them (cluster.ErrNoLeader or
+// cluster.ErrStale) rather than answer from an old copy.
 func (n *Node) catchUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
 	return n.raft.CatchUp(ctx)
 }
 
-// catchUpTimeout bounds the wait of a lookup that missed for the writes
-// made through other nodes.
-const catchUpTimeout = 2 * time.Second
+// viewerRead is catchUp for the accounts' lookups, which every viewer
+// request's session check makes (at most once a CacheTTL per session):
+// while no leader can be reached, an election say, it lets them read
+// this node's copy for viewerGrace after the node last heard from a
+// leader, so that players ride out an election; a node cut off for
+// longer refuses them.
+func (n *Node) viewerRead(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	return n.raft.CatchUpOrRecent(ctx, viewerGrace)
+}
+
+// viewerGrace is how long after its last word from a leader a node still
+// answers the accounts' lookups from its own copy (docs/api.md, "Read
+// consistency").
+const viewerGrace = 5 * time.Second
+
+// catchUpTimeout bounds a lookup's wait to be current: a read-index
+// round and the wait to apply up to it.
+const catchUpTimeout = 5 * time.Second
 
 // accountsDB is the PostgreSQL store, connected when Run opens it,
 // before the API serves a request.

@@ -133,6 +133,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		if n.ingest, err = ingest.New(cfg.Ingest, ingest.Deps{
 			Transcoder: tc, State: stateOf{n.fsm, n.raft}, AdminToken: d.AdminToken, Log: d.Log,
 			Client: n.tls.originClient(), TranscoderBreaker: br.transcoder, OriginBreaker: br.origin, Retries: br.originRetries,
+			Leader: n.leads,
 		}); err != nil {
 			return nil, err
 		}
@@ -146,7 +147,11 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	store, db := n.accountsStore()
 	n.accountsDB = db
-	viewers, err := accounts.NewService(cfg.Accounts, accounts.Deps{Store: guardedStore{store, br.accounts}, Log: d.Log})
+	am, err := accounts.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	viewers, err := accounts.NewService(cfg.Accounts, accounts.Deps{Store: guardedStore{store, br.accounts}, Log: d.Log, Metrics: am})
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +162,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 		return nil, err
 	}
 	if n.tracing, err = tracing.New(cfg.Tracing); err != nil {
+		return nil, err
+	}
+	if err := n.registerMetrics(reg); err != nil {
 		return nil, err
 	}
 	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Accounts: viewers, Ingest: n.ingest, Keys: d.Keys,

@@ -67,11 +67,14 @@ func listen(t *testing.T) net.Listener {
 }
 
 // runNode runs a node of cfg, with short raft timeouts, a raft address of
-// its own and Bootstrap when it joins no one, until the test ends; it
+// its own (unless cfg names one) and Bootstrap when it joins no one, until the test ends; it
 // returns once the node is ready. Its url is https with TLS.
 func runNode(t *testing.T, cfg Config, d Deps) *testNode {
 	t.Helper()
-	cfg.RaftAddr, cfg.Bootstrap = freeAddr(t), len(cfg.Join) == 0
+	if cfg.RaftAddr == "" {
+		cfg.RaftAddr = freeAddr(t)
+	}
+	cfg.Bootstrap = len(cfg.Join) == 0
 	if cfg.Events.Listen == "" && cfg.Events.URL == "" {
 		port, err := h3test.FreePort()
 		if err != nil {

@@ -31,6 +31,9 @@ func (s *Server) authorised(w http.ResponseWriter, r *http.Request, token, title
 			s.forbid(w, r, auth.RejectReason(err), err)
 			return auth.Limits{}, false
 		}
+		if s.takenDown(w, r, token, title) {
+			return auth.Limits{}, false
+		}
 		return limits, true
 	}
 	pass := auth.Bearer(authz)

@@ -16,7 +16,8 @@
 // plane's Content Steering manifest. Dot-files, the temporary files of
 // uploads in flight among them, are never served. PUT with the admin token writes
 // a file atomically, which is how the control plane publishes a
-// transcoded title.
+// transcoded title; DELETE of a title with the admin token removes it and
+// refuses the tokens issued for it before (takedown.go).
 package origin
 
 import (
@@ -67,6 +68,7 @@ type Server struct {
 	metrics   http.Handler
 	heights   heights               // titles' rendition heights, for restricted tokens
 	variants  *manifestfilter.Cache // manifests made for players: filtered, steered
+	takedowns takedowns             // refused tokens of deleted titles (takedown.go)
 }
 
 // New opens cfg.Root (creating it if missing) and returns a Server.
@@ -120,6 +122,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 			Help: "GETs answered 403, by reason (auth.RejectReason, missing_pass, or auth.LimitReason: rendition, download).",
 		}, []string{"reason"}),
 	}
+	if err := s.loadTakedowns(); err != nil {
+		root.Close()
+		return nil, err
+	}
 	reg.MustRegister(s.requests, s.bytes, s.forbidden)
 	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return s, nil
@@ -145,11 +151,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveGet(cw, r)
 	case http.MethodPut:
 		s.servePut(cw, r)
+	case http.MethodDelete:
+		s.serveDelete(cw, r)
 	case http.MethodOptions:
 		setCORS(cw.Header())
 		cw.WriteHeader(http.StatusNoContent)
 	default:
-		cw.Header().Set("Allow", "GET, HEAD, PUT, OPTIONS")
+		cw.Header().Set("Allow", "GET, HEAD, PUT, DELETE, OPTIONS")
 		httpError(cw, http.StatusMethodNotAllowed, "method not allowed")
 	}
 	s.requests.WithLabelValues(r.Method, strconv.Itoa(cw.code)).Inc()

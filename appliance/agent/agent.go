@@ -6,7 +6,9 @@
 // (controlplane/client). The control plane steers players only to
 // appliances whose heartbeats are fresh, so the agent is also how an
 // appliance drains: it reports "draining". It also hands the appliance
-// the control plane's replicated signing keys when they change. Beside
+// the control plane's replicated signing keys when they change, and
+// applies the takedowns (deleted titles) the control plane answers
+// heartbeats with (takedown.go). Beside
 // the Agent, a UsageReporter sends the usage summaries of the appliance's
 // access log (appliance/usage) every 10 s, queued while no node takes
 // them.
@@ -31,8 +33,9 @@ import (
 
 // ControlPlane is what the agent needs of the control plane.
 type ControlPlane interface {
-	// Heartbeat posts one heartbeat of the appliance.
-	Heartbeat(ctx context.Context, applianceID string, hb fillcast.Heartbeat) error
+	// Beat posts one heartbeat of the appliance and returns the
+	// takedowns the control plane answered with.
+	Beat(ctx context.Context, applianceID string, hb fillcast.Heartbeat) (fillcast.HeartbeatReply, error)
 	// Keys returns the replicated signing keys.
 	Keys(ctx context.Context) ([]auth.Key, error)
 	// FillPass returns a new fill pass of the appliance.
@@ -62,6 +65,8 @@ type Counters struct {
 	// differences.
 	Latency latency.Snapshot
 	Failed  uint64
+	// FailedDisks are the cache directories out of service.
+	FailedDisks []string
 }
 
 // Config configures an Agent. Zero values mean the defaults named.
@@ -75,6 +80,11 @@ type Config struct {
 	// KeysEvery is how often keys are fetched (see Deps.OnKeys). Zero
 	// means 30 s.
 	KeysEvery time.Duration
+	// StateFile, when set, keeps the last takedown applied and the
+	// titles whose earlier tokens are refused across restarts
+	// (takedown.go). Empty keeps them in memory: a restarted appliance
+	// then applies every takedown the control plane's record holds.
+	StateFile string
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -124,6 +134,12 @@ type Deps struct {
 	// OnFillPass, if set, receives a fill pass at the start and a new one
 	// each time half of the last one's life has passed.
 	OnFillPass func(fillcast.FillPass)
+	// Purger, if set, applies the takedowns the heartbeats are answered
+	// with (takedown.go).
+	Purger Purger
+	// OnRefusals, if set, receives the taken-down titles whose earlier
+	// tokens are refused, each time they change and at Run's start.
+	OnRefusals func(*auth.Takedowns)
 	// Log receives failed heartbeats; nil discards them.
 	Log *slog.Logger
 	// Now returns the time; nil means time.Now.
@@ -145,6 +161,10 @@ type Agent struct {
 	at   time.Time
 	// sinceFull counts the beats since the complete titles last went out.
 	sinceFull int
+
+	// takedowns is what the agent has applied (takedown.go); seq is
+	// also read by Heartbeat.
+	takedowns takedowns
 
 	keysAt   time.Time  // last key fetch that succeeded
 	keysSeen []auth.Key // the keys last handed to OnKeys
@@ -184,6 +204,7 @@ func (a *Agent) Acked() int64 { return a.acked.Load() }
 func (a *Agent) Run(ctx context.Context) {
 	t := time.NewTicker(a.cfg.Interval)
 	defer t.Stop()
+	a.loadTakedowns()
 	for {
 		a.beat(ctx)
 		a.maybeFetchKeys(ctx)
@@ -223,7 +244,8 @@ func (a *Agent) Heartbeat() fillcast.Heartbeat {
 		Site: a.cfg.Site, Profile: a.cfg.Profile, URL: a.cfg.URL,
 		CapacityBytes: c.CapacityBytes, UsedBytes: c.UsedBytes, Health: fillcast.HealthOK,
 		TitleBytes: map[string]int64{}, FillPlannedBytes: c.FillPlannedBytes, FillPresentBytes: c.FillPresentBytes,
-		PlanVersion: c.PlanVersion, CompleteTitles: c.CompleteTitles,
+		PlanVersion: c.PlanVersion, CompleteTitles: c.CompleteTitles, FailedDisks: c.FailedDisks,
+		TakedownSeq: a.takedowns.seq.Load(),
 	}
 	if same {
 		hb.CompleteTitles, hb.CompleteSame = nil, true
@@ -262,8 +284,9 @@ func (a *Agent) beat(ctx context.Context) {
 	a.mu.Lock()
 	prev, prevAt := a.last, a.at
 	a.mu.Unlock()
-	err := a.cp.Heartbeat(ctx, a.cfg.ID, a.Heartbeat())
+	reply, err := a.cp.Beat(ctx, a.cfg.ID, a.Heartbeat())
 	if err == nil {
+		a.applyTakedowns(reply)
 		a.acked.Add(1)
 		return
 	}

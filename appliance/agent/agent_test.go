@@ -287,14 +287,14 @@ type flakyCP struct {
 	beat   fillcast.Heartbeat
 }
 
-func (c *flakyCP) Heartbeat(_ context.Context, _ string, hb fillcast.Heartbeat) error {
+func (c *flakyCP) Beat(_ context.Context, _ string, hb fillcast.Heartbeat) (fillcast.HeartbeatReply, error) {
 	c.mu.Lock()
 	c.beat = hb
 	c.mu.Unlock()
 	if c.refuse.Load() {
-		return errors.New("refused")
+		return fillcast.HeartbeatReply{}, errors.New("refused")
 	}
-	return nil
+	return fillcast.HeartbeatReply{TakedownSeq: hb.TakedownSeq}, nil
 }
 
 func (c *flakyCP) last() fillcast.Heartbeat {

@@ -12,7 +12,7 @@ import (
 // BenchmarkDiskIndexLookup measures a disk-tier index lookup (map, lock,
 // eviction bookkeeping) in an index of 100k objects.
 func BenchmarkDiskIndexLookup(b *testing.B) {
-	d, err := openDisk(b.TempDir(), 1<<40, false, quietLog())
+	d, err := openDisk(DirConfig{Path: b.TempDir(), Bytes: 1 << 40}, testDiskOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,9 +81,14 @@ func BenchmarkRebuild(b *testing.B) {
 	c.Close()
 	b.ReportAllocs()
 	for b.Loop() {
-		d, err := openDisk(dir, 1<<30, false, quietLog())
+		d, err := openDisk(DirConfig{Path: dir, Bytes: 1 << 30}, testDiskOptions())
 		if err != nil || len(d.index) != 2000 {
 			b.Fatalf("rebuild: %v, %d objects", err, len(d.index))
 		}
 	}
+}
+
+// testDiskOptions are a directory's options as New sets them by default.
+func testDiskOptions() diskOptions {
+	return diskOptions{verifyAge: int64(DefaultConfig().VerifyAge), now: time.Now, log: quietLog()}
 }

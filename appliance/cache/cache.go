@@ -4,6 +4,15 @@
 // start-up), and the miss path that fills both from upstream with request
 // coalescing, streaming each object to the waiting clients while it
 // arrives.
+//
+// The disk tier spans one or more directories, one per disk, each with
+// its own budget: objects are placed by rendezvous hashing (place.go), and
+// a directory whose I/O fails is taken out of service while the others
+// keep serving. Faults are survived rather than served: temporary files
+// of a process that died are cleared by lock ownership (owner.go), a full
+// file system evicts to make room, and a background scrub at a bounded
+// rate plus verification on read after VerifyAge drop objects that rotted
+// on disk (scrub.go), so they are fetched again, never sent.
 package cache
 
 import (
@@ -14,7 +23,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/fillcast/fillcast"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,59 +55,6 @@ var ErrNotFound = errors.New("cache: not found upstream")
 
 // ErrClosed is returned by Get after Close.
 var ErrClosed = errors.New("cache: closed")
-
-// Config configures a Cache. Zero values mean the defaults named.
-type Config struct {
-	// Dir holds the disk tier. Required.
-	Dir string
-	// DiskBytes is the disk tier's budget. Required, > 0.
-	DiskBytes int64
-	// MemBytes is the memory tier's budget; 0 disables the tier.
-	MemBytes int64
-	// MaxMemObject is the largest object the memory tier holds. Zero means
-	// 64 MiB.
-	MaxMemObject int64
-	// MaxSpoolBytes is the largest fill spooled in memory; larger fills
-	// spool in the disk tier's temporary file. Zero means 64 MiB.
-	MaxSpoolBytes int64
-	// Fsync makes every committed object durable before it is indexed.
-	Fsync bool
-}
-
-// DefaultConfig returns a Config with defaults; Dir and DiskBytes must be
-// set.
-func DefaultConfig() Config {
-	return Config{MaxMemObject: 64 << 20, MaxSpoolBytes: 64 << 20}
-}
-
-// Validate reports the first problem of c as a *fillcast.ConfigError.
-func (c Config) Validate() error {
-	switch {
-	case c.Dir == "":
-		return fillcast.ConfigErrorf("cache", "Dir", "required: the directory of the disk tier")
-	case c.DiskBytes <= 0:
-		return fillcast.ConfigErrorf("cache", "DiskBytes", "%d: want the disk tier's budget, a positive number of bytes", c.DiskBytes)
-	case c.MemBytes < 0:
-		return fillcast.ConfigErrorf("cache", "MemBytes", "%d is negative (0 turns the memory tier off)", c.MemBytes)
-	case c.MaxMemObject < 0:
-		return fillcast.ConfigErrorf("cache", "MaxMemObject", "%d is negative", c.MaxMemObject)
-	case c.MaxSpoolBytes < 0:
-		return fillcast.ConfigErrorf("cache", "MaxSpoolBytes", "%d is negative", c.MaxSpoolBytes)
-	}
-	return nil
-}
-
-// withDefaults fills the zero fields; c has passed Validate.
-func (c Config) withDefaults() Config {
-	d := DefaultConfig()
-	if c.MaxMemObject == 0 {
-		c.MaxMemObject = d.MaxMemObject
-	}
-	if c.MaxSpoolBytes == 0 {
-		c.MaxSpoolBytes = d.MaxSpoolBytes
-	}
-	return c
-}
 
 // Tier says where a Hit came from.
 type Tier uint8
@@ -172,27 +127,13 @@ func (h *Hit) Release() {
 	}
 }
 
-// Stats are the cache's counters and gauges.
-type Stats struct {
-	MemHits, DiskHits, Misses, Coalesced int64
-	FillErrors, Corrupt, DiskWriteErrors int64
-	// StreamsCut counts the readers of a fill that saw it break off
-	// before their end: clients whose body was cut short (or, for a
-	// manifest the server reads whole, answered 502).
-	StreamsCut                          int64
-	MemEvictions, DiskEvictions         int64
-	MemUsed, MemCapacity                int64
-	DiskUsed, DiskCapacity, DiskObjects int64
-	FillsInFlight                       int64
-}
-
 // Cache is the two-tier cache. It is safe for concurrent use.
 type Cache struct {
-	cfg  Config
-	src  Source
-	log  *slog.Logger
-	mem  *memTier // nil when disabled
-	disk *disk
+	cfg   Config
+	src   Source
+	log   *slog.Logger
+	mem   *memTier // nil when disabled
+	disks []*disk  // one per directory, in Config.Dirs order
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -210,8 +151,10 @@ type Cache struct {
 	streamsCut                                       atomic.Int64
 }
 
-// New opens the disk tier under cfg.Dir (rebuilding its index) and returns
-// a Cache that fills misses from src.
+// New opens the disk tier's directories (rebuilding their index) and
+// returns a Cache that fills misses from src. With several directories,
+// one that cannot be opened is taken out of service rather than failing
+// the start; a single directory must open.
 func New(cfg Config, src Source, log *slog.Logger) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -220,16 +163,27 @@ func New(cfg Config, src Source, log *slog.Logger) (*Cache, error) {
 		return nil, errors.New("cache: a source is required")
 	}
 	cfg = cfg.withDefaults()
-	d, err := openDisk(cfg.Dir, cfg.DiskBytes, cfg.Fsync, log)
-	if err != nil {
-		return nil, err
-	}
-	c := &Cache{cfg: cfg, src: src, log: log, disk: d, inflight: map[string]*fill{}}
+	c := &Cache{cfg: cfg, src: src, log: log, inflight: map[string]*fill{}}
+	var err error
 	if cfg.MemBytes > 0 {
 		if c.mem, err = newMemTier(cfg.MemBytes, cfg.MaxMemObject); err != nil {
 			return nil, err
 		}
-		d.onEvict = c.mem.del
+	}
+	opts := diskOptions{fsync: cfg.Fsync, verifyAge: int64(cfg.VerifyAge), now: cfg.Now, log: log}
+	if c.mem != nil {
+		opts.onEvict = c.mem.del
+	}
+	for _, dc := range cfg.Dirs {
+		d, err := openDisk(dc, opts)
+		if err != nil && len(cfg.Dirs) == 1 {
+			c.closeDisks()
+			if c.mem != nil {
+				c.mem.close()
+			}
+			return nil, err
+		}
+		c.disks = append(c.disks, d) // failed when err != nil
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
@@ -241,6 +195,7 @@ func (c *Cache) Close() error {
 	c.once.Do(func() {
 		c.cancel()
 		c.wg.Wait()
+		c.closeDisks()
 		if c.mem != nil {
 			c.mem.close()
 		}
@@ -248,15 +203,34 @@ func (c *Cache) Close() error {
 	return nil
 }
 
+func (c *Cache) closeDisks() {
+	for _, d := range c.disks {
+		d.close()
+	}
+}
+
 // Adopt indexes the objects another process wrote into the cache
-// directory after this one built its index: during a zero-downtime
+// directories after this one built its index: during a zero-downtime
 // upgrade the old process keeps filling until it exits, and its objects
 // would otherwise be invisible here (fetched again on their next miss,
 // and their files counted nowhere); objects it evicted or purged leave
 // the index here too. Call it once that process has exited. It returns
 // how many objects it added; cancelling ctx ends the walk early (a large
 // disk must not hold up a shutdown).
-func (c *Cache) Adopt(ctx context.Context) (int, error) { return c.disk.adopt(ctx) }
+func (c *Cache) Adopt(ctx context.Context) (int, error) {
+	total := 0
+	for _, d := range c.disks {
+		if d.failed.Load() {
+			continue
+		}
+		n, err := d.adopt(ctx)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
 
 // Get returns key from memory, else disk, else by joining or starting a
 // fill. key may point into a request buffer: Get copies it before keeping
@@ -277,8 +251,8 @@ func (c *Cache) Lookup(key string) (Hit, bool) {
 			return Hit{Tier: TierMemory, Meta: &o.meta, Body: o.body}, true
 		}
 	}
-	if e, ok := c.disk.lookup(key); ok {
-		if h, err := c.fromDisk(e); err == nil {
+	if d, e, ok := c.find(key); ok {
+		if h, err := c.fromDisk(d, e); err == nil {
 			c.diskHits.Add(1)
 			return h, true
 		}
@@ -287,16 +261,22 @@ func (c *Cache) Lookup(key string) (Hit, bool) {
 	return Hit{}, false
 }
 
-func (c *Cache) fromDisk(e *diskEntry) (Hit, error) {
+func (c *Cache) fromDisk(d *disk, e *diskEntry) (Hit, error) {
 	if c.mem != nil && e.meta.Size <= c.mem.maxItem {
-		body, err := c.disk.readAll(e)
+		body, err := d.readAll(e)
 		if err != nil {
 			return Hit{}, err
 		}
-		c.mem.set(e.key, e.meta, body)
+		// Into memory only if a purge did not take it meanwhile (Purge
+		// holds purgeMu while it empties both tiers).
+		c.purgeMu.RLock()
+		if d.holds(e) {
+			c.mem.set(e.key, e.meta, body)
+		}
+		c.purgeMu.RUnlock()
 		return Hit{Tier: TierDisk, Meta: &e.meta, Body: body}, nil
 	}
-	fd, err := c.disk.open(e)
+	fd, err := d.open(e)
 	if err != nil {
 		return Hit{}, err
 	}
@@ -305,7 +285,7 @@ func (c *Cache) fromDisk(e *diskEntry) (Hit, error) {
 
 // Purge removes every object whose key starts with prefix from both tiers
 // and keeps fills in progress for such keys from being cached. It returns
-// how many stored objects it removed.
+// how many objects it removed (the larger of the two tiers' counts).
 func (c *Cache) Purge(prefix string) int {
 	c.purgeMu.Lock()
 	defer c.purgeMu.Unlock()
@@ -318,31 +298,14 @@ func (c *Cache) Purge(prefix string) int {
 		}
 	}
 	c.fmu.Unlock()
-	keys := c.disk.removePrefix(prefix)
-	if c.mem != nil {
-		for _, k := range keys {
-			c.mem.del(k)
-		}
-	}
-	return len(keys)
-}
-
-// Stats returns a snapshot of the counters.
-func (c *Cache) Stats() Stats {
-	used, objects := c.disk.usage()
-	c.fmu.Lock()
-	inflight := len(c.inflight)
-	c.fmu.Unlock()
-	s := Stats{
-		MemHits: c.memHits.Load(), DiskHits: c.diskHits.Load(), Misses: c.misses.Load(),
-		Coalesced: c.coalesced.Load(), FillErrors: c.fillErrors.Load(), StreamsCut: c.streamsCut.Load(),
-		Corrupt: c.disk.corrupt.Load(), DiskWriteErrors: c.disk.writeErrors.Load(),
-		DiskEvictions: c.disk.evictions.Load(),
-		DiskUsed:      used, DiskCapacity: c.cfg.DiskBytes, DiskObjects: int64(objects),
-		FillsInFlight: int64(inflight),
+	n := 0
+	for _, d := range c.disks {
+		n += len(d.removePrefix(prefix))
 	}
 	if c.mem != nil {
-		s.MemUsed, s.MemCapacity, s.MemEvictions = c.mem.used(), c.cfg.MemBytes, c.mem.evictions.Load()
+		// Every copy in memory, also of objects the disk tier lost or
+		// never stored (a failed write or directory).
+		n = max(n, c.mem.delPrefix(prefix))
 	}
-	return s
+	return n
 }

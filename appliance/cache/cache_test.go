@@ -412,11 +412,11 @@ func TestEvictionKeepsBudgetAndPurge(t *testing.T) {
 	if n == 0 || c.Stats().DiskObjects != before-int64(n) {
 		t.Errorf("Purge removed %d, objects %d -> %d", n, before, c.Stats().DiskObjects)
 	}
-	c.disk.mu.Lock()
-	for k := range c.disk.index {
+	c.disks[0].mu.Lock()
+	for k := range c.disks[0].index {
 		if k[:3] == "t1/" {
 			t.Errorf("purged key %s still indexed", k)
 		}
 	}
-	c.disk.mu.Unlock()
+	c.disks[0].mu.Unlock()
 }

@@ -1,7 +1,7 @@
 package cache
 
 import (
-	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -13,9 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
 
 	"github.com/fillcast/fillcast/appliance/evict"
 	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 )
 
 // diskEntry is an object in the disk tier's index.
@@ -23,61 +27,94 @@ type diskEntry struct {
 	key      string
 	meta     Meta
 	path     string
+	cpath    []byte // path and a NUL: the hit path opens it without allocating
 	fileSize int64  // body + trailer + footer: what counts against the budget
 	crc      uint32 // body checksum from the footer
-	verified atomic.Bool
+	// verifiedAt is when (Unix ns) the body last matched crc; 0: never in
+	// this process.
+	verifiedAt atomic.Int64
 }
 
-// disk is the disk tier: one file per object under dir/objects, an index
-// in memory rebuilt from the files at start-up, and an eviction policy that
-// keeps the files' total size under max.
-type disk struct {
-	objDir, tmpDir string
-	max            int64
-	fsync          bool
-	log            *slog.Logger
+// diskOptions are what every directory of the disk tier shares.
+type diskOptions struct {
+	fsync     bool
+	verifyAge int64 // ns
+	now       func() time.Time
+	log       *slog.Logger
 	// onEvict is told each key the budget pushed out, so the memory tier
 	// never holds an object the disk tier no longer does.
 	onEvict func(key string)
+}
 
-	mu     sync.Mutex
-	index  map[string]*diskEntry
-	used   int64
-	policy evict.Policy
+// disk is one directory of the disk tier: one file per object under
+// dir/objects, an index in memory rebuilt from the files at start-up, and
+// an eviction policy that keeps the files' total size under max. A disk
+// whose I/O fails is marked failed (see fail) and holds nothing from then
+// on.
+type disk struct {
+	diskOptions
+	dir            string
+	objDir, tmpDir string
+	max            int64
+	seed           uint64 // its identity in placement: hash of dir
+	owner          tmpOwner
+
+	failed atomic.Bool
+
+	mu      sync.Mutex
+	failErr string // why it failed
+	index   map[string]*diskEntry
+	used    int64
+	policy  evict.Policy
 	// pinned keys are planned by the fill manifest: they stay out of the
 	// eviction order, so pull-through traffic cannot push them out.
 	pinned map[string]bool
 
-	evictions, corrupt, writeErrors atomic.Int64
-	tmpSeq                          atomic.Uint64
+	evictions, corrupt, writeErrors       atomic.Int64
+	scrubbed, scrubbedBytes, scrubCorrupt atomic.Int64
 }
 
-func openDisk(dir string, max int64, fsync bool, log *slog.Logger) (*disk, error) {
+// openDisk opens the directory dc, clearing the temporary files of dead
+// processes and rebuilding the index. On error it returns the disk marked
+// failed, with the error.
+func openDisk(dc DirConfig, o diskOptions) (*disk, error) {
 	d := &disk{
-		objDir: filepath.Join(dir, "objects"),
-		tmpDir: filepath.Join(dir, "tmp"),
-		max:    max,
-		fsync:  fsync,
-		log:    log,
-		index:  map[string]*diskEntry{},
-		policy: evict.NewS3FIFO(max, 0.1),
+		diskOptions: o,
+		dir:         dc.Path,
+		objDir:      filepath.Join(dc.Path, "objects"),
+		tmpDir:      filepath.Join(dc.Path, "tmp"),
+		max:         dc.Bytes,
+		seed:        hashString(dc.Path),
+		index:       map[string]*diskEntry{},
+		policy:      evict.NewS3FIFO(dc.Bytes, 0.1),
+	}
+	d.owner.dir = filepath.Join(dc.Path, "owners")
+	err := d.load()
+	if err != nil {
+		d.fail(err)
+	}
+	return d, err
+}
+
+func (d *disk) load() error {
+	for _, p := range []string{d.objDir, d.tmpDir, d.owner.dir} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
 	}
 	// Temporary files belong to fills in progress: a previous process's
 	// are never valid objects, but during a zero-downtime upgrade the old
-	// process is still filling, so only the files of dead processes go.
-	if err := clearTmp(d.tmpDir, false); err != nil {
-		return nil, err
+	// process is still filling, so only the files of processes that no
+	// longer hold their owner lock go.
+	if err := d.clearTmp(); err != nil {
+		return err
 	}
-	for _, p := range []string{d.objDir, d.tmpDir} {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
-		}
-	}
-	if err := d.rebuild(); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return d.rebuild()
 }
+
+// close releases the disk's owner lock: from then on another process
+// clears its temporary files.
+func (d *disk) close() { d.owner.release() }
 
 // lookup returns the entry for key and records the access.
 func (d *disk) lookup(key string) (*diskEntry, bool) {
@@ -92,18 +129,22 @@ func (d *disk) lookup(key string) (*diskEntry, bool) {
 
 // open returns a descriptor of the object's file (a raw one: reads are
 // pread and sendfile, so it needs neither the runtime's poller nor an
-// *os.File), checking the body checksum the first time the object is read
-// in this process. A corrupt object is dropped and errCorrupt returned, so
-// the caller refetches it.
+// *os.File), checking the body checksum first when it was not verified
+// within verifyAge (always on its first read in this process). A corrupt
+// object is dropped and errCorrupt returned, so the caller refetches it.
 func (d *disk) open(e *diskEntry) (int, error) {
-	fd, err := unix.Open(e.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := openEntry(e)
 	if err != nil {
-		d.drop(e, err)
+		if !d.ioError(err) {
+			d.drop(e, err)
+		}
 		return -1, fmt.Errorf("cache: open %s: %w", e.key, err)
 	}
-	if !e.verified.Load() {
-		r := &FileRange{fd: fd, end: e.meta.Size}
-		if err := d.verify(e, bufio.NewReaderSize(r, 256<<10), nil); err != nil {
+	if d.now().UnixNano()-e.verifiedAt.Load() >= d.verifyAge {
+		buf := verifyBufs.Get().(*[]byte)
+		crc, err := crcFD(context.Background(), fd, e.meta.Size, *buf, nil)
+		verifyBufs.Put(buf)
+		if err := d.settle(e, crc, err); err != nil {
 			unix.Close(fd)
 			return -1, err
 		}
@@ -115,40 +156,91 @@ func (d *disk) open(e *diskEntry) (int, error) {
 func (d *disk) readAll(e *diskEntry) ([]byte, error) {
 	f, err := os.Open(e.path)
 	if err != nil {
-		d.drop(e, err)
+		if !d.ioError(err) {
+			d.drop(e, err)
+		}
 		return nil, fmt.Errorf("cache: open %s: %w", e.key, err)
 	}
 	defer f.Close()
 	body := make([]byte, e.meta.Size)
 	if _, err := f.ReadAt(body, 0); err != nil && !(err == io.EOF && len(body) == 0) {
-		d.drop(e, err)
-		return nil, fmt.Errorf("cache: read %s: %w", e.key, err)
+		return nil, d.settle(e, 0, err)
 	}
-	if err := d.verify(e, nil, body); err != nil {
+	if err := d.settle(e, crc32.Checksum(body, crcTable), nil); err != nil {
 		return nil, err
 	}
 	return body, nil
 }
 
-// verify checks the body, read from r or given whole, against its CRC.
-func (d *disk) verify(e *diskEntry, r io.Reader, body []byte) error {
-	var crc uint32
-	if body != nil {
-		crc = crc32.Checksum(body, crcTable)
-	} else {
-		h := crc32.New(crcTable)
-		if _, err := io.Copy(h, r); err != nil {
-			d.drop(e, err)
-			return fmt.Errorf("cache: read %s: %w", e.key, err)
+// settle ends a verification of e: readErr is why its body could not be
+// read, else crc is the body's checksum. A body that cannot be read or
+// does not match is dropped (and a read error may take the disk out of
+// service); a matching one counts as verified now.
+func (d *disk) settle(e *diskEntry, crc uint32, readErr error) error {
+	if readErr != nil {
+		if !d.ioError(readErr) {
+			d.drop(e, readErr)
 		}
-		crc = h.Sum32()
+		return fmt.Errorf("cache: read %s: %w", e.key, readErr)
 	}
 	if crc != e.crc {
 		d.drop(e, errCorrupt)
 		return fmt.Errorf("%w: %s: body checksum mismatch", errCorrupt, e.key)
 	}
-	e.verified.Store(true)
+	e.verifiedAt.Store(d.now().UnixNano())
 	return nil
+}
+
+// newEntry returns the index entry of an object file.
+func newEntry(key string, meta Meta, path string, fileSize int64, crc uint32) *diskEntry {
+	return &diskEntry{key: key, meta: meta, path: path, cpath: append([]byte(path), 0), fileSize: fileSize, crc: crc}
+}
+
+// openEntry opens e's file for reading as a raw descriptor. It calls
+// openat itself because unix.Open allocates a copy of the path to end it
+// with a NUL, and a disk hit allocates nothing.
+func openEntry(e *diskEntry) (int, error) {
+	cwd := unix.AT_FDCWD // a variable: the constant is negative
+	for {
+		fd, _, errno := syscall.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&e.cpath[0])),
+			uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(fd), nil
+		case unix.EINTR:
+			continue
+		}
+		return -1, &fs.PathError{Op: "open", Path: e.path, Err: errno}
+	}
+}
+
+// verifyBufs are the buffers of verifications on the read path.
+var verifyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// crcFD returns the checksum of the first size bytes of fd, read into buf
+// with pread, each read first waiting for lim when it is not nil.
+func crcFD(ctx context.Context, fd int, size int64, buf []byte, lim *rate.Limiter) (uint32, error) {
+	var crc uint32
+	for off := int64(0); off < size; {
+		p := buf[:min(int64(len(buf)), size-off)]
+		if lim != nil {
+			if err := lim.WaitN(ctx, len(p)); err != nil {
+				return 0, err
+			}
+		}
+		n, err := unix.Pread(fd, p, off)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, &fs.PathError{Op: "read", Path: "object", Err: err}
+		case n == 0:
+			return 0, io.ErrUnexpectedEOF
+		}
+		crc = crc32.Update(crc, crcTable, p[:n])
+		off += int64(n)
+	}
+	return crc, nil
 }
 
 // drop removes a damaged or vanished object from the index and the disk.
@@ -166,75 +258,21 @@ func (d *disk) drop(e *diskEntry, why error) {
 	}
 }
 
-// create starts writing a new object into a temporary file.
-func (d *disk) create(key string) (*diskWriter, error) {
-	name := filepath.Join(d.tmpDir, fmt.Sprintf("%d-%d", os.Getpid(), d.tmpSeq.Add(1)))
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+// create starts writing a new object of size bytes (-1: unknown) into a
+// temporary file this process owns.
+func (d *disk) create(key string, size int64) (*diskWriter, error) {
+	name, err := d.owner.tmpName(d.tmpDir)
+	var f *os.File
+	if err == nil {
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	}
 	if err != nil {
 		d.writeErrors.Add(1)
+		d.ioError(err)
 		return nil, fmt.Errorf("cache: create %s: %w", name, err)
 	}
-	return &diskWriter{d: d, f: f, key: key}, nil
+	return &diskWriter{d: d, f: f, key: key, size: size}, nil
 }
-
-// commit finishes w: trailer, optional fsync, rename into place, index,
-// evict. meta.Size must equal the bytes written.
-//
-// Objects are fsynced only with Config.Fsync: a cache may lose what it
-// wrote in the seconds before a power cut, but the footer's lengths and
-// CRCs guarantee that what survives torn is dropped, never served.
-func (w *diskWriter) commit(meta Meta) error {
-	d := w.d
-	if meta.Size != w.n {
-		return fmt.Errorf("cache: commit %s: wrote %d bytes, want %d", w.key, w.n, meta.Size)
-	}
-	err := writeTrailer(w.f, w.key, meta, w.n, w.crc)
-	if err == nil && d.fsync {
-		err = w.f.Sync()
-	}
-	fileSize := w.n + footerLen
-	if err == nil {
-		var fi os.FileInfo
-		if fi, err = w.f.Stat(); err == nil {
-			fileSize = fi.Size()
-		}
-	}
-	final := filepath.Join(d.objDir, objectName(w.key))
-	if err == nil {
-		err = os.MkdirAll(filepath.Dir(final), 0o755)
-	}
-	if err == nil {
-		err = os.Rename(w.f.Name(), final)
-	}
-	if err != nil {
-		d.writeErrors.Add(1)
-		w.abort()
-		return fmt.Errorf("cache: commit %s: %w", w.key, err)
-	}
-	w.done = true
-	e := &diskEntry{key: w.key, meta: meta, path: final, fileSize: fileSize, crc: w.crc}
-	e.verified.Store(true)
-	d.mu.Lock()
-	if old, ok := d.index[w.key]; ok {
-		d.removeLocked(old)
-	}
-	d.insertLocked(e)
-	victims := d.evictLocked()
-	d.mu.Unlock()
-	d.removeFiles(victims)
-	return nil
-}
-
-// abort discards an unfinished object.
-func (w *diskWriter) abort() {
-	if !w.done {
-		w.done = true
-		os.Remove(w.f.Name())
-	}
-}
-
-// close releases the file; readers of the spool must be done with it.
-func (w *diskWriter) close() { w.f.Close() }
 
 func (d *disk) insertLocked(e *diskEntry) {
 	d.index[e.key] = e
@@ -259,7 +297,7 @@ func (d *disk) setPinned(keys map[string]bool) {
 			d.policy.Remove(k)
 		}
 	}
-	victims := d.evictLocked()
+	victims := d.evictLocked(0)
 	d.mu.Unlock()
 	d.removeFiles(victims)
 }
@@ -278,11 +316,12 @@ func (d *disk) removeLocked(e *diskEntry) {
 	d.policy.Remove(e.key)
 }
 
-// evictLocked removes entries until the tier is within budget and returns
-// them; their files are removed outside the lock.
-func (d *disk) evictLocked() []*diskEntry {
+// evictLocked removes entries until the disk is within budget and at
+// least need bytes are freed, and returns them; their files are removed
+// outside the lock.
+func (d *disk) evictLocked(need int64) []*diskEntry {
 	var victims []*diskEntry
-	for d.used > d.max {
+	for freed := int64(0); d.used > d.max || freed < need; {
 		key, ok := d.policy.Victim()
 		if !ok {
 			break
@@ -293,10 +332,30 @@ func (d *disk) evictLocked() []*diskEntry {
 		}
 		delete(d.index, key)
 		d.used -= e.fileSize
+		freed += e.fileSize
 		victims = append(victims, e)
 	}
 	d.evictions.Add(int64(len(victims)))
 	return victims
+}
+
+// makeRoom evicts objects worth at least need bytes, for a write the file
+// system refused as full (its budget may be more than the file system
+// holds, or something else filled it). It reports whether it evicted any;
+// it evicts nothing for more than the file system's size.
+func (d *disk) makeRoom(need int64) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(d.dir, &st) == nil && need > int64(st.Blocks)*st.Bsize {
+		return false // it cannot fit: evicting would only empty the cache
+	}
+	d.mu.Lock()
+	victims := d.evictLocked(need)
+	d.mu.Unlock()
+	d.removeFiles(victims)
+	if len(victims) > 0 {
+		d.log.Warn("cache: file system full, evicted to make room", "dir", d.dir, "objects", len(victims))
+	}
+	return len(victims) > 0
 }
 
 func (d *disk) removeFiles(es []*diskEntry) {
@@ -330,11 +389,4 @@ func (d *disk) removePrefix(prefix string) []string {
 		keys[i] = e.key
 	}
 	return keys
-}
-
-// usage returns the bytes and objects held.
-func (d *disk) usage() (used int64, objects int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.used, len(d.index)
 }

@@ -10,6 +10,9 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // On disk an object is one file: the body, then a JSON trailer with the
@@ -104,20 +107,127 @@ type diskWriter struct {
 	d    *disk
 	f    *os.File
 	key  string
+	size int64 // expected, -1 when unknown
 	n    int64
 	crc  uint32
 	done bool
 }
 
+// errWrite marks the error of a write the file system refused.
+var errWrite = errors.New("cache: write")
+
+// maxRoomTries bounds the evictions one write makes to get room.
+const maxRoomTries = 4
+
 func (w *diskWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
+	n, err := w.write(p)
 	w.crc = crc32.Update(w.crc, crcTable, p[:n])
 	w.n += int64(n)
-	if err != nil {
-		return n, fmt.Errorf("cache: write %s: %w", w.f.Name(), err)
-	}
-	return n, nil
+	return n, err
 }
+
+// write writes all of p. A full file system makes room by evicting (as
+// much as the rest of the object needs) and is tried again; every failed
+// write counts, and one that means the disk is broken takes it out of
+// service.
+func (w *diskWriter) write(p []byte) (int, error) {
+	done := 0
+	for tries := 0; ; tries++ {
+		n, err := w.f.Write(p[done:])
+		done += n
+		if err == nil {
+			return done, nil
+		}
+		w.d.writeErrors.Add(1)
+		if !errors.Is(err, unix.ENOSPC) || tries == maxRoomTries || !w.d.makeRoom(w.roomFor(len(p)-done)) {
+			w.d.ioError(err)
+			return done, fmt.Errorf("%w %s: %w", errWrite, w.f.Name(), err)
+		}
+	}
+}
+
+// roomFor is what to evict for a write of n bytes refused as full: the
+// rest of the object with its trailer, or a megabyte when its size is
+// unknown.
+func (w *diskWriter) roomFor(n int) int64 {
+	need := int64(n) + 4<<10
+	if w.size >= 0 {
+		need = max(need, w.size-w.n+4<<10)
+	}
+	return max(need, 1<<20)
+}
+
+// rawWriter writes the trailer: it makes room as Write does, without
+// counting the bytes as body.
+type rawWriter struct{ w *diskWriter }
+
+func (r rawWriter) Write(p []byte) (int, error) { return r.w.write(p) }
 
 // ReadAt reads bytes already written; it is safe alongside Write.
 func (w *diskWriter) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadAt(p, off) }
+
+// commit finishes w: trailer, optional fsync, rename into place, index,
+// evict. meta.Size must equal the bytes written.
+//
+// Objects are fsynced only with Config.Fsync: a cache may lose what it
+// wrote in the seconds before a power cut, but the footer's lengths and
+// CRCs guarantee that what survives torn is dropped, never served.
+func (w *diskWriter) commit(meta Meta) error {
+	d := w.d
+	if meta.Size != w.n {
+		return fmt.Errorf("cache: commit %s: wrote %d bytes, want %d", w.key, w.n, meta.Size)
+	}
+	err := writeTrailer(rawWriter{w}, w.key, meta, w.n, w.crc)
+	if err == nil && d.fsync {
+		err = w.f.Sync()
+	}
+	fileSize := w.n + footerLen
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = w.f.Stat(); err == nil {
+			fileSize = fi.Size()
+		}
+	}
+	final := filepath.Join(d.objDir, objectName(w.key))
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(final), 0o755)
+	}
+	if err == nil {
+		err = os.Rename(w.f.Name(), final)
+	}
+	if err != nil {
+		if !errors.Is(err, errWrite) { // a failed write counted itself
+			d.writeErrors.Add(1)
+			d.ioError(err)
+		}
+		w.abort()
+		return fmt.Errorf("cache: commit %s: %w", w.key, err)
+	}
+	w.done = true
+	e := newEntry(w.key, meta, final, fileSize, w.crc)
+	e.verifiedAt.Store(d.now().UnixNano())
+	d.mu.Lock()
+	if d.failed.Load() {
+		d.mu.Unlock()
+		return fmt.Errorf("cache: commit %s: %s failed", w.key, d.dir)
+	}
+	if old, ok := d.index[w.key]; ok {
+		d.removeLocked(old)
+	}
+	d.insertLocked(e)
+	victims := d.evictLocked(0)
+	d.mu.Unlock()
+	d.removeFiles(victims)
+	return nil
+}
+
+// abort discards an unfinished object.
+func (w *diskWriter) abort() {
+	if !w.done {
+		w.done = true
+		os.Remove(w.f.Name())
+	}
+}
+
+// close releases the file; readers of the spool must be done with it.
+func (w *diskWriter) close() { w.f.Close() }

@@ -85,23 +85,27 @@ func (c *Cache) doFill(f *fill) error {
 	// spool itself for large or unknown-length objects.
 	var buf []byte
 	var w *diskWriter
-	if size >= 0 && size <= c.cfg.DiskBytes {
-		if w, err = c.disk.create(f.key); err != nil {
+	d := c.place(f.key)
+	if d != nil && size >= 0 && size <= d.max {
+		if w, err = d.create(f.key, size); err != nil {
 			c.log.Warn("cache: not caching on disk", "key", f.key, "err", err)
 			w = nil
 		}
 	}
-	if size >= 0 && size <= c.cfg.MaxSpoolBytes {
+	switch {
+	case size >= 0 && size <= c.cfg.MaxSpoolBytes:
 		buf = make([]byte, size)
 		f.spool = memSpool(buf)
-	} else if w != nil {
+	case w != nil:
 		f.spool = w
-	} else if size < 0 {
-		if w, err = c.disk.create(f.key); err != nil {
+	case size < 0 && d != nil:
+		if w, err = d.create(f.key, size); err != nil {
 			return err
 		}
 		f.spool = w
-	} else {
+	case d == nil:
+		return fmt.Errorf("%w: %s: %d bytes is more than the memory spool holds", ErrNoDisk, f.key, size)
+	default:
 		return fmt.Errorf("cache: %s: %d bytes is larger than the disk tier and the memory spool", f.key, size)
 	}
 	if w != nil {

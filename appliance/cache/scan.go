@@ -8,41 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // The disk tier's index lives in memory and is built from the object
 // files: all of them at start-up (rebuild), and the ones another process
 // added meanwhile after a zero-downtime upgrade (adopt). Both go through
 // scan.
-
-// clearTmp removes the temporary files of processes that are gone. Names
-// are "{pid}-{sequence}" (see create). This process's own are kept only
-// when keepOwn: at start-up a file with its PID belongs to a dead process
-// that had the same PID.
-func clearTmp(dir string, keepOwn bool) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cache: read %s: %w", dir, err)
-	}
-	self := os.Getpid()
-	for _, e := range entries {
-		pid, _, _ := strings.Cut(e.Name(), "-")
-		if n, err := strconv.Atoi(pid); err == nil && (n == self && keepOwn || n != self && unix.Kill(n, 0) == nil) {
-			continue // a live process (this one, or the one being upgraded from) owns it
-		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return fmt.Errorf("cache: clear %s: %w", dir, err)
-		}
-	}
-	return nil
-}
 
 // rebuild builds the index from the object files at start-up.
 func (d *disk) rebuild() error {
@@ -58,7 +29,7 @@ func (d *disk) rebuild() error {
 // temporary files it left are cleared. It returns how many objects it
 // added.
 func (d *disk) adopt(ctx context.Context) (int, error) {
-	if err := clearTmp(d.tmpDir, true); err != nil {
+	if err := d.clearTmp(); err != nil {
 		return 0, err
 	}
 	d.mu.Lock()
@@ -115,6 +86,11 @@ func (d *disk) scan(ctx context.Context) (int, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // evicted or purged meanwhile
 		}
+		if err != nil && !errors.Is(err, errCorrupt) {
+			if d.ioError(err) {
+				return err
+			}
+		}
 		if err != nil {
 			d.log.Warn("cache: dropping object file", "path", path, "err", err)
 			d.corrupt.Add(1)
@@ -125,19 +101,23 @@ func (d *disk) scan(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
+		d.ioError(err)
 		return 0, fmt.Errorf("cache: scan %s: %w", d.objDir, err)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].mtime < all[j].mtime })
 	added := 0
 	d.mu.Lock()
 	for _, f := range all {
+		if d.failed.Load() {
+			break
+		}
 		if _, ok := d.index[f.e.key]; ok {
 			continue // committed by this process while the scan ran
 		}
 		d.insertLocked(f.e)
 		added++
 	}
-	victims := d.evictLocked()
+	victims := d.evictLocked(0)
 	d.mu.Unlock()
 	d.removeFiles(victims)
 	return added, nil
@@ -160,5 +140,5 @@ func (d *disk) loadEntry(path string) (*diskEntry, int64, error) {
 	if want := filepath.Join(d.objDir, objectName(t.Key)); want != path {
 		return nil, 0, fmt.Errorf("%w: key %q belongs at %s", errCorrupt, t.Key, want)
 	}
-	return &diskEntry{key: t.Key, meta: t.Meta, path: path, fileSize: fi.Size(), crc: crc}, fi.ModTime().UnixNano(), nil
+	return newEntry(t.Key, t.Meta, path, fi.Size(), crc), fi.ModTime().UnixNano(), nil
 }

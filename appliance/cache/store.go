@@ -13,12 +13,27 @@ import (
 // the catalog gives for it: nothing is stored.
 var ErrChecksum = errors.New("cache: checksum mismatch")
 
+// ErrNoDisk is returned by Store, and by Get for an object too large for
+// the memory spool, when every directory of the disk tier failed.
+var ErrNoDisk = errors.New("cache: no healthy disk")
+
 // Has reports whether key is in the disk tier.
-func (c *Cache) Has(key string) bool { return c.disk.has(key) }
+func (c *Cache) Has(key string) bool {
+	for _, d := range c.disks {
+		if !d.failed.Load() && d.has(key) {
+			return true
+		}
+	}
+	return false
+}
 
 // Pin makes keys the set of objects the fill manifest plans: they are not
 // evicted while pinned; every other object is subject to eviction.
-func (c *Cache) Pin(keys map[string]bool) { c.disk.setPinned(keys) }
+func (c *Cache) Pin(keys map[string]bool) {
+	for _, d := range c.disks {
+		d.setPinned(keys)
+	}
+}
 
 // Store writes f's body into the disk tier under key: a planned fill, not
 // a client miss, so it bypasses the memory tier and coalescing. The body
@@ -26,10 +41,14 @@ func (c *Cache) Pin(keys map[string]bool) { c.disk.setPinned(keys) }
 // nothing is stored and the error says why. It returns the bytes written.
 func (c *Cache) Store(ctx context.Context, key string, f *Fetched, sha256hex string) (int64, error) {
 	defer f.Body.Close()
-	if f.Meta.Size > c.cfg.DiskBytes {
+	d := c.place(key)
+	if d == nil {
+		return 0, fmt.Errorf("%w: %s", ErrNoDisk, key)
+	}
+	if f.Meta.Size > d.max {
 		return 0, fmt.Errorf("cache: %s: %d bytes is larger than the disk tier", key, f.Meta.Size)
 	}
-	w, err := c.disk.create(key)
+	w, err := d.create(key, f.Meta.Size)
 	if err != nil {
 		return 0, err
 	}

@@ -32,16 +32,22 @@ func (e *Executor) adopt(m *manifest) {
 		e.onCatalog(m.Catalog)
 	}
 	if changed {
-		keys := map[string]bool{}
-		for _, t := range m.Titles {
-			for _, f := range t.Files {
-				keys[t.ID+"/"+f.Path] = true
-			}
-		}
-		e.cache.Pin(keys)
-		e.log.Info("fill: manifest adopted", "version", m.Version, "titles", len(m.Titles), "files", len(keys))
+		n := e.pin(m)
+		e.log.Info("fill: manifest adopted", "version", m.Version, "titles", len(m.Titles), "files", n)
 	}
 	e.recount()
+}
+
+// pin pins the files m plans, and only those, and returns how many.
+func (e *Executor) pin(m *manifest) int {
+	keys := map[string]bool{}
+	for _, t := range m.Titles {
+		for _, f := range t.Files {
+			keys[t.ID+"/"+f.Path] = true
+		}
+	}
+	e.cache.Pin(keys)
+	return len(keys)
 }
 
 func sameTitleRenditions(a, b fillcast.TitleRenditions) bool {

@@ -18,9 +18,9 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance"
-	"github.com/fillcast/fillcast/appliance/profiling"
 	"github.com/fillcast/fillcast/appliance/reuseport"
 	"github.com/fillcast/fillcast/appliance/upgrade"
+	"github.com/fillcast/fillcast/internal/profiling"
 )
 
 // Options are the process's settings around appliance.Config. Zero

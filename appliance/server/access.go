@@ -38,6 +38,9 @@ func (s *Server) authorised(ctx *fasthttp.RequestCtx, fill bool, token, title st
 		s.forbid(ctx, auth.RejectReason(err), err)
 		return auth.Limits{}, false
 	}
+	if s.takenDown(ctx, token, title) {
+		return auth.Limits{}, false
+	}
 	return limits, true
 }
 

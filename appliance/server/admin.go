@@ -18,7 +18,7 @@ func (s *Server) adminHandler() fasthttp.RequestHandler {
 	g := s.d.Gatherer
 	if g == nil {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(s.metrics)
+		reg.MustRegister(s.Collector())
 		g = reg
 	}
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
@@ -91,10 +91,7 @@ func purgePrefix(req PurgeRequest) (string, error) {
 	case req.Title != "" && req.Prefix != "":
 		return "", fmt.Errorf("server: give title or prefix, not both")
 	case req.Title != "":
-		if err := fillcast.ValidateTitleID(req.Title); err != nil {
-			return "", fmt.Errorf("server: title: %w", err)
-		}
-		return req.Title + "/", nil
+		return TitlePrefix(req.Title)
 	case req.Prefix != "":
 		title, _, _ := strings.Cut(req.Prefix, "/")
 		if err := fillcast.ValidateTitleID(title); err != nil {

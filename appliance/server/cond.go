@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"strconv"
+	"strings"
 
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/valyala/fasthttp"
@@ -39,11 +40,14 @@ func ifRangeMatches(ifRange []byte, meta *cache.Meta) bool {
 }
 
 // etagListMatches reports whether the comma-separated entity tags in list
-// contain etag ("*" matches any). Comparison is weak (W/ ignored) unless
-// strong is set, as If-None-Match requires weak comparison.
+// contain etag ("*" matches any). Comparison is weak (W/ ignored on both
+// sides) unless strong is set, as If-None-Match requires weak comparison.
 func etagListMatches(list []byte, etag string, strong bool) bool {
 	if etag == "" {
 		return false
+	}
+	if !strong {
+		etag = strings.TrimPrefix(etag, "W/")
 	}
 	for len(list) > 0 {
 		var item []byte

@@ -165,6 +165,9 @@ type Server struct {
 	// by; nil until the first fill manifest.
 	renditions atomic.Pointer[Renditions]
 	variants   *manifestfilter.Cache // manifests made for players: filtered, steered
+	// takedowns are the titles whose earlier tokens are refused
+	// (takedown.go); nil refuses none.
+	takedowns atomic.Pointer[auth.Takedowns]
 }
 
 // New returns a Server over d.Cache.
@@ -198,7 +201,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) SetKeys(k *auth.Keys) { s.verify.SetKeys(k) }
 
 // Collector returns the server's own Prometheus metrics.
-func (s *Server) Collector() prometheus.Collector { return s.metrics }
+func (s *Server) Collector() prometheus.Collector { return serverCollector{s} }
 
 // Header values set on every content response.
 var (

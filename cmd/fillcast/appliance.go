@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"github.com/dustin/go-humanize"
 	"github.com/fillcast/fillcast/appliance"
+	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/appliance/process"
-	"github.com/fillcast/fillcast/appliance/profiling"
 	"github.com/fillcast/fillcast/appliance/upgrade"
+	"github.com/fillcast/fillcast/internal/profiling"
 )
 
 func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -21,7 +24,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR [--h3 --tls-cert FILE --tls-key FILE] --cache-dir DIR --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
+	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR [--h3 --tls-cert FILE --tls-key FILE] --cache-dir DIR[:SIZE] [--cache-dir ...] --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
 	cfg := appliance.DefaultConfig()
 	var d appliance.Deps
 	ops := process.Options{Profiling: profiling.DefaultConfig(), ReadyTimeout: upgrade.DefaultConfig().ReadyTimeout}
@@ -29,11 +32,17 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&cfg.Site, "site", "", "site id the appliance is installed in")
 	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "flash (popular titles only) or storage (whole catalog)")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen address (TCP; with --h3 also the UDP port of HTTP/3)")
-	fs.StringVar(&cfg.Cache.Dir, "cache-dir", "", "directory of the disk tier")
+	var dirs cacheDirs
+	fs.Var(&dirs, "cache-dir", "directory of the disk tier, `DIR[:SIZE]` with its own budget (default --disk-bytes); "+
+		"repeat it (or separate with commas) for one directory per disk: objects spread across them, and one that fails is taken out of service")
 	mem := byteSize(1 << 30)
 	fs.Var(&mem, "mem-bytes", "memory tier budget (0 disables it)")
 	disk := byteSize(10 << 30)
 	fs.Var(&disk, "disk-bytes", "disk tier budget")
+	scrub := byteSize(cfg.Cache.ScrubRate)
+	fs.Var(&scrub, "scrub-rate", "bytes per second at which each cache directory is re-read to find corrupt objects (0: off)")
+	fs.DurationVar(&cfg.Cache.ScrubEvery, "scrub-every", cfg.Cache.ScrubEvery, "shortest time between two scrub passes over a cache directory")
+	fs.DurationVar(&cfg.Cache.VerifyAge, "verify-age", cfg.Cache.VerifyAge, "a disk object not verified for this long is checked against its checksum when next read")
 	fs.BoolVar(&cfg.Cache.Fsync, "fsync", false, "fsync every cached object before indexing it (torn files are dropped either way)")
 	upstreams := fs.String("upstream", "", "upstream base URLs, comma-separated: site peers first, the origin last")
 	keysPath := fs.String("token-keys", "", "public key `FILE` (fillcast keys public): one \"<id> pub:<hex>\" a line; all verify tokens and peers' credentials")
@@ -71,7 +80,12 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg.Cache.MemBytes, cfg.Cache.DiskBytes = int64(mem), int64(disk)
+	cfg.Cache.MemBytes, cfg.Cache.DiskBytes, cfg.Cache.ScrubRate = int64(mem), int64(disk), int64(scrub)
+	if len(dirs) == 1 && dirs[0].Bytes == 0 {
+		cfg.Cache.Dir = dirs[0].Path
+	} else {
+		cfg.Cache.Dirs = dirs
+	}
 	cfg.UDPBufferBytes = int(udpBuf)
 	cfg.Upstream.URLs = splitList(*upstreams)
 	cfg.ControlPlanes = splitList(*controlplanes)
@@ -93,7 +107,8 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 // and process.Options, for errors.
 var applianceFlags = map[string]string{
 	"ID": "id", "Site": "site", "Profile": "profile", "HTTP": "http",
-	"Cache.Dir": "cache-dir", "Cache.MemBytes": "mem-bytes", "Cache.DiskBytes": "disk-bytes", "Cache.Fsync": "fsync",
+	"Cache.Dir": "cache-dir", "Cache.Dirs": "cache-dir", "Cache.MemBytes": "mem-bytes", "Cache.DiskBytes": "disk-bytes", "Cache.Fsync": "fsync",
+	"Cache.ScrubRate": "scrub-rate", "Cache.ScrubEvery": "scrub-every", "Cache.VerifyAge": "verify-age",
 	"Upstream.URLs": "upstream", "Upstream.ConnectTimeout": "upstream-connect-timeout", "Upstream.IdleTimeout": "upstream-read-timeout",
 	"MaxConns": "max-conns", "ReadTimeout": "read-timeout", "IdleTimeout": "idle-timeout", "Server.WriteTimeout": "write-timeout",
 	"ControlPlanes": "controlplane", "AdvertiseURL": "advertise-url", "Server.SteeringURL": "steering-url", "HeartbeatInterval": "heartbeat", "UsageInterval": "usage-interval", "AccessLog": "access-log",
@@ -112,4 +127,40 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// cacheDirs is the --cache-dir flag: DIR[:SIZE], repeated or
+// comma-separated (the form an environment variable or config file line
+// gives).
+type cacheDirs []cache.DirConfig
+
+func (c *cacheDirs) String() string {
+	var parts []string
+	for _, d := range *c {
+		if d.Bytes > 0 {
+			parts = append(parts, d.Path+":"+humanize.IBytes(uint64(d.Bytes)))
+		} else {
+			parts = append(parts, d.Path)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (c *cacheDirs) Set(v string) error {
+	for _, item := range splitList(v) {
+		path, size, sized := strings.Cut(item, ":")
+		if path == "" {
+			return fmt.Errorf("%q: want DIR or DIR:SIZE such as /ssd0:800GiB", item)
+		}
+		d := cache.DirConfig{Path: path}
+		if sized {
+			var b byteSize
+			if err := b.Set(size); err != nil || b <= 0 {
+				return fmt.Errorf("%q: bad size %q: want DIR:SIZE such as /ssd0:800GiB", item, size)
+			}
+			d.Bytes = int64(b)
+		}
+		*c = append(*c, d)
+	}
+	return nil
 }

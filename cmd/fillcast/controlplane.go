@@ -6,13 +6,23 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ratelimit"
 	"github.com/fillcast/fillcast/internal/httpserve"
+	"github.com/fillcast/fillcast/internal/profiling"
 )
 
-func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return runBackup(ctx, args[1:], stdout, stderr)
+		case "restore":
+			return runRestore(ctx, args[1:], stdout, stderr)
+		}
+	}
 	fs := newFlagSet("controlplane", "--id ID --data DIR --http ADDR --raft ADDR (--bootstrap | --join URL) --token-keys FILE --admin-token T [--origin URL] [--trusted-proxies CIDR,..] [--events-listen ADDR | --events-url URL] [--tls-cert FILE --tls-key FILE --tls-ca FILE]", stderr)
 	var cfg controlplane.Config
 	fs.StringVar(&cfg.ID, "id", "", "node id, unique in the cluster")
@@ -57,6 +67,9 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	fs.StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM `FILE` of the cluster CA: raft and node-to-node calls admit only node certificates it signed, and the API checks the client certificates of appliances and operators against it")
 	fs.StringVar(&cfg.OriginCA, "origin-ca", "", "PEM `FILE` of the CAs an https --origin's certificate is checked against (default: --tls-ca, else the system's)")
+	prof := profiling.DefaultConfig()
+	prof.AppName = "fillcast.controlplane"
+	fs.StringVar(&prof.PyroscopeURL, "pyroscope", "", "push continuous profiles to this Pyroscope `URL` (empty: off)")
 	lf := addLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -80,10 +93,19 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	if d.Keys, err = loadKeys(*keysPath); err != nil {
 		return err
 	}
+	if err := prof.Validate(); err != nil {
+		return flagError(fillcast.InField("Profiling", err), controlplaneFlags)
+	}
 	n, err := controlplane.New(cfg, d)
 	if err != nil {
 		return flagError(err, controlplaneFlags)
 	}
+	prof.Tags = map[string]string{"node": cfg.ID}
+	p, err := profiling.Start(prof, profiling.Deps{Log: d.Log})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
 	return n.Run(ctx)
 }
 
@@ -100,6 +122,7 @@ var controlplaneFlags = map[string]string{
 	"Events.MaxAge": "events-max-age", "Events.MaxBytes": "events-max-bytes",
 	"Recs.Interval": "recs-interval", "Recs.MinInteractions": "recs-min-interactions",
 	"PaymentProvider": "payment-provider", "Billing.TrialDays": "trial-days", "Billing.Grace": "billing-grace", "RenewEvery": "renew-every",
+	"Profiling.PyroscopeURL": "pyroscope",
 }
 
 // parseConcurrencyLimit reads --concurrency-limit: adaptive, off or a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"unicode"
@@ -121,7 +122,7 @@ func (b *byteSize) String() string { return humanize.IBytes(uint64(*b)) }
 
 func (b *byteSize) Set(s string) error {
 	n, err := humanize.ParseBytes(s)
-	if err != nil {
+	if err != nil || n > math.MaxInt64 {
 		return fmt.Errorf("bad size %q: want a number of bytes such as 1500000, 512MiB or 2GiB", s)
 	}
 	*b = byteSize(n)

@@ -53,6 +53,7 @@ func TestConfigErrorsNameFlags(t *testing.T) {
 		{"appliance with a negative --heartbeat", "appliance", "", []string{"--heartbeat", "-1s"}, "--heartbeat"},
 		{"appliance with a negative --upstream-read-timeout", "appliance", "", []string{"--upstream-read-timeout", "-1s"}, "--upstream-read-timeout"},
 		{"appliance with a bad --pyroscope", "appliance", "", []string{"--pyroscope", "pyroscope:4040"}, "--pyroscope"},
+		{"controlplane with a bad --pyroscope", "controlplane", "", []string{"--pyroscope", "pyroscope:4040"}, "--pyroscope"},
 		{"appliance with a negative --upgrade-timeout", "appliance", "", []string{"--upgrade-timeout", "-1s"}, "--upgrade-timeout"},
 		{"appliance with a --credential-file holding no credential", "appliance", "", []string{"--credential-file", keys}, "--credential-file"},
 		{"origin without --root", "origin", "--root", nil, "--root"},

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/fillcast/fillcast/controlplane/fsm"
+
 	"github.com/fillcast/fillcast"
 )
 
@@ -29,7 +31,7 @@ func commands() map[string]command {
 		"appliance":    {"run an edge appliance (fasthttp and HTTP/3, memory and disk tiers, zero-downtime upgrades)", runAppliance},
 		"billing":      {"verify the billing ledger against the invoices, print the billing report, or run a renewal pass", runBilling},
 		"certs":        {"make a CA and node, appliance, operator and server certificates for a lab", runCerts},
-		"controlplane": {"run a control-plane node (raft, steering, ingest, API)", runControlPlane},
+		"controlplane": {"run a control-plane node (raft, steering, ingest, API); controlplane backup|restore: copy a cluster's state to a file, seed a new node from one", runControlPlane},
 		"demo":         {"run the whole CDN on one machine with sample titles", runDemo},
 		"keys":         {"generate a signing key, or write the public key file appliances and the origin verify with", runKeys},
 		"origin":       {"serve packaged titles from a directory", runOrigin},
@@ -52,9 +54,17 @@ func main() {
 	}
 }
 
+// exitRemoved is the exit status of a control-plane node the cluster
+// refused for good (an operator removed it): restarting it cannot help
+// (deploy/fillcast-controlplane.service: RestartPreventExitStatus).
+const exitRemoved = 3
+
 func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+	switch {
+	case errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, fsm.ErrRemoved):
+		return exitRemoved
 	}
 	return 1
 }

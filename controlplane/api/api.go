@@ -43,6 +43,8 @@ type Node interface {
 	ServeApply(w http.ResponseWriter, r *http.Request)
 	ServeJoin(w http.ResponseWriter, r *http.Request)
 	ServeReadIndex(w http.ResponseWriter, r *http.Request)
+	clusterOps
+	consistency
 }
 
 // Config configures the API. Zero values mean the defaults named.
@@ -328,6 +330,10 @@ func (a *API) routes() error {
 		{"POST " + cluster.ReadIndexPath, gateway.RouteOptions{Name: "read_index", Policy: nodeOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeReadIndex)},
 		{"POST " + cluster.ApplyPath, gateway.RouteOptions{Name: "apply", Policy: nodeOnly, Streaming: true, Timeout: a.cfg.WriteTimeout + time.Second, Priority: gateway.PriorityCritical, MaxBodyBytes: 32 << 20}, wrap(a.d.Node.ServeApply)},
 		{"GET /healthz", gateway.RouteOptions{Name: "healthz", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.healthz},
+		{"GET /readyz", gateway.RouteOptions{Name: "readyz", Policy: auth.Public, Streaming: true, Priority: gateway.PriorityCritical}, a.readyz},
+		{"DELETE /v1/cluster/members/{id}", write("remove_member", auth.AdminOnly), a.removeMember},
+		{"GET " + cluster.BackupPath, gateway.RouteOptions{Name: "backup", Policy: auth.AdminOnly, Streaming: true, Timeout: time.Hour, Priority: gateway.PriorityBrowse}, a.backup},
+		{"POST " + cluster.RemovePath, gateway.RouteOptions{Name: "remove_member_forward", Policy: nodeOnly, Timeout: 30 * time.Second, Priority: gateway.PriorityCritical}, wrap(a.d.Node.ServeRemove)},
 		{"GET /metrics", gateway.RouteOptions{Name: "metrics", Policy: opsReader, Streaming: true, Timeout: 10 * time.Second, Priority: gateway.PriorityCritical}, wrap(promhttp.HandlerFor(a.d.Registry, promhttp.HandlerOpts{}).ServeHTTP)},
 	}
 	if a.d.UI != nil {
@@ -354,7 +360,7 @@ func (a *API) routes() error {
 		a.unlimited[rt.opts.Name] = true
 	}
 	for _, rt := range append(routes, ruleRoutes...) {
-		if err := a.gw.Handle(rt.pattern, rt.opts, rt.h); err != nil {
+		if err := a.gw.Handle(rt.pattern, rt.opts, a.reportStale(rt)); err != nil {
 			return fmt.Errorf("api: route %s: %w", rt.pattern, err)
 		}
 	}
@@ -410,6 +416,8 @@ func applyError(err error) error {
 		return &gateway.Error{Status: http.StatusNotFound, Message: err.Error(), Err: err}
 	case errors.Is(err, cluster.ErrNoLeader):
 		return &gateway.Error{Status: http.StatusServiceUnavailable, Message: "no leader: a majority of control-plane nodes must be up for writes", RetryAfter: time.Second, Err: err}
+	case errors.Is(err, cluster.ErrStale):
+		return staleError(err)
 	case errors.Is(err, context.DeadlineExceeded):
 		// Proposed, perhaps committed: not a 503, which says nothing
 		// happened and invites a retry elsewhere.

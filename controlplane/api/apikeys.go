@@ -56,8 +56,12 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	return gateway.WriteJSON(w, http.StatusCreated, v)
 }
 
-// listAPIKeys answers every key, by id, without secrets.
+// listAPIKeys answers every key, by id, without secrets, as current (a
+// linearizable read), or 503.
 func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
+	if err := a.current(r.Context()); err != nil {
+		return err
+	}
 	out := []APIKeyView{}
 	a.read(func(s *fsm.State) {
 		for _, k := range s.APIKeys {

@@ -11,6 +11,7 @@ import (
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
+	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 )
@@ -30,7 +31,8 @@ var (
 //   - a node certificate of the cluster CA, verified by TLS, or without a
 //     bearer credential a registered appliance's certificate;
 //   - "Bearer fck.<id>.<secret>": an operator's API key, looked up by id
-//     in the replicated state and compared by hash;
+//     in the replicated state made current (a linearizable read, or 503)
+//     and compared by hash;
 //   - "Bearer fca.…": an appliance credential, whose signature names the
 //     appliance, compared by hash with its registration, so a revoked or
 //     reissued credential stops working at once;
@@ -74,6 +76,12 @@ func (au authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{Kind: auth.Node, ID: "token"}, nil
 	}
 	if id, ok := auth.APIKeyID(bearer); ok {
+		// From this node's copy, without a read index: an operator's
+		// tools (a Prometheus scrape among them) must still work on a
+		// node without a leader. A key revoked elsewhere is refused
+		// here once this node applies the revocation; a node cut off
+		// from the leader cannot write, and its reads that must be
+		// current answer 503 anyway.
 		var k *fsm.APIKey
 		a.read(func(s *fsm.State) { k = s.APIKeys[id] })
 		if k == nil || !auth.SecretMatches(bearer, k.Hash) {
@@ -116,7 +124,8 @@ func (au authenticator) session(r *http.Request, token string, cookie bool) (aut
 			return auth.Principal{}, errCrossSite
 		}
 	}
-	v, err := au.api.d.Accounts.Viewer(r.Context(), token, r.Header.Get(profileHeader))
+	// One read-index round for the session's lookups (a cache miss).
+	v, err := au.api.d.Accounts.Viewer(cluster.ReadScope(r.Context()), token, r.Header.Get(profileHeader))
 	switch {
 	case errors.Is(err, accounts.ErrBadSession):
 		return auth.Principal{}, err

@@ -17,7 +17,8 @@ import (
 )
 
 // listTitles answers every title, sorted by id; ?status= filters, and a
-// kids profile sees only the titles rated for it.
+// kids profile sees only the titles rated for it. It reads this node's
+// copy, which may be behind (reportStale says so).
 func (a *API) listTitles(w http.ResponseWriter, r *http.Request) error {
 	status := r.URL.Query().Get("status")
 	kids := kidsOnly(r.Context())
@@ -30,7 +31,12 @@ func (a *API) listTitles(w http.ResponseWriter, r *http.Request) error {
 	return gateway.WriteJSON(w, http.StatusOK, out)
 }
 
+// getTitle answers a title as every write acknowledged before the
+// request left it (a linearizable read), or 503.
 func (a *API) getTitle(w http.ResponseWriter, r *http.Request) error {
+	if err := a.current(r.Context()); err != nil {
+		return err
+	}
 	if err := a.mayView(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
@@ -90,6 +96,8 @@ func (a *API) putTitle(w http.ResponseWriter, r *http.Request) error {
 	return gateway.WriteJSON(w, http.StatusOK, t)
 }
 
+// deleteTitle takes a title down (takedown.go): conditional in the log,
+// so of concurrent deletions one is applied and the others get 404.
 func (a *API) deleteTitle(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var exists bool
@@ -97,7 +105,7 @@ func (a *API) deleteTitle(w http.ResponseWriter, r *http.Request) error {
 	if !exists {
 		return gateway.Errorf(http.StatusNotFound, "title %q not found", id)
 	}
-	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpDeleteTitle, ID: id}); err != nil {
+	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpDeleteTitle, ID: id, Takedown: a.takedown(id)}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

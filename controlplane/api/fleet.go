@@ -52,8 +52,32 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request) error {
 		return gateway.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	a.reg.observe(fsm.Appliance{ID: id, Site: hb.Site, Profile: hb.Profile, URL: hb.URL, CapacityBytes: hb.CapacityBytes}, a.read)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	// The answer carries the takedowns the appliance has not applied;
+	// none to apply is a 204.
+	var reply fillcast.HeartbeatReply
+	var seq uint64
+	a.read(func(s *fsm.State) {
+		if s.Takedowns != nil {
+			seq = s.Takedowns.Seq
+		}
+	})
+	if hb.TakedownSeq > seq {
+		// The appliance applied takedowns this node has not yet (it
+		// beat through a node further on), or it comes from another
+		// history (a cluster restored from an older backup): only a
+		// node that is current can tell, and one that cannot waits
+		// for the next beat rather than send every takedown again.
+		if a.current(r.Context()) != nil {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
+	a.read(func(s *fsm.State) { reply = s.Takedowns.Reply(hb.TakedownSeq) })
+	if reply.TakedownSeq == hb.TakedownSeq && len(reply.Takedowns) == 0 && !reply.Resync {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return gateway.WriteJSON(w, http.StatusOK, reply)
 }
 
 func (a *API) peerHeartbeat(w http.ResponseWriter, r *http.Request) error {

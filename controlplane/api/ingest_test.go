@@ -31,7 +31,7 @@ func (s nodeState) Read(fn func(*fsm.State)) { s.FSM().Read(fn) }
 
 // newIngestAPI returns the test API with ingest on, files named by path
 // taken from ingestDir ("" for none).
-func newIngestAPI(t *testing.T, ingestDir string) *API {
+func newIngestAPI(t testing.TB, ingestDir string) *API {
 	t.Helper()
 	return newTestAPIWith(t, func(d *Deps) {
 		m, err := ingest.New(ingest.Config{Node: "n1", Dir: t.TempDir(), OriginURL: "http://origin:9000", IngestDir: ingestDir},

@@ -79,7 +79,7 @@ func (a *API) signedPathLimited(title string, addr netip.Addr, l auth.Limits) (s
 	var list []auth.Key
 	a.read(func(s *fsm.State) { index, list = s.KeysIndex, s.SigningKeys })
 	kc := a.keysAt(index, list)
-	expiry := a.d.Now().Add(a.cfg.TokenTTL + tokenBucket - time.Nanosecond).Truncate(tokenBucket)
+	expiry := a.tokenExpiry(a.d.Now())
 	var client netip.Prefix
 	if !a.cfg.UnboundTokens {
 		client = auth.ClientPrefix(addr)
@@ -140,7 +140,12 @@ func (c *tokenCache) put(t *signedToken) { c.slot(t.title, t.client, t.expiry, t
 // auth.KeyList of public keys (id and public key, never a seed): what
 // appliances verify tokens and their peers' credentials with. The list is
 // empty while none is replicated; appliances then keep their key file.
+// It is current (a linearizable read), or 503: an appliance never learns
+// a revoked key from a node that missed the revocation.
 func (a *API) getKeys(w http.ResponseWriter, r *http.Request) error {
+	if err := a.current(r.Context()); err != nil {
+		return err
+	}
 	body := auth.KeyList{Keys: []auth.Key{}}
 	var replicated bool
 	a.read(func(s *fsm.State) { replicated = len(s.SigningKeys) > 0 })

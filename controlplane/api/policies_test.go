@@ -67,6 +67,7 @@ var allowed = map[string][]string{
 	"get_manifest":   {pSelf, pOperator, pRead},
 	"put_manifest":   {pOperator},
 	"peer_heartbeat": {pNode}, "join": {pNode}, "apply": {pNode}, "read_index": {pNode},
+	"readyz": {"*"}, "remove_member": {}, "backup": {}, "remove_member_forward": {pNode},
 	"subscribe": {pViewer}, "get_subscription": {pViewer}, "change_plan": {pViewer}, "cancel_subscription": {pViewer},
 	"list_invoices": {pViewer}, "get_invoice": {pViewer},
 	"billing_report": {pOperator, pRead}, "billing_verify": {pOperator, pRead}, "billing_renewals": {pOperator},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fillcast/fillcast/accounts"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/controlplane/cluster"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 )
 
@@ -32,7 +33,8 @@ func (a *API) viewerRoutes() []route {
 	}
 	return []route{
 		{"POST /v1/accounts", write("create_account", auth.Public), a.createAccount},
-		{"GET /v1/account", gateway.RouteOptions{Name: "get_account", Policy: viewerOnly, Timeout: 2 * time.Second, Priority: gateway.PriorityPlayback}, a.getAccount},
+		// A linearizable read: its catch-up gives up (503) within 5 s.
+		{"GET /v1/account", gateway.RouteOptions{Name: "get_account", Policy: viewerOnly, Timeout: 6 * time.Second, Priority: gateway.PriorityPlayback}, a.getAccount},
 		{"POST /v1/sessions", write("sign_in", auth.Public), a.signIn},
 		{"DELETE /v1/sessions/current", write("sign_out", viewerOnly), a.signOut},
 		{"DELETE /v1/sessions", write("sign_out_everywhere", viewerOnly), a.signOutEverywhere},
@@ -214,7 +216,17 @@ func (a *API) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	live, err := a.d.Accounts.Streams(r.Context(), v.Account.ID)
+	// The profiles and streams as they are now, not as the session cache
+	// holds them: current (a linearizable read, or 503), in one round.
+	ctx := cluster.ReadScope(r.Context())
+	if err := a.current(ctx); err != nil {
+		return err
+	}
+	profiles, err := a.d.Accounts.Store().Profiles(ctx, v.Account.ID)
+	if err != nil {
+		return applyError(err)
+	}
+	live, err := a.d.Accounts.Streams(ctx, v.Account.ID)
 	if err != nil {
 		return applyError(err)
 	}
@@ -222,7 +234,7 @@ func (a *API) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := accountView{ID: v.Account.ID, Email: v.Account.Email, Plan: plan, Profile: v.Profile.ID, Profiles: profileViews(v.Profiles),
+	out := accountView{ID: v.Account.ID, Email: v.Account.Email, Plan: plan, Profile: v.Profile.ID, Profiles: profileViews(profiles),
 		Streams: make([]streamView, len(live)), Created: v.Account.Created, ExpiresAt: a.d.Accounts.ExpiresAt(*v.Session).UTC()}
 	for i, s := range live {
 		out.Streams[i] = streamView{ID: s.ID, Title: s.Title, Profile: s.Profile, Started: s.Started}

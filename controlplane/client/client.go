@@ -287,9 +287,19 @@ func (c *Client) Members() []string {
 // Config.HeartbeatTimeout to take it, and it goes on to the next node
 // after any failure: a heartbeat is soft state (see the package doc).
 func (c *Client) Heartbeat(ctx context.Context, applianceID string, hb fillcast.Heartbeat) error {
+	_, err := c.Beat(ctx, applianceID, hb)
+	return err
+}
+
+// Beat is Heartbeat returning the answer: the takedowns the appliance
+// has to apply. An answer without a body (204: nothing to apply) is the
+// reply that carries hb.TakedownSeq back.
+func (c *Client) Beat(ctx context.Context, applianceID string, hb fillcast.Heartbeat) (fillcast.HeartbeatReply, error) {
 	r := c.request(http.MethodPost, "/v1/appliances/"+url.PathEscape(applianceID)+"/heartbeat")
 	r.timeout, r.resend = c.cfg.HeartbeatTimeout, true
-	return c.send(ctx, r, hb, nil)
+	reply := fillcast.HeartbeatReply{TakedownSeq: hb.TakedownSeq}
+	err := c.send(ctx, r, hb, &reply)
+	return reply, err
 }
 
 // Manifest fetches an appliance's fill manifest

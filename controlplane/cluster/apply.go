@@ -19,7 +19,8 @@ import (
 // token) and this package calls.
 const (
 	ApplyPath = "/v1/internal/apply"
-	// ReadIndexPath answers the leader's applied index (CatchUp).
+	// ReadIndexPath answers the leader's read index
+	// (CatchUp).
 	ReadIndexPath = "/v1/internal/read-index"
 	JoinPath      = "/v1/cluster/join"
 )
@@ -59,41 +60,6 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) error {
 		case <-time.After(delay):
 		}
 	}
-}
-
-// CatchUp waits until this node has applied every write the leader had
-// applied when asked: a follower asks the leader for its applied index
-// (ReadIndexPath) and waits for its own state machine to reach it; the
-// leader has nothing to wait for. Reads after it see every write whose
-// answer a client had before the call: read-your-writes through any
-// node (not a linearizable read: the leader does not confirm it still
-// leads).
-func (n *Node) CatchUp(ctx context.Context) error {
-	if n.IsLeader() {
-		return nil
-	}
-	_, url := n.Leader()
-	if url == "" {
-		return ErrNoLeader
-	}
-	index, err := n.reads.get(ctx, func(ctx context.Context) (uint64, error) { return n.forward(ctx, url+ReadIndexPath, nil) })
-	if err != nil {
-		return err
-	}
-	return n.waitApplied(ctx, index)
-}
-
-// waitApplied waits until this node's state machine has applied the log
-// entry at index, so a follower reads its own forwarded writes.
-func (n *Node) waitApplied(ctx context.Context, index uint64) error {
-	for n.fsm.AppliedIndex() < index {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cluster: write committed at %d but not yet applied here: %w", index, ctx.Err())
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // ApplyLocal applies encoded command bytes on this node, which must lead,
@@ -139,8 +105,13 @@ func (n *Node) result(f raft.ApplyFuture) error {
 // wait waits for a log entry's future, or for the node to close: raft
 // drops, unanswered, the committed entries still queued for its state
 // machine when it shuts down, and these futures do not watch for
-// shutdown themselves. The waiting goroutine ends if the answer comes.
-func (n *Node) wait(f raft.Future) error {
+// shutdown themselves.
+func (n *Node) wait(f raft.Future) error { return n.waitCtx(context.Background(), f) }
+
+// waitCtx waits for a future as wait does, or until ctx ends. The
+// waiting goroutine ends if the answer comes (raft answers every future
+// of a leader that steps down or shuts down).
+func (n *Node) waitCtx(ctx context.Context, f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
@@ -148,6 +119,8 @@ func (n *Node) wait(f raft.Future) error {
 		return err
 	case <-n.closed:
 		return raft.ErrRaftShutdown
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -197,6 +170,8 @@ func (n *Node) forward(ctx context.Context, url string, body []byte) (uint64, er
 		return 0, fmt.Errorf("cluster: %w: %s", fsm.ErrLimit, msg)
 	case kindConflict:
 		return 0, fmt.Errorf("cluster: %w: %s", fillcast.ErrConflict, msg)
+	case kindRemoved:
+		return 0, removedError(msg)
 	}
 	switch resp.StatusCode {
 	case http.StatusBadRequest:
@@ -215,6 +190,8 @@ type JoinRequest struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTPURL  string `json:"http_url"`
 	Events   string `json:"events,omitempty"`
+	// Incarnation identifies the joining node's data directory.
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // AddVoter adds a node, on the leader. Joining again with the same id and
@@ -226,6 +203,9 @@ func (n *Node) AddVoter(req JoinRequest) error {
 	}
 	if !n.IsLeader() {
 		return ErrNoLeader
+	}
+	if err := n.checkRemoved(req.ID, req.Incarnation); err != nil {
+		return err
 	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -243,7 +223,18 @@ func (n *Node) AddVoter(req JoinRequest) error {
 		return fmt.Errorf("cluster: add voter %s: %w", req.ID, err)
 	}
 	n.log.Info("cluster: node joined", "id", req.ID, "raft", req.RaftAddr)
-	return n.applyLocal(mustEncode(fsm.Command{Op: fsm.OpPutMember, Member: &fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPURL: req.HTTPURL, Events: req.Events}}))
+	// The node may have announced itself already (it counts as a member
+	// once the configuration entry is appended): its record, with the
+	// start it waits to see (WaitCaughtUp, Ready), stays.
+	var announced bool
+	n.fsm.Read(func(s *fsm.State) {
+		m := s.Members[req.ID]
+		announced = m != nil && m.RaftAddr == req.RaftAddr && m.Started != 0
+	})
+	if announced {
+		return nil
+	}
+	return n.applyLocal(mustEncode(fsm.Command{Op: fsm.OpPutMember, Member: &fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPURL: req.HTTPURL, Events: req.Events, Incarnation: req.Incarnation}}))
 }
 
 func mustEncode(c fsm.Command) []byte {
@@ -257,7 +248,7 @@ func mustEncode(c fsm.Command) []byte {
 // Join asks the node at any of urls to add this node, retrying until one
 // accepts or ctx ends. A follower forwards the request to its leader.
 func (n *Node) Join(ctx context.Context, urls []string) error {
-	body, _ := json.Marshal(JoinRequest{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Events: n.cfg.Events})
+	body, _ := json.Marshal(n.joinRequest())
 	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 3*time.Second) {
 		var err error
 		for _, u := range urls {
@@ -265,7 +256,7 @@ func (n *Node) Join(ctx context.Context, urls []string) error {
 				n.log.Info("cluster: joined", "via", u)
 				return nil
 			}
-			if errors.Is(err, ErrDuplicate) || errors.Is(err, fsm.ErrInvalid) {
+			if errors.Is(err, ErrDuplicate) || errors.Is(err, fsm.ErrInvalid) || errors.Is(err, fsm.ErrRemoved) {
 				return err
 			}
 		}

@@ -162,6 +162,12 @@ type Node struct {
 	once    sync.Once
 	// reads coalesces CatchUp's questions to the leader.
 	reads readIndexes
+	// metrics are measured as raft runs (metrics.go).
+	metrics *metrics
+	// incarnation identifies the data directory (fsm.Member.Incarnation).
+	incarnation string
+	// logPeers caches membersInLog for watchMembership.
+	logPeers map[string]string
 }
 
 // New checks cfg and returns a Node that is not started: it does no I/O.
@@ -184,7 +190,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if d.Client == nil && cfg.TLS.IsZero() {
 		d.Client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &Node{cfg: cfg.withDefaults(), d: d, log: d.Log, fsm: d.FSM, trans: d.Transport, closed: make(chan struct{})}, nil
+	return &Node{cfg: cfg.withDefaults(), d: d, log: d.Log, fsm: d.FSM, trans: d.Transport, closed: make(chan struct{}), metrics: newMetrics()}, nil
 }
 
 // Open opens (or creates) the node's raft state under Config.DataDir and
@@ -239,9 +245,18 @@ func (n *Node) Open(context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.wal, n.wal, snaps, n.trans); err != nil {
+	if !existing {
+		n.incarnation, err = newIncarnation(dir)
+	} else {
+		n.incarnation, err = loadIncarnation(dir)
+	}
+	if err != nil {
+		return err
+	}
+	if n.raft, err = raft.NewRaft(rc, timedFSM{n.fsm, n.metrics}, n.wal, n.wal, snaps, n.trans); err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
+	n.raft.RegisterObserver(n.metrics.observer(rc.LocalID))
 	undo = append(undo, func() error { return n.raft.Shutdown().Error() })
 	n.started = time.Now().UnixNano()
 	if cfg.Bootstrap && !existing {
@@ -258,32 +273,50 @@ func (n *Node) Open(context.Context) (err error) {
 // in the cluster is added again harmlessly) while it records this node's
 // HTTP URL in the replicated member list once it is a member, and
 // returns when ctx is done. A join refused for good is logged; the node
-// keeps serving its state, which an operator can still inspect.
+// keeps serving its state, which an operator can still inspect. A node
+// an operator removed (its data directory refused, fsm.ErrRemoved) ends
+// Run with that error, whether it learns so joining, announcing itself
+// or, having no leader, asking the members it knows (watchMembership).
 func (n *Node) Run(ctx context.Context) error {
-	var join sync.WaitGroup
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	removed := func(err error) {
+		if errors.Is(err, fsm.ErrRemoved) {
+			n.log.Error("cluster: refused by the cluster", "err", err)
+			stop(err)
+		}
+	}
+	var bg sync.WaitGroup
 	if len(n.cfg.Join) > 0 {
-		join.Go(func() {
+		bg.Go(func() {
 			if err := n.Join(ctx, n.cfg.Join); err != nil && ctx.Err() == nil {
 				n.log.Error("cluster: join failed", "err", err)
+				removed(err)
 			}
 		})
 	}
-	n.announce(ctx)
+	bg.Go(func() { removed(n.watchMembership(ctx)) })
+	removed(n.announce(ctx))
 	<-ctx.Done()
-	join.Wait()
+	bg.Wait()
+	if err := context.Cause(ctx); errors.Is(err, fsm.ErrRemoved) {
+		return err
+	}
 	return nil
 }
 
 // announce records this node's HTTP URL in the replicated member list
 // (once a leader exists), so followers can forward writes to it. It
-// retries until it succeeds or ctx ends.
-func (n *Node) announce(ctx context.Context) {
-	self := fsm.Member{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Events: n.cfg.Events, Started: n.started}
+// retries until it succeeds or ctx ends; a removed node's is refused for
+// good (fsm.ErrRemoved, returned).
+func (n *Node) announce(ctx context.Context) error {
+	self := fsm.Member{ID: n.cfg.ID, RaftAddr: string(n.trans.LocalAddr()), HTTPURL: n.cfg.HTTPURL, Events: n.cfg.Events,
+		Started: n.started, Incarnation: n.incarnation}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		var current *fsm.Member
 		n.fsm.Read(func(s *fsm.State) { current = s.Members[n.cfg.ID] })
 		if current != nil && *current == self {
-			return
+			return nil
 		}
 		// Only members of the raft configuration may announce; a node
 		// waiting to be joined has no leader to talk to yet.
@@ -291,14 +324,14 @@ func (n *Node) announce(ctx context.Context) {
 			actx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 			err := n.Apply(actx, fsm.Command{Op: fsm.OpPutMember, Member: &self})
 			cancel()
-			if err == nil {
-				return
+			if err == nil || errors.Is(err, fsm.ErrRemoved) {
+				return err
 			}
 			n.log.Debug("cluster: announce", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(delay):
 		}
 	}

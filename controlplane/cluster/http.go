@@ -36,8 +36,12 @@ func (n *Node) ServeApply(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(applied{Index: index})
 }
 
-// ServeReadIndex answers the leader's applied index to a node catching
-// up (CatchUp); a follower answers 503.
+// ServeReadIndex answers the leader's read index (POST ReadIndexPath,
+// admin token required, and with Config.TLS a node's certificate) to a
+// node making a linearizable read (CatchUp): the commit index, confirmed
+// by a majority, that every write committed before the question is at or
+// below. Questions arriving together share a round. A follower, or a
+// leader that cannot confirm it still leads, answers 503.
 func (n *Node) ServeReadIndex(w http.ResponseWriter, r *http.Request) {
 	if !n.peerOK(w, r) {
 		return
@@ -46,8 +50,13 @@ func (n *Node) ServeReadIndex(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, ErrNoLeader)
 		return
 	}
+	index, err := n.reads.get(r.Context(), n.leaderReadIndex)
+	if err != nil {
+		writeError(w, StatusOf(err), err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(applied{Index: n.fsm.AppliedIndex()})
+	json.NewEncoder(w).Encode(applied{Index: index})
 }
 
 // ServeJoin adds the node described in the body (POST JoinPath, admin
@@ -100,7 +109,9 @@ func StatusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, fsm.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrNoLeader):
+	case errors.Is(err, fsm.ErrRemoved):
+		return http.StatusGone
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrStale):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -114,6 +125,7 @@ const (
 	kindNotFound = "not_found"
 	kindLimit    = "limit"
 	kindConflict = "conflict"
+	kindRemoved  = "removed"
 )
 
 func writeError(w http.ResponseWriter, code int, err error) {
@@ -127,6 +139,8 @@ func writeError(w http.ResponseWriter, code int, err error) {
 		body["kind"] = kindLimit
 	case errors.Is(err, fillcast.ErrConflict):
 		body["kind"] = kindConflict
+	case errors.Is(err, fsm.ErrRemoved):
+		body["kind"] = kindRemoved
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -229,6 +229,7 @@ func DecodeRecord(p []byte) ([]Event, error) {
 
 func readString(p []byte) (string, []byte, bool) {
 	n, k := binary.Uvarint(p)
+	k = minimal(p, k) // an overlong length is no record of ours either
 	if k <= 0 || n > uint64(len(p)-k) {
 		return "", nil, false
 	}

@@ -113,6 +113,8 @@ type Fleet struct {
 
 	mu    sync.Mutex
 	beats map[string]Beat
+	// running is when Run started, in Unix ns (Fresh).
+	running atomic.Int64
 
 	// sets caches each flash appliance's planned titles by manifest
 	// version; only rebuild touches it (New, then Run's loop).
@@ -155,6 +157,7 @@ func New(cfg Config, d Deps) (*Fleet, error) {
 // Run rebuilds the steering fleet as heartbeats and the registry change,
 // and passes heartbeats on to the other nodes, until ctx is done.
 func (f *Fleet) Run(ctx context.Context) error {
+	f.running.Store(f.d.Now().UnixNano())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.rebuildLoop(ctx) })
 	wg.Go(func() { f.forwardLoop(ctx) })
@@ -306,11 +309,7 @@ func (f *Fleet) rebuild(full bool) error {
 				sites = append(sites, *site)
 			}
 		}
-		for _, r := range s.Rules {
-			if r.Kind == fsm.RuleDrain {
-				drained[r.Appliance+r.Site] = true // exactly one is set
-			}
-		}
+		addDrained(s, drained)
 	})
 	var apps []steering.Appliance
 	for _, b := range f.Beats() {

@@ -75,6 +75,9 @@ type Command struct {
 	Billing *billembedded.Command `json:"billing,omitempty"`
 	// Squeeze is set for OpPutSqueeze.
 	Squeeze *Squeeze `json:"squeeze,omitempty"`
+	// Takedown, set with OpDeleteTitle, takes the title down
+	// (takedown.go); OpOriginPurged names the one purged.
+	Takedown *Takedown `json:"takedown,omitempty"`
 	// By and At are who asked for the change and when, set by the node
 	// that proposes it, for the audit log of OpDeleteRule (OpPutRule's
 	// rule carries its own).
@@ -99,6 +102,9 @@ func (c Command) Encode() ([]byte, error) {
 func (c Command) Validate() error {
 	if len(c.RequestID) > maxRequestIDLen {
 		return invalid("request_id: longer than %d bytes", maxRequestIDLen)
+	}
+	if err := checkTakedown(c); err != nil {
+		return err
 	}
 	switch c.Op {
 	case OpPutTitle, OpCreateTitle:
@@ -128,6 +134,10 @@ func (c Command) Validate() error {
 		return checkRule(c.Rule)
 	case OpPutSqueeze:
 		return checkSqueezeRecord(c.Squeeze)
+	case OpOriginPurged:
+		if c.Takedown == nil {
+			return invalid("origin_purged without a takedown")
+		}
 	case OpPutManifest:
 		m := c.Manifest
 		if m == nil || m.Appliance == "" || m.Version == 0 {
@@ -196,19 +206,23 @@ func New(onChange func(Command)) *FSM {
 // Apply implements raft.FSM. It returns nil or the validation error.
 func (f *FSM) Apply(l *raft.Log) any {
 	var c Command
-	if err := json.Unmarshal(l.Data, &c); err != nil {
-		return fmt.Errorf("fsm: decode log %d: %w", l.Index, err)
-	}
-	if err := c.Validate(); err != nil {
-		return err
+	err := json.Unmarshal(l.Data, &c)
+	if err == nil {
+		err = c.Validate()
+	} else {
+		err = fmt.Errorf("fsm: decode log %d: %w", l.Index, err)
 	}
 	f.mu.Lock()
-	f.index = l.Index
+	f.index = l.Index // applied, refused or not: reads wait for it
+	if err != nil {
+		f.mu.Unlock()
+		return err
+	}
 	if f.state.Requests.Seen(c.RequestID) {
 		f.mu.Unlock()
 		return nil // applied already: a retry after a leader change
 	}
-	err := check(f.state, c)
+	err = check(f.state, c)
 	if err == nil {
 		apply(f.state, c)
 		f.state.Requests.Add(c.RequestID)
@@ -229,6 +243,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 // check refuses commands that contradict the state they would apply to:
 // every node decides the same, since they apply the same log in order.
 func check(s *State, c Command) error {
+	if err := checkTakedownState(s, c); err != nil {
+		return err
+	}
 	switch c.Op {
 	case OpCreateTitle:
 		if s.Titles[c.Title.ID] != nil {
@@ -262,6 +279,8 @@ func check(s *State, c Command) error {
 		}
 	case OpPutSqueeze:
 		return checkSqueeze(s, c.Squeeze)
+	case OpPutMember:
+		return s.CheckRemoved(c.Member.ID, c.Member.Incarnation)
 	case OpPutManifest:
 	default:
 		return nil
@@ -284,6 +303,9 @@ func apply(s *State, c Command) {
 		s.Titles[c.Title.ID] = c.Title
 	case OpDeleteTitle:
 		delete(s.Titles, c.ID)
+		applyTakedown(s, c)
+	case OpOriginPurged:
+		applyTakedown(s, c)
 	case OpPutSite:
 		s.Sites[c.Site.ID] = c.Site
 	case OpDeleteSite:
@@ -293,7 +315,7 @@ func apply(s *State, c Command) {
 	case OpPutMember:
 		s.Members[c.Member.ID] = c.Member
 	case OpRemoveMember:
-		delete(s.Members, c.ID)
+		removeMember(s, c)
 	case OpPutJob:
 		s.Jobs[c.Job.ID] = c.Job
 	case OpPutRule, OpDeleteRule:
@@ -342,15 +364,20 @@ func (f *FSM) AppliedIndex() uint64 {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	return f.snapshotLocked(), nil
+}
+
+func (f *FSM) snapshotLocked() *snapshot {
 	s := f.state
 	cp := &State{
 		Titles: cloneMap(s.Titles), Sites: cloneMap(s.Sites), Appliances: cloneMap(s.Appliances),
-		Members: cloneMap(s.Members), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
+		Members: cloneMap(s.Members), Removed: cloneMap(s.Removed), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
 		Manifests: cloneMap(s.Manifests), SigningKeys: s.SigningKeys, KeysIndex: s.KeysIndex,
 		APIKeys: cloneMap(s.APIKeys), Registrations: cloneMap(s.Registrations), Requests: s.Requests.clone(),
 		Accounts: s.Accounts.Clone(), Billing: s.Billing.Clone(), RuleLog: slices.Clone(s.RuleLog), Squeezes: cloneMap(s.Squeezes),
+		Takedowns: s.Takedowns,
 	}
-	return &snapshot{state: cp}, nil
+	return &snapshot{state: cp}
 }
 
 func cloneMap[V any](m map[string]V) map[string]V {
@@ -371,6 +398,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := dec.Decode(s); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
+	if err := completeState(s); err != nil {
+		return err
+	}
 	// The accounts follow as a second JSON value (see Persist), read a
 	// record at a time.
 	acc := embedded.NewState()
@@ -385,6 +415,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	s.Accounts.Rebuild()
 	if s.Billing == nil {
 		s.Billing = billembedded.NewState()
+	}
+	if s.Takedowns == nil {
+		s.Takedowns = &TakedownRecord{}
 	}
 	s.Billing.Rebuild()
 	f.mu.Lock()

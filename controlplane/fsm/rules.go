@@ -242,5 +242,10 @@ func (c Command) withoutAudit() Command {
 		q.StartedBy, q.Started, q.Updated = "", time.Time{}, time.Time{}
 		c.Squeeze = &q
 	}
+	if c.Takedown != nil {
+		td := *c.Takedown
+		td.At, td.TokensUntil = time.Time{}, 0
+		c.Takedown = &td
+	}
 	return c
 }

@@ -41,6 +41,10 @@ type Member struct {
 	Events string `json:"events,omitempty"`
 	// Started identifies the process that last announced the member.
 	Started int64 `json:"started,omitempty"`
+	// Incarnation identifies the node's data directory (made when its
+	// raft state was created), so that a removed node cannot come back
+	// with it (State.Removed).
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // Job states.
@@ -82,8 +86,10 @@ type State struct {
 	Sites      map[string]*fillcast.Site  `json:"sites"`
 	Appliances map[string]*Appliance      `json:"appliances"`
 	Members    map[string]*Member         `json:"members"`
-	Jobs       map[string]*Job            `json:"jobs"`
-	Rules      map[string]*Rule           `json:"rules"`
+	// Removed are the members operators removed, by id (RemovedLen).
+	Removed map[string]*Removal `json:"removed,omitempty"`
+	Jobs    map[string]*Job     `json:"jobs"`
+	Rules   map[string]*Rule    `json:"rules"`
 	// RuleLog is the audit log of rule changes, oldest first, the last
 	// RuleLogLen of them.
 	RuleLog []*RuleChange `json:"rule_log,omitempty"`
@@ -108,6 +114,8 @@ type State struct {
 	// Billing is the embedded billing store's subscriptions, invoices,
 	// ledger and idempotent requests (unused with PostgreSQL).
 	Billing *billembedded.State `json:"billing,omitempty"`
+	// Takedowns are the deleted titles' record (takedown.go).
+	Takedowns *TakedownRecord `json:"takedowns,omitempty"`
 }
 
 func newState() *State {
@@ -116,6 +124,7 @@ func newState() *State {
 		Sites:         map[string]*fillcast.Site{},
 		Appliances:    map[string]*Appliance{},
 		Members:       map[string]*Member{},
+		Removed:       map[string]*Removal{},
 		Jobs:          map[string]*Job{},
 		Rules:         map[string]*Rule{},
 		Squeezes:      map[string]*Squeeze{},
@@ -125,6 +134,7 @@ func newState() *State {
 		Requests:      &RequestLog{},
 		Accounts:      embedded.NewState(),
 		Billing:       billembedded.NewState(),
+		Takedowns:     &TakedownRecord{},
 	}
 }
 

@@ -127,6 +127,9 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("gateway: trusted proxy %q: want a CIDR such as 10.0.0.0/8: %w", f, err)
 		}
 		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("gateway: trusted proxy %q: an IPv4-mapped prefix needs at least /96 (or write it as IPv4)", f)
+			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())

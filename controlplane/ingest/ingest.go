@@ -5,7 +5,8 @@
 // renditions and files in the replicated catalog. Job records live in the
 // replicated state, so a job interrupted by a restart is found again: it
 // is retried while its upload is still on disk, else marked failed, never
-// silently lost.
+// silently lost. The leader's Manager also deletes taken-down titles from
+// the origin (takedown.go).
 package ingest
 
 import (
@@ -69,6 +70,9 @@ type Config struct {
 	// the process can, /etc/passwd and the raft log included. Uploads
 	// are accepted either way.
 	IngestDir string
+	// PurgeEvery is how often the leader deletes the files of taken-down
+	// titles from the origin (takedown.go). Zero means 2 s.
+	PurgeEvery time.Duration
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -84,6 +88,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("ingest", "Workers", "%d is negative", c.Workers)
 	case c.Queue < 0:
 		return fillcast.ConfigErrorf("ingest", "Queue", "%d is negative", c.Queue)
+	case c.PurgeEvery < 0:
+		return fillcast.ConfigErrorf("ingest", "PurgeEvery", "%v is negative", c.PurgeEvery)
 	case c.IngestDir != "" && !filepath.IsAbs(c.IngestDir):
 		return fillcast.ConfigErrorf("ingest", "IngestDir", "%q: want an absolute directory, such as /srv/media", c.IngestDir)
 	}
@@ -102,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Segment <= 0 {
 		c.Segment = 4 * time.Second
+	}
+	if c.PurgeEvery == 0 {
+		c.PurgeEvery = 2 * time.Second
 	}
 	return c
 }
@@ -131,6 +140,10 @@ type Deps struct {
 	// Retries is the retry budget of the origin's PUTs (idempotent, so
 	// retried); nil means a budget of the package defaults.
 	Retries *protect.Budget
+	// Leader reports whether this node leads: only the leader deletes
+	// taken-down titles from the origin. Nil means it always does (a
+	// single node).
+	Leader func() bool
 }
 
 // caughtUp is the optional part of State that Run waits on.
@@ -148,6 +161,7 @@ type Manager struct {
 	queue chan string // job ids
 	// retries is the origin PUTs' retry budget.
 	retries *protect.Budget
+	metrics *metrics
 }
 
 // New returns a Manager that accepts jobs; Open prepares its directories
@@ -176,7 +190,8 @@ func New(cfg Config, d Deps) (*Manager, error) {
 			return nil, err
 		}
 	}
-	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: make(chan string, cfg.Queue), retries: retries}, nil
+	queue := make(chan string, cfg.Queue)
+	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: queue, retries: retries, metrics: newMetrics(queue)}, nil
 }
 
 // Open creates the upload and work directories, and checks that the
@@ -208,6 +223,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	for range m.cfg.Workers {
 		wg.Go(func() { m.worker(ctx) })
 	}
+	wg.Go(func() { m.purgeLoop(ctx) })
 	if c, ok := m.state.(caughtUp); !ok || c.WaitCaughtUp(ctx) == nil {
 		m.resume(ctx)
 	}
@@ -237,6 +253,7 @@ func (m *Manager) Submit(ctx context.Context, title, source string, perTitle boo
 		return nil, fmt.Errorf("%w %q: create it with POST /v1/titles first", ErrUnknownTitle, title)
 	}
 	if len(m.queue) == cap(m.queue) {
+		m.metrics.failures.WithLabelValues(causeQueueFull).Inc()
 		return nil, ErrBusy
 	}
 	now := m.d.Now().UTC()
@@ -254,6 +271,7 @@ func (m *Manager) Submit(ctx context.Context, title, source string, perTitle boo
 	default:
 		job.Status, job.Error = fsm.JobFailed, ErrBusy.Error()
 		m.put(ctx, job)
+		m.metrics.failures.WithLabelValues(causeQueueFull).Inc()
 		return nil, ErrBusy
 	}
 }
@@ -274,9 +292,9 @@ func (m *Manager) resume(ctx context.Context) {
 		_, statErr := os.Stat(j.Source)
 		switch {
 		case statErr != nil:
-			m.fail(ctx, &j, "the upload was lost in a restart; upload the file again")
+			m.fail(ctx, &j, causeUploadLost, "the upload was lost in a restart; upload the file again")
 		case j.Attempts >= m.cfg.MaxAttempts:
-			m.fail(ctx, &j, fmt.Sprintf("interrupted %d times; giving up", j.Attempts))
+			m.fail(ctx, &j, causeAttempts, fmt.Sprintf("interrupted %d times; giving up", j.Attempts))
 		default:
 			j.Status, j.Updated = fsm.JobQueued, m.d.Now().UTC()
 			if m.put(ctx, &j) == nil {
@@ -284,7 +302,7 @@ func (m *Manager) resume(ctx context.Context) {
 				case m.queue <- j.ID:
 					m.log.Info("ingest: resuming job", "job", j.ID, "title", j.Title)
 				default:
-					m.fail(ctx, &j, ErrBusy.Error())
+					m.fail(ctx, &j, causeQueueFull, ErrBusy.Error())
 				}
 			}
 		}
@@ -296,7 +314,8 @@ func (m *Manager) put(ctx context.Context, j *fsm.Job) error {
 	return m.state.Apply(ctx, fsm.Command{Op: fsm.OpPutJob, Job: &cp})
 }
 
-func (m *Manager) fail(ctx context.Context, j *fsm.Job, reason string) {
+func (m *Manager) fail(ctx context.Context, j *fsm.Job, cause, reason string) {
+	m.metrics.failures.WithLabelValues(cause).Inc()
 	// The title first, as on success: whoever sees the job finished sees
 	// its title's final status too.
 	m.setTitleStatus(ctx, j.Title, fillcast.StatusFailed, nil)

@@ -27,6 +27,7 @@ const progressEvery = time.Second
 // origin's breaker is open, the job goes back to queued and run returns
 // how long to wait before running it again; otherwise it returns 0.
 func (m *Manager) run(ctx context.Context, id string) (retryIn time.Duration) {
+	var err error // the job's, observed when it ran
 	var j *fsm.Job
 	m.state.Read(func(s *fsm.State) {
 		if cur := s.Jobs[id]; cur != nil {
@@ -50,7 +51,9 @@ func (m *Manager) run(ctx context.Context, id string) (retryIn time.Duration) {
 	defer os.RemoveAll(out)
 	pw := m.startProgress(ctx, j)
 	var res *transcoder.Result
-	err := guard(ctx, m.d.TranscoderBreaker, func(ctx context.Context) (err error) {
+	started := m.d.Now()
+	defer func() { m.metrics.jobs.WithLabelValues(outcome(ctx, err)).Observe(m.d.Now().Sub(started).Seconds()) }()
+	err = guard(ctx, m.d.TranscoderBreaker, func(ctx context.Context) (err error) {
 		res, err = m.tc.Run(ctx, transcoder.Job{
 			Input: j.Source, Output: out, PerTitle: j.Ladder == "per-title", Segment: m.cfg.Segment,
 			Progress: pw.update,
@@ -58,10 +61,18 @@ func (m *Manager) run(ctx context.Context, id string) (retryIn time.Duration) {
 		return err
 	})
 	pw.stop()
+	m.timeStage(ctx, "transcode", started, err)
+	failed := causeTranscode
 	if err == nil {
 		j.Stage, j.Percent = "publish", 0
 		m.put(ctx, j)
+		publishing := m.d.Now()
 		err = m.publish(ctx, j.Title, res)
+		m.timeStage(ctx, "publish", publishing, err)
+		failed = causePublish
+	}
+	if err == nil {
+		err = m.deletedMeanwhile(ctx, j.Title)
 	}
 	if ctx.Err() != nil {
 		// Shutting down: leave the job running in the state; Resume
@@ -79,7 +90,10 @@ func (m *Manager) run(ctx context.Context, id string) (retryIn time.Duration) {
 	}
 	if err != nil {
 		m.log.Warn("ingest: job failed", "job", id, "title", j.Title, "err", err)
-		m.fail(ctx, j, reason(err))
+		if errors.Is(err, transcoder.ErrBadInput) {
+			failed = causeBadInput
+		}
+		m.fail(ctx, j, failed, reason(err))
 		return
 	}
 	m.setTitleStatus(ctx, j.Title, fillcast.StatusReady, res)

@@ -120,7 +120,11 @@ func (t *Tracker) Restore(data []byte) error {
 }
 
 // clamp keeps a decayed value encodable: a restored snapshot from far in
-// the clock's future could otherwise grow past the largest float64.
+// the clock's future could otherwise grow past the largest float64, and a
+// zero count times that infinite growth is NaN, where nothing grew.
 func clamp(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
 	return min(v, math.MaxFloat64)
 }

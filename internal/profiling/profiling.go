@@ -1,7 +1,8 @@
-// Package profiling lets operators profile an appliance in production:
-// continuous profiling pushed to a Pyroscope server (off unless a URL is
-// given), tagged with the appliance id and site so a fleet's profiles can
-// be told apart, and net/http/pprof on an admin-only listener that is
+// Package profiling lets operators profile Fillcast processes in
+// production, appliances and control-plane nodes alike: continuous
+// profiling pushed to a Pyroscope server (off unless a URL is given),
+// tagged (appliance id and site, or node id) so a fleet's profiles can be
+// told apart, and net/http/pprof on an admin-only listener that is
 // separate from the player-facing port.
 package profiling
 
@@ -29,9 +30,10 @@ type Config struct {
 	// turns continuous profiling off.
 	PyroscopeURL string
 	// AppName is the application name in Pyroscope. Zero means
-	// "fillcast.appliance".
+	// "fillcast.appliance"; the control plane sets "fillcast.controlplane".
 	AppName string
-	// Tags label every profile; the appliance sets "appliance" and "site".
+	// Tags label every profile; the appliance sets "appliance" and "site",
+	// the control plane "node".
 	Tags map[string]string
 	// UploadRate is the time between uploads. Zero means 15 s; otherwise
 	// at least 1 s.
