@@ -152,7 +152,30 @@ func fillcastBinary(t *testing.T) string {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
+	statSources(t)
 	return filepath.Join(buildDir, "fillcast")
+}
+
+// statSources stats the module's Go files: go test caches a package's
+// result by its own test binary, which does not depend on the binary
+// under test here, and by the files the test looked at, so this makes a
+// change anywhere in the module run the test again.
+func statSources(t *testing.T) {
+	t.Helper()
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != "../.." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "testdata"):
+			return filepath.SkipDir
+		case !d.IsDir() && (strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum"):
+			_, err = os.Stat(path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // rig is a healthy three-node cluster, each node in its own namespace,
