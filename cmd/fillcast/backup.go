@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/cluster"
 )
@@ -104,16 +103,9 @@ func runRestore(_ context.Context, args []string, stdout, stderr io.Writer) erro
 // httpClient returns a client trusting the CA in caFile (PEM), or the
 // system's roots when caFile is empty.
 func httpClient(caFile string) (*http.Client, error) {
-	if caFile == "" {
-		return &http.Client{}, nil
-	}
-	pem, err := os.ReadFile(caFile)
+	tc, err := pki.ClientTLS("", "", caFile)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-ca: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tls-ca: %s holds no PEM certificate", caFile)
-	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}, nil
 }

@@ -36,27 +36,37 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) error {
 	if err != nil {
 		return err
 	}
+	index, err := n.onLeader(ctx, "apply "+cmd.Op, func() error { return n.applyLocal(b) }, ApplyPath, b)
+	if err != nil {
+		return err
+	}
+	return n.waitApplied(ctx, index)
+}
+
+// onLeader runs local when this node leads, else posts body to path on
+// the leader, and returns the log index the leader answered (0 when local
+// ran). Through an election (no leader known, or leadership lost on the
+// way) it tries again with a growing delay until ctx ends; what names
+// the call in that error.
+func (n *Node) onLeader(ctx context.Context, what string, local func() error, path string, body []byte) (uint64, error) {
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		var err error
 		if n.IsLeader() {
-			err = n.applyLocal(b)
-			if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
-				return err
+			err = local()
+			if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) && !errors.Is(err, ErrNoLeader) {
+				return 0, err
 			}
 		} else if _, url := n.Leader(); url != "" {
 			var index uint64
-			index, err = n.forward(ctx, url+ApplyPath, b)
-			if err == nil {
-				return n.waitApplied(ctx, index)
-			}
-			if !errors.Is(err, ErrNoLeader) {
-				return err
+			if index, err = n.forward(ctx, url+path, body); !errors.Is(err, ErrNoLeader) {
+				return index, err
 			}
 		} else {
 			err = ErrNoLeader
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster: apply %s: %w (%v)", cmd.Op, err, ctx.Err())
+			return 0, fmt.Errorf("cluster: %s: %w (%v)", what, err, ctx.Err())
 		case <-time.After(delay):
 		}
 	}

@@ -410,19 +410,22 @@ func (n *Node) Leader() (id, httpURL string) {
 // reads reflect everything committed before it started (after a restart
 // the log replays only once a leader commits).
 func (n *Node) WaitCaughtUp(ctx context.Context) error {
-	for {
-		var seen bool
-		n.fsm.Read(func(s *fsm.State) {
-			m := s.Members[n.cfg.ID]
-			seen = m != nil && m.Started == n.started
-		})
-		if seen {
-			return nil
-		}
+	for !n.announced() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: wait for the log to replay: %w", ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return nil
+}
+
+// announced reports whether this process's own member record (written
+// at start-up through the leader) has come back through the log.
+func (n *Node) announced() (seen bool) {
+	n.fsm.Read(func(s *fsm.State) {
+		m := s.Members[n.cfg.ID]
+		seen = m != nil && m.Started == n.started
+	})
+	return seen
 }

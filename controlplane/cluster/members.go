@@ -85,24 +85,9 @@ func (n *Node) RemoveMember(ctx context.Context, id, by string) error {
 	if id == "" {
 		return fmt.Errorf("cluster: %w: remove needs an id", fsm.ErrInvalid)
 	}
-	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		var err error
-		if n.IsLeader() {
-			if err = n.removeLocal(id, by); !errors.Is(err, ErrNoLeader) {
-				return err
-			}
-		} else if _, url := n.Leader(); url != "" {
-			body, _ := json.Marshal(RemoveRequest{ID: id, By: by})
-			if _, err = n.forward(ctx, url+RemovePath, body); !errors.Is(err, ErrNoLeader) {
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cluster: remove %s: %w (%v)", id, ErrNoLeader, ctx.Err())
-		case <-time.After(delay):
-		}
-	}
+	body, _ := json.Marshal(RemoveRequest{ID: id, By: by})
+	_, err := n.onLeader(ctx, "remove "+id, func() error { return n.removeLocal(id, by) }, RemovePath, body)
+	return err
 }
 
 // removeLocal is RemoveMember on the leader: the record first, then the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/hashicorp/raft"
 )
 
@@ -28,12 +27,7 @@ func (n *Node) Ready() error {
 			return fmt.Errorf("cluster: no word from the leader for %s", since.Round(time.Millisecond))
 		}
 	}
-	var announced bool
-	n.fsm.Read(func(s *fsm.State) {
-		m := s.Members[n.cfg.ID]
-		announced = m != nil && m.Started == n.started
-	})
-	if !announced {
+	if !n.announced() {
 		return errors.New("cluster: replaying the log (this node's start is not applied yet)")
 	}
 	// raft's applied index: it counts a snapshot installed and entries
