@@ -62,6 +62,7 @@ bench: build
 	@scripts/ensure-packages $(BENCH_PKGS)
 	$(GO) test -run x -bench . -benchmem ./appliance/... ./steering/... ./controlplane/...
 	bench/edge-vs-nginx/run.sh
+	bench/disks/run.sh
 	bench/steering/run.sh
 	bench/accounts/run.sh
 	bench/billing/run.sh

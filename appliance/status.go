@@ -7,6 +7,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/agent"
 	"github.com/fillcast/fillcast/appliance/fill"
+	"github.com/fillcast/fillcast/appliance/tlsconf"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,6 +25,8 @@ type Status struct {
 	// DiskDirs are the disk tier's directories: a failed one is out of
 	// service (Disk counts only the others).
 	DiskDirs []DirStatus `json:"disk_dirs"`
+	// Moves count the objects moved between the flash and disk classes.
+	Moves MoveStatus `json:"moves"`
 	// Scrub is the background verification of the disk tier.
 	Scrub     ScrubStatus      `json:"scrub"`
 	Misses    int64            `json:"misses"`
@@ -33,6 +36,9 @@ type Status struct {
 	Upstreams []UpstreamStatus `json:"upstreams"`
 	// Plan is the off-peak fill progress, when a control plane plans.
 	Plan *fill.Status `json:"plan,omitempty"`
+	// TLS is the served certificate, its OCSP staple and the session
+	// ticket keys, with a certificate.
+	TLS *tlsconf.Status `json:"tls,omitempty"`
 }
 
 // TierStatus describes one cache tier.
@@ -46,13 +52,22 @@ type TierStatus struct {
 
 // DirStatus describes one directory of the disk tier.
 type DirStatus struct {
-	Path          string `json:"path"`
+	Path string `json:"path"`
+	// Class is flash or disk.
+	Class         string `json:"class"`
 	CapacityBytes int64  `json:"capacity_bytes"`
 	UsedBytes     int64  `json:"used_bytes"`
 	Objects       int64  `json:"objects"`
 	Failed        bool   `json:"failed"`
 	// Error is why it was taken out of service.
 	Error string `json:"error,omitempty"`
+}
+
+// MoveStatus counts the objects promoted to the flash class and demoted
+// to the disk class, by popularity.
+type MoveStatus struct {
+	Promotions int64 `json:"promotions"`
+	Demotions  int64 `json:"demotions"`
 }
 
 // ScrubStatus counts the scrub's work.
@@ -89,9 +104,10 @@ func (a *Appliance) Status() any {
 		Coalesced: s.Coalesced,
 		Fills:     FillStatus{InFlight: s.FillsInFlight, Errors: s.FillErrors, CorruptDropped: s.Corrupt, DiskWriteErrors: s.DiskWriteErrors},
 		Scrub:     ScrubStatus{Objects: s.Scrubbed, Bytes: s.ScrubbedBytes, Corrupt: s.ScrubCorrupt},
+		Moves:     MoveStatus{Promotions: s.Promotions, Demotions: s.Demotions},
 	}
 	for _, d := range s.Dirs {
-		st.DiskDirs = append(st.DiskDirs, DirStatus{Path: d.Path, CapacityBytes: d.CapacityBytes, UsedBytes: d.UsedBytes,
+		st.DiskDirs = append(st.DiskDirs, DirStatus{Path: d.Path, Class: string(d.Class), CapacityBytes: d.CapacityBytes, UsedBytes: d.UsedBytes,
 			Objects: d.Objects, Failed: d.Failed, Error: d.Error})
 	}
 	if total := s.MemHits + s.DiskHits + s.Misses; total > 0 {
@@ -103,6 +119,10 @@ func (a *Appliance) Status() any {
 	if a.fill != nil {
 		ps := a.fill.Status()
 		st.Plan = &ps
+	}
+	if a.tlsm != nil {
+		ts := a.tlsm.Status()
+		st.TLS = &ts
 	}
 	return st
 }
@@ -116,7 +136,7 @@ type collector struct {
 	planBytes, presentBytes, filledBytes, planFailures       *prometheus.Desc
 	outsideWindow, streamsCut                                *prometheus.Desc
 	dirFailed, dirUsed, dirCapacity                          *prometheus.Desc
-	scrubbed, scrubbedBytes, scrubCorrupt                    *prometheus.Desc
+	scrubbed, scrubbedBytes, scrubCorrupt, moves             *prometheus.Desc
 }
 
 func newCollector(a *Appliance) *collector {
@@ -150,13 +170,14 @@ func newCollector(a *Appliance) *collector {
 		scrubbed:      d("scrubbed_objects_total", "Disk objects the background scrub verified."),
 		scrubbedBytes: d("scrubbed_bytes_total", "Bytes the background scrub read."),
 		scrubCorrupt:  d("scrub_corrupt_total", "Disk objects the background scrub found corrupt (dropped, fetched again on request)."),
+		moves:         d("disk_moves_total", "Objects moved between the disk tier's classes, by the class moved to (flash: promoted, disk: demoted).", "to"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.coalesced, c.used, c.capacity, c.evictions, c.fillErrors, c.corrupt, c.diskErrors, c.objects, c.upFetch, c.upErr,
 		c.planBytes, c.presentBytes, c.filledBytes, c.planFailures, c.outsideWindow, c.streamsCut,
-		c.dirFailed, c.dirUsed, c.dirCapacity, c.scrubbed, c.scrubbedBytes, c.scrubCorrupt} {
+		c.dirFailed, c.dirUsed, c.dirCapacity, c.scrubbed, c.scrubbedBytes, c.scrubCorrupt, c.moves} {
 		ch <- d
 	}
 }
@@ -187,6 +208,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.scrubbed, s.Scrubbed)
 	counter(c.scrubbedBytes, s.ScrubbedBytes)
 	counter(c.scrubCorrupt, s.ScrubCorrupt)
+	counter(c.moves, s.Promotions, "flash")
+	counter(c.moves, s.Demotions, "disk")
 	for _, d := range s.Dirs {
 		failed := int64(0)
 		if d.Failed {

@@ -1,35 +1,115 @@
 package appliance
 
 import (
+	"cmp"
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fillcast/fillcast"
+	"github.com/fillcast/fillcast/appliance/tlsconf"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/auth/pki"
 )
 
-// loadTLS reads the certificate and its key. A problem names the field
-// of the file it is in, and the files.
-func loadTLS(certFile, keyFile string) (*tls.Config, error) {
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "read the certificate: %v", err)
+// ticketKeyFile is the default session ticket key file, beside the disk
+// tier's objects/ and tmp/ in its first directory (as takedownFile): the
+// processes of an upgrade share it, so tickets survive the upgrade.
+const ticketKeyFile = "tls-ticket-keys"
+
+// TicketKeysNone as Config.TLSTicketKeys keeps the session ticket keys
+// in memory, each process its own: no key touches a disk, but tickets do
+// not survive an upgrade.
+const TicketKeysNone = "none"
+
+// defaultTicketRotate is how often the appliance rotates the default
+// ticket key file.
+const defaultTicketRotate = time.Hour
+
+// tlsFields names the appliance's field for each of tlsconf.Config's.
+var tlsFields = map[string]string{
+	"CertFile": "TLSCert", "KeyFile": "TLSKey",
+	"TicketKeys": "TLSTicketKeys", "TicketRotate": "TLSTicketRotate", "TicketLifetime": "TLSTicketLifetime",
+}
+
+// tlsConfig is the served TLS's configuration: without TLSTicketKeys,
+// the default file, which the appliance owns (rotates) and may do
+// without when its disk has failed.
+func (c Config) tlsConfig() tlsconf.Config {
+	t := tlsconf.DefaultConfig()
+	t.CertFile, t.KeyFile = c.TLSCert, c.TLSKey
+	t.TicketKeys, t.TicketRotate = c.TLSTicketKeys, c.TLSTicketRotate
+	t.TicketLifetime = cmp.Or(c.TLSTicketLifetime, t.TicketLifetime)
+	switch t.TicketKeys {
+	case "":
+		t.TicketKeys, t.TicketKeysOptional = filepath.Join(filepath.Dir(c.takedownState()), ticketKeyFile), true
+		t.TicketRotate = cmp.Or(t.TicketRotate, defaultTicketRotate)
+	case TicketKeysNone:
+		t.TicketKeys = ""
 	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, fillcast.ConfigErrorf("appliance", "TLSKey", "read the private key: %v", err)
+	return t
+}
+
+// validateTLS checks the TLS fields through tlsconf's Validate, whose
+// problems it reports under the appliance's field names.
+func (c Config) validateTLS() error {
+	if c.TLSCert == "" || c.TLSKey == "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"TLSTicketKeys", c.TLSTicketKeys != ""}, {"TLSTicketRotate", c.TLSTicketRotate != 0}, {"TLSTicketLifetime", c.TLSTicketLifetime != 0}} {
+			if f.set {
+				return fillcast.ConfigErrorf("appliance", f.name, "given without a certificate (TLSCert and TLSKey): session tickets are TLS's")
+			}
+		}
+		return nil
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fillcast.ConfigErrorf("appliance", "TLSCert", "certificate %s with private key %s: %v", certFile, keyFile, err)
+	if c.TLSTicketKeys == TicketKeysNone && c.TLSTicketRotate != 0 {
+		return fillcast.ConfigErrorf("appliance", "TLSTicketRotate", "given with TLSTicketKeys %q: there is no file to rotate", TicketKeysNone)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return tlsError(c.tlsConfig().Validate())
+}
+
+// tlsError renames the field of a tlsconf *fillcast.ConfigError.
+func tlsError(err error) error {
+	var ce *fillcast.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return fillcast.ConfigErrorf("appliance", cmp.Or(tlsFields[ce.Field], ce.Field), "%s", ce.Problem)
+}
+
+// loadTLS reads the certificate, its key and the session ticket keys. A
+// problem names the field of the file it is in, and the files.
+func loadTLS(c Config, log *slog.Logger) (*tlsconf.Server, error) {
+	tc := c.tlsConfig()
+	s, err := tlsconf.New(tc, tlsconf.Deps{Log: log})
+	if err != nil {
+		return nil, tlsError(err)
+	}
+	if c.TLSTicketKeys == "" {
+		// The cache, opened next, would create its directory anyway; a
+		// failure leaves the key file optional.
+		os.MkdirAll(filepath.Dir(tc.TicketKeys), 0o755)
+	}
+	if err := s.Load(); err != nil {
+		return nil, tlsError(err)
+	}
+	return s, nil
+}
+
+// runTLS keeps the served TLS current (certificate files, ticket keys,
+// OCSP staple) until ctx is done; nothing without a certificate.
+func (a *Appliance) runTLS(ctx context.Context) {
+	if a.tlsm != nil {
+		a.tlsm.Run(ctx)
+	}
 }
 
 // checkSecrets refuses a Deps.Credential that is not one and warns of a

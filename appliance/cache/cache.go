@@ -6,7 +6,9 @@
 // arrives.
 //
 // The disk tier spans one or more directories, one per disk, each with
-// its own budget: objects are placed by rendezvous hashing (place.go), and
+// its own budget and class (flash or disk): objects are placed across a
+// class by rendezvous hashing (place.go) and between the classes by
+// popularity, promoted and demoted in the background (class.go, move.go);
 // a directory whose I/O fails is taken out of service while the others
 // keep serving. Faults are survived rather than served: temporary files
 // of a process that died are cleared by lock ownership (owner.go), a full
@@ -23,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/fillcast/fillcast/appliance/evict"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,6 +137,13 @@ type Cache struct {
 	log   *slog.Logger
 	mem   *memTier // nil when disabled
 	disks []*disk  // one per directory, in Config.Dirs order
+	// classes are the directories of each class, flash first; with
+	// both, moves queues the promotions and demotions between them
+	// (nil with one class) while Run moves them.
+	classes [2][]*disk
+	sketch  *evict.Sketch
+	moves   chan move
+	moving  atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -148,7 +158,7 @@ type Cache struct {
 	purgeMu sync.RWMutex
 
 	memHits, diskHits, misses, coalesced, fillErrors atomic.Int64
-	streamsCut                                       atomic.Int64
+	streamsCut, promotions, demotions                atomic.Int64
 }
 
 // New opens the disk tier's directories (rebuilding their index) and
@@ -163,14 +173,14 @@ func New(cfg Config, src Source, log *slog.Logger) (*Cache, error) {
 		return nil, errors.New("cache: a source is required")
 	}
 	cfg = cfg.withDefaults()
-	c := &Cache{cfg: cfg, src: src, log: log, inflight: map[string]*fill{}}
+	c := &Cache{cfg: cfg, src: src, log: log, inflight: map[string]*fill{}, sketch: evict.NewSketch(sketchKeys(cfg.Dirs))}
 	var err error
 	if cfg.MemBytes > 0 {
 		if c.mem, err = newMemTier(cfg.MemBytes, cfg.MaxMemObject); err != nil {
 			return nil, err
 		}
 	}
-	opts := diskOptions{fsync: cfg.Fsync, verifyAge: int64(cfg.VerifyAge), now: cfg.Now, log: log}
+	opts := diskOptions{fsync: cfg.Fsync, verifyAge: int64(cfg.VerifyAge), now: cfg.Now, log: log, newPolicy: c.newPolicy}
 	if c.mem != nil {
 		opts.onEvict = c.mem.del
 	}
@@ -184,6 +194,13 @@ func New(cfg Config, src Source, log *slog.Logger) (*Cache, error) {
 			return nil, err
 		}
 		c.disks = append(c.disks, d) // failed when err != nil
+		c.classes[d.class] = append(c.classes[d.class], d)
+	}
+	if len(c.classes[flashIdx]) > 0 && len(c.classes[diskIdx]) > 0 {
+		c.moves = make(chan move, moveQueue)
+		for _, d := range c.classes[flashIdx] {
+			d.demote = c.demote
+		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
@@ -254,6 +271,9 @@ func (c *Cache) Lookup(key string) (Hit, bool) {
 	if d, e, ok := c.find(key); ok {
 		if h, err := c.fromDisk(d, e); err == nil {
 			c.diskHits.Add(1)
+			if c.moves != nil {
+				c.promote(d, e)
+			}
 			return h, true
 		}
 		// Corrupt or vanished: the disk tier dropped it; the caller refetches.

@@ -15,10 +15,11 @@ type Config struct {
 	Dir string
 	// Dirs are the disk tier's directories, each on its own disk, when it
 	// has several (they replace Dir). Objects are placed across the
-	// healthy ones by rendezvous hashing on the key, weighted by budget,
-	// so adding or losing one moves only its share. A directory whose I/O
-	// fails (EIO, a vanished mount) is taken out of service: its objects
-	// become misses, filled again onto the others.
+	// healthy ones of a class by rendezvous hashing on the key, weighted
+	// by budget, so adding or losing one moves only its share; with both
+	// classes, the most requested objects are on flash (see Class). A
+	// directory whose I/O fails (EIO, a vanished mount) is taken out of
+	// service: its objects become misses, filled again onto the others.
 	Dirs []DirConfig
 	// DiskBytes is the budget of Dir, and of each directory of Dirs that
 	// gives none. Required, > 0, unless every directory gives one.
@@ -46,6 +47,13 @@ type Config struct {
 	// against its checksum first (a corrupt one is dropped and fetched
 	// again, never served). Zero means 24 h.
 	VerifyAge time.Duration
+	// MoveRate is the bytes per second at which objects are promoted and
+	// demoted between the flash and disk classes (see DirConfig.Class),
+	// so that moves never compete with the hit path for the disks. Zero
+	// means 64 MiB/s.
+	MoveRate int64
+	// Movers is how many moves run at once. Zero means 2.
+	Movers int
 	// Now is the clock of VerifyAge; nil means time.Now.
 	Now func() time.Time
 }
@@ -56,13 +64,18 @@ type DirConfig struct {
 	Path string
 	// Bytes is its budget. Zero means Config.DiskBytes.
 	Bytes int64
+	// Class is the kind of storage it is on: ClassFlash or ClassDisk.
+	// Empty means ClassFlash, so a cache of one class places objects by
+	// hashing alone; when any directory is ClassDisk, every directory
+	// must name its class.
+	Class Class
 }
 
 // DefaultConfig returns a Config with defaults; Dir (or Dirs) and
 // DiskBytes must be set.
 func DefaultConfig() Config {
 	return Config{MaxMemObject: 64 << 20, MaxSpoolBytes: 64 << 20, ScrubRate: 32 << 20,
-		ScrubEvery: time.Hour, VerifyAge: 24 * time.Hour}
+		ScrubEvery: time.Hour, VerifyAge: 24 * time.Hour, MoveRate: 64 << 20, Movers: 2}
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -86,6 +99,10 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("cache", "ScrubEvery", "%v is negative", c.ScrubEvery)
 	case c.VerifyAge < 0:
 		return fillcast.ConfigErrorf("cache", "VerifyAge", "%v is negative", c.VerifyAge)
+	case c.MoveRate < 0:
+		return fillcast.ConfigErrorf("cache", "MoveRate", "%d is negative", c.MoveRate)
+	case c.Movers < 0:
+		return fillcast.ConfigErrorf("cache", "Movers", "%d is negative", c.Movers)
 	}
 	seen := map[string]bool{}
 	for i, d := range c.Dirs {
@@ -97,8 +114,30 @@ func (c Config) Validate() error {
 			return fillcast.ConfigErrorf("cache", "Dirs", "%s: budget %d is negative (0 means DiskBytes)", d.Path, d.Bytes)
 		case seen[p]:
 			return fillcast.ConfigErrorf("cache", "Dirs", "%s is given twice", d.Path)
+		case d.Class != "" && d.Class != ClassFlash && d.Class != ClassDisk:
+			return fillcast.ConfigErrorf("cache", "Dirs", "%s: class %q: want %s or %s", d.Path, d.Class, ClassFlash, ClassDisk)
 		}
 		seen[p] = true
+	}
+	return c.validateClasses()
+}
+
+// validateClasses refuses a directory without a class beside one of
+// ClassDisk: it would be flash by default, which is more likely a
+// forgotten class than a choice.
+func (c Config) validateClasses() error {
+	var disk, unnamed string
+	for _, d := range c.Dirs {
+		switch d.Class {
+		case ClassDisk:
+			disk = d.Path
+		case "":
+			unnamed = d.Path
+		}
+	}
+	if disk != "" && unnamed != "" {
+		return fillcast.ConfigErrorf("cache", "Dirs", "%s has no class while %s is %s: name the class (%s or %s) of every directory when any is %s",
+			unnamed, disk, ClassDisk, ClassFlash, ClassDisk, ClassDisk)
 	}
 	return nil
 }
@@ -125,6 +164,8 @@ func (c Config) withDefaults() Config {
 	c.MaxSpoolBytes = cmp.Or(c.MaxSpoolBytes, d.MaxSpoolBytes)
 	c.ScrubEvery = cmp.Or(c.ScrubEvery, d.ScrubEvery)
 	c.VerifyAge = cmp.Or(c.VerifyAge, d.VerifyAge)
+	c.MoveRate = cmp.Or(c.MoveRate, d.MoveRate)
+	c.Movers = cmp.Or(c.Movers, d.Movers)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -133,7 +174,7 @@ func (c Config) withDefaults() Config {
 	}
 	dirs := make([]DirConfig, len(c.Dirs))
 	for i, dc := range c.Dirs {
-		dirs[i] = DirConfig{Path: filepath.Clean(dc.Path), Bytes: cmp.Or(dc.Bytes, c.DiskBytes)}
+		dirs[i] = DirConfig{Path: filepath.Clean(dc.Path), Bytes: cmp.Or(dc.Bytes, c.DiskBytes), Class: cmp.Or(dc.Class, ClassFlash)}
 	}
 	c.Dirs = dirs
 	return c

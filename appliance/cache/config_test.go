@@ -31,6 +31,14 @@ func TestConfigDirs(t *testing.T) {
 		{"an empty path", func(c *Config) { c.Dirs = []DirConfig{{Path: "/a"}, {}} }, "Dirs"},
 		{"a negative budget", func(c *Config) { c.Dirs = []DirConfig{{Path: "/a", Bytes: -1}} }, "Dirs"},
 		{"a negative scrub rate", func(c *Config) { c.Dir, c.ScrubRate = "/c", -1 }, "ScrubRate"},
+		{"flash and disk classes", func(c *Config) {
+			c.Dirs = []DirConfig{{Path: "/ssd0", Class: ClassFlash}, {Path: "/hdd0", Class: ClassDisk}, {Path: "/hdd1", Class: ClassDisk}}
+		}, ""},
+		{"one class, unnamed", func(c *Config) { c.Dirs = []DirConfig{{Path: "/a"}, {Path: "/b", Class: ClassFlash}} }, ""},
+		{"disk class only", func(c *Config) { c.Dirs = []DirConfig{{Path: "/hdd0", Class: ClassDisk}} }, ""},
+		{"an unknown class", func(c *Config) { c.Dirs = []DirConfig{{Path: "/a", Class: "nvme"}} }, "Dirs"},
+		{"an unnamed class beside disk", func(c *Config) { c.Dirs = []DirConfig{{Path: "/a"}, {Path: "/b", Class: ClassDisk}} }, "Dirs"},
+		{"a negative move rate", func(c *Config) { c.Dir, c.MoveRate = "/c", -1 }, "MoveRate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

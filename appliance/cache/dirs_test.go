@@ -26,6 +26,7 @@ func TestPlacementMovesOnlyTheShare(t *testing.T) {
 		}
 		c.disks = append(c.disks, d)
 	}
+	c.classes[flashIdx] = c.disks
 	const n = 20000
 	keys := make([]string, n)
 	for i := range keys {
@@ -34,7 +35,7 @@ func TestPlacementMovesOnlyTheShare(t *testing.T) {
 	placeAll := func() map[string]*disk {
 		m := make(map[string]*disk, n)
 		for _, k := range keys {
-			m[k] = c.place(k)
+			m[k] = c.place(flashIdx, k)
 		}
 		return m
 	}

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -33,6 +32,13 @@ type diskEntry struct {
 	// verifiedAt is when (Unix ns) the body last matched crc; 0: never in
 	// this process.
 	verifiedAt atomic.Int64
+	// moving marks a victim of the eviction being demoted to the disk
+	// class: it is still served from here until the move ends. Guarded
+	// by its directory's mu.
+	moving bool
+	// promoting marks an object queued to move to flash, so that its
+	// hits queue it once.
+	promoting atomic.Bool
 }
 
 // diskOptions are what every directory of the disk tier shares.
@@ -44,6 +50,9 @@ type diskOptions struct {
 	// onEvict is told each key the budget pushed out, so the memory tier
 	// never holds an object the disk tier no longer does.
 	onEvict func(key string)
+	// newPolicy returns the eviction policy of a directory of the bytes
+	// given; nil means S3-FIFO.
+	newPolicy func(bytes int64) evict.Policy
 }
 
 // disk is one directory of the disk tier: one file per object under
@@ -57,7 +66,12 @@ type disk struct {
 	objDir, tmpDir string
 	max            int64
 	seed           uint64 // its identity in placement: hash of dir
+	class          int    // flashIdx or diskIdx
 	owner          tmpOwner
+	// demote, when set (a flash directory beside a disk class), is
+	// offered each victim of the budget: it reports whether it queued
+	// the victim's move to the disk class.
+	demote func(from *disk, e *diskEntry) bool
 
 	failed atomic.Bool
 
@@ -65,10 +79,20 @@ type disk struct {
 	failErr string // why it failed
 	index   map[string]*diskEntry
 	used    int64
-	policy  evict.Policy
+	// transit are the bytes of victims still here while being demoted:
+	// the budget no longer counts them.
+	transit int64
+	// lastVictim is the key the budget pushed out last: what an object
+	// must be more popular than to be admitted when the directory is
+	// full.
+	lastVictim string
+	policy     evict.Policy
 	// pinned keys are planned by the fill manifest: they stay out of the
 	// eviction order, so pull-through traffic cannot push them out.
 	pinned map[string]bool
+	// pinnedBytes are the indexed pinned objects' bytes: what eviction
+	// cannot free.
+	pinnedBytes int64
 
 	evictions, corrupt, writeErrors       atomic.Int64
 	scrubbed, scrubbedBytes, scrubCorrupt atomic.Int64
@@ -85,9 +109,10 @@ func openDisk(dc DirConfig, o diskOptions) (*disk, error) {
 		tmpDir:      filepath.Join(dc.Path, "tmp"),
 		max:         dc.Bytes,
 		seed:        hashString(dc.Path),
+		class:       classIndex(dc.Class),
 		index:       map[string]*diskEntry{},
-		policy:      evict.NewS3FIFO(dc.Bytes, 0.1),
 	}
+	d.policy = d.policyFor(dc.Bytes)
 	d.owner.dir = filepath.Join(dc.Path, "owners")
 	err := d.load()
 	if err != nil {
@@ -110,6 +135,14 @@ func (d *disk) load() error {
 		return err
 	}
 	return d.rebuild()
+}
+
+// policyFor returns a new eviction policy for bytes.
+func (d *disk) policyFor(bytes int64) evict.Policy {
+	if d.newPolicy == nil {
+		return evict.NewTinyLFU(bytes, nil)
+	}
+	return d.newPolicy(bytes)
 }
 
 // close releases the disk's owner lock: from then on another process
@@ -142,7 +175,7 @@ func (d *disk) open(e *diskEntry) (int, error) {
 	}
 	if d.now().UnixNano()-e.verifiedAt.Load() >= d.verifyAge {
 		buf := verifyBufs.Get().(*[]byte)
-		crc, err := crcFD(context.Background(), fd, e.meta.Size, *buf, nil)
+		crc, err := crcFD(context.Background(), fd, e.meta.Size, *buf, nil, nil)
 		verifyBufs.Put(buf)
 		if err := d.settle(e, crc, err); err != nil {
 			unix.Close(fd)
@@ -218,8 +251,10 @@ func openEntry(e *diskEntry) (int, error) {
 var verifyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // crcFD returns the checksum of the first size bytes of fd, read into buf
-// with pread, each read first waiting for lim when it is not nil.
-func crcFD(ctx context.Context, fd int, size int64, buf []byte, lim *rate.Limiter) (uint32, error) {
+// with pread, each read first waiting for lim when it is not nil, and
+// written to w as well when it is not nil (a write error is returned as
+// it is).
+func crcFD(ctx context.Context, fd int, size int64, buf []byte, lim *rate.Limiter, w io.Writer) (uint32, error) {
 	var crc uint32
 	for off := int64(0); off < size; {
 		p := buf[:min(int64(len(buf)), size-off)]
@@ -236,6 +271,11 @@ func crcFD(ctx context.Context, fd int, size int64, buf []byte, lim *rate.Limite
 			return 0, &fs.PathError{Op: "read", Path: "object", Err: err}
 		case n == 0:
 			return 0, io.ErrUnexpectedEOF
+		}
+		if w != nil {
+			if _, err := w.Write(p[:n]); err != nil {
+				return 0, err
+			}
 		}
 		crc = crc32.Update(crc, crcTable, p[:n])
 		off += int64(n)
@@ -277,29 +317,11 @@ func (d *disk) create(key string, size int64) (*diskWriter, error) {
 func (d *disk) insertLocked(e *diskEntry) {
 	d.index[e.key] = e
 	d.used += e.fileSize
-	if !d.pinned[e.key] {
+	if d.pinned[e.key] {
+		d.pinnedBytes += e.fileSize
+	} else {
 		d.policy.Insert(e.key, e.fileSize)
 	}
-}
-
-// setPinned replaces the pinned set: newly pinned objects leave the
-// eviction order, unpinned ones join it (as new arrivals, so the ones no
-// longer planned and not requested go first).
-func (d *disk) setPinned(keys map[string]bool) {
-	d.mu.Lock()
-	old := d.pinned
-	d.pinned = keys
-	for k, e := range d.index {
-		switch was, is := old[k], keys[k]; {
-		case was && !is:
-			d.policy.Insert(k, e.fileSize)
-		case !was && is:
-			d.policy.Remove(k)
-		}
-	}
-	victims := d.evictLocked(0)
-	d.mu.Unlock()
-	d.removeFiles(victims)
 }
 
 // has reports whether key is stored, without counting an access.
@@ -313,60 +335,14 @@ func (d *disk) has(key string) bool {
 func (d *disk) removeLocked(e *diskEntry) {
 	delete(d.index, e.key)
 	d.used -= e.fileSize
+	if d.pinned[e.key] {
+		d.pinnedBytes -= e.fileSize
+	}
+	if e.moving {
+		e.moving = false
+		d.transit -= e.fileSize
+	}
 	d.policy.Remove(e.key)
-}
-
-// evictLocked removes entries until the disk is within budget and at
-// least need bytes are freed, and returns them; their files are removed
-// outside the lock.
-func (d *disk) evictLocked(need int64) []*diskEntry {
-	var victims []*diskEntry
-	for freed := int64(0); d.used > d.max || freed < need; {
-		key, ok := d.policy.Victim()
-		if !ok {
-			break
-		}
-		e, ok := d.index[key]
-		if !ok {
-			continue
-		}
-		delete(d.index, key)
-		d.used -= e.fileSize
-		freed += e.fileSize
-		victims = append(victims, e)
-	}
-	d.evictions.Add(int64(len(victims)))
-	return victims
-}
-
-// makeRoom evicts objects worth at least need bytes, for a write the file
-// system refused as full (its budget may be more than the file system
-// holds, or something else filled it). It reports whether it evicted any;
-// it evicts nothing for more than the file system's size.
-func (d *disk) makeRoom(need int64) bool {
-	var st unix.Statfs_t
-	if unix.Statfs(d.dir, &st) == nil && need > int64(st.Blocks)*st.Bsize {
-		return false // it cannot fit: evicting would only empty the cache
-	}
-	d.mu.Lock()
-	victims := d.evictLocked(need)
-	d.mu.Unlock()
-	d.removeFiles(victims)
-	if len(victims) > 0 {
-		d.log.Warn("cache: file system full, evicted to make room", "dir", d.dir, "objects", len(victims))
-	}
-	return len(victims) > 0
-}
-
-func (d *disk) removeFiles(es []*diskEntry) {
-	for _, e := range es {
-		if d.onEvict != nil {
-			d.onEvict(e.key)
-		}
-		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			d.log.Warn("cache: remove evicted object", "key", e.key, "err", err)
-		}
-	}
 }
 
 // removePrefix removes every object whose key starts with prefix and

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -173,9 +174,22 @@ func (w *diskWriter) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadA
 // wrote in the seconds before a power cut, but the footer's lengths and
 // CRCs guarantee that what survives torn is dropped, never served.
 func (w *diskWriter) commit(meta Meta) error {
+	e, err := w.finish(meta, os.Rename)
+	if err != nil {
+		return err
+	}
+	return w.d.add(e)
+}
+
+// finish seals the file (trailer, optional fsync) and gives it its name
+// with name(temporary, final): a rename replaces an older object, a link
+// fails with EEXIST when there is one. It returns the object's entry,
+// verified now; on error the file is gone.
+func (w *diskWriter) finish(meta Meta, name func(tmp, final string) error) (*diskEntry, error) {
 	d := w.d
 	if meta.Size != w.n {
-		return fmt.Errorf("cache: commit %s: wrote %d bytes, want %d", w.key, w.n, meta.Size)
+		w.abort()
+		return nil, fmt.Errorf("cache: commit %s: wrote %d bytes, want %d", w.key, w.n, meta.Size)
 	}
 	err := writeTrailer(rawWriter{w}, w.key, meta, w.n, w.crc)
 	if err == nil && d.fsync {
@@ -193,25 +207,33 @@ func (w *diskWriter) commit(meta Meta) error {
 		err = os.MkdirAll(filepath.Dir(final), 0o755)
 	}
 	if err == nil {
-		err = os.Rename(w.f.Name(), final)
+		err = name(w.f.Name(), final)
 	}
 	if err != nil {
-		if !errors.Is(err, errWrite) { // a failed write counted itself
+		// A failed write counted itself; a link finding an object there
+		// is no fault.
+		if !errors.Is(err, errWrite) && !errors.Is(err, fs.ErrExist) {
 			d.writeErrors.Add(1)
 			d.ioError(err)
 		}
 		w.abort()
-		return fmt.Errorf("cache: commit %s: %w", w.key, err)
+		return nil, fmt.Errorf("cache: commit %s: %w", w.key, err)
 	}
 	w.done = true
 	e := newEntry(w.key, meta, final, fileSize, w.crc)
 	e.verifiedAt.Store(d.now().UnixNano())
+	return e, nil
+}
+
+// add indexes e, replacing an older entry for its key, and evicts what
+// the budget no longer holds.
+func (d *disk) add(e *diskEntry) error {
 	d.mu.Lock()
 	if d.failed.Load() {
 		d.mu.Unlock()
-		return fmt.Errorf("cache: commit %s: %s failed", w.key, d.dir)
+		return fmt.Errorf("cache: commit %s: %s failed", e.key, d.dir)
 	}
-	if old, ok := d.index[w.key]; ok {
+	if old, ok := d.index[e.key]; ok {
 		d.removeLocked(old)
 	}
 	d.insertLocked(e)

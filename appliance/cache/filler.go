@@ -85,7 +85,7 @@ func (c *Cache) doFill(f *fill) error {
 	// spool itself for large or unknown-length objects.
 	var buf []byte
 	var w *diskWriter
-	d := c.place(f.key)
+	d := c.target(f.key, size)
 	if d != nil && size >= 0 && size <= d.max {
 		if w, err = d.create(f.key, size); err != nil {
 			c.log.Warn("cache: not caching on disk", "key", f.key, "err", err)

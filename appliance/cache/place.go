@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 
-	"github.com/fillcast/fillcast/appliance/evict"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,11 +15,17 @@ import (
 // fails, or one added, moves only the keys it wins or won; the rest stay
 // where they are.
 
-// place returns the healthy directory that should hold key, nil when
-// every directory failed.
-func (c *Cache) place(key string) *disk {
-	if len(c.disks) == 1 {
-		if d := c.disks[0]; !d.failed.Load() {
+// place returns the healthy directory of class cls (flashIdx or diskIdx)
+// that should hold key, nil when the class has none.
+func (c *Cache) place(cls int, key string) *disk {
+	return placeAmong(c.classes[cls], key)
+}
+
+// placeAmong returns the healthy directory of dirs that should hold key,
+// nil when every one failed.
+func placeAmong(dirs []*disk, key string) *disk {
+	if len(dirs) == 1 {
+		if d := dirs[0]; !d.failed.Load() {
 			return d
 		}
 		return nil
@@ -28,7 +33,7 @@ func (c *Cache) place(key string) *disk {
 	h := hashString(key)
 	var best *disk
 	bestScore := math.Inf(-1)
-	for _, d := range c.disks {
+	for _, d := range dirs {
 		if d.failed.Load() {
 			continue
 		}
@@ -48,18 +53,20 @@ func score(h uint64, d *disk) float64 {
 }
 
 // find returns the directory and entry holding key: the directory key is
-// placed on first, then the others (an object stays where it was stored
-// when a directory is added).
+// placed on in each class first, then the others (an object stays where
+// it was stored when a directory is added).
 func (c *Cache) find(key string) (*disk, *diskEntry, bool) {
-	p := c.place(key)
-	if p == nil {
-		return nil, nil, false
-	}
-	if e, ok := p.lookup(key); ok {
-		return p, e, true
+	var placed [2]*disk
+	for cls := range placed {
+		if p := c.place(cls, key); p != nil {
+			placed[cls] = p
+			if e, ok := p.lookup(key); ok {
+				return p, e, true
+			}
+		}
 	}
 	for _, d := range c.disks {
-		if d == p || d.failed.Load() {
+		if d == placed[flashIdx] || d == placed[diskIdx] || d.failed.Load() {
 			continue
 		}
 		if e, ok := d.lookup(key); ok {
@@ -128,8 +135,8 @@ func (d *disk) fail(err error) {
 	d.failErr = err.Error()
 	lost := len(d.index)
 	d.index = map[string]*diskEntry{}
-	d.used = 0
-	d.policy = evict.NewS3FIFO(max(d.max, 1), 0.1)
+	d.used, d.transit, d.pinnedBytes, d.lastVictim = 0, 0, 0, ""
+	d.policy = d.policyFor(max(d.max, 1))
 	d.mu.Unlock()
 	d.log.Error("cache: directory taken out of service", "dir", d.dir, "err", err, "objects_lost", lost)
 }

@@ -24,19 +24,18 @@ import (
 const scrubChunk = 1 << 20
 
 // Run scrubs the disk tier until ctx ends, one pass over each directory
-// every Config.ScrubEvery at most; with ScrubRate zero it returns at
+// every Config.ScrubEvery at most, and with both classes moves objects
+// between them (move.go); with ScrubRate zero and one class it returns at
 // once. Fills need no Run: they are started by Get and joined by Close.
 func (c *Cache) Run(ctx context.Context) error {
-	if c.cfg.ScrubRate <= 0 {
-		return nil
-	}
 	var wg sync.WaitGroup
-	for _, d := range c.disks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.scrubLoop(ctx, d)
-		}()
+	if c.moves != nil {
+		wg.Go(func() { c.runMovers(ctx) })
+	}
+	if c.cfg.ScrubRate > 0 {
+		for _, d := range c.disks {
+			wg.Go(func() { c.scrubLoop(ctx, d) })
+		}
 	}
 	wg.Wait()
 	return nil
@@ -100,7 +99,7 @@ func (d *disk) scrub(ctx context.Context, e *diskEntry, lim *rate.Limiter, buf [
 	if err := unix.Fstat(fd, &st); err != nil || st.Size != e.fileSize || !d.holds(e) {
 		return nil
 	}
-	crc, err := crcFD(ctx, fd, e.meta.Size, buf, lim)
+	crc, err := crcFD(ctx, fd, e.meta.Size, buf, lim, nil)
 	if ctx.Err() != nil {
 		return nil
 	}

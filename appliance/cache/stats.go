@@ -16,6 +16,9 @@ type Stats struct {
 	// Scrubbed and ScrubbedBytes count the objects the scrub verified,
 	// and ScrubCorrupt those it found corrupt (and dropped).
 	Scrubbed, ScrubbedBytes, ScrubCorrupt int64
+	// Promotions and Demotions count the objects moved to the flash
+	// class and to the disk class.
+	Promotions, Demotions int64
 	// Dirs are the disk tier's directories, in Config.Dirs order.
 	Dirs []DirStats
 }
@@ -23,6 +26,7 @@ type Stats struct {
 // DirStats describe one directory of the disk tier.
 type DirStats struct {
 	Path                                string
+	Class                               Class
 	UsedBytes, CapacityBytes, Objects   int64
 	Evictions, Corrupt, DiskWriteErrors int64
 	// Failed says the directory was taken out of service, for Error.
@@ -38,7 +42,7 @@ func (c *Cache) Stats() Stats {
 	s := Stats{
 		MemHits: c.memHits.Load(), DiskHits: c.diskHits.Load(), Misses: c.misses.Load(),
 		Coalesced: c.coalesced.Load(), FillErrors: c.fillErrors.Load(), StreamsCut: c.streamsCut.Load(),
-		FillsInFlight: int64(inflight),
+		FillsInFlight: int64(inflight), Promotions: c.promotions.Load(), Demotions: c.demotions.Load(),
 	}
 	for _, d := range c.disks {
 		ds := d.stats()
@@ -76,8 +80,16 @@ func (d *disk) stats() DirStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return DirStats{
-		Path: d.dir, UsedBytes: d.used, CapacityBytes: d.max, Objects: int64(len(d.index)),
+		Path: d.dir, Class: className(d.class), UsedBytes: d.used, CapacityBytes: d.max, Objects: int64(len(d.index)),
 		Evictions: d.evictions.Load(), Corrupt: d.corrupt.Load(), DiskWriteErrors: d.writeErrors.Load(),
 		Failed: d.failed.Load(), Error: d.failErr,
 	}
+}
+
+// className names the class of index i.
+func className(i int) Class {
+	if i == diskIdx {
+		return ClassDisk
+	}
+	return ClassFlash
 }

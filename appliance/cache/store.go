@@ -27,6 +27,18 @@ func (c *Cache) Has(key string) bool {
 	return false
 }
 
+// Capacity returns the budget of the healthy directories: the bytes the
+// disk tier holds, less after a directory failed.
+func (c *Cache) Capacity() int64 {
+	var n int64
+	for _, d := range c.disks {
+		if !d.failed.Load() {
+			n += d.max
+		}
+	}
+	return n
+}
+
 // Pin makes keys the set of objects the fill manifest plans: they are not
 // evicted while pinned; every other object is subject to eviction.
 func (c *Cache) Pin(keys map[string]bool) {
@@ -41,7 +53,7 @@ func (c *Cache) Pin(keys map[string]bool) {
 // nothing is stored and the error says why. It returns the bytes written.
 func (c *Cache) Store(ctx context.Context, key string, f *Fetched, sha256hex string) (int64, error) {
 	defer f.Body.Close()
-	d := c.place(key)
+	d := c.target(key, f.Meta.Size)
 	if d == nil {
 		return 0, fmt.Errorf("%w: %s", ErrNoDisk, key)
 	}

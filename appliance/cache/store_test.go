@@ -68,15 +68,23 @@ func TestStoreChecksAndPinning(t *testing.T) {
 	if s := c.Stats(); s.DiskUsed > cfg.DiskBytes {
 		t.Errorf("disk used %d over budget %d", s.DiskUsed, cfg.DiskBytes)
 	}
+	// Unpinned, it gives way to 20 new objects each requested more often
+	// than it was (the policy keeps an object against ones requested as
+	// rarely).
 	c.Pin(nil)
 	for i := 100; i < 120; i++ {
-		k := fmt.Sprintf("t2/seg-%03d.m4s", i)
+		k := fmt.Sprintf("t3/seg-%03d.m4s", i)
 		src.put(k, randBytes(t, 100_000))
-		h, _ := c.Get(context.Background(), k)
-		read(t, h)
-		poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
+		for range 3 {
+			h, err := c.Get(context.Background(), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read(t, h)
+			poll.Until(t, 10*time.Second, "the fill to finish", func() bool { return c.Stats().FillsInFlight == 0 })
+		}
 	}
 	if c.Has("t1/a.m4s") {
-		t.Error("an unpinned, unrequested object outlived 20 new ones in a full cache")
+		t.Error("an unpinned object outlived 20 new ones requested more often in a full cache")
 	}
 }

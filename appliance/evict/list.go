@@ -6,6 +6,8 @@ type node struct {
 	size       int64
 	freq       uint8
 	inMain     bool
+	idx        int    // TinyLFU: position in the main slice
+	last       uint64 // TinyLFU: tick of the last request
 	prev, next *node
 }
 

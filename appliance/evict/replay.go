@@ -1,9 +1,21 @@
 package evict
 
-// Request is one entry of a request trace.
+import "time"
+
+// Request is one entry of a request trace. Session, Segment and At are
+// the request's context, which only a SessionPolicy reads.
 type Request struct {
 	Key  string
 	Size int64
+	// Session identifies the viewing session (a CMCD sid, or a token or
+	// client); zero means none is known.
+	Session uint64
+	// Segment is the object's position in its title's rendition, counted
+	// from zero; it is read only with a Session.
+	Segment int32
+	// At is when the request came, from any fixed epoch; it never goes
+	// back.
+	At time.Duration
 }
 
 // Result is what a replay measured.
@@ -37,13 +49,18 @@ func Replay(p Policy, capacity int64, trace []Request) Result {
 	var r Result
 	sizes := map[string]int64{}
 	var used int64
+	sp, _ := p.(SessionPolicy)
 	for _, q := range trace {
 		r.Requests++
 		r.Bytes += q.Size
 		if _, ok := sizes[q.Key]; ok {
 			r.Hits++
 			r.HitBytes += q.Size
-			p.Access(q.Key)
+			if sp != nil {
+				sp.AccessRequest(q)
+			} else {
+				p.Access(q.Key)
+			}
 			continue
 		}
 		if q.Size > capacity {
@@ -52,7 +69,11 @@ func Replay(p Policy, capacity int64, trace []Request) Result {
 		sizes[q.Key] = q.Size
 		used += q.Size
 		r.Inserted++
-		p.Insert(q.Key, q.Size)
+		if sp != nil {
+			sp.InsertRequest(q)
+		} else {
+			p.Insert(q.Key, q.Size)
+		}
 		for used > capacity {
 			k, ok := p.Victim()
 			if !ok {

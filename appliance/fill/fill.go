@@ -45,7 +45,12 @@ type Cache interface {
 	Has(key string) bool
 	Pin(keys map[string]bool)
 	Store(ctx context.Context, key string, f *cache.Fetched, sha256hex string) (int64, error)
+	// Capacity is the bytes the cache's healthy directories hold: less
+	// after a disk failed.
+	Capacity() int64
 }
+
+var _ Cache = (*cache.Cache)(nil)
 
 // Source fetches an object: site peers first, then the origin.
 type Source interface {
@@ -144,9 +149,14 @@ type Status struct {
 	// closed: a read that was under way when the window closed. A fill
 	// stops at the first read after the close, so this stays near zero;
 	// benchmarks check that it does.
-	OutsideWindowBytes int64  `json:"filled_outside_window_bytes"`
-	Failures           int64  `json:"failures"`
-	LastError          string `json:"last_error,omitempty"`
+	OutsideWindowBytes int64 `json:"filled_outside_window_bytes"`
+	// OverCapacityBytes are the planned bytes past what the cache holds
+	// (a disk failed since the plan was made): the files that take them,
+	// last in the manifest's order, are neither pinned nor filled until a
+	// plan fits.
+	OverCapacityBytes int64  `json:"over_capacity_bytes"`
+	Failures          int64  `json:"failures"`
+	LastError         string `json:"last_error,omitempty"`
 }
 
 // Executor runs fills until its context ends.
@@ -161,6 +171,11 @@ type Executor struct {
 
 	mu       sync.Mutex
 	manifest *manifest
+	// pinned is the manifest and capacity the pins were made for.
+	pinned struct {
+		m        *manifest
+		capacity int64
+	}
 	status   Status
 	complete []string // titles of the manifest present in full, sorted
 	kick     chan struct{}

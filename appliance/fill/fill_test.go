@@ -100,6 +100,14 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 // appliance builds a real cache over dir and an executor for a1.
 func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
 	t.Helper()
+	ccfg := cache.DefaultConfig()
+	ccfg.Dir, ccfg.DiskBytes = dir, 64<<20
+	return w.applianceWith(t, ccfg, clk, rateBits, upstreams...)
+}
+
+// applianceWith is appliance with a cache of ccfg.
+func (w *world) applianceWith(t *testing.T, ccfg cache.Config, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
+	t.Helper()
 	keys, _ := auth.ParseKeys(strings.NewReader(keyLine))
 	pass, err := keys.SignFillPass("a1", time.Now().Add(time.Hour))
 	if err != nil {
@@ -112,8 +120,6 @@ func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccfg := cache.DefaultConfig()
-	ccfg.Dir, ccfg.DiskBytes = dir, 64<<20
 	c, err := cache.New(ccfg, up, slog.New(slog.DiscardHandler)) // the cache needs a logger
 	if err != nil {
 		t.Fatal(err)

@@ -32,22 +32,46 @@ func (e *Executor) adopt(m *manifest) {
 		e.onCatalog(m.Catalog)
 	}
 	if changed {
-		n := e.pin(m)
-		e.log.Info("fill: manifest adopted", "version", m.Version, "titles", len(m.Titles), "files", n)
+		e.log.Info("fill: manifest adopted", "version", m.Version, "titles", len(m.Titles))
 	}
+	e.pin(m)
 	e.recount()
 }
 
-// pin pins the files m plans, and only those, and returns how many.
-func (e *Executor) pin(m *manifest) int {
+// pin pins the files m plans that fit in the cache's capacity, and only
+// those, unless they are pinned already for m and that capacity.
+func (e *Executor) pin(m *manifest) {
+	capacity := e.cache.Capacity()
+	e.mu.Lock()
+	same := e.pinned.m == m && e.pinned.capacity == capacity
+	e.pinned.m, e.pinned.capacity = m, capacity
+	e.mu.Unlock()
+	if same {
+		return
+	}
+	keys, over := fitting(m, capacity)
+	e.cache.Pin(keys)
+	if over > 0 {
+		e.log.Warn("fill: the manifest plans more than the cache holds: the last files are neither pinned nor filled",
+			"version", m.Version, "capacity", capacity, "over_bytes", over)
+	}
+}
+
+// fitting returns the keys of the files m plans that fit in capacity
+// bytes, taken in the manifest's order, and the planned bytes past it.
+func fitting(m *manifest, capacity int64) (map[string]bool, int64) {
 	keys := map[string]bool{}
+	var total, over int64
 	for _, t := range m.Titles {
 		for _, f := range t.Files {
+			if total += f.Size; total > capacity {
+				over += f.Size
+				continue
+			}
 			keys[t.ID+"/"+f.Path] = true
 		}
 	}
-	e.cache.Pin(keys)
-	return len(keys)
+	return keys, over
 }
 
 func sameTitleRenditions(a, b fillcast.TitleRenditions) bool {
@@ -64,6 +88,7 @@ func (e *Executor) recount() {
 		return
 	}
 	var s Status
+	_, s.OverCapacityBytes = fitting(m, e.cache.Capacity())
 	complete := make([]string, 0, len(m.Titles))
 	for _, t := range m.Titles {
 		whole := true
@@ -89,11 +114,13 @@ func (e *Executor) recount() {
 	e.status.ManifestVersion, e.status.Window = m.Version, m.FillWindow
 	e.status.PlannedFiles, e.status.PlannedBytes = s.PlannedFiles, s.PlannedBytes
 	e.status.PresentFiles, e.status.PresentBytes = s.PresentFiles, s.PresentBytes
+	e.status.OverCapacityBytes = s.OverCapacityBytes
 	e.mu.Unlock()
 }
 
-// fillWhileOpen fetches missing planned files, Config.Parallel at a time,
-// while the window is open and the manifest has not changed.
+// fillWhileOpen fetches missing planned files that fit in the cache's
+// capacity, Config.Parallel at a time, while the window is open and the
+// manifest has not changed.
 func (e *Executor) fillWhileOpen(ctx context.Context) {
 	e.mu.Lock()
 	m := e.manifest
@@ -101,6 +128,10 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 	if m == nil {
 		return
 	}
+	e.pin(m) // again if a disk failed since
+	e.mu.Lock()
+	fit, _ := fitting(m, e.pinned.capacity)
+	e.mu.Unlock()
 	span, loc, err := window(m.FillWindow, m.Timezone)
 	if err != nil {
 		e.setError(err)
@@ -128,7 +159,7 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 	for _, t := range m.Titles {
 		for _, f := range t.Files {
 			key := t.ID + "/" + f.Path
-			if e.cache.Has(key) {
+			if !fit[key] || e.cache.Has(key) {
 				continue
 			}
 			o := open()

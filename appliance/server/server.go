@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -394,11 +395,15 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, hit *cache.Hit, title, object
 		return 0
 	}
 	if fr, ok := body.(*cache.FileRange); ok {
-		// Headers go out first so the body can be sent with sendfile
-		// straight to the socket.
-		fr.Conn = ctx.Conn()
-		fr.Cork()
-		ctx.Response.ImmediateHeaderFlush = true
+		if tc, plain := ctx.Conn().(*net.TCPConn); plain {
+			// Headers go out first so the body can be sent with sendfile
+			// straight to the socket.
+			fr.Conn = tc
+			fr.Cork()
+			ctx.Response.ImmediateHeaderFlush = true
+		} else if tb := newTLSBody(ctx.Conn(), fr); tb != nil {
+			body = tb // full TLS records (stream.go)
+		}
 	}
 	if length > 0 {
 		ctx.SetWriteDeadline(s.d.Now().Add(s.cfg.WriteTimeout + time.Duration(length/s.cfg.MinClientRate)*time.Second))

@@ -1,10 +1,13 @@
-// Command cachesim compares the appliance's disk eviction policy with LRU
-// and Belady's optimum on a synthetic multi-day trace of one site (issue
-// 6): it generates the trace with package trace, replays it through a
-// pull-through cache the size of a flash appliance (by default 10 % of
-// the catalog) with S3-FIFO, LRU and Belady, and prints the byte hit ratio
-// of each, over the whole trace after a warm-up day and over the evening
-// peak hours. run.sh next to it runs it.
+// Command cachesim compares the appliance's disk eviction policy with
+// S3-FIFO, LRU and Belady's optimum on a synthetic multi-day trace of one
+// site (issues 6 and 19): it generates the trace with package trace,
+// replays it through a pull-through cache the size of a flash appliance (by
+// default 10 % of the catalog) with the disk tier's TinyLFU, the
+// session-aware Interval experiment (which is told each request's session,
+// segment position and time), S3-FIFO, LRU and Belady, and prints the byte
+// hit ratio of each, over the whole trace after a warm-up day and over the
+// evening peak hours, TinyLFU's ratio to LRU and every policy's to
+// Belady. run.sh next to it runs it.
 //
 //	go run ./bench/cachesim [-quick] [-days 7] [-sessions 15000] [-titles 2000] [-cache 0.1] [-seed 1]
 package main
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,14 +91,51 @@ func main() {
 		o := results[i]
 		fmt.Printf("%-8s %14.4f %19.4f %10.4f %12v\n", p.Name, o.all.ratio(), o.peak.ratio(), o.all.hitRatio(), times[i].Round(time.Millisecond))
 	}
-	fmt.Println()
-	fmt.Println("per day, byte hit ratio (S3-FIFO / LRU / Belady):")
-	for d := range cfg.Days {
-		fmt.Printf("  day %d: %.4f / %.4f / %.4f\n", d+1, results[0].day[d].ratio(), results[1].day[d].ratio(), results[2].day[d].ratio())
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Name
 	}
-	fmt.Printf("s3fifo_byte_hit_ratio=%.4f lru_byte_hit_ratio=%.4f belady_byte_hit_ratio=%.4f s3fifo_peak=%.4f lru_peak=%.4f belady_peak=%.4f\n",
-		results[0].all.ratio(), results[1].all.ratio(), results[2].all.ratio(),
-		results[0].peak.ratio(), results[1].peak.ratio(), results[2].peak.ratio())
+	fmt.Println()
+	fmt.Printf("per day, byte hit ratio (%s):\n", strings.Join(names, " / "))
+	for d := range cfg.Days {
+		day := make([]string, len(results))
+		for i, o := range results {
+			day[i] = fmt.Sprintf("%.4f", o.day[d].ratio())
+		}
+		fmt.Printf("  day %d: %s\n", d+1, strings.Join(day, " / "))
+	}
+	fmt.Println(summary(names, results))
+}
+
+// summary is the machine-readable last line: each policy's byte hit
+// ratio and peak byte hit ratio, then the first policy's (the disk
+// tier's) ratios to Belady's and LRU's.
+func summary(names []string, results []*observer) string {
+	var b strings.Builder
+	all := map[string]float64{}
+	for i, name := range names {
+		id := strings.ToLower(strings.ReplaceAll(name, "-", ""))
+		all[id] = results[i].all.ratio()
+		fmt.Fprintf(&b, "%s_byte_hit_ratio=%.4f ", id, results[i].all.ratio())
+	}
+	for i, name := range names {
+		id := strings.ToLower(strings.ReplaceAll(name, "-", ""))
+		fmt.Fprintf(&b, "%s_peak=%.4f ", id, results[i].peak.ratio())
+	}
+	first := strings.ToLower(strings.ReplaceAll(names[0], "-", ""))
+	ratio := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	fmt.Fprintf(&b, "%s_vs_belady=%.3f %s_vs_lru=%.3f", first, ratio(all[first], all["belady"]), first, ratio(all[first], all["lru"]))
+	for _, name := range names[1:] {
+		if id := strings.ToLower(strings.ReplaceAll(name, "-", "")); id != "belady" {
+			fmt.Fprintf(&b, " %s_vs_belady=%.3f", id, ratio(all[id], all["belady"]))
+		}
+	}
+	return b.String()
 }
 
 // requests turns the trace into replayer requests, one key string per
@@ -111,7 +152,10 @@ func requests(tr *trace.Trace) []evict.Request {
 		if k[q.Segment] == "" {
 			k[q.Segment] = tr.Titles[q.Title].ID + "/" + tr.Path(int(q.Segment))
 		}
-		out[i] = evict.Request{Key: k[q.Segment], Size: tr.SegmentSize(int(q.Title), int(q.Segment))}
+		out[i] = evict.Request{
+			Key: k[q.Segment], Size: tr.SegmentSize(int(q.Title), int(q.Segment)),
+			Session: uint64(q.Session) + 1, Segment: q.Segment, At: q.At,
+		}
 	}
 	return out
 }

@@ -91,3 +91,24 @@ func (o *observer) check(r evict.Result) error {
 	}
 	return nil
 }
+
+// InsertRequest implements evict.SessionPolicy: a miss, passed on with
+// its session to a policy that reads it.
+func (o *observer) InsertRequest(q evict.Request) {
+	o.record(false)
+	if sp, ok := o.Policy.(evict.SessionPolicy); ok {
+		sp.InsertRequest(q)
+		return
+	}
+	o.Policy.Insert(q.Key, q.Size)
+}
+
+// AccessRequest implements evict.SessionPolicy: a hit.
+func (o *observer) AccessRequest(q evict.Request) {
+	o.record(true)
+	if sp, ok := o.Policy.(evict.SessionPolicy); ok {
+		sp.AccessRequest(q)
+		return
+	}
+	o.Policy.Access(q.Key)
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // comparePolicies replays recorded requests through evict.Replay with the
-// disk tier's policy (S3-FIFO, as appliance/cache builds it), LRU and
+// disk tier's policy (TinyLFU, as appliance/cache builds it), S3-FIFO, LRU and
 // Belady's optimum, at capacity bytes, and prints each byte hit ratio,
 // after the one the real appliance measured on the same requests when
 // measured says they all went to one appliance of that size.

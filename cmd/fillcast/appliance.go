@@ -24,7 +24,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR [--h3 --tls-cert FILE --tls-key FILE] --cache-dir DIR[:SIZE] [--cache-dir ...] --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
+	fs := newFlagSet("appliance", "--id ID --site SITE --profile flash|storage --http ADDR [--h3 --tls-cert FILE --tls-key FILE] --cache-dir DIR[:CLASS][:SIZE] [--cache-dir ...] --mem-bytes N --disk-bytes N --upstream URL[,URL] --token-keys FILE", stderr)
 	cfg := appliance.DefaultConfig()
 	var d appliance.Deps
 	ops := process.Options{Profiling: profiling.DefaultConfig(), ReadyTimeout: upgrade.DefaultConfig().ReadyTimeout}
@@ -33,8 +33,9 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "flash (popular titles only) or storage (whole catalog)")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen address (TCP; with --h3 also the UDP port of HTTP/3)")
 	var dirs cacheDirs
-	fs.Var(&dirs, "cache-dir", "directory of the disk tier, `DIR[:SIZE]` with its own budget (default --disk-bytes); "+
-		"repeat it (or separate with commas) for one directory per disk: objects spread across them, and one that fails is taken out of service")
+	fs.Var(&dirs, "cache-dir", "directory of the disk tier, `DIR[:CLASS][:SIZE]` with its class (flash, the default, or disk) and its own budget (default --disk-bytes); "+
+		"repeat it (or separate with commas) for one directory per disk: objects spread across the directories of a class, the most requested on flash, "+
+		"and one that fails is taken out of service")
 	mem := byteSize(1 << 30)
 	fs.Var(&mem, "mem-bytes", "memory tier budget (0 disables it)")
 	disk := byteSize(10 << 30)
@@ -67,6 +68,10 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate `FILE`: HTTP/1.1 is then served over TLS too")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "PEM `FILE` of the CA https control-plane nodes, peers and origins are checked against; --tls-cert is then also the client certificate")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
+	fs.StringVar(&cfg.TLSTicketKeys, "tls-ticket-keys", "", "session ticket key `FILE` (0600; \"<RFC 3339 date> <64 hex digits>\" lines) shared with the appliances that should resume each other's TLS sessions "+
+		"(default: tls-ticket-keys in the first --cache-dir, created and rotated by the appliance, which upgrades share; none: keys in memory, lost at an upgrade)")
+	fs.DurationVar(&cfg.TLSTicketRotate, "tls-ticket-rotate", 0, "add a session ticket key to --tls-ticket-keys this often, making this appliance the file's owner (default: 1h for the default file, never for a file given)")
+	fs.DurationVar(&cfg.TLSTicketLifetime, "tls-ticket-lifetime", 0, "a TLS session ticket resumes for at least this long; the owner of the key file then drops its key (default 24h)")
 	udpBuf := byteSize(cfg.UDPBufferBytes)
 	fs.Var(&udpBuf, "udp-buffer", "HTTP/3 UDP socket buffer size asked for (the OS may cap it: see the log)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time in-flight responses get to finish when the process stops or hands over to an upgrade")
@@ -81,7 +86,7 @@ func runAppliance(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	cfg.Cache.MemBytes, cfg.Cache.DiskBytes, cfg.Cache.ScrubRate = int64(mem), int64(disk), int64(scrub)
-	if len(dirs) == 1 && dirs[0].Bytes == 0 {
+	if len(dirs) == 1 && dirs[0].Bytes == 0 && dirs[0].Class == "" {
 		cfg.Cache.Dir = dirs[0].Path
 	} else {
 		cfg.Cache.Dirs = dirs
@@ -113,7 +118,8 @@ var applianceFlags = map[string]string{
 	"MaxConns": "max-conns", "ReadTimeout": "read-timeout", "IdleTimeout": "idle-timeout", "Server.WriteTimeout": "write-timeout",
 	"ControlPlanes": "controlplane", "AdvertiseURL": "advertise-url", "Server.SteeringURL": "steering-url", "HeartbeatInterval": "heartbeat", "UsageInterval": "usage-interval", "AccessLog": "access-log",
 	"FillRateBits": "fill-rate", "FillPoll": "fill-poll",
-	"H3": "h3", "TLSCert": "tls-cert", "TLSKey": "tls-key", "TLSCA": "tls-ca", "UDPBufferBytes": "udp-buffer",
+	"H3": "h3", "TLSCert": "tls-cert", "TLSKey": "tls-key", "TLSCA": "tls-ca",
+	"TLSTicketKeys": "tls-ticket-keys", "TLSTicketRotate": "tls-ticket-rotate", "TLSTicketLifetime": "tls-ticket-lifetime", "UDPBufferBytes": "udp-buffer",
 	"ShutdownTimeout": "shutdown-timeout", "DrainTimeout": "drain-timeout", "DrainQuiet": "drain-quiet",
 	"PIDFile": "pid-file", "ReadyTimeout": "upgrade-timeout", "AdminHTTP": "admin-http", "Profiling.PyroscopeURL": "pyroscope",
 }
@@ -129,7 +135,7 @@ func splitList(s string) []string {
 	return out
 }
 
-// cacheDirs is the --cache-dir flag: DIR[:SIZE], repeated or
+// cacheDirs is the --cache-dir flag: DIR[:CLASS][:SIZE], repeated or
 // comma-separated (the form an environment variable or config file line
 // gives).
 type cacheDirs []cache.DirConfig
@@ -137,26 +143,42 @@ type cacheDirs []cache.DirConfig
 func (c *cacheDirs) String() string {
 	var parts []string
 	for _, d := range *c {
-		if d.Bytes > 0 {
-			parts = append(parts, d.Path+":"+humanize.IBytes(uint64(d.Bytes)))
-		} else {
-			parts = append(parts, d.Path)
+		p := d.Path
+		if d.Class != "" {
+			p += ":" + string(d.Class)
 		}
+		if d.Bytes > 0 {
+			p += ":" + humanize.IBytes(uint64(d.Bytes))
+		}
+		parts = append(parts, p)
 	}
 	return strings.Join(parts, ",")
 }
 
+// cacheDirForm is the form a --cache-dir item takes, for errors.
+const cacheDirForm = "want DIR[:CLASS][:SIZE] such as /ssd0:flash:800GiB or /hdd0:disk:8TiB"
+
 func (c *cacheDirs) Set(v string) error {
 	for _, item := range splitList(v) {
-		path, size, sized := strings.Cut(item, ":")
-		if path == "" {
-			return fmt.Errorf("%q: want DIR or DIR:SIZE such as /ssd0:800GiB", item)
+		parts := strings.Split(item, ":")
+		d := cache.DirConfig{Path: parts[0]}
+		rest := parts[1:]
+		if len(rest) > 0 {
+			if cl := cache.Class(rest[0]); cl == cache.ClassFlash || cl == cache.ClassDisk {
+				d.Class, rest = cl, rest[1:]
+			} else if len(rest) == 2 {
+				return fmt.Errorf("%q: bad class %q: the class is flash or disk; %s", item, rest[0], cacheDirForm)
+			}
 		}
-		d := cache.DirConfig{Path: path}
-		if sized {
+		switch {
+		case d.Path == "":
+			return fmt.Errorf("%q: no directory: %s", item, cacheDirForm)
+		case len(rest) > 1:
+			return fmt.Errorf("%q: too many parts: %s", item, cacheDirForm)
+		case len(rest) == 1:
 			var b byteSize
-			if err := b.Set(size); err != nil || b <= 0 {
-				return fmt.Errorf("%q: bad size %q: want DIR:SIZE such as /ssd0:800GiB", item, size)
+			if err := b.Set(rest[0]); err != nil || b <= 0 {
+				return fmt.Errorf("%q: bad size %q (or class: flash or disk): %s", item, rest[0], cacheDirForm)
 			}
 			d.Bytes = int64(b)
 		}

@@ -56,11 +56,13 @@ func TestBackupRestore(t *testing.T) {
 		creds[id] = reg.Credential
 	}
 	// steer beats as every appliance and returns each title's steering
-	// manifest once all three appliances are in it.
+	// manifest, taken once the node's steering fleet (rebuilt from the
+	// beats every RebuildEvery, 200 ms) has had time to hold all three.
 	steer := func(base string) map[string]string {
 		t.Helper()
 		out := map[string]string{}
 		var last string
+		var beaten time.Time // when every appliance's beat was first taken
 		defer func() {
 			if t.Failed() {
 				t.Logf("last steering answer: %s", last)
@@ -79,6 +81,12 @@ func TestBackupRestore(t *testing.T) {
 					}
 					return false
 				}
+			}
+			if beaten.IsZero() {
+				beaten = time.Now()
+			}
+			if time.Since(beaten) < 2*time.Second {
+				return false
 			}
 			for _, title := range titles {
 				code, b := httpGet(t, base+"/v1/steering/"+title)

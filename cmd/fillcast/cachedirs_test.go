@@ -7,11 +7,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/fillcast/fillcast/appliance/cache"
 )
 
-// TestCacheDirFlag: --cache-dir takes DIR[:SIZE], repeated on the command
-// line or comma-separated (as an environment variable or a config file
-// gives it), and refuses a bad size with the form it wants.
+// TestCacheDirFlag: --cache-dir takes DIR[:CLASS][:SIZE], repeated on the
+// command line or comma-separated (as an environment variable or a config
+// file gives it), and refuses a bad size or class with the form it wants.
 func TestCacheDirFlag(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "appliance.conf")
 	if err := os.WriteFile(conf, []byte("cache-dir /ssd0:800GiB, /hdd0\n"), 0o644); err != nil {
@@ -30,7 +32,14 @@ func TestCacheDirFlag(t *testing.T) {
 		{"config file", []string{"--config", conf}, cacheDirs{{Path: "/ssd0", Bytes: 800 << 30}, {Path: "/hdd0"}}, ""},
 		{"bad size", []string{"--cache-dir", "/a:lots"}, nil, `bad size "lots"`},
 		{"zero size", []string{"--cache-dir", "/a:0"}, nil, `bad size "0"`},
-		{"no path", []string{"--cache-dir", ":1GiB"}, nil, "want DIR or DIR:SIZE"},
+		{"no path", []string{"--cache-dir", ":1GiB"}, nil, "no directory: want DIR[:CLASS][:SIZE]"},
+		{"classes and budgets", []string{"--cache-dir", "/ssd0:flash:800GiB", "--cache-dir", "/hdd0:disk:8TiB,/hdd1:disk"},
+			cacheDirs{{Path: "/ssd0", Class: cache.ClassFlash, Bytes: 800 << 30}, {Path: "/hdd0", Class: cache.ClassDisk, Bytes: 8 << 40},
+				{Path: "/hdd1", Class: cache.ClassDisk}}, ""},
+		{"bad class", []string{"--cache-dir", "/a:nvme:1GiB"}, nil, `bad class "nvme": the class is flash or disk`},
+		{"neither class nor size", []string{"--cache-dir", "/a:nvme"}, nil, `bad size "nvme" (or class: flash or disk)`},
+		{"class without a path", []string{"--cache-dir", ":disk"}, nil, "no directory"},
+		{"too many parts", []string{"--cache-dir", "/a:disk:1GiB:2GiB"}, nil, "too many parts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,4 +61,41 @@ func TestCacheDirFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCacheDirFlag: what --cache-dir accepts is directories with a path,
+// a class of flash, disk or none, and a budget of 0 (none) or more, which
+// print back to a value that reads the same; what it refuses, it refuses
+// naming the form it wants.
+func FuzzCacheDirFlag(f *testing.F) {
+	for _, s := range []string{"/var/cache/fillcast", "/ssd0:800GiB", "/ssd0:flash:800GiB,/hdd0:disk:8TiB", "/a:disk", "/a:flash:",
+		":disk", "/a:nvme:1GiB", "/a::1GiB", "/a:disk:1:2", "/a:0", "/a:disk:-1", " /a , /b:disk ", ",", "/a:1.5 GiB", "/a:flash:flash", "/a:disk:15.99EiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got cacheDirs
+		if err := got.Set(s); err != nil {
+			if !strings.Contains(err.Error(), cacheDirForm) {
+				t.Fatalf("Set(%q) error %q does not give the form", s, err)
+			}
+			return
+		}
+		for _, d := range got {
+			if d.Path == "" || d.Bytes < 0 || d.Class != "" && d.Class != cache.ClassFlash && d.Class != cache.ClassDisk {
+				t.Fatalf("Set(%q) = %+v", s, got)
+			}
+		}
+		var again cacheDirs
+		if err := again.Set(got.String()); err != nil {
+			t.Fatalf("Set(%q) prints as %q, which reads back as %v", s, got.String(), err)
+		}
+		if again.String() != got.String() || len(again) != len(got) {
+			t.Fatalf("Set(%q) prints as %q, which reads back as %q", s, got.String(), again.String())
+		}
+		for i := range got {
+			if again[i].Path != got[i].Path || again[i].Class != got[i].Class {
+				t.Fatalf("Set(%q) = %+v reads back as %+v", s, got, again)
+			}
+		}
+	})
 }

@@ -15,10 +15,17 @@ import (
 // leave one behind, which the next WriteFile of the same path replaces.
 const TmpSuffix = ".tmp"
 
-// WriteFile writes b to path atomically and durably.
-func WriteFile(path string, b []byte) error {
+// WriteFile writes b to path atomically and durably, readable by all
+// (0644).
+func WriteFile(path string, b []byte) error { return WriteFileMode(path, b, 0o644) }
+
+// WriteFileMode is WriteFile with the file's permissions: a secret
+// written 0600 is never readable by others, not even as the temporary
+// file (a crash's leftover, whatever its mode, is removed first).
+func WriteFileMode(path string, b []byte, perm os.FileMode) error {
 	tmp := path + TmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}

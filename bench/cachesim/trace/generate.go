@@ -184,9 +184,9 @@ func expand(sessions []Session, every time.Duration) []Request {
 		n += int(s.Count)
 	}
 	out := make([]Request, 0, n)
-	for _, s := range sessions {
+	for i, s := range sessions {
 		for k := range s.Count {
-			out = append(out, Request{At: s.Start + time.Duration(k)*every, Title: s.Title, Segment: s.First + k})
+			out = append(out, Request{At: s.Start + time.Duration(k)*every, Title: s.Title, Segment: s.First + k, Session: int32(i)})
 		}
 	}
 	slices.SortFunc(out, func(a, b Request) int {

@@ -182,6 +182,7 @@ type Request struct {
 	At      time.Duration // since Config.Start
 	Title   int32         // index into Trace.Titles
 	Segment int32
+	Session int32 // index into Trace.Sessions
 }
 
 // Trace is a generated workload.
