@@ -101,7 +101,9 @@ func (d *disk) keep(e *diskEntry) {
 	}
 	e.moving = false
 	d.transit -= e.fileSize
-	d.policy.Insert(e.key, e.fileSize)
+	if !d.pinned[e.key] { // pinned meanwhile: out of the eviction order
+		d.policy.Insert(e.key, e.fileSize)
+	}
 }
 
 // doMove moves one object, or, when it cannot, leaves a promoted object

@@ -203,10 +203,12 @@ func (s *Sketch) TitleMean(key string) float64 {
 			best, row, at = w, i, j
 		}
 	}
-	if best&0xffffffff == 0 {
+	if best>>32 == 0 {
 		return 0
 	}
-	mean := float64(best>>32) / float64(best&0xffffffff)
+	// Halving rounds down, so a title whose keys all stay counted can be
+	// left with requests but no fresh ones: count it as one key.
+	mean := float64(best>>32) / float64(max(best&0xffffffff, 1))
 	if mean > 1 {
 		now, born := s.touches.Load(), s.born[row][at].Load()
 		memory, age := float64(s.window*titleWindows), float64(now-min(born, now))

@@ -122,6 +122,20 @@ func TestSketchTitles(t *testing.T) {
 	}
 }
 
+// A title of one key requested without pause keeps its key counted, so
+// no request of it is fresh after a title halving: its mean must not fall
+// to zero then.
+func TestSketchTitleHalvingKeepsMean(t *testing.T) {
+	t.Parallel()
+	s := NewSketch(256)
+	for range s.window * titleWindows {
+		s.Touch("hit/only")
+	}
+	if m := s.TitleMean("hit/only"); m < 1000 {
+		t.Fatalf("mean after title halving = %v, want the key's ~5,000 requests", m)
+	}
+}
+
 func TestSketchConcurrent(t *testing.T) {
 	t.Parallel()
 	s := NewSketch(2000)
