@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -299,23 +298,7 @@ func TestPurgeDuringMove(t *testing.T) {
 // once the moves end.
 func TestDemotedVictimLeavesTheBudgetOnce(t *testing.T) {
 	t.Parallel()
-	d, err := openDisk(DirConfig{Path: t.TempDir(), Bytes: 250}, testDiskOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	offered := map[*diskEntry]int{}
-	d.demote = func(_ *disk, e *diskEntry) bool { offered[e]++; return true } // queued; the test ends the moves
-	add := func(i int) *diskEntry {
-		e := newEntry(fmt.Sprintf("t1/seg-%02d.m4s", i), Meta{Size: 68}, filepath.Join(d.objDir, fmt.Sprint(i)), 100, 0)
-		if err := d.add(e); err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	first := add(0)
-	for i := 1; offered[first] == 0; i++ {
-		add(i)
-	}
+	d, offered, add, first := demoting(t)
 	d.setPinned(map[string]bool{first.key: true})
 	d.setPinned(nil)    // back in the eviction order while still being moved
 	d.makeRoom(1 << 20) // the file system refused a write as full
