@@ -72,6 +72,7 @@ bench: build
 	bench/recs/run.sh
 	bench/cachesim/run.sh --quick
 	bench/fillsim/run.sh
+	bench/catalog/run.sh
 	bench/h3/run.sh
 	bench/upgrade/run.sh
 	bench/loadtest/run.sh

@@ -93,7 +93,21 @@ type Title struct {
 	// empty reads as MaturityAll.
 	Maturity   string      `json:"maturity,omitempty"`
 	Renditions []Rendition `json:"renditions,omitempty"`
-	Files      []File      `json:"files,omitempty"`
+	// Files is the title's file list as ingest or an operator gives it.
+	// The catalog never keeps it: it is published as a content-addressed
+	// list object (package filelist, at filelist.Path(ID, FilesDigest) on
+	// the origin) and the title keeps the summary below.
+	Files []File `json:"files,omitempty"`
+	// FilesDigest names the title's list object (filelist.Digest); a
+	// change of files changes it. Empty for a title without files.
+	FilesDigest string `json:"files_digest,omitempty"`
+	// Bytes and FileCount are the list's total size and length.
+	Bytes     int64 `json:"bytes,omitempty"`
+	FileCount int   `json:"file_count,omitempty"`
+	// Poster is the poster's path in the title ("poster.jpg") when it has
+	// one; Downloads the paths of its MP4 downloads.
+	Poster    string   `json:"poster,omitempty"`
+	Downloads []string `json:"downloads,omitempty"`
 }
 
 // Maturity ratings, from the mildest.

@@ -28,8 +28,8 @@ type Playback struct {
 }
 
 // Manifest is the body of GET /v1/appliances/{id}/manifest: an
-// appliance's fill plan with every file to hold (sizes and checksums from
-// the catalog) and its site's fill window. The control plane sends it with
+// appliance's fill plan with the titles to hold (each by its file list's
+// digest) and its site's fill window. The control plane sends it with
 // an ETag, and If-None-Match gets a 304 while it is unchanged.
 type Manifest struct {
 	Appliance string `json:"appliance"`
@@ -49,10 +49,18 @@ type Manifest struct {
 	Catalog []TitleRenditions `json:"catalog,omitempty"`
 }
 
-// ManifestTitle is one planned title and its files.
+// ManifestTitle is one planned title: its file list's digest and
+// summary. The appliance fetches the list object (filelist.Path(ID,
+// FilesDigest)) from its site's peers or the origin, or from the control
+// plane, and holds every file in it.
 type ManifestTitle struct {
-	ID    string `json:"id"`
-	Files []File `json:"files"`
+	ID          string `json:"id"`
+	FilesDigest string `json:"files_digest,omitempty"`
+	Bytes       int64  `json:"bytes,omitempty"`
+	FileCount   int    `json:"file_count,omitempty"`
+	// Files is the whole list as control planes before file lists sent
+	// it; an appliance still takes it when FilesDigest is empty.
+	Files []File `json:"files,omitempty"`
 }
 
 // TitleRenditions is one title's renditions in a Manifest's Catalog.

@@ -167,7 +167,7 @@ func New(cfg Config, d Deps) (*Appliance, error) {
 		}
 		if err == nil {
 			a.fill, err = fill.New(fill.Config{ID: cfg.ID, RateBits: cfg.FillRateBits, Poll: cfg.FillPoll, Now: cfg.Now},
-				fill.Deps{ControlPlane: a.cp, Cache: a.cache, Source: a.up, Log: log, OnCatalog: a.catalog})
+				fill.Deps{ControlPlane: a.cp, FileLists: a.cp, Cache: a.cache, Source: a.up, Log: log, OnCatalog: a.catalog})
 		}
 		if err == nil {
 			err = a.newUsageReporter(reg)

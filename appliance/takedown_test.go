@@ -15,6 +15,7 @@ import (
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/api"
 	"github.com/fillcast/fillcast/controlplane/client"
+	"github.com/fillcast/fillcast/filelist"
 	"github.com/fillcast/fillcast/internal/poll"
 )
 
@@ -85,6 +86,7 @@ func TestTakedown(t *testing.T) {
 			c.ControlPlanes = []string{cpURL}
 			c.HeartbeatInterval = 100 * time.Millisecond
 			c.AdvertiseURL = "http://a1.test:8080"
+			c.FillPoll = 100 * time.Millisecond // the file lists on disk soon
 		})
 		poll.Until(t, 20*time.Second, "heartbeats accepted", func() bool { return a.agent.Acked() > 0 })
 		return a
@@ -99,8 +101,21 @@ func TestTakedown(t *testing.T) {
 			t.Fatalf("%s before the takedown: %s, %d bytes", id, resp.Status, len(body))
 		}
 	}
-	poll.Until(t, 10*time.Second, "both segments on disk", func() bool { return a.Status().(Status).Disk.Objects == 2 })
+	// Both segments on disk, and the file lists of the titles planned
+	// (when the manifest names them by digest): nothing more arrives.
+	poll.Until(t, 20*time.Second, "both segments and the planned titles' file lists on disk", func() bool {
+		p := a.Status().(Status).Plan
+		return a.cache.Has("t1/720p/seg-00001.m4s") && a.cache.Has("t2/720p/seg-00001.m4s") &&
+			p != nil && p.PlannedFiles == 2 && p.MissingLists == 0
+	})
 	before := cachedFiles(t, cacheDir)
+	t1Objects := 1 // the segment, and its list when the manifest named it
+	var t1 fillcast.Title
+	must(ops.Do(ctx, "GET", "/v1/titles/t1", nil, &t1))
+	if t1.FilesDigest != "" && a.cache.Has(filelist.Path("t1", t1.FilesDigest)) {
+		t1Objects++
+	}
+	t.Logf("t1's objects on disk before the takedown: %d (files digest %q)", t1Objects, t1.FilesDigest)
 	if len(before) < 2 {
 		t.Fatalf("cached files: %v, want the segments of t1 and t2", before)
 	}
@@ -114,8 +129,8 @@ func TestTakedown(t *testing.T) {
 	}
 	poll.Until(t, 20*time.Second, "two more heartbeats", func() bool { return a.agent.Acked() >= acked+2 })
 	after := cachedFiles(t, cacheDir)
-	if len(after) != len(before)-1 {
-		t.Errorf("cached files after the takedown: %d, want %d (t1's segment gone)", len(after), len(before)-1)
+	if len(after) != len(before)-t1Objects || a.cache.Has("t1/720p/seg-00001.m4s") {
+		t.Errorf("cached files after the takedown: %d, want %d (t1's %d objects gone)", len(after), len(before)-t1Objects, t1Objects)
 	}
 	t2Files := after // t1's is gone
 	t.Logf("takedown applied within %v of the deletion (heartbeat every 100ms)", time.Since(deleted).Round(time.Millisecond))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
+	"github.com/fillcast/fillcast/filelist"
 	"github.com/fillcast/fillcast/internal/poll"
 )
 
@@ -60,14 +63,19 @@ func TestControlPlaneKeysAndPlan(t *testing.T) {
 }
 
 // TestFillClock: the fill window is judged by Config.Now, not the wall
-// clock, and the manifest is polled every FillPoll; the bytes filled
+// clock, and the manifest is polled every FillPoll; the title's file list
+// is fetched from the origin, in the window or not; the bytes filled
 // outside the window are exported.
 func TestFillClock(t *testing.T) {
 	t.Parallel()
 	body := bytes.Repeat([]byte("x"), 1000)
 	sum := sha256.Sum256(body)
-	manifest := `{"appliance":"a1","version":1,"fill_window":"02:00-14:00","timezone":"UTC","titles":[{"id":"t1","files":[` +
-		`{"path":"720p/seg-00001.m4s","size":1000,"sha256":"` + hex.EncodeToString(sum[:]) + `"}]}]}`
+	list, ls, err := filelist.Encode([]fillcast.File{{Path: "720p/seg-00001.m4s", Size: 1000, SHA256: hex.EncodeToString(sum[:])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf(`{"appliance":"a1","version":1,"fill_window":"02:00-14:00","timezone":"UTC","titles":[`+
+		`{"id":"t1","files_digest":%q,"bytes":1000,"file_count":1}]}`, ls.Digest)
 	cp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/manifest") {
 			io.WriteString(w, manifest)
@@ -91,6 +99,7 @@ func TestFillClock(t *testing.T) {
 			t.Parallel()
 			o := startOrigin(t)
 			o.put(t, "t1/720p/seg-00001.m4s", body)
+			o.put(t, filelist.Path("t1", ls.Digest), list)
 			a := startApplianceWith(t, t.TempDir(), 16<<20, []string{o.srv.URL}, func(c *Config) {
 				c.ID, c.ControlPlanes, c.HeartbeatInterval = "a1", []string{cp.URL}, time.Hour
 				c.FillPoll = 10 * time.Millisecond
@@ -99,9 +108,9 @@ func TestFillClock(t *testing.T) {
 			var st Status
 			poll.Until(t, 10*time.Second, "the manifest (and, in the window, its file)", func() bool {
 				st = a.Status().(Status)
-				return st.Plan != nil && st.Plan.ManifestVersion == 1 && (!tt.filled || st.Plan.PresentFiles == 1)
+				return st.Plan != nil && st.Plan.ManifestVersion == 1 && st.Plan.MissingLists == 0 && (!tt.filled || st.Plan.PresentFiles == 1)
 			})
-			if st.Plan.WindowOpen != tt.filled || (st.Plan.PresentFiles == 1) != tt.filled {
+			if st.Plan.PlannedFiles != 1 || st.Plan.WindowOpen != tt.filled || (st.Plan.PresentFiles == 1) != tt.filled {
 				t.Errorf("plan status %+v, want window open and file filled = %v", *st.Plan, tt.filled)
 			}
 			if _, b := get(t, a.url+"/metrics"); !bytes.Contains(b, []byte("fillcast_appliance_plan_filled_outside_window_bytes_total 0")) {

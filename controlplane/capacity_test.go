@@ -55,9 +55,7 @@ func TestPlanFollowsLostDiskCapacity(t *testing.T) {
 			}
 			planned = 0
 			for _, mt := range m.Titles {
-				for _, f := range mt.Files {
-					planned += f.Size
-				}
+				planned += mt.Bytes
 			}
 			version = m.Version
 			return ok(planned)

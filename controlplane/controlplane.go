@@ -27,6 +27,7 @@ import (
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/ingest"
+	"github.com/fillcast/fillcast/controlplane/liststore"
 	"github.com/fillcast/fillcast/controlplane/planner"
 	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/controlplane/squeeze"
@@ -50,7 +51,8 @@ type Node struct {
 	plan   *planner.Planner
 	stream *stream.Stream
 	disc   *discovery
-	ingest *ingest.Manager // nil without an origin
+	ingest *ingest.Manager  // nil without an origin
+	files  *liststore.Store // titles' file lists, for the API
 	api    *api.API
 	// squeeze runs squeeze tests while the node leads.
 	squeeze *squeeze.Runner
@@ -167,7 +169,11 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if err := n.registerMetrics(reg); err != nil {
 		return nil, err
 	}
-	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Accounts: viewers, Ingest: n.ingest, Keys: d.Keys,
+	if n.files, err = liststore.New(liststore.Config{Origin: cfg.Origin}, liststore.Deps{State: n.fsm, AdminToken: d.AdminToken,
+		Client: n.tls.originClient(), Breaker: br.origin}); err != nil {
+		return nil, err
+	}
+	if n.api, err = api.New(cfg.API, api.Deps{AdminToken: d.AdminToken, Node: n.raft, Fleet: n.fleet, Accounts: viewers, Ingest: n.ingest, Keys: d.Keys, FileLists: n.files,
 		Log: d.Log, Registry: reg, Breakers: brMetrics, Events: n.disc, Search: n.disc, Recs: n.disc, UI: ui,
 		Squeeze: n.squeeze, Billing: n.billing.svc, Tracer: n.tracing.Tracer("github.com/fillcast/fillcast/controlplane")}); err != nil {
 		return nil, err
@@ -225,6 +231,8 @@ func (n *Node) Run(ctx context.Context) error {
 	// tables, and the leader's hourly renewal pass.
 	parts = append(parts, lifecycle.Part{Name: "billing", Open: n.billing.open, Run: n.billing.run, Close: n.billing.close})
 	parts = append(parts,
+		// The cache of titles' file lists the API reads.
+		lifecycle.Part{Name: "liststore", Open: n.files.Open, Close: n.files.Close},
 		// The appliance registrar; closing waits for handlers the
 		// gateway abandoned at their timeout.
 		lifecycle.Part{Name: "api", Run: n.api.Run, Close: func() error {

@@ -7,11 +7,12 @@ import (
 )
 
 // registerMetrics registers the metrics the parts read when scraped:
-// raft, the fleet, the event stream, ingest and the billing report. The
+// raft, the fleet, the event stream, the planner, ingest and the billing
+// report. The
 // API, gateway, breakers, accounts and billing's counters register their
 // own as they are built.
 func (n *Node) registerMetrics(reg prometheus.Registerer) error {
-	cs := []prometheus.Collector{n.raft.Collector(), n.fleet.Collector(), n.stream.Collector(), n.billing.svc.ReportCollector(0)}
+	cs := []prometheus.Collector{n.raft.Collector(), n.fleet.Collector(), n.stream.Collector(), n.billing.svc.ReportCollector(0), n.plan.Collector()}
 	if n.ingest != nil {
 		cs = append(cs, n.ingest.Collector())
 	}

@@ -159,6 +159,8 @@ func TestMetricsMove(t *testing.T) {
 		{"fillcast_ingest_job_seconds_count", labels{"outcome": "failed"}, moved(1), "+1"},
 		{"fillcast_ingest_stage_seconds_count", labels{"stage": "transcode", "outcome": "failed"}, moved(1), "+1"},
 		{"fillcast_ingest_queue_length", nil, is(0), "0"},
+		{"fillcast_ingest_file_lists_pending", nil, is(0), "0"},
+		{"fillcast_planner_pass_seconds_count", nil, positive, "> 0"},
 		{"fillcast_events_stream_available", nil, is(1), "1"},
 		{"fillcast_events_stream_last_sequence", nil, moved(1), "+1"},
 		{"fillcast_events_stream_messages", nil, moved(1), "+1"},

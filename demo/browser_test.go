@@ -151,21 +151,9 @@ func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test in -short mode")
 	}
-	required := os.Getenv("FILLCAST_BROWSER_TESTS") == "require"
-	webDir, _ := filepath.Abs("../web")
-	for _, need := range []string{"/usr/bin/chromium", filepath.Join(webDir, "node_modules", "playwright-core"), filepath.Join(webDir, "static", "vendor", "shaka-player.compiled.js")} {
-		if _, err := os.Stat(need); err != nil {
-			if required {
-				t.Fatalf("browser test needs %s (make test installs it): %v", need, err)
-			}
-			t.Skipf("browser test needs %s: run make test", need)
-		}
-	}
+	webDir := needBrowser(t)
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not installed")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node not found: %v", err)
 	}
 
 	d, err := newDemo(Config{Dir: t.TempDir(), HTTP: "127.0.0.1:0"}, Deps{Out: testWriter{t}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -251,6 +239,28 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", out)
 	checkReported(t, ctx, d, premium)
+}
+
+// needBrowser answers the web directory, skipping the test when
+// Chromium, node or the npm packages the browser tests need are missing;
+// make test installs them and sets FILLCAST_BROWSER_TESTS=require, so
+// that there they fail instead.
+func needBrowser(t *testing.T) string {
+	t.Helper()
+	required := os.Getenv("FILLCAST_BROWSER_TESTS") == "require"
+	webDir, _ := filepath.Abs("../web")
+	for _, need := range []string{"/usr/bin/chromium", filepath.Join(webDir, "node_modules", "playwright-core"), filepath.Join(webDir, "static", "vendor", "shaka-player.compiled.js")} {
+		if _, err := os.Stat(need); err != nil {
+			if required {
+				t.Fatalf("browser test needs %s (make test installs it): %v", need, err)
+			}
+			t.Skipf("browser test needs %s: run make test", need)
+		}
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node not found: %v", err)
+	}
+	return webDir
 }
 
 // reported is an event as GET /v1/ops/events answers it: the fields the

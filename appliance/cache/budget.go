@@ -64,6 +64,7 @@ func (d *disk) evictLocked(need int64) []*diskEntry {
 		}
 		delete(d.index, key)
 		d.used -= e.fileSize
+		d.changedLocked(key)
 		victims = append(victims, e)
 	}
 	d.evictions.Add(int64(len(victims)))

@@ -93,6 +93,9 @@ type disk struct {
 	// pinnedBytes are the indexed pinned objects' bytes: what eviction
 	// cannot free.
 	pinnedBytes int64
+	// gen counts the changes of the index, pinGen those of pinned keys
+	// (and failures): see Cache.Generations.
+	gen, pinGen atomic.Uint64
 
 	evictions, corrupt, writeErrors       atomic.Int64
 	scrubbed, scrubbedBytes, scrubCorrupt atomic.Int64
@@ -317,10 +320,19 @@ func (d *disk) create(key string, size int64) (*diskWriter, error) {
 func (d *disk) insertLocked(e *diskEntry) {
 	d.index[e.key] = e
 	d.used += e.fileSize
+	d.changedLocked(e.key)
 	if d.pinned[e.key] {
 		d.pinnedBytes += e.fileSize
 	} else {
 		d.policy.Insert(e.key, e.fileSize)
+	}
+}
+
+// changedLocked counts a change of key in the index.
+func (d *disk) changedLocked(key string) {
+	d.gen.Add(1)
+	if d.pinned[key] {
+		d.pinGen.Add(1)
 	}
 }
 
@@ -335,6 +347,7 @@ func (d *disk) has(key string) bool {
 func (d *disk) removeLocked(e *diskEntry) {
 	delete(d.index, e.key)
 	d.used -= e.fileSize
+	d.changedLocked(e.key)
 	if d.pinned[e.key] {
 		d.pinnedBytes -= e.fileSize
 	}

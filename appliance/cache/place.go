@@ -136,6 +136,8 @@ func (d *disk) fail(err error) {
 	lost := len(d.index)
 	d.index = map[string]*diskEntry{}
 	d.used, d.transit, d.pinnedBytes, d.lastVictim = 0, 0, 0, ""
+	d.gen.Add(1)
+	d.pinGen.Add(1)
 	d.policy = d.policyFor(max(d.max, 1))
 	d.mu.Unlock()
 	d.log.Error("cache: directory taken out of service", "dir", d.dir, "err", err, "objects_lost", lost)

@@ -27,6 +27,35 @@ func (c *Cache) Has(key string) bool {
 	return false
 }
 
+// Peek returns key from the disk tier as Lookup does, but neither counts
+// a hit, copies it into the memory tier nor promotes it: the appliance's
+// own reads of what it stores (the fill executor walks each planned
+// title's file list at every pass) are not traffic.
+func (c *Cache) Peek(key string) (Hit, bool) {
+	d, e, ok := c.find(key)
+	if !ok {
+		return Hit{}, false
+	}
+	fd, err := d.open(e) // checked, and dropped when corrupt
+	if err != nil {
+		return Hit{}, false
+	}
+	return Hit{Tier: TierDisk, Meta: &e.meta, fd: fd, hasFD: true}, true
+}
+
+// Generations returns two counters that only grow: all changes whenever
+// an object enters or leaves the disk tier, pinned whenever a pinned one
+// does or a directory fails. Equal counters say that what Has answers
+// has not changed (for the pinned keys only, with pinned), so a caller
+// need not ask it again.
+func (c *Cache) Generations() (all, pinned uint64) {
+	for _, d := range c.disks {
+		all += d.gen.Load()
+		pinned += d.pinGen.Load()
+	}
+	return all, pinned
+}
+
 // Capacity returns the budget of the healthy directories: the bytes the
 // disk tier holds, less after a directory failed.
 func (c *Cache) Capacity() int64 {

@@ -3,9 +3,11 @@ package fill
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/fillcast/fillcast/appliance/cache"
+	"github.com/fillcast/fillcast/filelist"
 )
 
 // TestFillsWithinCapacity: a manifest planning more than the cache holds
@@ -16,7 +18,7 @@ import (
 func TestFillsWithinCapacity(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.plan(1, "02:00-14:00", "t1", "t2")
+	m := w.plan(t, 1, "02:00-14:00", "t1", "t2")
 	clk := &clock{t: inWindow}
 	ctx := context.Background()
 
@@ -25,8 +27,8 @@ func TestFillsWithinCapacity(t *testing.T) {
 	ccfg.Dir, ccfg.DiskBytes = t.TempDir(), 700_000
 	e, c := w.applianceWith(t, ccfg, clk, 1e9)
 	e.pass(ctx)
-	if s := e.Status(); s.PresentFiles != 3 || s.FilledBytes != 600_000 || s.OverCapacityBytes != 600_000 || w.gets.Load() != 3 {
-		t.Errorf("700 kB for 1.2 MB planned: %+v, %d origin GETs; want t1's 3 files filled and 600 kB over capacity", s, w.gets.Load())
+	if s := e.Status(); s.PresentFiles != 3 || s.FilledBytes != 600_000 || s.OverCapacityBytes != 600_000 || w.gets.Load() != 5 {
+		t.Errorf("700 kB for 1.2 MB planned: %+v, %d origin GETs; want the 2 lists and t1's 3 files filled, and 600 kB over capacity", s, w.gets.Load())
 	}
 	for _, k := range []string{"t1/720p/seg-00001.m4s", "t1/720p/seg-00003.m4s"} {
 		if !c.Has(k) {
@@ -42,7 +44,7 @@ func TestFillsWithinCapacity(t *testing.T) {
 	ccfg.Dirs = []cache.DirConfig{{Path: dirs[0]}, {Path: dirs[1]}}
 	e, c = w.applianceWith(t, ccfg, clk, 1e9)
 	e.pass(ctx)
-	if s := e.Status(); s.PresentFiles != 6 || s.OverCapacityBytes != 0 || w.gets.Load() != 6 {
+	if s := e.Status(); s.PresentFiles != 6 || s.OverCapacityBytes != 0 || w.gets.Load() != 2+6 {
 		t.Fatalf("1.4 MB for 1.2 MB planned: %+v, %d origin GETs", s, w.gets.Load())
 	}
 	// Take away a directory that holds objects: hashing may place all
@@ -54,12 +56,19 @@ func TestFillsWithinCapacity(t *testing.T) {
 	if err := os.RemoveAll(lost); err != nil {
 		t.Fatal(err)
 	}
-	var lostT1 int64
+	var lostT1, lostLists int64
 	for k := range w.files {
 		if h, ok := c.Lookup(k); ok { // finds the directory gone
 			h.Release()
 		} else if k[:2] == "t1" {
 			lostT1++
+		}
+	}
+	for _, mt := range m.Titles {
+		if h, ok := c.Lookup(filelist.Path(mt.ID, mt.FilesDigest)); ok {
+			h.Release()
+		} else {
+			lostLists++
 		}
 	}
 	if c.Capacity() != 700_000 {
@@ -68,11 +77,32 @@ func TestFillsWithinCapacity(t *testing.T) {
 	w.gets.Store(0)
 	e.pass(ctx)
 	s := e.Status()
-	if s.OverCapacityBytes != 600_000 || w.gets.Load() != lostT1 {
-		t.Errorf("after losing a directory: %+v, %d origin GETs; want 600 kB over capacity and t1's %d lost files fetched again",
-			s, w.gets.Load(), lostT1)
+	if s.OverCapacityBytes != 600_000 || w.gets.Load() != lostT1+lostLists {
+		t.Errorf("after losing a directory: %+v, %d origin GETs; want 600 kB over capacity and the %d lost lists and t1's %d lost files fetched again",
+			s, w.gets.Load(), lostLists, lostT1)
 	}
 	if st := c.Stats(); st.DiskUsed > st.DiskCapacity {
 		t.Errorf("the healthy directory holds %d bytes, over its budget of %d", st.DiskUsed, st.DiskCapacity)
+	}
+}
+
+// TestListsCountAgainstCapacity: a title's list is pinned with its files
+// and its bytes count against the capacity before theirs: with room for
+// three files but not three files and their list, the last file is
+// neither pinned nor filled.
+func TestListsCountAgainstCapacity(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	mt := w.plan(t, 1, "00:00-23:59", "t1").Titles[0]
+	e, c := w.smallAppliance(t, 600_100)
+	pins := logPins(e, c)
+	e.pass(context.Background())
+	if s := e.Status(); s.PresentFiles != 2 || s.OverCapacityBytes != 200_000 {
+		t.Errorf("%+v; want 2 files filled and 200 kB over capacity", s)
+	}
+	want := []string{filelist.Path("t1", mt.FilesDigest), "t1/720p/seg-00001.m4s", "t1/720p/seg-00002.m4s"}
+	slices.Sort(want)
+	if got := pins.pinned(); !slices.Equal(got, want) {
+		t.Errorf("pinned %v, want %v", got, want)
 	}
 }

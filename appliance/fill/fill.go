@@ -8,9 +8,22 @@
 // a bandwidth cap, from a site peer before the origin. A file that fails
 // the catalog's checksum is dropped and fetched again later; after a
 // restart the executor diffs the manifest against the disk again and goes
-// on where it stopped. The manifest also lists the renditions of the whole
-// catalog, which the executor hands on (Deps.OnCatalog) for the server to
-// enforce playback tokens' limits with.
+// on where it stopped.
+//
+// The manifest names each title's files by the digest of its file list
+// (package filelist), not file by file: the executor fetches each list
+// once (site peers, then the origin, like any object; the control plane
+// for a list not published yet), keeps it in the cache, pinned with the
+// title, verified against its digest, and walks it from there whenever it
+// needs the title's files. It keeps only a title's summary in memory,
+// and a bounded number of decoded lists (Config.ListFiles). A changed
+// digest is a changed manifest (its ETag changes): the new list is
+// fetched, and once it is stored the files only the old one had are
+// unpinned; until then the title's old list and files stay pinned. The
+// lists are walked again only when the manifest, a list or the planned
+// objects on disk changed. The manifest also lists the renditions of the
+// whole catalog, which the executor hands on (Deps.OnCatalog) for the
+// server to enforce playback tokens' limits with.
 package fill
 
 import (
@@ -27,6 +40,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/appliance/cache"
 	"github.com/fillcast/fillcast/controlplane/client"
+	"github.com/fillcast/fillcast/filelist"
 	"golang.org/x/time/rate"
 )
 
@@ -40,11 +54,30 @@ type ControlPlane interface {
 
 var _ ControlPlane = (*client.Client)(nil)
 
+// FileLists serves titles' file lists: the control plane, which has a
+// list before it is published at the origin.
+type FileLists interface {
+	// FileList returns the encoded list of title's files whose digest
+	// is digest.
+	FileList(ctx context.Context, title, digest string) ([]byte, error)
+}
+
+var _ FileLists = (*client.Client)(nil)
+
 // Cache is what the executor needs of the appliance's cache.
 type Cache interface {
 	Has(key string) bool
+	// Generations change when objects enter or leave the cache (pinned:
+	// pinned ones), so that the executor walks the lists again only then.
+	Generations() (all, pinned uint64)
+	// Peek returns a stored object (a file list, to walk it) without
+	// counting it as traffic.
+	Peek(key string) (cache.Hit, bool)
 	Pin(keys map[string]bool)
 	Store(ctx context.Context, key string, f *cache.Fetched, sha256hex string) (int64, error)
+	// Purge removes the objects whose keys start with prefix (a list
+	// that does not decode).
+	Purge(prefix string) int
 	// Capacity is the bytes the cache's healthy directories hold: less
 	// after a disk failed.
 	Capacity() int64
@@ -74,6 +107,11 @@ type Config struct {
 	// would otherwise keep a catalog of small files far under the cap.
 	// Zero means 4.
 	Parallel int
+	// ListFiles bounds the files of the decoded file lists kept in
+	// memory between walks (about 150 bytes a file); a list not kept is
+	// read from the cache again at each walk, and one longer than this
+	// is streamed. Zero means 250,000.
+	ListFiles int
 	// Now is the clock the window is judged by (a simulation compresses
 	// it); nil means time.Now.
 	Now func() time.Time
@@ -90,6 +128,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("fill", "Poll", "%v is negative", c.Poll)
 	case c.Parallel < 0:
 		return fillcast.ConfigErrorf("fill", "Parallel", "%d is negative", c.Parallel)
+	case c.ListFiles < 0:
+		return fillcast.ConfigErrorf("fill", "ListFiles", "%d is negative", c.ListFiles)
 	}
 	return nil
 }
@@ -97,7 +137,7 @@ func (c Config) Validate() error {
 // DefaultConfig returns a Config with every default filled in but the
 // appliance's ID and the clock.
 func DefaultConfig() Config {
-	return Config{RateBits: 1.2e9, Poll: 30 * time.Second, Parallel: 4}
+	return Config{RateBits: 1.2e9, Poll: 30 * time.Second, Parallel: 4, ListFiles: 250_000}
 }
 
 // withDefaults fills the zero fields; c has passed Validate.
@@ -106,6 +146,7 @@ func (c Config) withDefaults() Config {
 	c.RateBits = cmp.Or(c.RateBits, d.RateBits)
 	c.Poll = cmp.Or(c.Poll, d.Poll)
 	c.Parallel = cmp.Or(c.Parallel, d.Parallel)
+	c.ListFiles = cmp.Or(c.ListFiles, d.ListFiles)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -118,8 +159,11 @@ type Deps struct {
 	ControlPlane ControlPlane
 	// Cache is what the fills go into. Required.
 	Cache Cache
-	// Source fetches the files. Required.
+	// Source fetches the files and their lists. Required.
 	Source Source
+	// FileLists serves a file list that Source has not (yet), or not
+	// intact; nil: none but Source's.
+	FileLists FileLists
 	// Log receives the executor's progress; nil discards it.
 	Log *slog.Logger
 	// OnCatalog, when set, receives the catalog's renditions of each
@@ -150,13 +194,19 @@ type Status struct {
 	// stops at the first read after the close, so this stays near zero;
 	// benchmarks check that it does.
 	OutsideWindowBytes int64 `json:"filled_outside_window_bytes"`
-	// OverCapacityBytes are the planned bytes past what the cache holds
-	// (a disk failed since the plan was made): the files that take them,
-	// last in the manifest's order, are neither pinned nor filled until a
-	// plan fits.
-	OverCapacityBytes int64  `json:"over_capacity_bytes"`
-	Failures          int64  `json:"failures"`
-	LastError         string `json:"last_error,omitempty"`
+	// OverCapacityBytes are the planned bytes (files and their lists)
+	// past what the cache holds (a disk failed since the plan was made):
+	// the files that take them, last in the manifest's order, are neither
+	// pinned nor filled until a plan fits.
+	OverCapacityBytes int64 `json:"over_capacity_bytes"`
+	// MissingLists are the planned titles whose file list is not on
+	// disk: fetched again at each pass; until then their files are
+	// neither counted nor filled (planned counts take the manifest's),
+	// and only those of the title's previous list, if that is on disk,
+	// stay pinned.
+	MissingLists int    `json:"missing_lists"`
+	Failures     int64  `json:"failures"`
+	LastError    string `json:"last_error,omitempty"`
 }
 
 // Executor runs fills until its context ends.
@@ -165,20 +215,34 @@ type Executor struct {
 	cp        ControlPlane
 	cache     Cache
 	src       Source
+	fileLists FileLists
+	decoded   *listLRU
 	log       *slog.Logger
 	onCatalog func([]fillcast.TitleRenditions)
 	limiter   *rate.Limiter
 
 	mu       sync.Mutex
 	manifest *manifest
-	// pinned is the manifest and capacity the pins were made for.
-	pinned struct {
-		m        *manifest
-		capacity int64
+	// lists counts the file lists stored and dropped: the pins change
+	// with them.
+	lists uint64
+	// surveyed is what the last survey saw (see survey).
+	surveyed struct {
+		stamp   stamp
+		over    int64 // planned bytes past the capacity
+		missing int   // planned files that fit and were not on disk
 	}
-	status   Status
-	complete []string // titles of the manifest present in full, sorted
-	kick     chan struct{}
+	// walked holds, for each title of the last survey with a list on
+	// disk, the version of it whose list was walked: the manifest's, or
+	// the one before while the manifest's is not on disk.
+	walked map[string]*fillcast.ManifestTitle
+	// surveyMu serializes surveys, and guards pinnedKeys: the keys
+	// pinned last (the cache's own set).
+	surveyMu   sync.Mutex
+	pinnedKeys map[string]bool
+	status     Status
+	complete   []string // titles of the manifest present in full, sorted
+	kick       chan struct{}
 }
 
 // New returns an Executor that fetches manifests through d.ControlPlane,
@@ -196,7 +260,8 @@ func New(cfg Config, d Deps) (*Executor, error) {
 	cfg = cfg.withDefaults()
 	bytesPerSec := cfg.RateBits / 8
 	return &Executor{
-		cfg: cfg, cp: d.ControlPlane, cache: d.Cache, src: d.Source, log: d.Log, onCatalog: d.OnCatalog,
+		cfg: cfg, cp: d.ControlPlane, cache: d.Cache, src: d.Source, fileLists: d.FileLists, log: d.Log, onCatalog: d.OnCatalog,
+		decoded: newListLRU(cfg.ListFiles),
 		limiter: rate.NewLimiter(rate.Limit(bytesPerSec), int(min(bytesPerSec, 4<<20))),
 		kick:    make(chan struct{}, 1),
 	}, nil
@@ -223,13 +288,7 @@ func (e *Executor) Status() Status {
 // Run polls the manifest and fills until ctx is done.
 func (e *Executor) Run(ctx context.Context) {
 	for {
-		if m, err := e.fetchManifest(ctx); err != nil {
-			e.setError(err)
-		} else if m != nil {
-			e.adopt(m)
-		}
-		e.fillWhileOpen(ctx)
-		e.recount()
+		e.pass(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -249,6 +308,14 @@ func (e *Executor) Poke() {
 
 func (e *Executor) setError(err error) {
 	e.mu.Lock()
+	e.status.LastError = err.Error()
+	e.mu.Unlock()
+}
+
+// failed books a file or list that was not filled.
+func (e *Executor) failed(err error) {
+	e.mu.Lock()
+	e.status.Failures++
 	e.status.LastError = err.Error()
 	e.mu.Unlock()
 }
@@ -278,14 +345,25 @@ func (e *Executor) fetchManifest(ctx context.Context) (*manifest, error) {
 	return &manifest{Manifest: m, etag: etag}, nil
 }
 
-// validate refuses a manifest the executor cannot act on safely.
+// validate refuses a manifest the executor cannot act on safely, and
+// drops the Files of a title its list's digest names.
 func validate(m *fillcast.Manifest, id string) error {
 	if m.Appliance != id {
 		return fmt.Errorf("fill: manifest is for %q, not %q", m.Appliance, id)
 	}
-	for _, t := range m.Titles {
+	for i, t := range m.Titles {
 		if err := fillcast.ValidateTitleID(t.ID); err != nil {
 			return fmt.Errorf("fill: manifest: %w", err)
+		}
+		if t.Bytes < 0 || t.FileCount < 0 {
+			return fmt.Errorf("fill: manifest: title %s: %d bytes in %d files: want no negative count", t.ID, t.Bytes, t.FileCount)
+		}
+		if t.FilesDigest != "" {
+			if !filelist.ValidDigest(t.FilesDigest) {
+				return fmt.Errorf("fill: manifest: title %s: files digest %q: want 64 lower-case hex characters", t.ID, t.FilesDigest)
+			}
+			m.Titles[i].Files = nil // the list is the digest's; files beside it are a previous release's
+			continue
 		}
 		for _, f := range t.Files {
 			if err := fillcast.ValidateObjectPath(f.Path); err != nil {

@@ -2,151 +2,19 @@ package fill
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/appliance/cache"
-	"github.com/fillcast/fillcast/appliance/upstream"
 	"github.com/fillcast/fillcast/auth"
-	"github.com/fillcast/fillcast/controlplane/client"
-	"github.com/fillcast/fillcast/controlplane/client/clienttest"
-	"github.com/fillcast/fillcast/origin"
 )
-
-const keyLine = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
-
-// world is a real origin on loopback (counting GETs) with two titles of
-// files, and a control plane that serves whatever manifest the test sets.
-type world struct {
-	files  map[string][]byte // "t1/720p/seg-00001.m4s" -> bytes
-	origin *httptest.Server
-	gets   atomic.Int64
-	cp     *clienttest.Cluster // one node
-}
-
-func newWorld(t *testing.T) *world {
-	t.Helper()
-	w := &world{files: map[string][]byte{}}
-	root := t.TempDir()
-	for _, title := range []string{"t1", "t2"} {
-		for i := 1; i <= 3; i++ {
-			b := make([]byte, 200_000)
-			rand.Read(b)
-			p := fmt.Sprintf("%s/720p/seg-%05d.m4s", title, i)
-			w.files[p] = b
-			os.MkdirAll(filepath.Join(root, title, "720p"), 0o755)
-			os.WriteFile(filepath.Join(root, p), b, 0o644)
-		}
-	}
-	ocfg := origin.DefaultConfig()
-	ocfg.Root = root
-	o, err := origin.New(ocfg, origin.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.origin = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w.gets.Add(1)
-		o.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(w.origin.Close)
-	w.cp = clienttest.New(t, 1)
-	return w
-}
-
-// plan sets a manifest for appliance a1 with the given titles.
-func (w *world) plan(version uint64, window string, titles ...string) {
-	w.cp.SetManifest("a1", w.manifest(version, window, titles...))
-}
-
-// manifest returns a manifest for appliance a1 with the given titles.
-func (w *world) manifest(version uint64, window string, titles ...string) *fillcast.Manifest {
-	m := &fillcast.Manifest{Appliance: "a1", Version: version, FillWindow: window, Timezone: "Europe/Amsterdam"}
-	for _, t := range titles {
-		mt := fillcast.ManifestTitle{ID: t}
-		for i := 1; i <= 3; i++ {
-			p := fmt.Sprintf("720p/seg-%05d.m4s", i)
-			b := w.files[t+"/"+p]
-			sum := sha256.Sum256(b)
-			mt.Files = append(mt.Files, fillcast.File{Path: p, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
-		}
-		m.Titles = append(m.Titles, mt)
-	}
-	return m
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
-// appliance builds a real cache over dir and an executor for a1.
-func (w *world) appliance(t *testing.T, dir string, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
-	t.Helper()
-	ccfg := cache.DefaultConfig()
-	ccfg.Dir, ccfg.DiskBytes = dir, 64<<20
-	return w.applianceWith(t, ccfg, clk, rateBits, upstreams...)
-}
-
-// applianceWith is appliance with a cache of ccfg.
-func (w *world) applianceWith(t *testing.T, ccfg cache.Config, clk *clock, rateBits float64, upstreams ...string) (*Executor, *cache.Cache) {
-	t.Helper()
-	keys, _ := auth.ParseKeys(strings.NewReader(keyLine))
-	pass, err := keys.SignFillPass("a1", time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(upstreams) == 0 {
-		upstreams = []string{w.origin.URL}
-	}
-	up, err := upstream.New(upstream.Config{URLs: upstreams}, upstream.Deps{Pass: func() string { return "Bearer " + pass }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(ccfg, up, slog.New(slog.DiscardHandler)) // the cache needs a logger
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	cp, err := client.New(client.Config{URLs: w.cp.URLs()}, client.Deps{Token: clienttest.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cp.Close() })
-	e, err := New(Config{ID: "a1", RateBits: rateBits, Now: clk.now}, Deps{ControlPlane: cp, Cache: c, Source: up})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, c
-}
-
-// pass runs one manifest fetch and fill pass, as Run does each poll.
-func (e *Executor) pass(ctx context.Context) {
-	if m, err := e.fetchManifest(ctx); err == nil && m != nil {
-		e.adopt(m)
-	} else if err != nil {
-		e.setError(err)
-	}
-	e.fillWhileOpen(ctx)
-	e.recount()
-}
 
 // Amsterdam is UTC+1 in November: 01:30 UTC is 02:30 local.
 var (
@@ -157,15 +25,17 @@ var (
 func TestFillsOnlyInsideTheWindowAndResumes(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.plan(1, "02:00-14:00", "t1", "t2")
+	w.plan(t, 1, "02:00-14:00", "t1", "t2")
 	clk := &clock{t: beforeWindow}
 	dir := t.TempDir()
 	e, c := w.appliance(t, dir, clk, 1e9)
 	ctx := context.Background()
 
 	e.pass(ctx)
-	if s := e.Status(); s.WindowOpen || s.PresentFiles != 0 || w.gets.Load() != 0 || s.PlannedFiles != 6 {
-		t.Fatalf("before the window: %+v, origin GETs %d", s, w.gets.Load())
+	// The two titles' file lists are fetched outside the window: small,
+	// and the pins need them.
+	if s := e.Status(); s.WindowOpen || s.PresentFiles != 0 || w.gets.Load() != 2 || s.PlannedFiles != 6 || s.MissingLists != 0 {
+		t.Fatalf("before the window: %+v, origin GETs %d, want the 2 lists'", s, w.gets.Load())
 	}
 	clk.set(inWindow)
 	e.pass(ctx)
@@ -199,7 +69,7 @@ func TestFillsOnlyInsideTheWindowAndResumes(t *testing.T) {
 func TestRateCap(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.plan(1, "00:00-23:59", "t1")
+	w.plan(t, 1, "00:00-23:59", "t1")
 	clk := &clock{t: inWindow}
 	const rate = 8 * 400_000 // 400 kB/s: 600 kB take about a second beyond the first burst
 	e, _ := w.appliance(t, t.TempDir(), clk, rate)
@@ -219,7 +89,7 @@ func TestRateCap(t *testing.T) {
 func TestPrefersPeer(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.plan(1, "00:00-23:59", "t1")
+	w.plan(t, 1, "00:00-23:59", "t1")
 	clk := &clock{t: inWindow}
 	// The peer is an appliance that already holds t1: serve it from a
 	// second cache filled the same way, behind the appliance protocol's
@@ -276,12 +146,18 @@ func TestRefusesBadManifestsAndChecksums(t *testing.T) {
 		mutate func(m *fillcast.Manifest)
 	}{
 		{"another appliance", func(m *fillcast.Manifest) { m.Appliance = "a2" }},
-		{"path escape", func(m *fillcast.Manifest) { m.Titles[0].Files[0].Path = "../../etc/passwd" }},
+		{"digest no digest", func(m *fillcast.Manifest) { m.Titles[0].FilesDigest = "../../etc/passwd" }},
+		{"digest in capitals", func(m *fillcast.Manifest) { m.Titles[0].FilesDigest = strings.ToUpper(m.Titles[0].FilesDigest) }},
+		{"negative bytes", func(m *fillcast.Manifest) { m.Titles[0].Bytes = -1 }},
+		{"path escape, previous release", func(m *fillcast.Manifest) {
+			m.Titles[0] = w.legacyManifest(1, "", "t1").Titles[0]
+			m.Titles[0].Files[0].Path = "../../etc/passwd"
+		}},
 		{"bad window", func(m *fillcast.Manifest) { m.FillWindow = "2-14" }},
 		{"bad zone", func(m *fillcast.Manifest) { m.Timezone = "Mars/Olympus" }},
 	}
 	for _, tt := range tests {
-		m := w.manifest(1, "00:00-23:59", "t1")
+		m := w.manifest(t, 1, "00:00-23:59", "t1")
 		tt.mutate(m)
 		w.cp.SetManifest("a1", m)
 		if _, err := e.fetchManifest(ctx); err == nil {
@@ -290,8 +166,14 @@ func TestRefusesBadManifestsAndChecksums(t *testing.T) {
 	}
 	// A file whose bytes do not match the catalog's checksum is not kept,
 	// and is fetched again at the next pass.
-	m := w.manifest(2, "00:00-23:59", "t1")
-	m.Titles[0].Files[0].SHA256 = strings.Repeat("0", 64)
+	m := w.manifest(t, 2, "00:00-23:59", "t1")
+	files := w.titleFiles("t1")
+	for i := range files {
+		if files[i].Path == "720p/seg-00001.m4s" {
+			files[i].SHA256 = strings.Repeat("0", 64)
+		}
+	}
+	m.Titles[0] = w.publish(t, "t1", files)
 	w.cp.SetManifest("a1", m)
 	e.pass(ctx)
 	if s := e.Status(); s.Failures != 1 || s.PresentFiles != 2 || c.Has("t1/720p/seg-00001.m4s") {
@@ -303,7 +185,7 @@ func TestRefusesBadManifestsAndChecksums(t *testing.T) {
 		t.Error("the file that failed its checksum was not fetched again")
 	}
 	// An older manifest never replaces a newer one.
-	w.plan(1, "00:00-23:59", "t2")
+	w.plan(t, 1, "00:00-23:59", "t2")
 	e.pass(ctx)
 	if s := e.Status(); s.ManifestVersion != 2 {
 		t.Errorf("older manifest adopted: %+v", s)
@@ -327,7 +209,7 @@ func TestStopsWhenTheWindowClosesMidFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
-			w.plan(1, "02:00-14:00", "t1")
+			w.plan(t, 1, "02:00-14:00", "t1")
 			var readings atomic.Int64
 			closing := &clock{t: inWindow}
 			e, c := w.appliance(t, t.TempDir(), closing, 1e9)
@@ -360,7 +242,7 @@ func TestStopsWhenTheWindowClosesMidFile(t *testing.T) {
 func TestCompleteTitles(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.plan(4, "02:00-14:00", "t1", "t2")
+	w.plan(t, 4, "02:00-14:00", "t1", "t2")
 	clk := &clock{t: beforeWindow}
 	e, c := w.appliance(t, t.TempDir(), clk, 1e9)
 	ctx := context.Background()
@@ -392,7 +274,7 @@ func TestCompleteTitles(t *testing.T) {
 func TestUnchangedManifestCostsA304(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.plan(1, "02:00-14:00", "t1")
+	w.plan(t, 1, "02:00-14:00", "t1")
 	e, _ := w.appliance(t, t.TempDir(), &clock{t: beforeWindow}, 1e9)
 	ctx := context.Background()
 	e.pass(ctx)
@@ -404,12 +286,12 @@ func TestUnchangedManifestCostsA304(t *testing.T) {
 	if s := e.Status(); s.ManifestVersion != 1 || s.PlannedFiles != 3 || s.LastError != "" {
 		t.Errorf("after the 304s: %+v", s)
 	}
-	w.plan(1, "02:00-14:00", "t1", "t2") // same version, other contents
+	w.plan(t, 1, "02:00-14:00", "t1", "t2") // same version, other contents
 	e.pass(ctx)
 	if s := e.Status(); s.PlannedFiles != 6 || w.cp.Nodes()[0].NotModified() != 2 {
 		t.Errorf("changed contents: %+v after %d 304s", s, w.cp.Nodes()[0].NotModified())
 	}
-	w.plan(2, "02:00-14:00", "t2")
+	w.plan(t, 2, "02:00-14:00", "t2")
 	e.pass(ctx)
 	if s := e.Status(); s.ManifestVersion != 2 || s.PlannedFiles != 3 {
 		t.Errorf("new version: %+v", s)
@@ -428,7 +310,7 @@ func TestNoManifestIsNoError(t *testing.T) {
 	if s := e.Status(); s.LastError != "" || s.ManifestVersion != 0 {
 		t.Errorf("nothing planned: %+v", s)
 	}
-	w.plan(1, "02:00-14:00", "t1")
+	w.plan(t, 1, "02:00-14:00", "t1")
 	e.pass(ctx)
 	w.cp.Nodes()[0].Kill()
 	e.pass(ctx)
@@ -464,7 +346,7 @@ func TestCatalogHandedOn(t *testing.T) {
 		{"a negative height", 3, []fillcast.TitleRenditions{{ID: "t1", Renditions: []fillcast.RenditionHeight{{ID: "x", Height: -1}}}}, 2, "catalog"},
 	}
 	for _, s := range steps {
-		m := w.manifest(s.version, "02:00-14:00", "t1")
+		m := w.manifest(t, s.version, "02:00-14:00", "t1")
 		m.Catalog = s.catalog
 		w.cp.SetManifest("a1", m)
 		e.pass(ctx)

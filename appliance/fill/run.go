@@ -13,8 +13,24 @@ import (
 	"github.com/fillcast/fillcast"
 )
 
-// adopt switches to m unless it is older than the manifest in force, pins
-// its files and recounts what is present.
+// pass fetches the manifest, and the file lists it names that are not on
+// disk, pins what it plans, and fills while the window is open: one poll
+// of Run. The lists are walked (to pin, count and fill) only when the
+// manifest, a list or what the cache holds changed since the last walk.
+func (e *Executor) pass(ctx context.Context) {
+	if m, err := e.fetchManifest(ctx); err != nil {
+		e.setError(err)
+	} else if m != nil {
+		e.adopt(m)
+	}
+	e.fetchLists(ctx)
+	e.survey(true) // the pins (and the plan's totals, shown while it fills)
+	e.fillWhileOpen(ctx)
+	e.survey(false) // what the fills brought
+}
+
+// adopt switches to m unless it is older than the manifest in force. The
+// next survey pins its files.
 func (e *Executor) adopt(m *manifest) {
 	e.mu.Lock()
 	if e.manifest != nil && m.Version < e.manifest.Version {
@@ -23,7 +39,8 @@ func (e *Executor) adopt(m *manifest) {
 		return
 	}
 	// A new version, or the same version with other contents (a title
-	// deleted or published again since): pin what it lists now.
+	// deleted, published again or with other files since): pin what it
+	// lists now.
 	changed := e.manifest == nil || m.Version != e.manifest.Version || m.etag != e.manifest.etag
 	newCatalog := e.manifest == nil || !slices.EqualFunc(m.Catalog, e.manifest.Catalog, sameTitleRenditions)
 	e.manifest = m
@@ -34,88 +51,10 @@ func (e *Executor) adopt(m *manifest) {
 	if changed {
 		e.log.Info("fill: manifest adopted", "version", m.Version, "titles", len(m.Titles))
 	}
-	e.pin(m)
-	e.recount()
-}
-
-// pin pins the files m plans that fit in the cache's capacity, and only
-// those, unless they are pinned already for m and that capacity.
-func (e *Executor) pin(m *manifest) {
-	capacity := e.cache.Capacity()
-	e.mu.Lock()
-	same := e.pinned.m == m && e.pinned.capacity == capacity
-	e.pinned.m, e.pinned.capacity = m, capacity
-	e.mu.Unlock()
-	if same {
-		return
-	}
-	keys, over := fitting(m, capacity)
-	e.cache.Pin(keys)
-	if over > 0 {
-		e.log.Warn("fill: the manifest plans more than the cache holds: the last files are neither pinned nor filled",
-			"version", m.Version, "capacity", capacity, "over_bytes", over)
-	}
-}
-
-// fitting returns the keys of the files m plans that fit in capacity
-// bytes, taken in the manifest's order, and the planned bytes past it.
-func fitting(m *manifest, capacity int64) (map[string]bool, int64) {
-	keys := map[string]bool{}
-	var total, over int64
-	for _, t := range m.Titles {
-		for _, f := range t.Files {
-			if total += f.Size; total > capacity {
-				over += f.Size
-				continue
-			}
-			keys[t.ID+"/"+f.Path] = true
-		}
-	}
-	return keys, over
 }
 
 func sameTitleRenditions(a, b fillcast.TitleRenditions) bool {
 	return a.ID == b.ID && slices.Equal(a.Renditions, b.Renditions)
-}
-
-// recount refreshes the planned and present totals and the complete
-// titles.
-func (e *Executor) recount() {
-	e.mu.Lock()
-	m := e.manifest
-	e.mu.Unlock()
-	if m == nil {
-		return
-	}
-	var s Status
-	_, s.OverCapacityBytes = fitting(m, e.cache.Capacity())
-	complete := make([]string, 0, len(m.Titles))
-	for _, t := range m.Titles {
-		whole := true
-		for _, f := range t.Files {
-			s.PlannedFiles++
-			s.PlannedBytes += f.Size
-			if e.cache.Has(t.ID + "/" + f.Path) {
-				s.PresentFiles++
-				s.PresentBytes += f.Size
-			} else {
-				whole = false
-			}
-		}
-		if whole {
-			complete = append(complete, t.ID)
-		}
-	}
-	slices.Sort(complete)
-	e.mu.Lock()
-	if e.manifest == m {
-		e.complete = complete
-	}
-	e.status.ManifestVersion, e.status.Window = m.Version, m.FillWindow
-	e.status.PlannedFiles, e.status.PlannedBytes = s.PlannedFiles, s.PlannedBytes
-	e.status.PresentFiles, e.status.PresentBytes = s.PresentFiles, s.PresentBytes
-	e.status.OverCapacityBytes = s.OverCapacityBytes
-	e.mu.Unlock()
 }
 
 // fillWhileOpen fetches missing planned files that fit in the cache's
@@ -128,9 +67,13 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 	if m == nil {
 		return
 	}
-	e.pin(m) // again if a disk failed since
 	e.mu.Lock()
-	fit, _ := fitting(m, e.pinned.capacity)
+	// The survey just made pinned what fits of this capacity; nothing to
+	// walk for when it found every planned file that fits on disk.
+	last := e.surveyed
+	fit := fitter{capacity: last.stamp.capacity}
+	prev := e.walked
+	idle := last.stamp.m == m && last.missing == 0 && last.stamp.same(e.stampLocked(), last.over > 0)
 	e.mu.Unlock()
 	span, loc, err := window(m.FillWindow, m.Timezone)
 	if err != nil {
@@ -138,6 +81,12 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 		return
 	}
 	open := func() bool { return span.contains(e.cfg.Now().In(loc)) }
+	if o := open(); !o || idle { // no walk of the lists
+		e.mu.Lock()
+		e.status.WindowOpen = o
+		e.mu.Unlock()
+		return
+	}
 	type job struct{ key, sha string }
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -157,24 +106,30 @@ func (e *Executor) fillWhileOpen(ctx context.Context) {
 		e.mu.Unlock()
 	}()
 	for _, t := range m.Titles {
-		for _, f := range t.Files {
+		stop := false
+		e.walkTitle(&t, prev[t.ID], &fit, func(f fillcast.File, fits, current bool) bool {
 			key := t.ID + "/" + f.Path
-			if !fit[key] || e.cache.Has(key) {
-				continue
+			if !current || !fits || e.cache.Has(key) {
+				return true
 			}
 			o := open()
 			e.mu.Lock()
 			e.status.WindowOpen = o
 			stale := e.manifest != m
 			e.mu.Unlock()
-			if !o || stale || ctx.Err() != nil {
-				return
+			if stop = !o || stale || ctx.Err() != nil; stop {
+				return false
 			}
 			select {
 			case jobs <- job{key, f.SHA256}:
+				return true
 			case <-ctx.Done():
-				return
+				stop = true
+				return false
 			}
+		})
+		if stop {
+			return
 		}
 	}
 }
@@ -188,19 +143,16 @@ func (e *Executor) fillOne(ctx context.Context, key, sha string, open func() boo
 	if errors.Is(err, errWindowClosed) || err != nil && ctx.Err() != nil {
 		return
 	}
-	e.mu.Lock()
 	if err != nil {
-		e.status.Failures++
-		e.status.LastError = err.Error()
-	} else {
-		e.status.FilledBytes += n
-		e.status.PresentFiles++
-		e.status.PresentBytes += n
-	}
-	e.mu.Unlock()
-	if err != nil {
+		e.failed(err)
 		e.log.Warn("fill: file not filled; retried at the next pass", "key", key, "err", err)
+		return
 	}
+	e.mu.Lock()
+	e.status.FilledBytes += n
+	e.status.PresentFiles++
+	e.status.PresentBytes += n
+	e.mu.Unlock()
 }
 
 // errWindowClosed stops a fill whose window closed while it ran.

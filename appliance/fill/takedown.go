@@ -25,8 +25,7 @@ func (e *Executor) Drop(title string) {
 	next := &manifest{Manifest: &m, etag: cur.etag}
 	e.manifest = next
 	e.mu.Unlock()
-	e.pin(next)
-	e.recount()
+	e.survey(false)
 	e.Poke()
 }
 

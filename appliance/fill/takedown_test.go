@@ -12,7 +12,7 @@ import (
 func TestDropStopsFillingATitle(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.plan(1, "02:00-14:00", "t1", "t2")
+	w.plan(t, 1, "02:00-14:00", "t1", "t2")
 	clk := &clock{t: beforeWindow}
 	e, c := w.appliance(t, t.TempDir(), clk, 1e9)
 	ctx := context.Background()

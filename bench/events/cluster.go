@@ -288,14 +288,6 @@ func (c *cluster) setup(ctx context.Context, client *http.Client, n int) ([]view
 
 func signUp(ctx context.Context, client *http.Client, base string, i int) (viewer, error) {
 	email := fmt.Sprintf("viewer%05d-%s@bench.fillcast.example", i, strings.ToLower(rand.Text()[:8]))
-	const password = "correct horse battery"
-	acct := map[string]string{"email": email, "password": password, "plan": "bench"}
-	if _, err := apicall.Call(ctx, client, "POST", base+"/v1/accounts", acct, "", http.StatusCreated, nil); err != nil {
-		return viewer{}, err
-	}
-	var s struct {
-		Token string `json:"token"`
-	}
-	_, err := apicall.Call(ctx, client, "POST", base+"/v1/sessions", map[string]string{"email": email, "password": password}, "", http.StatusCreated, &s)
-	return viewer{token: s.Token}, err
+	token, err := apicall.SignUp(ctx, client, base, email, "correct horse battery", "bench")
+	return viewer{token: token}, err
 }

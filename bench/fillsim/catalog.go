@@ -12,13 +12,14 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/bench/cachesim/trace"
+	"github.com/fillcast/fillcast/filelist"
 )
 
 // writeCatalog writes every title of tr (new releases included: studios
 // deliver them before the catalog lists them) into the origin's directory
-// as one rendition of synthetic segments, and returns the catalog entries
-// to register: ready, with their files and checksums, and the release time
-// of the new ones.
+// as one rendition of synthetic segments with its file list (package
+// filelist), and returns the catalog entries to register: ready, with
+// their file lists' summaries, and the release time of the new ones.
 func writeCatalog(root string, tr *trace.Trace, workers int) ([]fillcast.Title, error) {
 	titles := make([]fillcast.Title, len(tr.Titles))
 	errs := make([]error, len(tr.Titles))
@@ -45,8 +46,8 @@ func writeCatalog(root string, tr *trace.Trace, workers int) ([]fillcast.Title, 
 	return titles, nil
 }
 
-// writeTitle writes title i's segments, reusing buf, and returns its
-// catalog entry.
+// writeTitle writes title i's segments and file list, reusing buf, and
+// returns its catalog entry.
 func writeTitle(root string, tr *trace.Trace, i int, buf []byte) (fillcast.Title, []byte, error) {
 	ti := tr.Titles[i]
 	t := fillcast.Title{
@@ -63,6 +64,7 @@ func writeTitle(root string, tr *trace.Trace, i int, buf []byte) (fillcast.Title
 		return t, buf, fmt.Errorf("fillsim: %w", err)
 	}
 	r := rand.NewChaCha8(seedOf(ti.ID))
+	files := make([]fillcast.File, 0, ti.Segments)
 	for s := range ti.Segments {
 		n := tr.SegmentSize(i, s)
 		if int64(cap(buf)) < n {
@@ -75,8 +77,22 @@ func writeTitle(root string, tr *trace.Trace, i int, buf []byte) (fillcast.Title
 			return t, buf, fmt.Errorf("fillsim: write %s/%s: %w", ti.ID, path, err)
 		}
 		sum := sha256.Sum256(b)
-		t.Files = append(t.Files, fillcast.File{Path: path, Size: n, SHA256: hex.EncodeToString(sum[:])})
+		files = append(files, fillcast.File{Path: path, Size: n, SHA256: hex.EncodeToString(sum[:])})
 	}
+	// The title's file list, published beside its files as a packager
+	// does; the catalog gets its summary.
+	list, sum, err := filelist.Encode(files)
+	if err != nil {
+		return t, buf, fmt.Errorf("fillsim: %s: %w", ti.ID, err)
+	}
+	path := filepath.Join(root, filepath.FromSlash(filelist.Path(ti.ID, sum.Digest)))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return t, buf, fmt.Errorf("fillsim: %w", err)
+	}
+	if err := os.WriteFile(path, list, 0o644); err != nil {
+		return t, buf, fmt.Errorf("fillsim: write %s's file list: %w", ti.ID, err)
+	}
+	sum.SetOn(&t)
 	return t, buf, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/fillcast/fillcast/controlplane"
 	"github.com/fillcast/fillcast/controlplane/client"
 	"github.com/fillcast/fillcast/controlplane/planner"
+	"github.com/fillcast/fillcast/controlplane/ratelimit"
 	"github.com/fillcast/fillcast/demo"
 )
 
@@ -83,6 +84,11 @@ func start(ctx context.Context, s setup, titles []fillcast.Title) (*system, erro
 		FlashDisk: s.flashBytes, StorageDisk: s.storeBytes, FlashMem: s.memBytes, StorageMem: s.memBytes,
 		ControlPlane: func(c *controlplane.Config) {
 			c.HeartbeatTimeout, c.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
+			// The simulation's one operator registers the whole catalog at
+			// once, and its one viewer account stands for every player:
+			// neither is the one principal's traffic the limits are for.
+			unlimited := ratelimit.Limit{PerSecond: -1}
+			c.API.RateLimits.Classes = map[ratelimit.Class]ratelimit.Limit{ratelimit.ClassAPIKey: unlimited, ratelimit.ClassViewer: unlimited}
 			c.Planner = planner.Config{
 				Every: s.planEvery, Now: s.clock.Now, Off: !s.fills,
 				// An appliance stays planned for a simulated day after its

@@ -63,7 +63,7 @@ func run(file, cp, session string, titles, sessions int, rateList string, dur, t
 		if err != nil {
 			return err
 		}
-		ts, sum, err := targets.Generate(context.Background(), cfg, c)
+		ts, sum, err := targets.Generate(context.Background(), cfg, targets.Deps{ControlPlane: c})
 		if err != nil {
 			return err
 		}

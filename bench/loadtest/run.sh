@@ -58,7 +58,7 @@ for i in $(seq -w 1 "$TITLES"); do
 		mkdir -p "$tmp/origin/$t/$r"
 		head -c 1000 /dev/urandom >"$tmp/origin/$t/$r/init.mp4"
 		for s in $(seq -f '%05g' 1 "$SEGMENTS"); do head -c "$SEG_BYTES" /dev/urandom >"$tmp/origin/$t/$r/seg-$s.m4s"; done
-		{ echo '#EXTM3U'; for s in $(seq -f '%05g' 1 "$SEGMENTS"); do echo '#EXTINF:4.0,'; echo "seg-$s.m4s"; done; } >"$tmp/origin/$t/$r/playlist.m3u8"
+		{ echo '#EXTM3U'; echo '#EXT-X-MAP:URI="init.mp4"'; for s in $(seq -f '%05g' 1 "$SEGMENTS"); do echo '#EXTINF:4.0,'; echo "seg-$s.m4s"; done; echo '#EXT-X-ENDLIST'; } >"$tmp/origin/$t/$r/playlist.m3u8"
 	done
 	printf '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\n360p/playlist.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=3000000\n720p/playlist.m3u8\n' >"$tmp/origin/$t/master.m3u8"
 	echo '<MPD/>' >"$tmp/origin/$t/manifest.mpd"

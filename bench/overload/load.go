@@ -347,7 +347,7 @@ func attack(ctx context.Context, name string, n *node, w *world, t *targeter, ra
 	atk := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: tr}), vegeta.Timeout(lc.timeout),
 		vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow), vegeta.MaxBody(bodyKept))
 	p := &phase{name: name, rate: rate, duration: d}
-	sent0, failed0 := w.beats.counts()
+	sent0, failed0 := w.beats.Counts()
 	m := startCPU(n.pid())
 	start := time.Now()
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
@@ -361,7 +361,7 @@ func attack(ctx context.Context, name string, n *node, w *world, t *targeter, ra
 	}
 	p.elapsed = time.Since(start)
 	p.cpu = m.stop()
-	sent1, failed1 := w.beats.counts()
+	sent1, failed1 := w.beats.Counts()
 	p.beats, p.beatsFailed = sent1-sent0, failed1-failed0
 	for c := range p.cls {
 		p.all.merge(&p.cls[c])

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fillcast/fillcast"
@@ -23,7 +22,7 @@ type world struct {
 	viewers    []viewer
 	queries    []string
 	appliances []string // base URLs, as registered
-	beats      *heartbeater
+	beats      *apicall.Heartbeater
 	// recsSource is what GET /v1/recommendations answered from once
 	// seeded: "als" (a trained model) or "popular".
 	recsSource string
@@ -90,7 +89,7 @@ func titleID(i int) string { return fmt.Sprintf("t%02d", i+1) }
 func seed(ctx context.Context, base string, o options, log func(string, ...any)) (*world, error) {
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * seedWorkers}}
 	admin := func(method, path string, body any, want int, out any) error {
-		return retry(ctx, 30*time.Second, func() (int, error) { return apicall.Call(ctx, c, method, base+path, body, adminToken, want, out) })
+		return apicall.Retry(ctx, 30*time.Second, func() (int, error) { return apicall.Call(ctx, c, method, base+path, body, adminToken, want, out) })
 	}
 	w := &world{}
 	if err := admin("PUT", "/v1/sites/"+site, map[string]any{"id": site, "kind": "isp", "region": "lab", "prefixes": []string{"127.0.0.0/8"}}, http.StatusOK, nil); err != nil {
@@ -103,7 +102,7 @@ func seed(ctx context.Context, base string, o options, log func(string, ...any))
 	if err != nil {
 		return nil, err
 	}
-	var beats []beat
+	var beats []apicall.Beat
 	for i, p := range ports {
 		id, u := "a"+strconv.Itoa(i+1), "http://127.0.0.1:"+strconv.Itoa(p)
 		var reg struct {
@@ -116,10 +115,10 @@ func seed(ctx context.Context, base string, o options, log func(string, ...any))
 		// older or newer than this tree's fillcast.Heartbeat.
 		b, _ := json.Marshal(map[string]any{"site": site, "profile": "storage", "url": u, "capacity_bytes": int64(8 << 40),
 			"used_bytes": int64(2 << 40), "health": "ok", "rps": 100, "bps": 1e9})
-		beats = append(beats, beat{url: base + "/v1/appliances/" + id + "/heartbeat", credential: reg.Credential, body: b})
+		beats = append(beats, apicall.Beat{URL: base + "/v1/appliances/" + id + "/heartbeat", Credential: reg.Credential, Body: b})
 		w.appliances = append(w.appliances, u)
 	}
-	w.beats = startHeartbeats(beats, heartbeatGap)
+	w.beats = apicall.StartHeartbeats(beats, heartbeatGap)
 	ok := false
 	defer func() {
 		if !ok {
@@ -198,7 +197,7 @@ func parallel(n int, f func(i int) error) error {
 func signUp(ctx context.Context, c *http.Client, base string, i, titles int, v *viewer) error {
 	email := fmt.Sprintf("viewer%05d@overload.bench.example", i)
 	acct := map[string]string{"email": email, "password": password, "plan": plan}
-	if err := retry(ctx, 30*time.Second, func() (int, error) {
+	if err := apicall.Retry(ctx, 30*time.Second, func() (int, error) {
 		return apicall.Call(ctx, c, "POST", base+"/v1/accounts", acct, "", http.StatusCreated, nil)
 	}); err != nil {
 		return fmt.Errorf("sign up %s: %w", email, err)
@@ -206,7 +205,7 @@ func signUp(ctx context.Context, c *http.Client, base string, i, titles int, v *
 	var s struct {
 		Token string `json:"token"`
 	}
-	if err := retry(ctx, 30*time.Second, func() (int, error) {
+	if err := apicall.Retry(ctx, 30*time.Second, func() (int, error) {
 		return apicall.Call(ctx, c, "POST", base+"/v1/sessions", map[string]string{"email": email, "password": password}, "", http.StatusCreated, &s)
 	}); err != nil {
 		return fmt.Errorf("sign in %s: %w", email, err)
@@ -243,8 +242,8 @@ func waitSteered(ctx context.Context, c *http.Client, base string, w *world, wit
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	sent, failed := w.beats.counts()
-	return fmt.Errorf("steering: no appliance in the playback answer after %v: %s; heartbeats failed %d of %d, the last because %q", within, last, failed, sent, w.beats.lastError())
+	sent, failed := w.beats.Counts()
+	return fmt.Errorf("steering: no appliance in the playback answer after %v: %s; heartbeats failed %d of %d, the last because %q", within, last, failed, sent, w.beats.LastError())
 }
 
 // isAppliance reports whether a playback URL is on a seeded appliance.
@@ -261,7 +260,7 @@ func (w *world) isAppliance(u string) bool {
 // answered for every later playback call of the load.
 func takeLease(ctx context.Context, c *http.Client, v *viewer) error {
 	var pb fillcast.Playback
-	if err := retry(ctx, 30*time.Second, func() (int, error) {
+	if err := apicall.Retry(ctx, 30*time.Second, func() (int, error) {
 		return apicall.Call(ctx, c, "GET", v.playbackURL, nil, v.token, http.StatusOK, &pb)
 	}); err != nil {
 		return fmt.Errorf("playback: %w", err)
@@ -287,7 +286,7 @@ func seedHistory(ctx context.Context, c *http.Client, base string, i, titles int
 	}
 	b = append(b, ']')
 	// The stream may still be electing its leader: 503 until it is.
-	if err := retry(ctx, time.Minute, func() (int, error) {
+	if err := apicall.Retry(ctx, time.Minute, func() (int, error) {
 		return apicall.Call(ctx, c, "POST", base+"/v1/events", b, v.token, http.StatusAccepted, nil)
 	}); err != nil {
 		return fmt.Errorf("events: %w", err)
@@ -335,87 +334,4 @@ func waitModel(ctx context.Context, c *http.Client, base string, v *viewer, with
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-// retry calls f until it succeeds, answers a status other than 503 or
-// 429, or within has passed; connection errors are retried.
-func retry(ctx context.Context, within time.Duration, f func() (int, error)) error {
-	deadline := time.Now().Add(within)
-	for {
-		code, err := f()
-		if err == nil || (code != 0 && code != http.StatusServiceUnavailable && code != http.StatusTooManyRequests) || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// beat is one appliance's heartbeat.
-type beat struct {
-	url, credential string
-	body            []byte
-}
-
-// heartbeater posts every appliance's heartbeat every gap, as the
-// appliances' agents do, until Close; it counts the ones not answered
-// 204, which under overload is how an unprotected node loses its fleet.
-type heartbeater struct {
-	client       *http.Client
-	beats        []beat
-	gap          time.Duration
-	sent, failed atomic.Int64
-	lastErr      atomic.Pointer[string]
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
-	once         sync.Once
-}
-
-func startHeartbeats(beats []beat, gap time.Duration) *heartbeater {
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &heartbeater{client: &http.Client{Timeout: 2 * time.Second}, beats: beats, gap: gap, cancel: cancel}
-	for _, b := range beats {
-		h.wg.Go(func() { h.loop(ctx, b) })
-	}
-	return h
-}
-
-func (h *heartbeater) loop(ctx context.Context, b beat) {
-	t := time.NewTicker(h.gap)
-	defer t.Stop()
-	for {
-		h.sent.Add(1)
-		if _, err := apicall.Call(ctx, h.client, "POST", b.url, b.body, b.credential, http.StatusNoContent, nil); err != nil && ctx.Err() == nil {
-			h.failed.Add(1)
-			e := err.Error()
-			h.lastErr.Store(&e)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// lastError is why the latest failed heartbeat failed, or "".
-func (h *heartbeater) lastError() string {
-	if e := h.lastErr.Load(); e != nil {
-		return *e
-	}
-	return ""
-}
-
-// counts returns the heartbeats sent and failed so far.
-func (h *heartbeater) counts() (sent, failed int64) { return h.sent.Load(), h.failed.Load() }
-
-// Close stops the heartbeats and waits for them; safe to call twice.
-func (h *heartbeater) Close() {
-	h.once.Do(func() {
-		h.cancel()
-		h.wg.Wait()
-	})
 }

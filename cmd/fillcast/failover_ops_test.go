@@ -49,8 +49,9 @@ func startControlPlaneProc(t *testing.T, bin string, e *opsEnv, id string, join 
 }
 
 // startControlPlaneProcAt starts node id at addrs, with its data in the
-// test's directory (kept from an earlier run of the same id).
-func startControlPlaneProcAt(t *testing.T, bin string, e *opsEnv, id string, join string, addrs cpAddrs) *controlPlaneProc {
+// test's directory (kept from an earlier run of the same id), and extra
+// flags.
+func startControlPlaneProcAt(t *testing.T, bin string, e *opsEnv, id string, join string, addrs cpAddrs, extra ...string) *controlPlaneProc {
 	t.Helper()
 	httpAddr := addrs.http
 	lf, err := os.OpenFile(filepath.Join(e.dir, id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -65,6 +66,7 @@ func startControlPlaneProcAt(t *testing.T, bin string, e *opsEnv, id string, joi
 	} else {
 		args = append(args, "--join", join)
 	}
+	args = append(args, extra...)
 	p := &controlPlaneProc{url: "http://" + httpAddr, addrs: addrs, cmd: exec.Command(bin, args...), stderr: logFile{lf}, exited: make(chan struct{})}
 	p.cmd.Stderr = lf
 	if err := p.cmd.Start(); err != nil {

@@ -36,7 +36,7 @@ func runTargets(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer cp.Close()
-	ts, sum, err := targets.Generate(ctx, cfg, cp)
+	ts, sum, err := targets.Generate(ctx, cfg, targets.Deps{ControlPlane: cp})
 	if st := client.StatusCode(err); cfg.Session == "" && (st == http.StatusUnauthorized || st == http.StatusForbidden) {
 		return fmt.Errorf("%w (playback needs a viewer's session: sign in with POST /v1/sessions and give the token with --session)", err)
 	}

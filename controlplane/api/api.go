@@ -27,6 +27,7 @@ import (
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/gateway"
 	"github.com/fillcast/fillcast/controlplane/ingest"
+	"github.com/fillcast/fillcast/controlplane/liststore"
 	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/fillcast/fillcast/controlplane/ratelimit"
 	"github.com/fillcast/fillcast/controlplane/rules"
@@ -177,6 +178,10 @@ type Deps struct {
 	// Tracer, when set, records a span of every request (otel); without
 	// it requests still carry a W3C trace context.
 	Tracer trace.Tracer
+	// FileLists finds titles' file lists (a *liststore.Store over the
+	// origin); nil means a store of the lists still pending in the
+	// replicated state alone.
+	FileLists FileLists
 }
 
 // API is the control plane's http.Handler.
@@ -203,6 +208,8 @@ type API struct {
 	// but the unlimited ones (the rules' and squeeze tests').
 	limits    *ratelimit.Limiter
 	unlimited map[string]bool
+	// catalogs keeps the fill manifests' catalog (manifest.go).
+	catalogs atomic.Pointer[catalogAt]
 }
 
 // New builds the gateway and registers every route; Run runs the
@@ -223,6 +230,13 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
+	}
+	if d.FileLists == nil {
+		pending, err := liststore.New(liststore.Config{}, liststore.Deps{State: d.Node.FSM()})
+		if err != nil {
+			return nil, err
+		}
+		d.FileLists = pending
 	}
 	a := &API{cfg: cfg, d: d, nodeToken: auth.NodeToken(d.AdminToken), eventLimit: ratelimit.NewTable(ratelimit.Limit{PerSecond: cfg.EventsPerSecond, Burst: cfg.EventBurst}, 0),
 		lastGood: newLastGood(lastGoodEntries)}
@@ -277,6 +291,9 @@ var (
 	// The member list is how clients (appliances included) find nodes.
 	clusterReader = auth.Policy{Appliance: auth.AnyAppliance, Node: true, Scopes: auth.ScopeOperator | auth.ScopeRead}
 	ownManifest   = auth.Policy{Appliance: auth.ApplianceSelf, Scopes: auth.ScopeOperator | auth.ScopeRead}
+	// Titles' file lists: what appliances fill, what nodes and tools
+	// check.
+	listReader = auth.Policy{Appliance: auth.AnyAppliance, Node: true, Scopes: auth.ScopeOperator | auth.ScopeIngest | auth.ScopeRead}
 )
 
 // Route priorities: players first, operators next, bulk reads last.
@@ -301,6 +318,8 @@ func (a *API) routes() error {
 		{"PUT /v1/titles/{id}", write("put_title", opScope), a.putTitle},
 		{"DELETE /v1/titles/{id}", write("delete_title", opScope), a.deleteTitle},
 		{"GET /v1/titles/{id}/files/{path...}", gateway.RouteOptions{Name: "title_file", Policy: browser, Streaming: true, Priority: gateway.PriorityBrowse}, a.titleFile},
+		// A list may come from the origin, and be tens of MiB.
+		{"GET /v1/titles/{id}/filelist/{digest}", gateway.RouteOptions{Name: "title_filelist", Policy: listReader, Streaming: true, Timeout: 30 * time.Second, Priority: gateway.PriorityBrowse}, a.titleFileList},
 		{"POST /v1/titles/{id}/ingest", gateway.RouteOptions{Name: "ingest", Policy: ingestScope, Streaming: true, Timeout: time.Hour, MaxBodyBytes: a.cfg.MaxUploadBytes, MaxConcurrent: 4}, a.ingest},
 		{"GET /v1/jobs", read("list_jobs", jobsReader), a.listJobs},
 		{"GET /v1/jobs/{id}", read("get_job", jobsReader), a.getJob},

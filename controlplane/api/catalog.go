@@ -16,33 +16,6 @@ import (
 	"github.com/fillcast/fillcast/controlplane/ingest"
 )
 
-// listTitles answers every title, sorted by id; ?status= filters, and a
-// kids profile sees only the titles rated for it. It reads this node's
-// copy, which may be behind (reportStale says so).
-func (a *API) listTitles(w http.ResponseWriter, r *http.Request) error {
-	status := r.URL.Query().Get("status")
-	kids := kidsOnly(r.Context())
-	var out []*fillcast.Title
-	a.read(func(s *fsm.State) {
-		out = sortedValues(s.Titles, func(t *fillcast.Title) bool {
-			return (status == "" || t.Status == status) && (!kids || fillcast.KidsMayWatch(t.Maturity))
-		})
-	})
-	return gateway.WriteJSON(w, http.StatusOK, out)
-}
-
-// getTitle answers a title as every write acknowledged before the
-// request left it (a linearizable read), or 503.
-func (a *API) getTitle(w http.ResponseWriter, r *http.Request) error {
-	if err := a.current(r.Context()); err != nil {
-		return err
-	}
-	if err := a.mayView(r.Context(), r.PathValue("id")); err != nil {
-		return err
-	}
-	return getByID(a, w, r, "title", func(s *fsm.State) map[string]*fillcast.Title { return s.Titles })
-}
-
 // getByID answers the record of the path's {id} in the map of the state
 // that records picks, or 404 naming what was not found.
 func getByID[V any](a *API, w http.ResponseWriter, r *http.Request, what string, records func(*fsm.State) map[string]*V) error {
@@ -56,7 +29,9 @@ func getByID[V any](a *API, w http.ResponseWriter, r *http.Request, what string,
 }
 
 // createTitle registers a new title: status new (to ingest later) or ready
-// with its renditions and files (packaged elsewhere). 409 if it exists.
+// with its renditions and files (packaged elsewhere: the state keeps
+// their list until the leader publishes it at the origin) or its
+// files_digest (a list already there). 409 if it exists.
 func (a *API) createTitle(w http.ResponseWriter, r *http.Request) error {
 	var t fillcast.Title
 	if err := gateway.DecodeJSON(r, &t); err != nil {
@@ -74,7 +49,7 @@ func (a *API) createTitle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return gateway.WriteJSON(w, http.StatusCreated, t)
+	return a.writeTitle(w, http.StatusCreated, &t)
 }
 
 // putTitle creates or replaces a title; the path id wins over the body's.
@@ -93,7 +68,26 @@ func (a *API) putTitle(w http.ResponseWriter, r *http.Request) error {
 	if err := a.apply(r.Context(), fsm.Command{Op: fsm.OpPutTitle, Title: &t}); err != nil {
 		return err
 	}
-	return gateway.WriteJSON(w, http.StatusOK, t)
+	return a.writeTitle(w, http.StatusOK, &t)
+}
+
+// writeTitle answers the title id as the catalog keeps it, read back
+// once the write is applied here: with the summary of its file list
+// (computed by the write from the files given, or kept from the stored
+// title by a write that gave neither files nor a digest), never the
+// files. A title deleted since is answered as written, without files.
+func (a *API) writeTitle(w http.ResponseWriter, status int, written *fillcast.Title) error {
+	var v titleView
+	var ok bool
+	a.read(func(s *fsm.State) {
+		if t := s.Titles[written.ID]; t != nil {
+			v, ok = titleViewOf(t), true
+		}
+	})
+	if !ok {
+		v = titleViewOf(written)
+	}
+	return gateway.WriteJSON(w, status, v)
 }
 
 // deleteTitle takes a title down (takedown.go): conditional in the log,
@@ -257,14 +251,12 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
 	return getByID(a, w, r, "job", func(s *fsm.State) map[string]*fsm.Job { return s.Jobs })
 }
 
-// sortedValues returns the values of m that keep accepts (all when keep is
-// nil), sorted by key, never nil so that JSON shows [].
-func sortedValues[V any](m map[string]V, keep func(V) bool) []V {
+// sortedValues returns the values of m sorted by key, never nil so that
+// JSON shows [].
+func sortedValues[V any](m map[string]V) []V {
 	keys := make([]string, 0, len(m))
-	for k, v := range m {
-		if keep == nil || keep(v) {
-			keys = append(keys, k)
-		}
+	for k := range m {
+		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	out := make([]V, len(keys))

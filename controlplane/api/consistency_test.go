@@ -258,9 +258,9 @@ func TestPartitionedLeaderAnswers(t *testing.T) {
 		})
 	}
 	// Its title list still has the old name, and says it may be behind.
-	var list []fillcast.Title
+	var list titlePage
 	json.Unmarshal(func() []byte { _, b := do(t, "GET", u(p, "/v1/titles"), "adm", nil); return b }(), &list)
-	if len(list) != 1 || list[0].Name != "One" {
+	if len(list.Titles) != 1 || list.Titles[0].Name != "One" {
 		t.Errorf("cut-off n%d lists %+v, want its old copy of t1", p+1, list)
 	}
 

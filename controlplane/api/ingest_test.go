@@ -29,6 +29,8 @@ type nodeState struct{ Node }
 
 func (s nodeState) Read(fn func(*fsm.State)) { s.FSM().Read(fn) }
 
+func (s nodeState) AppliedIndex() uint64 { return s.FSM().AppliedIndex() }
+
 // newIngestAPI returns the test API with ingest on, files named by path
 // taken from ingestDir ("" for none).
 func newIngestAPI(t testing.TB, ingestDir string) *API {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
@@ -10,18 +9,21 @@ import (
 )
 
 // getManifest answers GET /v1/appliances/{id}/manifest: the
-// appliance's fill plan as a fillcast.Manifest, with an ETag, and the
-// renditions of every ready title, with which the appliance enforces the
-// limits of playback tokens on planned and unplanned titles alike.
+// appliance's fill plan as a fillcast.Manifest, each planned title by
+// its file list's digest (the appliance fetches the list), with an ETag,
+// and the renditions of every ready title, with which the appliance
+// enforces the limits of playback tokens on planned and unplanned titles
+// alike.
 func (a *API) getManifest(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	catalog := a.catalog()
 	var v *fillcast.Manifest
 	a.read(func(s *fsm.State) {
 		m := s.Manifests[id]
 		if m == nil {
 			return
 		}
-		v = &fillcast.Manifest{Appliance: id, Version: m.Version, Titles: make([]fillcast.ManifestTitle, 0, len(m.Titles))}
+		v = &fillcast.Manifest{Appliance: id, Version: m.Version, Titles: make([]fillcast.ManifestTitle, 0, len(m.Titles)), Catalog: catalog}
 		if ap := s.Appliances[id]; ap != nil {
 			v.Site = ap.Site
 			if site := s.Sites[ap.Site]; site != nil {
@@ -31,10 +33,9 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request) error {
 		for _, t := range m.Titles {
 			// A title deleted since the plan was made is left out.
 			if title := s.Titles[t]; title != nil && title.Status == fillcast.StatusReady {
-				v.Titles = append(v.Titles, fillcast.ManifestTitle{ID: t, Files: title.Files})
+				v.Titles = append(v.Titles, fillcast.ManifestTitle{ID: t, FilesDigest: title.FilesDigest, Bytes: title.Bytes, FileCount: title.FileCount})
 			}
 		}
-		v.Catalog = catalogRenditions(s.Titles)
 	})
 	if v == nil {
 		return gateway.Errorf(http.StatusNotFound, "no fill manifest for appliance %q", id)
@@ -43,23 +44,45 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request) error {
 	return gateway.WriteJSONETag(w, r, v)
 }
 
+// catalogAt is the manifests' catalog as of a generation of the state
+// (fsm.FSM.Generation).
+type catalogAt struct {
+	generation uint64
+	catalog    []fillcast.TitleRenditions
+}
+
+// catalog returns the manifests' catalog (catalogRenditions), made again
+// only once the state has changed since it was last made: every
+// appliance's poll shares it. It is keyed by the state's generation,
+// which every change moves on, a snapshot's restore too (the applied
+// index would not: a restore may leave it where it was, or move it
+// back). The catalog is read at a generation at least the one it is kept
+// under, so one kept under the generation now is current.
+func (a *API) catalog() []fillcast.TitleRenditions {
+	f := a.d.Node.FSM()
+	gen := f.Generation()
+	if c := a.catalogs.Load(); c != nil && c.generation == gen {
+		return c.catalog
+	}
+	var out []fillcast.TitleRenditions
+	f.Read(func(s *fsm.State) { out = catalogRenditions(s) })
+	a.catalogs.Store(&catalogAt{generation: gen, catalog: out})
+	return out
+}
+
 // catalogRenditions lists the ready titles by id, each with its
 // renditions' directories and heights (0 for audio). A video rendition
 // without a height is left out: appliances refuse restricted tokens the
 // files of a directory they do not know. The order is fixed, so that an
 // unchanged catalog keeps the manifest's ETag.
-func catalogRenditions(titles map[string]*fillcast.Title) []fillcast.TitleRenditions {
-	ids := make([]string, 0, len(titles))
-	for id, t := range titles {
-		if t.Status == fillcast.StatusReady {
-			ids = append(ids, id)
+func catalogRenditions(s *fsm.State) []fillcast.TitleRenditions {
+	out := make([]fillcast.TitleRenditions, 0, len(s.Titles))
+	s.TitlesAfter("", func(t *fillcast.Title) bool {
+		if t.Status != fillcast.StatusReady {
+			return true
 		}
-	}
-	slices.Sort(ids)
-	out := make([]fillcast.TitleRenditions, 0, len(ids))
-	for _, id := range ids {
-		tr := fillcast.TitleRenditions{ID: id, Renditions: make([]fillcast.RenditionHeight, 0, len(titles[id].Renditions))}
-		for _, r := range titles[id].Renditions {
+		tr := fillcast.TitleRenditions{ID: t.ID, Renditions: make([]fillcast.RenditionHeight, 0, len(t.Renditions))}
+		for _, r := range t.Renditions {
 			h := r.Height
 			if r.Kind != "video" {
 				h = 0
@@ -69,7 +92,8 @@ func catalogRenditions(titles map[string]*fillcast.Title) []fillcast.TitleRendit
 			tr.Renditions = append(tr.Renditions, fillcast.RenditionHeight{ID: r.ID, Height: h})
 		}
 		out = append(out, tr)
-	}
+		return true
+	})
 	return out
 }
 

@@ -1,15 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/filelist"
 )
 
 func TestManifestRoutes(t *testing.T) {
@@ -104,14 +108,17 @@ func TestReplicatedKeysSignPlayback(t *testing.T) {
 	}
 }
 
-// TestLargeManifest: a storage appliance's manifest lists every file of
-// the catalog, far more than the gateway buffers for a route; it is
-// streamed whole.
+// TestLargeManifest: a title of 50,000 files is in the manifest by its
+// list's digest and summary, a few hundred bytes; its list, far more
+// than the gateway buffers for a route, is streamed whole from its own
+// route, and decodes to the files given.
 func TestLargeManifest(t *testing.T) {
 	a := newTestAPI(t)
 	files := make([]fillcast.File, 50_000)
+	var size int64
 	for i := range files {
 		files[i] = fillcast.File{Path: fmt.Sprintf("720p/seg-%05d.m4s", i+1), Size: 16000, SHA256: strings.Repeat("ab", 32)}
+		size += files[i].Size
 	}
 	node := a.d.Node.(*localNode)
 	if err := node.Apply(context.Background(), fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "big", Name: "Big", Status: "ready",
@@ -121,16 +128,19 @@ func TestLargeManifest(t *testing.T) {
 	if err := node.Apply(context.Background(), fsm.Command{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "s1", Version: 1, Titles: []string{"big"}}}); err != nil {
 		t.Fatal(err)
 	}
-	req := httptest.NewRequest("GET", "/v1/appliances/s1/manifest", nil)
-	req.Header.Set("Authorization", "Bearer adm")
-	w := httptest.NewRecorder()
-	a.ServeHTTP(w, req)
 	var v fillcast.Manifest
-	if err := json.Unmarshal(w.Body.Bytes(), &v); w.Code != 200 || err != nil || len(v.Titles) != 1 || len(v.Titles[0].Files) != len(files) {
-		t.Errorf("GET of a %d-file manifest: %d, %d bytes (%v)", len(files), w.Code, w.Body.Len(), err)
+	body := call{method: "GET", path: "/v1/appliances/s1/manifest", bearer: "adm"}.want(t, a, 200, &v)
+	if len(v.Titles) != 1 || v.Titles[0].FileCount != len(files) || v.Titles[0].Bytes != size || !filelist.ValidDigest(v.Titles[0].FilesDigest) ||
+		v.Titles[0].Files != nil || len(body) > 1000 {
+		t.Fatalf("manifest of a %d-file title: %d bytes, %+v; want its list's digest, bytes and count, no files", len(files), len(body), v.Titles)
+	}
+	w := call{method: "GET", path: "/v1/titles/big/filelist/" + v.Titles[0].FilesDigest, bearer: "adm"}.do(t, a)
+	got, sum, err := filelist.DecodeAll(w.Body.Bytes())
+	if w.Code != 200 || err != nil || sum.Digest != v.Titles[0].FilesDigest || len(got) != len(files) {
+		t.Errorf("its list: %d, %d bytes, %d files (%v)", w.Code, w.Body.Len(), len(got), err)
 	}
 	if w.Body.Len() < 4<<20 {
-		t.Errorf("manifest is %d bytes: the test wants one larger than the gateway's 4 MiB buffer", w.Body.Len())
+		t.Errorf("list is %d bytes: the test wants one larger than the gateway's 4 MiB buffer", w.Body.Len())
 	}
 }
 
@@ -200,4 +210,61 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// memSink is a snapshot sink in memory.
+type memSink struct{ bytes.Buffer }
+
+func (*memSink) ID() string    { return "mem" }
+func (*memSink) Cancel() error { return nil }
+func (*memSink) Close() error  { return nil }
+
+// TestManifestCatalogRestored: a snapshot restored, which may leave the
+// applied index where it was, is a new catalog for the manifest.
+func TestManifestCatalogRestored(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	ctx := context.Background()
+	manifest := fsm.Command{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "aa", Version: 1, Titles: []string{"t1"}}}
+	if err := a.apply(ctx, manifest); err != nil {
+		t.Fatal(err)
+	}
+	catalog := func() []string {
+		var m fillcast.Manifest
+		call{method: "GET", path: "/v1/appliances/aa/manifest", bearer: "adm"}.want(t, a, 200, &m)
+		var ids []string
+		for _, tr := range m.Catalog {
+			ids = append(ids, tr.ID)
+		}
+		return ids
+	}
+	if got := catalog(); !slices.Equal(got, []string{"t1"}) {
+		t.Fatalf("catalog %v, want [t1]", got)
+	}
+	// Another node's state, with another catalog, as a snapshot.
+	other := &localNode{f: fsm.New(nil)}
+	for _, c := range []fsm.Command{{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "r9", Name: "Restored", Status: fillcast.StatusReady,
+		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Height: 720, Bandwidth: 3e6, Codecs: "avc1"}}}},
+		{Op: fsm.OpPutManifest, Manifest: &fsm.Manifest{Appliance: "aa", Version: 1, Titles: []string{"r9"}}}} {
+		if err := other.Apply(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := other.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	f := a.d.Node.FSM()
+	index := f.AppliedIndex()
+	if err := f.Restore(io.NopCloser(&sink.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	if got := catalog(); !slices.Equal(got, []string{"r9"}) {
+		t.Errorf("catalog after the restore %v (applied index %d, then %d), want the snapshot's [r9]", got, index, f.AppliedIndex())
+	}
 }

@@ -225,9 +225,11 @@ func (a *API) selfURL(r *http.Request) string {
 }
 
 // titleFile redirects (302) to a steered, signed URL of one file of a
-// ready title: its poster for catalog pages, its MP4 downloads, anything
-// in its file list. Images and downloads thus come from the appliances,
-// as the segments do, without counting as a player start.
+// ready title: for viewers, its poster (for catalog pages) or one of its
+// MP4 downloads, both known from the catalog; for those who may read
+// file lists (mayReadLists), any file of its list as well, which may be
+// fetched. Images and downloads thus come from the appliances, as the
+// segments do, without counting as a player start.
 func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	title, path := r.PathValue("id"), r.PathValue("path")
 	if err := a.mayView(r.Context(), title); err != nil {
@@ -240,11 +242,24 @@ func (a *API) titleFile(w http.ResponseWriter, r *http.Request) error {
 	if limits.NoDownloads && strings.HasPrefix(path, auth.DownloadDir+"/") {
 		return gateway.Errorf(http.StatusForbidden, "downloads are not part of your plan")
 	}
+	if fillcast.ValidateObjectPath(path) != nil {
+		return gateway.Errorf(http.StatusNotFound, "title %q has no file %q", title, path)
+	}
+	// The poster and the downloads are in the catalog; any other path is
+	// looked up in the title's file list, but not for viewers: the list
+	// may have to come from the origin.
 	var known bool
+	var digest string
 	if err := a.readyTitle(title, func(t *fillcast.Title) {
-		known = slices.ContainsFunc(t.Files, func(f fillcast.File) bool { return f.Path == path })
+		known = path == t.Poster || slices.Contains(t.Downloads, path)
+		digest = t.FilesDigest
 	}); err != nil {
 		return err
+	}
+	if !known && digest != "" && mayReadLists(r.Context()) {
+		if known, err = a.listHas(r.Context(), title, digest, path); err != nil {
+			return err
+		}
 	}
 	if !known {
 		return gateway.Errorf(http.StatusNotFound, "title %q has no file %q", title, path)

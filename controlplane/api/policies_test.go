@@ -65,6 +65,7 @@ var allowed = map[string][]string{
 	"ops_qoe":        {pOperator, pRead},
 	"fill_pass":      {pSelf},
 	"get_manifest":   {pSelf, pOperator, pRead},
+	"title_filelist": {pSelf, pOther, pNode, pRead, pIngest, pOperator},
 	"put_manifest":   {pOperator},
 	"peer_heartbeat": {pNode}, "join": {pNode}, "apply": {pNode}, "read_index": {pNode},
 	"readyz": {"*"}, "remove_member": {}, "backup": {}, "remove_member_forward": {pNode},
@@ -233,7 +234,7 @@ func pathFor(pattern string, self bool, p string) (method, path string) {
 			id = "ab"
 		}
 	}
-	r := strings.NewReplacer("{id}", id, "{title}", "t1", "{path...}", "poster.jpg", "{$}", "")
+	r := strings.NewReplacer("{id}", id, "{title}", "t1", "{path...}", "poster.jpg", "{digest}", strings.Repeat("0", 64), "{$}", "")
 	path = r.Replace(path)
 	if strings.HasSuffix(path, "/ui/") {
 		path += "app.js"
@@ -303,6 +304,33 @@ func TestAuthorizationTable(t *testing.T) {
 		if !found {
 			t.Errorf("the table lists route %s, which is not registered", name)
 		}
+	}
+}
+
+// TestFilesQuery: GET /v1/titles/{id}?files=1, which may make the
+// control plane fetch and decode a list of tens of MiB, is for the
+// operators' scopes alone among those get_title admits: a viewer gets
+// 403 saying so, and the title without files=1. Appliances and nodes,
+// which get_title does not admit, read lists by title_filelist.
+func TestFilesQuery(t *testing.T) {
+	t.Parallel()
+	ts := newTableServer(t)
+	admits := map[string]bool{pRead: true, pIngest: true, pOperator: true, pAdmin: true}
+	for _, p := range principals {
+		code, b := ts.do(t, p, "GET", "/v1/titles/t1?files=1", "")
+		switch {
+		case admits[p] && (code != 200 || !strings.Contains(b, `"files":[{"path":"poster.jpg"`)):
+			t.Errorf("?files=1 as %s: %d %s, want 200 with the files", p, code, b)
+		case p == pViewer && (code != 403 || !strings.Contains(b, "files=1 is for operators")):
+			t.Errorf("?files=1 as a viewer: %d %s, want 403 saying it is for operators", code, b)
+		case p == pAnonymous && code != 401:
+			t.Errorf("?files=1 anonymous: %d, want 401", code)
+		case !admits[p] && p != pViewer && p != pAnonymous && code != 403:
+			t.Errorf("?files=1 as %s: %d %s, want 403 (get_title does not admit it)", p, code, b)
+		}
+	}
+	if code, b := ts.do(t, pViewer, "GET", "/v1/titles/t1", ""); code != 200 || strings.Contains(b, `"files"`) {
+		t.Errorf("t1 as a viewer: %d %s, want 200 without files", code, b)
 	}
 }
 

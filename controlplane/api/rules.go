@@ -83,7 +83,7 @@ func (a *API) Static(pattern string) (gateway.StaticResponse, bool) {
 
 func (a *API) listRules(w http.ResponseWriter, r *http.Request) error {
 	var out []*fsm.Rule
-	a.read(func(s *fsm.State) { out = sortedValues(s.Rules, nil) })
+	a.read(func(s *fsm.State) { out = sortedValues(s.Rules) })
 	return gateway.WriteJSON(w, http.StatusOK, out)
 }
 
@@ -161,7 +161,7 @@ func (a *API) startSqueeze(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) listSqueezes(w http.ResponseWriter, r *http.Request) error {
 	var out []*fsm.Squeeze
-	a.read(func(s *fsm.State) { out = sortedValues(s.Squeezes, nil) })
+	a.read(func(s *fsm.State) { out = sortedValues(s.Squeezes) })
 	slices.SortFunc(out, func(x, y *fsm.Squeeze) int { return y.Started.Compare(x.Started) })
 	if out == nil {
 		out = []*fsm.Squeeze{}

@@ -10,7 +10,7 @@ import (
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
 	var out []*fillcast.Site
-	a.read(func(s *fsm.State) { out = sortedValues(s.Sites, nil) })
+	a.read(func(s *fsm.State) { out = sortedValues(s.Sites) })
 	return gateway.WriteJSON(w, http.StatusOK, out)
 }
 

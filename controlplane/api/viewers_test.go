@@ -164,8 +164,9 @@ func TestProfiles(t *testing.T) {
 	call{method: "DELETE", path: "/v1/profiles/nothing", bearer: token}.want(t, a, 404, nil)
 	call{method: "GET", path: "/v1/account", bearer: token, profile: "nothing"}.want(t, a, 400, nil)
 
-	var titles []fillcast.Title
-	call{method: "GET", path: "/v1/titles", bearer: token, profile: kid.ID}.want(t, a, 200, &titles)
+	var page titlePage
+	call{method: "GET", path: "/v1/titles", bearer: token, profile: kid.ID}.want(t, a, 200, &page)
+	titles := page.Titles
 	for _, ti := range titles {
 		if ti.ID == "gore" {
 			t.Errorf("a kids profile lists %s, rated %s", ti.ID, ti.Maturity)

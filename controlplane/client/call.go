@@ -35,10 +35,10 @@ func (c *Client) send(ctx context.Context, r request, in, out any) error {
 // clusterPath is the route the member list is read from.
 const clusterPath = "/v1/cluster"
 
-// Bounds of an answer's body: a manifest, any other 2xx answer, and the
-// part of a non-2xx answer read for its message.
+// Bounds of an answer's body: a manifest or a file list, any other 2xx
+// answer, and the part of a non-2xx answer read for its message.
 const (
-	maxManifest  = 64 << 20
+	maxLarge     = 64 << 20
 	maxAnswer    = 1 << 20
 	maxErrorBody = 4 << 10
 )

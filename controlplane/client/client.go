@@ -57,11 +57,12 @@
 // the wait ends the call with an error wrapping ctx's and the last
 // round's.
 //
-// Bodies are bounded: 64 MiB for Manifest (a storage appliance's manifest
-// lists the whole catalog), 1 MiB for every other answer, and at most
-// 4 KiB of an answer that is not 2xx, for its message. An answer over its
-// bound is an error that no other node is asked about: the cluster's
-// answer is too large, not the node at fault.
+// Bodies are bounded: 64 MiB for Manifest (a storage appliance's
+// manifest names the whole catalog) and FileList, 1 MiB for every other
+// answer, and at most 4 KiB of an answer that is not 2xx, for its
+// message. An answer over its bound is an error that no other node is
+// asked about: the cluster's answer is too large, not the node at
+// fault.
 //
 // Members are learned lazily, inside calls, with no goroutine of its own:
 // after a node answers, if Config.RefreshEvery has passed since the last
@@ -310,7 +311,7 @@ func (c *Client) Beat(ctx context.Context, applianceID string, hb fillcast.Heart
 // status 404.
 func (c *Client) Manifest(ctx context.Context, applianceID, etag string) (*fillcast.Manifest, string, error) {
 	r := c.request(http.MethodGet, "/v1/appliances/"+url.PathEscape(applianceID)+"/manifest")
-	r.limit = maxManifest
+	r.limit = maxLarge
 	if etag != "" {
 		r.header = http.Header{"If-None-Match": {etag}}
 	}

@@ -154,13 +154,15 @@ func TestBodyLimits(t *testing.T) {
 	ctx := context.Background()
 
 	cl := clienttest.New(t, 1)
+	// The catalog of a large service: every title's renditions.
 	big := &fillcast.Manifest{Appliance: "a1", Version: 1, Titles: []fillcast.ManifestTitle{{ID: "t1"}}}
-	for i := range 40_000 {
-		big.Titles[0].Files = append(big.Titles[0].Files, fillcast.File{Path: fmt.Sprintf("720p/seg-%05d.m4s", i), Size: 1})
+	for i := range 20_000 {
+		big.Catalog = append(big.Catalog, fillcast.TitleRenditions{ID: fmt.Sprintf("title-%05d", i),
+			Renditions: []fillcast.RenditionHeight{{ID: "1080p", Height: 1080}, {ID: "720p", Height: 720}, {ID: "audio", Height: 0}}})
 	}
 	cl.SetManifest("a1", big)
 	c := newClient(t, Config{URLs: cl.URLs()}, Deps{})
-	if m, _, err := c.Manifest(ctx, "a1", ""); err != nil || m == nil || len(m.Titles[0].Files) != 40_000 {
+	if m, _, err := c.Manifest(ctx, "a1", ""); err != nil || m == nil || len(m.Catalog) != 20_000 {
 		t.Errorf("a manifest over 1 MiB: %v", err)
 	}
 
@@ -228,7 +230,7 @@ func TestManifestETag(t *testing.T) {
 		t.Fatalf("nothing planned: %v, want a 404", err)
 	}
 	plan := func(v uint64) *fillcast.Manifest {
-		return &fillcast.Manifest{Appliance: "a1", Version: v, Site: "s1", Titles: []fillcast.ManifestTitle{{ID: "t1", Files: []fillcast.File{{Path: "720p/seg-00001.m4s", Size: 10}}}}}
+		return &fillcast.Manifest{Appliance: "a1", Version: v, Site: "s1", Titles: []fillcast.ManifestTitle{{ID: "t1", FilesDigest: strings.Repeat("ab", 32), Bytes: 10, FileCount: 1}}}
 	}
 	cl.SetManifest("a1", plan(1))
 	m, etag, err := c.Manifest(ctx, "a1", "")

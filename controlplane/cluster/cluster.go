@@ -1,8 +1,10 @@
 // Package cluster runs one control-plane node's hashicorp/raft instance:
 // a write-ahead log (raft-wal) and snapshots on disk under the node's data
-// directory, a TCP transport (mutual TLS with Config.TLS), bootstrap of
-// the first node and joins of the others, and Apply that forwards to the
-// leader when this node is a follower, so any node accepts writes.
+// directory (taken by entry count, by bytes and after a migration moved
+// file lists out of the state: snapshots.go), a TCP transport (mutual
+// TLS with Config.TLS), bootstrap of the first node and joins of the
+// others, and Apply that forwards to the leader when this node is a
+// follower, so any node accepts writes.
 package cluster
 
 import (
@@ -11,112 +13,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/auth/pki"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
 )
-
-// Config configures a Node. Zero values mean the defaults named.
-type Config struct {
-	// ID names the node in the cluster. Required, unique.
-	ID string
-	// DataDir holds the raft log and snapshots. Required.
-	DataDir string
-	// RaftAddr is the host:port the raft transport listens on and
-	// advertises. Required (a concrete address, not :0, unless
-	// Deps.Transport is given).
-	RaftAddr string
-	// HTTPURL is where this node's API is reached by the other nodes.
-	// Required.
-	HTTPURL string
-	// Events is the host:port of this node's event-stream route
-	// listener, recorded in the member list for the other nodes' streams
-	// to dial; empty for none.
-	Events string
-	// Bootstrap makes a node without existing state start a new cluster
-	// of itself.
-	Bootstrap bool
-	// Join lists API URLs of nodes of an existing cluster that Run asks
-	// to add this node.
-	Join []string
-	// HeartbeatTimeout and ElectionTimeout tune raft; zero means 1 s.
-	HeartbeatTimeout, ElectionTimeout time.Duration
-	// ApplyTimeout bounds one write. Zero means 10 s.
-	ApplyTimeout time.Duration
-	// SnapshotThreshold is how many log entries trigger a snapshot. Zero
-	// means 8192.
-	SnapshotThreshold uint64
-	// TLS is this node's certificate and key and the cluster CA, PEM
-	// files that Open reads: all three, or none for plain TCP. With
-	// them raft runs over mutual TLS, accepting and dialling only peers
-	// whose certificate chains to the CA and names a node
-	// (fillcast://node/{id}), and node-to-node HTTP presents the
-	// certificate; HTTPURL and the Join URLs are then https. The
-	// certificate must name this node's ID.
-	TLS pki.Files
-}
-
-// Validate reports the first problem of c as a *fillcast.ConfigError.
-func (c Config) Validate() error {
-	switch {
-	case c.ID == "":
-		return fillcast.ConfigErrorf("cluster", "ID", "required: the node's id, unique in the cluster")
-	case c.DataDir == "":
-		return fillcast.ConfigErrorf("cluster", "DataDir", "required: the directory of the raft log and snapshots")
-	case c.HTTPURL == "":
-		return fillcast.ConfigErrorf("cluster", "HTTPURL", "required: the URL other nodes reach this node's API at")
-	}
-	u, err := url.Parse(c.HTTPURL)
-	if err != nil || u.Host == "" {
-		return fillcast.ConfigErrorf("cluster", "HTTPURL", "%q is not a URL", c.HTTPURL)
-	}
-	if c.Bootstrap && len(c.Join) > 0 {
-		return fillcast.ConfigErrorf("cluster", "Join", "a node either bootstraps a new cluster or joins one, not both")
-	}
-	if err := c.TLS.ValidateMutual(); err != nil {
-		return fillcast.InField("TLS", err)
-	}
-	if c.TLS.IsZero() {
-		return nil
-	}
-	if u.Scheme != "https" {
-		return fillcast.ConfigErrorf("cluster", "HTTPURL", "%q: the nodes talk TLS, so want https://", c.HTTPURL)
-	}
-	for _, j := range c.Join {
-		if !strings.HasPrefix(j, "https://") {
-			return fillcast.ConfigErrorf("cluster", "Join", "%q: the nodes talk TLS, so want https://", j)
-		}
-	}
-	return nil
-}
-
-func (c Config) withDefaults() Config {
-	if c.HeartbeatTimeout <= 0 {
-		c.HeartbeatTimeout = time.Second
-	}
-	if c.ElectionTimeout <= 0 {
-		c.ElectionTimeout = time.Second
-	}
-	if c.ApplyTimeout <= 0 {
-		c.ApplyTimeout = 10 * time.Second
-	}
-	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = 8192
-	}
-	return c
-}
 
 // Deps are what a Node works with.
 type Deps struct {
@@ -168,6 +78,8 @@ type Node struct {
 	incarnation string
 	// logPeers caches membersInLog for watchMembership.
 	logPeers map[string]string
+	// logBytes measures the log since the last snapshot (snapshots.go).
+	logBytes *logBytes
 }
 
 // New checks cfg and returns a Node that is not started: it does no I/O.
@@ -190,7 +102,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if d.Client == nil && cfg.TLS.IsZero() {
 		d.Client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &Node{cfg: cfg.withDefaults(), d: d, log: d.Log, fsm: d.FSM, trans: d.Transport, closed: make(chan struct{}), metrics: newMetrics()}, nil
+	m := newMetrics()
+	return &Node{cfg: cfg.withDefaults(), d: d, log: d.Log, fsm: d.FSM, trans: d.Transport, closed: make(chan struct{}), metrics: m,
+		logBytes: newLogBytes(cfg.withDefaults(), m)}, nil
 }
 
 // Open opens (or creates) the node's raft state under Config.DataDir and
@@ -217,7 +131,7 @@ func (n *Node) Open(context.Context) (err error) {
 	// v0.4.0), which keeps its file lock after Close; own it instead.
 	n.meta = &metadb.BoltMetaDB{}
 	undo = append(undo, n.meta.Close)
-	if n.wal, err = wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(hl), wal.WithMetaStore(n.meta)); err != nil {
+	if n.wal, err = wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(hl), wal.WithMetaStore(n.meta), wal.WithSegmentSize(cfg.segmentBytes)); err != nil {
 		return fmt.Errorf("cluster: open raft log: %w", err)
 	}
 	undo = append(undo, n.wal.Close)
@@ -239,7 +153,10 @@ func (n *Node) Open(context.Context) (err error) {
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, cfg.HeartbeatTimeout/2)
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	// The node takes every snapshot itself (snapshotLoop), by count as
+	// well: raft's own trigger never fires.
+	rc.SnapshotThreshold = math.MaxUint64
+	rc.TrailingLogs = cfg.TrailingLogs
 
 	existing, err := raft.HasExistingState(n.wal, n.wal, snaps)
 	if err != nil {
@@ -253,7 +170,7 @@ func (n *Node) Open(context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if n.raft, err = raft.NewRaft(rc, timedFSM{n.fsm, n.metrics}, n.wal, n.wal, snaps, n.trans); err != nil {
+	if n.raft, err = raft.NewRaft(rc, timedFSM{n.fsm, n.metrics, n.logBytes}, n.wal, n.wal, snaps, n.trans); err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft.RegisterObserver(n.metrics.observer(rc.LocalID))
@@ -277,6 +194,8 @@ func (n *Node) Open(context.Context) (err error) {
 // an operator removed (its data directory refused, fsm.ErrRemoved) ends
 // Run with that error, whether it learns so joining, announcing itself
 // or, having no leader, asking the members it knows (watchMembership).
+// Meanwhile it takes the snapshots raft does not take by itself: by size
+// and after file lists left the state (snapshotLoop).
 func (n *Node) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
@@ -296,6 +215,7 @@ func (n *Node) Run(ctx context.Context) error {
 		})
 	}
 	bg.Go(func() { removed(n.watchMembership(ctx)) })
+	bg.Go(func() { n.snapshotLoop(ctx) })
 	removed(n.announce(ctx))
 	<-ctx.Done()
 	bg.Wait()

@@ -30,6 +30,12 @@ type testNode struct {
 	node              atomic.Pointer[Node]
 	// client, if set, is the node's client to the others (see testNet).
 	client *http.Client
+	// snapshotBytes, snapshotThreshold and segmentBytes, if set, are
+	// the node's Config.SnapshotBytes, SnapshotThreshold and
+	// segmentBytes.
+	snapshotBytes     int64
+	snapshotThreshold uint64
+	segmentBytes      int
 }
 
 func startNode(t testing.TB, tn *testNode, bootstrap bool, trans raft.Transport) {
@@ -59,7 +65,8 @@ func startNode(t testing.TB, tn *testNode, bootstrap bool, trans raft.Transport)
 	cfg := Config{
 		ID: tn.id, DataDir: tn.dir, RaftAddr: tn.raftAddr, HTTPURL: tn.srv.URL, Bootstrap: bootstrap,
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		ApplyTimeout: 2 * time.Second, TLS: tn.tls,
+		ApplyTimeout: 2 * time.Second, TLS: tn.tls, SnapshotBytes: tn.snapshotBytes,
+		segmentBytes: tn.segmentBytes, SnapshotThreshold: tn.snapshotThreshold,
 	}
 	n, err := New(cfg, Deps{FSM: fsm.New(nil), NodeToken: "node", Transport: trans, Client: tn.client})
 	if err != nil {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,12 @@ type metrics struct {
 	// from the leader appending an entry to the state machine receiving
 	// it (committed) and to the state machine having applied it.
 	commit, apply prometheus.Histogram
+	// snapshots counts the snapshots taken, by reason (snapshots.go),
+	// and snapshotFailures those that failed; sinceSnapshot is the bytes
+	// of the entries applied since the last.
+	snapshots        *prometheus.CounterVec
+	snapshotFailures prometheus.Counter
+	sinceSnapshot    prometheus.Gauge
 	// leading is the term this node leads in, 0 while it follows: an
 	// entry of that term was appended here, so its AppendedAt is this
 	// node's clock.
@@ -27,7 +34,23 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	buckets := prometheus.ExponentialBuckets(0.0005, 2, 14) // 0.5 ms to 4 s
+	snapshots := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fillcast_raft_snapshots_total",
+		Help: "Snapshots of the state this node took and persisted, by reason: count (SnapshotThreshold entries), size (SnapshotBytes of entries) or file_lists (the file lists moved out of titles were published).",
+	}, []string{"reason"})
+	for _, r := range []string{reasonCount, reasonSize, reasonLists} {
+		snapshots.WithLabelValues(r)
+	}
 	return &metrics{
+		snapshots: snapshots,
+		snapshotFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fillcast_raft_snapshot_failures_total",
+			Help: "Snapshots of the state this node failed to take (a full disk?); each is tried again after a back-off.",
+		}),
+		sinceSnapshot: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fillcast_raft_bytes_since_snapshot",
+			Help: "Bytes of the log entries applied since the node's last snapshot; a snapshot is taken past SnapshotBytes.",
+		}),
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fillcast_raft_leader_changes_total",
 			Help: "Leaders this node has learnt of: each election won by some node, seen here.",
@@ -67,17 +90,57 @@ func (m *metrics) observer(self raft.ServerID) *raft.Observer {
 }
 
 // timedFSM is the state machine as raft sees it: the node's, timing the
-// entries this node appended as leader.
+// entries this node appended as leader and counting the bytes applied
+// since the last snapshot.
 type timedFSM struct {
 	raft.FSM
 	m *metrics
+	b *logBytes
 }
 
-// Apply applies l and observes its commit and apply latency when this
-// node appended it.
+// Snapshot implements raft.FSM: raft is taking a snapshot of the
+// entries applied so far, which no longer count once it is persisted.
+func (f timedFSM) Snapshot() (raft.FSMSnapshot, error) {
+	snap, err := f.FSM.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return countedSnapshot{snap, f.b, f.b.mark()}, nil
+}
+
+// Restore implements raft.FSM: the log's entries before the snapshot
+// restored no longer count.
+func (f timedFSM) Restore(rc io.ReadCloser) error {
+	err := f.FSM.Restore(rc)
+	if err == nil {
+		f.b.restored()
+	}
+	return err
+}
+
+// countedSnapshot is a snapshot of the entries up to mark: once it is
+// persisted, they no longer count towards the next one.
+type countedSnapshot struct {
+	raft.FSMSnapshot
+	b    *logBytes
+	mark logMark
+}
+
+// Persist implements raft.FSMSnapshot.
+func (s countedSnapshot) Persist(sink raft.SnapshotSink) error {
+	err := s.FSMSnapshot.Persist(sink)
+	if err == nil {
+		s.b.persisted(s.mark)
+	}
+	return err
+}
+
+// Apply applies l, counts its bytes and observes its commit and apply
+// latency when this node appended it.
 func (f timedFSM) Apply(l *raft.Log) any {
 	received := time.Now()
 	res := f.FSM.Apply(l)
+	f.b.add(len(l.Data))
 	if term := f.m.leading.Load(); term != 0 && l.Term == term && !l.AppendedAt.IsZero() {
 		f.m.commit.Observe(received.Sub(l.AppendedAt).Seconds())
 		f.m.apply.Observe(time.Since(l.AppendedAt).Seconds())
@@ -86,8 +149,8 @@ func (f timedFSM) Apply(l *raft.Log) any {
 }
 
 // Collector returns the node's raft metrics: leadership, term, indexes,
-// the log's size, contact with the leader, leader changes, and commit and
-// apply latency. Register it once; it reads raft when scraped and
+// the log's size, contact with the leader, leader changes, commit and
+// apply latency, and snapshots. Register it once; it reads raft when scraped and
 // reports only the counters and histograms before Open.
 func (n *Node) Collector() prometheus.Collector { return collector{n} }
 
@@ -119,6 +182,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	m.leaderChanges.Describe(ch)
 	m.commit.Describe(ch)
 	m.apply.Describe(ch)
+	m.snapshots.Describe(ch)
+	m.snapshotFailures.Describe(ch)
+	m.sinceSnapshot.Describe(ch)
 	for _, d := range []*prometheus.Desc{descIsLeader, descLeaderKnown, descTerm, descLastIndex, descCommitIndex, descApplied,
 		descFSMPending, descSnapIndex, descLogEntries, descLogBytes, descContact, descVoters} {
 		ch <- d
@@ -131,6 +197,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	m.leaderChanges.Collect(ch)
 	m.commit.Collect(ch)
 	m.apply.Collect(ch)
+	m.snapshots.Collect(ch)
+	m.snapshotFailures.Collect(ch)
+	m.sinceSnapshot.Collect(ch)
 	r := n.raft
 	if r == nil {
 		return // not open

@@ -97,6 +97,9 @@ func TestMetricsFollowLeadership(t *testing.T) {
 		want("fillcast_raft_applied_index", m["fillcast_raft_applied_index"]-b["fillcast_raft_applied_index"] >= writes, fmt.Sprintf("+%d", writes))
 		want("fillcast_raft_log_entries", m["fillcast_raft_log_entries"]-b["fillcast_raft_log_entries"] >= writes, fmt.Sprintf("+%d", writes))
 		want("fillcast_raft_log_bytes", m["fillcast_raft_log_bytes"] > 0, "> 0")
+		want("fillcast_raft_bytes_since_snapshot", m["fillcast_raft_bytes_since_snapshot"] > b["fillcast_raft_bytes_since_snapshot"], "grown by the writes")
+		_, snaps := m["fillcast_raft_snapshots_total"]
+		want("fillcast_raft_snapshots_total", snaps, "present")
 		_, contact := m["fillcast_raft_last_contact_seconds"]
 		want("fillcast_raft_last_contact_seconds", contact && m["fillcast_raft_last_contact_seconds"] < 5, "under 5 s")
 		if leads {

@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fillcast/fillcast"
@@ -78,6 +77,12 @@ type Command struct {
 	// Takedown, set with OpDeleteTitle, takes the title down
 	// (takedown.go); OpOriginPurged names the one purged.
 	Takedown *Takedown `json:"takedown,omitempty"`
+	// Digest names the file list of title ID that OpFilesPublished
+	// says the origin holds; ListIndex is its PendingList.Index as the
+	// publisher read it, so a stale publish cannot delete a list added
+	// again since (files.go).
+	Digest    string `json:"digest,omitempty"`
+	ListIndex uint64 `json:"list_index,omitempty"`
 	// By and At are who asked for the change and when, set by the node
 	// that proposes it, for the audit log of OpDeleteRule (OpPutRule's
 	// rule carries its own).
@@ -98,20 +103,38 @@ func (c Command) Encode() ([]byte, error) {
 }
 
 // Validate checks a command before it is proposed. Apply checks again,
-// since a log entry may come from an older or buggy node.
+// since a log entry may come from an older or buggy node, but accepts
+// the file lists the previous release accepted (normalizeFiles), which
+// Validate refuses.
 func (c Command) Validate() error {
+	_, err := c.validate(false)
+	return err
+}
+
+// validate is Validate, also returning the encoded file list of a title
+// given with files, which Apply keeps (encoded once); legacy is Apply's
+// leniency with the previous release's file lists.
+func (c Command) validate(legacy bool) (*encodedList, error) {
 	if len(c.RequestID) > maxRequestIDLen {
-		return invalid("request_id: longer than %d bytes", maxRequestIDLen)
+		return nil, invalid("request_id: longer than %d bytes", maxRequestIDLen)
 	}
 	if err := checkTakedown(c); err != nil {
-		return err
+		return nil, err
 	}
-	switch c.Op {
-	case OpPutTitle, OpCreateTitle:
+	if c.Op == OpPutTitle || c.Op == OpCreateTitle {
 		if c.Title == nil {
-			return invalid("%s without a title", c.Op)
+			return nil, invalid("%s without a title", c.Op)
 		}
-		return ValidateTitle(c.Title)
+		return checkTitle(c.Title, legacy)
+	}
+	return nil, c.validateOther()
+}
+
+// validateOther is validate of the commands other than titles'.
+func (c Command) validateOther() error {
+	switch c.Op {
+	case OpFilesPublished:
+		return checkFilesPublished(c)
 	case OpPutSite:
 		if c.Site == nil {
 			return invalid("put_site without a site")
@@ -194,6 +217,12 @@ type FSM struct {
 	// onChange, if set, is called after every applied command (outside
 	// the lock), so derived views such as the search index keep up.
 	onChange func(Command)
+	// moved counts the titles whose files Apply and Restore moved out
+	// (ListsMoved); dropped the lists Restore could not keep
+	// (ListsDropped).
+	moved, dropped atomic.Uint64
+	// gen counts the changes of the state (Generation).
+	gen atomic.Uint64
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -206,9 +235,10 @@ func New(onChange func(Command)) *FSM {
 // Apply implements raft.FSM. It returns nil or the validation error.
 func (f *FSM) Apply(l *raft.Log) any {
 	var c Command
+	var list *encodedList
 	err := json.Unmarshal(l.Data, &c)
 	if err == nil {
-		err = c.Validate()
+		list, err = c.validate(true)
 	} else {
 		err = fmt.Errorf("fsm: decode log %d: %w", l.Index, err)
 	}
@@ -224,10 +254,21 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	err = check(f.state, c)
 	if err == nil {
-		apply(f.state, c)
+		apply(f.state, c, list, l.Index)
 		f.state.Requests.Add(c.RequestID)
-		if c.Op == OpPutKeys {
+		// After the change, under the lock: a reader that read the
+		// generation before the state never caches older state under
+		// a newer generation.
+		f.gen.Add(1)
+		switch c.Op {
+		case OpPutKeys:
 			f.state.KeysIndex = l.Index
+		case OpPutTitle, OpCreateTitle:
+			// onChange sees the title as stored, without its files.
+			c.Title = f.state.Titles[c.Title.ID]
+			if list != nil {
+				f.moved.Add(1)
+			}
 		}
 	}
 	f.mu.Unlock()
@@ -297,13 +338,17 @@ func check(s *State, c Command) error {
 	return nil
 }
 
-func apply(s *State, c Command) {
+// apply changes s by c, the entry at index of the log; list is c's
+// title's encoded files, if it has any.
+func apply(s *State, c Command, list *encodedList, index uint64) {
 	switch c.Op {
 	case OpPutTitle, OpCreateTitle:
-		s.Titles[c.Title.ID] = c.Title
+		putTitle(s, c.Title, list, index)
 	case OpDeleteTitle:
-		delete(s.Titles, c.ID)
+		deleteTitle(s, c.ID)
 		applyTakedown(s, c)
+	case OpFilesPublished:
+		filesPublished(s, c)
 	case OpOriginPurged:
 		applyTakedown(s, c)
 	case OpPutSite:
@@ -358,94 +403,3 @@ func (f *FSM) AppliedIndex() uint64 {
 	defer f.mu.RUnlock()
 	return f.index
 }
-
-// Snapshot implements raft.FSM. Records are immutable, so copying the maps
-// is enough to let writes continue while the snapshot is written.
-func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.snapshotLocked(), nil
-}
-
-func (f *FSM) snapshotLocked() *snapshot {
-	s := f.state
-	cp := &State{
-		Titles: cloneMap(s.Titles), Sites: cloneMap(s.Sites), Appliances: cloneMap(s.Appliances),
-		Members: cloneMap(s.Members), Removed: cloneMap(s.Removed), Jobs: cloneMap(s.Jobs), Rules: cloneMap(s.Rules),
-		Manifests: cloneMap(s.Manifests), SigningKeys: s.SigningKeys, KeysIndex: s.KeysIndex,
-		APIKeys: cloneMap(s.APIKeys), Registrations: cloneMap(s.Registrations), Requests: s.Requests.clone(),
-		Accounts: s.Accounts.Clone(), Billing: s.Billing.Clone(), RuleLog: slices.Clone(s.RuleLog), Squeezes: cloneMap(s.Squeezes),
-		Takedowns: s.Takedowns,
-	}
-	return &snapshot{state: cp}
-}
-
-func cloneMap[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// Restore implements raft.FSM.
-func (f *FSM) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
-	// Decoding into an initialised state keeps maps that an older
-	// snapshot lacks non-nil.
-	s := newState()
-	dec := json.NewDecoder(rc)
-	if err := dec.Decode(s); err != nil {
-		return fmt.Errorf("fsm: restore: %w", err)
-	}
-	if err := completeState(s); err != nil {
-		return err
-	}
-	// The accounts follow as a second JSON value (see Persist), read a
-	// record at a time.
-	acc := embedded.NewState()
-	switch err := acc.ReadJSON(dec); {
-	case err == nil:
-		s.Accounts = acc
-	case !errors.Is(err, io.EOF):
-		return fmt.Errorf("fsm: restore accounts: %w", err)
-	case s.Accounts == nil:
-		s.Accounts = acc
-	}
-	s.Accounts.Rebuild()
-	if s.Billing == nil {
-		s.Billing = billembedded.NewState()
-	}
-	if s.Takedowns == nil {
-		s.Takedowns = &TakedownRecord{}
-	}
-	s.Billing.Rebuild()
-	f.mu.Lock()
-	f.state = s
-	f.mu.Unlock()
-	if f.onChange != nil {
-		f.onChange(Command{Op: OpRestore})
-	}
-	return nil
-}
-
-type snapshot struct{ state *State }
-
-// Persist writes the state as two JSON values: the state without the
-// accounts, then the accounts, written a record at a time
-// (embedded.State.WriteJSON), since at scale they are most of it.
-func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	rest := *s.state
-	rest.Accounts = nil
-	err := json.NewEncoder(sink).Encode(&rest)
-	if err == nil {
-		err = s.state.Accounts.WriteJSON(sink)
-	}
-	if err != nil {
-		sink.Cancel()
-		return fmt.Errorf("fsm: persist snapshot: %w", err)
-	}
-	return sink.Close()
-}
-
-func (s *snapshot) Release() {}

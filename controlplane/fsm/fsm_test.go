@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,10 @@ func TestValidation(t *testing.T) {
 		{"bad title id", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "../t", Name: "x", Status: "new"}}, false},
 		{"unknown status", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "t", Name: "x", Status: "done"}}, false},
 		{"bad file path", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "t", Name: "x", Status: "new", Files: []fillcast.File{{Path: "../x"}}}}, false},
+		{"bad files digest", Command{Op: OpPutTitle, Title: &fillcast.Title{ID: "t", Name: "x", Status: "new", FilesDigest: "abc"}}, false},
+		{"files published", Command{Op: OpFilesPublished, ID: "t1", Digest: strings.Repeat("0", 64), ListIndex: 1}, true},
+		{"files published without a title", Command{Op: OpFilesPublished, Digest: strings.Repeat("0", 64), ListIndex: 1}, false},
+		{"files published without a list index", Command{Op: OpFilesPublished, ID: "t1", Digest: strings.Repeat("0", 64)}, false},
 		{"site", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"203.0.113.0/24", "2001:db8::/32"}, FillWindow: "02:00-14:00", Timezone: "Europe/Amsterdam"}}, true},
 		{"site bad cidr", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"203.0.113.0/33"}}}, false},
 		{"site host bits", Command{Op: OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"203.0.113.7/24"}}}, false},

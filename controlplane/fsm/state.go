@@ -1,5 +1,6 @@
 // Package fsm is the control plane's replicated state machine: the catalog
-// (titles with their renditions and files), sites, the appliance registry,
+// (titles with their renditions and their file lists' summaries; the
+// lists themselves are objects at the origin, files.go), sites, the appliance registry,
 // cluster members, ingest jobs, runtime rules (drain, canary, route,
 // static answers and rate limits, with an audit log of their changes) and
 // squeeze tests. Every change is a Command applied in log order on every
@@ -116,6 +117,11 @@ type State struct {
 	Billing *billembedded.State `json:"billing,omitempty"`
 	// Takedowns are the deleted titles' record (takedown.go).
 	Takedowns *TakedownRecord `json:"takedowns,omitempty"`
+	// FileLists are the file lists given with titles that the origin
+	// does not hold yet, by filelist.Path (files.go).
+	FileLists map[string]*PendingList `json:"file_lists,omitempty"`
+	// order indexes Titles by id (TitlesAfter).
+	order titleOrder
 }
 
 func newState() *State {
@@ -135,6 +141,7 @@ func newState() *State {
 		Accounts:      embedded.NewState(),
 		Billing:       billembedded.NewState(),
 		Takedowns:     &TakedownRecord{},
+		FileLists:     map[string]*PendingList{},
 	}
 }
 
@@ -154,8 +161,25 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("fsm: %w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-// ValidateTitle checks a title record as given by an operator or ingest.
+// ValidateTitle checks a title record as given by an operator or ingest:
+// its files, when given, must make a valid list (filelist.Encode) whose
+// digest is FilesDigest, when that is given too.
 func ValidateTitle(t *fillcast.Title) error {
+	_, err := checkTitle(t, false)
+	return err
+}
+
+// checkTitle is ValidateTitle, also returning the encoded file list of
+// a title given with files; with legacy, a list the previous release
+// accepted is normalized first (normalizeFiles).
+func checkTitle(t *fillcast.Title, legacy bool) (*encodedList, error) {
+	if err := checkTitleFields(t); err != nil {
+		return nil, err
+	}
+	return checkFiles(t, legacy)
+}
+
+func checkTitleFields(t *fillcast.Title) error {
 	if err := fillcast.ValidateTitleID(t.ID); err != nil {
 		return invalid("id: %v", err)
 	}
@@ -185,17 +209,6 @@ func ValidateTitle(t *fillcast.Title) error {
 		}
 		if r.Bandwidth <= 0 {
 			return invalid("renditions[%d].bandwidth: must be positive", i)
-		}
-	}
-	for i, f := range t.Files {
-		if err := fillcast.ValidateObjectPath(f.Path); err != nil {
-			return invalid("files[%d].path: %v", i, err)
-		}
-		if f.Size < 0 {
-			return invalid("files[%d].size: negative", i)
-		}
-		if f.SHA256 != "" && len(f.SHA256) != 64 {
-			return invalid("files[%d].sha256: want 64 hex characters", i)
 		}
 	}
 	return nil

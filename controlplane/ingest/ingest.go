@@ -1,12 +1,14 @@
 // Package ingest runs the control plane's transcoding jobs: an upload
 // (saved on the node that received it) goes through a bounded queue to a
 // small pool of workers, each running the transcoder, publishing the
-// packaged title to the origin with authenticated PUTs, and recording the
-// renditions and files in the replicated catalog. Job records live in the
+// packaged title to the origin with authenticated PUTs, its file list as
+// one content-addressed object (package filelist), and recording the
+// renditions and the list's summary in the replicated catalog. Job records live in the
 // replicated state, so a job interrupted by a restart is found again: it
 // is retried while its upload is still on disk, else marked failed, never
 // silently lost. The leader's Manager also deletes taken-down titles from
-// the origin (takedown.go).
+// the origin (takedown.go) and publishes the file lists the replicated
+// state keeps until they are at the origin (lists.go).
 package ingest
 
 import (
@@ -25,6 +27,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/protect"
+	"github.com/fillcast/fillcast/filelist"
 	"github.com/fillcast/fillcast/transcoder"
 )
 
@@ -33,10 +36,13 @@ type Transcoder interface {
 	Run(ctx context.Context, job transcoder.Job) (*transcoder.Result, error)
 }
 
-// State is what ingest needs of the replicated state: reads and writes.
+// State is what ingest needs of the replicated state: reads, writes,
+// and the log index applied so far (a published list names the state it
+// was read from, fsm.Command.ListIndex).
 type State interface {
 	Read(fn func(s *fsm.State))
 	Apply(ctx context.Context, cmd fsm.Command) error
+	AppliedIndex() uint64
 }
 
 // Errors callers branch on.
@@ -73,6 +79,10 @@ type Config struct {
 	// PurgeEvery is how often the leader deletes the files of taken-down
 	// titles from the origin (takedown.go). Zero means 2 s.
 	PurgeEvery time.Duration
+	// PublishEvery is how often the leader publishes the file lists kept
+	// in the replicated state to the origin (lists.go); after a failure
+	// it waits twice as long each time, up to a minute. Zero means 2 s.
+	PublishEvery time.Duration
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -90,6 +100,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("ingest", "Queue", "%d is negative", c.Queue)
 	case c.PurgeEvery < 0:
 		return fillcast.ConfigErrorf("ingest", "PurgeEvery", "%v is negative", c.PurgeEvery)
+	case c.PublishEvery < 0:
+		return fillcast.ConfigErrorf("ingest", "PublishEvery", "%v is negative", c.PublishEvery)
 	case c.IngestDir != "" && !filepath.IsAbs(c.IngestDir):
 		return fillcast.ConfigErrorf("ingest", "IngestDir", "%q: want an absolute directory, such as /srv/media", c.IngestDir)
 	}
@@ -111,6 +123,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PurgeEvery == 0 {
 		c.PurgeEvery = 2 * time.Second
+	}
+	if c.PublishEvery == 0 {
+		c.PublishEvery = 2 * time.Second
 	}
 	return c
 }
@@ -141,8 +156,8 @@ type Deps struct {
 	// retried); nil means a budget of the package defaults.
 	Retries *protect.Budget
 	// Leader reports whether this node leads: only the leader deletes
-	// taken-down titles from the origin. Nil means it always does (a
-	// single node).
+	// taken-down titles from the origin and publishes pending file lists.
+	// Nil means it always does (a single node).
 	Leader func() bool
 }
 
@@ -162,6 +177,9 @@ type Manager struct {
 	// retries is the origin PUTs' retry budget.
 	retries *protect.Budget
 	metrics *metrics
+	// originMu makes the leader's purges of taken-down titles and its
+	// publishing of pending file lists take turns (lists.go).
+	originMu sync.Mutex
 }
 
 // New returns a Manager that accepts jobs; Open prepares its directories
@@ -191,7 +209,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		}
 	}
 	queue := make(chan string, cfg.Queue)
-	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: queue, retries: retries, metrics: newMetrics(queue)}, nil
+	return &Manager{cfg: cfg, d: d, tc: d.Transcoder, state: d.State, log: d.Log, queue: queue, retries: retries, metrics: newMetrics(queue, d.State)}, nil
 }
 
 // Open creates the upload and work directories, and checks that the
@@ -224,6 +242,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		wg.Go(func() { m.worker(ctx) })
 	}
 	wg.Go(func() { m.purgeLoop(ctx) })
+	wg.Go(func() { m.publishLoop(ctx) })
 	if c, ok := m.state.(caughtUp); !ok || c.WaitCaughtUp(ctx) == nil {
 		m.resume(ctx)
 	}
@@ -326,9 +345,15 @@ func (m *Manager) fail(ctx context.Context, j *fsm.Job, cause, reason string) {
 	os.Remove(j.Source)
 }
 
-// setTitleStatus updates a title's status, and its renditions and files
-// when res is given.
-func (m *Manager) setTitleStatus(ctx context.Context, id, status string, res *transcoder.Result) {
+// packaged is what a finished job records in its title.
+type packaged struct {
+	renditions []fillcast.Rendition
+	files      filelist.Summary // of the list published at the origin
+}
+
+// setTitleStatus updates a title's status, and when done is given its
+// renditions and its file list's summary (the catalog keeps no files).
+func (m *Manager) setTitleStatus(ctx context.Context, id, status string, done *packaged) {
 	var t *fillcast.Title
 	m.state.Read(func(s *fsm.State) { t = s.Titles[id] })
 	if t == nil {
@@ -336,8 +361,9 @@ func (m *Manager) setTitleStatus(ctx context.Context, id, status string, res *tr
 	}
 	cp := *t
 	cp.Status = status
-	if res != nil {
-		cp.Renditions, cp.Files = res.Renditions, res.Files
+	if done != nil {
+		cp.Renditions = done.renditions
+		done.files.SetOn(&cp)
 	}
 	if err := m.state.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: &cp}); err != nil {
 		m.log.Error("ingest: update title", "title", id, "err", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/filelist"
 	"github.com/fillcast/fillcast/internal/poll"
 	"github.com/fillcast/fillcast/origin"
 	"github.com/fillcast/fillcast/transcoder"
@@ -29,6 +30,8 @@ type localState struct {
 }
 
 func (l *localState) Read(fn func(*fsm.State)) { l.f.Read(fn) }
+
+func (l *localState) AppliedIndex() uint64 { return l.f.AppliedIndex() }
 
 func (l *localState) Apply(_ context.Context, c fsm.Command) error {
 	b, err := c.Encode()
@@ -130,16 +133,31 @@ func TestIngestPublishesAndRecords(t *testing.T) {
 	if j.Status != fsm.JobDone || j.Attempts != 1 {
 		t.Fatalf("job = %+v", j)
 	}
+	// The title keeps its list's summary; the list is at the origin,
+	// and every file it names.
 	title := e.title("t1")
-	if title.Status != fillcast.StatusReady || len(title.Renditions) == 0 || len(title.Files) == 0 {
-		t.Fatalf("title = %+v", title)
+	if title.Status != fillcast.StatusReady || len(title.Renditions) == 0 || len(title.Files) != 0 || title.FileCount == 0 || title.Bytes == 0 {
+		t.Fatalf("title = %+v, want ready with renditions and a file list's summary, no files", title)
 	}
-	for _, f := range title.Files {
+	body, err := os.ReadFile(filepath.Join(e.originRoot, filepath.FromSlash(filelist.Path("t1", title.FilesDigest))))
+	if err != nil {
+		t.Fatalf("the file list at the origin: %v", err)
+	}
+	files, sum, err := filelist.DecodeAll(body)
+	if err != nil || sum.Digest != title.FilesDigest || sum.Bytes != title.Bytes || sum.Count != title.FileCount {
+		t.Fatalf("the file list at the origin: %v, summary %+v, want the title's", err, sum)
+	}
+	for _, f := range files {
 		fi, err := os.Stat(filepath.Join(e.originRoot, "t1", f.Path))
 		if err != nil || fi.Size() != f.Size {
 			t.Errorf("origin lacks %s (%v)", f.Path, err)
 		}
 	}
+	e.state.Read(func(s *fsm.State) {
+		if n := len(s.PendingLists()); n != 0 {
+			t.Errorf("%d file lists pending after an ingest, want none: the job published its own", n)
+		}
+	})
 	// The upload goes once the job is recorded done.
 	poll.Until(t, 5*time.Second, "the upload removed after success", func() bool {
 		_, err := os.Stat(up)

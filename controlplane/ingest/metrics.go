@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/protect"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,15 +29,19 @@ const (
 	outcomeInterrupted = "interrupted" // the node shut down: resumed at the next start
 )
 
-// metrics are the ingest jobs' Prometheus metrics.
+// metrics are the ingest jobs' and the file lists' Prometheus metrics.
 type metrics struct {
 	stages   *prometheus.HistogramVec
 	jobs     *prometheus.HistogramVec
 	failures *prometheus.CounterVec
 	queue    prometheus.GaugeFunc
+	// The file lists kept in the replicated state (lists.go).
+	listsPending   prometheus.GaugeFunc
+	listsPublished prometheus.Counter
+	listErrors     prometheus.Counter
 }
 
-func newMetrics(queue chan string) *metrics {
+func newMetrics(queue chan string, state State) *metrics {
 	buckets := prometheus.ExponentialBuckets(0.25, 2, 14) // 0.25 s to about an hour
 	m := &metrics{
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -57,6 +62,22 @@ func newMetrics(queue chan string) *metrics {
 			Name: "fillcast_ingest_queue_length",
 			Help: "Ingest jobs queued on this node, waiting for a worker.",
 		}, func() float64 { return float64(len(queue)) }),
+		listsPending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "fillcast_ingest_file_lists_pending",
+			Help: "File lists kept in the replicated state until the leader has published them to the origin.",
+		}, func() float64 {
+			var n int
+			state.Read(func(s *fsm.State) { n = len(s.FileLists) })
+			return float64(n)
+		}),
+		listsPublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fillcast_ingest_file_lists_published_total",
+			Help: "Pending file lists this node published to the origin and recorded published, as the leader.",
+		}),
+		listErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fillcast_ingest_file_list_publish_errors_total",
+			Help: "Failed attempts of this node, as the leader, to publish a pending file list (the origin down, refusing, or the record not written); the list stays pending and is tried again.",
+		}),
 	}
 	for _, c := range []string{causeBadInput, causeTranscode, causePublish, causeUploadLost, causeAttempts, causeQueueFull} {
 		m.failures.WithLabelValues(c) // every reason shows, at 0, from the start
@@ -84,7 +105,7 @@ func (m *Manager) timeStage(ctx context.Context, stage string, start time.Time, 
 }
 
 // Collector returns the ingest metrics: the queue's length, stage and
-// job durations, and failures by reason.
+// job durations, failures by reason, and the pending file lists.
 func (m *Manager) Collector() prometheus.Collector { return collectors{m.metrics} }
 
 type collectors struct{ m *metrics }
@@ -104,5 +125,5 @@ func (c collectors) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c collectors) all() []prometheus.Collector {
-	return []prometheus.Collector{c.m.stages, c.m.jobs, c.m.failures, c.m.queue}
+	return []prometheus.Collector{c.m.stages, c.m.jobs, c.m.failures, c.m.queue, c.m.listsPending, c.m.listsPublished, c.m.listErrors}
 }

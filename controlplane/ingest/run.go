@@ -15,6 +15,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
 	"github.com/fillcast/fillcast/controlplane/protect"
+	"github.com/fillcast/fillcast/filelist"
 	"github.com/fillcast/fillcast/transcoder"
 )
 
@@ -63,11 +64,12 @@ func (m *Manager) run(ctx context.Context, id string) (retryIn time.Duration) {
 	pw.stop()
 	m.timeStage(ctx, "transcode", started, err)
 	failed := causeTranscode
+	var list filelist.Summary
 	if err == nil {
 		j.Stage, j.Percent = "publish", 0
 		m.put(ctx, j)
 		publishing := m.d.Now()
-		err = m.publish(ctx, j.Title, res)
+		list, err = m.publish(ctx, j.Title, res)
 		m.timeStage(ctx, "publish", publishing, err)
 		failed = causePublish
 	}
@@ -96,7 +98,7 @@ func (m *Manager) run(ctx context.Context, id string) (retryIn time.Duration) {
 		m.fail(ctx, j, failed, reason(err))
 		return
 	}
-	m.setTitleStatus(ctx, j.Title, fillcast.StatusReady, res)
+	m.setTitleStatus(ctx, j.Title, fillcast.StatusReady, &packaged{renditions: res.Renditions, files: list})
 	j.Status, j.Stage, j.Percent, j.Updated = fsm.JobDone, transcoder.StageDone, 100, m.d.Now().UTC()
 	if err := m.put(ctx, j); err != nil {
 		m.log.Error("ingest: finish job", "job", id, "err", err)
@@ -172,26 +174,38 @@ func (p *progressWriter) stop() {
 	<-p.done
 }
 
-// publish PUTs every file of the packaged title to the origin, then the
-// manifests last, so a player never finds a manifest whose segments are
-// not there yet.
-func (m *Manager) publish(ctx context.Context, title string, res *transcoder.Result) error {
-	files := append([]fillcast.File(nil), res.Files...)
+// publish PUTs every file of the packaged title to the origin, then its
+// file list (read back and checked against its digest), then the
+// manifests last: a player never finds a manifest whose segments are not
+// there yet, and the list is there before the catalog names it. It
+// returns the list's summary, which the title records.
+func (m *Manager) publish(ctx context.Context, title string, res *transcoder.Result) (filelist.Summary, error) {
+	body, list, err := filelist.Encode(res.Files)
+	if err != nil {
+		return filelist.Summary{}, fmt.Errorf("ingest: the packaged files: %w", err)
+	}
 	isManifest := func(p string) bool { return strings.HasSuffix(p, ".m3u8") || strings.HasSuffix(p, ".mpd") }
 	var first, last []fillcast.File
-	for _, f := range files {
+	for _, f := range res.Files {
 		if isManifest(f.Path) {
 			last = append(last, f)
 		} else {
 			first = append(first, f)
 		}
 	}
-	for _, group := range [][]fillcast.File{first, last} {
-		if err := m.putAll(ctx, title, res.Output, group); err != nil {
-			return err
-		}
+	if err := m.putAll(ctx, title, res.Output, first); err != nil {
+		return filelist.Summary{}, err
 	}
-	return nil
+	if err := m.putList(ctx, title, list.Digest, body); err != nil {
+		return filelist.Summary{}, err
+	}
+	if err := m.verifyList(ctx, title, list.Digest, len(body)); err != nil {
+		return filelist.Summary{}, err
+	}
+	if err := m.putAll(ctx, title, res.Output, last); err != nil {
+		return filelist.Summary{}, err
+	}
+	return list, nil
 }
 
 // putAll uploads files with a few in flight at once.
@@ -206,10 +220,8 @@ func (m *Manager) putAll(ctx context.Context, title, dir string, files []fillcas
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errc <- guard(ctx, m.d.OriginBreaker, func(ctx context.Context) error {
-				return protect.Retry(ctx, protect.RetryConfig{}, m.retries, retryablePublish, func(ctx context.Context) error {
-					return m.putFile(ctx, title, dir, f)
-				})
+			errc <- m.originCall(ctx, func(ctx context.Context) error {
+				return m.putFile(ctx, title, dir, f)
 			})
 		}()
 	}
@@ -235,22 +247,39 @@ func (m *Manager) putFile(ctx context.Context, title, dir string, f fillcast.Fil
 		return fmt.Errorf("ingest: publish: %w", err)
 	}
 	defer fh.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, m.cfg.OriginURL+"/"+title+"/"+f.Path, fh)
+	return m.putObject(ctx, title+"/"+f.Path, fh, f.Size)
+}
+
+// putObject PUTs size bytes of body to the origin at path, relative to
+// its root, once.
+func (m *Manager) putObject(ctx context.Context, path string, body io.Reader, size int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, m.cfg.OriginURL+"/"+path, body)
 	if err != nil {
 		return fmt.Errorf("ingest: publish: %w", err)
 	}
-	req.ContentLength = f.Size
+	req.ContentLength = size
+	resp, err := m.originDo(req, "publish "+path)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// originDo sends req to the origin with the admin token, doing what. An
+// answer other than a success is an *originError.
+func (m *Manager) originDo(req *http.Request, what string) (*http.Response, error) {
 	req.Header.Set("Authorization", "Bearer "+m.d.AdminToken)
 	resp, err := m.d.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("ingest: publish %s to the origin: %w", f.Path, err)
+		return nil, fmt.Errorf("ingest: %s at the origin: %w", what, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &originError{status: resp.StatusCode, msg: fmt.Sprintf("ingest: publish %s: origin answered %s: %s", f.Path, resp.Status, strings.TrimSpace(string(msg)))}
+		return nil, &originError{status: resp.StatusCode, msg: fmt.Sprintf("ingest: %s: origin answered %s: %s", what, resp.Status, strings.TrimSpace(string(msg)))}
 	}
-	return nil
+	return resp, nil
 }
 
 // originError is an answer of the origin that is not a success.
@@ -268,7 +297,16 @@ func retryablePublish(err error) bool {
 	if errors.As(err, &oe) {
 		return oe.status >= 500
 	}
-	return !errors.Is(err, os.ErrNotExist) && !errors.Is(err, context.Canceled)
+	return !errors.Is(err, os.ErrNotExist) && !errors.Is(err, context.Canceled) && !errors.Is(err, errListMismatch)
+}
+
+// originCall calls fn, a request to the origin, retried (transport
+// errors and 5xx answers, within the retry budget) and guarded by the
+// origin's breaker.
+func (m *Manager) originCall(ctx context.Context, fn func(ctx context.Context) error) error {
+	return guard(ctx, m.d.OriginBreaker, func(ctx context.Context) error {
+		return protect.Retry(ctx, protect.RetryConfig{}, m.retries, retryablePublish, fn)
+	})
 }
 
 // guard runs fn under br, or directly without one.

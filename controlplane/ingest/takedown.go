@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/controlplane/fsm"
-	"github.com/fillcast/fillcast/controlplane/protect"
 )
 
 // Takedowns at the origin. Deleting a title records a pending origin
@@ -47,10 +44,13 @@ func (m *Manager) purgeLoop(ctx context.Context) {
 // purgePending deletes the files of every pending takedown from the
 // origin, oldest first, and records each purge. It stops at the first
 // failure: the origin is down, or refuses; the next round tries again.
+// It takes turns with the publishing of file lists (lists.go).
 func (m *Manager) purgePending(ctx context.Context) {
 	if m.d.Leader != nil && !m.d.Leader() {
 		return
 	}
+	m.originMu.Lock()
+	defer m.originMu.Unlock()
 	var pending []fsm.Takedown
 	m.state.Read(func(s *fsm.State) { pending = s.Takedowns.Pending() })
 	for _, td := range pending {
@@ -73,10 +73,8 @@ func (m *Manager) purgePending(ctx context.Context) {
 // that expire at or before tokensUntil there (0: none), retried like a
 // publish and guarded by the origin's breaker.
 func (m *Manager) unpublish(ctx context.Context, title string, tokensUntil int64) error {
-	return guard(ctx, m.d.OriginBreaker, func(ctx context.Context) error {
-		return protect.Retry(ctx, protect.RetryConfig{}, m.retries, retryablePublish, func(ctx context.Context) error {
-			return m.deleteFile(ctx, title, tokensUntil)
-		})
+	return m.originCall(ctx, func(ctx context.Context) error {
+		return m.deleteFile(ctx, title, tokensUntil)
 	})
 }
 
@@ -89,16 +87,11 @@ func (m *Manager) deleteFile(ctx context.Context, title string, tokensUntil int6
 	if err != nil {
 		return fmt.Errorf("ingest: delete %s: %w", title, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+m.d.AdminToken)
-	resp, err := m.d.Client.Do(req)
+	resp, err := m.originDo(req, "delete "+title)
 	if err != nil {
-		return fmt.Errorf("ingest: delete %s from the origin: %w", title, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &originError{status: resp.StatusCode, msg: fmt.Sprintf("ingest: delete %s: origin answered %s: %s", title, resp.Status, strings.TrimSpace(string(msg)))}
-	}
+	resp.Body.Close()
 	return nil
 }
 

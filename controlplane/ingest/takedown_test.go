@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -32,26 +31,10 @@ func TestTakedownWaitsForTheOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ocfg := origin.DefaultConfig()
-	ocfg.Root = t.TempDir()
-	o, err := origin.New(ocfg, origin.Deps{AdminToken: "adm", Keys: keys.Public(), Log: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var down atomic.Bool
 	down.Store(true)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-			return
-		}
-		o.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { srv.Close(); o.Close() })
-	seg := filepath.Join(ocfg.Root, "t1", "720p", "seg-00001.m4s")
+	root, url := flakyOrigin(t, origin.Deps{Keys: keys.Public()}, &down)
+	seg := filepath.Join(root, "t1", "720p", "seg-00001.m4s")
 	os.MkdirAll(filepath.Dir(seg), 0o755)
 	if err := os.WriteFile(seg, []byte("segment"), 0o644); err != nil {
 		t.Fatal(err)
@@ -73,7 +56,7 @@ func TestTakedownWaitsForTheOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	var leads atomic.Bool
-	m, err := New(Config{Node: "n1", Dir: t.TempDir(), OriginURL: srv.URL},
+	m, err := New(Config{Node: "n1", Dir: t.TempDir(), OriginURL: url},
 		Deps{Transcoder: tc, State: st, AdminToken: "adm", Log: quiet(), Leader: leads.Load})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +87,7 @@ func TestTakedownWaitsForTheOrigin(t *testing.T) {
 			t.Fatalf("%s: t1's segment at the origin: %v", step.name, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(ocfg.Root, "t1")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(root, "t1")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("t1 at the origin after the purge: %v", err)
 	}
 	if err := st.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: title}); err != nil {
@@ -114,7 +97,7 @@ func TestTakedownWaitsForTheOrigin(t *testing.T) {
 	os.MkdirAll(filepath.Dir(seg), 0o755)
 	os.WriteFile(seg, []byte("segment"), 0o644)
 	path := keys.SignPath("t1", time.Now().Add(time.Hour), netip.Prefix{}) + "/720p/seg-00001.m4s"
-	resp, err := http.Get(srv.URL + path)
+	resp, err := http.Get(url + path)
 	if err != nil {
 		t.Fatal(err)
 	}

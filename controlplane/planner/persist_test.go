@@ -40,8 +40,7 @@ func TestPopularitySurvivesRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			title := &fillcast.Title{ID: "t1", Name: "x", Status: "ready", Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}},
-				Files: []fillcast.File{{Path: "a.m4s", Size: 1000}}}
+			title := stored(t, "t1", 1000)
 			p.CatalogChanged(fsm.Command{Op: fsm.OpPutTitle, Title: title})
 			p.Observe(fleet.Beat{ID: "s1", Beat: fillcast.Heartbeat{Site: "isp1", Profile: "storage", URL: "http://s:1", Health: "ok"}})
 			stream := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)

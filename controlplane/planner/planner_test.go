@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/fleet"
 	"github.com/fillcast/fillcast/controlplane/fsm"
+	"github.com/fillcast/fillcast/filelist"
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // leader is a single-node state that always leads: commands go straight
@@ -38,6 +41,37 @@ func (l *leader) Apply(_ context.Context, c fsm.Command) error {
 		return r.(error)
 	}
 	return nil
+}
+
+// stored is a ready title of size bytes as the catalog stores it: with
+// its file list's summary, no files.
+func stored(t *testing.T, id string, size int64) *fillcast.Title {
+	t.Helper()
+	title := &fillcast.Title{ID: id, Name: "x", Status: "ready", Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}}}
+	_, sum, err := filelist.Encode([]fillcast.File{{Path: "720p/seg-00001.m4s", Size: size}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum.SetOn(title)
+	return title
+}
+
+// passes is how many passes p's fillcast_planner_pass_seconds counts.
+func passes(t *testing.T, p *Planner) uint64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "fillcast_planner_pass_seconds" {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatal("no fillcast_planner_pass_seconds")
+	return 0
 }
 
 // newPlanner returns a planner over a real FSM that tells it of catalog
@@ -115,6 +149,22 @@ func TestPlansFlashAndStorage(t *testing.T) {
 			t.Errorf("versions moved without a change: %d %d", s.Manifests["flash1"].Version, s.Manifests["store1"].Version)
 		}
 	})
+	if got := passes(t, p); got != 2 {
+		t.Errorf("fillcast_planner_pass_seconds counts %d passes, want 2", got)
+	}
+	// A title's files change (a new list digest, ten times the bytes):
+	// the planner sees the stored summary, not the files, and the next
+	// plan no longer fits it on the flash appliance.
+	must(fsm.Command{Op: fsm.OpPutTitle, Title: &fillcast.Title{ID: "t06", Name: "x", Status: "ready",
+		Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}},
+		Files:      []fillcast.File{{Path: "720p/seg-00001.m4s", Size: 5 * size}, {Path: "720p/seg-00002.m4s", Size: 5 * size}}}})
+	if err := p.PlanAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	node.f.Read(func(s *fsm.State) { flash = s.Manifests["flash1"] })
+	if slices.Contains(flash.Titles, "t06") || !slices.Contains(flash.Titles, "t05") || flash.Version != 2 {
+		t.Errorf("flash plan after t06 grew to %d bytes: %v (version %d), want t05 kept and t06 dropped", 10*size, flash.Titles, flash.Version)
+	}
 	// A silent appliance keeps its plan for LiveFor, then drops out of
 	// planning (its manifest stays as it was).
 	now = now.Add(time.Hour)
@@ -124,7 +174,7 @@ func TestPlansFlashAndStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	node.f.Read(func(s *fsm.State) {
-		if s.Manifests["flash1"].Version != 1 {
+		if s.Manifests["flash1"].Version != flash.Version {
 			t.Errorf("a silent appliance was re-planned")
 		}
 	})
@@ -139,8 +189,7 @@ func TestPlaybackStartsCount(t *testing.T) {
 	}
 	ctx := context.Background()
 	node.Apply(ctx, fsm.Command{Op: fsm.OpPutSite, Site: &fillcast.Site{ID: "isp1", Kind: "isp", Region: "eu", Prefixes: []string{"10.0.0.0/8"}}})
-	title := &fillcast.Title{ID: "t1", Name: "x", Status: "ready", Renditions: []fillcast.Rendition{{ID: "720p", Kind: "video", Bandwidth: 1}},
-		Files: []fillcast.File{{Path: "a.m4s", Size: 1000}}}
+	title := stored(t, "t1", 1000)
 	node.Apply(ctx, fsm.Command{Op: fsm.OpPutTitle, Title: title})
 	p.CatalogChanged(fsm.Command{Op: fsm.OpPutTitle, Title: title})
 	play := func(id, site string) events.Event {

@@ -405,8 +405,11 @@ export function accountPages(app) {
   // out. params.get('section') names a section to show first (billing,
   // from the player's "payment required").
   async function accountPage(live, params = new URLSearchParams()) {
-    const [, titles, plans] = await Promise.all([app.loadMe(), api.titles().catch(() => []),
+    const [, plans] = await Promise.all([app.loadMe(),
       api.plans().then((ps) => ps.sort((a, b) => a.price.amount - b.price.amount)).catch(() => [])]);
+    if (!live() || !app.me()) return;
+    // The names of the titles playing, looked up by id.
+    const titles = await api.titlesByID(app.me().streams.map((st) => st.title)).catch(() => []);
     if (!live() || !app.me()) return;
     const me = app.me();
     const names = new Map(titles.map((t) => [t.id, t.name]));

@@ -160,8 +160,43 @@ export const signOutEverywhere = () => viewer('/v1/sessions', { method: 'DELETE'
 export const addProfile = (name, kids) => viewer('/v1/profiles', json('POST', { name, kids }));
 export const deleteProfile = (id) => viewer(`/v1/profiles/${q(id)}`, { method: 'DELETE' });
 
-export const titles = () => viewer('/v1/titles');
+// listTitles answers one page of the catalog, {titles, next_cursor}:
+// at most limit titles (the control plane's cap is 200) after cursor
+// (the next_cursor of the page before; none for the first), of genre
+// and status when given. The titles come without their file lists: a
+// page never downloads the catalog.
+export const listTitles = (opts = {}) => viewer(`/v1/titles?${pageQuery(opts)}`);
 export const title = (id) => viewer(`/v1/titles/${q(id)}`);
+// titlesByID answers the titles of ids in that order, the unknown ones
+// (and, for a kids profile, those not rated for it) left out; ids are
+// asked for 100 (the control plane's cap) to a call.
+export async function titlesByID(ids) {
+  const unique = [...new Set(ids.filter(Boolean))];
+  const calls = [];
+  for (let i = 0; i < unique.length; i += IDS_PER_CALL) {
+    calls.push(viewer(`/v1/titles?ids=${unique.slice(i, i + IDS_PER_CALL).map(q).join(',')}`));
+  }
+  const found = new Map();
+  for (const page of await Promise.all(calls)) for (const t of page.titles || []) found.set(t.id, t);
+  return unique.map((id) => found.get(id)).filter(Boolean);
+}
+
+// pageQuery is the query of a listing call: limit, cursor, genre and
+// status, the ones given.
+function pageQuery({ limit = 50, cursor = '', genre = '', status = '' } = {}) {
+  const p = new URLSearchParams({ limit: String(limit) });
+  if (cursor) p.set('cursor', cursor);
+  if (genre) p.set('genre', genre);
+  if (status) p.set('status', status);
+  return p;
+}
+
+// IDS_PER_CALL is the most ids GET /v1/titles?ids= takes.
+const IDS_PER_CALL = 100;
+
+// posterURL is the URL of t's poster (the control plane's redirect to
+// an appliance), or '' when it has none.
+export const posterURL = (t) => t.poster_url || (t.poster ? fileURL(t.id, t.poster) : '');
 // playback asks for a title; stream, the id of a stream this page holds
 // already, re-uses its lease rather than taking another screen.
 export const playback = (id, protocol, stream = '') =>
@@ -210,7 +245,18 @@ export const whoami = () => authed('/v1/whoami');
 export const fleet = () => authed('/v1/fleet');
 export const sites = () => authed('/v1/sites');
 export const jobs = () => authed('/v1/jobs');
-export const opTitles = (status) => authed(`/v1/titles?status=${q(status)}`);
+// opTitles answers the titles of status, paging through the listing
+// 200 at a time, up to max titles.
+export async function opTitles(status, max = 1000) {
+  const out = [];
+  let cursor = '';
+  do {
+    const page = await authed(`/v1/titles?${pageQuery({ limit: 200, cursor, status })}`);
+    out.push(...(page.titles || []));
+    cursor = page.next_cursor || '';
+  } while (cursor && out.length < max);
+  return out.slice(0, max);
+}
 export const opTitle = (id) => authed(`/v1/titles/${q(id)}`);
 export const createTitle = (t) => authed('/v1/titles', json('POST', t));
 export const ingest = (id, file, opts) => upload(`/v1/titles/${q(id)}/ingest`, file, opts);

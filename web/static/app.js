@@ -65,9 +65,9 @@ let current = null; // the page's cleanup, if it has one
 function card(t, extra) {
   // Without a poster, or when it fails to load, the name's first letter.
   const placeholder = () => h('div', { class: 'noposter' }, (t.name || t.id).slice(0, 1));
-  const hasPoster = (t.files || []).some((f) => f.path === 'poster.jpg');
-  const img = hasPoster
-    ? h('img', { src: api.fileURL(t.id, 'poster.jpg'), alt: '', loading: 'lazy', onerror: () => img.replaceWith(placeholder()) })
+  const poster = api.posterURL(t);
+  const img = poster
+    ? h('img', { src: poster, alt: '', loading: 'lazy', onerror: () => img.replaceWith(placeholder()) })
     : placeholder();
   return h('a', { class: 'card', href: `#/title/${encodeURIComponent(t.id)}`, 'data-title': t.id },
     img, h('span', { class: 'name' }, t.name || t.id), extra);
@@ -97,12 +97,13 @@ function shown() {
     }, { threshold: 0.5 })
     : null;
   return {
-    // track names the row of cards and their ranks (from 0), and watches
-    // them come into view; it returns cards.
-    track(row, cards) {
-      cards.forEach((c, rank) => {
+    // track names the row of cards and their ranks (from from, 0 unless
+    // the cards follow others in the row), and watches them come into
+    // view; it returns cards.
+    track(row, cards, from = 0) {
+      cards.forEach((c, i) => {
         c.dataset.row = row;
-        c.dataset.rank = String(rank);
+        c.dataset.rank = String(from + i);
         if (stopped) return;
         if (io) io.observe(c);
         else report(c);
@@ -144,30 +145,71 @@ function refusal(err) {
     err.status === 403 ? h('p', {}, h('a', { href: '#/profiles' }, 'Switch profile'), ' or ', h('a', { href: '#/' }, 'browse the catalog'), '.') : null);
 }
 
+// CATALOG_PAGE is how many titles the catalog grid shows at first and
+// adds on each "More": a few rows, whose posters (each a call of the
+// control plane) stay within a viewer's burst of requests.
+const CATALOG_PAGE = 24;
+
+// readyPage answers the next page of ready titles after cursor. The
+// control plane looks at a bounded number of titles per call, so a page
+// can come back short, or empty with a cursor to go on from: it asks
+// again (a few times at most) until it has some titles or the end.
+async function readyPage(cursor = '') {
+  let page;
+  for (let calls = 0; calls < 10; calls++) {
+    page = await api.listTitles({ status: 'ready', limit: CATALOG_PAGE, cursor });
+    cursor = page.next_cursor || '';
+    if ((page.titles || []).length || !cursor) break;
+  }
+  return page;
+}
+
+// home shows continue watching, the recommendations, and the ready
+// titles a page at a time; the titles of the first two rows are looked
+// up by id, so the page never lists the whole catalog.
 async function home(live) {
   const view = shown();
-  const [all, hist, recs] = await Promise.all([
-    api.titles(),
+  const [first, ingesting, hist, recs] = await Promise.all([
+    readyPage(),
+    api.listTitles({ status: 'ingesting', limit: 10 }).catch(() => null),
     api.history().catch(() => null),
     api.recommendations().catch(() => null),
   ]);
-  const byID = new Map(all.map((t) => [t.id, t]));
-  const pick = (ids) => ids.map((id) => byID.get(id)).filter((t) => t && t.status === 'ready');
   const cont = hist ? (hist.continue_watching || []) : [];
+  const recIDs = recs ? (recs.results || []).map((r) => r.id) : [];
+  const looked = await api.titlesByID([...cont.map((e) => e.title), ...recIDs]).catch(() => []);
+  const byID = new Map(looked.map((t) => [t.id, t]));
   const contCards = view.track('continue', cont.map((e) => byID.get(e.title) && card(byID.get(e.title),
     h('progress', { max: 1, value: e.progress || 0, 'aria-label': 'watched' }))).filter(Boolean));
   const personal = recs && recs.source === 'als';
-  const recCards = recs ? view.track(personal ? 'recommended' : 'popular', pick((recs.results || []).map((r) => r.id)).map((t) => card(t))) : [];
-  const ready = all.filter((t) => t.status === 'ready');
-  const others = all.filter((t) => t.status !== 'ready');
+  const recCards = recs ? view.track(personal ? 'recommended' : 'popular', recIDs.map((id) => byID.get(id)).filter((t) => t && t.status === 'ready').map((t) => card(t))) : [];
+  const others = ingesting ? ingesting.titles || [] : [];
   if (!live()) return view.stop;
+  const ready = first.titles || [];
+  const grid = h('div', { class: 'grid' }, view.track('catalog', ready.map((t) => card(t))));
+  const heading = h('h2', {}, `Catalog (${ready.length}${first.next_cursor ? '+' : ''})`);
+  // More asks for the next page after the last one shown.
+  let cursor = first.next_cursor || '';
+  const more = h('button', { type: 'button', id: 'catalog-more', hidden: !cursor, onclick: async () => {
+    more.disabled = true;
+    try {
+      const page = await readyPage(cursor);
+      grid.append(...view.track('catalog', (page.titles || []).map((t) => card(t)), grid.children.length));
+      cursor = page.next_cursor || '';
+      heading.textContent = `Catalog (${grid.children.length}${cursor ? '+' : ''})`;
+      more.hidden = !cursor;
+    } catch (err) {
+      more.after(errorBox(err.message));
+    }
+    more.disabled = false;
+  } }, 'More');
   show(
     row('Continue watching', contCards, 'continue'),
     row(personal ? 'Recommended for you' : 'Popular now', recCards, 'recommended'),
-    h('section', { class: 'row', id: 'catalog' }, h('h2', {}, `Catalog (${ready.length})`),
-      ready.length ? h('div', { class: 'grid' }, view.track('catalog', ready.map((t) => card(t))))
+    h('section', { class: 'row', id: 'catalog' }, heading,
+      ready.length ? [grid, more]
         : h('p', {}, kids() ? 'Nothing for kids is ready yet.' : 'No titles are ready yet: upload one on the Operator page.')),
-    others.length ? h('p', { class: 'muted' }, `${others.length} more being ingested: `, others.map((t) => `${t.name || t.id} (${t.status})`).join(', ')) : null,
+    others.length ? h('p', { class: 'muted' }, `${others.length}${ingesting.next_cursor ? '+' : ''} more being ingested: `, others.map((t) => t.name || t.id).join(', ')) : null,
   );
   return view.stop;
 }
@@ -176,9 +218,9 @@ async function searchPage(params, live) {
   const q = params.get('q') || '';
   const genre = params.get('genre') || '';
   document.getElementById('search').value = q;
-  const [res, all] = await Promise.all([api.search(q, genre), api.titles()]);
+  const res = await api.search(q, genre);
   res.results = res.results || [];
-  const byID = new Map(all.map((t) => [t.id, t]));
+  const byID = new Map((await api.titlesByID(res.results.map((r) => r.id))).map((t) => [t.id, t]));
   const facets = res.facets && res.facets.genre ? res.facets.genre : [];
   if (!live()) return null;
   if (q) events.push({ type: 'search', query: q.slice(0, 256), results: Math.min(Number(res.total) || res.results.length, 1000000) });
@@ -192,6 +234,22 @@ async function searchPage(params, live) {
       : h('p', { id: 'results' }, 'Nothing matches. Try fewer or other words.'),
   );
   return view.stop;
+}
+
+// SIMILAR is how many titles the "More like this" row shows at most.
+const SIMILAR = 8;
+
+// similarTitles answers the titles like t: the recommender's, looked up
+// by id; before its first model, ready titles of t's genres (a page of
+// each of its first three).
+async function similarTitles(t) {
+  const res = await api.similar(t.id, SIMILAR).catch(() => null);
+  if (res) return api.titlesByID((res.results || []).map((r) => r.id));
+  const pages = await Promise.all((t.genres || []).slice(0, 3).map((genre) =>
+    api.listTitles({ genre, status: 'ready', limit: SIMILAR + 1 })));
+  const picks = new Map();
+  for (const page of pages) for (const x of page.titles || []) if (x.id !== t.id) picks.set(x.id, x);
+  return [...picks.values()].slice(0, SIMILAR);
 }
 
 async function titlePage(id, params, live) {
@@ -208,7 +266,7 @@ async function titlePage(id, params, live) {
   const video = h('video', { id: 'video', controls: true, muted: true, autoplay: true, playsinline: true });
   video.muted = true; // autoplay is allowed only muted
   const info = h('dl', { class: 'playing', id: 'playing' });
-  const downloads = (t.files || []).filter((f) => /^download\/\d+p\.mp4$/.test(f.path));
+  const downloads = (t.downloads || []).filter((p) => /^download\/\d+p\.mp4$/.test(p));
   const languages = [...new Set((t.renditions || []).filter((r) => r.kind === 'audio' && r.language).map((r) => r.language))];
   const audioButtons = h('p', { class: 'protocols', id: 'audio' });
   const similar = h('div', { class: 'cards', id: 'similar' });
@@ -226,19 +284,14 @@ async function titlePage(id, params, live) {
           h('a', { href: `#/title/${encodeURIComponent(id)}?protocol=hls`, class: protocol === 'hls' ? 'on' : '' }, 'HLS'), ' ',
           h('a', { href: `#/title/${encodeURIComponent(id)}?protocol=dash`, class: protocol === 'dash' ? 'on' : '' }, 'DASH')),
         languages.length > 1 ? audioButtons : null,
-        downloads.length && me.plan.downloads ? h('p', { class: 'downloads' }, 'Download MP4: ', downloads.filter((f) => parseInt(f.path.slice(9), 10) <= me.plan.max_height).map((f) =>
-          h('a', { href: api.fileURL(id, f.path), download: `${id}-${f.path.slice(9)}` }, f.path.slice(9, -4), ' '))) : null,
+        downloads.length && me.plan.downloads ? h('p', { class: 'downloads' }, 'Download MP4: ', downloads.filter((p) => parseInt(p.slice(9), 10) <= me.plan.max_height).map((p) =>
+          h('a', { href: api.fileURL(id, p), download: `${id}-${p.slice(9)}` }, p.slice(9, -4), ' '))) : null,
         downloads.length && !me.plan.downloads ? h('p', { class: 'muted', id: 'no-downloads' }, `Downloads are not part of the ${me.plan.name || me.plan.id} plan.`) : null)),
     h('section', { class: 'row' }, h('h2', {}, 'More like this'), similar),
   );
   // From the recommender's item factors; before its first model, titles
   // that share a genre.
-  Promise.all([api.similar(id).catch(() => null), api.titles()]).then(([res, all]) => {
-    const byID = new Map(all.map((x) => [x.id, x]));
-    const genres = new Set(t.genres || []);
-    const picks = res
-      ? (res.results || []).map((r) => byID.get(r.id)).filter(Boolean)
-      : all.filter((x) => x.id !== id && x.status === 'ready' && (x.genres || []).some((g) => genres.has(g)));
+  similarTitles(t).then((picks) => {
     similar.replaceChildren(...(picks.length ? view.track('similar', picks.map((x) => card(x))) : [h('p', { class: 'muted' }, 'Nothing similar yet.')]));
   }).catch((err) => similar.replaceChildren(errorBox(err.message)));
 

@@ -19,32 +19,15 @@
 // limits (a kids profile, 480p, one screen) in two tabs, and, its card
 // declined, is told that playback needs payment.
 
-import { chromium } from 'playwright-core';
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { base, out, check, launch, until, watch, signIn, pickProfile, useKey } from './lib.mjs';
 
-const base = process.env.FILLCAST_URL;
 const admin = process.env.FILLCAST_ADMIN;
 const [viewerEmail, viewerPassword] = (process.env.FILLCAST_VIEWER || '').split(' ');
-const out = process.env.FILLCAST_OUT || 'test-output';
-mkdirSync(out, { recursive: true });
 const stdin = createInterface({ input: process.stdin });
 const lines = stdin[Symbol.asyncIterator]();
-
-function check(ok, msg) {
-  if (!ok) throw new Error(msg);
-}
-
-// until polls fn (run in the page) until it returns a truthy value.
-async function until(page, what, fn, arg, timeout = 30000) {
-  try {
-    return await (await page.waitForFunction(fn, arg, { timeout, polling: 200 })).jsonValue();
-  } catch (err) {
-    const state = await page.evaluate(() => ({ player: window.fillcastPlayer, t: document.querySelector('video')?.currentTime, err: document.querySelector('.error')?.textContent }));
-    throw new Error(`${what}: not within ${timeout / 1000}s (${JSON.stringify(state)})`);
-  }
-}
 
 const video = () => {
   const v = document.querySelector('#video');
@@ -91,12 +74,6 @@ async function survivesKill(page, title, protocol) {
   console.log(`ok: ${protocol} (${player.engine}) survived killing ${first}: now from ${player.host} after ${player.failovers} fail-over(s): ${player.error}`);
   await page.screenshot({ path: join(out, `failover-${protocol}.png`) });
   await harness('REVIVE', first, 'revived');
-}
-
-// useKey enters key in the operator page's key prompt.
-async function useKey(page, key) {
-  await page.fill('#key-form input[name=key]', key);
-  await page.click('#key-form button[type=submit]');
 }
 
 // asAdmin calls the control plane's API with the demo's admin key and
@@ -413,26 +390,6 @@ async function paymentRequired(page, title) {
 // sections lists the operator page's sections and forms (run in the page).
 const sections = () => [...document.querySelectorAll('#view section[id], #view form[id]')].map((e) => `#${e.getAttribute('id')}`); // not e.id: a form's input named id hides it
 
-// signIn signs in through the form and waits for the profile picker.
-async function signIn(page, email, password) {
-  await page.goto(`${base}/#/signin`);
-  await page.fill('#signin input[name=email]', email);
-  await page.fill('#signin input[name=password]', password);
-  await page.click('#signin button[type=submit]');
-  await page.waitForSelector('#profiles .profile');
-}
-
-// pickProfile picks the kids profile or the grown-up one in the picker
-// and waits for the catalog; it returns the ids of the titles listed.
-async function pickProfile(page, kids) {
-  await page.click(`#profiles .profile[data-kids="${kids ? 'yes' : 'no'}"]`);
-  return until(page, `the catalog of the ${kids ? 'kids' : 'grown-up'} profile`, (k) => {
-    const cards = [...document.querySelectorAll('#catalog .card')].map((c) => c.dataset.title);
-    const badge = Boolean(document.querySelector('#current-profile .badge.kids'));
-    return cards.length && badge === k ? cards : null;
-  }, kids);
-}
-
 // watching opens a title page and waits until it plays, under shaka-player
 // (whose track list the page shows), and returns the player's state.
 async function watching(page, title, protocol) {
@@ -442,12 +399,6 @@ async function watching(page, title, protocol) {
     const p = window.fillcastPlayer;
     return v && v.currentTime > 0.5 && p && p.protocol === proto && p.engine === 'shaka' && p.tracks.length && p.stream ? p : null;
   }, protocol);
-}
-
-// watch reports the errors a page throws.
-function watch(page, errors) {
-  page.on('pageerror', (err) => { errors.push(err.message); console.log(`page error: ${err.message}`); });
-  page.on('console', (m) => { if (m.type() === 'error') console.log(`console: ${m.text()}`); });
 }
 
 // harness asks the Go test to act on an appliance and waits for its word.
@@ -584,11 +535,7 @@ async function basicViewer(pageErrors) {
   await ctx.close();
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 let failed = false;
 try {
   const premium = await browser.newContext({ viewport: { width: 1280, height: 800 } });

@@ -55,3 +55,17 @@ func Call(ctx context.Context, client *http.Client, method, u string, body any, 
 	}
 	return resp.StatusCode, nil
 }
+
+// SignUp creates a viewer account of email and password on plan at the
+// API base, signs in, and returns the session token.
+func SignUp(ctx context.Context, client *http.Client, base, email, password, plan string) (string, error) {
+	acct := map[string]string{"email": email, "password": password, "plan": plan}
+	if _, err := Call(ctx, client, "POST", base+"/v1/accounts", acct, "", http.StatusCreated, nil); err != nil {
+		return "", err
+	}
+	var s struct {
+		Token string `json:"token"`
+	}
+	_, err := Call(ctx, client, "POST", base+"/v1/sessions", map[string]string{"email": email, "password": password}, "", http.StatusCreated, &s)
+	return s.Token, err
+}

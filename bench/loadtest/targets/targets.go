@@ -4,7 +4,11 @@
 // fetch from the appliances, with a Zipf popularity skew over titles and
 // the drop-off of viewers through a title. Tokens are real: every URL
 // comes from GET /v1/playback, read through the control-plane client
-// (controlplane/client). Playback needs a viewer's session: Generate's
+// (controlplane/client). A title's renditions, init segments and media
+// segments are found as a player finds them: in the HLS master playlist
+// and rendition playlists the appliance serves at the playback URL (DASH
+// sessions fetch the same CMAF segments), not in the catalog's file
+// lists, which viewers may not read. Playback needs a viewer's session: Generate's
 // calls send the client's token, and the list's playback calls carry the
 // same session (Config.Session) as their Authorization header, with the
 // stream lease Generate's first call took (?stream=), so that the whole
@@ -24,9 +28,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,12 +78,25 @@ type Config struct {
 	// the same token. Empty writes none, for a control plane that does
 	// not ask for one.
 	Session string
+	// FetchTimeout bounds each playlist read from an appliance. Zero
+	// means 10 s.
+	FetchTimeout time.Duration
+}
+
+// Deps are what Generate works with besides its Config.
+type Deps struct {
+	// ControlPlane is where the catalog and the playback URLs come from:
+	// a client of Config.ControlPlane. Required.
+	ControlPlane ControlPlane
+	// HTTP reads the playlists from the appliances. Nil means a client
+	// whose requests are bounded by Config.FetchTimeout.
+	HTTP *http.Client
 }
 
 // DefaultConfig returns a Config with every default filled in but the
 // control plane.
 func DefaultConfig() Config {
-	return Config{Titles: 20, Sessions: 500, MaxSegments: 30, DashShare: 0.2, ZipfS: 1.1, Seed: 1}
+	return Config{Titles: 20, Sessions: 500, MaxSegments: 30, DashShare: 0.2, ZipfS: 1.1, Seed: 1, FetchTimeout: 10 * time.Second}
 }
 
 // Validate reports the first problem of c as a *fillcast.ConfigError.
@@ -107,6 +124,8 @@ func (c Config) Validate() error {
 		return fillcast.ConfigErrorf("targets", "DashShare", "%v: want a share of at most 1 (negative: HLS only)", c.DashShare)
 	case c.ZipfS < 0:
 		return fillcast.ConfigErrorf("targets", "ZipfS", "%v: want a positive exponent", c.ZipfS)
+	case c.FetchTimeout < 0:
+		return fillcast.ConfigErrorf("targets", "FetchTimeout", "%v is negative", c.FetchTimeout)
 	case strings.ContainsFunc(c.Session, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 		return fillcast.ConfigErrorf("targets", "Session", "a session token has no spaces or control characters: want the token answered by POST /v1/sessions")
 	}
@@ -123,6 +142,7 @@ func (c Config) withDefaults() Config {
 	c.DashShare = max(cmp.Or(c.DashShare, d.DashShare), 0) // negative: HLS only
 	c.ZipfS = cmp.Or(c.ZipfS, d.ZipfS)
 	c.Seed = cmp.Or(c.Seed, d.Seed)
+	c.FetchTimeout = cmp.Or(c.FetchTimeout, d.FetchTimeout)
 	return c
 }
 
@@ -148,78 +168,75 @@ type Summary struct {
 // title is what a session needs of a title.
 type title struct {
 	id         string
-	renditions map[string][]string // rendition dir → media segments, in order
-	inits      map[string]string   // rendition dir → init segment path
-	base       map[string]string   // protocol → signed base URL ".../c/{token}/{title}/"
+	renditions []rendition       // by playlist path; each with segments
+	base       map[string]string // protocol → signed base URL ".../c/{token}/{title}/"
 	// stream is the lease the list's playback calls reuse; empty when
 	// the control plane answered none.
 	stream string
 }
 
-// Generate reads the catalog and playback URLs from cp (a client of
-// cfg.ControlPlane, say) and returns the targets, sessions interleaved the
-// way concurrent players interleave them.
-func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summary, error) {
+// Generate reads the catalog and playback URLs from d.ControlPlane (a
+// client of cfg.ControlPlane, say) and each title's playlists from the
+// appliance it is steered to, and returns the targets, sessions
+// interleaved the way concurrent players interleave them. It pages
+// through the listing of ready titles only until it has cfg.Titles whose
+// playlists list media segments, so a large catalog costs it a few
+// pages; a title without a master playlist (404) or without segments is
+// skipped, and a playlist that cannot be read or parsed is an error.
+func Generate(ctx context.Context, cfg Config, d Deps) ([]Target, Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, Summary{}, err
 	}
+	cp := d.ControlPlane
 	if cp == nil {
 		return nil, Summary{}, errors.New("targets: a control-plane client is required")
 	}
 	cfg = cfg.withDefaults()
+	pl := playlists{hc: d.HTTP, timeout: cfg.FetchTimeout}
+	if pl.hc == nil {
+		pl.hc = &http.Client{Timeout: cfg.FetchTimeout}
+	}
 	var auth http.Header
 	if cfg.Session != "" {
 		auth = http.Header{"Authorization": {"Bearer " + cfg.Session}}
 	}
-	var all []fillcast.Title
-	if err := cp.Do(ctx, http.MethodGet, "/v1/titles?status="+fillcast.StatusReady, nil, &all); err != nil {
-		return nil, Summary{}, fmt.Errorf("targets: read the catalog: %w", err)
-	}
 	sum := Summary{Kinds: map[string]int{}}
 	var titles []*title
 	var stream string
-	for _, t := range all {
-		if t.Status != fillcast.StatusReady || len(titles) == cfg.Titles {
-			continue
-		}
-		tt := &title{id: t.ID, renditions: map[string][]string{}, inits: map[string]string{}, base: map[string]string{}}
-		for _, f := range t.Files {
-			dir, file := path.Split(f.Path)
-			dir = strings.TrimSuffix(dir, "/")
-			switch {
-			case dir == "" || dir == "download" || strings.Contains(dir, "/"):
-			case strings.HasPrefix(file, "init"):
-				tt.inits[dir] = f.Path
-			case strings.HasSuffix(file, ".m4s"):
-				tt.renditions[dir] = append(tt.renditions[dir], f.Path)
-			}
-		}
-		if len(tt.renditions) == 0 {
-			continue
-		}
-		for _, segs := range tt.renditions {
-			sort.Strings(segs)
-		}
+	skipped := 0
+	err := readyTitles(ctx, cp, func(id string) (bool, error) {
+		tt := &title{id: id, base: map[string]string{}}
+		var expires time.Time
 		for _, proto := range []string{"hls", "dash"} {
-			pb, err := cp.Playback(ctx, t.ID, proto, stream)
+			pb, err := cp.Playback(ctx, id, proto, stream)
 			stream = pb.StreamID // one screen for the whole walk
 			if err != nil {
-				return nil, Summary{}, fmt.Errorf("targets: %w", err)
+				return false, fmt.Errorf("targets: %w", err)
 			}
 			if len(pb.URLs) == 0 {
-				return nil, Summary{}, fmt.Errorf("targets: playback of %s (%s): no appliance URL: is an appliance of the client's site healthy?", t.ID, proto)
+				return false, fmt.Errorf("targets: playback of %s (%s): no appliance URL: is an appliance of the client's site healthy?", id, proto)
 			}
 			i := strings.LastIndexByte(pb.URLs[0], '/')
 			tt.base[proto] = pb.URLs[0][:i+1]
-			if exp, err := time.Parse(time.RFC3339, pb.ExpiresAt); err == nil && (sum.ExpiresAt.IsZero() || exp.Before(sum.ExpiresAt)) {
-				sum.ExpiresAt = exp
+			if exp, err := time.Parse(time.RFC3339, pb.ExpiresAt); err == nil {
+				expires = earliest(expires, exp)
 			}
 		}
+		var err error
+		if tt.renditions, err = pl.renditions(ctx, tt.base["hls"]); err != nil || len(tt.renditions) == 0 {
+			skipped++
+			return err == nil, err
+		}
+		sum.ExpiresAt = earliest(sum.ExpiresAt, expires)
 		tt.stream = stream
 		titles = append(titles, tt)
+		return len(titles) < cfg.Titles, nil
+	})
+	if err != nil {
+		return nil, Summary{}, err
 	}
 	if len(titles) == 0 {
-		return nil, Summary{}, fmt.Errorf("targets: %s has no ready title with segments: ingest one first", cfg.ControlPlane)
+		return nil, Summary{}, fmt.Errorf("targets: %s has no ready title with segments (%d read: without a master playlist at the appliance, or whose playlists list no segment): ingest one first", cfg.ControlPlane, skipped)
 	}
 	sum.Titles = len(titles)
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
@@ -253,6 +270,56 @@ func Generate(ctx context.Context, cfg Config, cp ControlPlane) ([]Target, Summa
 	return out, sum, nil
 }
 
+// earliest answers the earlier of a and b, the zero time standing for
+// none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// listPage is a page of GET /v1/titles: the fields Generate reads.
+type listPage struct {
+	Titles []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	} `json:"titles"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// listLimit is how many titles Generate asks for per page of the
+// listing: the control plane's most.
+const listLimit = 200
+
+// readyTitles pages through the ready titles of the catalog in id order,
+// calling fn with each until fn answers false or an error.
+func readyTitles(ctx context.Context, cp ControlPlane, fn func(id string) (bool, error)) error {
+	cursor := ""
+	for {
+		q := url.Values{"status": {fillcast.StatusReady}, "limit": {strconv.Itoa(listLimit)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page listPage
+		if err := cp.Do(ctx, http.MethodGet, "/v1/titles?"+q.Encode(), nil, &page); err != nil {
+			return fmt.Errorf("targets: read the catalog: %w", err)
+		}
+		for _, t := range page.Titles {
+			if t.Status != fillcast.StatusReady {
+				continue
+			}
+			if more, err := fn(t.ID); err != nil || !more {
+				return err
+			}
+		}
+		if page.NextCursor == "" || page.NextCursor == cursor {
+			return nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
 // session is one player: the playback call (with auth, the viewer's
 // session, and the stream lease every player of the list shares: a
 // shortcut, where a deployment's players hold one lease each), the
@@ -273,19 +340,14 @@ func session(cfg Config, t *title, auth http.Header, rng *rand.Rand) []Target {
 		{Method: http.MethodGet, URL: play, Kind: "playback", Header: auth},
 		{Method: http.MethodGet, URL: base + manifest, Kind: "manifest"},
 	}
-	names := make([]string, 0, len(t.renditions))
-	for r := range t.renditions {
-		names = append(names, r)
-	}
-	sort.Strings(names)
-	r := names[rng.IntN(len(names))]
+	r := t.renditions[rng.IntN(len(t.renditions))]
 	if proto == "hls" {
-		out = append(out, Target{Method: http.MethodGet, URL: base + r + "/playlist.m3u8", Kind: "playlist"})
+		out = append(out, Target{Method: http.MethodGet, URL: base + r.playlist, Kind: "playlist"})
 	}
-	if init, ok := t.inits[r]; ok {
-		out = append(out, Target{Method: http.MethodGet, URL: base + init, Kind: "init"})
+	if r.init != "" {
+		out = append(out, Target{Method: http.MethodGet, URL: base + r.init, Kind: "init"})
 	}
-	segs := t.renditions[r]
+	segs := r.segments
 	n := 1
 	for n < cfg.MaxSegments && n < len(segs) && rng.Float64() < 0.85 {
 		n++

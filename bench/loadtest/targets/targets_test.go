@@ -2,9 +2,9 @@ package targets
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -14,117 +14,55 @@ import (
 	"time"
 
 	"github.com/fillcast/fillcast"
-	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/client"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-const testKeys = "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
-
-// fakeControlPlane serves GET /v1/titles and GET /v1/playback/{title} with
-// the JSON shapes of docs/design.md §6.2, signing URLs with real keys.
-func fakeControlPlane(t *testing.T, titles []fillcast.Title, keys *auth.Keys) *httptest.Server {
-	t.Helper()
-	return fakeControlPlaneWith(t, titles, keys, "")
-}
-
-// fakeControlPlaneWith is fakeControlPlane; with a session, its playback
-// refuses other callers (401) and answers a stream lease, "st-1".
-func fakeControlPlaneWith(t *testing.T, titles []fillcast.Title, keys *auth.Keys, session string) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/titles", func(w http.ResponseWriter, r *http.Request) {
-		out := []fillcast.Title{}
-		for _, tt := range titles {
-			if s := r.URL.Query().Get("status"); s == "" || s == tt.Status {
-				out = append(out, tt)
-			}
-		}
-		json.NewEncoder(w).Encode(out)
-	})
-	mux.HandleFunc("GET /v1/playback/{title}", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("title")
-		entry := map[string]string{"hls": "master.m3u8", "dash": "manifest.mpd"}[r.URL.Query().Get("protocol")]
-		exp := time.Now().Add(time.Hour)
-		var stream string
-		if session != "" {
-			if r.Header.Get("Authorization") != "Bearer "+session {
-				http.Error(w, `{"error":"sign in"}`, http.StatusUnauthorized)
-				return
-			}
-			stream = "st-1"
-		}
-		json.NewEncoder(w).Encode(fillcast.Playback{StreamID: stream,
-			Title: id, Protocol: r.URL.Query().Get("protocol"),
-			URLs:        []string{"http://edge1:8080" + keys.SignPath(id, exp, netip.Prefix{}) + "/" + id + "/" + entry, "http://edge2:8080/x"},
-			SteeringURL: "http://cp/v1/steering/" + id, ExpiresAt: exp.UTC().Format(time.RFC3339),
-		})
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// controlPlane returns a client of u, or nil when u is empty.
-func controlPlane(t *testing.T, u string) ControlPlane {
-	t.Helper()
-	if u == "" {
-		return nil
-	}
-	c, err := client.New(client.Config{URLs: []string{u}}, client.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func catalog(n int) []fillcast.Title {
-	var out []fillcast.Title
-	for i := range n {
-		t := fillcast.Title{ID: fmt.Sprintf("t%02d", i), Status: fillcast.StatusReady}
-		for _, r := range []string{"360p", "720p"} {
-			t.Files = append(t.Files, fillcast.File{Path: r + "/init.mp4"}, fillcast.File{Path: r + "/playlist.m3u8"})
-			for s := 1; s <= 40; s++ {
-				t.Files = append(t.Files, fillcast.File{Path: fmt.Sprintf("%s/seg-%05d.m4s", r, s)})
-			}
-		}
-		t.Files = append(t.Files, fillcast.File{Path: "master.m3u8"}, fillcast.File{Path: "download/720p.mp4"})
-		out = append(out, t)
-	}
-	out = append(out, fillcast.Title{ID: "pending", Status: fillcast.StatusIngesting})
-	return out
-}
-
-func TestGenerate(t *testing.T) {
+func TestTargetsGenerate(t *testing.T) {
 	t.Parallel()
-	keys, err := auth.ParseKeys(strings.NewReader(testKeys))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := fakeControlPlane(t, catalog(10), keys)
+	keys := testKeySet(t)
 	tests := []struct {
 		name      string
 		cfg       Config
 		wantDash  bool
 		wantTitle int
+		// wantPages and wantMasters are the listing pages and the master
+		// playlists Generate should ask for: the whole listing (12 ready
+		// titles, 3 pages) for more titles than there are, else only as
+		// far as the last title it uses, and the master playlists of
+		// those titles alone (t00-bare's and t00-empty's too, found to
+		// have no segments).
+		wantPages, wantMasters int64
 	}{
-		{"defaults", Config{ControlPlane: cp.URL, Sessions: 400}, true, 10},
-		{"hls only, 3 titles", Config{ControlPlane: cp.URL, Titles: 3, Sessions: 100, DashShare: -1}, false, 3},
+		{"defaults", Config{Sessions: 400}, true, 10, 3, 12},
+		{"hls only, 3 titles", Config{Titles: 3, Sessions: 100, DashShare: -1}, false, 3, 2, 5},
+		{"5 titles", Config{Titles: 5, Sessions: 100}, true, 5, 2, 7},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ts, sum, err := Generate(context.Background(), tc.cfg, controlPlane(t, tc.cfg.ControlPlane))
+			cp, app, n := serve(t, catalog(10), keys, "")
+			tc.cfg.ControlPlane = cp.URL
+			ts, sum, err := Generate(context.Background(), tc.cfg, deps(t, cp.URL))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if sum.Titles != tc.wantTitle || sum.Kinds["playback"] != tc.cfg.Sessions {
 				t.Fatalf("summary %+v: want %d titles and %d playback calls", sum, tc.wantTitle, tc.cfg.Sessions)
 			}
-			if sum.Kinds["segment"] <= sum.Kinds["playback"] || sum.Kinds["manifest"] != tc.cfg.Sessions {
-				t.Fatalf("kinds %v: want a manifest per session and more segments than sessions", sum.Kinds)
+			if got, want := [3]int64{n.pages.Load(), n.masters.Load(), n.files.Load()}, [3]int64{tc.wantPages, tc.wantMasters, 0}; got != want {
+				t.Fatalf("listing pages, master playlists and ?files=1 reads %v, want %v", got, want)
+			}
+			if sum.Kinds["segment"] <= sum.Kinds["playback"] || sum.Kinds["manifest"] != tc.cfg.Sessions || sum.Kinds["init"] != tc.cfg.Sessions {
+				t.Fatalf("kinds %v: want a manifest and an init segment per session and more segments than sessions", sum.Kinds)
+			}
+			if d := time.Until(sum.ExpiresAt); d < 50*time.Minute || d > time.Hour {
+				t.Fatalf("expires at %v: want the tokens' expiry, an hour from now", sum.ExpiresAt)
 			}
 			sessionsPer := map[string]int{}
 			dash := 0
+			renditions := map[string]bool{} // of t00, by the paths of its playlists and segments
+			fetched := map[string]bool{}
+			verified := map[string]bool{} // token/title
 			for _, tg := range ts {
 				u, err := url.Parse(tg.URL)
 				if err != nil {
@@ -143,18 +81,36 @@ func TestGenerate(t *testing.T) {
 				if len(parts) != 5 || parts[1] != "c" {
 					t.Fatalf("%s: not a content URL", tg.URL)
 				}
-				if _, err := keys.Verify(parts[2], parts[3], time.Now(), netip.Addr{}); err != nil {
-					t.Fatalf("%s: token: %v", tg.URL, err)
+				if !verified[parts[2]+"/"+parts[3]] {
+					if _, err := keys.Verify(parts[2], parts[3], time.Now(), netip.Addr{}); err != nil {
+						t.Fatalf("%s: token: %v", tg.URL, err)
+					}
+					verified[parts[2]+"/"+parts[3]] = true
 				}
-				if u.Host != "edge1:8080" {
-					t.Fatalf("%s: want the primary (first) URL's host", tg.URL)
+				if "http://"+u.Host != app.URL {
+					t.Fatalf("%s: want the primary (first) URL's host, the appliance %s", tg.URL, app.URL)
 				}
-				if strings.Contains(tg.URL, "download/") || strings.Contains(tg.URL, "pending") {
-					t.Fatalf("%s: downloads and titles not ready are not played", tg.URL)
+				if strings.Contains(tg.URL, "download/") || strings.Contains(tg.URL, "iframes") || strings.HasPrefix(parts[3], "t00-") || parts[3] == "pending" {
+					t.Fatalf("%s: downloads, I-frame playlists, titles without segments and titles not ready are not played", tg.URL)
+				}
+				if parts[3] == "t00" && (tg.Kind == "playlist" || tg.Kind == "segment") {
+					renditions[tg.Kind+" "+strings.Split(parts[4], "/")[0]] = true
+				}
+				// Every appliance request of the list is one the appliance answers.
+				if !fetched[tg.URL] {
+					fetched[tg.URL] = true
+					if code := get(t, tg.URL); code != http.StatusOK {
+						t.Fatalf("%s %s: the appliance answers %d", tg.Kind, tg.URL, code)
+					}
 				}
 			}
 			if (dash > 0) != tc.wantDash {
 				t.Fatalf("dash sessions: %d, want some: %v", dash, tc.wantDash)
+			}
+			for _, r := range []string{"360p", "720p", "audio-en"} {
+				if !renditions["playlist "+r] || !renditions["segment "+r] {
+					t.Errorf("t00's sessions fetched %v: want the playlist and segments of %s among them", renditions, r)
+				}
 			}
 			// Popularity skew: the first title gets clearly more sessions
 			// than the last.
@@ -166,32 +122,50 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
-func TestGenerateErrors(t *testing.T) {
+// get answers the status of GET u.
+func get(t *testing.T, u string) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body) // and the connection serves the next
+	return resp.StatusCode
+}
+
+func TestTargetsGenerateErrors(t *testing.T) {
 	t.Parallel()
-	keys, _ := auth.ParseKeys(strings.NewReader(testKeys))
-	empty := fakeControlPlane(t, []fillcast.Title{{ID: "x", Status: fillcast.StatusIngesting}}, keys)
+	keys := testKeySet(t)
+	empty, _, _ := serve(t, world{titles: []fillcast.Title{{ID: "x", Status: fillcast.StatusIngesting}}}, keys, "")
+	w := catalog(0)
+	bare, _, _ := serve(t, w, keys, "")
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 	tests := []struct {
 		name, cp, want string
 	}{
 		{"no control plane", "", "config ControlPlane: required"},
-		{"no ready titles", empty.URL, "no ready title"},
+		{"no ready titles", empty.URL, "no ready title with segments (0 read"},
+		{"no title with segments", bare.URL, "no ready title with segments (2 read"},
 		{"unreachable", down.URL, "connect"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Generate(context.Background(), Config{ControlPlane: tc.cp}, controlPlane(t, tc.cp))
+			_, _, err := Generate(context.Background(), Config{ControlPlane: tc.cp}, deps(t, tc.cp))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
 			}
 		})
 	}
+	if _, _, err := Generate(context.Background(), Config{ControlPlane: bare.URL}, Deps{}); err == nil || !strings.Contains(err.Error(), "control-plane client is required") {
+		t.Fatalf("without a control-plane client: %v, want an error saying it is required", err)
+	}
 }
 
-// TestValidateControlPlane: the control-plane URL is checked as the
+// TestTargetsValidateControlPlane: the control-plane URL is checked as the
 // client checks it, and a problem names the ControlPlane field.
-func TestValidateControlPlane(t *testing.T) {
+func TestTargetsValidateControlPlane(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		url  string
@@ -216,23 +190,20 @@ func TestValidateControlPlane(t *testing.T) {
 	}
 }
 
-// TestSession: with a session, every playback call of the list carries it
+// TestTargetsSession: with a session, every playback call of the list carries it
 // and reuses the stream lease Generate took, and Write's output reads
 // back with vegeta's http targeter, headers and all.
-func TestSession(t *testing.T) {
+func TestTargetsSession(t *testing.T) {
 	t.Parallel()
-	keys, err := auth.ParseKeys(strings.NewReader(testKeys))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testKeySet(t)
 	const session = "fcs.ABC.secret"
-	cp := fakeControlPlaneWith(t, catalog(3), keys, session)
+	cp, _, _ := serve(t, catalog(3), keys, session)
 	c, err := client.New(client.Config{URLs: []string{cp.URL}}, client.Deps{Token: session})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ts, sum, err := Generate(context.Background(), Config{ControlPlane: cp.URL, Sessions: 20, Session: session}, c)
+	ts, sum, err := Generate(context.Background(), Config{ControlPlane: cp.URL, Sessions: 20, Session: session}, Deps{ControlPlane: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +246,7 @@ func TestSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer anon.Close()
-	if _, _, err := Generate(context.Background(), Config{ControlPlane: cp.URL}, anon); client.StatusCode(err) != http.StatusUnauthorized {
+	if _, _, err := Generate(context.Background(), Config{ControlPlane: cp.URL}, Deps{ControlPlane: anon}); client.StatusCode(err) != http.StatusUnauthorized {
 		t.Fatalf("without a session: %v, want 401", err)
 	}
 	if err := (Config{ControlPlane: cp.URL, Session: "fcs.a b"}).Validate(); err == nil {

@@ -4,13 +4,13 @@
 // on loopback that share one state and serve the shapes of the real
 // routes the client calls: GET /v1/cluster listing every member with its
 // http_url, the heartbeat and the usage summaries (recorded), the fill
-// manifest with its ETag and 304, the signing keys and playback. The
-// routes of an appliance take Token (the admin's) or that appliance's
-// credential, signed with Keys (auth.SignCredential), as the real control
-// plane's do, and the keys any appliance's. A
-// node can be made to fail as a real one does (SetFault), or to die
-// (Kill). It imports nothing of the client, so the client's own tests
-// use it too.
+// manifest with its ETag and 304, titles' file lists, the signing keys
+// and playback. The routes of an appliance take Token (the admin's) or
+// that appliance's credential, signed with Keys (auth.SignCredential),
+// as the real control plane's do, and the keys and file lists any
+// appliance's. A node can be made to fail as a real one does
+// (SetFault), or to die (Kill). It imports nothing of the client, so the
+// client's own tests use it too.
 package clienttest
 
 import (
@@ -30,6 +30,7 @@ import (
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/auth"
 	"github.com/fillcast/fillcast/controlplane/gateway"
+	"github.com/fillcast/fillcast/filelist"
 )
 
 // Token is the admin token the nodes' admin routes require.
@@ -47,6 +48,7 @@ type Cluster struct {
 	beats     []fillcast.Heartbeat          // accepted by any node, in order
 	usage     []fillcast.Usage              // accepted by any node, in order, once per ID
 	usageIDs  map[string]bool
+	lists     map[string][]byte // file lists by filelist.Path
 }
 
 // New starts a cluster of n nodes, stopped when the test ends.
@@ -112,6 +114,21 @@ func (c *Cluster) SetManifest(appliance string, m *fillcast.Manifest) {
 		c.manifests = map[string]*fillcast.Manifest{}
 	}
 	c.manifests[appliance] = m
+}
+
+// SetFileList makes body what GET /v1/titles/{title}/filelist/{digest}
+// serves, as it is (a test may hand a wrong one); nil answers 404 again.
+func (c *Cluster) SetFileList(title, digest string, body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lists == nil {
+		c.lists = map[string][]byte{}
+	}
+	if body == nil {
+		delete(c.lists, filelist.Path(title, digest))
+		return
+	}
+	c.lists[filelist.Path(title, digest)] = body
 }
 
 // Heartbeats returns the heartbeats every node accepted, in order.
@@ -334,6 +351,18 @@ func (nd *Node) routes() http.Handler {
 		gateway.WriteJSON(w, http.StatusOK, fillcast.FillPass{Pass: pass, ExpiresAt: expiry})
 	}))
 	mux.HandleFunc("POST /v1/appliances/{id}/usage", self(nd.usageReport))
+	mux.HandleFunc("GET /v1/titles/{id}/filelist/{digest}", anyAppliance(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		body := c.lists[filelist.Path(r.PathValue("id"), r.PathValue("digest"))]
+		c.mu.Unlock()
+		if body == nil {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("title %q has no file list %s", r.PathValue("id"), r.PathValue("digest")))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("ETag", `"`+r.PathValue("digest")+`"`)
+		w.Write(body)
+	}))
 	mux.HandleFunc("GET /v1/keys", anyAppliance(func(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteJSON(w, http.StatusOK, auth.KeyList{Keys: c.Keys()})
 	}))
