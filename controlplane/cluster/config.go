@@ -80,6 +80,9 @@ func (c Config) Validate() error {
 	if c.SnapshotBytes < 0 {
 		return fillcast.ConfigErrorf("cluster", "SnapshotBytes", "%d: negative (zero means 64 MiB)", c.SnapshotBytes)
 	}
+	if c.TrailingLogs > maxTrailingLogs {
+		return fillcast.ConfigErrorf("cluster", "TrailingLogs", "%d: want at most %d (zero means 1024)", c.TrailingLogs, maxTrailingLogs)
+	}
 	if c.Bootstrap && len(c.Join) > 0 {
 		return fillcast.ConfigErrorf("cluster", "Join", "a node either bootstraps a new cluster or joins one, not both")
 	}
@@ -99,6 +102,10 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// maxTrailingLogs bounds Config.TrailingLogs: the node keeps the size of
+// that many latest entries in memory (4 bytes each).
+const maxTrailingLogs = 1 << 20
 
 func (c Config) withDefaults() Config {
 	if c.HeartbeatTimeout <= 0 {

@@ -113,6 +113,12 @@ func (m *Manager) publishPending(ctx context.Context) error {
 	if m.d.Leader != nil && !m.d.Leader() {
 		return nil
 	}
+	if m.state.AppliedIndex() == 0 {
+		// Restored from a snapshot with nothing applied since: the index
+		// a publish names (publishList) is not known yet, and a leader
+		// applies an entry of its own term before long.
+		return nil
+	}
 	var pending []*fsm.PendingList
 	m.state.Read(func(s *fsm.State) { pending = s.PendingLists() })
 	var refused []error
