@@ -157,10 +157,18 @@ func TestAccessLogTraceID(t *testing.T) {
 		{"traceparent header", "", []string{"traceparent", traceparent}, "HIT-memory", traceHex},
 		{"without", "", nil, "HIT-memory", ""},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		resp, b := get(t, url+tt.query, tt.hdr...)
 		if resp.StatusCode != 200 || !bytes.Equal(b, seg) || resp.Header.Get("X-Cache") != tt.cache {
 			t.Fatalf("%s: %d, %d bytes, X-Cache %q; want 200, the segment, %s", tt.name, resp.StatusCode, len(b), resp.Header.Get("X-Cache"), tt.cache)
+		}
+		if i == 0 {
+			// The miss's fill is stored after its answer went out: wait
+			// for both tiers to hold it.
+			poll.Until(t, 30*time.Second, "the segment stored in memory and on disk", func() bool {
+				st := a.cache.Stats()
+				return st.DiskObjects == 1 && st.MemUsed >= int64(len(seg))
+			})
 		}
 	}
 	var lines []string

@@ -231,6 +231,11 @@ type Executor struct {
 		stamp   stamp
 		over    int64 // planned bytes past the capacity
 		missing int   // planned files that fit and were not on disk
+		// past are the titles wholly past the capacity (none of their
+		// bytes fit): fetchLists leaves their missing lists alone, since
+		// nothing of them would be pinned, and a list stored and evicted
+		// at once would be fetched again every pass.
+		past map[string]bool
 	}
 	// walked holds, for each title of the last survey with a list on
 	// disk, the version of it whose list was walked: the manifest's, or

@@ -15,19 +15,20 @@ import (
 )
 
 // fetchLists fetches the file lists of the manifest's titles that are not
-// on disk, Config.Parallel at a time, in or out of the fill window (a list
+// on disk (but those of titles the last survey found wholly past the
+// capacity), Config.Parallel at a time, in or out of the fill window (a list
 // is small, and the pins need it), within the bandwidth cap. A list that
 // cannot be had is an error for its title only, retried at the next pass.
 func (e *Executor) fetchLists(ctx context.Context) {
 	e.mu.Lock()
-	m := e.manifest
+	m, past := e.manifest, e.surveyed.past
 	e.mu.Unlock()
 	if m == nil {
 		return
 	}
 	var missing []*fillcast.ManifestTitle
 	for i := range m.Titles {
-		if t := &m.Titles[i]; t.FilesDigest != "" && !e.cache.Has(filelist.Path(t.ID, t.FilesDigest)) {
+		if t := &m.Titles[i]; t.FilesDigest != "" && !past[t.ID] && !e.cache.Has(filelist.Path(t.ID, t.FilesDigest)) {
 			missing = append(missing, t)
 		}
 	}

@@ -65,8 +65,12 @@ func (e *Executor) survey(pinsOnly bool) {
 	keys := map[string]bool{}
 	walked := make(map[string]*fillcast.ManifestTitle, len(m.Titles))
 	complete := make([]string, 0, len(m.Titles))
+	past := map[string]bool{}
 	for i := range m.Titles {
 		t := &m.Titles[i]
+		if fit.total >= fit.capacity {
+			past[t.ID] = true
+		}
 		whole := true
 		by, listFits := e.walkTitle(t, prev[t.ID], &fit, func(f fillcast.File, fits, current bool) bool {
 			key := t.ID + "/" + f.Path
@@ -117,7 +121,7 @@ func (e *Executor) survey(pinsOnly bool) {
 	slices.Sort(complete)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.surveyed.stamp, e.surveyed.over, e.surveyed.missing = st, fit.over, missing
+	e.surveyed.stamp, e.surveyed.over, e.surveyed.missing, e.surveyed.past = st, fit.over, missing, past
 	e.walked = walked
 	if e.manifest == m {
 		e.complete = complete

@@ -156,3 +156,32 @@ func TestListsWalkedOnlyOnChange(t *testing.T) {
 		}
 	}
 }
+
+// TestListsPastCapacityLeftAlone: a manifest planning more than the
+// cache holds (after a failed disk, say) does not fetch again, pass after
+// pass, the lists of the titles wholly past the capacity: nothing of
+// them would be pinned, so each would be evicted as soon as stored.
+func TestListsPastCapacityLeftAlone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	m := w.plan(t, 1, "00:00-23:59", "t1", "t2", "t3")
+	// Room for t1 and its list alone: full once they are filled.
+	list, err := os.Stat(filepath.Join(w.root, filelist.Path("t1", m.Titles[0].FilesDigest)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := w.smallAppliance(t, m.Titles[0].Bytes+list.Size())
+	ctx := context.Background()
+	e.pass(ctx)
+	e.pass(ctx)
+	if s := e.Status(); s.OverCapacityBytes == 0 {
+		t.Fatalf("the plan fits: %+v", s)
+	}
+	for i := range 3 {
+		before := w.gets.Load()
+		e.pass(ctx)
+		if got := w.gets.Load() - before; got != 0 {
+			t.Errorf("pass %d: %d GETs at the origin, want none (t3's list left alone)", i+3, got)
+		}
+	}
+}
