@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +15,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fillcast/fillcast/bench/internal/procstat"
+
+	"github.com/fillcast/fillcast/bench/internal/ports"
 
 	"github.com/fillcast/fillcast/bench/internal/apicall"
 )
@@ -80,21 +82,7 @@ func (p *proc) stop() {
 }
 
 // rss is the process's resident memory, from /proc.
-func (p *proc) rss() int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func (p *proc) rss() int64 { return procstat.RSSBytes(p.cmd.Process.Pid) }
 
 // system is an origin and three control-plane nodes of one release.
 type system struct {
@@ -118,11 +106,11 @@ func startSystem(ctx context.Context, bin, dir string, flags []string) (*system,
 	if err := os.WriteFile(keys, []byte("k1 "+hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(10)
+	free, err := ports.Free(10)
 	if err != nil {
 		return nil, err
 	}
-	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
+	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(free[i]) }
 	s.origin = &proc{name: "origin", bin: bin, url: "http://" + addr(0),
 		args: []string{"origin", "--root", s.root, "--http", addr(0), "--admin-token", adminToken, "--log-level", "warn"}}
 	if err := s.origin.start(dir); err != nil {
@@ -228,19 +216,6 @@ func dirBytes(dir string) int64 {
 		return nil
 	})
 	return n
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // logTail is the end of a log file, for errors.

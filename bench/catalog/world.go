@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fillcast/fillcast/bench/internal/ports"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/bench/internal/apicall"
 )
@@ -46,12 +48,12 @@ func seed(ctx context.Context, c *http.Client, base string, appliances int) (*wo
 	if err := admin("PUT", "/v1/sites/"+site, fillcast.Site{ID: site, Kind: fillcast.SiteISP, Region: "lab", Prefixes: []string{"127.0.0.0/8"}}, http.StatusOK, nil); err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
-	ports, err := freePorts(appliances)
+	free, err := ports.Free(appliances)
 	if err != nil {
 		return nil, err
 	}
 	var beats []apicall.Beat
-	for i, p := range ports {
+	for i, p := range free {
 		id, u := "a"+strconv.Itoa(i+1), "http://127.0.0.1:"+strconv.Itoa(p)
 		profile, capacity := "flash", flashBytes
 		if i%5 == 4 {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fillcast/fillcast/bench/internal/ports"
 
 	"github.com/fillcast/fillcast/bench/internal/apicall"
 	"github.com/fillcast/fillcast/bench/internal/procstat"
@@ -138,17 +139,17 @@ func startNode(ctx context.Context, bin, dir string, flags []string, cpu float64
 	if err := os.WriteFile(keys, []byte("k1 "+hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(4)
+	free, err := ports.Free(4)
 	if err != nil {
 		return nil, err
 	}
 	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
 	args := []string{"controlplane", "--id", "n1", "--data", filepath.Join(dir, "data"),
-		"--http", addr(ports[0]), "--raft", addr(ports[1]), "--events-listen", addr(ports[2]), "--bootstrap",
+		"--http", addr(free[0]), "--raft", addr(free[1]), "--events-listen", addr(free[2]), "--bootstrap",
 		"--token-keys", keys, "--admin-token", adminToken,
 		// Nothing listens there: it is the URL players get last, as from
 		// a real node with an origin.
-		"--origin", "http://" + addr(ports[3])}
+		"--origin", "http://" + addr(free[3])}
 	args = append(args, flags...)
 	logf, err := os.Create(filepath.Join(dir, "node.log"))
 	if err != nil {
@@ -166,7 +167,7 @@ func startNode(ctx context.Context, bin, dir string, flags []string, cpu float64
 		logf.Close()
 		return nil, err
 	}
-	n := &node{cmd: cmd, url: "http://" + addr(ports[0]), dir: dir, args: args, exited: make(chan struct{})}
+	n := &node{cmd: cmd, url: "http://" + addr(free[0]), dir: dir, args: args, exited: make(chan struct{})}
 	release := func() {}
 	if pinned() && cpu > 0 {
 		if release, err = limitCPU(cmd.Process.Pid, cpu); err != nil {
@@ -241,25 +242,6 @@ func (n *node) logTail() string {
 		b = b[len(b)-2000:]
 	}
 	return strings.TrimSpace(string(b))
-}
-
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // cpuMeter measures, over an interval, the CPUs the node, this process

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fillcast/fillcast/bench/internal/ports"
+
 	"github.com/fillcast/fillcast"
 	"github.com/fillcast/fillcast/bench/internal/apicall"
 )
@@ -98,12 +100,12 @@ func seed(ctx context.Context, base string, o options, log func(string, ...any))
 	// Registered first: each appliance heartbeats with the credential
 	// answered. Nothing listens at their URLs: the bench measures the
 	// control plane, and players never reach the appliances.
-	ports, err := freePorts(o.appliances)
+	free, err := ports.Free(o.appliances)
 	if err != nil {
 		return nil, err
 	}
 	var beats []apicall.Beat
-	for i, p := range ports {
+	for i, p := range free {
 		id, u := "a"+strconv.Itoa(i+1), "http://127.0.0.1:"+strconv.Itoa(p)
 		var reg struct {
 			Credential string `json:"credential"`

@@ -50,8 +50,8 @@ func withOrigin(t *testing.T, d *Deps) string {
 	return srv.URL
 }
 
-// publishList PUTs a list at the origin, as ingest does, and returns its
-// digest.
+// publishList PUTs a list at the origin, at its digest's path, as ingest
+// does.
 func publishList(t *testing.T, originURL, title string, body []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, originURL+"/"+filelist.Path(title, filelist.Digest(body)), bytes.NewReader(body))

@@ -19,9 +19,9 @@ import (
 
 // OpFilesPublished records that the origin holds a pending file list:
 // Command.ID names the title, Command.Digest the list and
-// Command.ListIndex its PendingList.Index as the publisher read it (or
-// the applied index of the state it read it from). It
-// deletes the pending list unless that was added again since (a
+// Command.ListIndex the applied index of the state the publisher read it
+// from (at least its PendingList.Index). It deletes the pending list
+// unless that was added again since (a
 // takedown deleted it, with its object at the origin, and the title was
 // created again with the same files: Index is then past ListIndex), and
 // is no error when there is none.

@@ -78,9 +78,10 @@ type Command struct {
 	// (takedown.go); OpOriginPurged names the one purged.
 	Takedown *Takedown `json:"takedown,omitempty"`
 	// Digest names the file list of title ID that OpFilesPublished
-	// says the origin holds; ListIndex is its PendingList.Index as the
-	// publisher read it, so a stale publish cannot delete a list added
-	// again since (files.go).
+	// says the origin holds; ListIndex is the applied index the
+	// publisher read the list at: only a pending list added at or before
+	// it is deleted, so a stale publish cannot delete a list added again
+	// since (files.go).
 	Digest    string `json:"digest,omitempty"`
 	ListIndex uint64 `json:"list_index,omitempty"`
 	// By and At are who asked for the change and when, set by the node

@@ -105,10 +105,10 @@ func (m *Manager) publishLoop(ctx context.Context) {
 // PUT (stillPending) and left alone when it is no longer pending, or its
 // title is gone or being purged from the origin. The PUT and the purges
 // take turns (Manager.originMu), so that a purge deletes what a PUT
-// wrote. Recording the list published names the pending list PUT by the
-// log index that added it: a list of the same path added again since
-// (the title deleted and written again with the same files) stays
-// pending.
+// wrote. Recording the list published names the applied index read
+// before the check (publishList): a list of the same path added again
+// after it (the title deleted and written again with the same files)
+// stays pending.
 func (m *Manager) publishPending(ctx context.Context) error {
 	if m.d.Leader != nil && !m.d.Leader() {
 		return nil

@@ -1,6 +1,6 @@
 // Package procstat reads what the benchmarks report of the machine they
-// ran on, from Linux's /proc: a process's CPU time, the machine's busy
-// and total CPU ticks, the load average.
+// ran on, from Linux's /proc: a process's CPU time and resident memory,
+// the machine's busy and total CPU ticks, the load average.
 package procstat
 
 import (
@@ -29,6 +29,22 @@ func CPUSeconds(pid int) float64 {
 	u, _ := strconv.ParseFloat(f[11], 64)
 	s, _ := strconv.ParseFloat(f[12], 64)
 	return (u + s) / 100
+}
+
+// RSSBytes is process pid's resident memory (VmRSS of
+// /proc/PID/status), 0 when it cannot be read.
+func RSSBytes(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // MachineCPU returns the machine's busy and total CPU ticks so far.
